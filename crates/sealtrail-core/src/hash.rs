@@ -63,6 +63,26 @@ impl fmt::Display for Hash {
     }
 }
 
+/// Hashes travel in JSON (headers, API answers) as 64 lowercase hex digits.
+impl serde::Serialize for Hash {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut buf = [0u8; 2 * HASH_LEN];
+        // Cannot fail: the buffer is exactly twice the input length.
+        let _ = hex::encode_to_slice(self.0, &mut buf);
+        s.serialize_str(std::str::from_utf8(&buf).unwrap_or_default())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Hash {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        if s.bytes().any(|b| b.is_ascii_uppercase()) {
+            return Err(serde::de::Error::custom("hash must be lowercase hex"));
+        }
+        Hash::from_hex(&s).map_err(serde::de::Error::custom)
+    }
+}
+
 /// Why a textual hash was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HashParseError {
