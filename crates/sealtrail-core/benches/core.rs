@@ -8,8 +8,7 @@ use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criteri
 use sealtrail_core::frontier::Frontier;
 use sealtrail_core::hash::{leaf_hash, node_hash, sha256, Hash};
 use sealtrail_core::proof::{
-    prove_consistency, prove_inclusion, verify_consistency, verify_inclusion, MemoryTree,
-    tree_root,
+    prove_consistency, prove_inclusion, tree_root, verify_consistency, verify_inclusion, MemoryTree,
 };
 
 const SIZE: u64 = 1 << 20;
@@ -29,7 +28,9 @@ fn sha256_raw(c: &mut Criterion) {
     }
     let (a, b2) = (sha256(b"a"), sha256(b"b"));
     g.throughput(Throughput::Elements(1));
-    g.bench_function("node_hash", |b| b.iter(|| node_hash(black_box(&a), black_box(&b2))));
+    g.bench_function("node_hash", |b| {
+        b.iter(|| node_hash(black_box(&a), black_box(&b2)))
+    });
     g.finish();
 }
 

@@ -47,11 +47,13 @@ impl Frontier {
         for level in (0..64u8).rev() {
             if size & (1 << level) != 0 {
                 let index = start >> level;
-                let h = src.node(level, index).map_err(|source| ProveError::Source {
-                    level,
-                    index,
-                    source,
-                })?;
+                let h = src
+                    .node(level, index)
+                    .map_err(|source| ProveError::Source {
+                        level,
+                        index,
+                        source,
+                    })?;
                 nodes.push(h);
                 start += 1 << level;
             }

@@ -121,7 +121,9 @@ pub enum HeaderError {
     NotCanonical,
     #[error("salt must be {SALT_LEN} bytes, got {0}")]
     SaltLength(usize),
-    #[error("body does not match the header's commitment (expected {expected}, computed {computed})")]
+    #[error(
+        "body does not match the header's commitment (expected {expected}, computed {computed})"
+    )]
     BodyMismatch { expected: Hash, computed: Hash },
     #[error(transparent)]
     Canonical(#[from] JcsError),
@@ -230,7 +232,10 @@ mod tests {
             time: 1_795_000_000_123_456,
             prev: Some(leaf_hash(b"six")),
             streams: Streams {
-                agent: StreamLink { n: 3, prev: Some(5) },
+                agent: StreamLink {
+                    n: 3,
+                    prev: Some(5),
+                },
                 session: Some(StreamLink { n: 1, prev: None }),
             },
             seq_gap: Some(SeqGap {
@@ -251,8 +256,14 @@ mod tests {
         let text = String::from_utf8(bytes.clone()).unwrap();
         assert!(text.starts_with(r#"{"action":"refund","agent":"billing-agent","body":""#));
         assert!(text.contains(r#""tool":"stripe.refund""#));
-        assert!(!text.contains("alice"), "subjects must appear only as MACs: {text}");
-        assert!(!text.contains("12.5"), "tool arguments stay in the body: {text}");
+        assert!(
+            !text.contains("alice"),
+            "subjects must appear only as MACs: {text}"
+        );
+        assert!(
+            !text.contains("12.5"),
+            "tool arguments stay in the body: {text}"
+        );
         assert_eq!(EntryHeader::parse(&bytes).unwrap(), h);
         assert_eq!(h.leaf_hash().unwrap(), leaf_hash(&bytes));
     }
@@ -295,7 +306,10 @@ mod tests {
         let mut other_body = body.clone();
         other_body[3] ^= 0x20;
         assert!(h.verify_body(&salt, &other_body).is_err());
-        assert_eq!(h.verify_body(&salt[..31], &body), Err(HeaderError::SaltLength(31)));
+        assert_eq!(
+            h.verify_body(&salt[..31], &body),
+            Err(HeaderError::SaltLength(31))
+        );
     }
 
     #[test]

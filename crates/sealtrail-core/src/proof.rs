@@ -48,7 +48,9 @@ pub enum ProofError {
     InclusionRootMismatch { index: u64, size: u64 },
     #[error("consistency from size {from} to size {to}: sizes out of order")]
     SizesOutOfOrder { from: u64, to: u64 },
-    #[error("consistency proof from size {from} to size {to} has {got} hashes, expected {expected}")]
+    #[error(
+        "consistency proof from size {from} to size {to} has {got} hashes, expected {expected}"
+    )]
     ConsistencyWrongLength {
         from: u64,
         to: u64,
@@ -79,7 +81,11 @@ fn read<S: NodeSource>(src: &S, level: u8, index: u64) -> Result<Hash, ProveErro
 
 /// MTH(D[lo:hi]) for a range that the RFC recursion produces: `lo` is a
 /// multiple of the largest power of two not exceeding `hi - lo`.
-pub fn subtree_root<S: NodeSource>(src: &S, lo: u64, hi: u64) -> Result<Hash, ProveError<S::Error>> {
+pub fn subtree_root<S: NodeSource>(
+    src: &S,
+    lo: u64,
+    hi: u64,
+) -> Result<Hash, ProveError<S::Error>> {
     debug_assert!(hi > lo);
     // Decompose [lo, hi) into complete subtrees, largest first, then fold
     // them from the right as the RFC's MTH does.

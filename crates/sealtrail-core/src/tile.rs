@@ -136,7 +136,9 @@ pub fn parse_tile_path(path: &str) -> Result<TilePath, TileError> {
         path: path.to_string(),
         why,
     };
-    let rest = path.strip_prefix("tile/").ok_or_else(|| bad("must start with tile/"))?;
+    let rest = path
+        .strip_prefix("tile/")
+        .ok_or_else(|| bad("must start with tile/"))?;
     let (level, rest, entries) = match rest.strip_prefix("entries/") {
         Some(r) => (0u8, r, true),
         None => {
@@ -163,7 +165,8 @@ pub fn parse_tile_path(path: &str) -> Result<TilePath, TileError> {
         let digits = if last {
             *g
         } else {
-            g.strip_prefix('x').ok_or_else(|| bad("inner index groups start with x"))?
+            g.strip_prefix('x')
+                .ok_or_else(|| bad("inner index groups start with x"))?
         };
         if digits.len() != 3 || !digits.bytes().all(|b| b.is_ascii_digit()) {
             return Err(bad("index groups are exactly 3 digits"));
@@ -285,7 +288,10 @@ pub fn fold_perfect(hashes: &[Hash]) -> Option<Hash> {
     }
     let mut row: Vec<Hash> = hashes.to_vec();
     while row.len() > 1 {
-        row = row.chunks_exact(2).map(|p| node_hash(&p[0], &p[1])).collect();
+        row = row
+            .chunks_exact(2)
+            .map(|p| node_hash(&p[0], &p[1]))
+            .collect();
     }
     row.first().copied()
 }
@@ -369,10 +375,13 @@ impl<T: TileSource> NodeSource for TileNodeSource<'_, T> {
         let count = 1u64 << rise;
         let last = first.checked_add(count - 1).ok_or_else(outside)?;
         let tile = tile_containing(tile_level, last, self.size).ok_or_else(outside)?;
-        let bytes = self.tiles.read_tile(&tile).map_err(|source| TileNodeError::Read {
-            tile: tile.path(),
-            source,
-        })?;
+        let bytes = self
+            .tiles
+            .read_tile(&tile)
+            .map_err(|source| TileNodeError::Read {
+                tile: tile.path(),
+                source,
+            })?;
         let hashes = decode_tile(&tile, &bytes).map_err(TileNodeError::Malformed)?;
         let start = (first % u64::from(TILE_WIDTH)) as usize;
         let run = hashes
@@ -477,7 +486,11 @@ mod tests {
             let changed = changed_tiles(old, new);
             let before = tiles_for_size(old);
             for t in tiles_for_size(new) {
-                assert_eq!(changed.contains(&t), !before.contains(&t), "{old}->{new} {t}");
+                assert_eq!(
+                    changed.contains(&t),
+                    !before.contains(&t),
+                    "{old}->{new} {t}"
+                );
             }
         }
     }
@@ -487,7 +500,10 @@ mod tests {
         let entries: Vec<Vec<u8>> = vec![b"".to_vec(), b"a".to_vec(), vec![7; 300]];
         let bundle = encode_entry_bundle(&entries).unwrap();
         let back = decode_entry_bundle(&bundle).unwrap();
-        assert_eq!(back, entries.iter().map(|e| e.as_slice()).collect::<Vec<_>>());
+        assert_eq!(
+            back,
+            entries.iter().map(|e| e.as_slice()).collect::<Vec<_>>()
+        );
         assert!(decode_entry_bundle(&bundle[..bundle.len() - 1]).is_err());
         assert!(matches!(
             encode_entry_bundle(&[vec![0u8; 65536]]),

@@ -12,7 +12,9 @@ use sealtrail_core::proof::{
     prove_consistency, prove_inclusion, tree_root, verify_consistency, verify_inclusion,
     MemoryTree, NodeSource,
 };
-use sealtrail_core::tile::{changed_tiles, encode_tile, tiles_for_size, TileId, TileNodeSource, TileSource};
+use sealtrail_core::tile::{
+    changed_tiles, encode_tile, tiles_for_size, TileId, TileNodeSource, TileSource,
+};
 
 fn theirs(h: &Hash) -> tlog_tiles::Hash {
     tlog_tiles::Hash(h.0)
@@ -64,7 +66,10 @@ impl Tiles {
 impl TileSource for Tiles {
     type Error = String;
     fn read_tile(&self, tile: &TileId) -> Result<Vec<u8>, String> {
-        self.0.get(tile).cloned().ok_or_else(|| format!("no tile {tile}"))
+        self.0
+            .get(tile)
+            .cloned()
+            .ok_or_else(|| format!("no tile {tile}"))
     }
 }
 
@@ -81,7 +86,10 @@ impl tlog_tiles::TileReader for Tiles {
                     index: t.level_index(),
                     width: t.width() as u16,
                 };
-                self.0.get(&id).cloned().ok_or(tlog_tiles::Error::IndexesNotInTree)
+                self.0
+                    .get(&id)
+                    .cloned()
+                    .ok_or(tlog_tiles::Error::IndexesNotInTree)
             })
             .collect()
     }
@@ -132,13 +140,21 @@ fn roots_and_proofs_agree_with_tlog_tiles_for_every_size_to_1100() {
         frontier.append(tree.node(0, size - 1).unwrap());
         let root = frontier.root();
         assert_eq!(tree_root(&tree, size).unwrap(), root);
-        assert_eq!(tlog_tiles::tree_hash(size, &reader).unwrap(), theirs(&root), "size {size}");
+        assert_eq!(
+            tlog_tiles::tree_hash(size, &reader).unwrap(),
+            theirs(&root),
+            "size {size}"
+        );
         // Every index for small trees, a spread for larger ones.
         let step = if size <= 64 { 1 } else { size / 13 + 1 };
         for index in (0..size).step_by(step as usize).chain([size - 1]) {
             let ours = prove_inclusion(&tree, index, size).unwrap();
             let their = tlog_tiles::prove_record(size, index, &reader).unwrap();
-            assert_eq!(ours.iter().map(theirs).collect::<Vec<_>>(), their, "{index}@{size}");
+            assert_eq!(
+                ours.iter().map(theirs).collect::<Vec<_>>(),
+                their,
+                "{index}@{size}"
+            );
             let leaf = tree.node(0, index).unwrap();
             verify_inclusion(index, size, &leaf, &ours, &root).unwrap();
             tlog_tiles::check_record(&their, size, theirs(&root), index, theirs(&leaf)).unwrap();
@@ -146,7 +162,11 @@ fn roots_and_proofs_agree_with_tlog_tiles_for_every_size_to_1100() {
         for from in (1..size).step_by(step as usize) {
             let ours = prove_consistency(&tree, from, size).unwrap();
             let their = tlog_tiles::prove_tree(size, from, &reader).unwrap();
-            assert_eq!(ours.iter().map(theirs).collect::<Vec<_>>(), their, "{from}->{size}");
+            assert_eq!(
+                ours.iter().map(theirs).collect::<Vec<_>>(),
+                their,
+                "{from}->{size}"
+            );
             let from_root = tree_root(&tree, from).unwrap();
             verify_consistency(from, size, &from_root, &root, &ours).unwrap();
         }
@@ -155,7 +175,13 @@ fn roots_and_proofs_agree_with_tlog_tiles_for_every_size_to_1100() {
 
 #[test]
 fn tile_paths_and_growth_agree_with_tlog_tiles() {
-    for (old, new) in [(0u64, 1u64), (0, 70_000), (255, 256), (1000, 1_000_000), (65_535, 65_537)] {
+    for (old, new) in [
+        (0u64, 1u64),
+        (0, 70_000),
+        (255, 256),
+        (1000, 1_000_000),
+        (65_535, 65_537),
+    ] {
         let ours: Vec<String> = changed_tiles(old, new).iter().map(TileId::path).collect();
         let their: Vec<String> = tlog_tiles::Tile::new_tiles(8, old, new)
             .iter()
