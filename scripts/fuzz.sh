@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# Fuzz sealtrail-core's parsers with cargo-fuzz (libFuzzer), on the stable
+# toolchain. See docs/fuzzing.md.
+#
+# Usage: scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]
+#        scripts/fuzz.sh --install-only
+#
+#   SECONDS_PER_TARGET  default 60
+#   TARGET              default: every target in fuzz/fuzz_targets
+#
+# Environment:
+#   SEALTRAIL_FUZZ_SANITIZER  address (default) or none. `address` builds with
+#                             -Zsanitizer=address, which stable rustc only
+#                             accepts with RUSTC_BOOTSTRAP=1 (set below).
+#   SEALTRAIL_FUZZ_JOBS       libFuzzer -fork=N workers per target (default 1)
+#
+# Crashes are written to fuzz/artifacts/<target>/; the script exits non-zero on
+# the first target that fails. The corpus grows under fuzz/corpus/<target>/
+# (git-ignored); the seeds written below are re-created on every run.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+
+install_cargo_fuzz() {
+    if cargo fuzz --version >/dev/null 2>&1; then
+        return 0
+    fi
+    echo "fuzz: installing cargo-fuzz (one-time, under a minute)"
+    cargo install cargo-fuzz --locked
+}
+
+if [[ "${1:-}" == "--install-only" ]]; then
+    install_cargo_fuzz
+    exit 0
+fi
+
+SECONDS_PER_TARGET="${1:-60}"
+if ! [[ "$SECONDS_PER_TARGET" =~ ^[1-9][0-9]*$ ]]; then
+    echo "usage: scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]" >&2
+    exit 2
+fi
+shift $(($# > 0 ? 1 : 0))
+
+SANITIZER="${SEALTRAIL_FUZZ_SANITIZER:-address}"
+JOBS="${SEALTRAIL_FUZZ_JOBS:-1}"
+
+# cargo-fuzz passes -Z flags (e.g. -Zsanitizer=address) that stable rustc
+# rejects unless it is told to behave like nightly. Only this process tree sees
+# the variable; the normal build and tests never use it.
+export RUSTC_BOOTSTRAP=1
+
+install_cargo_fuzz
+
+if (($# > 0)); then
+    targets=("$@")
+else
+    targets=()
+    for f in fuzz/fuzz_targets/*.rs; do
+        targets+=("$(basename "$f" .rs)")
+    done
+fi
+
+# --- Seed corpus ---------------------------------------------------------------
+# A few valid inputs per target so libFuzzer starts inside the grammar. Written
+# with printf so no binary files live in git. Names are fixed, so re-running
+# overwrites the seeds and leaves what libFuzzer added alone.
+
+seed() { # seed TARGET NAME FORMAT [ARGS...]
+    local dir="fuzz/corpus/$1" name="$2"
+    shift 2
+    mkdir -p "$dir"
+    # shellcheck disable=SC2059 # the format string is the point
+    printf "$@" >"$dir/seed-$name"
+}
+
+EM_DASH='\342\200\224' # U+2014, the signature-line prefix of C2SP signed notes
+# C2SP signed-note example (verifies with example.com/foo+d8d7a8a7+AUc...).
+NOTE_SIG='example.com/foo Uw2QOkn8srV1yJGh2VYRlL1Tnagv1YEq6TfXppzi2ONncAlTgK7Ztg1ERYNZXsYjOBH3mFXmRKuwHjG1Yu72IneyaQM='
+# Syntactically valid signature lines (4-byte key id + 64-byte Ed25519 sig);
+# they do not verify, which the parsers must not care about.
+SIG_A='obLD1HZy+Ydx8D+P+WkSRlKkm5So4s1jEukT0i33mtLWU5Zh/V4ru0LvQXYeKdEGtOhCW0V8gIH7v17QeSJ5Y6qn1bU='
+SIG_B='C63wDVRWnaDpNQJV/haUp2D1/tzTCjT4uDd25WvYIJBTxZcCYA3NGCGG0BBWm56uC/uki2unEt14zTbCe728RvmXEd8='
+ROOT0='47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=' # SHA-256 of "" (empty tree)
+ROOT1='bjQLnP+zepicpUTmu3gKLHiQHT+zNzh2hRGjBhevoB0=' # RFC 6962 leaf hash of ""
+H1='gSKyXoYZUgZ6jduWYrkDOARinOMGJveXjgMkBTcdPlQ='
+H2='B95lDa8R83lS8n0eG+o0buTxRKQTYFi//1U8anccXmA='
+H3='EKNzoDWG8LGC0Yp9o+sv3qllpMP9uHQ9B20KNL+Q1zs='
+
+write_seeds() {
+    # note: C2SP signed notes.
+    seed note c2sp-example "This is an example message.\n\n${EM_DASH} %s\n" "$NOTE_SIG"
+    seed note two-sigs "hello\nworld\n\n${EM_DASH} a.example %s\n${EM_DASH} b.example %s\n" \
+        "$SIG_A" "$SIG_B"
+    seed note checkpoint "example.com/log\n1\n%s\n\n${EM_DASH} example.com/log %s\n" \
+        "$ROOT1" "$SIG_A"
+
+    # checkpoint: tlog-checkpoint bodies (the note text).
+    seed checkpoint empty-tree "example.com/log\n0\n%s\n" "$ROOT0"
+    seed checkpoint one-leaf "example.com/log\n1\n%s\n" "$ROOT1"
+    seed checkpoint extension "example.com/behind-the-sofa\n20852163\n%s\nextension line\n" "$H1"
+    seed checkpoint signed "example.com/log\n1\n%s\n\n${EM_DASH} example.com/log %s\n" \
+        "$ROOT1" "$SIG_A"
+
+    # tlog_proof: c2sp.org/tlog-proof@v1.
+    seed tlog_proof minimal "c2sp.org/tlog-proof@v1\nindex 0\n\nexample.com/log\n1\n%s\n\n${EM_DASH} example.com/log %s\n" \
+        "$ROOT1" "$SIG_A"
+    seed tlog_proof extra "c2sp.org/tlog-proof@v1\nextra aGVsbG8=\nindex 5\n%s\n%s\n%s\n\nexample.com/log\n8\n%s\n\n${EM_DASH} example.com/log %s\n${EM_DASH} witness.example %s\n" \
+        "$H1" "$H2" "$H3" "$ROOT0" "$SIG_A" "$SIG_B"
+
+    # event: sealtrail events (JSON).
+    seed event minimal '{"agent":{"id":"a"},"kind":"tool_call"}'
+    seed event full '%s' '{"id":"0190d6b4-7c4e-7a1b-9c2d-3e4f5a6b7c8d","agent":{"id":"billing-bot","name":"Billing","version":"1.2.0","instance":"i-1"},"session":"s-42","parent":"0190d6b4-7c4e-7a1b-9c2d-3e4f5a6b7c8c","seq":7,"kind":"tool_call","action":"refund","resource":"invoice/981","outcome":"success","principal":"alice@example.com","subjects":["cust-17"],"data_classes":["pii","financial"],"tool":{"name":"stripe.refund","call_id":"c1","arguments":{"amount":12.5,"currency":"EUR"},"result":{"ok":true}},"occurred_at":"2025-01-02T03:04:05.678Z","attributes":{"x":1e21,"y":-0.0,"z":"\u00e9\ud83d\ude00","n":null}}'
+    seed event model-call '%s' '{"agent":{"id":"a"},"kind":"model_call","model":{"provider":"openai","name":"gpt-4o","input_tokens":120,"output_tokens":30,"cost":0.0012},"input":"hi","output":"hello"}'
+    seed event review '%s' '{"agent":{"id":"a"},"kind":"human_review","review":{"reviewer":"bob","decision":"approve","reason":"ok"},"change":{"target":"cfg","before":{"a":1},"after":{"a":2},"approved_by":"bob"}}'
+}
+
+write_seeds
+
+for target in "${targets[@]}"; do
+    if [[ ! -f "fuzz/fuzz_targets/${target}.rs" ]]; then
+        echo "fuzz: no such target: ${target}" >&2
+        exit 2
+    fi
+done
+
+# With no target named, build them all in one cargo invocation up front;
+# `cargo fuzz run` below then only checks freshness (and builds a named one).
+if (($# == 0)); then
+    printf '==> build all fuzz targets (sanitizer: %s)\n' "$SANITIZER"
+    (cd fuzz && cargo fuzz build -s "$SANITIZER")
+fi
+
+for target in "${targets[@]}"; do
+    mkdir -p "fuzz/corpus/${target}" "fuzz/artifacts/${target}"
+    printf '\n==> fuzz %s for %ss (sanitizer: %s)\n' "$target" "$SECONDS_PER_TARGET" "$SANITIZER"
+    fork=()
+    if ((JOBS > 1)); then
+        fork=("-fork=${JOBS}")
+    fi
+    if ! (cd fuzz && cargo fuzz run -s "$SANITIZER" "$target" -- \
+        -max_total_time="$SECONDS_PER_TARGET" -max_len=65536 -timeout=10 \
+        -print_final_stats=1 "${fork[@]}"); then
+        echo "fuzz: target ${target} FAILED; reproduce with:" >&2
+        echo "  cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run -s ${SANITIZER} ${target} artifacts/${target}/<crash-file>" >&2
+        exit 1
+    fi
+done
+
+echo "fuzz: all targets ran ${SECONDS_PER_TARGET}s without a failure"

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# The one test command for sealtrail (CI runs it through .ci/run).
+#
+# Usage: scripts/test.sh            (from any directory)
+#
+# Steps, stopping at the first failure:
+#   setup      scripts/setup.sh (installs what is missing; fast when done)
+#   fmt        cargo fmt --check, plus rustfmt --check on fuzz/fuzz_targets
+#   clippy     all targets, warnings are errors
+#   test       cargo nextest (unit, integration, property tests) + doctests
+#   wasm       sealtrail-core builds for wasm32-unknown-unknown
+#   fuzz       optional smoke run, only if SEALTRAIL_FUZZ_SECONDS is set and
+#              cargo-fuzz is installed (off by default: it is slow)
+#
+# Environment:
+#   SEALTRAIL_FUZZ_SECONDS=N   run each fuzz target N seconds (scripts/fuzz.sh)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-auto}"
+
+WASM_TARGET=wasm32-unknown-unknown
+START_ALL=$SECONDS
+STEP_NAME=""
+STEP_START=0
+TIMINGS=()
+
+step() {
+    end_step
+    STEP_NAME="$1"
+    STEP_START=$SECONDS
+    printf '\n==> %s\n' "$1"
+}
+
+end_step() {
+    if [[ -n "$STEP_NAME" ]]; then
+        TIMINGS+=("$(printf '%-8s %4ds' "$STEP_NAME" $((SECONDS - STEP_START)))")
+        STEP_NAME=""
+    fi
+}
+
+on_exit() {
+    local rc=$?
+    if [[ $rc -ne 0 && -n "$STEP_NAME" ]]; then
+        printf '\n==> FAILED in step: %s (exit %d)\n' "$STEP_NAME" "$rc" >&2
+    fi
+}
+trap on_exit EXIT
+
+locked=()
+if [[ -f Cargo.lock ]]; then
+    locked=(--locked)
+fi
+
+step setup
+bash scripts/setup.sh
+
+step fmt
+cargo fmt --all -- --check
+# The fuzz crate is its own workspace (fuzz/Cargo.toml); check its formatting
+# without resolving its dependencies.
+shopt -s nullglob
+fuzz_sources=(fuzz/fuzz_targets/*.rs)
+shopt -u nullglob
+if ((${#fuzz_sources[@]})); then
+    rustfmt --edition 2021 --check "${fuzz_sources[@]}"
+fi
+
+step clippy
+cargo clippy --workspace --all-targets "${locked[@]}" -- -D warnings
+
+step test
+cargo nextest run --workspace "${locked[@]}" --no-fail-fast
+# nextest does not run doctests.
+cargo test --workspace --doc "${locked[@]}"
+
+step wasm
+if rustup target list --installed 2>/dev/null | grep -qx "$WASM_TARGET"; then
+    cargo build -p sealtrail-core --target "$WASM_TARGET" "${locked[@]}"
+else
+    echo "SKIPPED: rustup target ${WASM_TARGET} is not installed (see setup output)"
+fi
+
+if [[ -n "${SEALTRAIL_FUZZ_SECONDS:-}" ]]; then
+    step fuzz
+    if cargo fuzz --version >/dev/null 2>&1; then
+        bash scripts/fuzz.sh "$SEALTRAIL_FUZZ_SECONDS"
+    else
+        echo "SKIPPED: cargo-fuzz is not installed (scripts/fuzz.sh installs it)"
+    fi
+fi
+
+end_step
+printf '\n==> all steps passed in %ds\n' $((SECONDS - START_ALL))
+printf '    %s\n' "${TIMINGS[@]}"
