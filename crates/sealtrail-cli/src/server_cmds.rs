@@ -1,0 +1,162 @@
+//! `sealtrail init` and `sealtrail serve`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use sealtrail_server::sequencer::SequencerConfig;
+use sealtrail_server::state::Limits;
+use sealtrail_server::ServeOptions;
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Data directory.
+    #[arg(long, env = "SEALTRAIL_DATA", default_value = "sealtrail-data")]
+    data: PathBuf,
+    /// The log's origin (checkpoint origin and signing key name), e.g. example.com/agents-log.
+    #[arg(long, env = "SEALTRAIL_ORIGIN")]
+    origin: Option<String>,
+    /// Print {origin, vkey, owner_api_key} as one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Data directory (created and initialised on first start).
+    #[arg(long, env = "SEALTRAIL_DATA", default_value = "sealtrail-data")]
+    data: PathBuf,
+    /// Address to listen on. Loopback unless told otherwise.
+    #[arg(long, env = "SEALTRAIL_LISTEN", default_value = "127.0.0.1:7700")]
+    listen: SocketAddr,
+    /// Seconds between checkpoints (when the log grew).
+    #[arg(long, env = "SEALTRAIL_CHECKPOINT_INTERVAL", default_value_t = 1.0)]
+    checkpoint_interval: f64,
+    /// Most events sealed in one batch (one durable transaction).
+    #[arg(long, env = "SEALTRAIL_BATCH_MAX", default_value_t = 4096)]
+    batch_max: usize,
+    /// Milliseconds to wait for more events before sealing a batch (0: seal at once).
+    #[arg(long, env = "SEALTRAIL_BATCH_LINGER_MS", default_value_t = 0)]
+    batch_linger_ms: u64,
+    /// Events allowed to wait for the sequencer before ingest answers 503.
+    #[arg(long, env = "SEALTRAIL_QUEUE_LIMIT", default_value_t = 200_000)]
+    queue_limit: usize,
+    /// Largest request body in bytes.
+    #[arg(long, env = "SEALTRAIL_MAX_BODY_BYTES", default_value_t = 16 << 20)]
+    max_body_bytes: usize,
+    /// Most events in one request.
+    #[arg(
+        long,
+        env = "SEALTRAIL_MAX_EVENTS_PER_REQUEST",
+        default_value_t = 10_000
+    )]
+    max_events_per_request: usize,
+    /// Largest single event in bytes.
+    #[arg(long, env = "SEALTRAIL_MAX_EVENT_BYTES", default_value_t = 1 << 20)]
+    max_event_bytes: usize,
+    /// Serve the C2SP tiles (/tlog/*) without an API key.
+    #[arg(long, env = "SEALTRAIL_PUBLIC_TILES")]
+    public_tiles: bool,
+    /// Log format: text or json.
+    #[arg(long, env = "SEALTRAIL_LOG_FORMAT", default_value = "text")]
+    log_format: String,
+}
+
+pub fn init(a: InitArgs) -> Result<ExitCode> {
+    let out = sealtrail_server::datadir::init(&a.data, a.origin.as_deref())?;
+    if a.json {
+        println!("{}", serde_json::to_string(&out)?);
+    } else if let Some(key) = &out.owner_api_key {
+        println!("Initialised {}", a.data.display());
+        println!("  origin:        {}", out.origin);
+        println!("  vkey:          {}", out.vkey);
+        println!("  owner API key: {key}");
+        println!("The owner API key is shown only once: store it now.");
+    } else {
+        println!("{} is already initialised", a.data.display());
+        println!("  origin: {}", out.origin);
+        println!("  vkey:   {}", out.vkey);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn init_logging(format: &str) -> Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        "json" => builder.json().init(),
+        "text" => builder.init(),
+        other => anyhow::bail!("--log-format must be text or json, not {other:?}"),
+    }
+    Ok(())
+}
+
+pub fn serve(a: ServeArgs) -> Result<ExitCode> {
+    init_logging(&a.log_format)?;
+    if !(a.checkpoint_interval > 0.0 && a.checkpoint_interval <= 3600.0) {
+        anyhow::bail!("--checkpoint-interval must be between 0 and 3600 seconds");
+    }
+    let opts = ServeOptions {
+        data: a.data,
+        listen: a.listen,
+        checkpoint_interval: Duration::from_secs_f64(a.checkpoint_interval),
+        sequencer: SequencerConfig {
+            batch_max: a.batch_max.max(1),
+            linger: Duration::from_millis(a.batch_linger_ms),
+            queue_limit: a.queue_limit.max(1),
+        },
+        limits: Limits {
+            max_body_bytes: a.max_body_bytes,
+            max_events_per_request: a.max_events_per_request,
+            max_event_bytes: a.max_event_bytes,
+            ..Limits::default()
+        },
+        public_tiles: a.public_tiles,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    rt.block_on(async move {
+        let (running, owner_key) = sealtrail_server::start(opts).await?;
+        if let Some(key) = owner_key {
+            println!("Initialised a new log. Owner API key (shown only once): {key}");
+        }
+        println!("sealtrail listening on http://{}", running.addr);
+        println!("log origin: {}", running.origin);
+        println!("log vkey:   {}", running.vkey);
+        let stop = running.shutdown_handle();
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            tracing::info!("shutting down: draining requests and sealing queued events");
+            let _ = stop.send(true);
+        });
+        running.wait().await?;
+        tracing::info!("stopped cleanly");
+        Ok::<_, anyhow::Error>(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    match (term, int) {
+        (Ok(mut t), Ok(mut i)) => {
+            tokio::select! {
+                _ = t.recv() => {}
+                _ = i.recv() => {}
+            }
+        }
+        _ => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}

@@ -1,0 +1,220 @@
+//! Request bodies → events, each validated on its own so one bad event does
+//! not sink the others (DESIGN §3).
+
+use axum::http::StatusCode;
+use sealtrail_core::event::Event;
+use serde_json::value::RawValue;
+
+use crate::error::{ApiError, ErrorBody};
+use crate::sequencer::PreparedEvent;
+
+/// How the body is framed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// A JSON array of events, or one event object.
+    Json,
+    /// One event per line.
+    Ndjson,
+}
+
+impl Framing {
+    /// From a `Content-Type` value; `None` means unsupported (415).
+    pub fn from_content_type(ct: Option<&str>) -> Option<Framing> {
+        let Some(ct) = ct else {
+            return Some(Framing::Json);
+        };
+        let mime = ct
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        match mime.as_str() {
+            "application/json" | "" => Some(Framing::Json),
+            "application/x-ndjson"
+            | "application/jsonl"
+            | "application/jsonlines"
+            | "application/x-jsonlines" => Some(Framing::Ndjson),
+            _ => None,
+        }
+    }
+}
+
+/// One decoded slot of the request.
+pub type Slot = Result<PreparedEvent, ErrorBody>;
+
+fn rejected(code: &'static str, message: String, field: Option<String>) -> ErrorBody {
+    ErrorBody {
+        code,
+        message,
+        field,
+    }
+}
+
+/// Validates one event's bytes and canonicalises its body.
+pub fn prepare(bytes: &[u8], max_event_bytes: usize) -> Slot {
+    if bytes.len() > max_event_bytes {
+        return Err(rejected(
+            "event_too_large",
+            format!(
+                "event is {} bytes; the limit is {max_event_bytes} bytes",
+                bytes.len()
+            ),
+            None,
+        ));
+    }
+    let event = Event::from_json_slice(bytes).map_err(|e| {
+        let field = (e.path != "$").then(|| e.path.clone());
+        rejected("invalid_event", e.to_string(), field)
+    })?;
+    let body = event
+        .canonical_bytes()
+        .map_err(|e| rejected("invalid_event", e.to_string(), None))?;
+    Ok(PreparedEvent { event, body })
+}
+
+/// Splits and validates a request body. Whole-request problems (not JSON at
+/// all, too many events) are an `ApiError`; per-event problems are slots.
+pub fn decode(
+    body: &[u8],
+    framing: Framing,
+    max_events: usize,
+    max_event_bytes: usize,
+) -> Result<Vec<Slot>, ApiError> {
+    let too_many = |n: usize| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_many_events",
+            format!("request holds {n} events; the limit is {max_events} per request"),
+        )
+    };
+    match framing {
+        Framing::Ndjson => {
+            let lines: Vec<&[u8]> = body
+                .split(|b| *b == b'\n')
+                .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+                .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
+                .collect();
+            if lines.len() > max_events {
+                return Err(too_many(lines.len()));
+            }
+            if lines.is_empty() {
+                return Err(ApiError::bad_request(
+                    "empty_request",
+                    "the request holds no events",
+                ));
+            }
+            Ok(lines.iter().map(|l| prepare(l, max_event_bytes)).collect())
+        }
+        Framing::Json => {
+            let first = body.iter().find(|b| !b.is_ascii_whitespace()).copied();
+            match first {
+                Some(b'[') => {
+                    let items: Vec<&RawValue> = serde_json::from_slice(body).map_err(|e| {
+                        ApiError::bad_request(
+                            "invalid_json",
+                            format!("request body is not a JSON array of events: {e}"),
+                        )
+                    })?;
+                    if items.len() > max_events {
+                        return Err(too_many(items.len()));
+                    }
+                    if items.is_empty() {
+                        return Err(ApiError::bad_request(
+                            "empty_request",
+                            "the request holds no events",
+                        ));
+                    }
+                    Ok(items
+                        .iter()
+                        .map(|raw| prepare(raw.get().as_bytes(), max_event_bytes))
+                        .collect())
+                }
+                Some(b'{') => Ok(vec![prepare(body, max_event_bytes)]),
+                Some(_) => Err(ApiError::bad_request(
+                    "invalid_json",
+                    "request body must be a JSON array of events or one event object",
+                )),
+                None => Err(ApiError::bad_request(
+                    "empty_request",
+                    "the request body is empty",
+                )),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_bad_event_does_not_sink_the_others() {
+        let body = br#"[{"agent":{"id":"a"},"kind":"tool_call"},{"agent":{},"kind":"tool_call"},{"agent":{"id":"b"},"kind":"nope"}]"#;
+        let slots = decode(body, Framing::Json, 100, 1 << 20).unwrap();
+        assert!(slots[0].is_ok());
+        let e1 = slots[1].as_ref().unwrap_err();
+        assert_eq!(e1.field.as_deref(), Some("agent.id"));
+        assert_eq!(e1.code, "invalid_event");
+        let e2 = slots[2].as_ref().unwrap_err();
+        assert_eq!(e2.field.as_deref(), Some("kind"));
+        assert!(e2.message.contains("tool_call"), "{}", e2.message);
+    }
+
+    #[test]
+    fn ndjson_lines_map_to_slots_and_blank_lines_are_skipped() {
+        let body = b"{\"agent\":{\"id\":\"a\"},\"kind\":\"decision\"}\r\n\n{not json}\n";
+        let slots = decode(body, Framing::Ndjson, 100, 1 << 20).unwrap();
+        assert_eq!(slots.len(), 2);
+        assert!(slots[0].is_ok());
+        assert_eq!(slots[1].as_ref().unwrap_err().code, "invalid_event");
+    }
+
+    #[test]
+    fn whole_request_errors() {
+        assert_eq!(
+            decode(b"[1,", Framing::Json, 10, 100)
+                .unwrap_err()
+                .body
+                .code,
+            "invalid_json"
+        );
+        assert_eq!(
+            decode(b"  ", Framing::Json, 10, 100).unwrap_err().body.code,
+            "empty_request"
+        );
+        assert_eq!(
+            decode(b"42", Framing::Json, 10, 100).unwrap_err().body.code,
+            "invalid_json"
+        );
+        let many = format!("[{}]", vec!["{}"; 11].join(","));
+        let e = decode(many.as_bytes(), Framing::Json, 10, 100).unwrap_err();
+        assert_eq!(e.status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert!(e.body.message.contains("limit is 10"));
+    }
+
+    #[test]
+    fn oversized_event_is_rejected_alone() {
+        let big = format!(
+            r#"[{{"agent":{{"id":"a"}},"kind":"custom","output":"{}"}},{{"agent":{{"id":"a"}},"kind":"custom"}}]"#,
+            "x".repeat(200)
+        );
+        let slots = decode(big.as_bytes(), Framing::Json, 10, 100).unwrap();
+        assert_eq!(slots[0].as_ref().unwrap_err().code, "event_too_large");
+        assert!(slots[1].is_ok());
+    }
+
+    #[test]
+    fn content_types() {
+        assert_eq!(Framing::from_content_type(None), Some(Framing::Json));
+        assert_eq!(
+            Framing::from_content_type(Some("application/json; charset=utf-8")),
+            Some(Framing::Json)
+        );
+        assert_eq!(
+            Framing::from_content_type(Some("application/x-ndjson")),
+            Some(Framing::Ndjson)
+        );
+        assert_eq!(Framing::from_content_type(Some("text/csv")), None);
+    }
+}

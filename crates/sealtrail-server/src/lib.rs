@@ -1,0 +1,19 @@
+//! sealtrail-server: the ledger service. Ingest (JSON, NDJSON) → validate →
+//! sequencer (batched, one durable transaction per batch) → receipts;
+//! a checkpointer that signs C2SP checkpoints; proofs and C2SP tiles.
+
+pub mod app;
+pub mod auth;
+pub mod checkpointer;
+pub mod datadir;
+pub mod decode;
+pub mod error;
+pub mod ingest;
+pub mod metrics;
+pub mod proofs;
+pub mod read;
+pub mod sequencer;
+pub mod state;
+pub mod tiles;
+
+pub use app::{start, ServeOptions};

@@ -1,0 +1,282 @@
+//! Read endpoints: checkpoint, entries, proofs, and the C2SP tlog-tiles API.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use sealtrail_core::tile::{
+    encode_entry_bundle, parse_tile_path, tile_containing, TileId, TilePath,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::auth::{authenticate, Caller};
+use crate::error::ApiError;
+use crate::proofs;
+use crate::state::AppState;
+
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+const MUTABLE: &str = "no-cache, max-age=0";
+
+fn committed_size(state: &AppState) -> u64 {
+    state.sequencer.head().borrow().size
+}
+
+fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> impl std::future::Future<Output = Result<T, ApiError>> {
+    async move {
+        tokio::task::spawn_blocking(f)
+            .await
+            .map_err(|e| ApiError::internal(format!("read task failed: {e}")))?
+    }
+}
+
+fn checkpoint_text(state: &AppState) -> Result<Response, ApiError> {
+    let signed = state.checkpoints.borrow().clone().ok_or_else(|| {
+        ApiError::not_found("no checkpoint has been signed yet (the log is empty)")
+    })?;
+    let mut resp = (StatusCode::OK, signed.note.as_ref().clone()).into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(MUTABLE));
+    Ok(resp)
+}
+
+pub async fn get_checkpoint(
+    State(state): State<AppState>,
+    _c: Caller,
+) -> Result<Response, ApiError> {
+    checkpoint_text(&state)
+}
+
+#[derive(Serialize)]
+pub struct EntryResponse {
+    index: u64,
+    leaf_hash: String,
+    header: serde_json::Value,
+    body: Option<serde_json::Value>,
+    salt: Option<String>,
+}
+
+fn parse_index(s: &str) -> Result<u64, ApiError> {
+    s.parse::<u64>().map_err(|_| {
+        ApiError::bad_request(
+            "invalid_parameter",
+            format!("entry index {s:?} is not a non-negative integer"),
+        )
+    })
+}
+
+pub async fn get_entry(
+    State(state): State<AppState>,
+    _c: Caller,
+    Path(index): Path<String>,
+) -> Result<Json<EntryResponse>, ApiError> {
+    let index = parse_index(&index)?;
+    let store = state.store.clone();
+    let entry = blocking(move || Ok(store.entry(index)?)).await?;
+    let e = entry.ok_or_else(|| {
+        ApiError::not_found(format!(
+            "no entry {index} (the log has {} entries)",
+            committed_size(&state)
+        ))
+    })?;
+    let header = serde_json::from_slice(&e.header)
+        .map_err(|err| ApiError::internal(format!("stored header {index} is not JSON: {err}")))?;
+    let body = e
+        .body
+        .as_deref()
+        .map(serde_json::from_slice)
+        .transpose()
+        .map_err(|err| ApiError::internal(format!("stored body {index} is not JSON: {err}")))?;
+    Ok(Json(EntryResponse {
+        index,
+        leaf_hash: e.leaf_hash.to_hex(),
+        header,
+        body,
+        salt: e.salt.map(hex::encode),
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SizeParam {
+    size: Option<u64>,
+}
+
+#[derive(Serialize)]
+pub struct ProofResponse {
+    index: u64,
+    size: u64,
+    leaf_hash: String,
+    root: String,
+    path: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tlog_proof: Option<String>,
+}
+
+pub async fn get_proof(
+    State(state): State<AppState>,
+    _c: Caller,
+    Path(index): Path<String>,
+    Query(q): Query<SizeParam>,
+) -> Result<Json<ProofResponse>, ApiError> {
+    let index = parse_index(&index)?;
+    let committed = committed_size(&state);
+    let latest = state.checkpoints.borrow().clone();
+    let size = match (q.size, &latest) {
+        (Some(s), _) => s,
+        (None, Some(l)) => l.checkpoint.size,
+        (None, None) => committed,
+    };
+    if size > committed {
+        return Err(ApiError::bad_request(
+            "invalid_parameter",
+            format!("size {size} is larger than the log ({committed} entries)"),
+        ));
+    }
+    if index >= size {
+        return Err(ApiError::not_found(format!(
+            "entry {index} is not in the tree of size {size}{}",
+            if index < committed {
+                " (ask for a larger size, or wait for the next checkpoint)"
+            } else {
+                ""
+            }
+        )));
+    }
+    let store = state.store.clone();
+    let tiles = state.tiles.clone();
+    blocking(move || {
+        let leaf = store
+            .leaf_hashes(index, index + 1)?
+            .pop()
+            .ok_or_else(|| ApiError::not_found(format!("no entry {index}")))?;
+        let path = proofs::inclusion(&tiles, index, size)?;
+        let root = proofs::root(&tiles, size)?;
+        let tlog_proof = match store.checkpoint_at(size)? {
+            Some(cp) => Some(proofs::tlog_proof(&tiles, index, size, &cp.note)?),
+            None => None,
+        };
+        Ok(Json(ProofResponse {
+            index,
+            size,
+            leaf_hash: leaf.to_hex(),
+            root: root.to_base64(),
+            path: path.iter().map(|h| h.to_base64()).collect(),
+            tlog_proof,
+        }))
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsistencyParams {
+    from: u64,
+    to: u64,
+}
+
+#[derive(Serialize)]
+pub struct ConsistencyResponse {
+    from: u64,
+    to: u64,
+    path: Vec<String>,
+}
+
+pub async fn get_consistency(
+    State(state): State<AppState>,
+    _c: Caller,
+    Query(q): Query<ConsistencyParams>,
+) -> Result<Json<ConsistencyResponse>, ApiError> {
+    let committed = committed_size(&state);
+    if q.from > q.to {
+        return Err(ApiError::bad_request(
+            "invalid_parameter",
+            format!("from ({}) must not be larger than to ({})", q.from, q.to),
+        ));
+    }
+    if q.to > committed {
+        return Err(ApiError::bad_request(
+            "invalid_parameter",
+            format!("to ({}) is larger than the log ({committed} entries)", q.to),
+        ));
+    }
+    let tiles = state.tiles.clone();
+    let (from, to) = (q.from, q.to);
+    blocking(move || {
+        let path = proofs::consistency(&tiles, from, to)?;
+        Ok(Json(ConsistencyResponse {
+            from,
+            to,
+            path: path.iter().map(|h| h.to_base64()).collect(),
+        }))
+    })
+    .await
+}
+
+fn tiles_allowed(state: &AppState, parts: &axum::http::request::Parts) -> Result<(), ApiError> {
+    if state.public_tiles {
+        Ok(())
+    } else {
+        authenticate(state, parts).map(|_| ())
+    }
+}
+
+pub async fn tlog_checkpoint(
+    State(state): State<AppState>,
+    req: axum::extract::Request,
+) -> Result<Response, ApiError> {
+    let (parts, _) = req.into_parts();
+    tiles_allowed(&state, &parts)?;
+    checkpoint_text(&state)
+}
+
+/// `GET /tlog/tile/...`: hash tiles and entry bundles.
+pub async fn tlog_tile(
+    State(state): State<AppState>,
+    Path(rest): Path<String>,
+    req: axum::extract::Request,
+) -> Result<Response, ApiError> {
+    let (parts, _) = req.into_parts();
+    tiles_allowed(&state, &parts)?;
+    let path = format!("tile/{rest}");
+    let parsed = parse_tile_path(&path).map_err(|e| ApiError::not_found(e.to_string()))?;
+    let size = committed_size(&state);
+    let (tile, entries) = match parsed {
+        TilePath::Hashes(t) => (t, false),
+        TilePath::Entries(t) => (t, true),
+    };
+    // The tile must exist in the committed tree, at least as wide as asked.
+    let last = tile.index * 256 + u64::from(tile.width) - 1;
+    let available = tile_containing(tile.level, last, size)
+        .filter(|t| t.index == tile.index && t.width >= tile.width);
+    if available.is_none() {
+        return Err(ApiError::not_found(format!(
+            "{path} is not in the tree of size {size}"
+        )));
+    }
+    let tiles = state.tiles.clone();
+    let store = state.store.clone();
+    let bytes = blocking(move || {
+        if entries {
+            let start = tile.index * 256;
+            let headers = store.entry_headers(start, start + u64::from(tile.width))?;
+            encode_entry_bundle(&headers).map_err(|e| ApiError::internal(e.to_string()))
+        } else {
+            Ok(tiles.tile(&TileId { ..tile })?.as_ref().clone())
+        }
+    })
+    .await?;
+    let mut resp = (StatusCode::OK, bytes).into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE));
+    Ok(resp)
+}

@@ -1,0 +1,71 @@
+//! The store seen as C2SP tiles, with a cache of full tiles (immutable once
+//! complete), so proofs and tile requests cost O(log n) small reads.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use sealtrail_core::tile::{encode_tile, TileId, TileSource, TILE_WIDTH};
+use sealtrail_store::{Store, StoreError};
+
+/// Full tiles kept in memory (8 KiB each: 4096 tiles = 32 MiB).
+const CACHE_TILES: usize = 4096;
+
+pub struct StoreTiles {
+    store: Arc<dyn Store>,
+    cache: Mutex<HashMap<(u8, u64), Arc<Vec<u8>>>>,
+}
+
+impl StoreTiles {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        StoreTiles {
+            store,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The bytes of `tile`, which must lie inside the committed tree.
+    pub fn tile(&self, tile: &TileId) -> Result<Arc<Vec<u8>>, StoreError> {
+        let key = (tile.level, tile.index);
+        if tile.is_full() {
+            if let Some(hit) = self.cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
+                return Ok(hit);
+            }
+        }
+        let start = tile.index * u64::from(TILE_WIDTH);
+        let end = start + u64::from(tile.width);
+        let hashes = if tile.level == 0 {
+            self.store.leaf_hashes(start, end)?
+        } else {
+            let level = u8::try_from(tile.hash_level()).map_err(|_| {
+                StoreError::Corrupt(format!("tile level {} is too high", tile.level))
+            })?;
+            self.store.nodes(level, start, end)?
+        };
+        if hashes.len() != usize::from(tile.width) {
+            return Err(StoreError::Corrupt(format!(
+                "tile {} needs {} hashes, the store has {}",
+                tile.path(),
+                tile.width,
+                hashes.len()
+            )));
+        }
+        let bytes = Arc::new(encode_tile(&hashes));
+        if tile.is_full() {
+            if let Ok(mut c) = self.cache.lock() {
+                if c.len() >= CACHE_TILES {
+                    c.clear();
+                }
+                c.insert(key, bytes.clone());
+            }
+        }
+        Ok(bytes)
+    }
+}
+
+impl TileSource for StoreTiles {
+    type Error = StoreError;
+
+    fn read_tile(&self, tile: &TileId) -> Result<Vec<u8>, StoreError> {
+        self.tile(tile).map(|b| b.as_ref().clone())
+    }
+}

@@ -1,0 +1,67 @@
+//! sealtrail storage: the [`Store`] trait the server writes and reads through,
+//! and its embedded backend ([`sqlite::SqliteStore`]: SQLite for headers,
+//! indexes and tree state; append-only segment files for bodies).
+//!
+//! Durability contract: [`Store::append_batch`] returns only once the whole
+//! batch is durable (fsync'd); a crash at any instant leaves either the whole
+//! batch or none of it.
+
+pub mod fsck;
+pub mod segment;
+pub mod sqlite;
+mod types;
+
+pub use types::*;
+
+use sealtrail_core::hash::Hash;
+
+/// The storage a log lives in. Writes come from one sequencer at a time;
+/// reads may come from any thread.
+pub trait Store: Send + Sync + 'static {
+    /// The committed state of the log.
+    fn head(&self) -> Result<LogHead, StoreError>;
+
+    /// Durably appends one sequenced batch and moves the head, atomically.
+    /// Fails with [`StoreError::Conflict`] if `batch.expected_size` is not the
+    /// committed size (another writer moved the log).
+    fn append_batch(&self, batch: &Batch) -> Result<(), StoreError>;
+
+    /// Receipts of already sealed events, by event id.
+    fn find_event_ids(&self, ids: &[&str]) -> Result<Vec<(String, Receipt)>, StoreError>;
+
+    /// Current heads of the given streams (absent streams are omitted).
+    fn stream_heads(&self, keys: &[&str]) -> Result<Vec<(String, StreamHead)>, StoreError>;
+
+    /// Last `seq` seen for the given agent instances (absent ones omitted).
+    fn last_seqs(&self, keys: &[&str]) -> Result<Vec<(String, u64)>, StoreError>;
+
+    /// One entry with its body, if the index is sealed.
+    fn entry(&self, index: u64) -> Result<Option<StoredEntry>, StoreError>;
+
+    /// Entry bytes (headers) of `[start, end)`.
+    fn entry_headers(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StoreError>;
+
+    /// Leaf hashes of `[start, end)`.
+    fn leaf_hashes(&self, start: u64, end: u64) -> Result<Vec<Hash>, StoreError>;
+
+    /// Stored tile-level node hashes (`level` a multiple of 8, ≥ 8) of `[start, end)`.
+    fn nodes(&self, level: u8, start: u64, end: u64) -> Result<Vec<Hash>, StoreError>;
+
+    /// Stores a signed checkpoint. Storing the same size twice is refused.
+    fn put_checkpoint(&self, cp: &StoredCheckpoint) -> Result<(), StoreError>;
+
+    /// The checkpoint with the largest size.
+    fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, StoreError>;
+
+    /// The checkpoint of exactly this size.
+    fn checkpoint_at(&self, size: u64) -> Result<Option<StoredCheckpoint>, StoreError>;
+
+    /// Every stored checkpoint, in size order.
+    fn checkpoints(&self) -> Result<Vec<StoredCheckpoint>, StoreError>;
+
+    /// Stores an API key record (by the SHA-256 of the key).
+    fn put_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError>;
+
+    /// Looks an API key up by the SHA-256 of the key.
+    fn api_key(&self, key_hash: &Hash) -> Result<Option<ApiKeyRecord>, StoreError>;
+}

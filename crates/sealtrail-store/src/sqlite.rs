@@ -1,0 +1,693 @@
+//! The embedded store: SQLite (WAL, `synchronous=FULL`) in one data
+//! directory, with bodies in append-only segment files beside it.
+//!
+//! One writer connection (the sequencer's) and a small pool of read-only
+//! connections; WAL lets readers run while a batch commits.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension};
+use sealtrail_core::hash::{Hash, HASH_LEN};
+
+use crate::segment::{BodyLocation, SegmentReader, SegmentWriter};
+use crate::{
+    ApiKeyRecord, Batch, LogHead, Receipt, Store, StoreError, StoredCheckpoint, StoredEntry,
+    StreamHead,
+};
+
+/// The schema this code creates and reads.
+pub const SCHEMA_VERSION: u32 = 1;
+/// Most read connections kept open.
+const READ_POOL: usize = 8;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS head (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    size INTEGER NOT NULL,
+    root BLOB NOT NULL,
+    frontier BLOB NOT NULL,
+    last_time INTEGER NOT NULL,
+    last_leaf BLOB,
+    segment INTEGER NOT NULL,
+    segment_len INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS entries (
+    idx INTEGER PRIMARY KEY,
+    leaf BLOB NOT NULL,
+    header BLOB NOT NULL,
+    time INTEGER NOT NULL,
+    agent TEXT NOT NULL,
+    session TEXT,
+    kind TEXT NOT NULL,
+    action TEXT,
+    tool TEXT,
+    outcome TEXT,
+    event_id TEXT,
+    seg INTEGER,
+    off INTEGER,
+    len INTEGER
+);
+CREATE UNIQUE INDEX IF NOT EXISTS entries_event_id ON entries(event_id) WHERE event_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS entries_agent_time ON entries(agent, time);
+CREATE INDEX IF NOT EXISTS entries_session ON entries(session, idx) WHERE session IS NOT NULL;
+CREATE TABLE IF NOT EXISTS nodes (
+    level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL,
+    PRIMARY KEY (level, idx)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS streams (key TEXT PRIMARY KEY, count INTEGER NOT NULL, last INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS seqs (key TEXT PRIMARY KEY, last INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS checkpoints (size INTEGER PRIMARY KEY, note BLOB NOT NULL, time INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS api_keys (
+    key_hash BLOB PRIMARY KEY, name TEXT NOT NULL, role TEXT NOT NULL, created INTEGER NOT NULL
+) WITHOUT ROWID;
+";
+
+/// The embedded store in a directory: `log.db` and `segments/`.
+pub struct SqliteStore {
+    db_path: PathBuf,
+    writer: Mutex<Writer>,
+    readers: Mutex<Vec<Connection>>,
+    bodies: SegmentReader,
+}
+
+struct Writer {
+    conn: Connection,
+    segments: SegmentWriter,
+    buf: Vec<u8>,
+}
+
+fn sql_err(e: rusqlite::Error) -> StoreError {
+    if let rusqlite::Error::SqliteFailure(f, _) = &e {
+        match f.code {
+            ErrorCode::DiskFull => return StoreError::Full(e.to_string()),
+            ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase => {
+                return StoreError::Corrupt(e.to_string())
+            }
+            ErrorCode::ConstraintViolation => return StoreError::Duplicate(e.to_string()),
+            _ => {}
+        }
+    }
+    StoreError::Io(e.to_string())
+}
+
+fn hash_from(blob: Vec<u8>, what: &str) -> Result<Hash, StoreError> {
+    Hash::from_slice(&blob)
+        .ok_or_else(|| StoreError::Corrupt(format!("{what} is {} bytes, not 32", blob.len())))
+}
+
+fn to_i64(v: u64) -> Result<i64, StoreError> {
+    i64::try_from(v)
+        .map_err(|_| StoreError::Io(format!("{v} does not fit in a signed 64-bit column")))
+}
+
+fn to_u64(v: i64, what: &str) -> Result<u64, StoreError> {
+    u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("{what} is negative: {v}")))
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store in `dir`.
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(dir)?;
+        let db_path = dir.join("log.db");
+        let conn = Connection::open(&db_path).map_err(sql_err)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL;
+             PRAGMA synchronous=FULL;
+             PRAGMA cache_size=-65536;
+             PRAGMA temp_store=MEMORY;
+             PRAGMA wal_autocheckpoint=4000;",
+        )
+        .map_err(sql_err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(sql_err)?;
+        Self::migrate(&conn)?;
+        let (segment, segment_len): (u32, u64) = conn
+            .query_row(
+                "SELECT segment, segment_len FROM head WHERE id = 1",
+                [],
+                |r| Ok((r.get::<_, u32>(0)?, r.get::<_, i64>(1)?)),
+            )
+            .map_err(sql_err)
+            .and_then(|(s, l)| Ok((s, to_u64(l, "segment length")?)))?;
+        let seg_dir = dir.join("segments");
+        let segments = SegmentWriter::open(&seg_dir, segment, segment_len)?;
+        Ok(SqliteStore {
+            db_path,
+            writer: Mutex::new(Writer {
+                conn,
+                segments,
+                buf: Vec::new(),
+            }),
+            readers: Mutex::new(Vec::new()),
+            bodies: SegmentReader::new(&seg_dir),
+        })
+    }
+
+    fn migrate(conn: &Connection) -> Result<(), StoreError> {
+        let existing: Option<String> = conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'schema_version'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .or_else(|e| match e {
+                // A brand-new database has no meta table yet.
+                rusqlite::Error::SqliteFailure(_, Some(ref m)) if m.contains("no such table") => {
+                    Ok(None)
+                }
+                other => Err(other),
+            })
+            .map_err(sql_err)?;
+        if let Some(v) = existing {
+            let found: u32 = v
+                .parse()
+                .map_err(|_| StoreError::Corrupt(format!("schema_version {v:?}")))?;
+            if found > SCHEMA_VERSION {
+                return Err(StoreError::SchemaTooNew {
+                    found,
+                    supported: SCHEMA_VERSION,
+                });
+            }
+        }
+        conn.execute_batch(SCHEMA).map_err(sql_err)?;
+        conn.execute(
+            "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?1)",
+            params![SCHEMA_VERSION.to_string()],
+        )
+        .map_err(sql_err)?;
+        conn.execute(
+            "INSERT OR IGNORE INTO head (id, size, root, frontier, last_time, last_leaf, segment, segment_len)
+             VALUES (1, 0, ?1, x'', 0, NULL, 0, 0)",
+            params![Hash::EMPTY_ROOT.0.to_vec()],
+        )
+        .map_err(sql_err)?;
+        Ok(())
+    }
+
+    /// Runs `f` with a pooled read-only connection.
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let pooled = self
+            .readers
+            .lock()
+            .map_err(|_| StoreError::Io("reader pool lock poisoned".into()))?
+            .pop();
+        let conn = match pooled {
+            Some(c) => c,
+            None => {
+                let c = Connection::open_with_flags(
+                    &self.db_path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )
+                .map_err(sql_err)?;
+                c.busy_timeout(std::time::Duration::from_secs(5))
+                    .map_err(sql_err)?;
+                c
+            }
+        };
+        let out = f(&conn);
+        if let Ok(mut pool) = self.readers.lock() {
+            if pool.len() < READ_POOL {
+                pool.push(conn);
+            }
+        }
+        out
+    }
+
+    fn write_batch(w: &mut Writer, batch: &Batch) -> Result<(), StoreError> {
+        let (seg_before, len_before) = w.segments.position();
+        let records: Vec<(&[u8; 32], &[u8])> = batch
+            .entries
+            .iter()
+            .map(|e| (&e.salt, e.body.as_slice()))
+            .collect();
+        let locations = w.segments.append(&records, &mut w.buf)?;
+        let (seg_after, len_after) = w.segments.position();
+        let committed = Self::commit(&mut w.conn, batch, &locations, seg_after, len_after);
+        if committed.is_err() {
+            w.segments.rollback(seg_before, len_before);
+            if seg_after != seg_before {
+                // Continue in the committed segment; the new one stays empty.
+                if let Ok(s) =
+                    SegmentWriter::open(w.segments_dir().as_path(), seg_before, len_before)
+                {
+                    w.segments = s;
+                }
+            }
+        }
+        committed
+    }
+
+    fn commit(
+        conn: &mut Connection,
+        batch: &Batch,
+        locations: &[BodyLocation],
+        segment: u32,
+        segment_len: u64,
+    ) -> Result<(), StoreError> {
+        let tx = conn.transaction().map_err(sql_err)?;
+        let size: i64 = tx
+            .query_row("SELECT size FROM head WHERE id = 1", [], |r| r.get(0))
+            .map_err(sql_err)?;
+        let size = to_u64(size, "head size")?;
+        if size != batch.expected_size {
+            return Err(StoreError::Conflict {
+                expected: batch.expected_size,
+                found: size,
+            });
+        }
+        {
+            let mut ins = tx
+                .prepare_cached(
+                    "INSERT INTO entries (idx, leaf, header, time, agent, session, kind, action, tool, outcome, event_id, seg, off, len)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                )
+                .map_err(sql_err)?;
+            for (e, loc) in batch.entries.iter().zip(locations) {
+                let c = &e.columns;
+                ins.execute(params![
+                    to_i64(e.index)?,
+                    &e.leaf_hash.0[..],
+                    &e.header,
+                    to_i64(c.time)?,
+                    c.agent,
+                    c.session,
+                    c.kind,
+                    c.action,
+                    c.tool,
+                    c.outcome,
+                    c.event_id,
+                    loc.segment,
+                    to_i64(loc.offset)?,
+                    loc.len,
+                ])
+                .map_err(sql_err)?;
+            }
+            let mut node = tx
+                .prepare_cached("INSERT INTO nodes (level, idx, hash) VALUES (?1, ?2, ?3)")
+                .map_err(sql_err)?;
+            for (level, index, hash) in &batch.nodes {
+                node.execute(params![level, to_i64(*index)?, &hash.0[..]])
+                    .map_err(sql_err)?;
+            }
+            let mut stream = tx
+                .prepare_cached(
+                    "INSERT INTO streams (key, count, last) VALUES (?1, ?2, ?3)
+                     ON CONFLICT(key) DO UPDATE SET count = excluded.count, last = excluded.last",
+                )
+                .map_err(sql_err)?;
+            for (key, head) in &batch.streams {
+                stream
+                    .execute(params![key, to_i64(head.count)?, to_i64(head.last)?])
+                    .map_err(sql_err)?;
+            }
+            let mut seq = tx
+                .prepare_cached(
+                    "INSERT INTO seqs (key, last) VALUES (?1, ?2)
+                     ON CONFLICT(key) DO UPDATE SET last = excluded.last",
+                )
+                .map_err(sql_err)?;
+            for (key, last) in &batch.seqs {
+                seq.execute(params![key, to_i64(*last)?]).map_err(sql_err)?;
+            }
+            let h = &batch.head;
+            let frontier: Vec<u8> = h.frontier.iter().flat_map(|x| x.0).collect();
+            tx.execute(
+                "UPDATE head SET size = ?1, root = ?2, frontier = ?3, last_time = ?4, last_leaf = ?5,
+                 segment = ?6, segment_len = ?7 WHERE id = 1",
+                params![
+                    to_i64(h.size)?,
+                    &h.root.0[..],
+                    frontier,
+                    to_i64(h.last_time)?,
+                    h.last_leaf.map(|l| l.0.to_vec()),
+                    segment,
+                    to_i64(segment_len)?,
+                ],
+            )
+            .map_err(sql_err)?;
+        }
+        tx.commit().map_err(sql_err)
+    }
+
+    fn placeholders(n: usize) -> String {
+        let mut s = String::with_capacity(n * 2);
+        for i in 0..n {
+            if i > 0 {
+                s.push(',');
+            }
+            s.push('?');
+        }
+        s
+    }
+}
+
+impl Writer {
+    fn segments_dir(&self) -> PathBuf {
+        self.segments.dir().to_path_buf()
+    }
+}
+
+/// SQLite limits host parameters per statement; look keys up in chunks.
+const LOOKUP_CHUNK: usize = 500;
+
+impl Store for SqliteStore {
+    fn head(&self) -> Result<LogHead, StoreError> {
+        self.read(|c| {
+            let (size, root, frontier, last_time, last_leaf): (
+                i64,
+                Vec<u8>,
+                Vec<u8>,
+                i64,
+                Option<Vec<u8>>,
+            ) = c
+                .query_row(
+                    "SELECT size, root, frontier, last_time, last_leaf FROM head WHERE id = 1",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+                )
+                .map_err(sql_err)?;
+            if frontier.len() % HASH_LEN != 0 {
+                return Err(StoreError::Corrupt("frontier length".into()));
+            }
+            Ok(LogHead {
+                size: to_u64(size, "head size")?,
+                root: hash_from(root, "head root")?,
+                frontier: frontier
+                    .chunks_exact(HASH_LEN)
+                    .filter_map(Hash::from_slice)
+                    .collect(),
+                last_time: to_u64(last_time, "last time")?,
+                last_leaf: last_leaf.map(|l| hash_from(l, "last leaf")).transpose()?,
+            })
+        })
+    }
+
+    fn append_batch(&self, batch: &Batch) -> Result<(), StoreError> {
+        let mut w = self
+            .writer
+            .lock()
+            .map_err(|_| StoreError::Io("writer lock poisoned".into()))?;
+        Self::write_batch(&mut w, batch)
+    }
+
+    fn find_event_ids(&self, ids: &[&str]) -> Result<Vec<(String, Receipt)>, StoreError> {
+        self.read(|c| {
+            let mut out = Vec::new();
+            for chunk in ids.chunks(LOOKUP_CHUNK) {
+                let sql = format!(
+                    "SELECT event_id, idx, leaf, time FROM entries WHERE event_id IN ({})",
+                    Self::placeholders(chunk.len())
+                );
+                let mut stmt = c.prepare_cached(&sql).map_err(sql_err)?;
+                let rows = stmt
+                    .query_map(rusqlite::params_from_iter(chunk.iter()), |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, i64>(1)?,
+                            r.get::<_, Vec<u8>>(2)?,
+                            r.get::<_, i64>(3)?,
+                        ))
+                    })
+                    .map_err(sql_err)?;
+                for row in rows {
+                    let (id, idx, leaf, time) = row.map_err(sql_err)?;
+                    out.push((
+                        id,
+                        Receipt {
+                            index: to_u64(idx, "index")?,
+                            leaf_hash: hash_from(leaf, "leaf hash")?,
+                            time: to_u64(time, "time")?,
+                        },
+                    ));
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    fn stream_heads(&self, keys: &[&str]) -> Result<Vec<(String, StreamHead)>, StoreError> {
+        self.read(|c| {
+            let mut out = Vec::new();
+            for chunk in keys.chunks(LOOKUP_CHUNK) {
+                let sql = format!(
+                    "SELECT key, count, last FROM streams WHERE key IN ({})",
+                    Self::placeholders(chunk.len())
+                );
+                let mut stmt = c.prepare_cached(&sql).map_err(sql_err)?;
+                let rows = stmt
+                    .query_map(rusqlite::params_from_iter(chunk.iter()), |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, i64>(1)?,
+                            r.get::<_, i64>(2)?,
+                        ))
+                    })
+                    .map_err(sql_err)?;
+                for row in rows {
+                    let (k, count, last) = row.map_err(sql_err)?;
+                    out.push((
+                        k,
+                        StreamHead {
+                            count: to_u64(count, "stream count")?,
+                            last: to_u64(last, "stream last")?,
+                        },
+                    ));
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    fn last_seqs(&self, keys: &[&str]) -> Result<Vec<(String, u64)>, StoreError> {
+        self.read(|c| {
+            let mut out = Vec::new();
+            for chunk in keys.chunks(LOOKUP_CHUNK) {
+                let sql = format!(
+                    "SELECT key, last FROM seqs WHERE key IN ({})",
+                    Self::placeholders(chunk.len())
+                );
+                let mut stmt = c.prepare_cached(&sql).map_err(sql_err)?;
+                let rows = stmt
+                    .query_map(rusqlite::params_from_iter(chunk.iter()), |r| {
+                        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+                    })
+                    .map_err(sql_err)?;
+                for row in rows {
+                    let (k, last) = row.map_err(sql_err)?;
+                    out.push((k, to_u64(last, "seq")?));
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    fn entry(&self, index: u64) -> Result<Option<StoredEntry>, StoreError> {
+        let row = self.read(|c| {
+            c.query_row(
+                "SELECT leaf, header, seg, off, len FROM entries WHERE idx = ?1",
+                params![to_i64(index)?],
+                |r| {
+                    Ok((
+                        r.get::<_, Vec<u8>>(0)?,
+                        r.get::<_, Vec<u8>>(1)?,
+                        r.get::<_, Option<u32>>(2)?,
+                        r.get::<_, Option<i64>>(3)?,
+                        r.get::<_, Option<u32>>(4)?,
+                    ))
+                },
+            )
+            .optional()
+            .map_err(sql_err)
+        })?;
+        let Some((leaf, header, seg, off, len)) = row else {
+            return Ok(None);
+        };
+        let (salt, body) = match (seg, off, len) {
+            (Some(segment), Some(offset), Some(len)) => {
+                let (salt, body) = self.bodies.read(BodyLocation {
+                    segment,
+                    offset: to_u64(offset, "body offset")?,
+                    len,
+                })?;
+                (Some(salt), Some(body))
+            }
+            _ => (None, None),
+        };
+        Ok(Some(StoredEntry {
+            index,
+            leaf_hash: hash_from(leaf, "leaf hash")?,
+            header,
+            body,
+            salt,
+        }))
+    }
+
+    fn entry_headers(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT header FROM entries WHERE idx >= ?1 AND idx < ?2 ORDER BY idx",
+                )
+                .map_err(sql_err)?;
+            let rows = stmt
+                .query_map(params![to_i64(start)?, to_i64(end)?], |r| {
+                    r.get::<_, Vec<u8>>(0)
+                })
+                .map_err(sql_err)?;
+            rows.map(|r| r.map_err(sql_err)).collect()
+        })
+    }
+
+    fn leaf_hashes(&self, start: u64, end: u64) -> Result<Vec<Hash>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT leaf FROM entries WHERE idx >= ?1 AND idx < ?2 ORDER BY idx",
+                )
+                .map_err(sql_err)?;
+            let rows = stmt
+                .query_map(params![to_i64(start)?, to_i64(end)?], |r| {
+                    r.get::<_, Vec<u8>>(0)
+                })
+                .map_err(sql_err)?;
+            rows.map(|r| r.map_err(sql_err).and_then(|b| hash_from(b, "leaf hash")))
+                .collect()
+        })
+    }
+
+    fn nodes(&self, level: u8, start: u64, end: u64) -> Result<Vec<Hash>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT hash FROM nodes WHERE level = ?1 AND idx >= ?2 AND idx < ?3 ORDER BY idx",
+                )
+                .map_err(sql_err)?;
+            let rows = stmt
+                .query_map(params![level, to_i64(start)?, to_i64(end)?], |r| {
+                    r.get::<_, Vec<u8>>(0)
+                })
+                .map_err(sql_err)?;
+            rows.map(|r| r.map_err(sql_err).and_then(|b| hash_from(b, "node hash")))
+                .collect()
+        })
+    }
+
+    fn put_checkpoint(&self, cp: &StoredCheckpoint) -> Result<(), StoreError> {
+        let w = self
+            .writer
+            .lock()
+            .map_err(|_| StoreError::Io("writer lock poisoned".into()))?;
+        w.conn
+            .execute(
+                "INSERT INTO checkpoints (size, note, time) VALUES (?1, ?2, ?3)",
+                params![to_i64(cp.size)?, &cp.note, to_i64(cp.time)?],
+            )
+            .map_err(sql_err)?;
+        Ok(())
+    }
+
+    fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, StoreError> {
+        self.read(|c| {
+            c.query_row(
+                "SELECT size, note, time FROM checkpoints ORDER BY size DESC LIMIT 1",
+                [],
+                checkpoint_row,
+            )
+            .optional()
+            .map_err(sql_err)?
+            .map(checkpoint_from)
+            .transpose()
+        })
+    }
+
+    fn checkpoint_at(&self, size: u64) -> Result<Option<StoredCheckpoint>, StoreError> {
+        self.read(|c| {
+            c.query_row(
+                "SELECT size, note, time FROM checkpoints WHERE size = ?1",
+                params![to_i64(size)?],
+                checkpoint_row,
+            )
+            .optional()
+            .map_err(sql_err)?
+            .map(checkpoint_from)
+            .transpose()
+        })
+    }
+
+    fn checkpoints(&self) -> Result<Vec<StoredCheckpoint>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c
+                .prepare_cached("SELECT size, note, time FROM checkpoints ORDER BY size")
+                .map_err(sql_err)?;
+            let rows = stmt.query_map([], checkpoint_row).map_err(sql_err)?;
+            rows.map(|r| r.map_err(sql_err).and_then(checkpoint_from))
+                .collect()
+        })
+    }
+
+    fn put_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
+        let w = self
+            .writer
+            .lock()
+            .map_err(|_| StoreError::Io("writer lock poisoned".into()))?;
+        w.conn
+            .execute(
+                "INSERT INTO api_keys (key_hash, name, role, created) VALUES (?1, ?2, ?3, ?4)",
+                params![
+                    &key.key_hash.0[..],
+                    key.name,
+                    key.role,
+                    to_i64(key.created)?
+                ],
+            )
+            .map_err(sql_err)?;
+        Ok(())
+    }
+
+    fn api_key(&self, key_hash: &Hash) -> Result<Option<ApiKeyRecord>, StoreError> {
+        self.read(|c| {
+            c.query_row(
+                "SELECT name, role, created FROM api_keys WHERE key_hash = ?1",
+                params![&key_hash.0[..]],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, i64>(2)?,
+                    ))
+                },
+            )
+            .optional()
+            .map_err(sql_err)?
+            .map(|(name, role, created)| {
+                Ok(ApiKeyRecord {
+                    key_hash: *key_hash,
+                    name,
+                    role,
+                    created: to_u64(created, "key created")?,
+                })
+            })
+            .transpose()
+        })
+    }
+}
+
+type CheckpointRow = (i64, Vec<u8>, i64);
+
+fn checkpoint_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CheckpointRow> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+}
+
+fn checkpoint_from((size, note, time): CheckpointRow) -> Result<StoredCheckpoint, StoreError> {
+    Ok(StoredCheckpoint {
+        size: to_u64(size, "checkpoint size")?,
+        note,
+        time: to_u64(time, "checkpoint time")?,
+    })
+}

@@ -1,0 +1,139 @@
+use sealtrail_core::hash::Hash;
+
+/// The committed state of a log: enough to continue sequencing after a restart.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LogHead {
+    pub size: u64,
+    pub root: Hash,
+    /// Right-edge perfect subtree roots, largest first (see `Frontier`).
+    pub frontier: Vec<Hash>,
+    /// Server time of the last entry (µs since the epoch); 0 when empty.
+    pub last_time: u64,
+    /// Leaf hash of the last entry.
+    pub last_leaf: Option<Hash>,
+}
+
+/// What an acknowledged event gets back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Receipt {
+    pub index: u64,
+    pub leaf_hash: Hash,
+    pub time: u64,
+}
+
+/// A stream's running count and last entry index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamHead {
+    pub count: u64,
+    pub last: u64,
+}
+
+/// The columns queries filter on, copied from the header.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct EntryColumns {
+    pub time: u64,
+    pub agent: String,
+    pub session: Option<String>,
+    pub kind: String,
+    pub action: Option<String>,
+    pub tool: Option<String>,
+    pub outcome: Option<String>,
+    pub event_id: Option<String>,
+}
+
+/// One sequenced entry ready to be written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEntry {
+    pub index: u64,
+    pub leaf_hash: Hash,
+    /// `JCS(header)`: the log entry itself.
+    pub header: Vec<u8>,
+    pub columns: EntryColumns,
+    /// `JCS(event)`.
+    pub body: Vec<u8>,
+    pub salt: [u8; 32],
+}
+
+/// Everything one sequencer batch changes, written in one durable transaction.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Batch {
+    /// The committed size this batch was sequenced on.
+    pub expected_size: u64,
+    pub entries: Vec<NewEntry>,
+    /// Completed tile-level nodes `(level, index, hash)`, level a multiple of 8, ≥ 8.
+    pub nodes: Vec<(u8, u64, Hash)>,
+    pub streams: Vec<(String, StreamHead)>,
+    pub seqs: Vec<(String, u64)>,
+    pub head: LogHead,
+}
+
+/// An entry as read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEntry {
+    pub index: u64,
+    pub leaf_hash: Hash,
+    pub header: Vec<u8>,
+    /// `None` once erased.
+    pub body: Option<Vec<u8>>,
+    pub salt: Option<[u8; 32]>,
+}
+
+/// A signed checkpoint as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCheckpoint {
+    pub size: u64,
+    /// The signed note bytes.
+    pub note: Vec<u8>,
+    /// When it was signed (µs since the epoch).
+    pub time: u64,
+}
+
+/// An API key as stored: never the key, only its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeyRecord {
+    pub key_hash: Hash,
+    pub name: String,
+    pub role: String,
+    pub created: u64,
+}
+
+/// Storage failures, sorted by what the caller should do about them.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The disk is full: nothing of the failed batch was kept; retry later.
+    #[error("storage is full: {0}")]
+    Full(String),
+    /// Another writer moved the log; reload the head and sequence again.
+    #[error("log head moved: expected size {expected}, found {found}")]
+    Conflict { expected: u64, found: u64 },
+    /// The store holds something that cannot be right.
+    #[error("store is corrupt: {0}")]
+    Corrupt(String),
+    /// A schema this software does not know.
+    #[error("store schema version {found} is newer than this sealtrail supports ({supported}); upgrade sealtrail")]
+    SchemaTooNew { found: u32, supported: u32 },
+    #[error("{0} already exists")]
+    Duplicate(String),
+    #[error("storage I/O error: {0}")]
+    Io(String),
+}
+
+impl StoreError {
+    /// True for failures where the same request may succeed later.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Full(_) | StoreError::Io(_) | StoreError::Conflict { .. }
+        )
+    }
+}
+
+impl From<std::io::Error> for StoreError {
+    fn from(e: std::io::Error) -> Self {
+        // ENOSPC and EDQUOT mean "full", which callers answer with 503.
+        match e.raw_os_error() {
+            Some(libc::ENOSPC) | Some(libc::EDQUOT) => StoreError::Full(e.to_string()),
+            _ => StoreError::Io(e.to_string()),
+        }
+    }
+}
