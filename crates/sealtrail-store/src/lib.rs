@@ -38,6 +38,10 @@ pub trait Store: Send + Sync + 'static {
     /// One entry with its body, if the index is sealed.
     fn entry(&self, index: u64) -> Result<Option<StoredEntry>, StoreError>;
 
+    /// Entries of `[start, end)` with their bodies, in index order (a scan
+    /// for verification; missing indexes are simply absent).
+    fn entries(&self, start: u64, end: u64) -> Result<Vec<StoredEntry>, StoreError>;
+
     /// Entry bytes (headers) of `[start, end)`.
     fn entry_headers(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StoreError>;
 

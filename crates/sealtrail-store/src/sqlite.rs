@@ -528,6 +528,56 @@ impl Store for SqliteStore {
         }))
     }
 
+    fn entries(&self, start: u64, end: u64) -> Result<Vec<StoredEntry>, StoreError> {
+        let rows = self.read(|c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT idx, leaf, header, seg, off, len FROM entries WHERE idx >= ?1 AND idx < ?2 ORDER BY idx",
+                )
+                .map_err(sql_err)?;
+            let rows = stmt
+                .query_map(params![to_i64(start)?, to_i64(end)?], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, Vec<u8>>(1)?,
+                        r.get::<_, Vec<u8>>(2)?,
+                        r.get::<_, Option<u32>>(3)?,
+                        r.get::<_, Option<i64>>(4)?,
+                        r.get::<_, Option<u32>>(5)?,
+                    ))
+                })
+                .map_err(sql_err)?;
+            rows.map(|r| r.map_err(sql_err)).collect::<Result<Vec<_>, _>>()
+        })?;
+        rows.into_iter()
+            .map(|(idx, leaf, header, seg, off, len)| {
+                let index = to_u64(idx, "index")?;
+                let (salt, body) = match (seg, off, len) {
+                    (Some(segment), Some(offset), Some(len)) => {
+                        match self.bodies.read(BodyLocation {
+                            segment,
+                            offset: to_u64(offset, "body offset")?,
+                            len,
+                        }) {
+                            Ok((salt, body)) => (Some(salt), Some(body)),
+                            // fsck reports unreadable bodies as missing.
+                            Err(StoreError::Corrupt(_)) => (None, None),
+                            Err(e) => return Err(e),
+                        }
+                    }
+                    _ => (None, None),
+                };
+                Ok(StoredEntry {
+                    index,
+                    leaf_hash: hash_from(leaf, "leaf hash")?,
+                    header,
+                    body,
+                    salt,
+                })
+            })
+            .collect()
+    }
+
     fn entry_headers(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StoreError> {
         self.read(|c| {
             let mut stmt = c
