@@ -1,0 +1,298 @@
+//! Every error path of the ingest and read API: status code, stable code,
+//! and a message that tells the user what to do. Nothing acknowledged is lost.
+
+mod common;
+
+use common::{event, TestServer};
+use serde_json::{json, Value};
+
+async fn body(r: reqwest::Response) -> (u16, Value) {
+    let s = r.status().as_u16();
+    (s, r.json().await.unwrap())
+}
+
+fn assert_error(got: &(u16, Value), status: u16, code: &str, needle: &str) {
+    assert_eq!(got.0, status, "{}", got.1);
+    assert_eq!(got.1["error"]["code"], code, "{}", got.1);
+    let msg = got.1["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains(needle),
+        "message {msg:?} should mention {needle:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authentication_errors() {
+    let mut s = TestServer::start().await;
+    let url = format!("{}/v1/events", s.url);
+    let none = body(
+        s.http
+            .post(&url)
+            .json(&json!([event("a", 1)]))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_error(&none, 401, "unauthorized", "Authorization: Bearer");
+    let basic = body(
+        s.http
+            .post(&url)
+            .header("authorization", "Basic abc")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_error(&basic, 401, "unauthorized", "Bearer scheme");
+    let foreign = body(
+        s.http
+            .post(&url)
+            .bearer_auth("sk-live-123")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_error(&foreign, 401, "unauthorized", "start with stk_");
+    let unknown = body(
+        s.http
+            .post(&url)
+            .bearer_auth("stk_nope")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_error(&unknown, 401, "unauthorized", "unknown API key");
+    // Reads need a key too, tiles included (they are not public by default).
+    let r = s
+        .http
+        .get(format!("{}/tlog/checkpoint", s.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    // Health and metrics do not.
+    assert_eq!(
+        s.http
+            .get(format!("{}/healthz", s.url))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        s.http
+            .get(format!("{}/readyz", s.url))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_shape_errors() {
+    let mut s = TestServer::start_with(|o| {
+        o.limits.max_body_bytes = 64 * 1024;
+        o.limits.max_events_per_request = 5;
+        o.limits.max_event_bytes = 4096;
+    })
+    .await;
+    let post = |ct: &'static str, b: Vec<u8>| {
+        s.post("/v1/events")
+            .header("content-type", ct)
+            .body(b)
+            .send()
+    };
+
+    let huge = body(
+        post("application/json", vec![b' '; 100 * 1024])
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_error(&huge, 413, "body_too_large", "exceeds 65536 bytes");
+    let many = serde_json::to_vec(&(0..6).map(|i| event("a", i)).collect::<Vec<_>>()).unwrap();
+    let many = body(post("application/json", many).await.unwrap()).await;
+    assert_error(&many, 413, "too_many_events", "limit is 5");
+    let ct = body(post("text/csv", b"a,b".to_vec()).await.unwrap()).await;
+    assert_error(&ct, 415, "unsupported_media_type", "application/x-ndjson");
+    let broken = body(
+        post("application/json", b"[{\"agent\":".to_vec())
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_error(&broken, 400, "invalid_json", "not a JSON array");
+    let empty = body(post("application/json", b"[]".to_vec()).await.unwrap()).await;
+    assert_error(&empty, 400, "empty_request", "no events");
+    let scalar = body(post("application/json", b"\"hi\"".to_vec()).await.unwrap()).await;
+    assert_error(
+        &scalar,
+        400,
+        "invalid_json",
+        "array of events or one event object",
+    );
+    let wait = body(
+        s.post("/v1/events?wait=forever")
+            .json(&json!([event("a", 1)]))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_error(&wait, 400, "invalid_parameter", "wait=checkpoint");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_event_errors_name_the_problem_and_spare_the_others() {
+    let mut s = TestServer::start_with(|o| o.limits.max_event_bytes = 4096).await;
+    let deep = format!("{}1{}", "[".repeat(100), "]".repeat(100));
+    let lines = [
+        r#"{"agent":{"id":"a"},"kind":"tool_call"}"#.to_string(),
+        r#"{"agent":{"id":"a"},"kind":"tool_call","seq":"3"}"#.to_string(),
+        r#"{"agent":{"id":"a","id":"b"},"kind":"tool_call"}"#.to_string(),
+        format!(r#"{{"agent":{{"id":"a"}},"kind":"custom","input":{deep}}}"#),
+        format!(
+            r#"{{"agent":{{"id":"a"}},"kind":"custom","output":"{}"}}"#,
+            "x".repeat(5000)
+        ),
+        "{\"agent\":{\"id\":\"a\u{e9}\"},\"kind\":\"custom\"}".to_string(),
+        r#"{"agent":{"id":"a"},"kind":"custom","attributes":{"n":9007199254740993}}"#.to_string(),
+        r#"{"agent":{"id":"a"}}"#.to_string(),
+    ];
+    let mut nd = Vec::new();
+    for l in &lines {
+        nd.extend_from_slice(l.as_bytes());
+        nd.push(b'\n');
+    }
+    // Invalid UTF-8 must survive into the request body as raw bytes.
+    let pos = nd.windows(2).position(|w| w == b"a\xc3").map(|p| p + 1);
+    if let Some(p) = pos {
+        nd[p] = 0xff;
+        nd.remove(p + 1);
+    }
+    let r = s
+        .post("/v1/events")
+        .header("content-type", "application/x-ndjson")
+        .body(nd)
+        .send()
+        .await
+        .unwrap();
+    let (status, b) = body(r).await;
+    assert_eq!(status, 207, "{b}");
+    let res = b["results"].as_array().unwrap();
+    assert_eq!(res[0]["status"], "sealed");
+    let err = |i: usize| {
+        (
+            res[i]["error"]["code"].as_str().unwrap().to_string(),
+            res[i]["error"]["message"].as_str().unwrap().to_string(),
+        )
+    };
+    assert!(
+        err(1).1.contains("seq") && err(1).1.contains("expected"),
+        "{:?}",
+        err(1)
+    );
+    assert!(err(2).1.contains("duplicate"), "{:?}", err(2));
+    assert!(
+        err(3).1.contains("deep") || err(3).1.contains("depth") || err(3).1.contains("nest"),
+        "{:?}",
+        err(3)
+    );
+    assert_eq!(err(4).0, "event_too_large");
+    assert!(err(4).1.contains("limit is 4096"), "{:?}", err(4));
+    assert!(err(5).1.to_lowercase().contains("utf-8"), "{:?}", err(5));
+    assert!(
+        err(6).1.contains("9007199254740993") && err(6).1.contains("string"),
+        "{:?}",
+        err(6)
+    );
+    assert!(err(7).1.contains("kind"), "{:?}", err(7));
+    assert_eq!(b["accepted"], 1);
+    assert_eq!(b["rejected"], 7);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_errors() {
+    let mut s = TestServer::start().await;
+    let cp = body(s.get("/v1/checkpoint").send().await.unwrap()).await;
+    assert_error(&cp, 404, "not_found", "no checkpoint");
+    s.ingest(json!([event("a", 1), event("a", 2)])).await;
+    let missing = body(s.get("/v1/entries/99").send().await.unwrap()).await;
+    assert_error(&missing, 404, "not_found", "no entry 99");
+    let bad = body(s.get("/v1/entries/-1").send().await.unwrap()).await;
+    assert_error(&bad, 400, "invalid_parameter", "non-negative integer");
+    let big = body(s.get("/v1/entries/0/proof?size=50").send().await.unwrap()).await;
+    assert_error(&big, 400, "invalid_parameter", "larger than the log");
+    let outside = body(s.get("/v1/entries/1/proof?size=1").send().await.unwrap()).await;
+    assert_error(&outside, 404, "not_found", "not in the tree of size 1");
+    let order = body(s.get("/v1/consistency?from=2&to=1").send().await.unwrap()).await;
+    assert_error(&order, 400, "invalid_parameter", "must not be larger");
+    let tile = body(s.get("/tlog/tile/0/000.p/9").send().await.unwrap()).await;
+    assert_error(&tile, 404, "not_found", "not in the tree");
+    let path = body(s.get("/tlog/tile/0/x000/000").send().await.unwrap()).await;
+    assert_error(&path, 404, "not_found", "canonically");
+    let nothing = body(s.get("/v2/everything").send().await.unwrap()).await;
+    assert_error(&nothing, 404, "not_found", "no such endpoint");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_queue_answers_503_with_retry_after_and_loses_nothing_acknowledged() {
+    let mut s = TestServer::start_with(|o| {
+        o.sequencer.queue_limit = 50;
+        o.sequencer.batch_max = 64;
+    })
+    .await;
+    let mut tasks = Vec::new();
+    for w in 0..24u64 {
+        let req = s.post("/v1/events");
+        tasks.push(tokio::spawn(async move {
+            let batch: Vec<Value> = (0..40).map(|i| event(&format!("w{w}"), i)).collect();
+            let r = req.json(&batch).send().await.unwrap();
+            let retry = r.headers().get("retry-after").is_some();
+            let (status, b) = (r.status().as_u16(), r.json::<Value>().await.unwrap());
+            (status, retry, b)
+        }));
+    }
+    let mut overloaded = 0;
+    let mut sealed = Vec::new();
+    for t in tasks {
+        let (status, retry, b) = t.await.unwrap();
+        match status {
+            200 => sealed.extend(
+                b["results"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|r| r["index"].as_u64().unwrap()),
+            ),
+            503 => {
+                overloaded += 1;
+                assert!(retry);
+                assert_eq!(b["error"]["code"], "overloaded");
+                assert!(b["error"]["message"].as_str().unwrap().contains("retry"));
+            }
+            other => panic!("unexpected {other}: {b}"),
+        }
+    }
+    assert!(
+        overloaded > 0,
+        "24 concurrent requests of 40 events should overflow a queue of 50"
+    );
+    sealed.sort_unstable();
+    let expected: Vec<u64> = (0..sealed.len() as u64).collect();
+    assert_eq!(
+        sealed, expected,
+        "acknowledged indices are dense and unique"
+    );
+    s.stop().await;
+}
