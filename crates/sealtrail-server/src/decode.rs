@@ -187,7 +187,7 @@ mod tests {
             decode(b"42", Framing::Json, 10, 100).unwrap_err().body.code,
             "invalid_json"
         );
-        let many = format!("[{}]", vec!["{}"; 11].join(","));
+        let many = format!("[{}]", ["{}"; 11].join(","));
         let e = decode(many.as_bytes(), Framing::Json, 10, 100).unwrap_err();
         assert_eq!(e.status, StatusCode::PAYLOAD_TOO_LARGE);
         assert!(e.body.message.contains("limit is 10"));

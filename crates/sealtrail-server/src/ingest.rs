@@ -117,8 +117,11 @@ pub async fn post_events(
         .events_rejected
         .fetch_add(rejected as u64, Ordering::Relaxed);
 
-    let outcomes = state.sequencer.submit(prepared).await.map_err(|e| {
-        let err = match &e {
+    let outcomes = state
+        .sequencer
+        .submit(prepared)
+        .await
+        .map_err(|e| match &e {
             SubmitError::Overloaded { .. } => {
                 state
                     .metrics
@@ -145,9 +148,7 @@ pub async fn post_events(
                 e.to_string(),
             )
             .retry_after(5),
-        };
-        err
-    })?;
+        })?;
 
     let proofs = if wait && !outcomes.is_empty() {
         Some(wait_for_proofs(&state, &outcomes).await?)

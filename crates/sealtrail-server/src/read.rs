@@ -21,14 +21,12 @@ fn committed_size(state: &AppState) -> u64 {
     state.sequencer.head().borrow().size
 }
 
-fn blocking<T: Send + 'static>(
+async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
-) -> impl std::future::Future<Output = Result<T, ApiError>> {
-    async move {
-        tokio::task::spawn_blocking(f)
-            .await
-            .map_err(|e| ApiError::internal(format!("read task failed: {e}")))?
-    }
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::internal(format!("read task failed: {e}")))?
 }
 
 fn checkpoint_text(state: &AppState) -> Result<Response, ApiError> {

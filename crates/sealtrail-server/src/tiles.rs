@@ -10,9 +10,12 @@ use sealtrail_store::{Store, StoreError};
 /// Full tiles kept in memory (8 KiB each: 4096 tiles = 32 MiB).
 const CACHE_TILES: usize = 4096;
 
+/// Full tiles by `(level, index)`.
+type TileCache = HashMap<(u8, u64), Arc<Vec<u8>>>;
+
 pub struct StoreTiles {
     store: Arc<dyn Store>,
-    cache: Mutex<HashMap<(u8, u64), Arc<Vec<u8>>>>,
+    cache: Mutex<TileCache>,
 }
 
 impl StoreTiles {

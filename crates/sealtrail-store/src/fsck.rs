@@ -87,7 +87,10 @@ pub fn check(store: &dyn Store, verifiers: &[&dyn NoteVerifier]) -> Result<Repor
         for e in chunk {
             let loc = format!("entry {}", e.index);
             if e.index >= head.size {
-                report.problem(&loc, format!("exists beyond the head of the log (size {})", head.size));
+                report.problem(
+                    &loc,
+                    format!("exists beyond the head of the log (size {})", head.size),
+                );
                 continue;
             }
             while expected_index < e.index {
@@ -105,18 +108,38 @@ pub fn check(store: &dyn Store, verifiers: &[&dyn NoteVerifier]) -> Result<Repor
                 Err(err) => report.problem(&loc, format!("header unreadable: {err}")),
                 Ok(h) => {
                     if h.index != e.index {
-                        report.problem(&loc, format!("header says index {} (moved or reordered)", h.index));
+                        report.problem(
+                            &loc,
+                            format!("header says index {} (moved or reordered)", h.index),
+                        );
                     }
                     if h.prev != prev_leaf && e.index > 0 {
                         report.problem(&loc, "prev does not match the previous entry's leaf hash (an entry before it was changed, removed or reordered)");
                     }
                     if h.time < prev_time {
-                        report.problem(&loc, format!("time {} is before the previous entry's {prev_time}", h.time));
+                        report.problem(
+                            &loc,
+                            format!("time {} is before the previous entry's {prev_time}", h.time),
+                        );
                     }
                     prev_time = h.time;
-                    check_link(&mut report, &loc, &mut streams, format!("a:{}", h.agent), Some(h.streams.agent), e.index);
+                    check_link(
+                        &mut report,
+                        &loc,
+                        &mut streams,
+                        format!("a:{}", h.agent),
+                        Some(h.streams.agent),
+                        e.index,
+                    );
                     if let Some(s) = &h.session {
-                        check_link(&mut report, &loc, &mut streams, format!("s:{s}"), h.streams.session, e.index);
+                        check_link(
+                            &mut report,
+                            &loc,
+                            &mut streams,
+                            format!("s:{s}"),
+                            h.streams.session,
+                            e.index,
+                        );
                     }
                     match (&e.salt, &e.body) {
                         (Some(salt), Some(body)) => {
@@ -154,7 +177,10 @@ pub fn check(store: &dyn Store, verifiers: &[&dyn NoteVerifier]) -> Result<Repor
         for (i, c) in computed.iter().enumerate() {
             match stored.get(i) {
                 Some(s) if s == c => {}
-                Some(_) => report.problem(format!("tile node level {level} index {i}"), "does not match the entries under it"),
+                Some(_) => report.problem(
+                    format!("tile node level {level} index {i}"),
+                    "does not match the entries under it",
+                ),
                 None => report.problem(format!("tile node level {level} index {i}"), "is missing"),
             }
         }
@@ -163,7 +189,10 @@ pub fn check(store: &dyn Store, verifiers: &[&dyn NoteVerifier]) -> Result<Repor
     let root = frontier.root();
     report.root = Some(root);
     if head.root != root {
-        report.problem("head", format!("stored root {} but the entries give {root}", head.root));
+        report.problem(
+            "head",
+            format!("stored root {} but the entries give {root}", head.root),
+        );
     }
     if head.frontier != frontier.nodes() {
         report.problem("head", "stored frontier does not match the entries");
@@ -178,7 +207,10 @@ pub fn check(store: &dyn Store, verifiers: &[&dyn NoteVerifier]) -> Result<Repor
         let parsed = if verifiers.is_empty() {
             sealtrail_core::note::Note::parse(&cp.note)
                 .map_err(|e| e.to_string())
-                .and_then(|n| sealtrail_core::checkpoint::Checkpoint::parse(n.text()).map_err(|e| e.to_string()))
+                .and_then(|n| {
+                    sealtrail_core::checkpoint::Checkpoint::parse(n.text())
+                        .map_err(|e| e.to_string())
+                })
         } else {
             SignedCheckpoint::open(&cp.note, verifiers)
                 .map(|s| s.checkpoint)

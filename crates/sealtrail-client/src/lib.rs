@@ -1,0 +1,35 @@
+//! Rust client for the sealtrail HTTP API (docs/api.md).
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), sealtrail_client::ClientError> {
+//! use sealtrail_client::{Client, EventResult};
+//! let client = Client::new("http://127.0.0.1:7700", "st_owner_…")?;
+//! let answer = client
+//!     .ingest(&[serde_json::json!({"agent": {"id": "billing-agent"}, "kind": "tool_call"})])
+//!     .await?;
+//! for result in &answer.results {
+//!     match result {
+//!         EventResult::Sealed(r) | EventResult::Duplicate(r) => println!("sealed at {}", r.index),
+//!         EventResult::Rejected(e) => eprintln!("rejected: {e}"),
+//!     }
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! [`verify_entry_proof`] checks an entry's inclusion proof offline, trusting
+//! only the log's verifier key.
+
+mod client;
+mod error;
+pub mod metrics;
+mod types;
+mod verify;
+
+pub use client::{Client, ClientBuilder, Wait, CONTENT_TYPE_JSON, CONTENT_TYPE_NDJSON};
+pub use error::{ApiError, ClientError};
+pub use sealtrail_core::hash::Hash;
+pub use types::{
+    ConsistencyResponse, EntryResponse, EventResult, IngestResponse, ProofResponse, Receipt,
+};
+pub use verify::{parse_header, verify_entry_body, verify_entry_proof, VerifiedProof, VerifyError};
