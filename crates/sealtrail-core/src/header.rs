@@ -157,8 +157,72 @@ impl EntryHeader {
     }
 
     /// The entry bytes: `JCS(header)`.
+    ///
+    /// Written directly rather than through a JSON tree: this runs once per
+    /// event on the sequencer thread. Members are emitted in RFC 8785 order
+    /// (all names are ASCII, so byte order is UTF-16 order); a test checks the
+    /// output against the generic canonicaliser.
     pub fn to_entry_bytes(&self) -> Result<Vec<u8>, JcsError> {
-        jcs::to_canonical(self)
+        let mut out = Vec::with_capacity(512);
+        self.write_entry_bytes(&mut out)?;
+        Ok(out)
+    }
+
+    /// [`Self::to_entry_bytes`] into a caller's buffer.
+    pub fn write_entry_bytes(&self, out: &mut Vec<u8>) -> Result<(), JcsError> {
+        let mut w = ObjectWriter::new(out);
+        w.opt_str("action", self.action.as_deref());
+        w.str("agent", &self.agent);
+        w.hash("body", &self.body);
+        w.str_list("data_classes", &self.data_classes);
+        w.opt_str("event_id", self.event_id.as_deref());
+        w.int("index", self.index)?;
+        w.opt_str("instance", self.instance.as_deref());
+        w.str("kind", &self.kind);
+        w.opt_str("outcome", self.outcome.as_deref());
+        w.opt_str("parent", self.parent.as_deref());
+        if let Some(prev) = &self.prev {
+            w.hash("prev", prev);
+        }
+        w.opt_str("scope", self.scope.as_deref());
+        if let Some(seq) = self.seq {
+            w.int("seq", seq)?;
+        }
+        if let Some(gap) = &self.seq_gap {
+            w.key("seq_gap");
+            let mut g = ObjectWriter::new(w.out);
+            g.int("expected", gap.expected)?;
+            g.int("got", gap.got)?;
+            g.close();
+        }
+        w.opt_str("session", self.session.as_deref());
+        w.key("streams");
+        {
+            let mut s = ObjectWriter::new(w.out);
+            s.key("agent");
+            write_link(s.out, &self.streams.agent)?;
+            if let Some(link) = &self.streams.session {
+                s.key("session");
+                write_link(s.out, link)?;
+            }
+            s.close();
+        }
+        if !self.subjects.is_empty() {
+            w.key("subjects");
+            w.out.push(b'[');
+            for (i, h) in self.subjects.iter().enumerate() {
+                if i > 0 {
+                    w.out.push(b',');
+                }
+                write_hash(w.out, h);
+            }
+            w.out.push(b']');
+        }
+        w.int("time", self.time)?;
+        w.opt_str("tool", self.tool.as_deref());
+        w.int("v", u64::from(self.v))?;
+        w.close();
+        Ok(())
     }
 
     /// The RFC 6962 leaf hash of the entry.
@@ -313,6 +377,26 @@ mod tests {
     }
 
     #[test]
+    fn direct_writer_matches_the_generic_canonicaliser() {
+        let mut seal = seal();
+        let mut h = EntryHeader::new(&event(), seal.clone());
+        assert_eq!(h.to_entry_bytes().unwrap(), jcs::to_canonical(&h).unwrap());
+        // Sparse header: every optional member absent.
+        seal.prev = None;
+        seal.seq_gap = None;
+        seal.scope = None;
+        seal.subjects.clear();
+        seal.data_classes.clear();
+        seal.streams.session = None;
+        seal.streams.agent.prev = None;
+        let sparse = Event::from_json_slice("{\"agent\":{\"id\":\"a\\\"q\\\\€\"},\"kind\":\"custom\"}".as_bytes()).unwrap();
+        h = EntryHeader::new(&sparse, seal);
+        assert_eq!(h.to_entry_bytes().unwrap(), jcs::to_canonical(&h).unwrap());
+        h.index = u64::MAX;
+        assert!(h.to_entry_bytes().is_err());
+    }
+
+    #[test]
     fn any_byte_change_is_refused_or_changes_the_leaf() {
         let h = EntryHeader::new(&event(), seal());
         let bytes = h.to_entry_bytes().unwrap();
@@ -328,4 +412,111 @@ mod tests {
             }
         }
     }
+}
+
+/// Writes the members of one JSON object, in the order they are given.
+struct ObjectWriter<'a> {
+    out: &'a mut Vec<u8>,
+    first: bool,
+}
+
+impl<'a> ObjectWriter<'a> {
+    fn new(out: &'a mut Vec<u8>) -> Self {
+        out.push(b'{');
+        ObjectWriter { out, first: true }
+    }
+
+    fn key(&mut self, k: &str) {
+        if !self.first {
+            self.out.push(b',');
+        }
+        self.first = false;
+        jcs::write_str(k, self.out);
+        self.out.push(b':');
+    }
+
+    fn str(&mut self, k: &str, v: &str) {
+        self.key(k);
+        jcs::write_str(v, self.out);
+    }
+
+    fn opt_str(&mut self, k: &str, v: Option<&str>) {
+        if let Some(v) = v {
+            self.str(k, v);
+        }
+    }
+
+    fn str_list(&mut self, k: &str, v: &[String]) {
+        if v.is_empty() {
+            return;
+        }
+        self.key(k);
+        self.out.push(b'[');
+        for (i, s) in v.iter().enumerate() {
+            if i > 0 {
+                self.out.push(b',');
+            }
+            jcs::write_str(s, self.out);
+        }
+        self.out.push(b']');
+    }
+
+    fn hash(&mut self, k: &str, h: &Hash) {
+        self.key(k);
+        write_hash(self.out, h);
+    }
+
+    fn int(&mut self, k: &str, v: u64) -> Result<(), JcsError> {
+        self.key(k);
+        write_int(self.out, v)
+    }
+
+    fn close(self) {
+        self.out.push(b'}');
+    }
+}
+
+fn write_int(out: &mut Vec<u8>, v: u64) -> Result<(), JcsError> {
+    if v > jcs::MAX_SAFE_INTEGER {
+        return Err(JcsError::UnsafeInteger {
+            path: "header".into(),
+            value: v.to_string(),
+        });
+    }
+    let mut buf = itoa_buf(v);
+    out.append(&mut buf);
+    Ok(())
+}
+
+fn itoa_buf(mut v: u64) -> Vec<u8> {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    digits[i..].to_vec()
+}
+
+fn write_hash(out: &mut Vec<u8>, h: &Hash) {
+    let mut buf = [0u8; 2 * crate::hash::HASH_LEN];
+    // Cannot fail: the buffer is exactly twice the hash length.
+    let _ = hex::encode_to_slice(h.0, &mut buf);
+    out.push(b'"');
+    out.extend_from_slice(&buf);
+    out.push(b'"');
+}
+
+fn write_link(out: &mut Vec<u8>, link: &StreamLink) -> Result<(), JcsError> {
+    let mut w = ObjectWriter::new(out);
+    w.int("n", link.n)?;
+    if let Some(prev) = link.prev {
+        w.int("prev", prev)?;
+    }
+    w.close();
+    Ok(())
 }

@@ -342,7 +342,7 @@ static ESCAPE: [u8; 256] = {
 };
 
 /// Writes a JSON string with RFC 8785 §3.2.2.2 escaping, copying unescaped runs whole.
-fn write_str(s: &str, out: &mut Vec<u8>) {
+pub fn write_str(s: &str, out: &mut Vec<u8>) {
     let bytes = s.as_bytes();
     out.reserve(bytes.len() + 2);
     out.push(b'"');

@@ -70,7 +70,11 @@ pub fn prepare(bytes: &[u8], max_event_bytes: usize) -> Slot {
     let body = event
         .canonical_bytes()
         .map_err(|e| rejected("invalid_event", e.to_string(), None))?;
-    Ok(PreparedEvent { event, body })
+    let mut salt = [0u8; 32];
+    getrandom::fill(&mut salt).map_err(|e| {
+        rejected("internal", format!("no randomness for the body salt: {e}"), None)
+    })?;
+    Ok(PreparedEvent::new(event, body, salt))
 }
 
 /// Splits and validates a request body. Whole-request problems (not JSON at

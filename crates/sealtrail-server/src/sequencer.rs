@@ -16,7 +16,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use sealtrail_core::event::Event;
 use sealtrail_core::frontier::Frontier;
 use sealtrail_core::hash::Hash;
-use sealtrail_core::header::{commit_body, EntryHeader, Seal, SeqGap, StreamLink, Streams};
+use sealtrail_core::header::{
+    commit_body, EntryHeader, SeqGap, StreamLink, Streams, HEADER_VERSION,
+};
 use sealtrail_store::{
     Batch, EntryColumns, LogHead, NewEntry, Receipt, Store, StoreError, StreamHead,
 };
@@ -24,12 +26,49 @@ use tokio::sync::{oneshot, watch};
 
 use crate::metrics::Metrics;
 
-/// A validated event and its canonical body, ready to seal.
+/// A validated event reduced to what sealing needs: the header fields, the
+/// canonical body, and its salted commitment. Built on the request threads
+/// (in parallel), so the sequencer thread only does what must be sequential.
 #[derive(Debug, Clone)]
 pub struct PreparedEvent {
-    pub event: Event,
+    pub id: Option<String>,
+    pub agent: String,
+    pub instance: Option<String>,
+    pub session: Option<String>,
+    pub parent: Option<String>,
+    pub kind: &'static str,
+    pub action: Option<String>,
+    pub tool: Option<String>,
+    pub outcome: Option<&'static str>,
+    pub seq: Option<u64>,
+    pub data_classes: Vec<String>,
     /// `JCS(event)`.
     pub body: Vec<u8>,
+    pub salt: [u8; 32],
+    /// `SHA-256(salt ‖ body)`.
+    pub commitment: Hash,
+}
+
+impl PreparedEvent {
+    pub fn new(event: Event, body: Vec<u8>, salt: [u8; 32]) -> Self {
+        let commitment = commit_body(&salt, &body);
+        PreparedEvent {
+            id: event.id,
+            agent: event.agent.id,
+            instance: event.agent.instance,
+            session: event.session,
+            parent: event.parent,
+            kind: event.kind.as_str(),
+            action: event.action,
+            tool: event.tool.map(|t| t.name),
+            outcome: event.outcome.map(|o| o.as_str()),
+            seq: event.seq,
+            data_classes: event.data_classes,
+            body,
+            salt,
+            commitment,
+        }
+    }
 }
 
 /// What happened to one submitted event.
@@ -91,6 +130,8 @@ pub struct TreeHead {
 
 struct Job {
     events: Vec<PreparedEvent>,
+    /// Events submitted (`events` is emptied while sealing).
+    count: usize,
     reply: oneshot::Sender<Result<Vec<SealOutcome>, SubmitError>>,
 }
 
@@ -155,7 +196,7 @@ impl Sequencer {
             return Err(SubmitError::Overloaded { queued: before });
         }
         let (reply, answer) = oneshot::channel();
-        if self.tx.send(Job { events, reply }).is_err() {
+        if self.tx.send(Job { events, count: n, reply }).is_err() {
             self.queued.fetch_sub(n, Ordering::AcqRel);
             return Err(SubmitError::Stopped);
         }
@@ -238,20 +279,16 @@ fn session_stream(session: &str) -> String {
     format!("s:{session}")
 }
 
-fn instance_key(e: &Event) -> String {
+fn instance_key(e: &PreparedEvent) -> String {
     // NUL cannot occur in validated ids, so the key is unambiguous.
-    format!(
-        "{}\u{0}{}",
-        e.agent.id,
-        e.agent.instance.as_deref().unwrap_or("")
-    )
+    format!("{}\u{0}{}", e.agent, e.instance.as_deref().unwrap_or(""))
 }
 
 impl Worker {
     fn run(mut self) {
         while let Ok(first) = self.rx.recv() {
             let mut jobs = vec![first];
-            let mut count = jobs[0].events.len();
+            let mut count = jobs[0].count;
             let deadline = Instant::now() + self.config.linger;
             while count < self.config.batch_max {
                 let next = match self.rx.try_recv() {
@@ -268,21 +305,21 @@ impl Worker {
                 };
                 match next {
                     Some(j) => {
-                        count += j.events.len();
+                        count += j.count;
                         jobs.push(j);
                     }
                     None => break,
                 }
             }
             let started = Instant::now();
-            let result = self.seal(&jobs);
+            let result = self.seal(&mut jobs);
             self.queued.fetch_sub(count, Ordering::AcqRel);
             match result {
                 Ok(outcomes) => {
                     self.metrics.observe_batch(count, started.elapsed());
                     let mut it = outcomes.into_iter();
                     for job in jobs {
-                        let mine: Vec<SealOutcome> = it.by_ref().take(job.events.len()).collect();
+                        let mine: Vec<SealOutcome> = it.by_ref().take(job.count).collect();
                         let _ = job.reply.send(Ok(mine));
                     }
                 }
@@ -308,14 +345,14 @@ impl Worker {
     }
 
     /// Seals one batch: decides everything, writes it, then advances state.
-    fn seal(&mut self, jobs: &[Job]) -> Result<Vec<SealOutcome>, StoreError> {
-        let events: Vec<&PreparedEvent> = jobs.iter().flat_map(|j| j.events.iter()).collect();
+    fn seal(&mut self, jobs: &mut [Job]) -> Result<Vec<SealOutcome>, StoreError> {
+        let events: Vec<PreparedEvent> = jobs
+            .iter_mut()
+            .flat_map(|j| std::mem::take(&mut j.events))
+            .collect();
 
         // Idempotency: ids sealed earlier, and repeats inside this batch.
-        let ids: Vec<&str> = events
-            .iter()
-            .filter_map(|p| p.event.id.as_deref())
-            .collect();
+        let ids: Vec<&str> = events.iter().filter_map(|p| p.id.as_deref()).collect();
         let mut known: HashMap<String, Receipt> = if ids.is_empty() {
             HashMap::new()
         } else {
@@ -335,15 +372,12 @@ impl Worker {
         let mut outcomes: Vec<Option<SealOutcome>> = Vec::with_capacity(events.len());
         // Positions of in-batch duplicates, resolved once their first copy is sealed.
         let mut pending_dups: Vec<(usize, String)> = Vec::new();
-        let mut salts = vec![[0u8; 32]; events.len()];
-        fill_random(&mut salts)?;
         let time = now_micros().max(last_time);
 
-        for (i, p) in events.iter().enumerate() {
-            if let Some(id) = p.event.id.as_deref() {
+        for (i, p) in events.into_iter().enumerate() {
+            if let Some(id) = p.id.as_deref() {
                 if let Some(r) = known.get(id) {
-                    let is_batch_dup = r.index >= self.state.head.size;
-                    if is_batch_dup {
+                    if r.index >= self.state.head.size {
                         pending_dups.push((i, id.to_string()));
                         outcomes.push(None);
                     } else {
@@ -352,20 +386,15 @@ impl Worker {
                     continue;
                 }
             }
-            let ev = &p.event;
             let index = size;
-            let agent_key = agent_stream(&ev.agent.id);
-            let agent_link = self.next_link(&mut streams, agent_key, index);
-            let session_link = ev
+            let agent_link = self.next_link(&mut streams, agent_stream(&p.agent), index);
+            let session_link = p
                 .session
                 .as_deref()
                 .map(|s| self.next_link(&mut streams, session_stream(s), index));
-            let seq_gap = ev.seq.and_then(|seq| {
-                let key = instance_key(ev);
-                let last = seqs
-                    .get(&key)
-                    .or_else(|| self.state.seqs.get(&key))
-                    .copied();
+            let seq_gap = p.seq.and_then(|seq| {
+                let key = instance_key(&p);
+                let last = seqs.get(&key).or_else(|| self.state.seqs.get(&key)).copied();
                 seqs.insert(key, seq);
                 match last {
                     Some(l) if seq != l.wrapping_add(1) => Some(SeqGap {
@@ -375,24 +404,31 @@ impl Worker {
                     _ => None,
                 }
             });
-            let salt = salts[i];
-            let header = EntryHeader::new(
-                ev,
-                Seal {
-                    index,
-                    time,
-                    prev: last_leaf,
-                    streams: Streams {
-                        agent: agent_link,
-                        session: session_link,
-                    },
-                    seq_gap,
-                    scope: None,
-                    subjects: Vec::new(),
-                    data_classes: ev.data_classes.clone(),
-                    body: commit_body(&salt, &p.body),
+            let header = EntryHeader {
+                v: HEADER_VERSION,
+                index,
+                time,
+                prev: last_leaf,
+                agent: p.agent,
+                instance: p.instance,
+                session: p.session,
+                parent: p.parent,
+                kind: p.kind.to_string(),
+                action: p.action,
+                tool: p.tool,
+                outcome: p.outcome.map(str::to_string),
+                event_id: p.id,
+                seq: p.seq,
+                seq_gap,
+                data_classes: p.data_classes,
+                subjects: Vec::new(),
+                scope: None,
+                streams: Streams {
+                    agent: agent_link,
+                    session: session_link,
                 },
-            );
+                body: p.commitment,
+            };
             let header_bytes = header
                 .to_entry_bytes()
                 .map_err(|e| StoreError::Corrupt(format!("header of entry {index}: {e}")))?;
@@ -407,7 +443,7 @@ impl Worker {
                 leaf_hash: leaf,
                 time,
             };
-            if let Some(id) = &ev.id {
+            if let Some(id) = &header.event_id {
                 known.insert(id.clone(), receipt);
             }
             entries.push(NewEntry {
@@ -416,16 +452,16 @@ impl Worker {
                 header: header_bytes,
                 columns: EntryColumns {
                     time,
-                    agent: ev.agent.id.clone(),
-                    session: ev.session.clone(),
-                    kind: ev.kind.as_str().to_string(),
-                    action: ev.action.clone(),
-                    tool: ev.tool.as_ref().map(|t| t.name.clone()),
-                    outcome: ev.outcome.map(|o| o.as_str().to_string()),
-                    event_id: ev.id.clone(),
+                    agent: header.agent,
+                    session: header.session,
+                    kind: header.kind,
+                    action: header.action,
+                    tool: header.tool,
+                    outcome: header.outcome,
+                    event_id: header.event_id,
                 },
-                body: p.body.clone(),
-                salt,
+                body: p.body,
+                salt: p.salt,
             });
             outcomes.push(Some(SealOutcome::Sealed(receipt)));
             last_leaf = Some(leaf);
@@ -470,35 +506,35 @@ impl Worker {
             self.state.seqs.extend(seqs);
             self.metrics.tree_size.store(size, Ordering::Relaxed);
             let _ = self.head_tx.send(self.state.tree_head());
+            // Free the batch's buffers off the critical path of the next one.
+            std::thread::spawn(move || drop(batch));
         }
         outcomes
             .into_iter()
             .enumerate()
             .map(|(i, o)| {
-                o.ok_or_else(|| {
-                    StoreError::Corrupt(format!("event {i} of the batch has no outcome"))
-                })
+                o.ok_or_else(|| StoreError::Corrupt(format!("event {i} of the batch has no outcome")))
             })
             .collect()
     }
 
     /// Loads the stream heads and last seqs this batch needs into the cache.
-    fn load_streams(&mut self, events: &[&PreparedEvent]) -> Result<(), StoreError> {
+    fn load_streams(&mut self, events: &[PreparedEvent]) -> Result<(), StoreError> {
         let mut keys: Vec<String> = Vec::new();
         let mut inst: Vec<String> = Vec::new();
         for p in events {
-            let a = agent_stream(&p.event.agent.id);
+            let a = agent_stream(&p.agent);
             if !self.state.streams.contains_key(&a) {
                 keys.push(a);
             }
-            if let Some(s) = &p.event.session {
+            if let Some(s) = &p.session {
                 let s = session_stream(s);
                 if !self.state.streams.contains_key(&s) {
                     keys.push(s);
                 }
             }
-            if p.event.seq.is_some() {
-                let k = instance_key(&p.event);
+            if p.seq.is_some() {
+                let k = instance_key(p);
                 if !self.state.seqs.contains_key(&k) {
                     inst.push(k);
                 }
@@ -543,9 +579,4 @@ impl Worker {
         );
         link
     }
-}
-
-fn fill_random(salts: &mut [[u8; 32]]) -> Result<(), StoreError> {
-    let flat: &mut [u8] = salts.as_flattened_mut();
-    getrandom::fill(flat).map_err(|e| StoreError::Io(format!("no randomness for salts: {e}")))
 }
