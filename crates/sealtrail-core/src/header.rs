@@ -389,7 +389,10 @@ mod tests {
         seal.data_classes.clear();
         seal.streams.session = None;
         seal.streams.agent.prev = None;
-        let sparse = Event::from_json_slice("{\"agent\":{\"id\":\"a\\\"q\\\\€\"},\"kind\":\"custom\"}".as_bytes()).unwrap();
+        let sparse = Event::from_json_slice(
+            "{\"agent\":{\"id\":\"a\\\"q\\\\€\"},\"kind\":\"custom\"}".as_bytes(),
+        )
+        .unwrap();
         h = EntryHeader::new(&sparse, seal);
         assert_eq!(h.to_entry_bytes().unwrap(), jcs::to_canonical(&h).unwrap());
         h.index = u64::MAX;

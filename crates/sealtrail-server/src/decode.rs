@@ -72,7 +72,11 @@ pub fn prepare(bytes: &[u8], max_event_bytes: usize) -> Slot {
         .map_err(|e| rejected("invalid_event", e.to_string(), None))?;
     let mut salt = [0u8; 32];
     getrandom::fill(&mut salt).map_err(|e| {
-        rejected("internal", format!("no randomness for the body salt: {e}"), None)
+        rejected(
+            "internal",
+            format!("no randomness for the body salt: {e}"),
+            None,
+        )
     })?;
     Ok(PreparedEvent::new(event, body, salt))
 }

@@ -196,7 +196,15 @@ impl Sequencer {
             return Err(SubmitError::Overloaded { queued: before });
         }
         let (reply, answer) = oneshot::channel();
-        if self.tx.send(Job { events, count: n, reply }).is_err() {
+        if self
+            .tx
+            .send(Job {
+                events,
+                count: n,
+                reply,
+            })
+            .is_err()
+        {
             self.queued.fetch_sub(n, Ordering::AcqRel);
             return Err(SubmitError::Stopped);
         }
@@ -394,7 +402,10 @@ impl Worker {
                 .map(|s| self.next_link(&mut streams, session_stream(s), index));
             let seq_gap = p.seq.and_then(|seq| {
                 let key = instance_key(&p);
-                let last = seqs.get(&key).or_else(|| self.state.seqs.get(&key)).copied();
+                let last = seqs
+                    .get(&key)
+                    .or_else(|| self.state.seqs.get(&key))
+                    .copied();
                 seqs.insert(key, seq);
                 match last {
                     Some(l) if seq != l.wrapping_add(1) => Some(SeqGap {
@@ -513,7 +524,9 @@ impl Worker {
             .into_iter()
             .enumerate()
             .map(|(i, o)| {
-                o.ok_or_else(|| StoreError::Corrupt(format!("event {i} of the batch has no outcome")))
+                o.ok_or_else(|| {
+                    StoreError::Corrupt(format!("event {i} of the batch has no outcome"))
+                })
             })
             .collect()
     }

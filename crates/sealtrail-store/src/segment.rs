@@ -1,9 +1,11 @@
-//! Append-only body segments: the event bodies (and their salts) live beside
-//! the SQLite database, not inside its B-tree. Bodies are most of the bytes;
-//! keeping them out of the B-tree is what makes ingest fast (DESIGN §4).
+//! Append-only segments: the entry headers and the event bodies (with their
+//! salts) live beside the SQLite database, not inside its B-tree. They are
+//! most of the bytes, and SQLite's WAL writes everything twice; keeping them
+//! out is what makes ingest fast (DESIGN §4; measured in docs/benchmarks.md).
 //!
-//! A record is `salt (32 bytes) ‖ body`; its location `(segment, offset,
-//! length of body)` is stored in the entry's row. Records are written and
+//! A record is `header ‖ salt (32 bytes) ‖ body`; its location `(segment,
+//! offset, header length, body length)` is stored in the entry's row. Erasing
+//! a body zeroes `salt ‖ body` in place; the header stays. Records are written and
 //! fsync'd before the batch's database transaction commits, and the committed
 //! end of the active segment is part of that transaction, so bytes past it
 //! after a crash belong to an unacknowledged batch and are cut off on open.
@@ -20,12 +22,36 @@ use crate::StoreError;
 pub const SEGMENT_LIMIT: u64 = 1 << 30;
 pub const SALT_LEN: usize = 32;
 
-/// Where one body lives.
+/// Where one record lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BodyLocation {
+pub struct RecordLocation {
     pub segment: u32,
     pub offset: u64,
-    pub len: u32,
+    pub header_len: u32,
+    /// `None` once the body is erased.
+    pub body_len: Option<u32>,
+}
+
+/// An append laid out but not yet written.
+#[derive(Debug)]
+pub struct PendingAppend {
+    start: u64,
+    end: u64,
+    pub locations: Vec<RecordLocation>,
+}
+
+impl PendingAppend {
+    /// The segment's length once these records are written.
+    pub fn end(&self) -> u64 {
+        self.end
+    }
+}
+
+/// One record to append.
+pub struct Record<'a> {
+    pub header: &'a [u8],
+    pub salt: &'a [u8; SALT_LEN],
+    pub body: &'a [u8],
 }
 
 fn segment_path(dir: &Path, segment: u32) -> PathBuf {
@@ -86,12 +112,33 @@ impl SegmentWriter {
     /// On error nothing is considered written and the file is cut back.
     pub fn append(
         &mut self,
-        records: &[(&[u8; SALT_LEN], &[u8])],
+        records: &[Record<'_>],
         buf: &mut Vec<u8>,
-    ) -> Result<Vec<BodyLocation>, StoreError> {
+    ) -> Result<Vec<RecordLocation>, StoreError> {
+        let pending = self.prepare(records, buf)?;
+        match self.write_durably(buf, &pending) {
+            Ok(()) => {
+                self.mark_written(&pending);
+                Ok(pending.locations)
+            }
+            Err(e) => {
+                self.cut_back(pending.start);
+                Err(e)
+            }
+        }
+    }
+
+    /// Lays records out in `buf` and decides their locations (rolling over
+    /// to a new segment if needed), without writing anything yet. Callers
+    /// may then write in parallel with other work ([`Self::write_durably`]).
+    pub fn prepare(
+        &mut self,
+        records: &[Record<'_>],
+        buf: &mut Vec<u8>,
+    ) -> Result<PendingAppend, StoreError> {
         let total: u64 = records
             .iter()
-            .map(|(_, b)| (SALT_LEN + b.len()) as u64)
+            .map(|r| (r.header.len() + SALT_LEN + r.body.len()) as u64)
             .sum();
         if self.len > 0 && self.len + total > SEGMENT_LIMIT {
             self.roll_over()?;
@@ -100,30 +147,41 @@ impl SegmentWriter {
         buf.reserve(total as usize);
         let mut locations = Vec::with_capacity(records.len());
         let mut offset = self.len;
-        for (salt, body) in records {
-            let len = u32::try_from(body.len()).map_err(|_| {
-                StoreError::Io(format!("body of {} bytes is too large", body.len()))
-            })?;
-            buf.extend_from_slice(&salt[..]);
-            buf.extend_from_slice(body);
-            locations.push(BodyLocation {
+        let too_large = |n: usize| StoreError::Io(format!("record of {n} bytes is too large"));
+        for r in records {
+            let header_len =
+                u32::try_from(r.header.len()).map_err(|_| too_large(r.header.len()))?;
+            let body_len = u32::try_from(r.body.len()).map_err(|_| too_large(r.body.len()))?;
+            buf.extend_from_slice(r.header);
+            buf.extend_from_slice(&r.salt[..]);
+            buf.extend_from_slice(r.body);
+            locations.push(RecordLocation {
                 segment: self.segment,
                 offset,
-                len,
+                header_len,
+                body_len: Some(body_len),
             });
-            offset += (SALT_LEN + body.len()) as u64;
+            offset += (r.header.len() + SALT_LEN + r.body.len()) as u64;
         }
-        let start = self.len;
-        let written = self
-            .file
-            .write_all_at(buf, start)
-            .and_then(|()| self.file.sync_data());
-        if let Err(e) = written {
-            self.cut_back(start);
-            return Err(e.into());
-        }
-        self.len = offset;
-        Ok(locations)
+        Ok(PendingAppend {
+            start: self.len,
+            end: offset,
+            locations,
+        })
+    }
+
+    /// Writes a prepared append and fdatasyncs it. Takes `&self`, so it can
+    /// run on another thread while the caller does other work.
+    pub fn write_durably(&self, buf: &[u8], pending: &PendingAppend) -> Result<(), StoreError> {
+        self.file
+            .write_all_at(buf, pending.start)
+            .and_then(|()| self.file.sync_data())
+            .map_err(StoreError::from)
+    }
+
+    /// The prepared records are durable and committed: the segment grows.
+    pub fn mark_written(&mut self, pending: &PendingAppend) {
+        self.len = pending.end;
     }
 
     /// Forgets records appended after `len` (their batch did not commit).
@@ -186,20 +244,39 @@ impl SegmentReader {
         Ok(f)
     }
 
-    /// Reads `(salt, body)` at a location.
-    pub fn read(&self, loc: BodyLocation) -> Result<([u8; SALT_LEN], Vec<u8>), StoreError> {
+    /// Reads a record: the header, and `(salt, body)` unless erased.
+    #[allow(clippy::type_complexity)]
+    pub fn read(
+        &self,
+        loc: RecordLocation,
+    ) -> Result<(Vec<u8>, Option<([u8; SALT_LEN], Vec<u8>)>), StoreError> {
         let file = self.file(loc.segment)?;
-        let mut buf = vec![0u8; SALT_LEN + loc.len as usize];
+        let hlen = loc.header_len as usize;
+        let total = hlen + loc.body_len.map_or(0, |b| SALT_LEN + b as usize);
+        let mut buf = vec![0u8; total];
         file.read_exact_at(&mut buf, loc.offset).map_err(|e| {
             StoreError::Corrupt(format!(
-                "body at segment {} offset {} ({} bytes) cannot be read: {e}",
-                loc.segment, loc.offset, loc.len
+                "record at segment {} offset {} ({total} bytes) cannot be read: {e}",
+                loc.segment, loc.offset
             ))
         })?;
+        if loc.body_len.is_none() {
+            return Ok((buf, None));
+        }
+        let mut rest = buf.split_off(hlen);
         let mut salt = [0u8; SALT_LEN];
-        salt.copy_from_slice(&buf[..SALT_LEN]);
-        buf.drain(..SALT_LEN);
-        Ok((salt, buf))
+        salt.copy_from_slice(&rest[..SALT_LEN]);
+        rest.drain(..SALT_LEN);
+        Ok((buf, Some((salt, rest))))
+    }
+
+    /// Reads only the header of a record.
+    pub fn read_header(&self, loc: RecordLocation) -> Result<Vec<u8>, StoreError> {
+        self.read(RecordLocation {
+            body_len: None,
+            ..loc
+        })
+        .map(|(h, _)| h)
     }
 }
 
