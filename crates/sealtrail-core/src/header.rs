@@ -276,6 +276,113 @@ pub fn commit_body(salt: &[u8; SALT_LEN], body: &[u8]) -> Hash {
     Hash(h.finalize().into())
 }
 
+/// Writes the members of one JSON object, in the order they are given.
+struct ObjectWriter<'a> {
+    out: &'a mut Vec<u8>,
+    first: bool,
+}
+
+impl<'a> ObjectWriter<'a> {
+    fn new(out: &'a mut Vec<u8>) -> Self {
+        out.push(b'{');
+        ObjectWriter { out, first: true }
+    }
+
+    fn key(&mut self, k: &str) {
+        if !self.first {
+            self.out.push(b',');
+        }
+        self.first = false;
+        jcs::write_str(k, self.out);
+        self.out.push(b':');
+    }
+
+    fn str(&mut self, k: &str, v: &str) {
+        self.key(k);
+        jcs::write_str(v, self.out);
+    }
+
+    fn opt_str(&mut self, k: &str, v: Option<&str>) {
+        if let Some(v) = v {
+            self.str(k, v);
+        }
+    }
+
+    fn str_list(&mut self, k: &str, v: &[String]) {
+        if v.is_empty() {
+            return;
+        }
+        self.key(k);
+        self.out.push(b'[');
+        for (i, s) in v.iter().enumerate() {
+            if i > 0 {
+                self.out.push(b',');
+            }
+            jcs::write_str(s, self.out);
+        }
+        self.out.push(b']');
+    }
+
+    fn hash(&mut self, k: &str, h: &Hash) {
+        self.key(k);
+        write_hash(self.out, h);
+    }
+
+    fn int(&mut self, k: &str, v: u64) -> Result<(), JcsError> {
+        self.key(k);
+        write_int(self.out, v)
+    }
+
+    fn close(self) {
+        self.out.push(b'}');
+    }
+}
+
+fn write_int(out: &mut Vec<u8>, v: u64) -> Result<(), JcsError> {
+    if v > jcs::MAX_SAFE_INTEGER {
+        return Err(JcsError::UnsafeInteger {
+            path: "header".into(),
+            value: v.to_string(),
+        });
+    }
+    let mut buf = itoa_buf(v);
+    out.append(&mut buf);
+    Ok(())
+}
+
+fn itoa_buf(mut v: u64) -> Vec<u8> {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    digits[i..].to_vec()
+}
+
+fn write_hash(out: &mut Vec<u8>, h: &Hash) {
+    let mut buf = [0u8; 2 * crate::hash::HASH_LEN];
+    // Cannot fail: the buffer is exactly twice the hash length.
+    let _ = hex::encode_to_slice(h.0, &mut buf);
+    out.push(b'"');
+    out.extend_from_slice(&buf);
+    out.push(b'"');
+}
+
+fn write_link(out: &mut Vec<u8>, link: &StreamLink) -> Result<(), JcsError> {
+    let mut w = ObjectWriter::new(out);
+    w.int("n", link.n)?;
+    if let Some(prev) = link.prev {
+        w.int("prev", prev)?;
+    }
+    w.close();
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -415,111 +522,4 @@ mod tests {
             }
         }
     }
-}
-
-/// Writes the members of one JSON object, in the order they are given.
-struct ObjectWriter<'a> {
-    out: &'a mut Vec<u8>,
-    first: bool,
-}
-
-impl<'a> ObjectWriter<'a> {
-    fn new(out: &'a mut Vec<u8>) -> Self {
-        out.push(b'{');
-        ObjectWriter { out, first: true }
-    }
-
-    fn key(&mut self, k: &str) {
-        if !self.first {
-            self.out.push(b',');
-        }
-        self.first = false;
-        jcs::write_str(k, self.out);
-        self.out.push(b':');
-    }
-
-    fn str(&mut self, k: &str, v: &str) {
-        self.key(k);
-        jcs::write_str(v, self.out);
-    }
-
-    fn opt_str(&mut self, k: &str, v: Option<&str>) {
-        if let Some(v) = v {
-            self.str(k, v);
-        }
-    }
-
-    fn str_list(&mut self, k: &str, v: &[String]) {
-        if v.is_empty() {
-            return;
-        }
-        self.key(k);
-        self.out.push(b'[');
-        for (i, s) in v.iter().enumerate() {
-            if i > 0 {
-                self.out.push(b',');
-            }
-            jcs::write_str(s, self.out);
-        }
-        self.out.push(b']');
-    }
-
-    fn hash(&mut self, k: &str, h: &Hash) {
-        self.key(k);
-        write_hash(self.out, h);
-    }
-
-    fn int(&mut self, k: &str, v: u64) -> Result<(), JcsError> {
-        self.key(k);
-        write_int(self.out, v)
-    }
-
-    fn close(self) {
-        self.out.push(b'}');
-    }
-}
-
-fn write_int(out: &mut Vec<u8>, v: u64) -> Result<(), JcsError> {
-    if v > jcs::MAX_SAFE_INTEGER {
-        return Err(JcsError::UnsafeInteger {
-            path: "header".into(),
-            value: v.to_string(),
-        });
-    }
-    let mut buf = itoa_buf(v);
-    out.append(&mut buf);
-    Ok(())
-}
-
-fn itoa_buf(mut v: u64) -> Vec<u8> {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    digits[i..].to_vec()
-}
-
-fn write_hash(out: &mut Vec<u8>, h: &Hash) {
-    let mut buf = [0u8; 2 * crate::hash::HASH_LEN];
-    // Cannot fail: the buffer is exactly twice the hash length.
-    let _ = hex::encode_to_slice(h.0, &mut buf);
-    out.push(b'"');
-    out.extend_from_slice(&buf);
-    out.push(b'"');
-}
-
-fn write_link(out: &mut Vec<u8>, link: &StreamLink) -> Result<(), JcsError> {
-    let mut w = ObjectWriter::new(out);
-    w.int("n", link.n)?;
-    if let Some(prev) = link.prev {
-        w.int("prev", prev)?;
-    }
-    w.close();
-    Ok(())
 }
