@@ -6,9 +6,15 @@
 //! Batching is opportunistic: whatever queued up while the previous batch was
 //! being committed forms the next batch (up to `batch_max` events), so a lone
 //! event is committed at once and a busy server pays one fsync per batch.
+//!
+//! Two threads form a pipeline: the *sealer* decides batch N+1 (indices,
+//! headers, hashes) on top of batch N's state while the *writer* makes batch N
+//! durable. Nothing is acknowledged before its own batch commits. If a write
+//! fails, the writer bumps an epoch: every batch sealed on top of the failed
+//! one is refused unwritten, and the sealer reloads its state from the store.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -157,18 +163,44 @@ impl Sequencer {
         metrics.tree_size.store(state.head.size, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel::<Job>();
         let queued = Arc::new(AtomicUsize::new(0));
-        let worker = Worker {
+        let shared = Arc::new(Shared {
+            epoch: AtomicU64::new(0),
+            committed: AtomicU64::new(state.head.size),
+        });
+        // One batch being written and one waiting: the sealer runs at most
+        // two batches ahead of what is durable.
+        let (to_writer, writer_rx) = mpsc::sync_channel::<ToWriter>(1);
+        let writer = Writer {
+            store: store.clone(),
+            shared: shared.clone(),
+            queued: queued.clone(),
+            head_tx,
+            metrics: metrics.clone(),
+        };
+        let writer_thread = std::thread::Builder::new()
+            .name("sealtrail-writer".into())
+            .spawn(move || writer.run(writer_rx))
+            .map_err(|e| StoreError::Io(format!("cannot start the writer thread: {e}")))?;
+        let sealer = Sealer {
             store,
             config: config.clone(),
             state,
             rx,
+            to_writer,
+            shared,
+            epoch: 0,
+            pending: VecDeque::new(),
+            pending_ids: HashMap::new(),
             queued: queued.clone(),
-            head_tx,
             metrics,
         };
         let handle = std::thread::Builder::new()
-            .name("sealtrail-sequencer".into())
-            .spawn(move || worker.run())
+            .name("sealtrail-sealer".into())
+            .spawn(move || {
+                sealer.run();
+                // The sealer's sender is gone: the writer drains and stops.
+                let _ = writer_thread.join();
+            })
             .map_err(|e| StoreError::Io(format!("cannot start the sequencer thread: {e}")))?;
         Ok((
             Sequencer {
@@ -222,7 +254,33 @@ impl Sequencer {
     }
 }
 
-/// The sequencer's view of the log, advanced only after a batch commits.
+/// What the sealer and the writer share.
+struct Shared {
+    /// Bumped by the writer when a batch fails.
+    epoch: AtomicU64,
+    /// Log size the store has committed.
+    committed: AtomicU64,
+}
+
+/// Messages from the sealer to the writer.
+enum ToWriter {
+    Batch(Box<SealedBatch>),
+    /// Answered once everything sent before it has been handled.
+    Drained(mpsc::Sender<()>),
+}
+
+struct SealedBatch {
+    /// `None` when every event was a duplicate: nothing to write, but the
+    /// answers still wait for the batches they refer to.
+    batch: Option<Batch>,
+    jobs: Vec<Job>,
+    outcomes: Vec<SealOutcome>,
+    epoch: u64,
+    count: usize,
+}
+
+/// The sealer's view of the log: committed state plus the batches it has
+/// handed to the writer (which commit in order, or fail and force a reload).
 struct State {
     head: LogHead,
     frontier: Frontier,
@@ -262,14 +320,103 @@ impl State {
     }
 }
 
-struct Worker {
+struct Sealer {
     store: Arc<dyn Store>,
     config: SequencerConfig,
     state: State,
     rx: mpsc::Receiver<Job>,
+    to_writer: mpsc::SyncSender<ToWriter>,
+    shared: Arc<Shared>,
+    /// The writer epoch this sealer's state is built on.
+    epoch: u64,
+    /// Ids of batches handed to the writer and maybe not committed yet, by
+    /// the log size after each batch; the store cannot see them yet.
+    pending: VecDeque<(u64, Vec<String>)>,
+    pending_ids: HashMap<String, Receipt>,
+    queued: Arc<AtomicUsize>,
+    metrics: Arc<Metrics>,
+}
+
+struct Writer {
+    store: Arc<dyn Store>,
+    shared: Arc<Shared>,
     queued: Arc<AtomicUsize>,
     head_tx: watch::Sender<TreeHead>,
     metrics: Arc<Metrics>,
+}
+
+fn submit_error(e: &StoreError) -> SubmitError {
+    match e {
+        StoreError::Full(_) => SubmitError::StorageFull,
+        other => SubmitError::Storage(other.to_string()),
+    }
+}
+
+fn fail(jobs: Vec<Job>, err: &SubmitError) {
+    for job in jobs {
+        let _ = job.reply.send(Err(err.clone()));
+    }
+}
+
+impl Writer {
+    fn run(self, rx: mpsc::Receiver<ToWriter>) {
+        for msg in rx {
+            match msg {
+                ToWriter::Drained(done) => {
+                    let _ = done.send(());
+                }
+                ToWriter::Batch(sealed) => {
+                    let count = sealed.count;
+                    self.write(*sealed);
+                    self.queued.fetch_sub(count, Ordering::AcqRel);
+                }
+            }
+        }
+    }
+
+    fn write(&self, sealed: SealedBatch) {
+        let SealedBatch {
+            batch,
+            jobs,
+            outcomes,
+            epoch,
+            count,
+        } = sealed;
+        if epoch != self.shared.epoch.load(Ordering::Acquire) {
+            // Sealed on top of a batch that failed: never written.
+            fail(
+                jobs,
+                &SubmitError::Storage("an earlier batch could not be written; retry".into()),
+            );
+            return;
+        }
+        if let Some(batch) = &batch {
+            let started = Instant::now();
+            if let Err(e) = self.store.append_batch(batch) {
+                tracing::error!(error = %e, events = count, "batch not written; answering 503");
+                self.metrics.batch_failures.fetch_add(1, Ordering::Relaxed);
+                self.shared.epoch.fetch_add(1, Ordering::AcqRel);
+                fail(jobs, &submit_error(&e));
+                return;
+            }
+            self.metrics.observe_commit(started.elapsed());
+            self.shared
+                .committed
+                .store(batch.head.size, Ordering::Release);
+            self.metrics
+                .tree_size
+                .store(batch.head.size, Ordering::Relaxed);
+            let _ = self.head_tx.send(TreeHead {
+                size: batch.head.size,
+                root: batch.head.root,
+            });
+        }
+        let mut it = outcomes.into_iter();
+        for job in jobs {
+            let mine: Vec<SealOutcome> = it.by_ref().take(job.count).collect();
+            let _ = job.reply.send(Ok(mine));
+        }
+    }
 }
 
 fn now_micros() -> u64 {
@@ -292,7 +439,7 @@ fn instance_key(e: &PreparedEvent) -> String {
     format!("{}\u{0}{}", e.agent, e.instance.as_deref().unwrap_or(""))
 }
 
-impl Worker {
+impl Sealer {
     fn run(mut self) {
         while let Ok(first) = self.rx.recv() {
             let mut jobs = vec![first];
@@ -319,41 +466,84 @@ impl Worker {
                     None => break,
                 }
             }
+            if let Err(e) = self.resync() {
+                tracing::error!(error = %e, "cannot reload the log head after a failed batch");
+                fail(jobs, &submit_error(&e));
+                self.shared_queue_release(count);
+                continue;
+            }
             let started = Instant::now();
-            let result = self.seal(&mut jobs);
-            self.queued.fetch_sub(count, Ordering::AcqRel);
-            match result {
-                Ok(outcomes) => {
+            match self.seal(&mut jobs) {
+                Ok((batch, outcomes)) => {
                     self.metrics.observe_batch(count, started.elapsed());
-                    let mut it = outcomes.into_iter();
-                    for job in jobs {
-                        let mine: Vec<SealOutcome> = it.by_ref().take(job.count).collect();
-                        let _ = job.reply.send(Ok(mine));
+                    let sealed = SealedBatch {
+                        batch,
+                        jobs,
+                        outcomes,
+                        epoch: self.epoch,
+                        count,
+                    };
+                    if self
+                        .to_writer
+                        .send(ToWriter::Batch(Box::new(sealed)))
+                        .is_err()
+                    {
+                        tracing::error!("the writer thread is gone");
+                        return;
                     }
                 }
                 Err(e) => {
-                    tracing::error!(error = %e, events = count, "batch not written; answering 503");
-                    self.metrics.batch_failures.fetch_add(1, Ordering::Relaxed);
-                    let err = match e {
-                        StoreError::Full(_) => SubmitError::StorageFull,
-                        other => SubmitError::Storage(other.to_string()),
-                    };
-                    for job in jobs {
-                        let _ = job.reply.send(Err(err.clone()));
-                    }
-                    // The store kept nothing of the batch; start again from
-                    // what it did commit.
-                    match State::load(self.store.as_ref()) {
-                        Ok(s) => self.state = s,
-                        Err(e) => tracing::error!(error = %e, "cannot reload the log head"),
-                    }
+                    tracing::error!(error = %e, events = count, "batch not sealed; answering 503");
+                    fail(jobs, &submit_error(&e));
+                    self.shared_queue_release(count);
                 }
             }
         }
     }
 
-    /// Seals one batch: decides everything, writes it, then advances state.
-    fn seal(&mut self, jobs: &mut [Job]) -> Result<Vec<SealOutcome>, StoreError> {
+    /// Events the writer will never see leave the queue here.
+    fn shared_queue_release(&self, count: usize) {
+        self.queued.fetch_sub(count, Ordering::AcqRel);
+    }
+
+    /// After a failed write: wait until the writer has handled everything
+    /// sent so far, then rebuild the state from what the store committed.
+    fn resync(&mut self) -> Result<(), StoreError> {
+        let current = self.shared.epoch.load(Ordering::Acquire);
+        if current == self.epoch {
+            self.prune_pending();
+            return Ok(());
+        }
+        let (done, wait) = mpsc::channel();
+        if self.to_writer.send(ToWriter::Drained(done)).is_ok() {
+            let _ = wait.recv();
+        }
+        self.state = State::load(self.store.as_ref())?;
+        self.pending.clear();
+        self.pending_ids.clear();
+        self.epoch = current;
+        Ok(())
+    }
+
+    /// Forgets pending ids whose batches are committed (the store has them).
+    fn prune_pending(&mut self) {
+        let committed = self.shared.committed.load(Ordering::Acquire);
+        while let Some((end, _)) = self.pending.front() {
+            if *end > committed {
+                break;
+            }
+            if let Some((_, ids)) = self.pending.pop_front() {
+                for id in ids {
+                    self.pending_ids.remove(&id);
+                }
+            }
+        }
+    }
+
+    /// Seals one batch: decides indices, headers, hashes and links, and
+    /// advances the sealer's state on the assumption that the batch commits.
+    #[allow(clippy::type_complexity)]
+    fn seal(&mut self, jobs: &mut [Job]) -> Result<(Option<Batch>, Vec<SealOutcome>), StoreError> {
         let events: Vec<PreparedEvent> = jobs
             .iter_mut()
             .flat_map(|j| std::mem::take(&mut j.events))
@@ -366,6 +556,12 @@ impl Worker {
         } else {
             self.store.find_event_ids(&ids)?.into_iter().collect()
         };
+        // Sealed in batches the writer may not have committed yet.
+        for id in &ids {
+            if let Some(r) = self.pending_ids.get(*id) {
+                known.insert((*id).to_string(), *r);
+            }
+        }
 
         self.load_streams(&events)?;
 
@@ -485,42 +681,7 @@ impl Worker {
             }
         }
 
-        if !entries.is_empty() {
-            let head = LogHead {
-                size,
-                root: frontier.root(),
-                frontier: frontier.nodes().to_vec(),
-                last_time,
-                last_leaf,
-            };
-            let batch = Batch {
-                expected_size: self.state.head.size,
-                entries,
-                nodes,
-                streams: streams.iter().map(|(k, v)| (k.clone(), *v)).collect(),
-                seqs: seqs.iter().map(|(k, v)| (k.clone(), *v)).collect(),
-                head: head.clone(),
-            };
-            let write_started = Instant::now();
-            self.store.append_batch(&batch)?;
-            self.metrics.observe_commit(write_started.elapsed());
-            // Durable: now the in-memory view may move.
-            self.state.head = head;
-            self.state.frontier = frontier;
-            if self.state.streams.len() > CACHE_LIMIT {
-                self.state.streams.clear();
-            }
-            if self.state.seqs.len() > CACHE_LIMIT {
-                self.state.seqs.clear();
-            }
-            self.state.streams.extend(streams);
-            self.state.seqs.extend(seqs);
-            self.metrics.tree_size.store(size, Ordering::Relaxed);
-            let _ = self.head_tx.send(self.state.tree_head());
-            // Free the batch's buffers off the critical path of the next one.
-            std::thread::spawn(move || drop(batch));
-        }
-        outcomes
+        let outcomes = outcomes
             .into_iter()
             .enumerate()
             .map(|(i, o)| {
@@ -528,7 +689,56 @@ impl Worker {
                     StoreError::Corrupt(format!("event {i} of the batch has no outcome"))
                 })
             })
-            .collect()
+            .collect::<Result<Vec<_>, _>>()?;
+        if entries.is_empty() {
+            return Ok((None, outcomes));
+        }
+        let head = LogHead {
+            size,
+            root: frontier.root(),
+            frontier: frontier.nodes().to_vec(),
+            last_time,
+            last_leaf,
+        };
+        let new_ids: Vec<String> = entries
+            .iter()
+            .filter_map(|e| e.columns.event_id.clone())
+            .collect();
+        for (id, e) in new_ids
+            .iter()
+            .zip(entries.iter().filter(|e| e.columns.event_id.is_some()))
+        {
+            self.pending_ids.insert(
+                id.clone(),
+                Receipt {
+                    index: e.index,
+                    leaf_hash: e.leaf_hash,
+                    time: e.columns.time,
+                },
+            );
+        }
+        self.pending.push_back((size, new_ids));
+        let batch = Batch {
+            expected_size: self.state.head.size,
+            entries,
+            nodes,
+            streams: streams.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+            seqs: seqs.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+            head: head.clone(),
+        };
+        // Advance on the assumption that the writer commits this batch; if
+        // it does not, `resync` rebuilds everything from the store.
+        self.state.head = head;
+        self.state.frontier = frontier;
+        if self.state.streams.len() > CACHE_LIMIT {
+            self.state.streams.clear();
+        }
+        if self.state.seqs.len() > CACHE_LIMIT {
+            self.state.seqs.clear();
+        }
+        self.state.streams.extend(streams);
+        self.state.seqs.extend(seqs);
+        Ok((Some(batch), outcomes))
     }
 
     /// Loads the stream heads and last seqs this batch needs into the cache.
@@ -591,5 +801,153 @@ impl Worker {
             },
         );
         link
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicBool;
+
+    use sealtrail_store::sqlite::SqliteStore;
+    use sealtrail_store::{ApiKeyRecord, StoredCheckpoint, StoredEntry};
+
+    use super::*;
+
+    /// The real store, with a switch that makes the next writes fail.
+    struct Flaky {
+        inner: SqliteStore,
+        fail: AtomicBool,
+    }
+
+    impl Store for Flaky {
+        fn head(&self) -> Result<LogHead, StoreError> {
+            self.inner.head()
+        }
+        fn append_batch(&self, batch: &Batch) -> Result<(), StoreError> {
+            if self.fail.swap(false, Ordering::SeqCst) {
+                return Err(StoreError::Full("injected".into()));
+            }
+            // Slow writes let the sealer run ahead, as in production.
+            std::thread::sleep(Duration::from_millis(5));
+            self.inner.append_batch(batch)
+        }
+        fn find_event_ids(&self, ids: &[&str]) -> Result<Vec<(String, Receipt)>, StoreError> {
+            self.inner.find_event_ids(ids)
+        }
+        fn stream_heads(&self, keys: &[&str]) -> Result<Vec<(String, StreamHead)>, StoreError> {
+            self.inner.stream_heads(keys)
+        }
+        fn last_seqs(&self, keys: &[&str]) -> Result<Vec<(String, u64)>, StoreError> {
+            self.inner.last_seqs(keys)
+        }
+        fn entry(&self, index: u64) -> Result<Option<StoredEntry>, StoreError> {
+            self.inner.entry(index)
+        }
+        fn entries(&self, start: u64, end: u64) -> Result<Vec<StoredEntry>, StoreError> {
+            self.inner.entries(start, end)
+        }
+        fn entry_headers(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StoreError> {
+            self.inner.entry_headers(start, end)
+        }
+        fn leaf_hashes(&self, start: u64, end: u64) -> Result<Vec<Hash>, StoreError> {
+            self.inner.leaf_hashes(start, end)
+        }
+        fn nodes(&self, level: u8, start: u64, end: u64) -> Result<Vec<Hash>, StoreError> {
+            self.inner.nodes(level, start, end)
+        }
+        fn put_checkpoint(&self, cp: &StoredCheckpoint) -> Result<(), StoreError> {
+            self.inner.put_checkpoint(cp)
+        }
+        fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, StoreError> {
+            self.inner.latest_checkpoint()
+        }
+        fn checkpoint_at(&self, size: u64) -> Result<Option<StoredCheckpoint>, StoreError> {
+            self.inner.checkpoint_at(size)
+        }
+        fn checkpoints(&self) -> Result<Vec<StoredCheckpoint>, StoreError> {
+            self.inner.checkpoints()
+        }
+        fn put_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
+            self.inner.put_api_key(key)
+        }
+        fn api_key(&self, key_hash: &Hash) -> Result<Option<ApiKeyRecord>, StoreError> {
+            self.inner.api_key(key_hash)
+        }
+    }
+
+    fn prepared(agent: &str, n: u64) -> PreparedEvent {
+        let json = format!(
+            r#"{{"id":"{agent}-{n}","agent":{{"id":"{agent}"}},"session":"s-{agent}","seq":{n},"kind":"tool_call"}}"#
+        );
+        let event = Event::from_json_slice(json.as_bytes()).unwrap();
+        let body = event.canonical_bytes().unwrap();
+        PreparedEvent::new(event, body, [n as u8; 32])
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_write_refuses_the_batches_sealed_on_it_and_the_log_stays_dense() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Flaky {
+            inner: SqliteStore::open(dir.path()).unwrap(),
+            fail: AtomicBool::new(false),
+        });
+        let config = SequencerConfig {
+            batch_max: 20,
+            ..SequencerConfig::default()
+        };
+        let (seq, thread) =
+            Sequencer::start(store.clone(), config, Arc::new(Metrics::default())).unwrap();
+        let mut tasks = Vec::new();
+        for w in 0..16u64 {
+            let seq = seq.clone();
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut acked = Vec::new();
+                let mut refused = 0;
+                for round in 0..15u64 {
+                    if w == 3 && round == 5 {
+                        store.fail.store(true, Ordering::SeqCst);
+                    }
+                    let events: Vec<PreparedEvent> = (0..10)
+                        .map(|i| prepared(&format!("w{w}"), round * 10 + i))
+                        .collect();
+                    match seq.submit(events).await {
+                        Ok(outcomes) => acked.extend(outcomes.iter().map(|o| *o.receipt())),
+                        Err(SubmitError::StorageFull) | Err(SubmitError::Storage(_)) => {
+                            refused += 1
+                        }
+                        Err(e) => panic!("unexpected {e}"),
+                    }
+                }
+                (acked, refused)
+            }));
+        }
+        let mut acked = Vec::new();
+        let mut refused = 0;
+        for t in tasks {
+            let (a, r) = t.await.unwrap();
+            acked.extend(a);
+            refused += r;
+        }
+        assert!(refused > 0, "the injected failure must refuse something");
+        drop(seq);
+        thread.join().unwrap();
+
+        // Every acknowledged receipt is in the store, and nothing else is.
+        let head = store.head().unwrap();
+        let mut indexes: Vec<u64> = acked.iter().map(|r| r.index).collect();
+        indexes.sort_unstable();
+        indexes.dedup();
+        assert_eq!(
+            indexes,
+            (0..head.size).collect::<Vec<_>>(),
+            "dense, no gaps, no extras"
+        );
+        for r in &acked {
+            let e = store.entry(r.index).unwrap().unwrap();
+            assert_eq!(e.leaf_hash, r.leaf_hash);
+        }
+        let report = sealtrail_store::fsck::check(&store.inner, &[]).unwrap();
+        assert!(report.ok(), "{:?}", report.problems);
     }
 }
