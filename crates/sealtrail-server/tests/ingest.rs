@@ -196,3 +196,36 @@ async fn data_survives_a_clean_restart_and_the_tree_continues() {
     assert!(!c["path"].as_array().unwrap().is_empty());
     running.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_report_ingest_batches_fsync_queue_and_tree_size() {
+    let mut s = TestServer::start().await;
+    s.ingest(json!([event("a", 1), event("a", 2), {"agent": {}, "kind": "x"}]))
+        .await;
+    let text = s
+        .http
+        .get(format!("{}/metrics", s.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "sealtrail_events_sealed_total 2",
+        "sealtrail_events_rejected_total 1",
+        "sealtrail_tree_size 2",
+        "sealtrail_ingest_queue_depth 0",
+        "sealtrail_batch_events_count 1",
+        "sealtrail_store_commit_seconds_count 1",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing {line:?} in\n{text}"
+        );
+    }
+    assert!(text.contains("process_resident_memory_bytes "));
+    // No secret ever appears in metrics.
+    assert!(!text.contains(&s.key));
+    s.stop().await;
+}

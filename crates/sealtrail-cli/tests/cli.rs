@@ -1,0 +1,167 @@
+//! The `sealtrail` commands a new user runs, end to end against a real
+//! server: init, serve, ingest (with a bad line), proof --verify (and a
+//! wrong key), and the messages and exit codes they get.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_sealtrail");
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn serve(dir: &std::path::Path) -> (Server, String) {
+    let mut child = Command::new(BIN)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--checkpoint-interval",
+            "0.1",
+            "--data",
+        ])
+        .arg(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let url = loop {
+        let line = lines.next().expect("server exited").unwrap();
+        if let Some(u) = line.strip_prefix("sealtrail listening on ") {
+            break u.to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    (Server(child), url)
+}
+
+#[test]
+fn init_ingest_and_verify_a_proof_with_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .args(["init", "--json", "--origin", "example.com/agents", "--data"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let init: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(init["origin"], "example.com/agents");
+    let key = init["owner_api_key"].as_str().unwrap().to_string();
+    let vkey = init["vkey"].as_str().unwrap().to_string();
+    assert!(key.starts_with("stk_"));
+    assert!(vkey.starts_with("example.com/agents+"));
+    // The key file is private.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(dir.path().join("log.key"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    // A second init says so and shows no key.
+    let again = Command::new(BIN)
+        .args(["init", "--json", "--data"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let again: Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert!(again["owner_api_key"].is_null());
+
+    let (_server, url) = serve(dir.path());
+    let mut ingest = Command::new(BIN)
+        .args(["ingest", "-", "--wait-checkpoint", "--server", &url])
+        .env("SEALTRAIL_API_KEY", &key)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    ingest
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(
+            b"{\"id\":\"e1\",\"agent\":{\"id\":\"bot\"},\"kind\":\"tool_call\",\"tool\":{\"name\":\"crm.lookup\"}}\n\
+              {\"agent\":{\"id\":\"bot\"},\"kind\":\"teleport\"}\n\
+              {\"id\":\"e2\",\"agent\":{\"id\":\"bot\"},\"kind\":\"decision\"}\n",
+        )
+        .unwrap();
+    let out = ingest.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a rejected line makes the exit status 1"
+    );
+    assert!(
+        stderr.contains("line 2") && stderr.contains("kind"),
+        "{stderr}"
+    );
+
+    let proof = Command::new(BIN)
+        .args(["proof", "1", "--verify", "--server", &url, "--vkey", &vkey])
+        .env("SEALTRAIL_API_KEY", &key)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&proof.stdout);
+    assert!(
+        proof.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&proof.stderr)
+    );
+    assert!(
+        stdout.contains("entry 1 is included") && stdout.contains("OK"),
+        "{stdout}"
+    );
+
+    // Another log's key must not verify it.
+    let other = tempfile::tempdir().unwrap();
+    let other_init = Command::new(BIN)
+        .args(["init", "--json", "--origin", "example.com/agents", "--data"])
+        .arg(other.path())
+        .output()
+        .unwrap();
+    let other_vkey = serde_json::from_slice::<Value>(&other_init.stdout).unwrap()["vkey"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let bad = Command::new(BIN)
+        .args([
+            "proof",
+            "1",
+            "--verify",
+            "--server",
+            &url,
+            "--vkey",
+            &other_vkey,
+        ])
+        .env("SEALTRAIL_API_KEY", &key)
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(1));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&bad.stdout),
+        String::from_utf8_lossy(&bad.stderr)
+    );
+    assert!(
+        text.to_lowercase().contains("signature") || text.contains("trusted"),
+        "{text}"
+    );
+
+    // A wrong API key is a clear error.
+    let denied = Command::new(BIN)
+        .args(["proof", "0", "--server", &url, "--api-key", "stk_wrong"])
+        .output()
+        .unwrap();
+    assert_eq!(denied.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&denied.stderr).contains("unknown API key"));
+}
