@@ -365,11 +365,7 @@ impl Writer {
                 ToWriter::Drained(done) => {
                     let _ = done.send(());
                 }
-                ToWriter::Batch(sealed) => {
-                    let count = sealed.count;
-                    self.write(*sealed);
-                    self.queued.fetch_sub(count, Ordering::AcqRel);
-                }
+                ToWriter::Batch(sealed) => self.write(*sealed),
             }
         }
     }
@@ -382,6 +378,9 @@ impl Writer {
             epoch,
             count,
         } = sealed;
+        // Leaves the queue before anyone hears back, so a client that got
+        // its answer never sees its own events still counted as queued.
+        self.queued.fetch_sub(count, Ordering::AcqRel);
         if epoch != self.shared.epoch.load(Ordering::Acquire) {
             // Sealed on top of a batch that failed: never written.
             fail(

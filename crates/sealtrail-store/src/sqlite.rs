@@ -372,6 +372,32 @@ impl SqliteStore {
         tx.commit().map_err(sql_err)
     }
 
+    /// Runs `select_in (?, ?, …)` for `keys` in chunks (SQLite limits the
+    /// parameters of one statement), reading each row with `row` and
+    /// checking it with `convert`.
+    fn lookup<R, T>(
+        &self,
+        select_in: &str,
+        keys: &[&str],
+        row: impl Fn(&rusqlite::Row<'_>) -> rusqlite::Result<R>,
+        convert: impl Fn(R) -> Result<T, StoreError>,
+    ) -> Result<Vec<T>, StoreError> {
+        self.read(|c| {
+            let mut out = Vec::new();
+            for chunk in keys.chunks(LOOKUP_CHUNK) {
+                let sql = format!("{select_in} ({})", Self::placeholders(chunk.len()));
+                let mut stmt = c.prepare_cached(&sql).map_err(sql_err)?;
+                let rows = stmt
+                    .query_map(rusqlite::params_from_iter(chunk.iter()), &row)
+                    .map_err(sql_err)?;
+                for r in rows {
+                    out.push(convert(r.map_err(sql_err)?)?);
+                }
+            }
+            Ok(out)
+        })
+    }
+
     fn placeholders(n: usize) -> String {
         let mut s = String::with_capacity(n * 2);
         for i in 0..n {
@@ -485,94 +511,60 @@ impl Store for SqliteStore {
     }
 
     fn find_event_ids(&self, ids: &[&str]) -> Result<Vec<(String, Receipt)>, StoreError> {
-        self.read(|c| {
-            let mut out = Vec::new();
-            for chunk in ids.chunks(LOOKUP_CHUNK) {
-                let sql = format!(
-                    "SELECT event_id, idx, leaf, time FROM entries WHERE event_id IN ({})",
-                    Self::placeholders(chunk.len())
-                );
-                let mut stmt = c.prepare_cached(&sql).map_err(sql_err)?;
-                let rows = stmt
-                    .query_map(rusqlite::params_from_iter(chunk.iter()), |r| {
-                        Ok((
-                            r.get::<_, String>(0)?,
-                            r.get::<_, i64>(1)?,
-                            r.get::<_, Vec<u8>>(2)?,
-                            r.get::<_, i64>(3)?,
-                        ))
-                    })
-                    .map_err(sql_err)?;
-                for row in rows {
-                    let (id, idx, leaf, time) = row.map_err(sql_err)?;
-                    out.push((
-                        id,
-                        Receipt {
-                            index: to_u64(idx, "index")?,
-                            leaf_hash: hash_from(leaf, "leaf hash")?,
-                            time: to_u64(time, "time")?,
-                        },
-                    ));
-                }
-            }
-            Ok(out)
-        })
+        self.lookup(
+            "SELECT event_id, idx, leaf, time FROM entries WHERE event_id IN",
+            ids,
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, Vec<u8>>(2)?,
+                    r.get::<_, i64>(3)?,
+                ))
+            },
+            |(id, idx, leaf, time)| {
+                Ok((
+                    id,
+                    Receipt {
+                        index: to_u64(idx, "index")?,
+                        leaf_hash: hash_from(leaf, "leaf hash")?,
+                        time: to_u64(time, "time")?,
+                    },
+                ))
+            },
+        )
     }
 
     fn stream_heads(&self, keys: &[&str]) -> Result<Vec<(String, StreamHead)>, StoreError> {
-        self.read(|c| {
-            let mut out = Vec::new();
-            for chunk in keys.chunks(LOOKUP_CHUNK) {
-                let sql = format!(
-                    "SELECT key, count, last FROM streams WHERE key IN ({})",
-                    Self::placeholders(chunk.len())
-                );
-                let mut stmt = c.prepare_cached(&sql).map_err(sql_err)?;
-                let rows = stmt
-                    .query_map(rusqlite::params_from_iter(chunk.iter()), |r| {
-                        Ok((
-                            r.get::<_, String>(0)?,
-                            r.get::<_, i64>(1)?,
-                            r.get::<_, i64>(2)?,
-                        ))
-                    })
-                    .map_err(sql_err)?;
-                for row in rows {
-                    let (k, count, last) = row.map_err(sql_err)?;
-                    out.push((
-                        k,
-                        StreamHead {
-                            count: to_u64(count, "stream count")?,
-                            last: to_u64(last, "stream last")?,
-                        },
-                    ));
-                }
-            }
-            Ok(out)
-        })
+        self.lookup(
+            "SELECT key, count, last FROM streams WHERE key IN",
+            keys,
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            },
+            |(k, count, last)| {
+                Ok((
+                    k,
+                    StreamHead {
+                        count: to_u64(count, "stream count")?,
+                        last: to_u64(last, "stream last")?,
+                    },
+                ))
+            },
+        )
     }
 
     fn last_seqs(&self, keys: &[&str]) -> Result<Vec<(String, u64)>, StoreError> {
-        self.read(|c| {
-            let mut out = Vec::new();
-            for chunk in keys.chunks(LOOKUP_CHUNK) {
-                let sql = format!(
-                    "SELECT key, last FROM seqs WHERE key IN ({})",
-                    Self::placeholders(chunk.len())
-                );
-                let mut stmt = c.prepare_cached(&sql).map_err(sql_err)?;
-                let rows = stmt
-                    .query_map(rusqlite::params_from_iter(chunk.iter()), |r| {
-                        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
-                    })
-                    .map_err(sql_err)?;
-                for row in rows {
-                    let (k, last) = row.map_err(sql_err)?;
-                    out.push((k, to_u64(last, "seq")?));
-                }
-            }
-            Ok(out)
-        })
+        self.lookup(
+            "SELECT key, last FROM seqs WHERE key IN",
+            keys,
+            |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)),
+            |(k, last)| Ok((k, to_u64(last, "seq")?)),
+        )
     }
 
     fn entry(&self, index: u64) -> Result<Option<StoredEntry>, StoreError> {
