@@ -872,6 +872,15 @@ mod tests {
         fn api_key(&self, key_hash: &Hash) -> Result<Option<ApiKeyRecord>, StoreError> {
             self.inner.api_key(key_hash)
         }
+        fn acquire_lease(
+            &self,
+            name: &str,
+            holder: &str,
+            now: u64,
+            ttl: u64,
+        ) -> Result<bool, StoreError> {
+            self.inner.acquire_lease(name, holder, now, ttl)
+        }
     }
 
     fn prepared(agent: &str, n: u64) -> PreparedEvent {

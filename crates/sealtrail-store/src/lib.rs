@@ -7,6 +7,7 @@
 //! batch or none of it.
 
 pub mod fsck;
+pub mod postgres;
 pub mod segment;
 pub mod sqlite;
 mod types;
@@ -68,4 +69,16 @@ pub trait Store: Send + Sync + 'static {
 
     /// Looks an API key up by the SHA-256 of the key.
     fn api_key(&self, key_hash: &Hash) -> Result<Option<ApiKeyRecord>, StoreError>;
+
+    /// Takes or renews the named lease for `holder` until `now + ttl`
+    /// (microseconds since the epoch). True if `holder` holds it afterwards:
+    /// it was free, expired, or already `holder`'s. Several server nodes on
+    /// one database use this so that only one of them signs checkpoints.
+    fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: u64,
+        ttl: u64,
+    ) -> Result<bool, StoreError>;
 }

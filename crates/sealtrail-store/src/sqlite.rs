@@ -63,6 +63,9 @@ CREATE TABLE IF NOT EXISTS nodes (
 CREATE TABLE IF NOT EXISTS streams (key TEXT PRIMARY KEY, count INTEGER NOT NULL, last INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS seqs (key TEXT PRIMARY KEY, last INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS checkpoints (size INTEGER PRIMARY KEY, note BLOB NOT NULL, time INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS leases (
+    name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires INTEGER NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS api_keys (
     key_hash BLOB PRIMARY KEY, name TEXT NOT NULL, role TEXT NOT NULL, created INTEGER NOT NULL
 ) WITHOUT ROWID;
@@ -774,6 +777,29 @@ impl Store for SqliteStore {
             })
             .transpose()
         })
+    }
+
+    fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: u64,
+        ttl: u64,
+    ) -> Result<bool, StoreError> {
+        let w = self
+            .writer
+            .lock()
+            .map_err(|_| StoreError::Io("writer lock poisoned".into()))?;
+        let changed = w
+            .conn
+            .execute(
+                "INSERT INTO leases (name, holder, expires) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(name) DO UPDATE SET holder = excluded.holder, expires = excluded.expires
+                 WHERE leases.holder = excluded.holder OR leases.expires < ?4",
+                params![name, holder, to_i64(now.saturating_add(ttl))?, to_i64(now)?],
+            )
+            .map_err(sql_err)?;
+        Ok(changed > 0)
     }
 }
 
