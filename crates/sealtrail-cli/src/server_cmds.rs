@@ -110,6 +110,7 @@ pub fn serve(a: ServeArgs) -> Result<ExitCode> {
             batch_max: a.batch_max.max(1),
             linger: Duration::from_millis(a.batch_linger_ms),
             queue_limit: a.queue_limit.max(1),
+            shared_store: false,
         },
         limits: Limits {
             max_body_bytes: a.max_body_bytes,

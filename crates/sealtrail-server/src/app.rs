@@ -125,6 +125,7 @@ pub async fn start(opts: ServeOptions) -> Result<(Running, Option<String>)> {
         origin: init.origin.clone(),
         interval: opts.checkpoint_interval,
         metrics: metrics.clone(),
+        shared: None,
     };
     let latest = checkpointer.load_latest()?;
     let (cp_tx, cp_rx) = watch::channel(latest);

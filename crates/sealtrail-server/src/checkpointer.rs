@@ -15,7 +15,7 @@ use sealtrail_store::{Store, StoredCheckpoint};
 use tokio::sync::{watch, Notify};
 
 use crate::metrics::Metrics;
-use crate::sequencer::TreeHead;
+use crate::sequencer::{HeadPublisher, TreeHead};
 use crate::tiles::StoreTiles;
 
 /// The latest signed checkpoint, published to waiters.
@@ -32,7 +32,22 @@ pub struct Checkpointer {
     pub origin: String,
     pub interval: Duration,
     pub metrics: Arc<Metrics>,
+    /// Set when several nodes share the store: only the holder of the
+    /// `checkpointer` lease signs; every node follows the store's head and
+    /// latest checkpoint, whoever wrote them.
+    pub shared: Option<SharedMode>,
 }
+
+/// How a node takes part in a log shared with other nodes.
+#[derive(Clone)]
+pub struct SharedMode {
+    /// This node's name in the lease table.
+    pub node: String,
+    pub publisher: HeadPublisher,
+}
+
+/// The lease is held for this many checkpoint intervals (at least 5 s).
+const LEASE_INTERVALS: u32 = 5;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {
@@ -145,12 +160,78 @@ impl Checkpointer {
         }
     }
 
+    /// With a shared store: the head and checkpoint as the store has them
+    /// (other nodes write too), and whether this node holds the signer lease.
+    fn follow(
+        &self,
+        mode: &SharedMode,
+        last: &mut Option<Signed>,
+    ) -> Result<(TreeHead, bool), CheckpointError> {
+        let head = self.store.head()?;
+        let head = TreeHead {
+            size: head.size,
+            root: head.root,
+        };
+        mode.publisher.publish(head);
+        if let Some(latest) = self.load_latest()? {
+            if last
+                .as_ref()
+                .is_none_or(|l| latest.checkpoint.size > l.checkpoint.size)
+            {
+                *last = Some(latest);
+            }
+        }
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_micros() as u64)
+            .unwrap_or(0);
+        let ttl = (self.interval * LEASE_INTERVALS).max(Duration::from_secs(5));
+        let held =
+            self.store
+                .acquire_lease("checkpointer", &mode.node, now, ttl.as_micros() as u64)?;
+        Ok((head, held))
+    }
+
     async fn maybe_sign(
         self: &Arc<Self>,
         head: TreeHead,
         last: &mut Option<Signed>,
         published: &watch::Sender<Option<Signed>>,
     ) {
+        let (head, may_sign) = match &self.shared {
+            None => (head, true),
+            Some(mode) => {
+                let this = self.clone();
+                let mode = mode.clone();
+                let mut seen = last.clone();
+                let followed = tokio::task::spawn_blocking(move || {
+                    this.follow(&mode, &mut seen).map(|r| (r, seen))
+                })
+                .await;
+                match followed {
+                    Ok(Ok(((head, held), seen))) => {
+                        if seen.as_ref().map(|s| s.checkpoint.size)
+                            != last.as_ref().map(|l| l.checkpoint.size)
+                        {
+                            *last = seen.clone();
+                            let _ = published.send(seen);
+                        }
+                        (head, held)
+                    }
+                    Ok(Err(e)) => {
+                        tracing::warn!(error = %e, "cannot follow the shared log");
+                        return;
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "follow task failed");
+                        return;
+                    }
+                }
+            }
+        };
+        if !may_sign {
+            return;
+        }
         let grew = last
             .as_ref()
             .map_or(head.size > 0, |l| head.size > l.checkpoint.size);

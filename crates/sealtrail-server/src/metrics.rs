@@ -68,6 +68,7 @@ pub struct Metrics {
     pub events_rejected: AtomicU64,
     pub requests_overloaded: AtomicU64,
     pub batch_failures: AtomicU64,
+    pub batch_conflicts: AtomicU64,
     pub checkpoints_signed: AtomicU64,
     pub tree_size: AtomicU64,
     pub batch_size: Histogram,
@@ -83,6 +84,7 @@ impl Default for Metrics {
             events_rejected: AtomicU64::new(0),
             requests_overloaded: AtomicU64::new(0),
             batch_failures: AtomicU64::new(0),
+            batch_conflicts: AtomicU64::new(0),
             checkpoints_signed: AtomicU64::new(0),
             tree_size: AtomicU64::new(0),
             batch_size: Histogram::new(SIZES),
@@ -141,6 +143,12 @@ impl Metrics {
             "sealtrail_batch_failures_total",
             "Batches the store could not write (answered 503).",
             &self.batch_failures,
+        );
+        counter(
+            &mut out,
+            "sealtrail_batch_conflicts_total",
+            "Batches sealed again because another node moved the log head first.",
+            &self.batch_conflicts,
         );
         counter(
             &mut out,

@@ -115,6 +115,10 @@ pub struct SequencerConfig {
     pub linger: Duration,
     /// Most events waiting to be sealed before submissions get `Overloaded`.
     pub queue_limit: usize,
+    /// The store is shared with other server nodes: a batch that loses the
+    /// race for the log head (`Conflict`) is sealed again on the new head
+    /// instead of failing. Costs a copy of each event until it commits.
+    pub shared_store: bool,
 }
 
 impl Default for SequencerConfig {
@@ -123,6 +127,7 @@ impl Default for SequencerConfig {
             batch_max: 4096,
             linger: Duration::ZERO,
             queue_limit: 200_000,
+            shared_store: false,
         }
     }
 }
@@ -136,14 +141,18 @@ pub struct TreeHead {
 
 struct Job {
     events: Vec<PreparedEvent>,
-    /// Events submitted (`events` is emptied while sealing).
+    /// Events submitted (`events` is emptied while sealing, unless the
+    /// store is shared and the job may have to be sealed again).
     count: usize,
+    /// Times this job lost the race for the log head to another node.
+    attempts: u32,
     reply: oneshot::Sender<Result<Vec<SealOutcome>, SubmitError>>,
 }
 
 /// Handle to submit events; cheap to clone.
 #[derive(Clone)]
 pub struct Sequencer {
+    shared: Arc<Shared>,
     tx: mpsc::Sender<Job>,
     queued: Arc<AtomicUsize>,
     limit: usize,
@@ -160,12 +169,18 @@ impl Sequencer {
     ) -> Result<(Sequencer, std::thread::JoinHandle<()>), StoreError> {
         let state = State::load(store.as_ref())?;
         let (head_tx, head_rx) = watch::channel(state.tree_head());
+        let config = SequencerConfig {
+            batch_max: config.batch_max.max(1),
+            ..config
+        };
         metrics.tree_size.store(state.head.size, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel::<Job>();
         let queued = Arc::new(AtomicUsize::new(0));
         let shared = Arc::new(Shared {
             epoch: AtomicU64::new(0),
             committed: AtomicU64::new(state.head.size),
+            retry: std::sync::Mutex::new(Vec::new()),
+            head: head_tx,
         });
         // One batch being written and one waiting: the sealer runs at most
         // two batches ahead of what is durable.
@@ -174,13 +189,14 @@ impl Sequencer {
             store: store.clone(),
             shared: shared.clone(),
             queued: queued.clone(),
-            head_tx,
             metrics: metrics.clone(),
+            shared_store: config.shared_store,
         };
         let writer_thread = std::thread::Builder::new()
             .name("sealtrail-writer".into())
             .spawn(move || writer.run(writer_rx))
             .map_err(|e| StoreError::Io(format!("cannot start the writer thread: {e}")))?;
+        let shared_handle = shared.clone();
         let sealer = Sealer {
             store,
             config: config.clone(),
@@ -204,6 +220,7 @@ impl Sequencer {
             .map_err(|e| StoreError::Io(format!("cannot start the sequencer thread: {e}")))?;
         Ok((
             Sequencer {
+                shared: shared_handle,
                 tx,
                 queued,
                 limit: config.queue_limit,
@@ -233,6 +250,7 @@ impl Sequencer {
             .send(Job {
                 events,
                 count: n,
+                attempts: 0,
                 reply,
             })
             .is_err()
@@ -252,6 +270,12 @@ impl Sequencer {
     pub fn head(&self) -> watch::Receiver<TreeHead> {
         self.head.clone()
     }
+
+    /// A handle that tells readers about heads committed elsewhere (another
+    /// node on the same database). It does not keep the sequencer alive.
+    pub fn publisher(&self) -> HeadPublisher {
+        HeadPublisher(self.shared.clone())
+    }
 }
 
 /// What the sealer and the writer share.
@@ -260,7 +284,40 @@ struct Shared {
     epoch: AtomicU64,
     /// Log size the store has committed.
     committed: AtomicU64,
+    /// Jobs that lost the race for the log head, to be sealed again.
+    retry: std::sync::Mutex<Vec<Job>>,
+    /// The committed head, for readers and the checkpointer.
+    head: watch::Sender<TreeHead>,
 }
+
+impl Shared {
+    /// Publishes a committed head if it is newer than the one known.
+    fn publish(&self, head: TreeHead) {
+        self.head.send_if_modified(|known| {
+            if head.size > known.size {
+                *known = head;
+                true
+            } else {
+                false
+            }
+        });
+    }
+}
+
+/// Publishes heads committed by other nodes; see [`Sequencer::publisher`].
+#[derive(Clone)]
+pub struct HeadPublisher(Arc<Shared>);
+
+impl HeadPublisher {
+    /// Ignored unless `head` is larger than the one known.
+    pub fn publish(&self, head: TreeHead) {
+        self.0.publish(head);
+    }
+}
+
+/// A job loses the race for the log head at most this many times in a row
+/// before it is answered 503.
+const MAX_ATTEMPTS: u32 = 50;
 
 /// Messages from the sealer to the writer.
 enum ToWriter {
@@ -341,8 +398,8 @@ struct Writer {
     store: Arc<dyn Store>,
     shared: Arc<Shared>,
     queued: Arc<AtomicUsize>,
-    head_tx: watch::Sender<TreeHead>,
     metrics: Arc<Metrics>,
+    shared_store: bool,
 }
 
 fn submit_error(e: &StoreError) -> SubmitError {
@@ -378,25 +435,36 @@ impl Writer {
             epoch,
             count,
         } = sealed;
-        // Leaves the queue before anyone hears back, so a client that got
-        // its answer never sees its own events still counted as queued.
-        self.queued.fetch_sub(count, Ordering::AcqRel);
         if epoch != self.shared.epoch.load(Ordering::Acquire) {
-            // Sealed on top of a batch that failed: never written.
-            fail(
+            // Sealed on top of a batch that was not written: never written.
+            return self.retry_or_fail(
                 jobs,
-                &SubmitError::Storage("an earlier batch could not be written; retry".into()),
+                count,
+                SubmitError::Storage("an earlier batch could not be written; retry".into()),
             );
-            return;
         }
         if let Some(batch) = &batch {
             let started = Instant::now();
-            if let Err(e) = self.store.append_batch(batch) {
-                tracing::error!(error = %e, events = count, "batch not written; answering 503");
-                self.metrics.batch_failures.fetch_add(1, Ordering::Relaxed);
-                self.shared.epoch.fetch_add(1, Ordering::AcqRel);
-                fail(jobs, &submit_error(&e));
-                return;
+            match self.store.append_batch(batch) {
+                Ok(()) => {}
+                Err(StoreError::Conflict { expected, found }) if self.shared_store => {
+                    // Another node moved the head: seal these again on it.
+                    tracing::debug!(expected, found, "lost the log head to another node");
+                    self.metrics.batch_conflicts.fetch_add(1, Ordering::Relaxed);
+                    self.shared.epoch.fetch_add(1, Ordering::AcqRel);
+                    return self.retry_or_fail(
+                        jobs,
+                        count,
+                        SubmitError::Storage("the log head is contended; retry".into()),
+                    );
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, events = count, "batch not written; answering 503");
+                    self.metrics.batch_failures.fetch_add(1, Ordering::Relaxed);
+                    self.shared.epoch.fetch_add(1, Ordering::AcqRel);
+                    self.queued.fetch_sub(count, Ordering::AcqRel);
+                    return fail(jobs, &submit_error(&e));
+                }
             }
             self.metrics.observe_commit(started.elapsed());
             self.shared
@@ -405,15 +473,41 @@ impl Writer {
             self.metrics
                 .tree_size
                 .store(batch.head.size, Ordering::Relaxed);
-            let _ = self.head_tx.send(TreeHead {
+            self.shared.publish(TreeHead {
                 size: batch.head.size,
                 root: batch.head.root,
             });
         }
+        // Leaves the queue before anyone hears back, so a client that got
+        // its answer never sees its own events still counted as queued.
+        self.queued.fetch_sub(count, Ordering::AcqRel);
         let mut it = outcomes.into_iter();
         for job in jobs {
             let mine: Vec<SealOutcome> = it.by_ref().take(job.count).collect();
             let _ = job.reply.send(Ok(mine));
+        }
+    }
+
+    /// With a shared store, jobs that were not written go back to the
+    /// sealer (they kept their events); otherwise they fail with `err`.
+    fn retry_or_fail(&self, jobs: Vec<Job>, count: usize, err: SubmitError) {
+        let (again, give_up): (Vec<Job>, Vec<Job>) = jobs
+            .into_iter()
+            .map(|mut j| {
+                j.attempts += 1;
+                j
+            })
+            .partition(|j| {
+                self.shared_store && j.attempts < MAX_ATTEMPTS && j.events.len() == j.count
+            });
+        let given_up: usize = give_up.iter().map(|j| j.count).sum();
+        self.queued.fetch_sub(given_up, Ordering::AcqRel);
+        fail(give_up, &err);
+        debug_assert!(given_up <= count);
+        if !again.is_empty() {
+            if let Ok(mut q) = self.shared.retry.lock() {
+                q.extend(again);
+            }
         }
     }
 }
@@ -439,23 +533,55 @@ fn instance_key(e: &PreparedEvent) -> String {
 }
 
 impl Sealer {
+    /// Next job: retries first, then new submissions. With a shared store it
+    /// wakes up regularly to pick up retries; `None` once every handle is gone.
+    fn next_job(&self) -> Option<Job> {
+        loop {
+            if let Some(j) = self.shared.retry.lock().ok().and_then(|mut q| q.pop()) {
+                return Some(j);
+            }
+            if !self.config.shared_store {
+                return self.rx.recv().ok();
+            }
+            match self.rx.recv_timeout(Duration::from_millis(10)) {
+                Ok(j) => return Some(j),
+                Err(RecvTimeoutError::Timeout) => continue,
+                Err(RecvTimeoutError::Disconnected) => {
+                    let empty = self
+                        .shared
+                        .retry
+                        .lock()
+                        .map(|q| q.is_empty())
+                        .unwrap_or(true);
+                    if empty {
+                        return None;
+                    }
+                }
+            }
+        }
+    }
+
     fn run(mut self) {
-        while let Ok(first) = self.rx.recv() {
+        while let Some(first) = self.next_job() {
             let mut jobs = vec![first];
             let mut count = jobs[0].count;
             let deadline = Instant::now() + self.config.linger;
             while count < self.config.batch_max {
-                let next = match self.rx.try_recv() {
-                    Ok(j) => Some(j),
-                    Err(mpsc::TryRecvError::Empty) if !self.config.linger.is_zero() => {
-                        let left = deadline.saturating_duration_since(Instant::now());
-                        match self.rx.recv_timeout(left) {
-                            Ok(j) => Some(j),
-                            Err(RecvTimeoutError::Timeout)
-                            | Err(RecvTimeoutError::Disconnected) => None,
+                let retried = self.shared.retry.lock().ok().and_then(|mut q| q.pop());
+                let next = match retried {
+                    Some(j) => Some(j),
+                    None => match self.rx.try_recv() {
+                        Ok(j) => Some(j),
+                        Err(mpsc::TryRecvError::Empty) if !self.config.linger.is_zero() => {
+                            let left = deadline.saturating_duration_since(Instant::now());
+                            match self.rx.recv_timeout(left) {
+                                Ok(j) => Some(j),
+                                Err(RecvTimeoutError::Timeout)
+                                | Err(RecvTimeoutError::Disconnected) => None,
+                            }
                         }
-                    }
-                    Err(_) => None,
+                        Err(_) => None,
+                    },
                 };
                 match next {
                     Some(j) => {
@@ -518,6 +644,10 @@ impl Sealer {
             let _ = wait.recv();
         }
         self.state = State::load(self.store.as_ref())?;
+        self.shared
+            .committed
+            .store(self.state.head.size, Ordering::Release);
+        self.shared.publish(self.state.tree_head());
         self.pending.clear();
         self.pending_ids.clear();
         self.epoch = current;
@@ -543,10 +673,14 @@ impl Sealer {
     /// advances the sealer's state on the assumption that the batch commits.
     #[allow(clippy::type_complexity)]
     fn seal(&mut self, jobs: &mut [Job]) -> Result<(Option<Batch>, Vec<SealOutcome>), StoreError> {
-        let events: Vec<PreparedEvent> = jobs
-            .iter_mut()
-            .flat_map(|j| std::mem::take(&mut j.events))
-            .collect();
+        let events: Vec<PreparedEvent> = if self.config.shared_store {
+            // Kept in the jobs in case another node wins the head first.
+            jobs.iter().flat_map(|j| j.events.iter().cloned()).collect()
+        } else {
+            jobs.iter_mut()
+                .flat_map(|j| std::mem::take(&mut j.events))
+                .collect()
+        };
 
         // Idempotency: ids sealed earlier, and repeats inside this batch.
         let ids: Vec<&str> = events.iter().filter_map(|p| p.id.as_deref()).collect();
