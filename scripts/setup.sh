@@ -65,14 +65,125 @@ setup_cargo_nextest() {
 # cargo-fuzz is NOT installed here: only scripts/fuzz.sh needs it and it
 # installs it itself (scripts/fuzz.sh --install-only does just that).
 
+# --- PostgreSQL (store tests) ---------------------------------------------------
+# The PostgreSQL store tests (crates/sealtrail-store/tests) connect to
+# "host=/var/run/postgresql user=postgres dbname=test" unless
+# SEALTRAIL_TEST_DATABASE_URL says otherwise; they fail when it is unreachable
+# (SEALTRAIL_SKIP_POSTGRES=1 skips them). This makes that connection work:
+# install, start, create the database, and, as a last resort on a fresh
+# install, trust local socket connections of user postgres to database test.
+# SEALTRAIL_PG_CLUSTER picks the Debian cluster (default main); PGPORT is
+# honoured as by every libpq tool.
+
+PG_SOCKET_DIR=/var/run/postgresql
+PG_TEST_DB="test"
+PG_TEST_USER="postgres"
+
+pg_test_conn() { echo "host=${PG_SOCKET_DIR} user=${PG_TEST_USER} dbname=${PG_TEST_DB}"; }
+
+# Runs a command as root (directly, or through sudo).
+pg_sudo() {
+    if [ "$(id -u)" = 0 ]; then
+        "$@"
+    elif have sudo; then
+        sudo "$@"
+    else
+        echo "setup: ERROR: need root (or sudo) to run: $*" >&2
+        return 1
+    fi
+}
+
+# As the postgres OS user: fresh installs authenticate it by peer.
+as_postgres() {
+    if [ "$(id -un)" = postgres ]; then
+        "$@"
+    elif [ "$(id -u)" = 0 ] && have runuser; then
+        runuser -u postgres -- "$@"
+    elif [ "$(id -u)" = 0 ]; then
+        su postgres -s /bin/sh -c "$(printf '%q ' "$@")"
+    elif have sudo; then
+        sudo -u postgres "$@"
+    else
+        echo "setup: ERROR: need root (or sudo) to run as postgres: $*" >&2
+        return 1
+    fi
+}
+
+pg_test_reachable() { psql "$(pg_test_conn)" -Atqc 'SELECT 1' >/dev/null 2>&1; }
+
+setup_postgres() {
+    if [ "${SEALTRAIL_SKIP_POSTGRES:-}" = 1 ]; then
+        return 0
+    fi
+    if [ -n "${SEALTRAIL_TEST_DATABASE_URL:-}" ]; then
+        # A server of the caller's choosing: check it, change nothing.
+        if ! psql "$SEALTRAIL_TEST_DATABASE_URL" -Atqc 'SELECT 1' >/dev/null 2>&1; then
+            warn "SEALTRAIL_TEST_DATABASE_URL is set but unreachable; the PostgreSQL store tests will fail"
+        fi
+        return 0
+    fi
+    if pg_test_reachable; then
+        return 0
+    fi
+
+    if ! have pg_ctlcluster || ! ls /etc/postgresql/*/ >/dev/null 2>&1; then
+        log "installing PostgreSQL (apt)"
+        pg_sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        pg_sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+    fi
+    local cluster="${SEALTRAIL_PG_CLUSTER:-main}" version
+    # The newest installed major version (directories named 15, 16, …).
+    version=$(find /etc/postgresql -mindepth 1 -maxdepth 1 -type d -printf '%f\n' | sort -V | tail -n 1)
+    if ! pg_isready -q -h "$PG_SOCKET_DIR"; then
+        log "starting PostgreSQL ${version}/${cluster}"
+        pg_sudo pg_ctlcluster --skip-systemctl-redirect "$version" "$cluster" start
+        local tries=60
+        while [ "$tries" -gt 0 ] && ! pg_isready -q -h "$PG_SOCKET_DIR"; do
+            tries=$((tries - 1))
+            sleep 0.5
+        done
+        if ! pg_isready -q -h "$PG_SOCKET_DIR"; then
+            echo "setup: ERROR: PostgreSQL ${version}/${cluster} did not become ready" >&2
+            exit 1
+        fi
+        if pg_test_reachable; then
+            return 0
+        fi
+    fi
+
+    if [ "$(as_postgres psql -h "$PG_SOCKET_DIR" -d postgres -Atqc \
+        "SELECT 1 FROM pg_database WHERE datname = '${PG_TEST_DB}'")" != 1 ]; then
+        log "creating database ${PG_TEST_DB}"
+        as_postgres createdb -h "$PG_SOCKET_DIR" "$PG_TEST_DB"
+    fi
+    if pg_test_reachable; then
+        return 0
+    fi
+
+    # Still refused: a fresh install authenticates by peer (OS user). Trust
+    # exactly this user and database on the local socket.
+    local hba
+    hba=$(as_postgres psql -h "$PG_SOCKET_DIR" -d postgres -Atqc 'SHOW hba_file')
+    if ! pg_sudo grep -qx "local ${PG_TEST_DB} ${PG_TEST_USER} trust" "$hba"; then
+        log "allowing local socket connections of ${PG_TEST_USER} to ${PG_TEST_DB} (${hba})"
+        pg_sudo sed -i "1i local ${PG_TEST_DB} ${PG_TEST_USER} trust" "$hba"
+        pg_sudo sed -i "1i # sealtrail scripts/setup.sh: store tests" "$hba"
+        as_postgres psql -h "$PG_SOCKET_DIR" -d postgres -Atqc 'SELECT pg_reload_conf()' >/dev/null
+    fi
+    if ! pg_test_reachable; then
+        echo "setup: ERROR: cannot connect with \"$(pg_test_conn)\"; set SEALTRAIL_TEST_DATABASE_URL or SEALTRAIL_SKIP_POSTGRES=1" >&2
+        exit 1
+    fi
+}
+
 # --- Services (later) ----------------------------------------------------------
-# Room for: setup_postgres (start a local PostgreSQL for the store tests),
-# setup_python_venv (.venv for the Python SDK and conformance tools).
+# Room for: setup_python_venv (.venv for the Python SDK and conformance tools).
 
 main() {
     setup_rust_toolchain
     setup_wasm_target
     setup_cargo_nextest
+    setup_postgres
     log "ok"
 }
 

@@ -14,6 +14,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod bench;
 mod bench_diy;
 mod ingest;
+mod migrate;
 mod proof;
 mod server_cmds;
 
@@ -35,6 +36,8 @@ enum Command {
     Ingest(ingest::IngestArgs),
     /// Fetch an entry's inclusion proof and optionally verify it offline.
     Proof(proof::ProofArgs),
+    /// Copy an embedded log into PostgreSQL and prove the copy.
+    Migrate(migrate::MigrateArgs),
     /// Load generators and baselines.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -55,6 +58,7 @@ fn main() -> ExitCode {
         Command::Serve(a) => server_cmds::serve(a),
         Command::Ingest(a) => ingest::run(a),
         Command::Proof(a) => proof::run(a),
+        Command::Migrate(a) => migrate::run(a),
         Command::Bench(BenchCommand::Ingest(a)) => bench::run(a),
         Command::Bench(BenchCommand::Diy(a)) => bench_diy::run(a),
     };

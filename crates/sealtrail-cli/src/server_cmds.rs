@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
+use sealtrail_server::datadir::Backend;
 use sealtrail_server::sequencer::SequencerConfig;
 use sealtrail_server::state::Limits;
 use sealtrail_server::ServeOptions;
@@ -22,6 +23,32 @@ pub struct InitArgs {
     /// Print {origin, vkey, owner_api_key} as one JSON object.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    backend: BackendArgs,
+}
+
+/// Where the log's entries live.
+#[derive(Debug, Args)]
+pub struct BackendArgs {
+    /// A PostgreSQL URL (postgres://user@host/db) to keep the log in, shared
+    /// by every node started with it; default: the embedded store in --data.
+    #[arg(long, env = "SEALTRAIL_DATABASE")]
+    database: Option<String>,
+    /// PostgreSQL schema holding this log's tables (one schema per log).
+    #[arg(long, env = "SEALTRAIL_PG_SCHEMA", default_value = "sealtrail")]
+    pg_schema: String,
+}
+
+impl BackendArgs {
+    fn backend(&self) -> Backend {
+        match &self.database {
+            None => Backend::Embedded,
+            Some(url) => Backend::Postgres {
+                url: url.clone(),
+                schema: self.pg_schema.clone(),
+            },
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -63,10 +90,12 @@ pub struct ServeArgs {
     /// Log format: text or json.
     #[arg(long, env = "SEALTRAIL_LOG_FORMAT", default_value = "text")]
     log_format: String,
+    #[command(flatten)]
+    backend: BackendArgs,
 }
 
 pub fn init(a: InitArgs) -> Result<ExitCode> {
-    let out = sealtrail_server::datadir::init(&a.data, a.origin.as_deref())?;
+    let out = sealtrail_server::datadir::init(&a.data, a.origin.as_deref(), &a.backend.backend())?;
     if a.json {
         println!("{}", serde_json::to_string(&out)?);
     } else if let Some(key) = &out.owner_api_key {
@@ -119,6 +148,7 @@ pub fn serve(a: ServeArgs) -> Result<ExitCode> {
             ..Limits::default()
         },
         public_tiles: a.public_tiles,
+        backend: a.backend.backend(),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -11,12 +11,10 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::Router;
-use sealtrail_store::sqlite::SqliteStore;
-use sealtrail_store::Store;
 use tokio::sync::{watch, Notify};
 
 use crate::auth::KeyCache;
-use crate::checkpointer::Checkpointer;
+use crate::checkpointer::{Checkpointer, SharedMode};
 use crate::datadir;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
@@ -35,6 +33,8 @@ pub struct ServeOptions {
     pub limits: Limits,
     /// Serve `/tlog/*` without an API key.
     pub public_tiles: bool,
+    /// Where the entries live.
+    pub backend: datadir::Backend,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -104,18 +104,25 @@ impl Running {
 
 /// Opens the data directory (initialising it if needed) and starts serving.
 pub async fn start(opts: ServeOptions) -> Result<(Running, Option<String>)> {
-    let init = datadir::init(&opts.data, None)?;
+    let (data, backend) = (opts.data.clone(), opts.backend.clone());
+    let (init, store) = tokio::task::spawn_blocking(move || {
+        let init = datadir::init(&data, None, &backend)?;
+        datadir::open_store(&data, &backend).map(|s| (init, s))
+    })
+    .await
+    .context("store task")??;
     let signer = Arc::new(datadir::load_signer(&opts.data)?);
-    let data = opts.data.clone();
-    let store: Arc<dyn Store> = Arc::new(
-        tokio::task::spawn_blocking(move || SqliteStore::open(&data))
-            .await
-            .context("store task")?
-            .with_context(|| format!("cannot open the store in {}", opts.data.display()))?,
-    );
+    let shared_store = opts.backend.is_shared();
     let metrics = Arc::new(Metrics::default());
+    let seq_config = SequencerConfig {
+        shared_store,
+        ..opts.sequencer.clone()
+    };
+    let (seq_store, seq_metrics) = (store.clone(), metrics.clone());
     let (sequencer, seq_thread) =
-        Sequencer::start(store.clone(), opts.sequencer.clone(), metrics.clone())
+        tokio::task::spawn_blocking(move || Sequencer::start(seq_store, seq_config, seq_metrics))
+            .await
+            .context("sequencer start task")?
             .context("cannot start the sequencer")?;
     let tiles = Arc::new(StoreTiles::new(store.clone()));
     let checkpointer = Checkpointer {
@@ -125,9 +132,23 @@ pub async fn start(opts: ServeOptions) -> Result<(Running, Option<String>)> {
         origin: init.origin.clone(),
         interval: opts.checkpoint_interval,
         metrics: metrics.clone(),
-        shared: None,
+        shared: shared_store
+            .then(|| {
+                crate::auth::generate_key().map(|id| SharedMode {
+                    node: format!("node-{}", &id[4..16]),
+                    publisher: sequencer.publisher(),
+                })
+            })
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("no randomness: {e}"))?,
     };
-    let latest = checkpointer.load_latest()?;
+    let (checkpointer, latest) = tokio::task::spawn_blocking(move || {
+        let latest = checkpointer.load_latest();
+        (checkpointer, latest)
+    })
+    .await
+    .context("checkpoint load task")?;
+    let latest = latest?;
     let (cp_tx, cp_rx) = watch::channel(latest);
     let nudge = Arc::new(Notify::new());
     let (shutdown_tx, shutdown_rx) = watch::channel(false);

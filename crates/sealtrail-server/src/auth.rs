@@ -3,7 +3,7 @@
 //! secret is ever compared byte by byte.
 
 use std::collections::HashMap;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -38,11 +38,20 @@ pub struct KeyCache {
 }
 
 impl KeyCache {
-    fn lookup(&self, store: &dyn Store, hash: &Hash) -> Result<Option<ApiKeyRecord>, ApiError> {
+    /// Looks a key up, in memory first; the store is asked off the async
+    /// threads (its clients block).
+    async fn lookup(
+        &self,
+        store: &Arc<dyn Store>,
+        hash: &Hash,
+    ) -> Result<Option<ApiKeyRecord>, ApiError> {
         if let Some(r) = self.known.read().ok().and_then(|m| m.get(hash).cloned()) {
             return Ok(Some(r));
         }
-        let found = store.api_key(hash)?;
+        let (store, h) = (store.clone(), *hash);
+        let found = tokio::task::spawn_blocking(move || store.api_key(&h))
+            .await
+            .map_err(|e| ApiError::internal(format!("key lookup failed: {e}")))??;
         if let (Some(r), Ok(mut m)) = (&found, self.known.write()) {
             m.insert(*hash, r.clone());
         }
@@ -62,7 +71,7 @@ fn unauthorized(message: &str) -> ApiError {
 }
 
 /// Checks the `Authorization: Bearer` header against the key store.
-pub fn authenticate(state: &AppState, parts: &Parts) -> Result<Caller, ApiError> {
+pub async fn authenticate(state: &AppState, parts: &Parts) -> Result<Caller, ApiError> {
     let value = parts.headers.get(header::AUTHORIZATION).ok_or_else(|| {
         unauthorized("missing Authorization header; send `Authorization: Bearer <api key>`")
     })?;
@@ -80,7 +89,8 @@ pub fn authenticate(state: &AppState, parts: &Parts) -> Result<Caller, ApiError>
     }
     let record = state
         .keys
-        .lookup(state.store.as_ref(), &key_hash(key))?
+        .lookup(&state.store, &key_hash(key))
+        .await?
         .ok_or_else(|| unauthorized("unknown API key"))?;
     Ok(Caller {
         name: record.name,
@@ -92,6 +102,6 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        authenticate(state, parts)
+        authenticate(state, parts).await
     }
 }

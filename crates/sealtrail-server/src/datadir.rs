@@ -9,6 +9,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
 use sealtrail_core::note::{Ed25519Signer, NoteSigner};
+use std::sync::Arc;
+
+use sealtrail_store::postgres::{PgOptions, PgStore};
 use sealtrail_store::sqlite::SqliteStore;
 use sealtrail_store::{ApiKeyRecord, Store};
 use serde::Serialize;
@@ -28,6 +31,43 @@ pub struct InitOutput {
     pub created: bool,
     #[serde(skip)]
     pub data: PathBuf,
+}
+
+/// Where the log's entries live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite and segment files in the data directory (one node).
+    Embedded,
+    /// A PostgreSQL database, possibly shared by several nodes; the data
+    /// directory then only holds the signing key.
+    Postgres { url: String, schema: String },
+}
+
+impl Backend {
+    /// Several nodes may write the same log.
+    pub fn is_shared(&self) -> bool {
+        matches!(self, Backend::Postgres { .. })
+    }
+}
+
+/// Opens the store of a log.
+pub fn open_store(data: &Path, backend: &Backend) -> Result<Arc<dyn Store>> {
+    Ok(match backend {
+        Backend::Embedded => Arc::new(
+            SqliteStore::open(data)
+                .with_context(|| format!("cannot open the store in {}", data.display()))?,
+        ),
+        Backend::Postgres { url, schema } => Arc::new(
+            PgStore::connect(
+                url,
+                PgOptions {
+                    schema: schema.clone(),
+                    ..PgOptions::default()
+                },
+            )
+            .with_context(|| format!("cannot open the PostgreSQL store (schema {schema})"))?,
+        ),
+    })
 }
 
 fn key_path(data: &Path) -> PathBuf {
@@ -52,7 +92,7 @@ fn default_origin() -> Result<String> {
 
 /// Creates the data directory, signing key, store and owner key; a second
 /// call on an initialised directory only reports the origin and vkey.
-pub fn init(data: &Path, origin: Option<&str>) -> Result<InitOutput> {
+pub fn init(data: &Path, origin: Option<&str>, backend: &Backend) -> Result<InitOutput> {
     std::fs::create_dir_all(data)
         .with_context(|| format!("cannot create data directory {}", data.display()))?;
     let path = key_path(data);
@@ -85,7 +125,17 @@ pub fn init(data: &Path, origin: Option<&str>) -> Result<InitOutput> {
         .with_context(|| format!("{origin:?} cannot be a log origin"))?;
     seed.fill(0);
 
-    let store = SqliteStore::open(data).context("cannot create the store")?;
+    let store = open_store(data, backend)?;
+    if backend.is_shared() {
+        let head = store.head()?;
+        if head.size > 0 || store.latest_checkpoint()?.is_some() {
+            bail!(
+                "the database already holds a log of {} entries; this node needs that log's key: copy log.key from a node of it into {}",
+                head.size,
+                data.display()
+            );
+        }
+    }
     let owner = generate_key().map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
     store
         .put_api_key(&ApiKeyRecord {

@@ -216,11 +216,14 @@ pub async fn get_consistency(
     .await
 }
 
-fn tiles_allowed(state: &AppState, parts: &axum::http::request::Parts) -> Result<(), ApiError> {
+async fn tiles_allowed(
+    state: &AppState,
+    parts: &axum::http::request::Parts,
+) -> Result<(), ApiError> {
     if state.public_tiles {
         Ok(())
     } else {
-        authenticate(state, parts).map(|_| ())
+        authenticate(state, parts).await.map(|_| ())
     }
 }
 
@@ -229,7 +232,7 @@ pub async fn tlog_checkpoint(
     req: axum::extract::Request,
 ) -> Result<Response, ApiError> {
     let (parts, _) = req.into_parts();
-    tiles_allowed(&state, &parts)?;
+    tiles_allowed(&state, &parts).await?;
     checkpoint_text(&state)
 }
 
@@ -240,7 +243,7 @@ pub async fn tlog_tile(
     req: axum::extract::Request,
 ) -> Result<Response, ApiError> {
     let (parts, _) = req.into_parts();
-    tiles_allowed(&state, &parts)?;
+    tiles_allowed(&state, &parts).await?;
     let path = format!("tile/{rest}");
     let parsed = parse_tile_path(&path).map_err(|e| ApiError::not_found(e.to_string()))?;
     let size = committed_size(&state);

@@ -127,7 +127,7 @@ pub fn check(store: &dyn Store, verifiers: &[&dyn NoteVerifier]) -> Result<Repor
                         &mut report,
                         &loc,
                         &mut streams,
-                        format!("a:{}", h.agent),
+                        crate::agent_stream_key(&h.agent),
                         Some(h.streams.agent),
                         e.index,
                     );
@@ -136,7 +136,7 @@ pub fn check(store: &dyn Store, verifiers: &[&dyn NoteVerifier]) -> Result<Repor
                             &mut report,
                             &loc,
                             &mut streams,
-                            format!("s:{s}"),
+                            crate::session_stream_key(s),
                             h.streams.session,
                             e.index,
                         );

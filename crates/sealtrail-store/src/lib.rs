@@ -1,11 +1,13 @@
 //! sealtrail storage: the [`Store`] trait the server writes and reads through,
-//! and its embedded backend ([`sqlite::SqliteStore`]: SQLite for headers,
-//! indexes and tree state; append-only segment files for bodies).
+//! and its two backends: the embedded default ([`sqlite::SqliteStore`]: SQLite
+//! for the index and tree state, append-only segment files for headers and
+//! bodies) and [`postgres::PgStore`] for several server nodes on one database.
 //!
 //! Durability contract: [`Store::append_batch`] returns only once the whole
 //! batch is durable (fsync'd); a crash at any instant leaves either the whole
 //! batch or none of it.
 
+pub mod copy;
 pub mod fsck;
 pub mod postgres;
 pub mod segment;
@@ -69,6 +71,18 @@ pub trait Store: Send + Sync + 'static {
 
     /// Looks an API key up by the SHA-256 of the key.
     fn api_key(&self, key_hash: &Hash) -> Result<Option<ApiKeyRecord>, StoreError>;
+
+    /// Takes the log's writer lock, held until [`Store::unlock_log`]. Nodes
+    /// sharing a database take turns: the holder reads the head, seals a
+    /// batch on it and writes it, so nobody seals on a head that moves under
+    /// them. Blocks while another node holds it.
+    fn lock_log(&self) -> Result<(), StoreError>;
+
+    /// Releases [`Store::lock_log`].
+    fn unlock_log(&self);
+
+    /// Every API key record (hashes only), oldest first.
+    fn api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError>;
 
     /// Takes or renews the named lease for `holder` until `now + ttl`
     /// (microseconds since the epoch). True if `holder` holds it afterwards:

@@ -779,6 +779,43 @@ impl Store for SqliteStore {
         })
     }
 
+    /// One node owns an embedded store: nothing to take turns with.
+    fn lock_log(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    fn unlock_log(&self) {}
+
+    fn api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT key_hash, name, role, created FROM api_keys ORDER BY created, name",
+                )
+                .map_err(sql_err)?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, Vec<u8>>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, i64>(3)?,
+                    ))
+                })
+                .map_err(sql_err)?;
+            rows.map(|r| {
+                let (hash, name, role, created) = r.map_err(sql_err)?;
+                Ok(ApiKeyRecord {
+                    key_hash: hash_from(hash, "api key hash")?,
+                    name,
+                    role,
+                    created: to_u64(created, "key created")?,
+                })
+            })
+            .collect()
+        })
+    }
+
     fn acquire_lease(
         &self,
         name: &str,

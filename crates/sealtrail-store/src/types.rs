@@ -137,3 +137,20 @@ impl From<std::io::Error> for StoreError {
         }
     }
 }
+
+/// The key of an agent's stream (all its entries) in stream heads.
+pub fn agent_stream_key(agent: &str) -> String {
+    format!("a:{agent}")
+}
+
+/// The key of a session's stream in stream heads.
+pub fn session_stream_key(session: &str) -> String {
+    format!("s:{session}")
+}
+
+/// The key of an agent instance's `seq` counter. Validated ids hold no
+/// control characters, so U+001F (unit separator) keeps the key unambiguous;
+/// NUL would be refused by PostgreSQL text.
+pub fn instance_key(agent: &str, instance: Option<&str>) -> String {
+    format!("{agent}\u{1f}{}", instance.unwrap_or(""))
+}

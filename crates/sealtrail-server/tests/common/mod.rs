@@ -25,6 +25,7 @@ pub fn options(dir: &std::path::Path) -> ServeOptions {
         sequencer: SequencerConfig::default(),
         limits: Limits::default(),
         public_tiles: false,
+        backend: sealtrail_server::datadir::Backend::Embedded,
     }
 }
 

@@ -1,0 +1,399 @@
+//! Shared by the store tests: fixtures for both backends (a temporary
+//! directory; a unique PostgreSQL schema dropped afterwards) and a log
+//! builder that seals batches the way the server's sequencer does.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use sealtrail_core::frontier::Frontier;
+use sealtrail_core::hash::{leaf_hash, Hash};
+use sealtrail_core::header::{commit_body, EntryHeader, StreamLink, Streams, HEADER_VERSION};
+use sealtrail_store::postgres::{PgOptions, PgStore};
+use sealtrail_store::sqlite::SqliteStore;
+use sealtrail_store::{Batch, EntryColumns, LogHead, NewEntry, Store, StoreError, StreamHead};
+
+/// Where the PostgreSQL tests connect (`SEALTRAIL_TEST_DATABASE_URL`, else
+/// the local socket that scripts/setup.sh prepares).
+pub fn pg_url() -> String {
+    std::env::var("SEALTRAIL_TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "host=/var/run/postgresql user=postgres dbname=test".into())
+}
+
+/// `url` with an `application_name`, so a test can find its own backends.
+pub fn pg_url_named(app: &str) -> String {
+    let url = pg_url();
+    if url.contains("://") {
+        let sep = if url.contains('?') { '&' } else { '?' };
+        format!("{url}{sep}application_name={app}")
+    } else {
+        format!("{url} application_name={app}")
+    }
+}
+
+/// True (after saying so) when the PostgreSQL cases are to be skipped.
+/// Only an explicit `SEALTRAIL_SKIP_POSTGRES=1` skips: an unreachable
+/// server fails the tests.
+pub fn skip_postgres(test: &str) -> bool {
+    let skip = std::env::var("SEALTRAIL_SKIP_POSTGRES").is_ok_and(|v| v == "1");
+    if skip {
+        eprintln!("SKIPPED {test}: SEALTRAIL_SKIP_POSTGRES=1");
+    }
+    skip
+}
+
+/// An administrative connection, failing the test with advice when the
+/// server cannot be reached.
+pub fn admin() -> postgres::Client {
+    let url = pg_url();
+    postgres::Client::connect(&url, postgres::NoTls).unwrap_or_else(|e| {
+        let cause = std::error::Error::source(&e)
+            .map(|c| c.to_string())
+            .unwrap_or_default();
+        panic!(
+            "PostgreSQL is unreachable at {url:?}: {e}: {cause}\n\
+             Start it with scripts/setup.sh, point SEALTRAIL_TEST_DATABASE_URL at a server, \
+             or set SEALTRAIL_SKIP_POSTGRES=1 to skip the PostgreSQL cases."
+        )
+    })
+}
+
+/// A schema name no other test (thread or process) uses.
+pub fn unique_schema(test: &str) -> String {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let mut tag: String = test
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    tag.truncate(30);
+    format!(
+        "t_{tag}_{}_{}_{nanos}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Drops its schema when the test ends, passed or failed.
+pub struct SchemaGuard {
+    pub name: String,
+}
+
+impl Drop for SchemaGuard {
+    fn drop(&mut self) {
+        if let Ok(mut c) = postgres::Client::connect(&pg_url(), postgres::NoTls) {
+            let _ = c.batch_execute(&format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", self.name));
+        }
+    }
+}
+
+/// A store under test and what it takes to tamper with it. Test-only and
+/// short-lived, so the size difference of the variants does not matter.
+#[allow(clippy::large_enum_variant)]
+pub enum Fixture {
+    Sqlite {
+        store: SqliteStore,
+        dir: tempfile::TempDir,
+    },
+    // Fields drop in order: the store's connections close before the
+    // guard drops the schema.
+    Pg {
+        store: PgStore,
+        schema: SchemaGuard,
+    },
+}
+
+impl Fixture {
+    pub fn sqlite() -> Fixture {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open(dir.path()).expect("open sqlite store");
+        Fixture::Sqlite { store, dir }
+    }
+
+    /// `None` when PostgreSQL is to be skipped.
+    pub fn postgres(test: &str) -> Option<Fixture> {
+        if skip_postgres(test) {
+            return None;
+        }
+        drop(admin()); // fails with advice if unreachable
+        let schema = SchemaGuard {
+            name: unique_schema(test),
+        };
+        let store = PgStore::connect(
+            &pg_url(),
+            PgOptions {
+                schema: schema.name.clone(),
+                pool_size: 4,
+                ..PgOptions::default()
+            },
+        )
+        .expect("connect PgStore");
+        Some(Fixture::Pg { store, schema })
+    }
+
+    pub fn store(&self) -> &dyn Store {
+        match self {
+            Fixture::Sqlite { store, .. } => store,
+            Fixture::Pg { store, .. } => store,
+        }
+    }
+
+    /// Flips the bits of byte `pos` of entry `index`'s stored header.
+    pub fn flip_header_byte(&self, index: u64, pos: u64) {
+        match self {
+            Fixture::Sqlite { dir, .. } => {
+                let (file, off, _) = sqlite_record(dir.path(), index);
+                flip_file_byte(&file, off + pos);
+            }
+            Fixture::Pg { schema, .. } => pg_flip(&schema.name, "entries", "header", index, pos),
+        }
+    }
+
+    /// Flips the bits of byte `pos` of entry `index`'s stored body.
+    pub fn flip_body_byte(&self, index: u64, pos: u64) {
+        match self {
+            Fixture::Sqlite { dir, .. } => {
+                let (file, off, hlen) = sqlite_record(dir.path(), index);
+                flip_file_byte(&file, off + hlen + 32 + pos);
+            }
+            Fixture::Pg { schema, .. } => pg_flip(&schema.name, "bodies", "body", index, pos),
+        }
+    }
+}
+
+/// The segment file, offset and header length of an entry's record.
+fn sqlite_record(dir: &std::path::Path, index: u64) -> (std::path::PathBuf, u64, u64) {
+    let db = rusqlite::Connection::open(dir.join("log.db")).expect("open log.db");
+    let (seg, off, hlen): (u32, i64, i64) = db
+        .query_row(
+            "SELECT seg, off, hlen FROM entries WHERE idx = ?1",
+            [index as i64],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .expect("entry row");
+    (
+        dir.join("segments").join(format!("{seg:08}.seg")),
+        off as u64,
+        hlen as u64,
+    )
+}
+
+fn flip_file_byte(path: &std::path::Path, at: u64) {
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .expect("open segment");
+    let mut b = [0u8; 1];
+    f.read_exact_at(&mut b, at).expect("read byte");
+    b[0] ^= 0x01;
+    f.write_all_at(&b, at).expect("write byte");
+    f.sync_all().expect("sync");
+}
+
+fn pg_flip(schema: &str, table: &str, column: &str, index: u64, pos: u64) {
+    let mut c = admin();
+    let n = c
+        .execute(
+            &format!(
+                "UPDATE \"{schema}\".{table} SET {column} = set_byte({column}, $2, get_byte({column}, $2) # 1) WHERE idx = $1"
+            ),
+            &[&(index as i64), &(pos as i32)],
+        )
+        .expect("tamper");
+    assert_eq!(n, 1, "no row for entry {index}");
+}
+
+/// Builds batches of real sealed entries (canonical headers, body
+/// commitments, stream links, tile nodes), like the server's sequencer.
+#[derive(Clone, Default)]
+pub struct LogBuilder {
+    pub frontier: Frontier,
+    pub last_leaf: Option<Hash>,
+    pub last_time: u64,
+    pub streams: HashMap<String, StreamHead>,
+    pub seqs: HashMap<String, u64>,
+    /// Every entry sealed so far (committed or not), by index.
+    pub entries: Vec<NewEntry>,
+    /// Every tile node produced so far.
+    pub nodes: Vec<(u8, u64, Hash)>,
+}
+
+/// Agents the builder writes for.
+pub const AGENTS: u64 = 3;
+/// Sessions the builder writes in.
+pub const SESSIONS: u64 = 5;
+
+pub fn event_id(i: u64) -> String {
+    format!("ev-{i:06}")
+}
+
+impl LogBuilder {
+    pub fn size(&self) -> u64 {
+        self.frontier.size()
+    }
+
+    pub fn head(&self) -> LogHead {
+        LogHead {
+            size: self.size(),
+            root: self.frontier.root(),
+            frontier: self.frontier.nodes().to_vec(),
+            last_time: self.last_time,
+            last_leaf: self.last_leaf,
+        }
+    }
+
+    /// A builder continuing the log committed in `store` (another node's
+    /// view after a conflict): head, frontier and this builder's streams.
+    pub fn resume(store: &dyn Store) -> Result<LogBuilder, StoreError> {
+        let head = store.head()?;
+        let frontier = Frontier::from_parts(head.size, head.frontier.clone())
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let mut keys: Vec<String> = (0..AGENTS).map(|a| format!("a:agent-{a}")).collect();
+        keys.extend((0..SESSIONS).map(|s| format!("s:session-{s}")));
+        let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let streams = store.stream_heads(&refs)?.into_iter().collect();
+        Ok(LogBuilder {
+            frontier,
+            last_leaf: head.last_leaf,
+            last_time: head.last_time,
+            streams,
+            ..LogBuilder::default()
+        })
+    }
+
+    fn link(streams: &mut HashMap<String, StreamHead>, key: String, index: u64) -> StreamLink {
+        let prev = streams.get(&key).copied();
+        let link = StreamLink {
+            n: prev.map_or(1, |h| h.count + 1),
+            prev: prev.map(|h| h.last),
+        };
+        streams.insert(
+            key,
+            StreamHead {
+                count: link.n,
+                last: index,
+            },
+        );
+        link
+    }
+
+    /// Seals `n` events (ids from `id(index)`), advancing the builder as if
+    /// the batch will be committed.
+    pub fn batch_with(&mut self, n: u64, id: impl Fn(u64) -> Option<String>) -> Batch {
+        let expected_size = self.size();
+        let mut entries = Vec::new();
+        let mut nodes = Vec::new();
+        let mut streams: HashMap<String, StreamHead> = HashMap::new();
+        let mut seqs: HashMap<String, u64> = HashMap::new();
+        let time = self.last_time.max(1_795_000_000_000_000) + 7;
+        for _ in 0..n {
+            let index = self.size();
+            let agent = format!("agent-{}", index % AGENTS);
+            let session = (index % 4 != 3).then(|| format!("session-{}", index % SESSIONS));
+            let mut all_streams = self.streams.clone();
+            all_streams.extend(streams.clone());
+            let agent_link = Self::link(&mut all_streams, format!("a:{agent}"), index);
+            let session_link = session
+                .as_ref()
+                .map(|s| Self::link(&mut all_streams, format!("s:{s}"), index));
+            for key in [
+                Some(format!("a:{agent}")),
+                session.as_ref().map(|s| format!("s:{s}")),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                streams.insert(key.clone(), all_streams[&key]);
+            }
+            let instance = format!("{agent}/1");
+            let seq = self.seqs.get(&instance).map_or(1, |s| s + 1);
+            self.seqs.insert(instance.clone(), seq);
+            seqs.insert(instance, seq);
+            let body = format!("{{\"agent\":{{\"id\":\"{agent}\"}},\"n\":{index}}}").into_bytes();
+            let mut salt = [0u8; 32];
+            salt[..8].copy_from_slice(&index.to_be_bytes());
+            salt[31] = 0x5a;
+            let event_id = id(index);
+            let header = EntryHeader {
+                v: HEADER_VERSION,
+                index,
+                time,
+                prev: self.last_leaf,
+                agent: agent.clone(),
+                instance: None,
+                session: session.clone(),
+                parent: None,
+                kind: "tool_call".into(),
+                action: Some("lookup".into()),
+                tool: Some("crm.lookup".into()),
+                outcome: Some("success".into()),
+                event_id: event_id.clone(),
+                seq: Some(seq),
+                seq_gap: None,
+                data_classes: Vec::new(),
+                subjects: Vec::new(),
+                scope: None,
+                streams: Streams {
+                    agent: agent_link,
+                    session: session_link,
+                },
+                body: commit_body(&salt, &body),
+            };
+            let header_bytes = header.to_entry_bytes().expect("canonical header");
+            let leaf = leaf_hash(&header_bytes);
+            self.frontier.append_with(leaf, |level, i, h| {
+                if level > 0 && level % 8 == 0 {
+                    nodes.push((level, i, *h));
+                }
+            });
+            entries.push(NewEntry {
+                index,
+                leaf_hash: leaf,
+                header: header_bytes,
+                columns: EntryColumns {
+                    time,
+                    agent,
+                    session,
+                    kind: "tool_call".into(),
+                    action: Some("lookup".into()),
+                    tool: Some("crm.lookup".into()),
+                    outcome: Some("success".into()),
+                    event_id,
+                },
+                body,
+                salt,
+            });
+            self.last_leaf = Some(leaf);
+            self.last_time = time;
+        }
+        self.streams.extend(streams.clone());
+        self.entries.extend(entries.iter().cloned());
+        self.nodes.extend(nodes.iter().copied());
+        Batch {
+            expected_size,
+            entries,
+            nodes,
+            streams: streams.into_iter().collect(),
+            seqs: seqs.into_iter().collect(),
+            head: self.head(),
+        }
+    }
+
+    /// `n` events with ids `ev-<index>`.
+    pub fn batch(&mut self, n: u64) -> Batch {
+        self.batch_with(n, |i| Some(event_id(i)))
+    }
+}

@@ -1,0 +1,218 @@
+//! PostgreSQL failure handling: a schema from a newer sealtrail, an
+//! unreachable server, connections killed under the store, a statement
+//! that waits too long.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{admin, pg_url, pg_url_named, skip_postgres, unique_schema, LogBuilder, SchemaGuard};
+use sealtrail_store::postgres::{PgOptions, PgStore, SCHEMA_VERSION};
+use sealtrail_store::{Store, StoreError, StoredCheckpoint};
+
+fn options(schema: &SchemaGuard) -> PgOptions {
+    PgOptions {
+        schema: schema.name.clone(),
+        pool_size: 4,
+        ..PgOptions::default()
+    }
+}
+
+#[test]
+fn schema_too_new_is_refused() {
+    if skip_postgres("schema_too_new_is_refused") {
+        return;
+    }
+    let schema = SchemaGuard {
+        name: unique_schema("too_new"),
+    };
+    drop(PgStore::connect(&pg_url(), options(&schema)).expect("create"));
+    // Connecting again to the current schema is a no-op.
+    drop(PgStore::connect(&pg_url(), options(&schema)).expect("reopen"));
+    admin()
+        .execute(
+            &format!(
+                "INSERT INTO \"{}\".schema_migrations (version) VALUES (999)",
+                schema.name
+            ),
+            &[],
+        )
+        .unwrap();
+    match PgStore::connect(&pg_url(), options(&schema)) {
+        Err(e @ StoreError::SchemaTooNew { found, supported }) => {
+            assert_eq!((found, supported), (999, SCHEMA_VERSION));
+            let msg = e.to_string();
+            assert!(
+                msg.contains("999") && msg.contains("upgrade sealtrail"),
+                "{msg}"
+            );
+        }
+        Err(e) => panic!("expected SchemaTooNew, got {e}"),
+        Ok(_) => panic!("a schema newer than this binary was accepted"),
+    }
+}
+
+#[test]
+fn unreachable_database_is_an_io_error_naming_the_address() {
+    let started = Instant::now();
+    match PgStore::connect("postgres://postgres@127.0.0.1:1/x", PgOptions::default()) {
+        Err(StoreError::Io(msg)) => {
+            assert!(msg.contains("127.0.0.1:1"), "{msg}");
+            assert!(msg.to_lowercase().contains("refused"), "{msg}");
+        }
+        Err(e) => panic!("expected Io, got {e:?}"),
+        Ok(_) => panic!("connected to port 1"),
+    }
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(StoreError::Io(String::new()).is_transient());
+}
+
+#[test]
+fn invalid_schema_names_are_refused_before_connecting() {
+    let opts = PgOptions {
+        schema: "x\"; DROP TABLE y; --".into(),
+        ..PgOptions::default()
+    };
+    match PgStore::connect("postgres://postgres@127.0.0.1:1/x", opts) {
+        Err(StoreError::Io(msg)) => assert!(msg.contains("schema name"), "{msg}"),
+        Err(e) => panic!("expected Io, got {e:?}"),
+        Ok(_) => panic!("accepted"),
+    }
+}
+
+/// Terminates every backend of `app` and waits until they are gone.
+fn kill_backends(app: &str) -> i64 {
+    let mut c = admin();
+    let killed: i64 = c
+        .query_one(
+            "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1",
+            &[&app],
+        )
+        .unwrap()
+        .get(0);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while backends(&mut c, app) > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "backends of {app} do not go away"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    killed
+}
+
+fn backends(c: &mut postgres::Client, app: &str) -> i64 {
+    c.query_one(
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
+        &[&app],
+    )
+    .unwrap()
+    .get(0)
+}
+
+#[test]
+fn store_recovers_after_its_connections_are_killed() {
+    if skip_postgres("store_recovers_after_its_connections_are_killed") {
+        return;
+    }
+    let schema = SchemaGuard {
+        name: unique_schema("recover"),
+    };
+    let app = schema.name.clone();
+    let store = PgStore::connect(&pg_url_named(&app), options(&schema)).expect("connect");
+    let mut b = LogBuilder::default();
+    store.append_batch(&b.batch(10)).unwrap();
+    // Open several pooled connections.
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                for _ in 0..20 {
+                    store.head().unwrap();
+                    store.entries(0, 10).unwrap();
+                }
+            });
+        }
+    });
+    assert!(backends(&mut admin(), &app) >= 1);
+
+    // Killed while idle: the first use of each operation finds a dead
+    // pooled connection and must succeed on a new one.
+    assert!(kill_backends(&app) >= 1);
+    assert_eq!(store.head().unwrap(), b.head());
+    assert!(kill_backends(&app) >= 1);
+    store.append_batch(&b.batch(10)).unwrap();
+    assert_eq!(store.head().unwrap(), b.head());
+    assert!(kill_backends(&app) >= 1);
+    store
+        .put_checkpoint(&StoredCheckpoint {
+            size: 20,
+            note: b"note".to_vec(),
+            time: 1,
+        })
+        .unwrap();
+    assert!(kill_backends(&app) >= 1);
+    assert!(store.acquire_lease("signer", "a", 1, 10).unwrap());
+    assert!(kill_backends(&app) >= 1);
+    assert_eq!(store.find_event_ids(&["ev-000003"]).unwrap().len(), 1);
+    // Dead connections were closed, not kept: the pool is within its size.
+    assert!(backends(&mut admin(), &app) <= 4);
+
+    // The log itself is whole (the checkpoint note above is a dummy).
+    let report = sealtrail_store::fsck::check(&store, &[]).unwrap();
+    assert_eq!(report.entries, 20);
+    assert!(
+        report
+            .problems
+            .iter()
+            .all(|p| p.location == "checkpoint 20"),
+        "{:?}",
+        report.problems
+    );
+}
+
+#[test]
+fn a_statement_over_the_timeout_is_an_io_error() {
+    if skip_postgres("a_statement_over_the_timeout_is_an_io_error") {
+        return;
+    }
+    let schema = SchemaGuard {
+        name: unique_schema("timeout"),
+    };
+    let store = PgStore::connect(
+        &pg_url(),
+        PgOptions {
+            statement_timeout: Duration::from_millis(300),
+            ..options(&schema)
+        },
+    )
+    .expect("connect");
+    let mut b = LogBuilder::default();
+    store.append_batch(&b.batch(3)).unwrap();
+
+    // Another node holds the head row.
+    let mut other = admin();
+    let mut tx = other.transaction().unwrap();
+    tx.query_one(
+        &format!(
+            "SELECT size FROM \"{}\".head WHERE id = 1 FOR UPDATE",
+            schema.name
+        ),
+        &[],
+    )
+    .unwrap();
+    let batch = b.batch(3);
+    let started = Instant::now();
+    match store.append_batch(&batch) {
+        Err(e @ StoreError::Io(_)) => {
+            assert!(e.is_transient());
+            assert!(e.to_string().contains("statement timeout"), "{e}");
+        }
+        other => panic!("expected Io, got {other:?}"),
+    }
+    assert!(started.elapsed() < Duration::from_secs(5));
+    tx.rollback().unwrap();
+
+    // Once the lock is free the same batch goes in on the same pool.
+    store.append_batch(&batch).unwrap();
+    assert_eq!(store.head().unwrap(), b.head());
+}
