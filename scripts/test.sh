@@ -72,8 +72,8 @@ step clippy
 cargo clippy --workspace --all-targets "${locked[@]}" -- -D warnings
 
 step test
-test_log="$(mktemp)"
-trap 'rm -f "$test_log"' EXIT
+mkdir -p target
+test_log=target/test-output.log
 cargo nextest run --workspace "${locked[@]}" --no-fail-fast 2>&1 | tee "$test_log"
 # nextest does not run doctests.
 cargo test --workspace --doc "${locked[@]}" 2>&1 | tee -a "$test_log"
