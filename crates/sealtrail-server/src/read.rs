@@ -4,9 +4,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use sealtrail_core::tile::{
-    encode_entry_bundle, parse_tile_path, tile_containing, TileId, TilePath,
-};
+use sealtrail_core::tile::{encode_entry_bundle, parse_tile_path, tile_containing, TilePath};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::{authenticate, Caller};
@@ -268,7 +266,7 @@ pub async fn tlog_tile(
             let headers = store.entry_headers(start, start + u64::from(tile.width))?;
             encode_entry_bundle(&headers).map_err(|e| ApiError::internal(e.to_string()))
         } else {
-            Ok(tiles.tile(&TileId { ..tile })?.as_ref().clone())
+            Ok(tiles.tile(&tile)?.as_ref().clone())
         }
     })
     .await?;
