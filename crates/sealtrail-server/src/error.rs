@@ -75,11 +75,14 @@ impl IntoResponse for ApiError {
 
 impl From<sealtrail_store::StoreError> for ApiError {
     fn from(e: sealtrail_store::StoreError) -> Self {
+        // Details (paths, database addresses) go to the log, not to clients.
+        tracing::error!(error = %e, "store error");
         if e.is_transient() {
-            ApiError::unavailable(format!("storage: {e}"))
+            ApiError::unavailable("the log's storage is unavailable; retry after the delay")
         } else {
-            tracing::error!(error = %e, "store error");
-            ApiError::internal(format!("storage: {e}"))
+            ApiError::internal(
+                "the log's storage failed; the operator has the details in the server log",
+            )
         }
     }
 }

@@ -136,10 +136,12 @@ pub async fn post_events(
                 e.to_string(),
             )
             .retry_after(30),
+            // The cause (a database address, a driver message) is logged by
+            // the sequencer; clients learn only what to do.
             SubmitError::Storage(_) => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "storage_unavailable",
-                e.to_string(),
+                "the log's storage is unavailable; nothing was written. Retry after the delay",
             )
             .retry_after(5),
             SubmitError::Stopped => ApiError::new(

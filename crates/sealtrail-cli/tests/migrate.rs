@@ -1,0 +1,389 @@
+//! `sealtrail migrate`: an embedded log with several checkpoints is copied
+//! into a PostgreSQL schema; the copy must report what it copied and that it
+//! is proven, `sealtrail serve --database` must then serve the same signed
+//! checkpoint and go on at the next index, and a second migration into the
+//! now non-empty schema must be refused.
+//!
+//! Needs PostgreSQL (`SEALTRAIL_TEST_DATABASE_URL`, else the local socket);
+//! `SEALTRAIL_SKIP_POSTGRES=1` skips it.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use sealtrail_core::checkpoint::SignedCheckpoint;
+use sealtrail_core::hash::Hash;
+use sealtrail_core::note::Ed25519Verifier;
+use sealtrail_core::proof::verify_consistency;
+use sealtrail_store::postgres::{PgOptions, PgStore};
+use sealtrail_store::sqlite::SqliteStore;
+use sealtrail_store::Store;
+use serde_json::{json, Value};
+
+const BIN: &str = env!("CARGO_BIN_EXE_sealtrail");
+const EVENTS: u64 = 2000;
+
+fn pg_url() -> String {
+    std::env::var("SEALTRAIL_TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "host=/var/run/postgresql user=postgres dbname=test".into())
+}
+
+fn skip_postgres(test: &str) -> bool {
+    let skip = std::env::var("SEALTRAIL_SKIP_POSTGRES").is_ok_and(|v| v == "1");
+    if skip {
+        eprintln!("SKIPPED {test}: SEALTRAIL_SKIP_POSTGRES=1");
+    }
+    skip
+}
+
+/// Runs `f` on a thread of its own: the sync PostgreSQL client must not run
+/// on a thread that drives an async runtime.
+fn off_runtime<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    std::thread::spawn(f)
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
+
+fn require_postgres(url: &str) {
+    let url = url.to_string();
+    off_runtime(move || {
+        if let Err(e) = postgres::Client::connect(&url, postgres::NoTls) {
+            let cause = std::error::Error::source(&e)
+                .map(|c| c.to_string())
+                .unwrap_or_default();
+            panic!(
+                "PostgreSQL is unreachable at {url:?}: {e}: {cause}\n\
+                 Start it (scripts/setup.sh), point SEALTRAIL_TEST_DATABASE_URL at a server, \
+                 or set SEALTRAIL_SKIP_POSTGRES=1 to skip the PostgreSQL tests."
+            );
+        }
+    });
+}
+
+fn random_hex(n: usize) -> String {
+    let mut b = vec![0u8; n];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut b))
+        .expect("/dev/urandom");
+    hex::encode(b)
+}
+
+/// A fresh schema, dropped with everything in it when the test ends.
+struct SchemaGuard {
+    url: String,
+    name: String,
+}
+
+impl Drop for SchemaGuard {
+    fn drop(&mut self) {
+        let (url, name) = (self.url.clone(), self.name.clone());
+        let dropped = std::thread::spawn(move || {
+            let mut c = postgres::Client::connect(&url, postgres::NoTls)?;
+            c.batch_execute(&format!(
+                "SET lock_timeout = '10s'; DROP SCHEMA IF EXISTS \"{name}\" CASCADE"
+            ))
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!("warning: could not drop schema {}: {dropped:?}", self.name);
+        }
+    }
+}
+
+/// A server process, SIGKILLed if the test ends without stopping it.
+struct Server {
+    child: Child,
+    url: String,
+    log: PathBuf,
+}
+
+impl Server {
+    fn start(data: &Path, extra: &[&str], log: PathBuf) -> Server {
+        let mut child = Command::new(BIN)
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--checkpoint-interval",
+                "0.05",
+            ])
+            .arg("--data")
+            .arg(data)
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let url = loop {
+            let Some(Ok(line)) = lines.next() else {
+                let _ = child.wait();
+                panic!(
+                    "sealtrail serve exited before listening:\n{}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                );
+            };
+            if let Some(u) = line.strip_prefix("sealtrail listening on ") {
+                break u.trim().to_string();
+            }
+        };
+        std::thread::spawn(move || for _ in lines {});
+        Server { child, url, log }
+    }
+
+    /// SIGTERM; asserts a clean exit.
+    fn terminate(&mut self) {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let status = self.child.wait().unwrap();
+        assert!(
+            status.success(),
+            "SIGTERM should stop the server cleanly: {status:?}\n{}",
+            std::fs::read_to_string(&self.log).unwrap_or_default()
+        );
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn event(n: u64) -> Value {
+    json!({
+        "id": format!("mig-{n}"),
+        "agent": {"id": format!("agent-{}", n % 3), "instance": "i-1"},
+        "session": format!("s-{}", n % 7),
+        "kind": "tool_call",
+        "tool": {"name": "crm.lookup", "arguments": {"customer": n}},
+    })
+}
+
+async fn post(
+    http: &reqwest::Client,
+    url: &str,
+    key: &str,
+    query: &str,
+    events: &[Value],
+) -> Value {
+    let r = http
+        .post(format!("{url}/v1/events{query}"))
+        .bearer_auth(key)
+        .json(events)
+        .timeout(Duration::from_secs(30))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "POST /v1/events{query} to {url}");
+    r.json().await.unwrap()
+}
+
+async fn checkpoint(http: &reqwest::Client, url: &str, key: &str) -> Vec<u8> {
+    let r = http
+        .get(format!("{url}/v1/checkpoint"))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "GET /v1/checkpoint on {url}");
+    r.bytes().await.unwrap().to_vec()
+}
+
+fn migrate(data: &Path, db: &str, schema: &str) -> std::process::Output {
+    Command::new(BIN)
+        .args(["migrate", "--json", "--from"])
+        .arg(data)
+        .args(["--to", db, "--pg-schema", schema])
+        .output()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_copies_an_embedded_log_that_postgres_then_serves() {
+    if skip_postgres("migrate_copies_an_embedded_log_that_postgres_then_serves") {
+        return;
+    }
+    let db = pg_url();
+    require_postgres(&db);
+    let schema = SchemaGuard {
+        url: db.clone(),
+        name: format!("mig_{}", random_hex(6)),
+    };
+    let started = Instant::now();
+    let data = tempfile::tempdir().unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .args(["init", "--json", "--data"])
+        .arg(data.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let key = v["owner_api_key"].as_str().unwrap().to_string();
+    let verifier = Ed25519Verifier::from_vkey(v["vkey"].as_str().unwrap()).unwrap();
+
+    // The embedded log: 2,000 events in 20 requests, checkpoints in between,
+    // the last request waiting for a checkpoint that covers everything.
+    let mut embedded = Server::start(data.path(), &[], logs.path().join("embedded.log"));
+    let http = reqwest::Client::new();
+    let mut leaves = Vec::new();
+    for r in 0..20u64 {
+        let events: Vec<Value> = (r * 100..(r + 1) * 100).map(event).collect();
+        let query = if r == 19 { "?wait=checkpoint" } else { "" };
+        let body = post(&http, &embedded.url, &key, query, &events).await;
+        for (k, res) in body["results"].as_array().unwrap().iter().enumerate() {
+            assert_eq!(res["status"], "sealed");
+            assert_eq!(res["index"], r * 100 + k as u64);
+            leaves.push(res["leaf_hash"].as_str().unwrap().to_string());
+            if r == 19 {
+                assert!(res["proof"].is_string(), "wait=checkpoint gives proofs");
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(60)).await;
+    }
+    let note = checkpoint(&http, &embedded.url, &key).await;
+    let cp = SignedCheckpoint::open(&note, &[&verifier])
+        .unwrap()
+        .checkpoint;
+    assert_eq!(cp.size, EVENTS);
+    embedded.terminate();
+    let sqlite_checkpoints = SqliteStore::open(data.path())
+        .unwrap()
+        .checkpoints()
+        .unwrap()
+        .len() as u64;
+    assert!(
+        sqlite_checkpoints >= 2,
+        "only {sqlite_checkpoints} checkpoints"
+    );
+
+    // The copy.
+    let migrated_at = Instant::now();
+    let out = migrate(data.path(), &db, &schema.name);
+    assert!(
+        out.status.success(),
+        "migrate failed ({:?}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "migrate --json: {e}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    });
+    eprintln!("migrated in {:?}: {report}", migrated_at.elapsed());
+    assert_eq!(report["entries"], EVENTS);
+    assert_eq!(report["checkpoints"], sqlite_checkpoints);
+    assert!(report["checkpoints"].as_u64().unwrap() >= 1);
+    assert!(report["api_keys"].as_u64().unwrap() >= 1);
+    assert_eq!(report["verified"], true);
+    assert_eq!(report["root"], cp.root.to_base64());
+    assert_eq!(report["origin"], cp.origin);
+
+    // PostgreSQL serves the same log and goes on at index 2000.
+    let pg_args = [
+        "--database",
+        db.as_str(),
+        "--pg-schema",
+        schema.name.as_str(),
+    ];
+    let mut served = Server::start(data.path(), &pg_args, logs.path().join("pg.log"));
+    let pg_note = checkpoint(&http, &served.url, &key).await;
+    assert_eq!(
+        String::from_utf8_lossy(&pg_note),
+        String::from_utf8_lossy(&note),
+        "the migrated log serves another checkpoint"
+    );
+    for i in [0u64, 1234, EVENTS - 1] {
+        let e: Value = http
+            .get(format!("{}/v1/entries/{i}", served.url))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(e["leaf_hash"], leaves[i as usize].as_str(), "entry {i}");
+        assert_eq!(e["body"]["id"], format!("mig-{i}"));
+    }
+    let dup = post(&http, &served.url, &key, "", &[event(7)]).await;
+    assert_eq!(dup["results"][0]["status"], "duplicate");
+    assert_eq!(dup["results"][0]["index"], 7);
+    let more: Vec<Value> = (EVENTS..EVENTS + 10).map(event).collect();
+    let body = post(&http, &served.url, &key, "?wait=checkpoint", &more).await;
+    for (k, res) in body["results"].as_array().unwrap().iter().enumerate() {
+        assert_eq!(res["status"], "sealed");
+        assert_eq!(res["index"], EVENTS + k as u64);
+    }
+    let new_cp = SignedCheckpoint::open(&checkpoint(&http, &served.url, &key).await, &[&verifier])
+        .unwrap()
+        .checkpoint;
+    assert_eq!(new_cp.size, EVENTS + 10);
+    let proof: Value = http
+        .get(format!(
+            "{}/v1/consistency?from={EVENTS}&to={}",
+            served.url, new_cp.size
+        ))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let path: Vec<Hash> = proof["path"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| Hash::from_base64(h.as_str().unwrap()).unwrap())
+        .collect();
+    verify_consistency(EVENTS, new_cp.size, &cp.root, &new_cp.root, &path)
+        .expect("the PostgreSQL log extends the embedded one");
+    served.terminate();
+
+    // The copy verifies on its own too.
+    let (db2, name) = (db.clone(), schema.name.clone());
+    let v2 = verifier.clone();
+    let fsck = off_runtime(move || {
+        let store = PgStore::connect(
+            &db2,
+            PgOptions {
+                schema: name,
+                pool_size: 2,
+                ..PgOptions::default()
+            },
+        )
+        .unwrap();
+        sealtrail_store::fsck::check(&store, &[&v2]).unwrap()
+    });
+    assert!(
+        fsck.ok(),
+        "fsck: {:?}",
+        &fsck.problems[..fsck.problems.len().min(10)]
+    );
+    assert_eq!(fsck.entries, EVENTS + 10);
+
+    // A second migration into the now non-empty schema is refused.
+    let out = migrate(data.path(), &db, &schema.name);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "second migrate: {stderr}");
+    assert!(
+        stderr.contains("already holds a log"),
+        "second migrate: {stderr}"
+    );
+    eprintln!("migrate test done in {:?}", started.elapsed());
+}

@@ -1,0 +1,511 @@
+//! Three real `sealtrail serve` processes on one PostgreSQL schema, ingesting
+//! concurrently; one is killed with SIGKILL at a random moment. The other two
+//! must keep acknowledging, take over checkpointing, and stop cleanly on
+//! SIGTERM; afterwards every acknowledged event must be in the store with its
+//! index and leaf hash, no event may be sealed twice, indices must be dense
+//! and fsck must be clean.
+//!
+//! Needs PostgreSQL (`SEALTRAIL_TEST_DATABASE_URL`, else the local socket);
+//! `SEALTRAIL_SKIP_POSTGRES=1` skips it.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use sealtrail_core::checkpoint::SignedCheckpoint;
+use sealtrail_core::note::Ed25519Verifier;
+use sealtrail_store::postgres::{PgOptions, PgStore};
+use sealtrail_store::Store;
+use serde_json::{json, Value};
+
+const BIN: &str = env!("CARGO_BIN_EXE_sealtrail");
+const NODES: usize = 3;
+const WORKERS_PER_NODE: usize = 3;
+
+fn pg_url() -> String {
+    std::env::var("SEALTRAIL_TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "host=/var/run/postgresql user=postgres dbname=test".into())
+}
+
+fn skip_postgres(test: &str) -> bool {
+    let skip = std::env::var("SEALTRAIL_SKIP_POSTGRES").is_ok_and(|v| v == "1");
+    if skip {
+        eprintln!("SKIPPED {test}: SEALTRAIL_SKIP_POSTGRES=1");
+    }
+    skip
+}
+
+/// Runs `f` on a thread of its own: the sync PostgreSQL client must not run
+/// on a thread that drives an async runtime.
+fn off_runtime<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    std::thread::spawn(f)
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
+
+fn require_postgres(url: &str) {
+    let url = url.to_string();
+    off_runtime(move || {
+        if let Err(e) = postgres::Client::connect(&url, postgres::NoTls) {
+            let cause = std::error::Error::source(&e)
+                .map(|c| c.to_string())
+                .unwrap_or_default();
+            panic!(
+                "PostgreSQL is unreachable at {url:?}: {e}: {cause}\n\
+                 Start it (scripts/setup.sh), point SEALTRAIL_TEST_DATABASE_URL at a server, \
+                 or set SEALTRAIL_SKIP_POSTGRES=1 to skip the PostgreSQL tests."
+            );
+        }
+    });
+}
+
+fn random_hex(n: usize) -> String {
+    let mut b = vec![0u8; n];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut b))
+        .expect("/dev/urandom");
+    hex::encode(b)
+}
+
+/// A fresh schema, dropped with everything in it when the test ends.
+struct SchemaGuard {
+    url: String,
+    name: String,
+}
+
+impl SchemaGuard {
+    fn new(url: &str, prefix: &str) -> SchemaGuard {
+        SchemaGuard {
+            url: url.to_string(),
+            name: format!("{prefix}_{}", random_hex(6)),
+        }
+    }
+}
+
+impl Drop for SchemaGuard {
+    fn drop(&mut self) {
+        let (url, name) = (self.url.clone(), self.name.clone());
+        let dropped = std::thread::spawn(move || {
+            let mut c = postgres::Client::connect(&url, postgres::NoTls)?;
+            c.batch_execute(&format!(
+                "SET lock_timeout = '10s'; DROP SCHEMA IF EXISTS \"{name}\" CASCADE"
+            ))
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!("warning: could not drop schema {}: {dropped:?}", self.name);
+        }
+    }
+}
+
+/// A server process, SIGKILLed if the test ends without stopping it.
+struct Server {
+    child: Child,
+    url: String,
+    log: PathBuf,
+}
+
+impl Server {
+    fn start(data: &Path, db: &str, schema: &str, log: PathBuf) -> Server {
+        let mut child = Command::new(BIN)
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--checkpoint-interval",
+                "0.1",
+            ])
+            .arg("--data")
+            .arg(data)
+            .args(["--database", db, "--pg-schema", schema])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let url = loop {
+            let Some(Ok(line)) = lines.next() else {
+                let _ = child.wait();
+                panic!(
+                    "sealtrail serve exited before listening:\n{}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                );
+            };
+            if let Some(u) = line.strip_prefix("sealtrail listening on ") {
+                break u.trim().to_string();
+            }
+        };
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Server { child, url, log }
+    }
+
+    /// SIGTERM, then the exit status.
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        self.child.wait().unwrap()
+    }
+
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn init(data: &Path, db: &str, schema: &str) -> (String, String) {
+    let out = Command::new(BIN)
+        .args(["init", "--json", "--data"])
+        .arg(data)
+        .args(["--database", db, "--pg-schema", schema])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "sealtrail init: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    (
+        v["owner_api_key"].as_str().unwrap().to_string(),
+        v["vkey"].as_str().unwrap().to_string(),
+    )
+}
+
+fn event(id: &str, worker: usize, n: usize) -> Value {
+    json!({
+        "id": id,
+        "agent": {"id": format!("agent-{}", worker % 4)},
+        "session": format!("s-{worker}"),
+        "kind": "tool_call",
+        "tool": {"name": "db.query", "arguments": {"q": "select 1", "n": n}},
+        "output": "x".repeat(200),
+    })
+}
+
+/// What the clients saw.
+#[derive(Default)]
+struct Seen {
+    /// Event id -> (index, leaf hash, node).
+    acked: HashMap<String, (u64, String, usize)>,
+    /// Per node: requests acknowledged that were sent after the kill.
+    after_kill: [usize; NODES],
+    /// Refusals from nodes that were not killed.
+    survivor_errors: Vec<String>,
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn hammer(
+    url: String,
+    key: String,
+    node: usize,
+    worker: usize,
+    seen: Arc<Mutex<Seen>>,
+    killed: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+) {
+    let http = reqwest::Client::new();
+    let mut n = 0;
+    while !stop.load(Ordering::Relaxed) {
+        let ids: Vec<String> = (0..50)
+            .map(|i| format!("n{node}-w{worker}-{n}-{i}"))
+            .collect();
+        let batch: Vec<Value> = ids.iter().map(|id| event(id, worker, n)).collect();
+        n += 1;
+        let after_kill = killed.load(Ordering::SeqCst) != usize::MAX;
+        let victim = killed.load(Ordering::SeqCst) == node;
+        let sent = http
+            .post(format!("{url}/v1/events"))
+            .bearer_auth(&key)
+            .json(&batch)
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await;
+        let resp = match sent {
+            Ok(r) => r,
+            Err(e) => {
+                if killed.load(Ordering::SeqCst) == node {
+                    return; // the killed node: this request was not acknowledged
+                }
+                seen.lock()
+                    .unwrap()
+                    .survivor_errors
+                    .push(format!("node {node}: {e}"));
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let status = resp.status();
+        let body = resp.json::<Value>().await;
+        let body = match (status.as_u16(), body) {
+            (200, Ok(b)) => b,
+            (s, b) => {
+                if killed.load(Ordering::SeqCst) == node {
+                    return;
+                }
+                seen.lock()
+                    .unwrap()
+                    .survivor_errors
+                    .push(format!("node {node}: status {s}: {b:?}"));
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let mut s = seen.lock().unwrap();
+        for (id, r) in ids.iter().zip(body["results"].as_array().unwrap()) {
+            assert_eq!(r["status"], "sealed", "{id}: {r}");
+            s.acked.insert(
+                id.clone(),
+                (
+                    r["index"].as_u64().unwrap(),
+                    r["leaf_hash"].as_str().unwrap().to_string(),
+                    node,
+                ),
+            );
+        }
+        if after_kill && !victim {
+            s.after_kill[node] += 1;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_of_one_node_loses_nothing_and_the_others_go_on() {
+    if skip_postgres("sigkill_of_one_node_loses_nothing_and_the_others_go_on") {
+        return;
+    }
+    let db = pg_url();
+    require_postgres(&db);
+    let schema = SchemaGuard::new(&db, "mnc");
+    let started = Instant::now();
+    let data = tempfile::tempdir().unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    let (key, vkey) = init(data.path(), &db, &schema.name);
+    let verifier = Ed25519Verifier::from_vkey(&vkey).unwrap();
+    let mut servers: Vec<Server> = (0..NODES)
+        .map(|k| {
+            Server::start(
+                data.path(),
+                &db,
+                &schema.name,
+                logs.path().join(format!("node{k}.log")),
+            )
+        })
+        .collect();
+    let urls: Vec<String> = servers.iter().map(|s| s.url.clone()).collect();
+
+    let seen: Arc<Mutex<Seen>> = Arc::default();
+    let killed = Arc::new(AtomicUsize::new(usize::MAX));
+    let stop = Arc::new(AtomicBool::new(false));
+    let workers: Vec<_> = (0..NODES * WORKERS_PER_NODE)
+        .map(|w| {
+            let node = w % NODES;
+            tokio::spawn(hammer(
+                urls[node].clone(),
+                key.clone(),
+                node,
+                w,
+                seen.clone(),
+                killed.clone(),
+                stop.clone(),
+            ))
+        })
+        .collect();
+
+    // Node 0 started first, so it most likely holds the checkpointer lease:
+    // killing it also tests the takeover.
+    let victim = 0;
+    let r = random_hex(2);
+    let delay = 300 + u64::from_str_radix(&r, 16).unwrap() % 700;
+    eprintln!(
+        "killing node {victim} after {delay} ms (schema {})",
+        schema.name
+    );
+    tokio::time::sleep(Duration::from_millis(delay)).await;
+    let before = seen.lock().unwrap().acked.len();
+    killed.store(victim, Ordering::SeqCst);
+    servers[victim].child.kill().unwrap(); // SIGKILL
+    servers[victim].child.wait().unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    stop.store(true, Ordering::Relaxed);
+    for w in workers {
+        w.await.expect("worker");
+    }
+
+    let (acked, after_kill, errors) = {
+        let s = seen.lock().unwrap();
+        (s.acked.clone(), s.after_kill, s.survivor_errors.clone())
+    };
+    eprintln!(
+        "{} events acknowledged ({before} before the kill); requests acknowledged after it per node: {after_kill:?}",
+        acked.len()
+    );
+    assert!(
+        errors.is_empty(),
+        "the surviving nodes refused requests: {:?}\n{}",
+        &errors[..errors.len().min(5)],
+        servers[1].stderr()
+    );
+    assert!(
+        before > 500,
+        "too little acknowledged before the kill: {before}"
+    );
+    for (node, n) in after_kill.iter().enumerate() {
+        if node != victim {
+            assert!(
+                *n >= 3,
+                "node {node} acknowledged only {n} requests after node {victim} was killed:\n{}",
+                servers[node].stderr()
+            );
+        }
+    }
+
+    // Retrying an event the dead node acknowledged, through a survivor.
+    let http = reqwest::Client::new();
+    let (id, (index, leaf, _)) = acked
+        .iter()
+        .find(|(_, (_, _, node))| *node == victim)
+        .expect("the victim acknowledged something");
+    let body: Value = http
+        .post(format!("{}/v1/events", urls[1]))
+        .bearer_auth(&key)
+        .json(&json!([event(id, 0, 0)]))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["results"][0]["status"], "duplicate", "{body}");
+    assert_eq!(body["results"][0]["index"], *index);
+    assert_eq!(body["results"][0]["leaf_hash"], leaf.as_str());
+
+    // The survivors take over checkpointing (the lease expires) and serve a
+    // checkpoint covering everything.
+    let head = {
+        let (db, name) = (db.clone(), schema.name.clone());
+        off_runtime(move || {
+            PgStore::connect(
+                &db,
+                PgOptions {
+                    schema: name,
+                    pool_size: 1,
+                    ..PgOptions::default()
+                },
+            )
+            .unwrap()
+            .head()
+            .unwrap()
+        })
+    };
+    let waited = Instant::now();
+    for url in &urls[1..] {
+        loop {
+            let r = http
+                .get(format!("{url}/v1/checkpoint"))
+                .bearer_auth(&key)
+                .send()
+                .await
+                .unwrap();
+            if r.status() == 200 {
+                let signed = SignedCheckpoint::open(&r.bytes().await.unwrap(), &[&verifier])
+                    .expect("checkpoint verifies");
+                if signed.checkpoint.size == head.size {
+                    assert_eq!(signed.checkpoint.root, head.root);
+                    break;
+                }
+            }
+            assert!(
+                waited.elapsed() < Duration::from_secs(15),
+                "{url} serves no checkpoint of size {} 15 s after the kill",
+                head.size
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    eprintln!(
+        "survivors serve the final checkpoint after {:?}",
+        waited.elapsed()
+    );
+
+    for (k, s) in servers.iter_mut().enumerate().skip(1) {
+        let status = s.terminate();
+        assert!(
+            status.success(),
+            "node {k} did not stop cleanly on SIGTERM: {status:?}\n{}",
+            s.stderr()
+        );
+    }
+
+    let (db2, name) = (db.clone(), schema.name.clone());
+    let report = off_runtime(move || {
+        let store = PgStore::connect(
+            &db2,
+            PgOptions {
+                schema: name,
+                pool_size: 2,
+                ..PgOptions::default()
+            },
+        )
+        .unwrap();
+        let head = store.head().unwrap();
+        let mut indices: HashMap<u64, &str> = HashMap::new();
+        for (id, (index, _, _)) in &acked {
+            if let Some(other) = indices.insert(*index, id) {
+                panic!("index {index} acknowledged for {id} and {other}");
+            }
+        }
+        let mut ids: HashMap<String, u64> = HashMap::new();
+        let mut next = 0u64;
+        while next < head.size {
+            let end = (next + 4096).min(head.size);
+            for e in store.entries(next, end).unwrap() {
+                assert_eq!(e.index, next, "entries are not dense");
+                let body: Value = serde_json::from_slice(e.body.as_ref().unwrap()).unwrap();
+                let id = body["id"].as_str().unwrap().to_string();
+                if let Some(first) = ids.insert(id.clone(), e.index) {
+                    panic!("event {id} is sealed twice: at {first} and {}", e.index);
+                }
+                if let Some((index, leaf, node)) = acked.get(&id) {
+                    assert_eq!(*index, e.index, "{id} acknowledged by node {node}");
+                    assert_eq!(&e.leaf_hash.to_hex(), leaf, "{id}");
+                }
+                next += 1;
+            }
+        }
+        assert_eq!(next, head.size);
+        for id in acked.keys() {
+            assert!(ids.contains_key(id), "acknowledged event {id} is gone");
+        }
+        let report = sealtrail_store::fsck::check(&store, &[&verifier]).unwrap();
+        assert!(
+            report.ok(),
+            "fsck: {:?}",
+            &report.problems[..report.problems.len().min(10)]
+        );
+        assert_eq!(report.entries, head.size);
+        assert!(report.checkpoints > 0);
+        report
+    });
+    eprintln!(
+        "{} entries, {} checkpoints verified; test took {:?}",
+        report.entries,
+        report.checkpoints,
+        started.elapsed()
+    );
+}
