@@ -396,3 +396,33 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn parse_with_body_returns_the_event_and_the_canonical_form_of_what_was_sent() {
+    let sent = br#"{ "kind":"tool_call", "session": null, "agent":{"id":"a"}, "subjects": [], "attributes": {"z": 1.50, "a": [1e2]} }"#;
+    let (event, body) = sealtrail_core::event::Event::parse_with_body(sent).unwrap();
+    assert_eq!(
+        event,
+        sealtrail_core::event::Event::from_json_slice(sent).unwrap()
+    );
+    assert_eq!(
+        std::str::from_utf8(&body).unwrap(),
+        r#"{"agent":{"id":"a"},"attributes":{"a":[100],"z":1.5},"kind":"tool_call","session":null,"subjects":[]}"#
+    );
+    // The body is itself a valid event, and canonical.
+    let (again, body2) = sealtrail_core::event::Event::parse_with_body(&body).unwrap();
+    // (`1e2` and `100` are the same number but not the same `Value`.)
+    assert_eq!(
+        again.canonical_bytes().unwrap(),
+        event.canonical_bytes().unwrap()
+    );
+    assert_eq!(body2, body);
+    // Errors are the same as from_json_slice's.
+    let bad = br#"{"agent":{"id":""},"kind":"tool_call"}"#;
+    assert_eq!(
+        sealtrail_core::event::Event::parse_with_body(bad)
+            .unwrap_err()
+            .path,
+        "agent.id"
+    );
+}

@@ -63,13 +63,10 @@ pub fn prepare(bytes: &[u8], max_event_bytes: usize) -> Slot {
             None,
         ));
     }
-    let event = Event::from_json_slice(bytes).map_err(|e| {
+    let (event, body) = Event::parse_with_body(bytes).map_err(|e| {
         let field = (e.path != "$").then(|| e.path.clone());
         rejected("invalid_event", e.to_string(), field)
     })?;
-    let body = event
-        .canonical_bytes()
-        .map_err(|e| rejected("invalid_event", e.to_string(), None))?;
     let mut salt = [0u8; 32];
     getrandom::fill(&mut salt).map_err(|e| {
         rejected(
