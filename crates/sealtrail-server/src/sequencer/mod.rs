@@ -1,0 +1,421 @@
+//! The sequencer: the one writer of a log. It takes validated events from
+//! many concurrent requests, seals them in batches (indices, headers, hashes,
+//! stream links, Merkle frontier and tile nodes), writes each batch in ONE
+//! durable store transaction, and only then answers every request in it.
+//!
+//! Batching is opportunistic: whatever queued up while the previous batch was
+//! being committed forms the next batch (up to `batch_max` events), so a lone
+//! event is committed at once and a busy server pays one fsync per batch.
+//!
+//! Two threads form a pipeline: the *sealer* decides batch N+1 (indices,
+//! headers, hashes) on top of batch N's state while the *writer* makes batch N
+//! durable. Nothing is acknowledged before its own batch commits. If a write
+//! fails, the writer bumps an epoch: every batch sealed on top of the failed
+//! one is refused unwritten, and the sealer reloads its state from the store.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use sealtrail_core::event::Event;
+use sealtrail_core::frontier::Frontier;
+use sealtrail_core::hash::Hash;
+use sealtrail_core::header::{
+    commit_body, EntryHeader, SeqGap, StreamLink, Streams, HEADER_VERSION,
+};
+use sealtrail_store::{
+    Batch, EntryColumns, LogHead, NewEntry, Receipt, Store, StoreError, StreamHead,
+};
+use tokio::sync::{oneshot, watch};
+
+use crate::metrics::Metrics;
+
+/// A validated event reduced to what sealing needs: the header fields, the
+/// canonical body, and its salted commitment. Built on the request threads
+/// (in parallel), so the sequencer thread only does what must be sequential.
+#[derive(Debug, Clone)]
+pub struct PreparedEvent {
+    pub id: Option<String>,
+    pub agent: String,
+    pub instance: Option<String>,
+    pub session: Option<String>,
+    pub parent: Option<String>,
+    pub kind: &'static str,
+    pub action: Option<String>,
+    pub tool: Option<String>,
+    pub outcome: Option<&'static str>,
+    pub seq: Option<u64>,
+    pub data_classes: Vec<String>,
+    /// `JCS(event)`.
+    pub body: Vec<u8>,
+    pub salt: [u8; 32],
+    /// `SHA-256(salt ‖ body)`.
+    pub commitment: Hash,
+}
+
+impl PreparedEvent {
+    pub fn new(event: Event, body: Vec<u8>, salt: [u8; 32]) -> Self {
+        let commitment = commit_body(&salt, &body);
+        PreparedEvent {
+            id: event.id,
+            agent: event.agent.id,
+            instance: event.agent.instance,
+            session: event.session,
+            parent: event.parent,
+            kind: event.kind.as_str(),
+            action: event.action,
+            tool: event.tool.map(|t| t.name),
+            outcome: event.outcome.map(|o| o.as_str()),
+            seq: event.seq,
+            data_classes: event.data_classes,
+            body,
+            salt,
+            commitment,
+        }
+    }
+}
+
+/// What happened to one submitted event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SealOutcome {
+    Sealed(Receipt),
+    /// Its `id` was sealed before: the original receipt.
+    Duplicate(Receipt),
+}
+
+impl SealOutcome {
+    pub fn receipt(&self) -> &Receipt {
+        match self {
+            SealOutcome::Sealed(r) | SealOutcome::Duplicate(r) => r,
+        }
+    }
+}
+
+/// Why a submission was not sealed. Nothing of it was acknowledged.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SubmitError {
+    #[error("the ingest queue is full ({queued} events waiting); retry shortly")]
+    Overloaded { queued: usize },
+    #[error("storage is full; nothing was written. Free space and retry")]
+    StorageFull,
+    #[error("storage is unavailable: {0}")]
+    Storage(String),
+    #[error("the server is shutting down")]
+    Stopped,
+}
+
+/// Tuning of the sequencer.
+#[derive(Debug, Clone)]
+pub struct SequencerConfig {
+    /// Most events in one batch (one transaction).
+    pub batch_max: usize,
+    /// How long to wait for more events after the first one (0: never wait).
+    pub linger: Duration,
+    /// Most events waiting to be sealed before submissions get `Overloaded`.
+    pub queue_limit: usize,
+    /// The store is shared with other server nodes: a batch that loses the
+    /// race for the log head (`Conflict`) is sealed again on the new head
+    /// instead of failing. Costs a copy of each event until it commits.
+    pub shared_store: bool,
+}
+
+impl Default for SequencerConfig {
+    fn default() -> Self {
+        SequencerConfig {
+            batch_max: 4096,
+            linger: Duration::ZERO,
+            queue_limit: 200_000,
+            shared_store: false,
+        }
+    }
+}
+
+/// The committed tree, published after every batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TreeHead {
+    pub size: u64,
+    pub root: Hash,
+}
+
+struct Job {
+    events: Vec<PreparedEvent>,
+    /// Events submitted (`events` is emptied while sealing, unless the
+    /// store is shared and the job may have to be sealed again).
+    count: usize,
+    /// Times this job lost the race for the log head to another node.
+    attempts: u32,
+    reply: oneshot::Sender<Result<Vec<SealOutcome>, SubmitError>>,
+}
+
+/// Handle to submit events; cheap to clone.
+#[derive(Clone)]
+pub struct Sequencer {
+    shared: Arc<Shared>,
+    tx: mpsc::Sender<Job>,
+    queued: Arc<AtomicUsize>,
+    limit: usize,
+    head: watch::Receiver<TreeHead>,
+}
+
+impl Sequencer {
+    /// Loads the log head and starts the sequencer thread. The thread stops
+    /// when every handle is dropped, after finishing the queued work.
+    pub fn start(
+        store: Arc<dyn Store>,
+        config: SequencerConfig,
+        metrics: Arc<Metrics>,
+    ) -> Result<(Sequencer, std::thread::JoinHandle<()>), StoreError> {
+        let state = State::load(store.as_ref())?;
+        let (head_tx, head_rx) = watch::channel(state.tree_head());
+        let config = SequencerConfig {
+            batch_max: config.batch_max.max(1),
+            ..config
+        };
+        metrics.tree_size.store(state.head.size, Ordering::Relaxed);
+        let (tx, rx) = mpsc::channel::<Job>();
+        let queued = Arc::new(AtomicUsize::new(0));
+        let shared = Arc::new(Shared {
+            epoch: AtomicU64::new(0),
+            committed: AtomicU64::new(state.head.size),
+            retry: std::sync::Mutex::new(Vec::new()),
+            head: head_tx,
+        });
+        // One batch being written and one waiting: the sealer runs at most
+        // two batches ahead of what is durable.
+        let (to_writer, writer_rx) = mpsc::sync_channel::<ToWriter>(1);
+        let writer = Writer {
+            store: store.clone(),
+            shared: shared.clone(),
+            queued: queued.clone(),
+            metrics: metrics.clone(),
+            shared_store: config.shared_store,
+        };
+        let writer_thread = std::thread::Builder::new()
+            .name("sealtrail-writer".into())
+            .spawn(move || writer.run(writer_rx))
+            .map_err(|e| StoreError::Io(format!("cannot start the writer thread: {e}")))?;
+        let shared_handle = shared.clone();
+        let sealer = Sealer {
+            store,
+            config: config.clone(),
+            state,
+            rx,
+            to_writer,
+            shared,
+            epoch: 0,
+            pending: VecDeque::new(),
+            pending_ids: HashMap::new(),
+            queued: queued.clone(),
+            metrics,
+        };
+        let handle = std::thread::Builder::new()
+            .name("sealtrail-sealer".into())
+            .spawn(move || {
+                sealer.run();
+                // The sealer's sender is gone: the writer drains and stops.
+                let _ = writer_thread.join();
+            })
+            .map_err(|e| StoreError::Io(format!("cannot start the sequencer thread: {e}")))?;
+        Ok((
+            Sequencer {
+                shared: shared_handle,
+                tx,
+                queued,
+                limit: config.queue_limit,
+                head: head_rx,
+            },
+            handle,
+        ))
+    }
+
+    /// Seals `events`; answers once they are durable. Outcomes are in order.
+    pub async fn submit(
+        &self,
+        events: Vec<PreparedEvent>,
+    ) -> Result<Vec<SealOutcome>, SubmitError> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let n = events.len();
+        let before = self.queued.fetch_add(n, Ordering::AcqRel);
+        if before + n > self.limit && before > 0 {
+            self.queued.fetch_sub(n, Ordering::AcqRel);
+            return Err(SubmitError::Overloaded { queued: before });
+        }
+        let (reply, answer) = oneshot::channel();
+        if self
+            .tx
+            .send(Job {
+                events,
+                count: n,
+                attempts: 0,
+                reply,
+            })
+            .is_err()
+        {
+            self.queued.fetch_sub(n, Ordering::AcqRel);
+            return Err(SubmitError::Stopped);
+        }
+        answer.await.map_err(|_| SubmitError::Stopped)?
+    }
+
+    /// Events waiting to be sealed.
+    pub fn queue_depth(&self) -> usize {
+        self.queued.load(Ordering::Relaxed)
+    }
+
+    /// Watch the committed tree head.
+    pub fn head(&self) -> watch::Receiver<TreeHead> {
+        self.head.clone()
+    }
+
+    /// A handle that tells readers about heads committed elsewhere (another
+    /// node on the same database). It does not keep the sequencer alive.
+    pub fn publisher(&self) -> HeadPublisher {
+        HeadPublisher(self.shared.clone())
+    }
+}
+
+/// What the sealer and the writer share.
+struct Shared {
+    /// Bumped by the writer when a batch fails.
+    epoch: AtomicU64,
+    /// Log size the store has committed.
+    committed: AtomicU64,
+    /// Jobs that lost the race for the log head, to be sealed again.
+    retry: std::sync::Mutex<Vec<Job>>,
+    /// The committed head, for readers and the checkpointer.
+    head: watch::Sender<TreeHead>,
+}
+
+impl Shared {
+    /// Publishes a committed head if it is newer than the one known.
+    fn publish(&self, head: TreeHead) {
+        self.head.send_if_modified(|known| {
+            if head.size > known.size {
+                *known = head;
+                true
+            } else {
+                false
+            }
+        });
+    }
+}
+
+/// Publishes heads committed by other nodes; see [`Sequencer::publisher`].
+#[derive(Clone)]
+pub struct HeadPublisher(Arc<Shared>);
+
+impl HeadPublisher {
+    /// Ignored unless `head` is larger than the one known.
+    pub fn publish(&self, head: TreeHead) {
+        self.0.publish(head);
+    }
+}
+
+/// A job loses the race for the log head at most this many times in a row
+/// before it is answered 503.
+const MAX_ATTEMPTS: u32 = 50;
+
+/// Messages from the sealer to the writer.
+enum ToWriter {
+    Batch(Box<SealedBatch>),
+    /// Answered once everything sent before it has been handled.
+    Drained(mpsc::Sender<()>),
+}
+
+struct SealedBatch {
+    /// `None` when every event was a duplicate: nothing to write, but the
+    /// answers still wait for the batches they refer to.
+    batch: Option<Batch>,
+    jobs: Vec<Job>,
+    outcomes: Vec<SealOutcome>,
+    epoch: u64,
+    count: usize,
+}
+
+/// The sealer's view of the log: committed state plus the batches it has
+/// handed to the writer (which commit in order, or fail and force a reload).
+struct State {
+    head: LogHead,
+    frontier: Frontier,
+    streams: HashMap<String, StreamHead>,
+    seqs: HashMap<String, u64>,
+}
+
+/// Caches of stream heads and seqs are dropped past this many keys (they
+/// reload from the store on demand).
+const CACHE_LIMIT: usize = 1_000_000;
+
+impl State {
+    fn load(store: &dyn Store) -> Result<State, StoreError> {
+        let head = store.head()?;
+        let frontier = Frontier::from_parts(head.size, head.frontier.clone())
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        if frontier.root() != head.root {
+            return Err(StoreError::Corrupt(format!(
+                "stored frontier gives root {} but the head says {}",
+                frontier.root(),
+                head.root
+            )));
+        }
+        Ok(State {
+            head,
+            frontier,
+            streams: HashMap::new(),
+            seqs: HashMap::new(),
+        })
+    }
+
+    fn tree_head(&self) -> TreeHead {
+        TreeHead {
+            size: self.head.size,
+            root: self.head.root,
+        }
+    }
+}
+
+struct Sealer {
+    store: Arc<dyn Store>,
+    config: SequencerConfig,
+    state: State,
+    rx: mpsc::Receiver<Job>,
+    to_writer: mpsc::SyncSender<ToWriter>,
+    shared: Arc<Shared>,
+    /// The writer epoch this sealer's state is built on.
+    epoch: u64,
+    /// Ids of batches handed to the writer and maybe not committed yet, by
+    /// the log size after each batch; the store cannot see them yet.
+    pending: VecDeque<(u64, Vec<String>)>,
+    pending_ids: HashMap<String, Receipt>,
+    queued: Arc<AtomicUsize>,
+    metrics: Arc<Metrics>,
+}
+
+struct Writer {
+    store: Arc<dyn Store>,
+    shared: Arc<Shared>,
+    queued: Arc<AtomicUsize>,
+    metrics: Arc<Metrics>,
+    shared_store: bool,
+}
+
+fn submit_error(e: &StoreError) -> SubmitError {
+    match e {
+        StoreError::Full(_) => SubmitError::StorageFull,
+        other => SubmitError::Storage(other.to_string()),
+    }
+}
+
+fn fail(jobs: Vec<Job>, err: &SubmitError) {
+    for job in jobs {
+        let _ = job.reply.send(Err(err.clone()));
+    }
+}
+
+mod sealer;
+#[cfg(test)]
+mod tests;
+mod writer;

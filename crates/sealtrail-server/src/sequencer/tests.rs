@@ -1,0 +1,162 @@
+//! The pipeline under injected store failures.
+
+use std::sync::atomic::AtomicBool;
+
+use sealtrail_store::sqlite::SqliteStore;
+use sealtrail_store::{ApiKeyRecord, StoredCheckpoint, StoredEntry};
+
+use super::*;
+
+/// The real store, with a switch that makes the next writes fail.
+struct Flaky {
+    inner: SqliteStore,
+    fail: AtomicBool,
+}
+
+impl Store for Flaky {
+    fn head(&self) -> Result<LogHead, StoreError> {
+        self.inner.head()
+    }
+    fn append_batch(&self, batch: &Batch) -> Result<(), StoreError> {
+        if self.fail.swap(false, Ordering::SeqCst) {
+            return Err(StoreError::Full("injected".into()));
+        }
+        // Slow writes let the sealer run ahead, as in production.
+        std::thread::sleep(Duration::from_millis(5));
+        self.inner.append_batch(batch)
+    }
+    fn find_event_ids(&self, ids: &[&str]) -> Result<Vec<(String, Receipt)>, StoreError> {
+        self.inner.find_event_ids(ids)
+    }
+    fn stream_heads(&self, keys: &[&str]) -> Result<Vec<(String, StreamHead)>, StoreError> {
+        self.inner.stream_heads(keys)
+    }
+    fn last_seqs(&self, keys: &[&str]) -> Result<Vec<(String, u64)>, StoreError> {
+        self.inner.last_seqs(keys)
+    }
+    fn entry(&self, index: u64) -> Result<Option<StoredEntry>, StoreError> {
+        self.inner.entry(index)
+    }
+    fn entries(&self, start: u64, end: u64) -> Result<Vec<StoredEntry>, StoreError> {
+        self.inner.entries(start, end)
+    }
+    fn entry_headers(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StoreError> {
+        self.inner.entry_headers(start, end)
+    }
+    fn leaf_hashes(&self, start: u64, end: u64) -> Result<Vec<Hash>, StoreError> {
+        self.inner.leaf_hashes(start, end)
+    }
+    fn nodes(&self, level: u8, start: u64, end: u64) -> Result<Vec<Hash>, StoreError> {
+        self.inner.nodes(level, start, end)
+    }
+    fn put_checkpoint(&self, cp: &StoredCheckpoint) -> Result<(), StoreError> {
+        self.inner.put_checkpoint(cp)
+    }
+    fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, StoreError> {
+        self.inner.latest_checkpoint()
+    }
+    fn checkpoint_at(&self, size: u64) -> Result<Option<StoredCheckpoint>, StoreError> {
+        self.inner.checkpoint_at(size)
+    }
+    fn checkpoints(&self) -> Result<Vec<StoredCheckpoint>, StoreError> {
+        self.inner.checkpoints()
+    }
+    fn put_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
+        self.inner.put_api_key(key)
+    }
+    fn api_key(&self, key_hash: &Hash) -> Result<Option<ApiKeyRecord>, StoreError> {
+        self.inner.api_key(key_hash)
+    }
+    fn api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        self.inner.api_keys()
+    }
+    fn lock_log(&self) -> Result<(), StoreError> {
+        self.inner.lock_log()
+    }
+    fn unlock_log(&self) {
+        self.inner.unlock_log()
+    }
+    fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: u64,
+        ttl: u64,
+    ) -> Result<bool, StoreError> {
+        self.inner.acquire_lease(name, holder, now, ttl)
+    }
+}
+
+fn prepared(agent: &str, n: u64) -> PreparedEvent {
+    let json = format!(
+        r#"{{"id":"{agent}-{n}","agent":{{"id":"{agent}"}},"session":"s-{agent}","seq":{n},"kind":"tool_call"}}"#
+    );
+    let event = Event::from_json_slice(json.as_bytes()).unwrap();
+    let body = event.canonical_bytes().unwrap();
+    PreparedEvent::new(event, body, [n as u8; 32])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_write_refuses_the_batches_sealed_on_it_and_the_log_stays_dense() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Flaky {
+        inner: SqliteStore::open(dir.path()).unwrap(),
+        fail: AtomicBool::new(false),
+    });
+    let config = SequencerConfig {
+        batch_max: 20,
+        ..SequencerConfig::default()
+    };
+    let (seq, thread) =
+        Sequencer::start(store.clone(), config, Arc::new(Metrics::default())).unwrap();
+    let mut tasks = Vec::new();
+    for w in 0..16u64 {
+        let seq = seq.clone();
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut acked = Vec::new();
+            let mut refused = 0;
+            for round in 0..15u64 {
+                if w == 3 && round == 5 {
+                    store.fail.store(true, Ordering::SeqCst);
+                }
+                let events: Vec<PreparedEvent> = (0..10)
+                    .map(|i| prepared(&format!("w{w}"), round * 10 + i))
+                    .collect();
+                match seq.submit(events).await {
+                    Ok(outcomes) => acked.extend(outcomes.iter().map(|o| *o.receipt())),
+                    Err(SubmitError::StorageFull) | Err(SubmitError::Storage(_)) => refused += 1,
+                    Err(e) => panic!("unexpected {e}"),
+                }
+            }
+            (acked, refused)
+        }));
+    }
+    let mut acked = Vec::new();
+    let mut refused = 0;
+    for t in tasks {
+        let (a, r) = t.await.unwrap();
+        acked.extend(a);
+        refused += r;
+    }
+    assert!(refused > 0, "the injected failure must refuse something");
+    drop(seq);
+    thread.join().unwrap();
+
+    // Every acknowledged receipt is in the store, and nothing else is.
+    let head = store.head().unwrap();
+    let mut indexes: Vec<u64> = acked.iter().map(|r| r.index).collect();
+    indexes.sort_unstable();
+    indexes.dedup();
+    assert_eq!(
+        indexes,
+        (0..head.size).collect::<Vec<_>>(),
+        "dense, no gaps, no extras"
+    );
+    for r in &acked {
+        let e = store.entry(r.index).unwrap().unwrap();
+        assert_eq!(e.leaf_hash, r.leaf_hash);
+    }
+    let report = sealtrail_store::fsck::check(&store.inner, &[]).unwrap();
+    assert!(report.ok(), "{:?}", report.problems);
+}
