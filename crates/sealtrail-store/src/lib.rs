@@ -32,6 +32,9 @@ pub trait Store: Send + Sync + 'static {
     /// Receipts of already sealed events, by event id.
     fn find_event_ids(&self, ids: &[&str]) -> Result<Vec<(String, Receipt)>, StoreError>;
 
+    /// Event ids of the entries in `[start, end)` that have one.
+    fn event_ids(&self, start: u64, end: u64) -> Result<Vec<String>, StoreError>;
+
     /// Current heads of the given streams (absent streams are omitted).
     fn stream_heads(&self, keys: &[&str]) -> Result<Vec<(String, StreamHead)>, StoreError>;
 

@@ -922,6 +922,17 @@ impl Store for PgStore {
         })
     }
 
+    fn event_ids(&self, start: u64, end: u64) -> Result<Vec<String>, StoreError> {
+        let (start, end) = (to_i64(start)?, to_i64(end)?);
+        self.run(|c| {
+            let stmt = c.stmt(
+                "SELECT event_id FROM entries WHERE idx >= $1 AND idx < $2 AND event_id IS NOT NULL",
+            )?;
+            let rows = c.client.query(&stmt, &[&start, &end])?;
+            rows.iter().map(|r| Ok(r.try_get::<_, String>(0)?)).collect()
+        })
+    }
+
     fn stream_heads(&self, keys: &[&str]) -> Result<Vec<(String, StreamHead)>, StoreError> {
         if keys.is_empty() {
             return Ok(Vec::new());

@@ -538,6 +538,20 @@ impl Store for SqliteStore {
         )
     }
 
+    fn event_ids(&self, start: u64, end: u64) -> Result<Vec<String>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT event_id FROM entries WHERE idx >= ?1 AND idx < ?2 AND event_id IS NOT NULL",
+                )
+                .map_err(sql_err)?;
+            let rows = stmt
+                .query_map(params![to_i64(start)?, to_i64(end)?], |r| r.get::<_, String>(0))
+                .map_err(sql_err)?;
+            rows.map(|r| r.map_err(sql_err)).collect()
+        })
+    }
+
     fn stream_heads(&self, keys: &[&str]) -> Result<Vec<(String, StreamHead)>, StoreError> {
         self.lookup(
             "SELECT key, count, last FROM streams WHERE key IN",

@@ -197,7 +197,13 @@ impl Sequencer {
             .spawn(move || writer.run(writer_rx))
             .map_err(|e| StoreError::Io(format!("cannot start the writer thread: {e}")))?;
         let shared_handle = shared.clone();
+        let seen = if config.shared_store {
+            None
+        } else {
+            Some(seen::SeenIds::load(store.as_ref(), state.head.size)?)
+        };
         let sealer = Sealer {
+            seen,
             store,
             config: config.clone(),
             state,
@@ -390,6 +396,9 @@ struct Sealer {
     /// the log size after each batch; the store cannot see them yet.
     pending: VecDeque<(u64, Vec<String>)>,
     pending_ids: HashMap<String, Receipt>,
+    /// Every id the log holds, when this node is the log's only writer
+    /// (with a shared store other nodes add ids it never sees).
+    seen: Option<seen::SeenIds>,
     queued: Arc<AtomicUsize>,
     metrics: Arc<Metrics>,
 }
@@ -416,6 +425,7 @@ fn fail(jobs: Vec<Job>, err: &SubmitError) {
 }
 
 mod sealer;
+mod seen;
 #[cfg(test)]
 mod tests;
 mod writer;

@@ -82,6 +82,11 @@ impl Sealer {
                 tracing::error!("the writer thread is gone");
                 return;
             }
+            if let Err(e) = self.grow_seen_if_full() {
+                // Without a filter every id is looked up: slower, still right.
+                tracing::error!(error = %e, "cannot rebuild the seen-ids filter; looking every id up");
+                self.seen = None;
+            }
         }
     }
 
@@ -164,6 +169,24 @@ impl Sealer {
         Ok(())
     }
 
+    /// Rebuilds the seen-ids filter at twice the size once it is full.
+    /// Ids of batches not yet committed are not in the store: they are taken
+    /// from the pending list.
+    fn grow_seen_if_full(&mut self) -> Result<(), StoreError> {
+        if !self.seen.as_ref().is_some_and(|s| s.is_full()) {
+            return Ok(());
+        }
+        let committed = self.shared.committed.load(Ordering::Acquire);
+        let started = Instant::now();
+        let mut fresh = seen::SeenIds::load(self.store.as_ref(), committed)?;
+        for id in self.pending_ids.keys() {
+            fresh.insert(id);
+        }
+        tracing::info!(ids = committed, took = ?started.elapsed(), "rebuilt the seen-ids filter");
+        self.seen = Some(fresh);
+        Ok(())
+    }
+
     /// Events the writer will never see leave the queue here.
     fn shared_queue_release(&self, count: usize) {
         self.queued.fetch_sub(count, Ordering::AcqRel);
@@ -225,7 +248,20 @@ impl Sealer {
         let mut known: HashMap<String, Receipt> = if ids.is_empty() {
             HashMap::new()
         } else {
-            self.store.find_event_ids(&ids)?.into_iter().collect()
+            // Only ids the filter may have seen can be repeats.
+            let maybe: Vec<&str> = match &self.seen {
+                Some(seen) => ids
+                    .iter()
+                    .copied()
+                    .filter(|id| seen.may_contain(id))
+                    .collect(),
+                None => ids.clone(),
+            };
+            if maybe.is_empty() {
+                HashMap::new()
+            } else {
+                self.store.find_event_ids(&maybe)?.into_iter().collect()
+            }
         };
         // Sealed in batches the writer may not have committed yet.
         for id in &ids {
@@ -390,6 +426,11 @@ impl Sealer {
                     time: e.columns.time,
                 },
             );
+        }
+        if let Some(seen) = &mut self.seen {
+            for id in &new_ids {
+                seen.insert(id);
+            }
         }
         self.pending.push_back((size, new_ids));
         let batch = Batch {

@@ -25,6 +25,9 @@ impl Store for Flaky {
         std::thread::sleep(Duration::from_millis(5));
         self.inner.append_batch(batch)
     }
+    fn event_ids(&self, start: u64, end: u64) -> Result<Vec<String>, StoreError> {
+        self.inner.event_ids(start, end)
+    }
     fn find_event_ids(&self, ids: &[&str]) -> Result<Vec<(String, Receipt)>, StoreError> {
         self.inner.find_event_ids(ids)
     }
