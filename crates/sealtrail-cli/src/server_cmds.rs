@@ -63,7 +63,7 @@ pub struct ServeArgs {
     #[arg(long, env = "SEALTRAIL_CHECKPOINT_INTERVAL", default_value_t = 1.0)]
     checkpoint_interval: f64,
     /// Most events sealed in one batch (one durable transaction).
-    #[arg(long, env = "SEALTRAIL_BATCH_MAX", default_value_t = 4096)]
+    #[arg(long, env = "SEALTRAIL_BATCH_MAX", default_value_t = 2048)]
     batch_max: usize,
     /// Milliseconds to wait for more events before sealing a batch (0: seal at once).
     #[arg(long, env = "SEALTRAIL_BATCH_LINGER_MS", default_value_t = 0)]

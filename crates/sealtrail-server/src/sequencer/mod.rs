@@ -109,7 +109,8 @@ pub enum SubmitError {
 /// Tuning of the sequencer.
 #[derive(Debug, Clone)]
 pub struct SequencerConfig {
-    /// Most events in one batch (one transaction).
+    /// Most events in one batch (one transaction). 2048 measured ~5% faster
+    /// than 4096 end to end (more overlap between sealing and writing).
     pub batch_max: usize,
     /// How long to wait for more events after the first one (0: never wait).
     pub linger: Duration,
@@ -124,7 +125,7 @@ pub struct SequencerConfig {
 impl Default for SequencerConfig {
     fn default() -> Self {
         SequencerConfig {
-            batch_max: 4096,
+            batch_max: 2048,
             linger: Duration::ZERO,
             queue_limit: 200_000,
             shared_store: false,
@@ -204,6 +205,7 @@ impl Sequencer {
         };
         let sealer = Sealer {
             seen,
+            growing: None,
             store,
             config: config.clone(),
             state,
@@ -383,6 +385,9 @@ impl State {
     }
 }
 
+/// The answer of a background filter rebuild.
+type GrowingFilter = mpsc::Receiver<Result<seen::SeenIds, StoreError>>;
+
 struct Sealer {
     store: Arc<dyn Store>,
     config: SequencerConfig,
@@ -399,6 +404,9 @@ struct Sealer {
     /// Every id the log holds, when this node is the log's only writer
     /// (with a shared store other nodes add ids it never sees).
     seen: Option<seen::SeenIds>,
+    /// A larger filter being built in the background, and the ids sealed
+    /// since it started (added when it is swapped in).
+    growing: Option<(GrowingFilter, Vec<String>)>,
     queued: Arc<AtomicUsize>,
     metrics: Arc<Metrics>,
 }

@@ -82,11 +82,7 @@ impl Sealer {
                 tracing::error!("the writer thread is gone");
                 return;
             }
-            if let Err(e) = self.grow_seen_if_full() {
-                // Without a filter every id is looked up: slower, still right.
-                tracing::error!(error = %e, "cannot rebuild the seen-ids filter; looking every id up");
-                self.seen = None;
-            }
+            self.grow_seen_if_full();
         }
     }
 
@@ -169,22 +165,56 @@ impl Sealer {
         Ok(())
     }
 
-    /// Rebuilds the seen-ids filter at twice the size once it is full.
-    /// Ids of batches not yet committed are not in the store: they are taken
-    /// from the pending list.
-    fn grow_seen_if_full(&mut self) -> Result<(), StoreError> {
+    /// Once the seen-ids filter is full, builds one twice the size on a
+    /// background thread (reading every id takes a while: doing it here
+    /// stalled ingest ~400 ms at a million ids) and swaps it in when ready.
+    /// Meanwhile the full filter keeps answering (more false positives, no
+    /// false negatives).
+    fn grow_seen_if_full(&mut self) {
+        if let Some((ready, _)) = &self.growing {
+            match ready.try_recv() {
+                Ok(Ok(mut fresh)) => {
+                    if let Some((_, since)) = self.growing.take() {
+                        for id in &since {
+                            fresh.insert(id);
+                        }
+                    }
+                    self.seen = Some(fresh);
+                }
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "cannot rebuild the seen-ids filter; looking every id up");
+                    self.seen = None;
+                    self.growing = None;
+                }
+                Err(mpsc::TryRecvError::Empty) => {}
+                Err(mpsc::TryRecvError::Disconnected) => self.growing = None,
+            }
+            return;
+        }
         if !self.seen.as_ref().is_some_and(|s| s.is_full()) {
-            return Ok(());
+            return;
         }
+        // Ids up to `committed` are in the store; later ones are pending now
+        // or sealed from now on, and are added at the swap.
         let committed = self.shared.committed.load(Ordering::Acquire);
-        let started = Instant::now();
-        let mut fresh = seen::SeenIds::load(self.store.as_ref(), committed)?;
-        for id in self.pending_ids.keys() {
-            fresh.insert(id);
+        let since: Vec<String> = self.pending_ids.keys().cloned().collect();
+        let (tx, rx) = mpsc::channel();
+        let store = self.store.clone();
+        let spawned = std::thread::Builder::new()
+            .name("sealtrail-seen".into())
+            .spawn(move || {
+                let started = Instant::now();
+                let built = seen::SeenIds::load(store.as_ref(), committed);
+                tracing::info!(ids = committed, took = ?started.elapsed(), "rebuilt the seen-ids filter");
+                let _ = tx.send(built);
+            });
+        match spawned {
+            Ok(_) => self.growing = Some((rx, since)),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot start the filter rebuild; looking every id up");
+                self.seen = None;
+            }
         }
-        tracing::info!(ids = committed, took = ?started.elapsed(), "rebuilt the seen-ids filter");
-        self.seen = Some(fresh);
-        Ok(())
     }
 
     /// Events the writer will never see leave the queue here.
@@ -431,6 +461,9 @@ impl Sealer {
             for id in &new_ids {
                 seen.insert(id);
             }
+        }
+        if let Some((_, since)) = &mut self.growing {
+            since.extend(new_ids.iter().cloned());
         }
         self.pending.push_back((size, new_ids));
         let batch = Batch {

@@ -13,6 +13,12 @@ use sealtrail_store::{Store, StoreError};
 /// Bits per id: with 7 hash functions, a false-positive rate under 1%.
 const BITS_PER_ID: u64 = 12;
 const HASHES: u64 = 7;
+/// Ids the first filter holds before it grows (tests use a tiny one so the
+/// background rebuild runs).
+#[cfg(not(test))]
+const MIN_CAPACITY: u64 = 1 << 22;
+#[cfg(test)]
+const MIN_CAPACITY: u64 = 64;
 /// Ids read from the store per query when (re)building.
 const SCAN_CHUNK: u64 = 100_000;
 
@@ -27,7 +33,7 @@ pub(super) struct SeenIds {
 impl SeenIds {
     /// Builds the filter from every id in the first `size` entries.
     pub(super) fn load(store: &dyn Store, size: u64) -> Result<SeenIds, StoreError> {
-        let mut seen = SeenIds::with_capacity((size * 2).max(1 << 20));
+        let mut seen = SeenIds::with_capacity((size * 2).max(MIN_CAPACITY));
         let mut start = 0;
         while start < size {
             let end = (start + SCAN_CHUNK).min(size);

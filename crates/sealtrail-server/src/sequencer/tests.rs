@@ -163,3 +163,39 @@ async fn a_failed_write_refuses_the_batches_sealed_on_it_and_the_log_stays_dense
     let report = sealtrail_store::fsck::check(&store.inner, &[]).unwrap();
     assert!(report.ok(), "{:?}", report.problems);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_stay_duplicates_while_and_after_the_seen_filter_grows() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(dir.path()).unwrap());
+    let (seq, thread) = Sequencer::start(
+        store.clone(),
+        SequencerConfig::default(),
+        Arc::new(Metrics::default()),
+    )
+    .unwrap();
+    // The test filter holds 64 ids: 600 force at least one background rebuild.
+    let mut first = Vec::new();
+    for round in 0..30u64 {
+        let events: Vec<PreparedEvent> = (0..20).map(|i| prepared("g", round * 20 + i)).collect();
+        first.extend(seq.submit(events).await.unwrap());
+        // Retry the previous round at once: answered from the filter + store.
+        if round > 0 {
+            let again: Vec<PreparedEvent> = (0..20)
+                .map(|i| prepared("g", (round - 1) * 20 + i))
+                .collect();
+            for (k, o) in seq.submit(again).await.unwrap().iter().enumerate() {
+                let original = first[((round - 1) * 20) as usize + k];
+                assert_eq!(*o, SealOutcome::Duplicate(*original.receipt()));
+            }
+        }
+    }
+    assert!(first.iter().all(|o| matches!(o, SealOutcome::Sealed(_))));
+    // Everything once more, after the rebuilds: all duplicates, nothing new.
+    let all: Vec<PreparedEvent> = (0..600).map(|i| prepared("g", i)).collect();
+    let again = seq.submit(all).await.unwrap();
+    assert!(again.iter().all(|o| matches!(o, SealOutcome::Duplicate(_))));
+    drop(seq);
+    thread.join().unwrap();
+    assert_eq!(store.head().unwrap().size, 600);
+}
