@@ -198,6 +198,15 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// One statement on the writer connection (small writes outside batches).
+    fn write_one(&self, sql: &str, params: impl rusqlite::Params) -> Result<usize, StoreError> {
+        let w = self
+            .writer
+            .lock()
+            .map_err(|_| StoreError::Io("writer lock poisoned".into()))?;
+        w.conn.execute(sql, params).map_err(sql_err)
+    }
+
     /// Runs `f` with a pooled read-only connection.
     fn read<T>(
         &self,
@@ -695,17 +704,11 @@ impl Store for SqliteStore {
     }
 
     fn put_checkpoint(&self, cp: &StoredCheckpoint) -> Result<(), StoreError> {
-        let w = self
-            .writer
-            .lock()
-            .map_err(|_| StoreError::Io("writer lock poisoned".into()))?;
-        w.conn
-            .execute(
-                "INSERT INTO checkpoints (size, note, time) VALUES (?1, ?2, ?3)",
-                params![to_i64(cp.size)?, &cp.note, to_i64(cp.time)?],
-            )
-            .map_err(sql_err)?;
-        Ok(())
+        self.write_one(
+            "INSERT INTO checkpoints (size, note, time) VALUES (?1, ?2, ?3)",
+            params![to_i64(cp.size)?, &cp.note, to_i64(cp.time)?],
+        )
+        .map(|_| ())
     }
 
     fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, StoreError> {
@@ -748,22 +751,16 @@ impl Store for SqliteStore {
     }
 
     fn put_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
-        let w = self
-            .writer
-            .lock()
-            .map_err(|_| StoreError::Io("writer lock poisoned".into()))?;
-        w.conn
-            .execute(
-                "INSERT INTO api_keys (key_hash, name, role, created) VALUES (?1, ?2, ?3, ?4)",
-                params![
-                    &key.key_hash.0[..],
-                    key.name,
-                    key.role,
-                    to_i64(key.created)?
-                ],
-            )
-            .map_err(sql_err)?;
-        Ok(())
+        self.write_one(
+            "INSERT INTO api_keys (key_hash, name, role, created) VALUES (?1, ?2, ?3, ?4)",
+            params![
+                &key.key_hash.0[..],
+                key.name,
+                key.role,
+                to_i64(key.created)?
+            ],
+        )
+        .map(|_| ())
     }
 
     fn api_key(&self, key_hash: &Hash) -> Result<Option<ApiKeyRecord>, StoreError> {
@@ -837,19 +834,12 @@ impl Store for SqliteStore {
         now: u64,
         ttl: u64,
     ) -> Result<bool, StoreError> {
-        let w = self
-            .writer
-            .lock()
-            .map_err(|_| StoreError::Io("writer lock poisoned".into()))?;
-        let changed = w
-            .conn
-            .execute(
-                "INSERT INTO leases (name, holder, expires) VALUES (?1, ?2, ?3)
-                 ON CONFLICT(name) DO UPDATE SET holder = excluded.holder, expires = excluded.expires
-                 WHERE leases.holder = excluded.holder OR leases.expires < ?4",
-                params![name, holder, to_i64(now.saturating_add(ttl))?, to_i64(now)?],
-            )
-            .map_err(sql_err)?;
+        let changed = self.write_one(
+            "INSERT INTO leases (name, holder, expires) VALUES (?1, ?2, ?3)
+             ON CONFLICT(name) DO UPDATE SET holder = excluded.holder, expires = excluded.expires
+             WHERE leases.holder = excluded.holder OR leases.expires < ?4",
+            params![name, holder, to_i64(now.saturating_add(ttl))?, to_i64(now)?],
+        )?;
         Ok(changed > 0)
     }
 }
