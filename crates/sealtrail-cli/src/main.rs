@@ -17,6 +17,7 @@ mod ingest;
 mod migrate;
 mod proof;
 mod server_cmds;
+mod verify;
 
 /// sealtrail: the tamper-evident audit trail for AI agents.
 #[derive(Debug, Parser)]
@@ -36,6 +37,8 @@ enum Command {
     Ingest(ingest::IngestArgs),
     /// Fetch an entry's inclusion proof and optionally verify it offline.
     Proof(proof::ProofArgs),
+    /// Check a whole store: re-derive every hash, link, tile node and checkpoint.
+    Verify(verify::VerifyArgs),
     /// Copy an embedded log into PostgreSQL and prove the copy.
     Migrate(migrate::MigrateArgs),
     /// Load generators and baselines.
@@ -59,6 +62,7 @@ fn main() -> ExitCode {
         Command::Ingest(a) => ingest::run(a),
         Command::Proof(a) => proof::run(a),
         Command::Migrate(a) => migrate::run(a),
+        Command::Verify(a) => verify::run(a),
         Command::Bench(BenchCommand::Ingest(a)) => bench::run(a),
         Command::Bench(BenchCommand::Diy(a)) => bench_diy::run(a),
     };
