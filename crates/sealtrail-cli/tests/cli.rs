@@ -2,58 +2,18 @@
 //! server: init, serve, ingest (with a bad line), proof --verify (and a
 //! wrong key), and the messages and exit codes they get.
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command, Stdio};
+mod common;
 
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use common::{init_json, init_output, Server, BIN};
 use serde_json::Value;
-
-const BIN: &str = env!("CARGO_BIN_EXE_sealtrail");
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn serve(dir: &std::path::Path) -> (Server, String) {
-    let mut child = Command::new(BIN)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--checkpoint-interval",
-            "0.1",
-            "--data",
-        ])
-        .arg(dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let url = loop {
-        let line = lines.next().expect("server exited").unwrap();
-        if let Some(u) = line.strip_prefix("sealtrail listening on ") {
-            break u.to_string();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    (Server(child), url)
-}
 
 #[test]
 fn init_ingest_and_verify_a_proof_with_the_cli() {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(BIN)
-        .args(["init", "--json", "--origin", "example.com/agents", "--data"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let init: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let init = init_json(dir.path(), &["--origin", "example.com/agents"]);
     assert_eq!(init["origin"], "example.com/agents");
     let key = init["owner_api_key"].as_str().unwrap().to_string();
     let vkey = init["vkey"].as_str().unwrap().to_string();
@@ -67,15 +27,12 @@ fn init_ingest_and_verify_a_proof_with_the_cli() {
         .mode();
     assert_eq!(mode & 0o777, 0o600);
     // A second init says so and shows no key.
-    let again = Command::new(BIN)
-        .args(["init", "--json", "--data"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
+    let again = init_output(dir.path(), &[]);
     let again: Value = serde_json::from_slice(&again.stdout).unwrap();
     assert!(again["owner_api_key"].is_null());
 
-    let (_server, url) = serve(dir.path());
+    let server = Server::start(dir.path(), "0.1", &[], None);
+    let url = server.url.clone();
     let mut ingest = Command::new(BIN)
         .args(["ingest", "-", "--wait-checkpoint", "--server", &url])
         .env("SEALTRAIL_API_KEY", &key)
@@ -124,11 +81,7 @@ fn init_ingest_and_verify_a_proof_with_the_cli() {
 
     // Another log's key must not verify it.
     let other = tempfile::tempdir().unwrap();
-    let other_init = Command::new(BIN)
-        .args(["init", "--json", "--origin", "example.com/agents", "--data"])
-        .arg(other.path())
-        .output()
-        .unwrap();
+    let other_init = init_output(other.path(), &["--origin", "example.com/agents"]);
     let other_vkey = serde_json::from_slice::<Value>(&other_init.stdout).unwrap()["vkey"]
         .as_str()
         .unwrap()

@@ -4,70 +4,17 @@
 //! index and leaf hash, no index may be duplicated or skipped, and the whole
 //! store must verify (fsck re-derives every hash and the signed checkpoints).
 
+mod common;
+
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use common::{fsck_ok, get_json, init, post_json, Server};
 use sealtrail_core::note::Ed25519Verifier;
 use sealtrail_store::sqlite::SqliteStore;
 use sealtrail_store::Store;
 use serde_json::{json, Value};
-
-const BIN: &str = env!("CARGO_BIN_EXE_sealtrail");
-
-fn init(dir: &Path) -> (String, String) {
-    let out = Command::new(BIN)
-        .args(["init", "--json", "--data"])
-        .arg(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    (
-        v["owner_api_key"].as_str().unwrap().to_string(),
-        v["vkey"].as_str().unwrap().to_string(),
-    )
-}
-
-/// Starts the server and returns it with its URL (read from its stdout).
-fn serve(dir: &Path) -> (Child, String) {
-    let mut child = Command::new(BIN)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--checkpoint-interval",
-            "0.05",
-            "--data",
-        ])
-        .arg(dir)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let url = loop {
-        let line = lines
-            .next()
-            .expect("server exited before listening")
-            .unwrap();
-        if let Some(u) = line.strip_prefix("sealtrail listening on ") {
-            break u.trim().to_string();
-        }
-    };
-    // Keep draining stdout so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    (child, url)
-}
 
 /// Tiny deterministic PRNG (xorshift) for kill moments and ids.
 struct Rng(u64);
@@ -138,7 +85,7 @@ async fn hammer(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_during_ingest_loses_no_acknowledged_event() {
     let dir = tempfile::tempdir().unwrap();
-    let (key, vkey) = init(dir.path());
+    let (key, vkey) = init(dir.path(), &[]);
     let seed = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
@@ -154,7 +101,8 @@ async fn sigkill_during_ingest_loses_no_acknowledged_event() {
     let started = Instant::now();
 
     for round in 0..rounds {
-        let (mut child, url) = serve(dir.path());
+        let mut server = Server::start(dir.path(), "0.05", &[], None);
+        let url = server.url.clone();
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let workers: Vec<_> = (0..6)
             .map(|w| {
@@ -170,8 +118,7 @@ async fn sigkill_during_ingest_loses_no_acknowledged_event() {
             .collect();
         let delay = 60 + rng.next() % 400;
         tokio::time::sleep(Duration::from_millis(delay)).await;
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
+        server.kill(); // SIGKILL
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         for w in workers {
             let _ = w.await;
@@ -179,7 +126,8 @@ async fn sigkill_during_ingest_loses_no_acknowledged_event() {
     }
 
     // Restart once more and check everything that was acknowledged.
-    let (mut child, url) = serve(dir.path());
+    let mut server = Server::start(dir.path(), "0.05", &[], None);
+    let url = server.url.clone();
     let http = reqwest::Client::new();
     let acked = acked.lock().unwrap().clone();
     assert!(
@@ -197,38 +145,21 @@ async fn sigkill_during_ingest_loses_no_acknowledged_event() {
     let (id, (index, leaf)) = acked.iter().next().unwrap();
     let parts: Vec<&str> = id.split('-').collect();
     let worker: u64 = parts[1].trim_start_matches('w').parse().unwrap();
-    let body: Value = http
-        .get(format!("{url}/v1/entries/{index}"))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body = get_json(&http, &format!("{url}/v1/entries/{index}"), &key).await;
     assert_eq!(body["body"]["id"], id.as_str());
     assert_eq!(body["leaf_hash"], leaf.as_str());
-    let retry: Value = http
-        .post(format!("{url}/v1/events"))
-        .bearer_auth(&key)
-        .json(&json!([{"id": id, "agent": {"id": format!("agent-{}", worker % 4)}, "kind": "tool_call"}]))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let retry = post_json(
+        &http,
+        &format!("{url}/v1/events"),
+        &key,
+        &json!([{"id": id, "agent": {"id": format!("agent-{}", worker % 4)}, "kind": "tool_call"}]),
+    )
+    .await;
     assert_eq!(retry["results"][0]["status"], "duplicate");
     assert_eq!(retry["results"][0]["index"], *index);
 
     // Clean stop with SIGTERM: drains and exits 0.
-    // SAFETY: kill(2) on our own child's pid.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let status = child.wait().unwrap();
-    assert!(
-        status.success(),
-        "SIGTERM should stop the server cleanly: {status:?}"
-    );
+    server.terminate_cleanly();
 
     let store = SqliteStore::open(dir.path()).unwrap();
     for (id, (index, leaf)) in &acked {
@@ -241,12 +172,7 @@ async fn sigkill_during_ingest_loses_no_acknowledged_event() {
         assert_eq!(body["id"], id.as_str());
     }
     let v = Ed25519Verifier::from_vkey(&vkey).unwrap();
-    let report = sealtrail_store::fsck::check(&store, &[&v]).unwrap();
-    assert!(
-        report.ok(),
-        "store does not verify: {:?}",
-        &report.problems[..report.problems.len().min(10)]
-    );
+    let report = fsck_ok(&store, &v);
     assert!(report.checkpoints > 0);
     eprintln!(
         "{rounds} SIGKILLs, {} acknowledged events, {} entries, {} checkpoints verified in {:?}",

@@ -10,28 +10,19 @@
 //! binaries (`SEALTRAIL_PG_BIN`, else /usr/lib/postgresql/15/bin); prints
 //! SKIPPED otherwise, or when `SEALTRAIL_SKIP_POSTGRES=1`.
 
+mod common;
+
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::{fsck_ok, init, off_runtime, pg_store, skip_postgres, Server};
 use sealtrail_core::note::Ed25519Verifier;
-use sealtrail_store::postgres::{PgOptions, PgStore};
 use sealtrail_store::Store;
 use serde_json::{json, Value};
-
-const BIN: &str = env!("CARGO_BIN_EXE_sealtrail");
-
-/// Runs `f` on a thread of its own: the sync PostgreSQL client must not run
-/// on a thread that drives an async runtime.
-fn off_runtime<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    std::thread::spawn(f)
-        .join()
-        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-}
 
 /// A PostgreSQL cluster of this test's own, on a unix socket in its
 /// directory; stopped and removed when dropped.
@@ -158,62 +149,6 @@ impl Drop for PrivatePg {
     fn drop(&mut self) {
         // Stopped or not, nothing may outlive the test.
         let _ = self.pg_ctl(&["-m", "immediate", "-w", "stop"]);
-    }
-}
-
-/// A server process, SIGKILLed if the test ends without stopping it.
-struct Server {
-    child: Child,
-    url: String,
-    log: PathBuf,
-}
-
-impl Server {
-    fn start(data: &Path, db: &str, log: PathBuf) -> Server {
-        let mut child = Command::new(BIN)
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--checkpoint-interval",
-                "0.2",
-            ])
-            .arg("--data")
-            .arg(data)
-            .args(["--database", db, "--pg-schema", "sealtrail"])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let url = loop {
-            let Some(Ok(line)) = lines.next() else {
-                let _ = child.wait();
-                panic!(
-                    "sealtrail serve exited before listening:\n{}",
-                    std::fs::read_to_string(&log).unwrap_or_default()
-                );
-            };
-            if let Some(u) = line.strip_prefix("sealtrail listening on ") {
-                break u.trim().to_string();
-            }
-        };
-        std::thread::spawn(move || for _ in lines {});
-        Server { child, url, log }
-    }
-
-    fn stderr(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
     }
 }
 
@@ -346,8 +281,7 @@ async fn readyz(http: &reqwest::Client, url: &str) -> u16 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ingest_answers_503_while_the_database_is_down_and_recovers_by_itself() {
-    if std::env::var("SEALTRAIL_SKIP_POSTGRES").is_ok_and(|v| v == "1") {
-        eprintln!("SKIPPED db_restart: SEALTRAIL_SKIP_POSTGRES=1");
+    if skip_postgres("db_restart") {
         return;
     }
     let started = Instant::now();
@@ -358,21 +292,14 @@ async fn ingest_answers_503_while_the_database_is_down_and_recovers_by_itself() 
     eprintln!("private PostgreSQL up at {db} in {:?}", started.elapsed());
 
     let data = tempfile::tempdir().unwrap();
-    let out = Command::new(BIN)
-        .args(["init", "--json", "--data"])
-        .arg(data.path())
-        .args(["--database", &db, "--pg-schema", "sealtrail"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "init: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let pg_args = ["--database", db.as_str(), "--pg-schema", "sealtrail"];
+    let (key, vkey) = init(data.path(), &pg_args);
+    let mut server = Server::start(
+        data.path(),
+        "0.2",
+        &pg_args,
+        Some(data.path().join("serve.log")),
     );
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let key = v["owner_api_key"].as_str().unwrap().to_string();
-    let vkey = v["vkey"].as_str().unwrap().to_string();
-    let mut server = Server::start(data.path(), &db, data.path().join("serve.log"));
     let http = reqwest::Client::new();
 
     let seen: Arc<Mutex<Seen>> = Arc::default();
@@ -493,22 +420,12 @@ async fn ingest_answers_503_while_the_database_is_down_and_recovers_by_itself() 
     assert_eq!(ready_down, 503, "/readyz while PostgreSQL was down");
     eprintln!("a 503 while down: {:?}", s.unavailable[0]);
 
-    // SAFETY: kill(2) on our own child's pid.
-    unsafe { libc::kill(server.child.id() as i32, libc::SIGTERM) };
-    let status = server.child.wait().unwrap();
+    let status = server.terminate();
     assert!(status.success(), "SIGTERM: {status:?}\n{}", server.stderr());
 
     let acked = s.acked;
     let report = off_runtime(move || {
-        let store = PgStore::connect(
-            &db,
-            PgOptions {
-                schema: "sealtrail".into(),
-                pool_size: 2,
-                ..PgOptions::default()
-            },
-        )
-        .unwrap();
+        let store = pg_store(&db, "sealtrail", 2);
         let head = store.head().unwrap();
         let entries = store.entries(0, head.size).unwrap();
         assert_eq!(entries.len() as u64, head.size);
@@ -526,12 +443,7 @@ async fn ingest_answers_503_while_the_database_is_down_and_recovers_by_itself() 
             assert_eq!(&entries[*index as usize].leaf_hash.to_hex(), leaf, "{id}");
         }
         let verifier = Ed25519Verifier::from_vkey(&vkey).unwrap();
-        let report = sealtrail_store::fsck::check(&store, &[&verifier]).unwrap();
-        assert!(
-            report.ok(),
-            "fsck: {:?}",
-            &report.problems[..report.problems.len().min(10)]
-        );
+        let report = fsck_ok(&store, &verifier);
         assert!(report.checkpoints > 0);
         (report, acked.len())
     });

@@ -7,155 +7,22 @@
 //! Needs PostgreSQL (`SEALTRAIL_TEST_DATABASE_URL`, else the local socket);
 //! `SEALTRAIL_SKIP_POSTGRES=1` skips it.
 
-use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::{fsck_ok, get_json, init, off_runtime, pg_store, postgres_schema, Server, BIN};
 use sealtrail_core::checkpoint::SignedCheckpoint;
 use sealtrail_core::hash::Hash;
 use sealtrail_core::note::Ed25519Verifier;
 use sealtrail_core::proof::verify_consistency;
-use sealtrail_store::postgres::{PgOptions, PgStore};
 use sealtrail_store::sqlite::SqliteStore;
 use sealtrail_store::Store;
 use serde_json::{json, Value};
 
-const BIN: &str = env!("CARGO_BIN_EXE_sealtrail");
 const EVENTS: u64 = 2000;
-
-fn pg_url() -> String {
-    std::env::var("SEALTRAIL_TEST_DATABASE_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
-        .unwrap_or_else(|| "host=/var/run/postgresql user=postgres dbname=test".into())
-}
-
-fn skip_postgres(test: &str) -> bool {
-    let skip = std::env::var("SEALTRAIL_SKIP_POSTGRES").is_ok_and(|v| v == "1");
-    if skip {
-        eprintln!("SKIPPED {test}: SEALTRAIL_SKIP_POSTGRES=1");
-    }
-    skip
-}
-
-/// Runs `f` on a thread of its own: the sync PostgreSQL client must not run
-/// on a thread that drives an async runtime.
-fn off_runtime<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    std::thread::spawn(f)
-        .join()
-        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-}
-
-fn require_postgres(url: &str) {
-    let url = url.to_string();
-    off_runtime(move || {
-        if let Err(e) = postgres::Client::connect(&url, postgres::NoTls) {
-            let cause = std::error::Error::source(&e)
-                .map(|c| c.to_string())
-                .unwrap_or_default();
-            panic!(
-                "PostgreSQL is unreachable at {url:?}: {e}: {cause}\n\
-                 Start it (scripts/setup.sh), point SEALTRAIL_TEST_DATABASE_URL at a server, \
-                 or set SEALTRAIL_SKIP_POSTGRES=1 to skip the PostgreSQL tests."
-            );
-        }
-    });
-}
-
-fn random_hex(n: usize) -> String {
-    let mut b = vec![0u8; n];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut b))
-        .expect("/dev/urandom");
-    hex::encode(b)
-}
-
-/// A fresh schema, dropped with everything in it when the test ends.
-struct SchemaGuard {
-    url: String,
-    name: String,
-}
-
-impl Drop for SchemaGuard {
-    fn drop(&mut self) {
-        let (url, name) = (self.url.clone(), self.name.clone());
-        let dropped = std::thread::spawn(move || {
-            let mut c = postgres::Client::connect(&url, postgres::NoTls)?;
-            c.batch_execute(&format!(
-                "SET lock_timeout = '10s'; DROP SCHEMA IF EXISTS \"{name}\" CASCADE"
-            ))
-        })
-        .join();
-        if !matches!(dropped, Ok(Ok(()))) {
-            eprintln!("warning: could not drop schema {}: {dropped:?}", self.name);
-        }
-    }
-}
-
-/// A server process, SIGKILLed if the test ends without stopping it.
-struct Server {
-    child: Child,
-    url: String,
-    log: PathBuf,
-}
-
-impl Server {
-    fn start(data: &Path, extra: &[&str], log: PathBuf) -> Server {
-        let mut child = Command::new(BIN)
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--checkpoint-interval",
-                "0.05",
-            ])
-            .arg("--data")
-            .arg(data)
-            .args(extra)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let url = loop {
-            let Some(Ok(line)) = lines.next() else {
-                let _ = child.wait();
-                panic!(
-                    "sealtrail serve exited before listening:\n{}",
-                    std::fs::read_to_string(&log).unwrap_or_default()
-                );
-            };
-            if let Some(u) = line.strip_prefix("sealtrail listening on ") {
-                break u.trim().to_string();
-            }
-        };
-        std::thread::spawn(move || for _ in lines {});
-        Server { child, url, log }
-    }
-
-    /// SIGTERM; asserts a clean exit.
-    fn terminate(&mut self) {
-        // SAFETY: kill(2) on our own child's pid.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let status = self.child.wait().unwrap();
-        assert!(
-            status.success(),
-            "SIGTERM should stop the server cleanly: {status:?}\n{}",
-            std::fs::read_to_string(&self.log).unwrap_or_default()
-        );
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
 
 fn event(n: u64) -> Value {
     json!({
@@ -208,35 +75,26 @@ fn migrate(data: &Path, db: &str, schema: &str) -> std::process::Output {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migrate_copies_an_embedded_log_that_postgres_then_serves() {
-    if skip_postgres("migrate_copies_an_embedded_log_that_postgres_then_serves") {
+    let Some((db, schema)) = postgres_schema(
+        "migrate_copies_an_embedded_log_that_postgres_then_serves",
+        "mig",
+    ) else {
         return;
-    }
-    let db = pg_url();
-    require_postgres(&db);
-    let schema = SchemaGuard {
-        url: db.clone(),
-        name: format!("mig_{}", random_hex(6)),
     };
     let started = Instant::now();
     let data = tempfile::tempdir().unwrap();
     let logs = tempfile::tempdir().unwrap();
-    let out = Command::new(BIN)
-        .args(["init", "--json", "--data"])
-        .arg(data.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let key = v["owner_api_key"].as_str().unwrap().to_string();
-    let verifier = Ed25519Verifier::from_vkey(v["vkey"].as_str().unwrap()).unwrap();
+    let (key, vkey) = init(data.path(), &[]);
+    let verifier = Ed25519Verifier::from_vkey(&vkey).unwrap();
 
     // The embedded log: 2,000 events in 20 requests, checkpoints in between,
     // the last request waiting for a checkpoint that covers everything.
-    let mut embedded = Server::start(data.path(), &[], logs.path().join("embedded.log"));
+    let mut embedded = Server::start(
+        data.path(),
+        "0.05",
+        &[],
+        Some(logs.path().join("embedded.log")),
+    );
     let http = reqwest::Client::new();
     let mut leaves = Vec::new();
     for r in 0..20u64 {
@@ -258,7 +116,7 @@ async fn migrate_copies_an_embedded_log_that_postgres_then_serves() {
         .unwrap()
         .checkpoint;
     assert_eq!(cp.size, EVENTS);
-    embedded.terminate();
+    embedded.terminate_cleanly();
     let sqlite_checkpoints = SqliteStore::open(data.path())
         .unwrap()
         .checkpoints()
@@ -300,7 +158,12 @@ async fn migrate_copies_an_embedded_log_that_postgres_then_serves() {
         "--pg-schema",
         schema.name.as_str(),
     ];
-    let mut served = Server::start(data.path(), &pg_args, logs.path().join("pg.log"));
+    let mut served = Server::start(
+        data.path(),
+        "0.05",
+        &pg_args,
+        Some(logs.path().join("pg.log")),
+    );
     let pg_note = checkpoint(&http, &served.url, &key).await;
     assert_eq!(
         String::from_utf8_lossy(&pg_note),
@@ -308,15 +171,7 @@ async fn migrate_copies_an_embedded_log_that_postgres_then_serves() {
         "the migrated log serves another checkpoint"
     );
     for i in [0u64, 1234, EVENTS - 1] {
-        let e: Value = http
-            .get(format!("{}/v1/entries/{i}", served.url))
-            .bearer_auth(&key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let e = get_json(&http, &format!("{}/v1/entries/{i}", served.url), &key).await;
         assert_eq!(e["leaf_hash"], leaves[i as usize].as_str(), "entry {i}");
         assert_eq!(e["body"]["id"], format!("mig-{i}"));
     }
@@ -333,18 +188,15 @@ async fn migrate_copies_an_embedded_log_that_postgres_then_serves() {
         .unwrap()
         .checkpoint;
     assert_eq!(new_cp.size, EVENTS + 10);
-    let proof: Value = http
-        .get(format!(
+    let proof = get_json(
+        &http,
+        &format!(
             "{}/v1/consistency?from={EVENTS}&to={}",
             served.url, new_cp.size
-        ))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        ),
+        &key,
+    )
+    .await;
     let path: Vec<Hash> = proof["path"]
         .as_array()
         .unwrap()
@@ -353,28 +205,12 @@ async fn migrate_copies_an_embedded_log_that_postgres_then_serves() {
         .collect();
     verify_consistency(EVENTS, new_cp.size, &cp.root, &new_cp.root, &path)
         .expect("the PostgreSQL log extends the embedded one");
-    served.terminate();
+    served.terminate_cleanly();
 
     // The copy verifies on its own too.
     let (db2, name) = (db.clone(), schema.name.clone());
     let v2 = verifier.clone();
-    let fsck = off_runtime(move || {
-        let store = PgStore::connect(
-            &db2,
-            PgOptions {
-                schema: name,
-                pool_size: 2,
-                ..PgOptions::default()
-            },
-        )
-        .unwrap();
-        sealtrail_store::fsck::check(&store, &[&v2]).unwrap()
-    });
-    assert!(
-        fsck.ok(),
-        "fsck: {:?}",
-        &fsck.problems[..fsck.problems.len().min(10)]
-    );
+    let fsck = off_runtime(move || fsck_ok(&pg_store(&db2, &name, 2), &v2));
     assert_eq!(fsck.entries, EVENTS + 10);
 
     // A second migration into the now non-empty schema is refused.

@@ -8,184 +8,23 @@
 //! Needs PostgreSQL (`SEALTRAIL_TEST_DATABASE_URL`, else the local socket);
 //! `SEALTRAIL_SKIP_POSTGRES=1` skips it.
 
+mod common;
+
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::{
+    fsck_ok, init, off_runtime, pg_store, post_json, postgres_schema, random_hex, Server,
+};
 use sealtrail_core::checkpoint::SignedCheckpoint;
 use sealtrail_core::note::Ed25519Verifier;
-use sealtrail_store::postgres::{PgOptions, PgStore};
 use sealtrail_store::Store;
 use serde_json::{json, Value};
 
-const BIN: &str = env!("CARGO_BIN_EXE_sealtrail");
 const NODES: usize = 3;
 const WORKERS_PER_NODE: usize = 3;
-
-fn pg_url() -> String {
-    std::env::var("SEALTRAIL_TEST_DATABASE_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
-        .unwrap_or_else(|| "host=/var/run/postgresql user=postgres dbname=test".into())
-}
-
-fn skip_postgres(test: &str) -> bool {
-    let skip = std::env::var("SEALTRAIL_SKIP_POSTGRES").is_ok_and(|v| v == "1");
-    if skip {
-        eprintln!("SKIPPED {test}: SEALTRAIL_SKIP_POSTGRES=1");
-    }
-    skip
-}
-
-/// Runs `f` on a thread of its own: the sync PostgreSQL client must not run
-/// on a thread that drives an async runtime.
-fn off_runtime<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    std::thread::spawn(f)
-        .join()
-        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-}
-
-fn require_postgres(url: &str) {
-    let url = url.to_string();
-    off_runtime(move || {
-        if let Err(e) = postgres::Client::connect(&url, postgres::NoTls) {
-            let cause = std::error::Error::source(&e)
-                .map(|c| c.to_string())
-                .unwrap_or_default();
-            panic!(
-                "PostgreSQL is unreachable at {url:?}: {e}: {cause}\n\
-                 Start it (scripts/setup.sh), point SEALTRAIL_TEST_DATABASE_URL at a server, \
-                 or set SEALTRAIL_SKIP_POSTGRES=1 to skip the PostgreSQL tests."
-            );
-        }
-    });
-}
-
-fn random_hex(n: usize) -> String {
-    let mut b = vec![0u8; n];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut b))
-        .expect("/dev/urandom");
-    hex::encode(b)
-}
-
-/// A fresh schema, dropped with everything in it when the test ends.
-struct SchemaGuard {
-    url: String,
-    name: String,
-}
-
-impl SchemaGuard {
-    fn new(url: &str, prefix: &str) -> SchemaGuard {
-        SchemaGuard {
-            url: url.to_string(),
-            name: format!("{prefix}_{}", random_hex(6)),
-        }
-    }
-}
-
-impl Drop for SchemaGuard {
-    fn drop(&mut self) {
-        let (url, name) = (self.url.clone(), self.name.clone());
-        let dropped = std::thread::spawn(move || {
-            let mut c = postgres::Client::connect(&url, postgres::NoTls)?;
-            c.batch_execute(&format!(
-                "SET lock_timeout = '10s'; DROP SCHEMA IF EXISTS \"{name}\" CASCADE"
-            ))
-        })
-        .join();
-        if !matches!(dropped, Ok(Ok(()))) {
-            eprintln!("warning: could not drop schema {}: {dropped:?}", self.name);
-        }
-    }
-}
-
-/// A server process, SIGKILLed if the test ends without stopping it.
-struct Server {
-    child: Child,
-    url: String,
-    log: PathBuf,
-}
-
-impl Server {
-    fn start(data: &Path, db: &str, schema: &str, log: PathBuf) -> Server {
-        let mut child = Command::new(BIN)
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--checkpoint-interval",
-                "0.1",
-            ])
-            .arg("--data")
-            .arg(data)
-            .args(["--database", db, "--pg-schema", schema])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let url = loop {
-            let Some(Ok(line)) = lines.next() else {
-                let _ = child.wait();
-                panic!(
-                    "sealtrail serve exited before listening:\n{}",
-                    std::fs::read_to_string(&log).unwrap_or_default()
-                );
-            };
-            if let Some(u) = line.strip_prefix("sealtrail listening on ") {
-                break u.trim().to_string();
-            }
-        };
-        // Keep draining stdout so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        Server { child, url, log }
-    }
-
-    /// SIGTERM, then the exit status.
-    fn terminate(&mut self) -> std::process::ExitStatus {
-        // SAFETY: kill(2) on our own child's pid.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        self.child.wait().unwrap()
-    }
-
-    fn stderr(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-fn init(data: &Path, db: &str, schema: &str) -> (String, String) {
-    let out = Command::new(BIN)
-        .args(["init", "--json", "--data"])
-        .arg(data)
-        .args(["--database", db, "--pg-schema", schema])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "sealtrail init: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    (
-        v["owner_api_key"].as_str().unwrap().to_string(),
-        v["vkey"].as_str().unwrap().to_string(),
-    )
-}
 
 fn event(id: &str, worker: usize, n: usize) -> Value {
     json!({
@@ -286,24 +125,27 @@ async fn hammer(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_of_one_node_loses_nothing_and_the_others_go_on() {
-    if skip_postgres("sigkill_of_one_node_loses_nothing_and_the_others_go_on") {
+    let Some((db, schema)) = postgres_schema(
+        "sigkill_of_one_node_loses_nothing_and_the_others_go_on",
+        "mnc",
+    ) else {
         return;
-    }
-    let db = pg_url();
-    require_postgres(&db);
-    let schema = SchemaGuard::new(&db, "mnc");
+    };
     let started = Instant::now();
     let data = tempfile::tempdir().unwrap();
     let logs = tempfile::tempdir().unwrap();
-    let (key, vkey) = init(data.path(), &db, &schema.name);
+    let (key, vkey) = init(
+        data.path(),
+        &["--database", &db, "--pg-schema", &schema.name],
+    );
     let verifier = Ed25519Verifier::from_vkey(&vkey).unwrap();
     let mut servers: Vec<Server> = (0..NODES)
         .map(|k| {
             Server::start(
                 data.path(),
-                &db,
-                &schema.name,
-                logs.path().join(format!("node{k}.log")),
+                "0.1",
+                &["--database", &db, "--pg-schema", &schema.name],
+                Some(logs.path().join(format!("node{k}.log"))),
             )
         })
         .collect();
@@ -339,8 +181,7 @@ async fn sigkill_of_one_node_loses_nothing_and_the_others_go_on() {
     tokio::time::sleep(Duration::from_millis(delay)).await;
     let before = seen.lock().unwrap().acked.len();
     killed.store(victim, Ordering::SeqCst);
-    servers[victim].child.kill().unwrap(); // SIGKILL
-    servers[victim].child.wait().unwrap();
+    servers[victim].kill(); // SIGKILL
     tokio::time::sleep(Duration::from_millis(1500)).await;
     stop.store(true, Ordering::Relaxed);
     for w in workers {
@@ -381,16 +222,13 @@ async fn sigkill_of_one_node_loses_nothing_and_the_others_go_on() {
         .iter()
         .find(|(_, (_, _, node))| *node == victim)
         .expect("the victim acknowledged something");
-    let body: Value = http
-        .post(format!("{}/v1/events", urls[1]))
-        .bearer_auth(&key)
-        .json(&json!([event(id, 0, 0)]))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body = post_json(
+        &http,
+        &format!("{}/v1/events", urls[1]),
+        &key,
+        &json!([event(id, 0, 0)]),
+    )
+    .await;
     assert_eq!(body["results"][0]["status"], "duplicate", "{body}");
     assert_eq!(body["results"][0]["index"], *index);
     assert_eq!(body["results"][0]["leaf_hash"], leaf.as_str());
@@ -399,19 +237,7 @@ async fn sigkill_of_one_node_loses_nothing_and_the_others_go_on() {
     // checkpoint covering everything.
     let head = {
         let (db, name) = (db.clone(), schema.name.clone());
-        off_runtime(move || {
-            PgStore::connect(
-                &db,
-                PgOptions {
-                    schema: name,
-                    pool_size: 1,
-                    ..PgOptions::default()
-                },
-            )
-            .unwrap()
-            .head()
-            .unwrap()
-        })
+        off_runtime(move || pg_store(&db, &name, 1).head().unwrap())
     };
     let waited = Instant::now();
     for url in &urls[1..] {
@@ -454,15 +280,7 @@ async fn sigkill_of_one_node_loses_nothing_and_the_others_go_on() {
 
     let (db2, name) = (db.clone(), schema.name.clone());
     let report = off_runtime(move || {
-        let store = PgStore::connect(
-            &db2,
-            PgOptions {
-                schema: name,
-                pool_size: 2,
-                ..PgOptions::default()
-            },
-        )
-        .unwrap();
+        let store = pg_store(&db2, &name, 2);
         let head = store.head().unwrap();
         let mut indices: HashMap<u64, &str> = HashMap::new();
         for (id, (index, _, _)) in &acked {
@@ -492,12 +310,7 @@ async fn sigkill_of_one_node_loses_nothing_and_the_others_go_on() {
         for id in acked.keys() {
             assert!(ids.contains_key(id), "acknowledged event {id} is gone");
         }
-        let report = sealtrail_store::fsck::check(&store, &[&verifier]).unwrap();
-        assert!(
-            report.ok(),
-            "fsck: {:?}",
-            &report.problems[..report.problems.len().min(10)]
-        );
+        let report = fsck_ok(&store, &verifier);
         assert_eq!(report.entries, head.size);
         assert!(report.checkpoints > 0);
         report

@@ -11,6 +11,10 @@ async fn body(r: reqwest::Response) -> (u16, Value) {
     (s, r.json().await.unwrap())
 }
 
+async fn send(request: reqwest::RequestBuilder) -> (u16, Value) {
+    body(request.send().await.unwrap()).await
+}
+
 fn assert_error(got: &(u16, Value), status: u16, code: &str, needle: &str) {
     assert_eq!(got.0, status, "{}", got.1);
     assert_eq!(got.1["error"]["code"], code, "{}", got.1);
@@ -25,45 +29,13 @@ fn assert_error(got: &(u16, Value), status: u16, code: &str, needle: &str) {
 async fn authentication_errors() {
     let mut s = TestServer::start().await;
     let url = format!("{}/v1/events", s.url);
-    let none = body(
-        s.http
-            .post(&url)
-            .json(&json!([event("a", 1)]))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let none = send(s.http.post(&url).json(&json!([event("a", 1)]))).await;
     assert_error(&none, 401, "unauthorized", "Authorization: Bearer");
-    let basic = body(
-        s.http
-            .post(&url)
-            .header("authorization", "Basic abc")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let basic = send(s.http.post(&url).header("authorization", "Basic abc")).await;
     assert_error(&basic, 401, "unauthorized", "Bearer scheme");
-    let foreign = body(
-        s.http
-            .post(&url)
-            .bearer_auth("sk-live-123")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let foreign = send(s.http.post(&url).bearer_auth("sk-live-123")).await;
     assert_error(&foreign, 401, "unauthorized", "start with stk_");
-    let unknown = body(
-        s.http
-            .post(&url)
-            .bearer_auth("stk_nope")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let unknown = send(s.http.post(&url).bearer_auth("stk_nope")).await;
     assert_error(&unknown, 401, "unauthorized", "unknown API key");
     // Reads need a key too, tiles included (they are not public by default).
     let r = s
@@ -138,12 +110,9 @@ async fn request_shape_errors() {
         "invalid_json",
         "array of events or one event object",
     );
-    let wait = body(
+    let wait = send(
         s.post("/v1/events?wait=forever")
-            .json(&json!([event("a", 1)]))
-            .send()
-            .await
-            .unwrap(),
+            .json(&json!([event("a", 1)])),
     )
     .await;
     assert_error(&wait, 400, "invalid_parameter", "wait=checkpoint");
@@ -223,24 +192,24 @@ async fn per_event_errors_name_the_problem_and_spare_the_others() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn read_errors() {
     let mut s = TestServer::start().await;
-    let cp = body(s.get("/v1/checkpoint").send().await.unwrap()).await;
+    let cp = send(s.get("/v1/checkpoint")).await;
     assert_error(&cp, 404, "not_found", "no checkpoint");
     s.ingest(json!([event("a", 1), event("a", 2)])).await;
-    let missing = body(s.get("/v1/entries/99").send().await.unwrap()).await;
+    let missing = send(s.get("/v1/entries/99")).await;
     assert_error(&missing, 404, "not_found", "no entry 99");
-    let bad = body(s.get("/v1/entries/-1").send().await.unwrap()).await;
+    let bad = send(s.get("/v1/entries/-1")).await;
     assert_error(&bad, 400, "invalid_parameter", "non-negative integer");
-    let big = body(s.get("/v1/entries/0/proof?size=50").send().await.unwrap()).await;
+    let big = send(s.get("/v1/entries/0/proof?size=50")).await;
     assert_error(&big, 400, "invalid_parameter", "larger than the log");
-    let outside = body(s.get("/v1/entries/1/proof?size=1").send().await.unwrap()).await;
+    let outside = send(s.get("/v1/entries/1/proof?size=1")).await;
     assert_error(&outside, 404, "not_found", "not in the tree of size 1");
-    let order = body(s.get("/v1/consistency?from=2&to=1").send().await.unwrap()).await;
+    let order = send(s.get("/v1/consistency?from=2&to=1")).await;
     assert_error(&order, 400, "invalid_parameter", "must not be larger");
-    let tile = body(s.get("/tlog/tile/0/000.p/9").send().await.unwrap()).await;
+    let tile = send(s.get("/tlog/tile/0/000.p/9")).await;
     assert_error(&tile, 404, "not_found", "not in the tree");
-    let path = body(s.get("/tlog/tile/0/x000/000").send().await.unwrap()).await;
+    let path = send(s.get("/tlog/tile/0/x000/000")).await;
     assert_error(&path, 404, "not_found", "canonically");
-    let nothing = body(s.get("/v2/everything").send().await.unwrap()).await;
+    let nothing = send(s.get("/v2/everything")).await;
     assert_error(&nothing, 404, "not_found", "no such endpoint");
     s.stop().await;
 }

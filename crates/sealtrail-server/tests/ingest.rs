@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{event, TestServer};
+use common::{event, get_json, post_json, TestServer};
 use sealtrail_core::header::EntryHeader;
 use sealtrail_core::note::Ed25519Verifier;
 use sealtrail_core::tlog_proof::TlogProof;
@@ -38,14 +38,7 @@ async fn events_are_sealed_with_receipts_and_retries_are_not_logged_twice() {
     assert_eq!(dup["results"][1]["index"], dup["results"][0]["index"]);
 
     // Stream links: a:3 is agent a's third entry, linked to index 1.
-    let entry: serde_json::Value = s
-        .get("/v1/entries/3")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let entry = s.get_json("/v1/entries/3").await;
     assert_eq!(
         entry["header"]["streams"]["agent"],
         json!({"n": 3, "prev": 1})
@@ -82,23 +75,9 @@ async fn sequence_gaps_are_recorded_in_the_header() {
     let mut s = TestServer::start().await;
     s.ingest(json!([event("a", 1), event("a", 2), event("a", 5)]))
         .await;
-    let e: serde_json::Value = s
-        .get("/v1/entries/2")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let e = s.get_json("/v1/entries/2").await;
     assert_eq!(e["header"]["seq_gap"], json!({"expected": 3, "got": 5}));
-    let e: serde_json::Value = s
-        .get("/v1/entries/1")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let e = s.get_json("/v1/entries/1").await;
     assert!(e["header"].get("seq_gap").is_none());
     s.stop().await;
 }
@@ -119,14 +98,7 @@ async fn wait_for_checkpoint_returns_a_proof_that_verifies_offline() {
     let proof = TlogProof::parse(receipt["proof"].as_str().unwrap().as_bytes()).unwrap();
     assert_eq!(proof.index, 2);
     // Rebuild the leaf from the entry's header, as an auditor would.
-    let entry: serde_json::Value = s
-        .get("/v1/entries/2")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let entry = s.get_json("/v1/entries/2").await;
     let bytes = sealtrail_core::jcs::to_canonical_vec(&entry["header"]).unwrap();
     let header = EntryHeader::parse(&bytes).unwrap();
     let leaf = header.leaf_hash().unwrap();
@@ -161,38 +133,19 @@ async fn data_survives_a_clean_restart_and_the_tree_continues() {
     let (running, again) = sealtrail_server::start(opts).await.unwrap();
     assert!(again.is_none(), "the owner key is shown only once");
     let url = format!("http://{}", running.addr);
-    let r: serde_json::Value = http
-        .post(format!("{url}/v1/events?wait=checkpoint"))
-        .bearer_auth(&key)
-        .json(&json!([event("a", 2), event("a", 3)]))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let r = post_json(
+        &http,
+        &format!("{url}/v1/events?wait=checkpoint"),
+        &key,
+        &json!([event("a", 2), event("a", 3)]),
+    )
+    .await;
     assert_eq!(r["results"][0]["status"], "duplicate");
     assert_eq!(r["results"][1]["index"], 2);
-    let e: serde_json::Value = http
-        .get(format!("{url}/v1/entries/2"))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let e = get_json(&http, &format!("{url}/v1/entries/2"), &key).await;
     assert_eq!(e["header"]["streams"]["agent"], json!({"n": 3, "prev": 1}));
     // Consistency from the first run's checkpoint to the new one.
-    let c: serde_json::Value = http
-        .get(format!("{url}/v1/consistency?from=2&to=3"))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let c = get_json(&http, &format!("{url}/v1/consistency?from=2&to=3"), &key).await;
     assert!(!c["path"].as_array().unwrap().is_empty());
     running.stop().await.unwrap();
 }

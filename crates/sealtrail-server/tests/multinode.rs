@@ -16,12 +16,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::{fsck_ok, off_runtime, pg_store, postgres_schema};
 use sealtrail_core::checkpoint::SignedCheckpoint;
 use sealtrail_core::hash::Hash;
 use sealtrail_core::note::Ed25519Verifier;
 use sealtrail_core::proof::verify_consistency;
 use sealtrail_server::datadir::Backend;
-use sealtrail_store::postgres::{PgOptions, PgStore};
+use sealtrail_store::postgres::PgOptions;
 use sealtrail_store::Store;
 use serde_json::{json, Value};
 
@@ -30,79 +31,6 @@ const TASKS_PER_NODE: usize = 4;
 const REQUESTS_PER_TASK: usize = 20;
 const EVENTS_PER_REQUEST: usize = 50;
 const TOTAL: usize = NODES * TASKS_PER_NODE * REQUESTS_PER_TASK * EVENTS_PER_REQUEST;
-
-fn pg_url() -> String {
-    std::env::var("SEALTRAIL_TEST_DATABASE_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
-        .unwrap_or_else(|| "host=/var/run/postgresql user=postgres dbname=test".into())
-}
-
-fn skip_postgres(test: &str) -> bool {
-    let skip = std::env::var("SEALTRAIL_SKIP_POSTGRES").is_ok_and(|v| v == "1");
-    if skip {
-        eprintln!("SKIPPED {test}: SEALTRAIL_SKIP_POSTGRES=1");
-    }
-    skip
-}
-
-/// Runs `f` on a thread of its own: the sync PostgreSQL client must not run
-/// on a thread that drives an async runtime.
-fn off_runtime<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    std::thread::spawn(f)
-        .join()
-        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-}
-
-/// Fails the test with advice when PostgreSQL cannot be reached.
-fn require_postgres(url: &str) {
-    let url = url.to_string();
-    off_runtime(move || {
-        if let Err(e) = postgres::Client::connect(&url, postgres::NoTls) {
-            let cause = std::error::Error::source(&e)
-                .map(|c| c.to_string())
-                .unwrap_or_default();
-            panic!(
-                "PostgreSQL is unreachable at {url:?}: {e}: {cause}\n\
-                 Start it (scripts/setup.sh), point SEALTRAIL_TEST_DATABASE_URL at a server, \
-                 or set SEALTRAIL_SKIP_POSTGRES=1 to skip the PostgreSQL tests."
-            );
-        }
-    });
-}
-
-/// A fresh schema name, dropped with everything in it when the test ends.
-struct SchemaGuard {
-    url: String,
-    name: String,
-}
-
-impl SchemaGuard {
-    fn new(url: &str) -> SchemaGuard {
-        let mut b = [0u8; 6];
-        getrandom::fill(&mut b).expect("randomness");
-        SchemaGuard {
-            url: url.to_string(),
-            name: format!("mn_{}", hex::encode(b)),
-        }
-    }
-}
-
-impl Drop for SchemaGuard {
-    fn drop(&mut self) {
-        let (url, name) = (self.url.clone(), self.name.clone());
-        let dropped = std::thread::spawn(move || {
-            let mut c = postgres::Client::connect(&url, postgres::NoTls)?;
-            c.batch_execute(&format!(
-                "SET lock_timeout = '10s'; DROP SCHEMA IF EXISTS \"{name}\" CASCADE"
-            ))
-        })
-        .join();
-        if !matches!(dropped, Ok(Ok(()))) {
-            eprintln!("warning: could not drop schema {}: {dropped:?}", self.name);
-        }
-    }
-}
 
 fn event(node: usize, task: usize, req: usize, i: usize) -> Value {
     json!({
@@ -174,12 +102,10 @@ fn record(seen: &Mutex<BTreeMap<u64, Hash>>, size: u64, root: Hash, from: &str) 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_nodes_on_one_schema_sequence_one_log() {
-    if skip_postgres("three_nodes_on_one_schema_sequence_one_log") {
+    let Some((url, schema)) = postgres_schema("three_nodes_on_one_schema_sequence_one_log", "mn")
+    else {
         return;
-    }
-    let url = pg_url();
-    require_postgres(&url);
-    let schema = SchemaGuard::new(&url);
+    };
     let started = Instant::now();
     let dir = tempfile::tempdir().unwrap();
     let opts = |dir: &std::path::Path| {
@@ -413,18 +339,7 @@ async fn three_nodes_on_one_schema_sequence_one_log() {
     // each extends the previous one, proven by a node's consistency proof.
     let stored = {
         let (url, name) = (url.clone(), schema.name.clone());
-        off_runtime(move || {
-            let store = PgStore::connect(
-                &url,
-                PgOptions {
-                    schema: name,
-                    pool_size: 2,
-                    ..PgOptions::default()
-                },
-            )
-            .unwrap();
-            store.checkpoints().unwrap()
-        })
+        off_runtime(move || pg_store(&url, &name, 2).checkpoints().unwrap())
     };
     for cp in &stored {
         let opened = SignedCheckpoint::open(&cp.note, &[&verifier]).unwrap();
@@ -475,14 +390,7 @@ async fn three_nodes_on_one_schema_sequence_one_log() {
     let vkey = verifier.clone();
     let final_root = finals[0];
     off_runtime(move || {
-        let store = PgStore::connect(
-            &url2,
-            PgOptions {
-                schema: name,
-                ..PgOptions::default()
-            },
-        )
-        .unwrap();
+        let store = pg_store(&url2, &name, PgOptions::default().pool_size);
         let head = store.head().unwrap();
         assert_eq!(head.size, size, "the store's head after the stop");
         assert_eq!(head.root, final_root);
@@ -496,12 +404,7 @@ async fn three_nodes_on_one_schema_sequence_one_log() {
                 a.index
             );
         }
-        let report = sealtrail_store::fsck::check(&store, &[&vkey]).unwrap();
-        assert!(
-            report.ok(),
-            "fsck: {:?}",
-            &report.problems[..report.problems.len().min(10)]
-        );
+        let report = fsck_ok(&store, &vkey);
         assert_eq!(report.entries, size);
         assert!(report.checkpoints >= 2);
         assert_eq!(report.root, Some(final_root));
