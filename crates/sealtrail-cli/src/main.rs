@@ -13,6 +13,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod bench;
 mod bench_diy;
+mod config;
 mod ingest;
 mod migrate;
 mod proof;
@@ -44,6 +45,15 @@ enum Command {
     /// Load generators and baselines.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Settings: `config show` prints the values `serve` would use.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Print the effective serve settings (flags > SEALTRAIL_* > sealtrail.toml > defaults).
+    Show(server_cmds::ServeArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -55,6 +65,14 @@ enum BenchCommand {
 }
 
 fn main() -> ExitCode {
+    // sealtrail.toml feeds the same parser as flags and environment.
+    let args: Vec<String> = std::env::args().collect();
+    if matches!(args.get(1).map(String::as_str), Some("serve" | "config")) {
+        if let Err(e) = config::apply(&config::data_dir(&args)) {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(2);
+        }
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Init(a) => server_cmds::init(a),
@@ -65,6 +83,7 @@ fn main() -> ExitCode {
         Command::Verify(a) => verify::run(a),
         Command::Bench(BenchCommand::Ingest(a)) => bench::run(a),
         Command::Bench(BenchCommand::Diy(a)) => bench_diy::run(a),
+        Command::Config(ConfigCommand::Show(a)) => server_cmds::show(a),
     };
     match result {
         Ok(code) => code,

@@ -96,6 +96,11 @@ pub struct ServeArgs {
 
 pub fn init(a: InitArgs) -> Result<ExitCode> {
     let out = sealtrail_server::datadir::init(&a.data, a.origin.as_deref(), &a.backend.backend())?;
+    let settings = a.data.join(crate::config::FILE);
+    if out.created && !settings.exists() {
+        std::fs::write(&settings, crate::config::TEMPLATE)
+            .with_context(|| format!("cannot write {}", settings.display()))?;
+    }
     if a.json {
         println!("{}", serde_json::to_string(&out)?);
     } else if let Some(key) = &out.owner_api_key {
@@ -189,5 +194,73 @@ async fn wait_for_signal() {
         _ => {
             let _ = tokio::signal::ctrl_c().await;
         }
+    }
+}
+
+/// `sealtrail config show`: the settings `serve` would run with, as TOML.
+pub fn show(a: ServeArgs) -> Result<ExitCode> {
+    println!("# effective settings for {}", a.data.display());
+    println!("listen = \"{}\"", a.listen);
+    println!("checkpoint_interval = {:?}", a.checkpoint_interval);
+    println!("batch_max = {}", a.batch_max);
+    println!("batch_linger_ms = {}", a.batch_linger_ms);
+    println!("queue_limit = {}", a.queue_limit);
+    println!("max_body_bytes = {}", a.max_body_bytes);
+    println!("max_events_per_request = {}", a.max_events_per_request);
+    println!("max_event_bytes = {}", a.max_event_bytes);
+    println!("public_tiles = {}", a.public_tiles);
+    println!("log_format = \"{}\"", a.log_format);
+    match &a.backend.database {
+        // Never print a password that a URL may carry.
+        Some(url) => println!("database = \"{}\"", redact_url(url)),
+        None => println!("# database: the embedded store in the data directory"),
+    }
+    println!("pg_schema = \"{}\"", a.backend.pg_schema);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            match creds.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme + 3],
+                    &creds[..colon],
+                    &url[at..]
+                ),
+                None => url.to_string(),
+            }
+        }
+        _ => url
+            .split(' ')
+            .map(|kv| {
+                if kv.starts_with("password=") {
+                    "password=***"
+                } else {
+                    kv
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" "),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            super::redact_url("postgres://u:pw@h/db"),
+            "postgres://u:***@h/db"
+        );
+        assert_eq!(super::redact_url("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(super::redact_url("host=/run user=x"), "host=/run user=x");
+        assert_eq!(
+            super::redact_url("host=h password=pw user=x"),
+            "host=h password=*** user=x"
+        );
     }
 }

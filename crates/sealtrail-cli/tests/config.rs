@@ -1,0 +1,70 @@
+//! sealtrail.toml: `init` writes a template; `config show` prints what
+//! `serve` would use, with flag > environment > file > default.
+
+mod common;
+
+use std::process::Command;
+
+use common::BIN;
+
+fn show(dir: &std::path::Path, env: &[(&str, &str)], flags: &[&str]) -> String {
+    let mut cmd = Command::new(BIN);
+    cmd.args(["config", "show", "--data"]).arg(dir).args(flags);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn settings_come_from_flag_then_environment_then_file_then_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let init = Command::new(BIN)
+        .args(["init", "--data"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(init.status.success());
+    let file = dir.path().join("sealtrail.toml");
+    let template = std::fs::read_to_string(&file).unwrap();
+    assert!(template.contains("# batch_max = 2048"));
+    assert!(show(dir.path(), &[], &[]).contains("batch_max = 2048\n"));
+
+    std::fs::write(
+        &file,
+        format!("{template}batch_max = 1234\ndatabase = \"postgres://u:pw@h/db\"\n"),
+    )
+    .unwrap();
+    let from_file = show(dir.path(), &[], &[]);
+    assert!(from_file.contains("batch_max = 1234\n"), "{from_file}");
+    assert!(
+        from_file.contains("postgres://u:***@h/db") && !from_file.contains("pw"),
+        "{from_file}"
+    );
+    assert!(show(dir.path(), &[("SEALTRAIL_BATCH_MAX", "99")], &[]).contains("batch_max = 99\n"));
+    assert!(show(
+        dir.path(),
+        &[("SEALTRAIL_BATCH_MAX", "99")],
+        &["--batch-max", "7"]
+    )
+    .contains("batch_max = 7\n"));
+
+    std::fs::write(&file, "batch_mx = 3\n").unwrap();
+    let bad = Command::new(BIN)
+        .args(["serve", "--data"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        err.contains("unknown setting \"batch_mx\"") && err.contains("batch_max"),
+        "{err}"
+    );
+}
