@@ -51,8 +51,9 @@ fn rejected(code: &'static str, message: String, field: Option<String>) -> Error
     }
 }
 
-/// Validates one event's bytes and canonicalises its body.
-pub fn prepare(bytes: &[u8], max_event_bytes: usize) -> Slot {
+/// Validates one event's bytes and canonicalises its body; `salt` is the
+/// fresh random salt of its commitment.
+pub fn prepare(bytes: &[u8], max_event_bytes: usize, salt: [u8; 32]) -> Slot {
     if bytes.len() > max_event_bytes {
         return Err(rejected(
             "event_too_large",
@@ -67,15 +68,27 @@ pub fn prepare(bytes: &[u8], max_event_bytes: usize) -> Slot {
         let field = (e.path != "$").then(|| e.path.clone());
         rejected("invalid_event", e.to_string(), field)
     })?;
-    let mut salt = [0u8; 32];
-    getrandom::fill(&mut salt).map_err(|e| {
-        rejected(
-            "internal",
-            format!("no randomness for the body salt: {e}"),
-            None,
-        )
-    })?;
     Ok(PreparedEvent::new(event, body, salt))
+}
+
+/// One fresh salt per event, from one call to the OS generator.
+fn salts(n: usize) -> Result<Vec<[u8; 32]>, ApiError> {
+    let mut out = vec![[0u8; 32]; n];
+    getrandom::fill(out.as_flattened_mut())
+        .map_err(|e| ApiError::internal(format!("no randomness for body salts: {e}")))?;
+    Ok(out)
+}
+
+/// Validates each event with its own salt.
+fn prepare_all<'a>(
+    items: impl ExactSizeIterator<Item = &'a [u8]>,
+    max_event_bytes: usize,
+) -> Result<Vec<Slot>, ApiError> {
+    let salts = salts(items.len())?;
+    Ok(items
+        .zip(salts)
+        .map(|(bytes, salt)| prepare(bytes, max_event_bytes, salt))
+        .collect())
 }
 
 /// Splits and validates a request body. Whole-request problems (not JSON at
@@ -109,7 +122,7 @@ pub fn decode(
                     "the request holds no events",
                 ));
             }
-            Ok(lines.iter().map(|l| prepare(l, max_event_bytes)).collect())
+            prepare_all(lines.iter().copied(), max_event_bytes)
         }
         Framing::Json => {
             let first = body.iter().find(|b| !b.is_ascii_whitespace()).copied();
@@ -130,12 +143,12 @@ pub fn decode(
                             "the request holds no events",
                         ));
                     }
-                    Ok(items
-                        .iter()
-                        .map(|raw| prepare(raw.get().as_bytes(), max_event_bytes))
-                        .collect())
+                    prepare_all(
+                        items.iter().map(|raw| raw.get().as_bytes()),
+                        max_event_bytes,
+                    )
                 }
-                Some(b'{') => Ok(vec![prepare(body, max_event_bytes)]),
+                Some(b'{') => prepare_all(std::iter::once(body), max_event_bytes),
                 Some(_) => Err(ApiError::bad_request(
                     "invalid_json",
                     "request body must be a JSON array of events or one event object",
