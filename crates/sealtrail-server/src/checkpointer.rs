@@ -5,7 +5,7 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use sealtrail_core::checkpoint::{Checkpoint, SignedCheckpoint};
 use sealtrail_core::note::{Ed25519Signer, NoteSigner};
@@ -14,6 +14,7 @@ use sealtrail_core::tile::TileNodeSource;
 use sealtrail_store::{Store, StoredCheckpoint};
 use tokio::sync::{watch, Notify};
 
+use crate::clock::now_micros;
 use crate::metrics::Metrics;
 use crate::sequencer::{HeadPublisher, TreeHead};
 use crate::tiles::StoreTiles;
@@ -117,10 +118,7 @@ impl Checkpointer {
         self.store.put_checkpoint(&StoredCheckpoint {
             size: head.size,
             note: note.clone(),
-            time: SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_micros() as u64)
-                .unwrap_or(0),
+            time: now_micros(),
         })?;
         self.metrics
             .checkpoints_signed
@@ -181,10 +179,7 @@ impl Checkpointer {
                 *last = Some(latest);
             }
         }
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_micros() as u64)
-            .unwrap_or(0);
+        let now = now_micros();
         let ttl = (self.interval * LEASE_INTERVALS).max(Duration::from_secs(5));
         let held =
             self.store

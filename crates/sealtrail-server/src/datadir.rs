@@ -5,7 +5,6 @@ use std::fs::OpenOptions;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
 use sealtrail_core::note::{Ed25519Signer, NoteSigner};
@@ -142,10 +141,7 @@ pub fn init(data: &Path, origin: Option<&str>, backend: &Backend) -> Result<Init
             key_hash: key_hash(&owner),
             name: "owner".into(),
             role: "owner".into(),
-            created: SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_micros() as u64)
-                .unwrap_or(0),
+            created: crate::clock::now_micros(),
         })
         .context("cannot store the owner key")?;
 

@@ -5,6 +5,7 @@
 pub mod app;
 pub mod auth;
 pub mod checkpointer;
+pub mod clock;
 pub mod datadir;
 pub mod decode;
 pub mod error;

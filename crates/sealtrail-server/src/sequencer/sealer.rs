@@ -3,12 +3,7 @@
 
 use super::*;
 
-fn now_micros() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_micros() as u64)
-        .unwrap_or(0)
-}
+use crate::clock::now_micros;
 
 fn instance_key(e: &PreparedEvent) -> String {
     sealtrail_store::instance_key(&e.agent, e.instance.as_deref())
