@@ -113,6 +113,12 @@ write_seeds() {
     seed event minimal '{"agent":{"id":"a"},"kind":"tool_call"}'
     seed event full '%s' '{"id":"0190d6b4-7c4e-7a1b-9c2d-3e4f5a6b7c8d","agent":{"id":"billing-bot","name":"Billing","version":"1.2.0","instance":"i-1"},"session":"s-42","parent":"0190d6b4-7c4e-7a1b-9c2d-3e4f5a6b7c8c","seq":7,"kind":"tool_call","action":"refund","resource":"invoice/981","outcome":"success","principal":"alice@example.com","subjects":["cust-17"],"data_classes":["pii","financial"],"tool":{"name":"stripe.refund","call_id":"c1","arguments":{"amount":12.5,"currency":"EUR"},"result":{"ok":true}},"occurred_at":"2025-01-02T03:04:05.678Z","attributes":{"x":1e21,"y":-0.0,"z":"\u00e9\ud83d\ude00","n":null}}'
     seed event model-call '%s' '{"agent":{"id":"a"},"kind":"model_call","model":{"provider":"openai","name":"gpt-4o","input_tokens":120,"output_tokens":30,"cost":0.0012},"input":"hi","output":"hello"}'
+    seed header minimal '%s' '{"agent":"a","body":"0000000000000000000000000000000000000000000000000000000000000000","index":0,"kind":"tool_call","streams":{"agent":{"n":1}},"time":1,"v":1}'
+    seed header linked '%s' '{"agent":"a","body":"0000000000000000000000000000000000000000000000000000000000000000","index":5,"kind":"decision","prev":"1111111111111111111111111111111111111111111111111111111111111111","seq":3,"seq_gap":{"expected":2,"got":3},"session":"s","streams":{"agent":{"n":2,"prev":1},"session":{"n":1}},"time":9,"v":1}'
+    seed tiles path 'tile/0/x001/x234/067.p/5'
+    seed tiles entries 'tile/entries/x001/002'
+    seed keys vkey 'example.com/foo+530d903a+AekyeRrm56hApGFkyQR4ZCbV54Id2LKaANYcrnKv3U2k'
+    seed keys skey 'PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz'
     seed event review '%s' '{"agent":{"id":"a"},"kind":"human_review","review":{"reviewer":"bob","decision":"approve","reason":"ok"},"change":{"target":"cfg","before":{"a":1},"after":{"a":2},"approved_by":"bob"}}'
 }
 
