@@ -21,6 +21,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("max_body_bytes", "SEALTRAIL_MAX_BODY_BYTES"),
     ("max_events_per_request", "SEALTRAIL_MAX_EVENTS_PER_REQUEST"),
     ("max_event_bytes", "SEALTRAIL_MAX_EVENT_BYTES"),
+    ("wait_timeout", "SEALTRAIL_WAIT_TIMEOUT"),
     ("public_tiles", "SEALTRAIL_PUBLIC_TILES"),
     ("log_format", "SEALTRAIL_LOG_FORMAT"),
     ("database", "SEALTRAIL_DATABASE"),
@@ -99,6 +100,7 @@ pub const TEMPLATE: &str = "\
 # max_body_bytes = 16777216
 # max_events_per_request = 10000
 # max_event_bytes = 1048576
+# wait_timeout = 30.0             # seconds ?wait=checkpoint may hold a request
 # public_tiles = false             # serve /tlog/* without an API key
 # log_format = \"text\"            # or \"json\"
 # database = \"postgres://user@host/db\"   # default: the embedded store

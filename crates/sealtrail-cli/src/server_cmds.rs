@@ -84,6 +84,10 @@ pub struct ServeArgs {
     /// Largest single event in bytes.
     #[arg(long, env = "SEALTRAIL_MAX_EVENT_BYTES", default_value_t = 1 << 20)]
     max_event_bytes: usize,
+    /// Longest time `?wait=checkpoint` holds a request, in seconds (then 504;
+    /// the events stay sealed).
+    #[arg(long, env = "SEALTRAIL_WAIT_TIMEOUT", default_value_t = 30.0)]
+    wait_timeout: f64,
     /// Serve the C2SP tiles (/tlog/*) without an API key.
     #[arg(long, env = "SEALTRAIL_PUBLIC_TILES")]
     public_tiles: bool,
@@ -136,6 +140,9 @@ pub fn serve(a: ServeArgs) -> Result<ExitCode> {
     if !(a.checkpoint_interval > 0.0 && a.checkpoint_interval <= 3600.0) {
         anyhow::bail!("--checkpoint-interval must be between 0 and 3600 seconds");
     }
+    if !(a.wait_timeout > 0.0 && a.wait_timeout <= 3600.0) {
+        anyhow::bail!("--wait-timeout must be between 0 and 3600 seconds");
+    }
     let opts = ServeOptions {
         data: a.data,
         listen: a.listen,
@@ -150,7 +157,7 @@ pub fn serve(a: ServeArgs) -> Result<ExitCode> {
             max_body_bytes: a.max_body_bytes,
             max_events_per_request: a.max_events_per_request,
             max_event_bytes: a.max_event_bytes,
-            ..Limits::default()
+            wait_timeout: Duration::from_secs_f64(a.wait_timeout),
         },
         public_tiles: a.public_tiles,
         backend: a.backend.backend(),
@@ -208,6 +215,7 @@ pub fn show(a: ServeArgs) -> Result<ExitCode> {
     println!("max_body_bytes = {}", a.max_body_bytes);
     println!("max_events_per_request = {}", a.max_events_per_request);
     println!("max_event_bytes = {}", a.max_event_bytes);
+    println!("wait_timeout = {:?}", a.wait_timeout);
     println!("public_tiles = {}", a.public_tiles);
     println!("log_format = \"{}\"", a.log_format);
     match &a.backend.database {
