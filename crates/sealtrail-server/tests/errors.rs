@@ -265,3 +265,47 @@ async fn a_full_queue_answers_503_with_retry_after_and_loses_nothing_acknowledge
     );
     s.stop().await;
 }
+
+/// `?wait=checkpoint` that no checkpoint answers in time: 504 with a message
+/// that says the events are sealed and where to get their proofs later. Made
+/// deterministic by letting another "node" hold the signer lease.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_for_a_checkpoint_that_does_not_come_answers_504_and_keeps_the_events() {
+    let Some((url, schema)) = common::postgres_schema("checkpoint_timeout", "cpto") else {
+        return;
+    };
+    let (u, name) = (url.clone(), schema.name.clone());
+    common::off_runtime(move || {
+        use sealtrail_store::Store;
+        let store = common::pg_store(&u, &name, 1);
+        let now = sealtrail_server::clock::now_micros();
+        assert!(store
+            .acquire_lease("checkpointer", "another-node", now, 3_600_000_000)
+            .unwrap());
+    });
+    let mut s = TestServer::start_with(|o| {
+        o.backend = sealtrail_server::datadir::Backend::Postgres {
+            url: url.clone(),
+            schema: schema.name.clone(),
+        };
+        o.limits.wait_timeout = std::time::Duration::from_millis(300);
+    })
+    .await;
+    let r = s
+        .post("/v1/events?wait=checkpoint")
+        .json(&json!([event("a", 1)]))
+        .send()
+        .await
+        .unwrap();
+    let got = body(r).await;
+    assert_error(&got, 504, "checkpoint_timeout", "events are sealed");
+    assert!(got.1["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("/v1/entries/{index}/proof"));
+    // The event was sealed all the same.
+    let e = body(s.get("/v1/entries/0").send().await.unwrap()).await;
+    assert_eq!(e.0, 200);
+    assert_eq!(e.1["body"]["id"], "a-1");
+    s.stop().await;
+}
