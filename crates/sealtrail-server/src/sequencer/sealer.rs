@@ -144,12 +144,8 @@ impl Sealer {
         go_on
     }
 
-    /// Reloads the state if another node moved the head since our last batch.
-    fn catch_up(&mut self) -> Result<(), StoreError> {
-        let head = self.store.head()?;
-        if head.size == self.state.head.size && head.root == self.state.head.root {
-            return Ok(());
-        }
+    /// Rebuilds the state from what the store committed; nothing is pending.
+    fn reload(&mut self) -> Result<(), StoreError> {
         self.state = State::load(self.store.as_ref())?;
         self.shared
             .committed
@@ -157,6 +153,16 @@ impl Sealer {
         self.shared.publish(self.state.tree_head());
         self.pending.clear();
         self.pending_ids.clear();
+        Ok(())
+    }
+
+    /// Reloads the state if another node moved the head since our last batch.
+    fn catch_up(&mut self) -> Result<(), StoreError> {
+        let head = self.store.head()?;
+        if head.size == self.state.head.size && head.root == self.state.head.root {
+            return Ok(());
+        }
+        self.reload()?;
         Ok(())
     }
 
@@ -229,13 +235,7 @@ impl Sealer {
         if self.to_writer.send(ToWriter::Drained(done)).is_ok() {
             let _ = wait.recv();
         }
-        self.state = State::load(self.store.as_ref())?;
-        self.shared
-            .committed
-            .store(self.state.head.size, Ordering::Release);
-        self.shared.publish(self.state.tree_head());
-        self.pending.clear();
-        self.pending_ids.clear();
+        self.reload()?;
         self.epoch = current;
         Ok(())
     }
