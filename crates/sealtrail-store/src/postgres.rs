@@ -723,6 +723,29 @@ impl PgStore {
         }
     }
 
+    /// Runs `sql` (with one `$1::text[]` parameter) for `keys` in chunks,
+    /// reading each row with `row`.
+    fn lookup<T>(
+        &self,
+        sql: &'static str,
+        keys: &[&str],
+        row: impl Fn(&postgres::Row) -> Result<T, Fail>,
+    ) -> Result<Vec<T>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.run(|c| {
+            let stmt = c.stmt(sql)?;
+            let mut out = Vec::new();
+            for chunk in keys.chunks(LOOKUP_CHUNK) {
+                for r in c.client.query(&stmt, &[&chunk])? {
+                    out.push(row(&r)?);
+                }
+            }
+            Ok(out)
+        })
+    }
+
     /// One transaction: lock the head, check its size, insert, move it.
     /// With `after_loss`, a head already at this batch's size and root means
     /// an earlier attempt committed before its connection died.
@@ -898,28 +921,20 @@ impl Store for PgStore {
     }
 
     fn find_event_ids(&self, ids: &[&str]) -> Result<Vec<(String, Receipt)>, StoreError> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        self.run(|c| {
-            let stmt = c.stmt(
-                "SELECT event_id, idx, leaf, time FROM entries WHERE event_id = ANY($1::text[])",
-            )?;
-            let mut out = Vec::new();
-            for chunk in ids.chunks(LOOKUP_CHUNK) {
-                for r in c.client.query(&stmt, &[&chunk])? {
-                    out.push((
-                        r.try_get::<_, String>(0)?,
-                        Receipt {
-                            index: to_u64(r.try_get(1)?, "index")?,
-                            leaf_hash: hash_from(r.try_get(2)?, "leaf hash")?,
-                            time: to_u64(r.try_get(3)?, "time")?,
-                        },
-                    ));
-                }
-            }
-            Ok(out)
-        })
+        self.lookup(
+            "SELECT event_id, idx, leaf, time FROM entries WHERE event_id = ANY($1::text[])",
+            ids,
+            |r| {
+                Ok((
+                    r.try_get::<_, String>(0)?,
+                    Receipt {
+                        index: to_u64(r.try_get(1)?, "index")?,
+                        leaf_hash: hash_from(r.try_get(2)?, "leaf hash")?,
+                        time: to_u64(r.try_get(3)?, "time")?,
+                    },
+                ))
+            },
+        )
     }
 
     fn event_ids(&self, start: u64, end: u64) -> Result<Vec<String>, StoreError> {
@@ -934,42 +949,27 @@ impl Store for PgStore {
     }
 
     fn stream_heads(&self, keys: &[&str]) -> Result<Vec<(String, StreamHead)>, StoreError> {
-        if keys.is_empty() {
-            return Ok(Vec::new());
-        }
-        self.run(|c| {
-            let stmt =
-                c.stmt("SELECT key, count, last FROM streams WHERE key = ANY($1::text[])")?;
-            let mut out = Vec::new();
-            for chunk in keys.chunks(LOOKUP_CHUNK) {
-                for r in c.client.query(&stmt, &[&chunk])? {
-                    out.push((
-                        r.try_get::<_, String>(0)?,
-                        StreamHead {
-                            count: to_u64(r.try_get(1)?, "stream count")?,
-                            last: to_u64(r.try_get(2)?, "stream last")?,
-                        },
-                    ));
-                }
-            }
-            Ok(out)
-        })
+        self.lookup(
+            "SELECT key, count, last FROM streams WHERE key = ANY($1::text[])",
+            keys,
+            |r| {
+                Ok((
+                    r.try_get::<_, String>(0)?,
+                    StreamHead {
+                        count: to_u64(r.try_get(1)?, "stream count")?,
+                        last: to_u64(r.try_get(2)?, "stream last")?,
+                    },
+                ))
+            },
+        )
     }
 
     fn last_seqs(&self, keys: &[&str]) -> Result<Vec<(String, u64)>, StoreError> {
-        if keys.is_empty() {
-            return Ok(Vec::new());
-        }
-        self.run(|c| {
-            let stmt = c.stmt("SELECT key, last FROM seqs WHERE key = ANY($1::text[])")?;
-            let mut out = Vec::new();
-            for chunk in keys.chunks(LOOKUP_CHUNK) {
-                for r in c.client.query(&stmt, &[&chunk])? {
-                    out.push((r.try_get::<_, String>(0)?, to_u64(r.try_get(1)?, "seq")?));
-                }
-            }
-            Ok(out)
-        })
+        self.lookup(
+            "SELECT key, last FROM seqs WHERE key = ANY($1::text[])",
+            keys,
+            |r| Ok((r.try_get::<_, String>(0)?, to_u64(r.try_get(1)?, "seq")?)),
+        )
     }
 
     fn entry(&self, index: u64) -> Result<Option<StoredEntry>, StoreError> {
