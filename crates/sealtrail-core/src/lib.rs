@@ -15,6 +15,7 @@ pub mod event;
 pub mod frontier;
 pub mod hash;
 pub mod header;
+pub mod heads;
 pub mod jcs;
 pub mod note;
 pub mod proof;
