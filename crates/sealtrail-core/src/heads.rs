@@ -326,7 +326,7 @@ mod tests {
         let mut level: Vec<Hash> = buckets
             .iter_mut()
             .map(|b| {
-                b.sort_by(|x, y| x.key.cmp(&y.key));
+                b.sort_by_key(|x| x.key);
                 leaf_hash(&bucket_bytes(b))
             })
             .collect();
@@ -404,7 +404,7 @@ mod tests {
     fn extension_line_round_trips_and_is_strict() {
         let root = key_hash("x");
         let line = extension_line(&root);
-        assert_eq!(root_from_extensions(&[line.clone()]), Ok(root));
+        assert_eq!(root_from_extensions(std::slice::from_ref(&line)), Ok(root));
         assert_eq!(root_from_extensions(&[]), Err(HeadsError::MissingExtension));
         assert!(root_from_extensions(&[line.clone(), line]).is_err());
         assert!(root_from_extensions(&[format!("{HEADS_EXTENSION}  x")]).is_err());
