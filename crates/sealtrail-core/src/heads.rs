@@ -289,8 +289,13 @@ impl StreamHeads {
     }
 
     /// A proof of the stream `key`'s head (or absence) against [`Self::root`].
-    pub fn prove(&mut self, key: &str) -> HeadsProof {
-        self.root();
+    pub fn prove(&self, key: &str) -> HeadsProof {
+        if !self.dirty.is_empty() {
+            // Snapshots are taken after `root()`; this only runs on a fresh tree.
+            let mut settled = self.clone();
+            settled.root();
+            return settled.prove(key);
+        }
         let b = bucket_of(&key_hash(key));
         let path = (0..HEADS_LEVELS)
             .map(|level| self.levels[level][(b >> level) ^ 1])
