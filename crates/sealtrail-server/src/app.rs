@@ -132,6 +132,7 @@ pub async fn start(opts: ServeOptions) -> Result<(Running, Option<String>)> {
         origin: init.origin.clone(),
         interval: opts.checkpoint_interval,
         metrics: metrics.clone(),
+        heads: std::sync::Mutex::new(None),
         shared: shared_store
             .then(|| {
                 crate::auth::generate_key().map(|id| SharedMode {

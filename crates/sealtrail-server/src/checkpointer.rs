@@ -2,12 +2,20 @@
 //! every `interval`, and never signs two inconsistent checkpoints. Before
 //! signing it re-derives the root from the stored tiles and proves
 //! consistency with the last checkpoint it signed (also across restarts).
+//!
+//! Every checkpoint also commits to the head of every agent and session
+//! stream at its size (`sealtrail-stream-heads/v1`, docs/formats.md §8): the
+//! checkpointer keeps those heads in memory, advancing them from the store's
+//! entry columns as the log grows, and publishes a snapshot with each
+//! checkpoint so that exports can prove a stream's head.
 
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sealtrail_core::checkpoint::{Checkpoint, SignedCheckpoint};
+use sealtrail_core::hash::Hash;
+use sealtrail_core::heads::{self, StreamHeads};
 use sealtrail_core::note::{Ed25519Signer, NoteSigner};
 use sealtrail_core::proof::{prove_consistency, tree_root, verify_consistency};
 use sealtrail_core::tile::TileNodeSource;
@@ -24,6 +32,10 @@ use crate::tiles::StoreTiles;
 pub struct Signed {
     pub checkpoint: Checkpoint,
     pub note: Arc<Vec<u8>>,
+    /// The stream heads at exactly this checkpoint's size, when this process
+    /// has them (not for a checkpoint signed before it started, nor for one
+    /// without the stream-heads line).
+    pub heads: Option<Arc<StreamHeads>>,
 }
 
 pub struct Checkpointer {
@@ -37,7 +49,18 @@ pub struct Checkpointer {
     /// `checkpointer` lease signs; every node follows the store's head and
     /// latest checkpoint, whoever wrote them.
     pub shared: Option<SharedMode>,
+    /// Stream heads as of some size, loaded on first use.
+    pub heads: Mutex<Option<HeadsTracker>>,
 }
+
+/// The stream heads at `size`; only ever moves forward.
+pub struct HeadsTracker {
+    size: u64,
+    heads: StreamHeads,
+}
+
+/// Entries read per step while advancing the stream heads.
+const HEADS_CHUNK: u64 = 50_000;
 
 /// How a node takes part in a log shared with other nodes.
 #[derive(Clone)]
@@ -73,11 +96,106 @@ impl Checkpointer {
         Ok(Some(Signed {
             checkpoint: opened.checkpoint,
             note: Arc::new(stored.note),
+            heads: None,
         }))
+    }
+
+    /// The stream heads at `size` and their root, or `None` if the heads
+    /// this process holds are already past `size` (they never go back).
+    pub fn heads_at(&self, size: u64) -> Result<Option<(Hash, Arc<StreamHeads>)>, CheckpointError> {
+        let mut guard = self
+            .heads
+            .lock()
+            .map_err(|_| CheckpointError::Format("stream heads lock poisoned".into()))?;
+        let tracker = match guard.as_mut() {
+            Some(t) => t,
+            None => {
+                let (at, all) = self.store.all_stream_heads()?;
+                let mut heads = StreamHeads::new();
+                for (key, h) in all {
+                    heads.set(
+                        &key,
+                        heads::StreamHead {
+                            n: h.count,
+                            last: h.last,
+                        },
+                    );
+                }
+                guard.insert(HeadsTracker { size: at, heads })
+            }
+        };
+        if tracker.size > size {
+            return Ok(None);
+        }
+        while tracker.size < size {
+            let end = size.min(tracker.size + HEADS_CHUNK);
+            let members = self.store.stream_members(tracker.size, end)?;
+            let mut expected = tracker.size;
+            for (index, agent, session) in members {
+                if index != expected {
+                    return Err(CheckpointError::Inconsistent(format!(
+                        "entry {expected} is missing from the store's entry columns"
+                    )));
+                }
+                tracker.heads.advance(&heads::agent_key(&agent), index);
+                if let Some(s) = session {
+                    tracker.heads.advance(&heads::session_key(&s), index);
+                }
+                expected += 1;
+            }
+            if expected != end {
+                return Err(CheckpointError::Inconsistent(format!(
+                    "entry {expected} is missing from the store's entry columns"
+                )));
+            }
+            tracker.size = end;
+        }
+        let root = tracker.heads.root();
+        Ok(Some((root, Arc::new(tracker.heads.clone()))))
+    }
+
+    /// Attaches the heads snapshot to a checkpoint someone signed, if this
+    /// process can compute the heads at its size and they match its line.
+    fn attach_heads(&self, signed: &mut Signed) -> Result<(), CheckpointError> {
+        let Ok(claimed) = heads::root_from_extensions(&signed.checkpoint.extensions) else {
+            return Ok(());
+        };
+        if let Some((root, snapshot)) = self.heads_at(signed.checkpoint.size)? {
+            if root != claimed {
+                return Err(CheckpointError::Inconsistent(format!(
+                    "checkpoint at size {} commits to stream-heads root {claimed}, the entries give {root}",
+                    signed.checkpoint.size
+                )));
+            }
+            signed.heads = Some(snapshot);
+        }
+        Ok(())
     }
 
     /// Signs a checkpoint for `head` if it extends `last` consistently.
     pub fn sign(&self, head: TreeHead, last: Option<&Signed>) -> Result<Signed, CheckpointError> {
+        let (head, (heads_root, heads)) = match self.heads_at(head.size)? {
+            Some(h) => (head, h),
+            None => {
+                // The heads were loaded from a store that had moved past the
+                // published head: sign the store's head instead.
+                let stored = self.store.head()?;
+                let head = TreeHead {
+                    size: stored.size,
+                    root: stored.root,
+                };
+                let h = self.heads_at(head.size)?.ok_or_else(|| {
+                    CheckpointError::Inconsistent("stream heads are past the store's head".into())
+                })?;
+                (head, h)
+            }
+        };
+        if last.is_some_and(|l| head.size <= l.checkpoint.size) {
+            return Err(CheckpointError::Inconsistent(format!(
+                "size {} is not past the last checkpoint",
+                head.size
+            )));
+        }
         let src = TileNodeSource::new(head.size, self.tiles.as_ref());
         let root = tree_root(&src, head.size).map_err(|e| {
             CheckpointError::Inconsistent(format!(
@@ -110,7 +228,7 @@ impl Checkpointer {
             origin: self.origin.clone(),
             size: head.size,
             root,
-            extensions: Vec::new(),
+            extensions: vec![heads::extension_line(&heads_root)],
         };
         let signed = SignedCheckpoint::sign(cp, &[self.signer.as_ref() as &dyn NoteSigner])
             .map_err(|e| CheckpointError::Format(e.to_string()))?;
@@ -126,6 +244,7 @@ impl Checkpointer {
         Ok(Signed {
             checkpoint: signed.checkpoint,
             note: Arc::new(note),
+            heads: Some(heads),
         })
     }
 
@@ -171,11 +290,15 @@ impl Checkpointer {
             root: head.root,
         };
         mode.publisher.publish(head);
-        if let Some(latest) = self.load_latest()? {
+        if let Some(mut latest) = self.load_latest()? {
             if last
                 .as_ref()
                 .is_none_or(|l| latest.checkpoint.size > l.checkpoint.size)
             {
+                // Another node signed it: check its stream-heads line too.
+                if let Err(e) = self.attach_heads(&mut latest) {
+                    tracing::error!(error = %e, "a checkpoint in the shared log does not match its entries");
+                }
                 *last = Some(latest);
             }
         }
@@ -231,6 +354,27 @@ impl Checkpointer {
             .as_ref()
             .map_or(head.size > 0, |l| head.size > l.checkpoint.size);
         if !grew {
+            // After a restart the last checkpoint has no heads snapshot yet;
+            // exports need one, so attach it when the heads are at its size.
+            if let Some(l) = last.as_mut().filter(|l| l.heads.is_none()) {
+                let this = self.clone();
+                let mut candidate = l.clone();
+                let done = tokio::task::spawn_blocking(move || {
+                    this.attach_heads(&mut candidate).map(|()| candidate)
+                })
+                .await;
+                match done {
+                    Ok(Ok(c)) if c.heads.is_some() => {
+                        *l = c;
+                        let _ = published.send(Some(l.clone()));
+                    }
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => {
+                        tracing::error!(error = %e, "stream heads do not match the last checkpoint")
+                    }
+                    Err(e) => tracing::error!(error = %e, "stream heads task failed"),
+                }
+            }
             return;
         }
         let this = self.clone();
