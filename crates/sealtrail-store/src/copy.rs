@@ -108,16 +108,7 @@ pub fn copy_log(
             entries.push(NewEntry {
                 index: h.index,
                 leaf_hash: leaf,
-                columns: EntryColumns {
-                    time: h.time,
-                    agent: h.agent,
-                    session: h.session,
-                    kind: h.kind,
-                    action: h.action,
-                    tool: h.tool,
-                    outcome: h.outcome,
-                    event_id: h.event_id,
-                },
+                columns: EntryColumns::from_header(h),
                 header: e.header,
                 body,
                 salt,

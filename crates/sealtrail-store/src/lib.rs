@@ -10,10 +10,12 @@
 pub mod copy;
 pub mod fsck;
 pub mod postgres;
+pub mod query;
 pub mod segment;
 pub mod sqlite;
 mod types;
 
+pub use query::{EventQuery, QueryEvent, QueryPage, StatsGroup, StatsQuery, StatsRow};
 pub use types::*;
 
 use sealtrail_core::hash::Hash;
@@ -40,6 +42,26 @@ pub trait Store: Send + Sync + 'static {
 
     /// Last `seq` seen for the given agent instances (absent ones omitted).
     fn last_seqs(&self, keys: &[&str]) -> Result<Vec<(String, u64)>, StoreError>;
+
+    /// The committed log size and every stream head (sorted by key), read
+    /// in one read transaction so that they are consistent with each other.
+    fn all_stream_heads(&self) -> Result<(u64, Vec<(String, StreamHead)>), StoreError>;
+
+    /// `(index, agent, session)` of each entry of `[start, end)`, in index
+    /// order, from the query columns (no header reads).
+    #[allow(clippy::type_complexity)]
+    fn stream_members(
+        &self,
+        start: u64,
+        end: u64,
+    ) -> Result<Vec<(u64, String, Option<String>)>, StoreError>;
+
+    /// One page of the entries matching `q` (see [`query`]); every filter
+    /// is answered from an index.
+    fn query(&self, q: &EventQuery) -> Result<QueryPage, StoreError>;
+
+    /// Entry counts grouped as `q` asks, from the counts kept at ingest.
+    fn stats(&self, q: &StatsQuery) -> Result<Vec<StatsRow>, StoreError>;
 
     /// One entry with its body, if the index is sealed.
     fn entry(&self, index: u64) -> Result<Option<StoredEntry>, StoreError>;

@@ -19,14 +19,15 @@ use postgres::types::{ToSql, Type};
 use postgres::{Client, Config, NoTls, Statement};
 use sealtrail_core::hash::{Hash, HASH_LEN};
 
+use crate::query::{count_deltas, distinct, scope_class};
 use crate::{
-    ApiKeyRecord, Batch, LogHead, Receipt, Store, StoreError, StoredCheckpoint, StoredEntry,
-    StreamHead,
+    ApiKeyRecord, Batch, EventQuery, LogHead, QueryEvent, QueryPage, Receipt, StatsGroup,
+    StatsQuery, StatsRow, Store, StoreError, StoredCheckpoint, StoredEntry, StreamHead,
 };
 
 /// Migrations, oldest first. Append new ones; never edit one that shipped.
 /// Each runs in the transaction that records it in `schema_migrations`.
-const MIGRATIONS: &[(u32, &str)] = &[(1, MIGRATION_1)];
+const MIGRATIONS: &[(u32, &str)] = &[(1, MIGRATION_1), (2, MIGRATION_2)];
 
 /// The newest schema this code knows (the last migration).
 pub const SCHEMA_VERSION: u32 = MIGRATIONS[MIGRATIONS.len() - 1].0;
@@ -78,6 +79,50 @@ CREATE TABLE leases (name text COLLATE "C" PRIMARY KEY, holder text NOT NULL, ex
 CREATE TABLE api_keys (
     key_hash bytea PRIMARY KEY, name text NOT NULL, role text NOT NULL, created bigint NOT NULL
 );
+"#;
+
+/// Version 2: the query indexes, keyed `(value, idx)` so that each value's
+/// entries come in log order; data classes and subjects in side tables; the
+/// counts kept per UTC day, agent, kind and outcome (`''` for none). The
+/// statements after the DDL fill them for the entries a version 1 store
+/// already holds, from its headers and columns.
+const MIGRATION_2: &str = r#"
+ALTER TABLE entries ADD COLUMN scope text COLLATE "C";
+DROP INDEX entries_agent_time;
+CREATE INDEX entries_agent ON entries (agent, idx);
+CREATE INDEX entries_session ON entries (session, idx) WHERE session IS NOT NULL;
+CREATE INDEX entries_kind ON entries (kind, idx);
+CREATE INDEX entries_action ON entries (action, idx) WHERE action IS NOT NULL;
+CREATE INDEX entries_tool ON entries (tool, idx) WHERE tool IS NOT NULL;
+CREATE INDEX entries_outcome ON entries (outcome, idx) WHERE outcome IS NOT NULL;
+CREATE INDEX entries_scope ON entries (split_part(scope, ':', 1), idx) WHERE scope IS NOT NULL;
+CREATE TABLE entry_classes (
+    class text COLLATE "C" NOT NULL, idx bigint NOT NULL, PRIMARY KEY (class, idx)
+);
+CREATE TABLE entry_subjects (
+    subject bytea NOT NULL, idx bigint NOT NULL, PRIMARY KEY (subject, idx)
+);
+CREATE TABLE counts (
+    day integer NOT NULL,
+    agent text COLLATE "C" NOT NULL,
+    kind text COLLATE "C" NOT NULL,
+    outcome text COLLATE "C" NOT NULL,
+    n bigint NOT NULL,
+    PRIMARY KEY (day, agent, kind, outcome)
+);
+UPDATE entries SET scope = convert_from(header, 'UTF8')::jsonb ->> 'scope'
+    WHERE position(convert_to('"scope":', 'UTF8') IN header) > 0;
+INSERT INTO entry_classes (class, idx)
+    SELECT DISTINCT c, idx
+    FROM entries, jsonb_array_elements_text(convert_from(header, 'UTF8')::jsonb -> 'data_classes') AS c
+    WHERE position(convert_to('"data_classes":', 'UTF8') IN header) > 0;
+INSERT INTO entry_subjects (subject, idx)
+    SELECT DISTINCT decode(s, 'hex'), idx
+    FROM entries, jsonb_array_elements_text(convert_from(header, 'UTF8')::jsonb -> 'subjects') AS s
+    WHERE position(convert_to('"subjects":', 'UTF8') IN header) > 0;
+INSERT INTO counts (day, agent, kind, outcome, n)
+    SELECT time / 86400000000, agent, kind, coalesce(outcome, ''), count(*)
+    FROM entries GROUP BY 1, 2, 3, 4;
 "#;
 
 /// Used when the URL sets no `connect_timeout`: an unreachable database
@@ -494,7 +539,7 @@ const LOCK_HEAD: &str = "SELECT size, root FROM head WHERE id = 1 FOR UPDATE";
 // `INSERT … SELECT FROM UNNEST(…)` arrays (benches/append_pg.rs, 4,000-entry
 // batches: 55k vs 51k entries/s, alternating runs). The few nodes and the
 // upserts use UNNEST (COPY cannot upsert).
-const COPY_ENTRIES: &str = "COPY entries (idx, leaf, time, agent, session, kind, action, tool, outcome, event_id, header) FROM STDIN (FORMAT binary)";
+const COPY_ENTRIES: &str = "COPY entries (idx, leaf, time, agent, session, kind, action, tool, outcome, event_id, header, scope) FROM STDIN (FORMAT binary)";
 const ENTRY_TYPES: &[Type] = &[
     Type::INT8,
     Type::BYTEA,
@@ -507,6 +552,7 @@ const ENTRY_TYPES: &[Type] = &[
     Type::TEXT,
     Type::TEXT,
     Type::BYTEA,
+    Type::TEXT,
 ];
 const COPY_BODIES: &str = "COPY bodies (idx, salt, body) FROM STDIN (FORMAT binary)";
 const BODY_TYPES: &[Type] = &[Type::INT8, Type::BYTEA, Type::BYTEA];
@@ -518,6 +564,13 @@ const UPSERT_STREAMS: &str = "INSERT INTO streams (key, count, last)
 const UPSERT_SEQS: &str = "INSERT INTO seqs (key, last)
      SELECT * FROM UNNEST($1::text[], $2::int8[])
      ON CONFLICT (key) DO UPDATE SET last = excluded.last";
+const INSERT_CLASSES: &str = "INSERT INTO entry_classes (class, idx)
+     SELECT * FROM UNNEST($1::text[], $2::int8[])";
+const INSERT_SUBJECTS: &str = "INSERT INTO entry_subjects (subject, idx)
+     SELECT * FROM UNNEST($1::bytea[], $2::int8[])";
+const UPSERT_COUNTS: &str = "INSERT INTO counts (day, agent, kind, outcome, n)
+     SELECT * FROM UNNEST($1::int4[], $2::text[], $3::text[], $4::text[], $5::int8[])
+     ON CONFLICT (day, agent, kind, outcome) DO UPDATE SET n = counts.n + excluded.n";
 const UPDATE_HEAD: &str = "UPDATE head SET size = $1, root = $2, frontier = $3, last_time = $4, last_leaf = $5 WHERE id = 1";
 
 /// The last value per key, in first-seen order: one upsert statement may
@@ -757,6 +810,9 @@ impl PgStore {
         let upsert_streams = c.stmt(UPSERT_STREAMS)?;
         let upsert_seqs = c.stmt(UPSERT_SEQS)?;
         let update_head = c.stmt(UPDATE_HEAD)?;
+        let insert_classes = c.stmt(INSERT_CLASSES)?;
+        let insert_subjects = c.stmt(INSERT_SUBJECTS)?;
+        let upsert_counts = c.stmt(UPSERT_COUNTS)?;
 
         let mut idx = Vec::with_capacity(batch.entries.len());
         let mut time = Vec::with_capacity(batch.entries.len());
@@ -786,6 +842,34 @@ impl PgStore {
             .into_iter()
             .map(to_i64)
             .collect::<Result<Vec<_>, _>>()?;
+        let (mut class_value, mut class_idx) = (Vec::new(), Vec::new());
+        let (mut subject_value, mut subject_idx) = (Vec::new(), Vec::new());
+        for (e, i) in batch.entries.iter().zip(&idx) {
+            for v in distinct(&e.columns.data_classes) {
+                class_value.push(v);
+                class_idx.push(*i);
+            }
+            for v in distinct(&e.columns.subjects) {
+                subject_value.push(v.0.to_vec());
+                subject_idx.push(*i);
+            }
+        }
+        let deltas = count_deltas(batch.entries.iter().map(|e| &e.columns));
+        let mut count_day = Vec::with_capacity(deltas.len());
+        let mut count_agent = Vec::with_capacity(deltas.len());
+        let mut count_kind = Vec::with_capacity(deltas.len());
+        let mut count_outcome = Vec::with_capacity(deltas.len());
+        let mut count_n = Vec::with_capacity(deltas.len());
+        for (day, agent, kind, outcome, n) in deltas {
+            count_day.push(
+                i32::try_from(day)
+                    .map_err(|_| StoreError::Io(format!("day {day} out of range")))?,
+            );
+            count_agent.push(agent);
+            count_kind.push(kind);
+            count_outcome.push(outcome);
+            count_n.push(n);
+        }
         let h = &batch.head;
         let frontier: Vec<u8> = h.frontier.iter().flat_map(|x| x.0).collect();
         let last_leaf = h.last_leaf.map(|l| l.0.to_vec());
@@ -822,6 +906,7 @@ impl PgStore {
                     &col.outcome,
                     &col.event_id,
                     &e.header,
+                    &col.scope,
                 ])?;
             }
             w.finish()?;
@@ -830,6 +915,24 @@ impl PgStore {
                 w.write(&[i, &&e.salt[..], &e.body])?;
             }
             w.finish()?;
+        }
+        if !class_idx.is_empty() {
+            tx.execute(&insert_classes, &[&class_value, &class_idx])?;
+        }
+        if !subject_idx.is_empty() {
+            tx.execute(&insert_subjects, &[&subject_value, &subject_idx])?;
+        }
+        if !count_n.is_empty() {
+            tx.execute(
+                &upsert_counts,
+                &[
+                    &count_day,
+                    &count_agent,
+                    &count_kind,
+                    &count_outcome,
+                    &count_n,
+                ],
+            )?;
         }
         if !node_idx.is_empty() {
             tx.execute(&insert_nodes, &[&node_level, &node_idx, &node_hash])?;
@@ -883,7 +986,243 @@ fn checkpoint_row(r: &postgres::Row) -> Result<CheckpointRow, postgres::Error> {
     Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?))
 }
 
+/// The statement of one query page: every filter in the WHERE clause,
+/// each served by its `(value, idx)` index, the planner choosing which one
+/// drives. `$1`/`$2` are the index range; the values follow in `params`.
+fn query_sql(q: &EventQuery, params: &mut Vec<Box<dyn ToSql + Sync>>) -> String {
+    let mut sql = String::from("SELECT e.idx, e.leaf, e.time, e.header");
+    if q.include_bodies {
+        sql.push_str(", b.salt, b.body FROM entries e LEFT JOIN bodies b ON b.idx = e.idx");
+    } else {
+        sql.push_str(", NULL::bytea, NULL::bytea FROM entries e");
+    }
+    sql.push_str(" WHERE e.idx >= $1 AND e.idx < $2");
+    let mut text = |sql: &mut String, column: &str, value: &Option<String>| {
+        if let Some(v) = value {
+            params.push(Box::new(v.clone()));
+            sql.push_str(&format!(" AND e.{column} = ${}", params.len() + 2));
+        }
+    };
+    text(&mut sql, "agent", &q.agent);
+    text(&mut sql, "session", &q.session);
+    text(&mut sql, "kind", &q.kind);
+    text(&mut sql, "action", &q.action);
+    text(&mut sql, "tool", &q.tool);
+    text(&mut sql, "outcome", &q.outcome);
+    if let Some(scope) = &q.scope {
+        params.push(Box::new(scope_class(scope).to_string()));
+        sql.push_str(&format!(
+            " AND split_part(e.scope, ':', 1) = ${} AND e.scope IS NOT NULL",
+            params.len() + 2
+        ));
+        if scope.contains(':') {
+            params.push(Box::new(scope.clone()));
+            sql.push_str(&format!(" AND e.scope = ${}", params.len() + 2));
+        }
+    }
+    if let Some(class) = &q.data_class {
+        params.push(Box::new(class.clone()));
+        sql.push_str(&format!(
+            " AND EXISTS (SELECT 1 FROM entry_classes c WHERE c.class = ${} AND c.idx = e.idx)",
+            params.len() + 2
+        ));
+    }
+    if let Some(subject) = &q.subject {
+        params.push(Box::new(subject.0.to_vec()));
+        sql.push_str(&format!(
+            " AND EXISTS (SELECT 1 FROM entry_subjects s WHERE s.subject = ${} AND s.idx = e.idx)",
+            params.len() + 2
+        ));
+    }
+    params.push(Box::new(q.page_size() as i64));
+    sql.push_str(&format!(" ORDER BY e.idx LIMIT ${}", params.len() + 2));
+    sql
+}
+
+/// Days since the epoch as the counts table keys them.
+fn day_i32(day: Option<i64>) -> Option<i32> {
+    day.map(|d| i32::try_from(d).unwrap_or(if d < 0 { i32::MIN } else { i32::MAX }))
+}
+
 impl Store for PgStore {
+    fn all_stream_heads(&self) -> Result<(u64, Vec<(String, StreamHead)>), StoreError> {
+        self.run(|c| {
+            let size = c.stmt("SELECT size FROM head WHERE id = 1")?;
+            let streams = c.stmt("SELECT key, count, last FROM streams ORDER BY key")?;
+            // One snapshot: the head and the streams a batch moves together.
+            let mut tx = c
+                .client
+                .build_transaction()
+                .isolation_level(postgres::IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start()?;
+            let size = to_u64(tx.query_one(&size, &[])?.try_get(0)?, "head size")?;
+            let mut heads = Vec::new();
+            for r in tx.query(&streams, &[])? {
+                heads.push((
+                    r.try_get::<_, String>(0)?,
+                    StreamHead {
+                        count: to_u64(r.try_get(1)?, "stream count")?,
+                        last: to_u64(r.try_get(2)?, "stream last")?,
+                    },
+                ));
+            }
+            tx.commit()?;
+            Ok((size, heads))
+        })
+    }
+
+    fn stream_members(
+        &self,
+        start: u64,
+        end: u64,
+    ) -> Result<Vec<(u64, String, Option<String>)>, StoreError> {
+        let (start, end) = (end_i64(start), end_i64(end));
+        self.run(|c| {
+            let stmt = c.stmt(
+                "SELECT idx, agent, session FROM entries WHERE idx >= $1 AND idx < $2 ORDER BY idx",
+            )?;
+            c.client
+                .query(&stmt, &[&start, &end])?
+                .iter()
+                .map(|r| {
+                    Ok((
+                        to_u64(r.try_get(0)?, "index")?,
+                        r.try_get(1)?,
+                        r.try_get(2)?,
+                    ))
+                })
+                .collect()
+        })
+    }
+
+    fn query(&self, q: &EventQuery) -> Result<QueryPage, StoreError> {
+        let mut values: Vec<Box<dyn ToSql + Sync>> = Vec::new();
+        let sql = query_sql(q, &mut values);
+        let limit = q.page_size();
+        self.run(|c| {
+            let head = c.stmt("SELECT size FROM head WHERE id = 1")?;
+            let probe = c.stmt("SELECT time FROM entries WHERE idx = $1")?;
+            let page = c.client.prepare(&sql)?;
+            // One snapshot for the size, the time probes and the rows.
+            let mut tx = c
+                .client
+                .build_transaction()
+                .isolation_level(postgres::IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start()?;
+            let size = to_u64(tx.query_one(&head, &[])?.try_get(0)?, "head size")?;
+            let mut failed: Option<postgres::Error> = None;
+            let range = q.index_range(size, |i| {
+                let row = tx.query_opt(&probe, &[&to_i64(i)?]).map_err(|e| {
+                    let err = pg_err(&e);
+                    failed = Some(e);
+                    err
+                })?;
+                let row = row.ok_or_else(|| {
+                    StoreError::Corrupt(format!("entry {i} is missing below the head ({size})"))
+                })?;
+                to_u64(
+                    row.try_get(0)
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    "time",
+                )
+            });
+            if let Some(e) = failed {
+                return Err(Fail::Pg(e));
+            }
+            let (lo, hi) = range?;
+            if lo >= hi {
+                return Ok(QueryPage::default());
+            }
+            let (lo, hi) = (to_i64(lo)?, to_i64(hi)?);
+            let mut params: Vec<&(dyn ToSql + Sync)> = vec![&lo, &hi];
+            params.extend(values.iter().map(|v| v.as_ref()));
+            let rows = tx.query(&page, &params)?;
+            tx.commit()?;
+            let mut events = Vec::with_capacity(rows.len());
+            for r in &rows {
+                let index = to_u64(r.try_get(0)?, "index")?;
+                let salt: Option<&[u8]> = r.try_get(4)?;
+                let body: Option<Vec<u8>> = r.try_get(5)?;
+                let (salt, body) = match (salt, body) {
+                    (Some(s), Some(b)) => {
+                        let s: [u8; 32] = s.try_into().map_err(|_| {
+                            StoreError::Corrupt(format!(
+                                "entry {index}: salt is {} bytes, not 32",
+                                s.len()
+                            ))
+                        })?;
+                        (Some(s), Some(b))
+                    }
+                    _ => (None, None),
+                };
+                events.push(QueryEvent {
+                    index,
+                    leaf_hash: hash_from(r.try_get(1)?, "leaf hash")?,
+                    time: to_u64(r.try_get(2)?, "time")?,
+                    header: r.try_get(3)?,
+                    body,
+                    salt,
+                });
+            }
+            let next_cursor = (events.len() == limit)
+                .then(|| events.last().map(|e| e.index))
+                .flatten();
+            Ok(QueryPage {
+                events,
+                next_cursor,
+            })
+        })
+    }
+
+    fn stats(&self, q: &StatsQuery) -> Result<Vec<StatsRow>, StoreError> {
+        let (first_day, end_day) = q.days();
+        let (first_day, end_day) = (day_i32(first_day), day_i32(end_day));
+        let groups: Vec<&str> = q.group_by.iter().map(|g| g.name()).collect();
+        let mut sql = String::from("SELECT ");
+        for g in &groups {
+            sql.push_str(g);
+            sql.push_str(", ");
+        }
+        sql.push_str(
+            "coalesce(sum(n), 0)::bigint FROM counts
+             WHERE ($1::int4 IS NULL OR day >= $1) AND ($2::int4 IS NULL OR day < $2)
+             AND ($3::text IS NULL OR agent = $3) AND ($4::text IS NULL OR kind = $4)
+             AND ($5::text IS NULL OR outcome = $5)",
+        );
+        if !groups.is_empty() {
+            let cols = groups.join(", ");
+            sql.push_str(&format!(" GROUP BY {cols} ORDER BY {cols}"));
+        }
+        self.run(|c| {
+            let rows = c.client.query(
+                sql.as_str(),
+                &[&first_day, &end_day, &q.agent, &q.kind, &q.outcome],
+            )?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in &rows {
+                let mut row = StatsRow {
+                    day: None,
+                    agent: None,
+                    kind: None,
+                    outcome: None,
+                    count: to_u64(r.try_get(groups.len())?, "count")?,
+                };
+                for (i, g) in q.group_by.iter().enumerate() {
+                    match g {
+                        StatsGroup::Day => row.day = Some(i64::from(r.try_get::<_, i32>(i)?)),
+                        StatsGroup::Agent => row.agent = Some(r.try_get(i)?),
+                        StatsGroup::Kind => row.kind = Some(r.try_get(i)?),
+                        StatsGroup::Outcome => row.outcome = Some(r.try_get(i)?),
+                    }
+                }
+                out.push(row);
+            }
+            Ok(out)
+        })
+    }
+
     fn head(&self) -> Result<LogHead, StoreError> {
         self.run(|c| {
             let stmt =

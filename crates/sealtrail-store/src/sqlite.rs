@@ -4,24 +4,69 @@
 //! One writer connection (the sequencer's) and a small pool of read-only
 //! connections; WAL lets readers run while a batch commits.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension};
 use sealtrail_core::hash::{Hash, HASH_LEN};
+use sealtrail_core::header::EntryHeader;
 
+use crate::query::{scope_class, Driver, RowColumns, SCAN_BUDGET};
 use crate::segment::{Record, RecordLocation, SegmentReader, SegmentWriter};
 use crate::{
-    ApiKeyRecord, Batch, LogHead, Receipt, Store, StoreError, StoredCheckpoint, StoredEntry,
-    StreamHead,
+    ApiKeyRecord, Batch, EventQuery, LogHead, QueryEvent, QueryPage, Receipt, StatsGroup,
+    StatsQuery, StatsRow, Store, StoreError, StoredCheckpoint, StoredEntry, StreamHead,
 };
 
-/// The schema this code creates and reads.
-pub const SCHEMA_VERSION: u32 = 1;
+/// The schema this code creates and reads. Version 2 added the query
+/// indexes, the data class, subject and session tables, and the counts.
+pub const SCHEMA_VERSION: u32 = 2;
 /// Most read connections kept open.
 const READ_POOL: usize = 8;
 
-const SCHEMA: &str = "
+/// The query indexes and tables (new in version 2; also what a version 1
+/// store gets when migrated). An index on a column is keyed `(value, idx)`
+/// (SQLite appends the rowid): each value's entries come in log order, and
+/// a new entry goes at the end of its value's run.
+macro_rules! query_schema {
+    () => {
+        "
+CREATE UNIQUE INDEX IF NOT EXISTS entries_event_id ON entries(event_id) WHERE event_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS entries_agent ON entries(agent);
+CREATE INDEX IF NOT EXISTS entries_sid ON entries(sid) WHERE sid IS NOT NULL;
+CREATE INDEX IF NOT EXISTS entries_kind ON entries(kind);
+CREATE INDEX IF NOT EXISTS entries_action ON entries(action) WHERE action IS NOT NULL;
+CREATE INDEX IF NOT EXISTS entries_tool ON entries(tool) WHERE tool IS NOT NULL;
+CREATE INDEX IF NOT EXISTS entries_outcome ON entries(outcome) WHERE outcome IS NOT NULL;
+CREATE INDEX IF NOT EXISTS entries_scope ON entries(CASE WHEN instr(scope, ':') > 0 THEN substr(scope, 1, instr(scope, ':') - 1) ELSE scope END) WHERE scope IS NOT NULL;
+-- A session's number is the index of its first entry: new sessions get
+-- ever larger numbers, so live sessions' runs of entries_sid sit together
+-- at the end of the index (a text session index put every live session's
+-- insertion point somewhere else in the tree; see docs/decisions.md).
+CREATE TABLE IF NOT EXISTS sessions (name TEXT PRIMARY KEY, sid INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS entry_classes (
+    class TEXT NOT NULL, idx INTEGER NOT NULL, PRIMARY KEY (class, idx)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS entry_subjects (
+    subject BLOB NOT NULL, idx INTEGER NOT NULL, PRIMARY KEY (subject, idx)
+) WITHOUT ROWID;
+-- Entries per UTC day, agent, kind and outcome ('' for none), moved by each
+-- batch in its own transaction: stats never scan the log.
+CREATE TABLE IF NOT EXISTS counts (
+    day INTEGER NOT NULL, agent TEXT NOT NULL, kind TEXT NOT NULL, outcome TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    PRIMARY KEY (day, agent, kind, outcome)
+) WITHOUT ROWID;
+"
+    };
+}
+
+/// The scope verdict's class, exactly as `entries_scope` indexes it.
+const SCOPE_CLASS: &str =
+    "CASE WHEN instr(scope, ':') > 0 THEN substr(scope, 1, instr(scope, ':') - 1) ELSE scope END";
+
+const SCHEMA: &str = concat!("
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS head (
     id INTEGER PRIMARY KEY CHECK (id = 1),
@@ -49,13 +94,14 @@ CREATE TABLE IF NOT EXISTS entries (
     seg INTEGER NOT NULL,
     off INTEGER NOT NULL,
     hlen INTEGER NOT NULL,
-    blen INTEGER
+    blen INTEGER,
+    scope TEXT,
+    -- The session's number: the index of its first entry (sessions table).
+    sid INTEGER
 );
-CREATE UNIQUE INDEX IF NOT EXISTS entries_event_id ON entries(event_id) WHERE event_id IS NOT NULL;
-CREATE INDEX IF NOT EXISTS entries_agent_time ON entries(agent, time);
--- No index on session: a session's entries are found from its stream head
--- (streams table) by following the headers' stream links. A B-tree index with
--- one insertion point per live session cost ~4 µs per entry (benches/append.rs).
+",
+    query_schema!(),
+    "
 CREATE TABLE IF NOT EXISTS nodes (
     level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL,
     PRIMARY KEY (level, idx)
@@ -69,7 +115,8 @@ CREATE TABLE IF NOT EXISTS leases (
 CREATE TABLE IF NOT EXISTS api_keys (
     key_hash BLOB PRIMARY KEY, name TEXT NOT NULL, role TEXT NOT NULL, created INTEGER NOT NULL
 ) WITHOUT ROWID;
-";
+"
+);
 
 /// The embedded store in a directory: `log.db` and `segments/`.
 pub struct SqliteStore {
@@ -85,7 +132,13 @@ struct Writer {
     conn: Connection,
     segments: SegmentWriter,
     buf: Vec<u8>,
+    /// Session numbers already in the sessions table, by name.
+    sids: HashMap<String, i64>,
 }
+
+/// Session numbers cached by the writer before the cache is dropped (it
+/// refills from the sessions table on demand).
+const SID_CACHE_LIMIT: usize = 1_000_000;
 
 fn sql_err(e: rusqlite::Error) -> StoreError {
     if let rusqlite::Error::SqliteFailure(f, _) = &e {
@@ -131,7 +184,9 @@ impl SqliteStore {
         .map_err(sql_err)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(sql_err)?;
-        Self::migrate(&conn)?;
+        let seg_dir = dir.join("segments");
+        let bodies = SegmentReader::new(&seg_dir);
+        Self::migrate(&conn, &bodies)?;
         let (segment, segment_len): (u32, u64) = conn
             .query_row(
                 "SELECT segment, segment_len FROM head WHERE id = 1",
@@ -140,7 +195,6 @@ impl SqliteStore {
             )
             .map_err(sql_err)
             .and_then(|(s, l)| Ok((s, to_u64(l, "segment length")?)))?;
-        let seg_dir = dir.join("segments");
         let segments = SegmentWriter::open(&seg_dir, segment, segment_len)?;
         let wal = WalCheckpointer::start(&db_path)?;
         Ok(SqliteStore {
@@ -150,13 +204,14 @@ impl SqliteStore {
                 conn,
                 segments,
                 buf: Vec::new(),
+                sids: HashMap::new(),
             }),
             readers: Mutex::new(Vec::new()),
-            bodies: SegmentReader::new(&seg_dir),
+            bodies,
         })
     }
 
-    fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    fn migrate(conn: &Connection, bodies: &SegmentReader) -> Result<(), StoreError> {
         let existing: Option<String> = conn
             .query_row(
                 "SELECT value FROM meta WHERE key = 'schema_version'",
@@ -172,29 +227,102 @@ impl SqliteStore {
                 other => Err(other),
             })
             .map_err(sql_err)?;
-        if let Some(v) = existing {
-            let found: u32 = v
-                .parse()
-                .map_err(|_| StoreError::Corrupt(format!("schema_version {v:?}")))?;
-            if found > SCHEMA_VERSION {
-                return Err(StoreError::SchemaTooNew {
-                    found,
-                    supported: SCHEMA_VERSION,
-                });
-            }
+        let found = match existing {
+            Some(v) => Some(
+                v.parse::<u32>()
+                    .map_err(|_| StoreError::Corrupt(format!("schema_version {v:?}")))?,
+            ),
+            None => None,
+        };
+        if let Some(found) = found.filter(|f| *f > SCHEMA_VERSION) {
+            return Err(StoreError::SchemaTooNew {
+                found,
+                supported: SCHEMA_VERSION,
+            });
         }
-        conn.execute_batch(SCHEMA).map_err(sql_err)?;
-        conn.execute(
-            "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?1)",
+        if found == Some(SCHEMA_VERSION) {
+            return Ok(());
+        }
+        // DDL is transactional in SQLite: a migration happens whole or not at all.
+        let tx = conn.unchecked_transaction().map_err(sql_err)?;
+        if found == Some(1) {
+            tx.execute_batch(
+                "ALTER TABLE entries ADD COLUMN scope TEXT;
+                 ALTER TABLE entries ADD COLUMN sid INTEGER;
+                 DROP INDEX IF EXISTS entries_agent_time;",
+            )
+            .map_err(sql_err)?;
+        }
+        tx.execute_batch(SCHEMA).map_err(sql_err)?;
+        if found == Some(1) {
+            Self::backfill_v2(&tx, bodies)?;
+        }
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES ('schema_version', ?1)
+             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
             params![SCHEMA_VERSION.to_string()],
         )
         .map_err(sql_err)?;
-        conn.execute(
+        tx.execute(
             "INSERT OR IGNORE INTO head (id, size, root, frontier, last_time, last_leaf, segment, segment_len)
              VALUES (1, 0, ?1, x'', 0, NULL, 0, 0)",
             params![Hash::EMPTY_ROOT.0.to_vec()],
         )
         .map_err(sql_err)?;
+        tx.commit().map_err(sql_err)
+    }
+
+    /// Fills what version 2 added for the entries of a version 1 store:
+    /// session numbers and counts from the columns, and scope, data classes
+    /// and subjects from the headers (version 1 kept only these in the
+    /// segment files).
+    fn backfill_v2(conn: &Connection, bodies: &SegmentReader) -> Result<(), StoreError> {
+        conn.execute_batch(
+            "INSERT INTO sessions (name, sid)
+                 SELECT session, min(idx) FROM entries WHERE session IS NOT NULL GROUP BY session;
+             UPDATE entries SET sid = (SELECT sid FROM sessions WHERE name = entries.session)
+                 WHERE session IS NOT NULL;
+             INSERT INTO counts (day, agent, kind, outcome, n)
+                 SELECT time / 86400000000, agent, kind, coalesce(outcome, ''), count(*)
+                 FROM entries GROUP BY 1, 2, 3, 4;",
+        )
+        .map_err(sql_err)?;
+        let mut rows = conn
+            .prepare("SELECT idx, seg, off, hlen FROM entries ORDER BY idx")
+            .map_err(sql_err)?;
+        let mut scope = conn
+            .prepare("UPDATE entries SET scope = ?2 WHERE idx = ?1")
+            .map_err(sql_err)?;
+        let mut class = conn
+            .prepare("INSERT OR IGNORE INTO entry_classes (class, idx) VALUES (?1, ?2)")
+            .map_err(sql_err)?;
+        let mut subject = conn
+            .prepare("INSERT OR IGNORE INTO entry_subjects (subject, idx) VALUES (?1, ?2)")
+            .map_err(sql_err)?;
+        let mut it = rows.query([]).map_err(sql_err)?;
+        while let Some(r) = it.next().map_err(sql_err)? {
+            let idx: i64 = r.get(0).map_err(sql_err)?;
+            let header = bodies.read_header(RecordLocation {
+                segment: r.get(1).map_err(sql_err)?,
+                offset: to_u64(r.get(2).map_err(sql_err)?, "record offset")?,
+                header_len: r.get(3).map_err(sql_err)?,
+                body_len: None,
+            })?;
+            // A header that does not parse was altered; fsck names it. Its
+            // query columns stay empty rather than failing the open.
+            let Ok(h) = EntryHeader::parse(&header) else {
+                continue;
+            };
+            if h.scope.is_some() {
+                scope.execute(params![idx, h.scope]).map_err(sql_err)?;
+            }
+            for c in &h.data_classes {
+                class.execute(params![c, idx]).map_err(sql_err)?;
+            }
+            for s in &h.subjects {
+                subject.execute(params![&s.0[..], idx]).map_err(sql_err)?;
+            }
+        }
         Ok(())
     }
 
@@ -260,12 +388,14 @@ impl SqliteStore {
             conn,
             segments,
             buf,
+            sids,
         } = &mut *w;
         let (segments_ref, buf_ref, pending_ref) = (&*segments, buf.as_slice(), &pending);
         let result = std::thread::scope(|scope| {
             let writer = scope.spawn(move || segments_ref.write_durably(buf_ref, pending_ref));
             Self::commit(
                 conn,
+                sids,
                 batch,
                 &pending.locations,
                 seg_after,
@@ -294,8 +424,10 @@ impl SqliteStore {
         result
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn commit(
         conn: &mut Connection,
+        sids: &mut HashMap<String, i64>,
         batch: &Batch,
         locations: &[RecordLocation],
         segment: u32,
@@ -313,12 +445,52 @@ impl SqliteStore {
                 found: size,
             });
         }
+        // Session numbers this batch looked up or created; cached only
+        // once the transaction commits (a rolled-back number is not real).
+        let mut learned: HashMap<&str, i64> = HashMap::new();
         {
             let mut ins = tx.prepare_cached(INSERT_ENTRY).map_err(sql_err)?;
+            let mut find_sid = tx
+                .prepare_cached("SELECT sid FROM sessions WHERE name = ?1")
+                .map_err(sql_err)?;
+            let mut new_sid = tx
+                .prepare_cached("INSERT INTO sessions (name, sid) VALUES (?1, ?2)")
+                .map_err(sql_err)?;
+            let mut class = tx
+                .prepare_cached("INSERT INTO entry_classes (class, idx) VALUES (?1, ?2)")
+                .map_err(sql_err)?;
+            let mut subject = tx
+                .prepare_cached("INSERT INTO entry_subjects (subject, idx) VALUES (?1, ?2)")
+                .map_err(sql_err)?;
             for (e, loc) in batch.entries.iter().zip(locations) {
                 let c = &e.columns;
+                let index = to_i64(e.index)?;
+                let sid = match c.session.as_deref() {
+                    None => None,
+                    Some(name) => Some(match sids.get(name) {
+                        Some(sid) => *sid,
+                        None => match learned.get(name) {
+                            Some(sid) => *sid,
+                            None => {
+                                let found: Option<i64> = find_sid
+                                    .query_row(params![name], |r| r.get(0))
+                                    .optional()
+                                    .map_err(sql_err)?;
+                                let sid = match found {
+                                    Some(sid) => sid,
+                                    None => {
+                                        new_sid.execute(params![name, index]).map_err(sql_err)?;
+                                        index
+                                    }
+                                };
+                                learned.insert(name, sid);
+                                sid
+                            }
+                        },
+                    }),
+                };
                 ins.execute(params![
-                    to_i64(e.index)?,
+                    index,
                     &e.leaf_hash.0[..],
                     to_i64(c.time)?,
                     c.agent,
@@ -332,8 +504,29 @@ impl SqliteStore {
                     to_i64(loc.offset)?,
                     loc.header_len,
                     loc.body_len,
+                    c.scope,
+                    sid,
                 ])
                 .map_err(sql_err)?;
+                for v in crate::query::distinct(&c.data_classes) {
+                    class.execute(params![v, index]).map_err(sql_err)?;
+                }
+                for v in crate::query::distinct(&c.subjects) {
+                    subject.execute(params![&v.0[..], index]).map_err(sql_err)?;
+                }
+            }
+            let mut count = tx
+                .prepare_cached(
+                    "INSERT INTO counts (day, agent, kind, outcome, n) VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT(day, agent, kind, outcome) DO UPDATE SET n = n + excluded.n",
+                )
+                .map_err(sql_err)?;
+            for (day, agent, kind, outcome, n) in
+                crate::query::count_deltas(batch.entries.iter().map(|e| &e.columns))
+            {
+                count
+                    .execute(params![day, agent, kind, outcome, n])
+                    .map_err(sql_err)?;
             }
             let mut node = tx
                 .prepare_cached("INSERT INTO nodes (level, idx, hash) VALUES (?1, ?2, ?3)")
@@ -381,7 +574,12 @@ impl SqliteStore {
         }
         // Only once the records are on disk may rows that point at them commit.
         records_durable()?;
-        tx.commit().map_err(sql_err)
+        tx.commit().map_err(sql_err)?;
+        if sids.len() + learned.len() > SID_CACHE_LIMIT {
+            sids.clear();
+        }
+        sids.extend(learned.into_iter().map(|(n, s)| (n.to_string(), s)));
+        Ok(())
     }
 
     /// Runs `select_in (?, ?, …)` for `keys` in chunks (SQLite limits the
@@ -430,8 +628,8 @@ impl Writer {
 
 // A multi-row INSERT (64 rows per statement) was measured slower here
 // (14 µs vs 9.6 µs per entry, benches/append.rs), so entries go one row per step.
-const INSERT_ENTRY: &str = "INSERT INTO entries (idx, leaf, time, agent, session, kind, action, tool, outcome, event_id, seg, off, hlen, blen)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
+const INSERT_ENTRY: &str = "INSERT INTO entries (idx, leaf, time, agent, session, kind, action, tool, outcome, event_id, seg, off, hlen, blen, scope, sid)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)";
 
 /// Copies the WAL back into the database from its own thread and
 /// connection, so the sequencer's commits never pay for it (automatic
@@ -482,7 +680,336 @@ impl Drop for WalCheckpointer {
 /// SQLite limits host parameters per statement; look keys up in chunks.
 const LOOKUP_CHUNK: usize = 500;
 
+/// A matching row before its header is read from the segments.
+struct Hit {
+    index: u64,
+    leaf: Vec<u8>,
+    time: i64,
+    location: RecordLocation,
+}
+
+/// The `FROM … WHERE` of a query page: the driving index with its value as
+/// `:v`, the index range as `:lo`/`:hi`. `INDEXED BY` makes a missing index
+/// an error rather than a silent scan.
+fn driver_sql(driver: Driver) -> String {
+    let by_column = |index: &str, column: &str| {
+        format!(
+            "FROM entries INDEXED BY {index} WHERE entries.{column} = :v AND entries.idx >= :lo AND entries.idx < :hi"
+        )
+    };
+    match driver {
+        Driver::Range => "FROM entries WHERE entries.idx >= :lo AND entries.idx < :hi".into(),
+        Driver::Agent => by_column("entries_agent", "agent"),
+        Driver::Session => by_column("entries_sid", "sid"),
+        Driver::Kind => by_column("entries_kind", "kind"),
+        Driver::Action => by_column("entries_action", "action"),
+        Driver::Tool => by_column("entries_tool", "tool"),
+        Driver::Outcome => by_column("entries_outcome", "outcome"),
+        Driver::Scope => format!(
+            "FROM entries INDEXED BY entries_scope WHERE {SCOPE_CLASS} = :v AND scope IS NOT NULL AND entries.idx >= :lo AND entries.idx < :hi"
+        ),
+        // CROSS JOIN keeps the side table as the outer loop.
+        Driver::DataClass => "FROM entry_classes d CROSS JOIN entries ON entries.idx = d.idx WHERE d.class = :v AND d.idx >= :lo AND d.idx < :hi".into(),
+        Driver::Subject => "FROM entry_subjects d CROSS JOIN entries ON entries.idx = d.idx WHERE d.subject = :v AND d.idx >= :lo AND d.idx < :hi".into(),
+    }
+}
+
+/// The whole statement of a query page; `:class` and `:subject` are the data class
+/// and subject when they are checked on the driver's rows.
+fn query_sql(q: &EventQuery, driver: Driver) -> String {
+    let mut sql = String::from(
+        "SELECT entries.idx, entries.leaf, entries.time, entries.agent, entries.session, entries.kind,
+                entries.action, entries.tool, entries.outcome, entries.scope,
+                entries.seg, entries.off, entries.hlen, entries.blen",
+    );
+    sql.push_str(if q.data_class.is_some() && driver != Driver::DataClass {
+        ", EXISTS (SELECT 1 FROM entry_classes c WHERE c.class = :class AND c.idx = entries.idx)"
+    } else {
+        ", 1"
+    });
+    sql.push_str(if q.subject.is_some() && driver != Driver::Subject {
+        ", EXISTS (SELECT 1 FROM entry_subjects s WHERE s.subject = :subject AND s.idx = entries.idx)"
+    } else {
+        ", 1"
+    });
+    sql.push(' ');
+    sql.push_str(&driver_sql(driver));
+    // By the driver's own key, so that rows come in its order (no sort).
+    sql.push_str(match driver {
+        Driver::DataClass | Driver::Subject => " ORDER BY d.idx",
+        _ => " ORDER BY entries.idx",
+    });
+    sql
+}
+
+impl SqliteStore {
+    /// `EXPLAIN QUERY PLAN` of the statement one page of `q` runs, one
+    /// line per step: how tests check that every filter has an index.
+    pub fn query_plan(&self, q: &EventQuery) -> Result<Vec<String>, StoreError> {
+        let sql = format!("EXPLAIN QUERY PLAN {}", query_sql(q, q.driver()));
+        self.read(|c| {
+            let mut stmt = c.prepare(&sql).map_err(sql_err)?;
+            // The plan does not depend on the values; bind NULLs.
+            for i in 1..=stmt.parameter_count() {
+                stmt.raw_bind_parameter(i, rusqlite::types::Null)
+                    .map_err(sql_err)?;
+            }
+            let mut rows = stmt.raw_query();
+            let mut plan = Vec::new();
+            while let Some(r) = rows.next().map_err(sql_err)? {
+                plan.push(r.get::<_, String>(3).map_err(sql_err)?);
+            }
+            Ok(plan)
+        })
+    }
+
+    /// The matching rows of one page (one read transaction), and the next cursor.
+    fn query_rows(c: &Connection, q: &EventQuery) -> Result<(Vec<Hit>, Option<u64>), StoreError> {
+        // One snapshot for the size, the time probes and the rows.
+        let tx = c.unchecked_transaction().map_err(sql_err)?;
+        let size: i64 = tx
+            .query_row("SELECT size FROM head WHERE id = 1", [], |r| r.get(0))
+            .map_err(sql_err)?;
+        let size = to_u64(size, "head size")?;
+        let (lo, hi) = {
+            let mut probe = tx
+                .prepare_cached("SELECT time FROM entries WHERE idx = ?1")
+                .map_err(sql_err)?;
+            q.index_range(size, |i| {
+                let t: Option<i64> = probe
+                    .query_row(params![to_i64(i)?], |r| r.get(0))
+                    .optional()
+                    .map_err(sql_err)?;
+                let t = t.ok_or_else(|| {
+                    StoreError::Corrupt(format!("entry {i} is missing below the head ({size})"))
+                })?;
+                to_u64(t, "time")
+            })?
+        };
+        if lo >= hi {
+            return Ok((Vec::new(), None));
+        }
+        let driver = q.driver();
+        let value: rusqlite::types::Value = match driver {
+            Driver::Range => rusqlite::types::Value::Null,
+            Driver::Agent => q.agent.clone().into(),
+            Driver::Kind => q.kind.clone().into(),
+            Driver::Action => q.action.clone().into(),
+            Driver::Tool => q.tool.clone().into(),
+            Driver::Outcome => q.outcome.clone().into(),
+            Driver::Scope => q
+                .scope
+                .as_deref()
+                .map(|s| scope_class(s).to_string())
+                .into(),
+            Driver::DataClass => q.data_class.clone().into(),
+            Driver::Subject => q.subject.map(|h| h.0.to_vec()).into(),
+            Driver::Session => {
+                let name = q.session.as_deref().unwrap_or_default();
+                let sid: Option<i64> = tx
+                    .query_row(
+                        "SELECT sid FROM sessions WHERE name = ?1",
+                        params![name],
+                        |r| r.get(0),
+                    )
+                    .optional()
+                    .map_err(sql_err)?;
+                match sid {
+                    Some(sid) => sid.into(),
+                    None => return Ok((Vec::new(), None)),
+                }
+            }
+        };
+        let sql = query_sql(q, driver);
+        let mut stmt = tx.prepare_cached(&sql).map_err(sql_err)?;
+        let (lo, hi) = (to_i64(lo)?, to_i64(hi)?);
+        let subject = q.subject.map(|h| h.0.to_vec());
+        // Only the parameters this statement names may be bound.
+        let mut bound: Vec<(&str, &dyn rusqlite::ToSql)> = vec![(":lo", &lo), (":hi", &hi)];
+        if driver != Driver::Range {
+            bound.push((":v", &value));
+        }
+        if sql.contains(":class") {
+            bound.push((":class", &q.data_class));
+        }
+        if sql.contains(":subject") {
+            bound.push((":subject", &subject));
+        }
+        let mut rows = stmt.query(bound.as_slice()).map_err(sql_err)?;
+        let limit = q.page_size();
+        let mut hits = Vec::new();
+        let mut scanned = 0usize;
+        while let Some(r) = rows.next().map_err(sql_err)? {
+            scanned += 1;
+            let index = to_u64(r.get(0).map_err(sql_err)?, "index")?;
+            let text = |i: usize| -> Result<Option<&str>, StoreError> {
+                r.get_ref(i)
+                    .map_err(sql_err)?
+                    .as_str_or_null()
+                    .map_err(|e| StoreError::Corrupt(format!("entry {index}: {e}")))
+            };
+            let row = RowColumns {
+                agent: text(3)?.unwrap_or_default(),
+                session: text(4)?,
+                kind: text(5)?.unwrap_or_default(),
+                action: text(6)?,
+                tool: text(7)?,
+                outcome: text(8)?,
+                scope: text(9)?,
+            };
+            let side_ok =
+                r.get::<_, bool>(14).map_err(sql_err)? && r.get::<_, bool>(15).map_err(sql_err)?;
+            if side_ok && q.matches(&row) {
+                hits.push(Hit {
+                    index,
+                    leaf: r.get(1).map_err(sql_err)?,
+                    time: r.get(2).map_err(sql_err)?,
+                    location: RecordLocation {
+                        segment: r.get(10).map_err(sql_err)?,
+                        offset: to_u64(r.get(11).map_err(sql_err)?, "record offset")?,
+                        header_len: r.get(12).map_err(sql_err)?,
+                        body_len: r.get(13).map_err(sql_err)?,
+                    },
+                });
+                if hits.len() == limit {
+                    return Ok((hits, Some(index)));
+                }
+            }
+            if scanned == SCAN_BUDGET {
+                return Ok((hits, Some(index)));
+            }
+        }
+        Ok((hits, None))
+    }
+}
+
 impl Store for SqliteStore {
+    fn all_stream_heads(&self) -> Result<(u64, Vec<(String, StreamHead)>), StoreError> {
+        self.read(|c| {
+            let tx = c.unchecked_transaction().map_err(sql_err)?;
+            let size: i64 = tx
+                .query_row("SELECT size FROM head WHERE id = 1", [], |r| r.get(0))
+                .map_err(sql_err)?;
+            let mut stmt = tx
+                .prepare_cached("SELECT key, count, last FROM streams ORDER BY key")
+                .map_err(sql_err)?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, i64>(2)?,
+                    ))
+                })
+                .map_err(sql_err)?;
+            let mut heads = Vec::new();
+            for r in rows {
+                let (key, count, last) = r.map_err(sql_err)?;
+                heads.push((
+                    key,
+                    StreamHead {
+                        count: to_u64(count, "stream count")?,
+                        last: to_u64(last, "stream last")?,
+                    },
+                ));
+            }
+            Ok((to_u64(size, "head size")?, heads))
+        })
+    }
+
+    fn stream_members(
+        &self,
+        start: u64,
+        end: u64,
+    ) -> Result<Vec<(u64, String, Option<String>)>, StoreError> {
+        let (start, end) = (to_i64(start)?, i64::try_from(end).unwrap_or(i64::MAX));
+        self.read(|c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT idx, agent, session FROM entries WHERE idx >= ?1 AND idx < ?2 ORDER BY idx",
+                )
+                .map_err(sql_err)?;
+            let rows = stmt
+                .query_map(params![start, end], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get(1)?, r.get(2)?))
+                })
+                .map_err(sql_err)?;
+            rows.map(|r| {
+                let (idx, agent, session) = r.map_err(sql_err)?;
+                Ok((to_u64(idx, "index")?, agent, session))
+            })
+            .collect()
+        })
+    }
+
+    fn query(&self, q: &EventQuery) -> Result<QueryPage, StoreError> {
+        let (hits, next_cursor) = self.read(|c| Self::query_rows(c, q))?;
+        let mut events = Vec::with_capacity(hits.len());
+        for h in hits {
+            let (header, body) = if q.include_bodies {
+                self.bodies.read(h.location)?
+            } else {
+                (self.bodies.read_header(h.location)?, None)
+            };
+            events.push(QueryEvent {
+                index: h.index,
+                leaf_hash: hash_from(h.leaf, "leaf hash")?,
+                time: to_u64(h.time, "time")?,
+                header,
+                salt: body.as_ref().map(|(s, _)| *s),
+                body: body.map(|(_, b)| b),
+            });
+        }
+        Ok(QueryPage {
+            events,
+            next_cursor,
+        })
+    }
+
+    fn stats(&self, q: &StatsQuery) -> Result<Vec<StatsRow>, StoreError> {
+        let (first_day, end_day) = q.days();
+        let groups: Vec<&str> = q.group_by.iter().map(|g| g.name()).collect();
+        let mut sql = String::from("SELECT ");
+        for g in &groups {
+            sql.push_str(g);
+            sql.push_str(", ");
+        }
+        sql.push_str(
+            "coalesce(sum(n), 0) FROM counts WHERE (?1 IS NULL OR day >= ?1) AND (?2 IS NULL OR day < ?2)
+             AND (?3 IS NULL OR agent = ?3) AND (?4 IS NULL OR kind = ?4) AND (?5 IS NULL OR outcome = ?5)",
+        );
+        if !groups.is_empty() {
+            let cols = groups.join(", ");
+            sql.push_str(&format!(" GROUP BY {cols} ORDER BY {cols}"));
+        }
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(&sql).map_err(sql_err)?;
+            let mut rows = stmt
+                .query(params![first_day, end_day, q.agent, q.kind, q.outcome])
+                .map_err(sql_err)?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next().map_err(sql_err)? {
+                let mut row = StatsRow {
+                    day: None,
+                    agent: None,
+                    kind: None,
+                    outcome: None,
+                    count: to_u64(r.get(groups.len()).map_err(sql_err)?, "count")?,
+                };
+                for (i, g) in q.group_by.iter().enumerate() {
+                    match g {
+                        StatsGroup::Day => row.day = Some(r.get(i).map_err(sql_err)?),
+                        StatsGroup::Agent => row.agent = Some(r.get(i).map_err(sql_err)?),
+                        StatsGroup::Kind => row.kind = Some(r.get(i).map_err(sql_err)?),
+                        StatsGroup::Outcome => row.outcome = Some(r.get(i).map_err(sql_err)?),
+                    }
+                }
+                out.push(row);
+            }
+            Ok(out)
+        })
+    }
+
     fn head(&self) -> Result<LogHead, StoreError> {
         self.read(|c| {
             let (size, root, frontier, last_time, last_leaf): (

@@ -1,4 +1,5 @@
 use sealtrail_core::hash::Hash;
+use sealtrail_core::header::EntryHeader;
 
 /// The committed state of a log: enough to continue sequencing after a restart.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -39,6 +40,30 @@ pub struct EntryColumns {
     pub tool: Option<String>,
     pub outcome: Option<String>,
     pub event_id: Option<String>,
+    /// Scope verdict: `in_scope`, `out_of_scope: <reason>`, `unregistered_agent`.
+    pub scope: Option<String>,
+    pub data_classes: Vec<String>,
+    /// Keyed MACs of the data subjects, as in the header.
+    pub subjects: Vec<Hash>,
+}
+
+impl EntryColumns {
+    /// The query columns of a sealed header (consumes it: the strings move).
+    pub fn from_header(h: EntryHeader) -> Self {
+        EntryColumns {
+            time: h.time,
+            agent: h.agent,
+            session: h.session,
+            kind: h.kind,
+            action: h.action,
+            tool: h.tool,
+            outcome: h.outcome,
+            event_id: h.event_id,
+            scope: h.scope,
+            data_classes: h.data_classes,
+            subjects: h.subjects,
+        }
+    }
 }
 
 /// One sequenced entry ready to be written.

@@ -5,10 +5,14 @@
 
 mod common;
 
-use common::{event_id, Fixture, LogBuilder};
+use std::collections::BTreeMap;
+
+use common::{event_id, subject, Fixture, LogBuilder};
 use sealtrail_core::hash::{leaf_hash, Hash};
 use sealtrail_store::fsck;
+use sealtrail_store::query::{scope_matches, DAY_MICROS};
 use sealtrail_store::{ApiKeyRecord, LogHead, Store, StoreError, StoredCheckpoint, StreamHead};
+use sealtrail_store::{EventQuery, NewEntry, QueryEvent, StatsGroup, StatsQuery, StatsRow};
 
 /// Instantiates each case for both backends.
 macro_rules! store_suite {
@@ -49,6 +53,14 @@ store_suite!(
     fsck_is_clean_after_appends,
     fsck_finds_a_changed_header,
     fsck_finds_a_changed_body,
+    query_filters_match_a_reference,
+    query_pages_have_no_gaps_or_duplicates,
+    query_empty_results,
+    query_returns_bodies_on_request,
+    stats_sum_the_counts,
+    all_stream_heads_are_consistent_with_the_size,
+    stream_members_come_from_the_columns,
+    v1_store_migrates_with_its_entries_queryable,
 );
 
 /// Appends `sizes` batches through `b`, returning nothing but panicking on
@@ -435,4 +447,557 @@ fn fsck_finds_a_changed_body(f: &Fixture) {
         "{}",
         report.problems[0]
     );
+}
+
+// ---------------------------------------------------------------------------
+// Queries and stats.
+
+/// Six hours between batches.
+const STEP: u64 = 6 * 3600 * 1_000_000;
+
+/// A UTC midnight; every query log starts there.
+fn base_time() -> u64 {
+    1_795_000_000_000_000 / DAY_MICROS * DAY_MICROS
+}
+
+/// 12 batches of 37 to 147 entries, one every six hours from `base_time`
+/// (three UTC days), with the builder's varied columns.
+fn query_log(s: &dyn Store) -> LogBuilder {
+    let mut b = LogBuilder::default();
+    for k in 0..12u64 {
+        let batch = b.batch_at(37 + (k * 41) % 111, base_time() + k * STEP, |i| {
+            Some(event_id(i))
+        });
+        s.append_batch(&batch).expect("append");
+    }
+    b
+}
+
+/// What `q` should find, ignoring its cursor and limit.
+fn reference(entries: &[NewEntry], q: &EventQuery) -> Vec<u64> {
+    let eq =
+        |want: &Option<String>, got: Option<&String>| want.as_ref().is_none_or(|w| got == Some(w));
+    entries
+        .iter()
+        .filter(|e| {
+            let c = &e.columns;
+            q.from.is_none_or(|t| c.time >= t)
+                && q.to.is_none_or(|t| c.time < t)
+                && eq(&q.agent, Some(&c.agent))
+                && eq(&q.session, c.session.as_ref())
+                && eq(&q.kind, Some(&c.kind))
+                && eq(&q.action, c.action.as_ref())
+                && eq(&q.tool, c.tool.as_ref())
+                && eq(&q.outcome, c.outcome.as_ref())
+                && q.data_class
+                    .as_ref()
+                    .is_none_or(|d| c.data_classes.contains(d))
+                && q.subject.as_ref().is_none_or(|h| c.subjects.contains(h))
+                && q.scope.as_ref().is_none_or(|want| {
+                    c.scope
+                        .as_deref()
+                        .is_some_and(|got| scope_matches(want, got))
+                })
+        })
+        .map(|e| e.index)
+        .collect()
+}
+
+/// Every page of `q`, following cursors; checks that each page is in
+/// index order, after the cursor, and no larger than the limit.
+fn all_pages(s: &dyn Store, q: &EventQuery) -> Vec<QueryEvent> {
+    let mut out: Vec<QueryEvent> = Vec::new();
+    let mut q = q.clone();
+    for _ in 0..10_000 {
+        let page = s.query(&q).expect("query");
+        assert!(
+            page.events.len() <= q.page_size(),
+            "page larger than the limit"
+        );
+        for e in &page.events {
+            if let Some(c) = q.cursor {
+                assert!(e.index > c, "entry {} at or before the cursor {c}", e.index);
+            }
+            if let Some(last) = out.last() {
+                assert!(e.index > last.index, "not in index order or repeated");
+            }
+        }
+        out.extend(page.events);
+        match page.next_cursor {
+            Some(c) => q.cursor = Some(c),
+            None => return out,
+        }
+    }
+    panic!("pagination did not end");
+}
+
+fn s(v: &str) -> Option<String> {
+    Some(v.to_string())
+}
+
+/// Single filters, combinations and time ranges.
+fn sample_queries(b: &LogBuilder) -> Vec<EventQuery> {
+    let t = |k: u64| Some(base_time() + k * STEP);
+    let q = EventQuery::default;
+    vec![
+        q(),
+        EventQuery {
+            agent: s("agent-1"),
+            ..q()
+        },
+        EventQuery {
+            session: s("session-2"),
+            ..q()
+        },
+        EventQuery {
+            kind: s("decision"),
+            ..q()
+        },
+        EventQuery {
+            action: s("lookup"),
+            ..q()
+        },
+        EventQuery {
+            tool: s("crm.lookup"),
+            ..q()
+        },
+        EventQuery {
+            outcome: s("denied"),
+            ..q()
+        },
+        EventQuery {
+            data_class: s("pci"),
+            ..q()
+        },
+        EventQuery {
+            data_class: s("pii"),
+            ..q()
+        },
+        EventQuery {
+            subject: Some(subject(2)),
+            ..q()
+        },
+        EventQuery {
+            subject: Some(subject(1)),
+            ..q()
+        },
+        EventQuery {
+            scope: s("out_of_scope"),
+            ..q()
+        },
+        EventQuery {
+            scope: s("out_of_scope: pii"),
+            ..q()
+        },
+        EventQuery {
+            scope: s("in_scope"),
+            ..q()
+        },
+        EventQuery {
+            from: t(3),
+            to: t(7),
+            ..q()
+        },
+        EventQuery { from: t(5), ..q() },
+        EventQuery {
+            to: Some(b.entries[100].columns.time),
+            ..q()
+        },
+        // The selective page of the benchmark: one agent, one day, one kind.
+        EventQuery {
+            agent: s("agent-0"),
+            kind: s("tool_call"),
+            from: t(4),
+            to: t(8),
+            ..q()
+        },
+        EventQuery {
+            agent: s("agent-0"),
+            kind: s("tool_call"),
+            outcome: s("success"),
+            ..q()
+        },
+        EventQuery {
+            session: s("session-1"),
+            data_class: s("pii"),
+            ..q()
+        },
+        EventQuery {
+            agent: s("agent-2"),
+            scope: s("out_of_scope"),
+            subject: Some(subject(1)),
+            ..q()
+        },
+        EventQuery {
+            kind: s("model_call"),
+            from: t(2),
+            to: t(9),
+            outcome: s("failure"),
+            ..q()
+        },
+        EventQuery {
+            data_class: s("pii"),
+            subject: Some(subject(1)),
+            ..q()
+        },
+        EventQuery {
+            tool: s("crm.lookup"),
+            scope: s("in_scope"),
+            outcome: s("success"),
+            ..q()
+        },
+    ]
+}
+
+fn query_filters_match_a_reference(f: &Fixture) {
+    let st = f.store();
+    let b = query_log(st);
+    for query in sample_queries(&b) {
+        let want = reference(&b.entries, &query);
+        let got = all_pages(st, &query);
+        let got_idx: Vec<u64> = got.iter().map(|e| e.index).collect();
+        assert_eq!(got_idx, want, "{query:?}");
+        for e in &got {
+            let sealed = &b.entries[e.index as usize];
+            assert_eq!(e.header, sealed.header);
+            assert_eq!(e.leaf_hash, sealed.leaf_hash);
+            assert_eq!(e.time, sealed.columns.time);
+            assert_eq!((e.body.as_ref(), e.salt), (None, None));
+        }
+    }
+}
+
+fn query_pages_have_no_gaps_or_duplicates(f: &Fixture) {
+    let st = f.store();
+    let b = query_log(st);
+    for limit in [1, 7, 100, 1000] {
+        for base in sample_queries(&b).into_iter().take(8) {
+            let query = EventQuery { limit, ..base };
+            let got: Vec<u64> = all_pages(st, &query).iter().map(|e| e.index).collect();
+            assert_eq!(
+                got,
+                reference(&b.entries, &query),
+                "limit {limit}: {query:?}"
+            );
+        }
+    }
+    // A full first page says where to go on; the pages join up exactly.
+    let first = st
+        .query(&EventQuery {
+            limit: 10,
+            ..EventQuery::default()
+        })
+        .unwrap();
+    let idx: Vec<u64> = first.events.iter().map(|e| e.index).collect();
+    assert_eq!(idx, (0..10).collect::<Vec<_>>());
+    assert_eq!(first.next_cursor, Some(9));
+    let second = st
+        .query(&EventQuery {
+            limit: 10,
+            cursor: Some(9),
+            ..EventQuery::default()
+        })
+        .unwrap();
+    assert_eq!(second.events[0].index, 10);
+    // Limits are clamped to 1..=1000.
+    let big = st
+        .query(&EventQuery {
+            limit: 5000,
+            ..EventQuery::default()
+        })
+        .unwrap();
+    assert_eq!(big.events.len(), 1000);
+    let zero = st
+        .query(&EventQuery {
+            limit: 0,
+            ..EventQuery::default()
+        })
+        .unwrap();
+    assert_eq!(zero.events.len(), 1);
+}
+
+fn query_empty_results(f: &Fixture) {
+    let st = f.store();
+    let q = EventQuery::default;
+    // An empty log.
+    assert_eq!(
+        st.query(&q()).unwrap(),
+        sealtrail_store::QueryPage::default()
+    );
+    let b = query_log(st);
+    let end = b.last_time + 1;
+    for query in [
+        EventQuery {
+            agent: s("nobody"),
+            ..q()
+        },
+        EventQuery {
+            session: s("no-such-session"),
+            ..q()
+        },
+        EventQuery {
+            data_class: s("phi"),
+            ..q()
+        },
+        EventQuery {
+            subject: Some(Hash([9; 32])),
+            ..q()
+        },
+        EventQuery {
+            scope: s("unregistered_agent"),
+            ..q()
+        },
+        EventQuery {
+            scope: s("out_of"),
+            ..q()
+        },
+        EventQuery {
+            from: Some(end),
+            ..q()
+        },
+        EventQuery {
+            to: Some(base_time()),
+            ..q()
+        },
+        EventQuery {
+            from: Some(base_time() + 5 * STEP),
+            to: Some(base_time() + 2 * STEP),
+            ..q()
+        },
+        EventQuery {
+            kind: s("tool_call"),
+            action: s("llm.generate"),
+            ..q()
+        },
+        EventQuery {
+            cursor: Some(b.size() - 1),
+            ..q()
+        },
+        EventQuery {
+            cursor: Some(u64::MAX),
+            ..q()
+        },
+    ] {
+        let page = st.query(&query).unwrap();
+        assert!(page.events.is_empty(), "{query:?}");
+        assert_eq!(page.next_cursor, None, "{query:?}");
+    }
+}
+
+fn query_returns_bodies_on_request(f: &Fixture) {
+    let st = f.store();
+    let b = query_log(st);
+    let query = EventQuery {
+        agent: s("agent-2"),
+        include_bodies: true,
+        limit: 13,
+        ..EventQuery::default()
+    };
+    let got = all_pages(st, &query);
+    assert_eq!(got.len(), reference(&b.entries, &query).len());
+    for e in &got {
+        let sealed = &b.entries[e.index as usize];
+        assert_eq!(e.body.as_deref(), Some(&sealed.body[..]));
+        assert_eq!(e.salt, Some(sealed.salt));
+    }
+}
+
+/// The grouped counts of `entries`, as the stats query should give them.
+fn reference_stats(entries: &[NewEntry], q: &StatsQuery) -> Vec<StatsRow> {
+    let (first, end) = q.days();
+    let mut groups: BTreeMap<Vec<String>, (StatsRow, u64)> = BTreeMap::new();
+    for e in entries {
+        let c = &e.columns;
+        let day = (c.time / DAY_MICROS) as i64;
+        let outcome = c.outcome.clone().unwrap_or_default();
+        if first.is_some_and(|d| day < d)
+            || end.is_some_and(|d| day >= d)
+            || q.agent.as_ref().is_some_and(|a| *a != c.agent)
+            || q.kind.as_ref().is_some_and(|k| *k != c.kind)
+            || q.outcome.as_ref().is_some_and(|o| *o != outcome)
+        {
+            continue;
+        }
+        let mut row = StatsRow {
+            day: None,
+            agent: None,
+            kind: None,
+            outcome: None,
+            count: 0,
+        };
+        let mut key = Vec::new();
+        for g in &q.group_by {
+            match g {
+                StatsGroup::Day => {
+                    row.day = Some(day);
+                    key.push(format!("{day:012}"));
+                }
+                StatsGroup::Agent => {
+                    row.agent = Some(c.agent.clone());
+                    key.push(c.agent.clone());
+                }
+                StatsGroup::Kind => {
+                    row.kind = Some(c.kind.clone());
+                    key.push(c.kind.clone());
+                }
+                StatsGroup::Outcome => {
+                    row.outcome = Some(outcome.clone());
+                    key.push(outcome.clone());
+                }
+            }
+        }
+        groups.entry(key).or_insert((row, 0)).1 += 1;
+    }
+    let rows: Vec<StatsRow> = groups
+        .into_values()
+        .map(|(row, n)| StatsRow { count: n, ..row })
+        .collect();
+    if q.group_by.is_empty() && rows.is_empty() {
+        return vec![StatsRow {
+            day: None,
+            agent: None,
+            kind: None,
+            outcome: None,
+            count: 0,
+        }];
+    }
+    rows
+}
+
+fn stats_sum_the_counts(f: &Fixture) {
+    let st = f.store();
+    let total = st.stats(&StatsQuery::default()).unwrap();
+    assert_eq!(total.len(), 1);
+    assert_eq!(total[0].count, 0);
+    let b = query_log(st);
+    let day = base_time() / DAY_MICROS;
+    use StatsGroup::*;
+    for q in [
+        StatsQuery::default(),
+        StatsQuery {
+            group_by: vec![Agent],
+            ..StatsQuery::default()
+        },
+        StatsQuery {
+            group_by: vec![Day],
+            ..StatsQuery::default()
+        },
+        StatsQuery {
+            group_by: vec![Agent, Kind, Outcome, Day],
+            ..StatsQuery::default()
+        },
+        StatsQuery {
+            group_by: vec![Kind, Day],
+            agent: s("agent-1"),
+            ..StatsQuery::default()
+        },
+        StatsQuery {
+            group_by: vec![Outcome],
+            kind: s("tool_call"),
+            ..StatsQuery::default()
+        },
+        StatsQuery {
+            group_by: vec![Agent],
+            outcome: s(""),
+            ..StatsQuery::default()
+        },
+        StatsQuery {
+            group_by: vec![Day, Agent],
+            from: Some((day + 1) * DAY_MICROS),
+            to: Some((day + 2) * DAY_MICROS),
+            ..StatsQuery::default()
+        },
+        StatsQuery {
+            agent: s("nobody"),
+            ..StatsQuery::default()
+        },
+        StatsQuery {
+            group_by: vec![Kind],
+            agent: s("nobody"),
+            ..StatsQuery::default()
+        },
+    ] {
+        assert_eq!(
+            st.stats(&q).unwrap(),
+            reference_stats(&b.entries, &q),
+            "{q:?}"
+        );
+    }
+    let all = st.stats(&StatsQuery::default()).unwrap();
+    assert_eq!(all[0].count, b.size());
+    let days = st
+        .stats(&StatsQuery {
+            group_by: vec![Day],
+            ..StatsQuery::default()
+        })
+        .unwrap();
+    assert_eq!(days.len(), 3, "{days:?}");
+}
+
+fn all_stream_heads_are_consistent_with_the_size(f: &Fixture) {
+    let st = f.store();
+    assert_eq!(st.all_stream_heads().unwrap(), (0, vec![]));
+    let b = query_log(st);
+    let (size, heads) = st.all_stream_heads().unwrap();
+    assert_eq!(size, b.size());
+    let mut want: Vec<(String, StreamHead)> = b.streams.clone().into_iter().collect();
+    want.sort_by(|x, y| x.0.cmp(&y.0));
+    assert_eq!(heads, want);
+}
+
+fn stream_members_come_from_the_columns(f: &Fixture) {
+    let st = f.store();
+    let b = query_log(st);
+    let got = st.stream_members(10, 30).unwrap();
+    let want: Vec<(u64, String, Option<String>)> = b.entries[10..30]
+        .iter()
+        .map(|e| (e.index, e.columns.agent.clone(), e.columns.session.clone()))
+        .collect();
+    assert_eq!(got, want);
+    assert_eq!(st.stream_members(b.size() - 2, u64::MAX).unwrap().len(), 2);
+    assert!(st
+        .stream_members(b.size(), b.size() + 5)
+        .unwrap()
+        .is_empty());
+}
+
+fn v1_store_migrates_with_its_entries_queryable(f: &Fixture) {
+    // `f` is borrowed by the suite; migrate a store of our own of the same kind.
+    let fresh = match f {
+        Fixture::Sqlite { .. } => Fixture::sqlite(),
+        Fixture::Pg { .. } => Fixture::postgres("postgres::v1_migration").expect("postgres"),
+    };
+    let b = query_log(fresh.store());
+    let head = fresh.store().head().unwrap();
+    let migrated = fresh.reopen_as_v1();
+    let st = migrated.store();
+    assert_eq!(st.head().unwrap(), head);
+    for query in sample_queries(&b) {
+        let got: Vec<u64> = all_pages(st, &query).iter().map(|e| e.index).collect();
+        assert_eq!(
+            got,
+            reference(&b.entries, &query),
+            "after migration: {query:?}"
+        );
+    }
+    let q = StatsQuery {
+        group_by: vec![StatsGroup::Day, StatsGroup::Agent],
+        ..StatsQuery::default()
+    };
+    assert_eq!(st.stats(&q).unwrap(), reference_stats(&b.entries, &q));
+    // New batches go on indexing after the migration.
+    let mut b = b;
+    let batch = b.batch_at(40, b.last_time + STEP, |i| Some(event_id(i)));
+    st.append_batch(&batch).unwrap();
+    for query in sample_queries(&b) {
+        let got: Vec<u64> = all_pages(st, &query).iter().map(|e| e.index).collect();
+        assert_eq!(
+            got,
+            reference(&b.entries, &query),
+            "after a new batch: {query:?}"
+        );
+    }
+    assert_eq!(st.stats(&q).unwrap(), reference_stats(&b.entries, &q));
+    let report = fsck::check(st, &[]).unwrap();
+    assert!(report.ok(), "{:?}", report.problems);
 }

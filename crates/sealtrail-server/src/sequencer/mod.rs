@@ -48,6 +48,12 @@ pub struct PreparedEvent {
     pub outcome: Option<&'static str>,
     pub seq: Option<u64>,
     pub data_classes: Vec<String>,
+    /// Keyed MACs of the event's data subjects. Empty until the server has
+    /// a subject MAC key: subjects are then not sealed into headers at all
+    /// (the raw values must never be).
+    pub subjects: Vec<Hash>,
+    /// Scope verdict against the agent registry, once there is one.
+    pub scope: Option<String>,
     /// `JCS(event)`.
     pub body: Vec<u8>,
     pub salt: [u8; 32],
@@ -70,6 +76,8 @@ impl PreparedEvent {
             outcome: event.outcome.map(|o| o.as_str()),
             seq: event.seq,
             data_classes: event.data_classes,
+            subjects: Vec::new(),
+            scope: None,
             body,
             salt,
             commitment,
@@ -160,6 +168,11 @@ pub struct Sequencer {
     head: watch::Receiver<TreeHead>,
 }
 
+/// Where sealing times come from: microseconds since the epoch. The server
+/// uses its clock; `sealtrail bench populate` injects synthetic days. The
+/// sealer never lets time go backwards whatever this returns.
+pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
+
 impl Sequencer {
     /// Loads the log head and starts the sequencer thread. The thread stops
     /// when every handle is dropped, after finishing the queued work.
@@ -167,6 +180,16 @@ impl Sequencer {
         store: Arc<dyn Store>,
         config: SequencerConfig,
         metrics: Arc<Metrics>,
+    ) -> Result<(Sequencer, std::thread::JoinHandle<()>), StoreError> {
+        Self::start_with_clock(store, config, metrics, Arc::new(crate::clock::now_micros))
+    }
+
+    /// [`Sequencer::start`] with the times of sealed entries taken from `clock`.
+    pub fn start_with_clock(
+        store: Arc<dyn Store>,
+        config: SequencerConfig,
+        metrics: Arc<Metrics>,
+        clock: Clock,
     ) -> Result<(Sequencer, std::thread::JoinHandle<()>), StoreError> {
         let state = State::load(store.as_ref())?;
         let (head_tx, head_rx) = watch::channel(state.tree_head());
@@ -204,6 +227,7 @@ impl Sequencer {
             Some(seen::SeenIds::load(store.as_ref(), state.head.size)?)
         };
         let sealer = Sealer {
+            clock,
             seen,
             growing: None,
             store,
@@ -389,6 +413,7 @@ impl State {
 type GrowingFilter = mpsc::Receiver<Result<seen::SeenIds, StoreError>>;
 
 struct Sealer {
+    clock: Clock,
     store: Arc<dyn Store>,
     config: SequencerConfig,
     state: State,

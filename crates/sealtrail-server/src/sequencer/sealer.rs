@@ -3,8 +3,6 @@
 
 use super::*;
 
-use crate::clock::now_micros;
-
 fn instance_key(e: &PreparedEvent) -> String {
     sealtrail_store::instance_key(&e.agent, e.instance.as_deref())
 }
@@ -308,7 +306,7 @@ impl Sealer {
         let mut outcomes: Vec<Option<SealOutcome>> = Vec::with_capacity(events.len());
         // Positions of in-batch duplicates, resolved once their first copy is sealed.
         let mut pending_dups: Vec<(usize, String)> = Vec::new();
-        let time = now_micros().max(last_time);
+        let time = (self.clock)().max(last_time);
 
         for (i, p) in events.into_iter().enumerate() {
             if let Some(id) = p.id.as_deref() {
@@ -363,8 +361,8 @@ impl Sealer {
                 seq: p.seq,
                 seq_gap,
                 data_classes: p.data_classes,
-                subjects: Vec::new(),
-                scope: None,
+                subjects: p.subjects,
+                scope: p.scope,
                 streams: Streams {
                     agent: agent_link,
                     session: session_link,
@@ -392,16 +390,7 @@ impl Sealer {
                 index,
                 leaf_hash: leaf,
                 header: header_bytes,
-                columns: EntryColumns {
-                    time,
-                    agent: header.agent,
-                    session: header.session,
-                    kind: header.kind,
-                    action: header.action,
-                    tool: header.tool,
-                    outcome: header.outcome,
-                    event_id: header.event_id,
-                },
+                columns: EntryColumns::from_header(header),
                 body: p.body,
                 salt: p.salt,
             });

@@ -14,6 +14,28 @@ struct Flaky {
 }
 
 impl Store for Flaky {
+    fn all_stream_heads(&self) -> Result<(u64, Vec<(String, StreamHead)>), StoreError> {
+        self.inner.all_stream_heads()
+    }
+    fn stream_members(
+        &self,
+        start: u64,
+        end: u64,
+    ) -> Result<Vec<(u64, String, Option<String>)>, StoreError> {
+        self.inner.stream_members(start, end)
+    }
+    fn query(
+        &self,
+        q: &sealtrail_store::EventQuery,
+    ) -> Result<sealtrail_store::QueryPage, StoreError> {
+        self.inner.query(q)
+    }
+    fn stats(
+        &self,
+        q: &sealtrail_store::StatsQuery,
+    ) -> Result<Vec<sealtrail_store::StatsRow>, StoreError> {
+        self.inner.stats(q)
+    }
     fn head(&self) -> Result<LogHead, StoreError> {
         self.inner.head()
     }

@@ -46,6 +46,7 @@ pub fn fill(store: &dyn Store, label: &str, batch: u64, total: u64) -> f64 {
                     tool: Some("crm.lookup".into()),
                     outcome: Some("success".into()),
                     event_id: ids.then(|| format!("01JD{i:022}")),
+                    ..EntryColumns::default()
                 },
                 body: body.clone(),
                 salt: [7; 32],

@@ -149,6 +149,53 @@ impl Fixture {
         }
     }
 
+    /// Closes the store and opens it again (migrations run on the way).
+    pub fn reopen(self) -> Fixture {
+        self.reopen_after(|_| {})
+    }
+
+    /// Closes the store, turns it back into a schema version 1 store (the
+    /// tables, columns and indexes version 2 added are dropped; the entries
+    /// stay), and opens it again, which migrates it.
+    pub fn reopen_as_v1(self) -> Fixture {
+        self.reopen_after(|f| match f {
+            Closed::Sqlite(dir) => {
+                let db = rusqlite::Connection::open(dir.join("log.db")).expect("open log.db");
+                db.execute_batch(SQLITE_DOWNGRADE).expect("downgrade to v1");
+            }
+            Closed::Pg(schema) => {
+                admin()
+                    .batch_execute(&format!("SET search_path TO \"{schema}\"; {PG_DOWNGRADE}"))
+                    .expect("downgrade to v1");
+            }
+        })
+    }
+
+    fn reopen_after(self, between: impl FnOnce(Closed<'_>)) -> Fixture {
+        match self {
+            Fixture::Sqlite { store, dir } => {
+                drop(store);
+                between(Closed::Sqlite(dir.path()));
+                let store = SqliteStore::open(dir.path()).expect("reopen sqlite store");
+                Fixture::Sqlite { store, dir }
+            }
+            Fixture::Pg { store, schema } => {
+                drop(store);
+                between(Closed::Pg(&schema.name));
+                let store = PgStore::connect(
+                    &pg_url(),
+                    PgOptions {
+                        schema: schema.name.clone(),
+                        pool_size: 4,
+                        ..PgOptions::default()
+                    },
+                )
+                .expect("reconnect PgStore");
+                Fixture::Pg { store, schema }
+            }
+        }
+    }
+
     /// Flips the bits of byte `pos` of entry `index`'s stored header.
     pub fn flip_header_byte(&self, index: u64, pos: u64) {
         match self {
@@ -171,6 +218,34 @@ impl Fixture {
         }
     }
 }
+
+/// A store closed for surgery.
+enum Closed<'a> {
+    Sqlite(&'a std::path::Path),
+    Pg(&'a str),
+}
+
+/// What schema version 2 added to the embedded store, taken away again.
+const SQLITE_DOWNGRADE: &str = "
+DROP INDEX entries_agent; DROP INDEX entries_sid; DROP INDEX entries_kind;
+DROP INDEX entries_action; DROP INDEX entries_tool; DROP INDEX entries_outcome;
+DROP INDEX entries_scope;
+DROP TABLE sessions; DROP TABLE entry_classes; DROP TABLE entry_subjects; DROP TABLE counts;
+ALTER TABLE entries DROP COLUMN scope;
+ALTER TABLE entries DROP COLUMN sid;
+CREATE INDEX entries_agent_time ON entries(agent, time);
+UPDATE meta SET value = '1' WHERE key = 'schema_version';
+";
+
+/// The same for PostgreSQL (migration 2 undone).
+const PG_DOWNGRADE: &str = "
+DROP TABLE counts, entry_classes, entry_subjects;
+DROP INDEX entries_agent, entries_session, entries_kind, entries_action, entries_tool,
+    entries_outcome, entries_scope;
+ALTER TABLE entries DROP COLUMN scope;
+CREATE INDEX entries_agent_time ON entries (agent, time);
+DELETE FROM schema_migrations WHERE version = 2;
+";
 
 /// The segment file, offset and header length of an entry's record.
 fn sqlite_record(dir: &std::path::Path, index: u64) -> (std::path::PathBuf, u64, u64) {
@@ -293,12 +368,20 @@ impl LogBuilder {
     /// Seals `n` events (ids from `id(index)`), advancing the builder as if
     /// the batch will be committed.
     pub fn batch_with(&mut self, n: u64, id: impl Fn(u64) -> Option<String>) -> Batch {
+        let time = self.last_time.max(1_795_000_000_000_000) + 7;
+        self.batch_at(n, time, id)
+    }
+
+    /// Like [`LogBuilder::batch_with`], sealed at server time `time` (never
+    /// before the previous batch). The entries' query columns vary with the
+    /// index: see [`columns_of`].
+    pub fn batch_at(&mut self, n: u64, time: u64, id: impl Fn(u64) -> Option<String>) -> Batch {
         let expected_size = self.size();
         let mut entries = Vec::new();
         let mut nodes = Vec::new();
         let mut streams: HashMap<String, StreamHead> = HashMap::new();
         let mut seqs: HashMap<String, u64> = HashMap::new();
-        let time = self.last_time.max(1_795_000_000_000_000) + 7;
+        let time = time.max(self.last_time);
         for _ in 0..n {
             let index = self.size();
             let agent = format!("agent-{}", index % AGENTS);
@@ -327,6 +410,7 @@ impl LogBuilder {
             salt[..8].copy_from_slice(&index.to_be_bytes());
             salt[31] = 0x5a;
             let event_id = id(index);
+            let v = columns_of(index);
             let header = EntryHeader {
                 v: HEADER_VERSION,
                 index,
@@ -336,16 +420,16 @@ impl LogBuilder {
                 instance: None,
                 session: session.clone(),
                 parent: None,
-                kind: "tool_call".into(),
-                action: Some("lookup".into()),
-                tool: Some("crm.lookup".into()),
-                outcome: Some("success".into()),
+                kind: v.kind.into(),
+                action: v.action.map(str::to_string),
+                tool: v.tool.map(str::to_string),
+                outcome: v.outcome.map(str::to_string),
                 event_id: event_id.clone(),
                 seq: Some(seq),
                 seq_gap: None,
-                data_classes: Vec::new(),
-                subjects: Vec::new(),
-                scope: None,
+                data_classes: v.data_classes.iter().map(|c| c.to_string()).collect(),
+                subjects: v.subjects,
+                scope: v.scope.map(str::to_string),
                 streams: Streams {
                     agent: agent_link,
                     session: session_link,
@@ -363,16 +447,7 @@ impl LogBuilder {
                 index,
                 leaf_hash: leaf,
                 header: header_bytes,
-                columns: EntryColumns {
-                    time,
-                    agent,
-                    session,
-                    kind: "tool_call".into(),
-                    action: Some("lookup".into()),
-                    tool: Some("crm.lookup".into()),
-                    outcome: Some("success".into()),
-                    event_id,
-                },
+                columns: EntryColumns::from_header(header),
                 body,
                 salt,
             });
@@ -395,5 +470,59 @@ impl LogBuilder {
     /// `n` events with ids `ev-<index>`.
     pub fn batch(&mut self, n: u64) -> Batch {
         self.batch_with(n, |i| Some(event_id(i)))
+    }
+}
+
+/// The varying query columns of the builder's entry `index`.
+pub struct Varied {
+    pub kind: &'static str,
+    pub action: Option<&'static str>,
+    pub tool: Option<&'static str>,
+    pub outcome: Option<&'static str>,
+    pub data_classes: &'static [&'static str],
+    pub subjects: Vec<Hash>,
+    pub scope: Option<&'static str>,
+}
+
+/// A subject MAC the builder uses (`n` = 1 or 2).
+pub fn subject(n: u8) -> Hash {
+    Hash([n; 32])
+}
+
+/// Kinds, outcomes, data classes, subjects and scope verdicts cycle with
+/// different periods, so that filters combine into many distinct sets.
+pub fn columns_of(index: u64) -> Varied {
+    let (kind, action, tool) = match index % 3 {
+        0 => ("tool_call", Some("lookup"), Some("crm.lookup")),
+        1 => ("model_call", Some("llm.generate"), None),
+        _ => ("decision", None, None),
+    };
+    Varied {
+        kind,
+        action,
+        tool,
+        outcome: [
+            Some("success"),
+            Some("failure"),
+            Some("denied"),
+            None,
+            Some("success"),
+        ][(index % 5) as usize],
+        data_classes: match index % 7 {
+            0 => &["pii"],
+            1 => &["pci", "pii"],
+            _ => &[],
+        },
+        subjects: match index % 11 {
+            0 => vec![subject(1)],
+            1 => vec![subject(1), subject(2)],
+            _ => vec![],
+        },
+        scope: match index % 6 {
+            0 => Some("in_scope"),
+            1 => Some("out_of_scope: budget"),
+            2 => Some("out_of_scope: pii"),
+            _ => None,
+        },
     }
 }

@@ -1,0 +1,428 @@
+//! Queries over the sealed entries and the counts kept at ingest: the types
+//! both backends answer with, and the planning they share.
+//!
+//! Every filter has an index keyed `(value, idx)` (DESIGN §4: nothing scans
+//! the log to answer a filtered query). `idx` is the integer primary key and
+//! `time` never decreases along it, so a time range is turned into an index
+//! range by binary search over the primary key, and each index then yields
+//! its matches already in log order: a page is the first `limit` matches
+//! after the cursor, with no sort.
+
+use sealtrail_core::hash::Hash;
+
+use crate::StoreError;
+
+/// Events per page unless asked otherwise.
+pub const DEFAULT_LIMIT: u32 = 100;
+/// Most events per page.
+pub const MAX_LIMIT: u32 = 1000;
+/// Candidates (entries of the driving index) one page of the embedded store
+/// examines at most. A page that reaches it ends early with a cursor, so no
+/// page costs more than this many row reads, however rare its matches.
+pub const SCAN_BUDGET: usize = 10_000;
+/// One UTC day in microseconds (counts are kept per day).
+pub const DAY_MICROS: u64 = 86_400_000_000;
+
+/// One page of entries matching every given filter, in index order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventQuery {
+    /// Server time (µs since the epoch), inclusive.
+    pub from: Option<u64>,
+    /// Server time (µs since the epoch), exclusive.
+    pub to: Option<u64>,
+    pub agent: Option<String>,
+    pub session: Option<String>,
+    pub kind: Option<String>,
+    pub action: Option<String>,
+    pub tool: Option<String>,
+    pub outcome: Option<String>,
+    /// One data class tag the entry carries.
+    pub data_class: Option<String>,
+    /// One subject MAC the entry carries.
+    pub subject: Option<Hash>,
+    /// A scope verdict (`out_of_scope: budget`) matches exactly; a verdict
+    /// class (`out_of_scope`, the part before `:`) matches every verdict of
+    /// that class.
+    pub scope: Option<String>,
+    /// Only entries strictly after this index.
+    pub cursor: Option<u64>,
+    /// Page size, 1..=[`MAX_LIMIT`] (clamped).
+    pub limit: u32,
+    /// Also return each entry's body and salt.
+    pub include_bodies: bool,
+}
+
+impl Default for EventQuery {
+    fn default() -> Self {
+        EventQuery {
+            from: None,
+            to: None,
+            agent: None,
+            session: None,
+            kind: None,
+            action: None,
+            tool: None,
+            outcome: None,
+            data_class: None,
+            subject: None,
+            scope: None,
+            cursor: None,
+            limit: DEFAULT_LIMIT,
+            include_bodies: false,
+        }
+    }
+}
+
+/// One matching entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryEvent {
+    pub index: u64,
+    pub leaf_hash: Hash,
+    pub time: u64,
+    /// `JCS(header)`.
+    pub header: Vec<u8>,
+    /// With `include_bodies`, unless erased.
+    pub body: Option<Vec<u8>>,
+    pub salt: Option<[u8; 32]>,
+}
+
+/// A page of matches. `next_cursor` is set when more entries may match:
+/// pass it as the next query's `cursor`. A page may hold fewer than `limit`
+/// events (even none) and still have a cursor, when it stopped at
+/// [`SCAN_BUDGET`]; only a missing cursor means the end.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct QueryPage {
+    pub events: Vec<QueryEvent>,
+    pub next_cursor: Option<u64>,
+}
+
+/// The index a query walks; the other filters are checked on its rows.
+/// Ranked by how few entries a value usually has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Driver {
+    Subject,
+    Session,
+    Agent,
+    Tool,
+    Action,
+    DataClass,
+    Scope,
+    Kind,
+    Outcome,
+    /// No value filter: the primary key range itself.
+    Range,
+}
+
+impl EventQuery {
+    /// The most selective filter given (see [`Driver`]).
+    pub fn driver(&self) -> Driver {
+        if self.subject.is_some() {
+            Driver::Subject
+        } else if self.session.is_some() {
+            Driver::Session
+        } else if self.agent.is_some() {
+            Driver::Agent
+        } else if self.tool.is_some() {
+            Driver::Tool
+        } else if self.action.is_some() {
+            Driver::Action
+        } else if self.data_class.is_some() {
+            Driver::DataClass
+        } else if self.scope.is_some() {
+            Driver::Scope
+        } else if self.kind.is_some() {
+            Driver::Kind
+        } else if self.outcome.is_some() {
+            Driver::Outcome
+        } else {
+            Driver::Range
+        }
+    }
+
+    /// The page size actually served.
+    pub fn page_size(&self) -> usize {
+        self.limit.clamp(1, MAX_LIMIT) as usize
+    }
+
+    /// True if an entry's single-valued columns pass every filter of this
+    /// query (data class and subject are checked by the backends).
+    pub fn matches(&self, row: &RowColumns<'_>) -> bool {
+        fn eq(want: &Option<String>, got: Option<&str>) -> bool {
+            want.as_deref().is_none_or(|w| got == Some(w))
+        }
+        eq(&self.agent, Some(row.agent))
+            && eq(&self.session, row.session)
+            && eq(&self.kind, Some(row.kind))
+            && eq(&self.action, row.action)
+            && eq(&self.tool, row.tool)
+            && eq(&self.outcome, row.outcome)
+            && self
+                .scope
+                .as_deref()
+                .is_none_or(|want| row.scope.is_some_and(|got| scope_matches(want, got)))
+    }
+
+    /// The index range `[lo, hi)` to look in: the time range through
+    /// `time_at` (the time of the entry at an index, by primary key) and the
+    /// cursor, within a log of `size` entries.
+    pub fn index_range(
+        &self,
+        size: u64,
+        mut time_at: impl FnMut(u64) -> Result<u64, StoreError>,
+    ) -> Result<(u64, u64), StoreError> {
+        let lo = match self.from {
+            Some(t) => first_index_at(t, size, &mut time_at)?,
+            None => 0,
+        };
+        let hi = match self.to {
+            Some(t) => first_index_at(t, size, &mut time_at)?,
+            None => size,
+        };
+        let lo = match self.cursor {
+            Some(c) => lo.max(c.saturating_add(1)),
+            None => lo,
+        };
+        Ok((lo, hi.max(lo)))
+    }
+}
+
+/// The single-valued columns of one candidate row, borrowed from the backend.
+#[derive(Debug, Clone, Copy)]
+pub struct RowColumns<'a> {
+    pub agent: &'a str,
+    pub session: Option<&'a str>,
+    pub kind: &'a str,
+    pub action: Option<&'a str>,
+    pub tool: Option<&'a str>,
+    pub outcome: Option<&'a str>,
+    pub scope: Option<&'a str>,
+}
+
+/// The class of a scope verdict: the part before `:` (`out_of_scope` for
+/// `out_of_scope: budget`), or the whole verdict.
+pub fn scope_class(verdict: &str) -> &str {
+    verdict.split_once(':').map_or(verdict, |(c, _)| c)
+}
+
+/// A filter with a `:` names one verdict exactly; without, a class.
+pub fn scope_matches(filter: &str, verdict: &str) -> bool {
+    if filter.contains(':') {
+        filter == verdict
+    } else {
+        scope_class(verdict) == filter
+    }
+}
+
+/// The first index in `[0, size)` whose time is at least `t` (`size` if
+/// none): a binary search over the primary key, ≈ log2(size) point reads.
+pub fn first_index_at(
+    t: u64,
+    size: u64,
+    mut time_at: impl FnMut(u64) -> Result<u64, StoreError>,
+) -> Result<u64, StoreError> {
+    let (mut lo, mut hi) = (0u64, size);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if time_at(mid)? < t {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    Ok(lo)
+}
+
+/// A column stats can group by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StatsGroup {
+    Day,
+    Agent,
+    Kind,
+    Outcome,
+}
+
+impl StatsGroup {
+    pub fn name(self) -> &'static str {
+        match self {
+            StatsGroup::Day => "day",
+            StatsGroup::Agent => "agent",
+            StatsGroup::Kind => "kind",
+            StatsGroup::Outcome => "outcome",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<StatsGroup> {
+        Some(match s {
+            "day" => StatsGroup::Day,
+            "agent" => StatsGroup::Agent,
+            "kind" => StatsGroup::Kind,
+            "outcome" => StatsGroup::Outcome,
+            _ => return None,
+        })
+    }
+}
+
+/// Entry counts from the `counts` table (kept per UTC day, agent, kind and
+/// outcome, in the same transaction as each batch), summed over the filters
+/// and grouped. Time bounds are whole days: `from` is rounded down and `to`
+/// up to a UTC midnight.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StatsQuery {
+    /// µs since the epoch, inclusive.
+    pub from: Option<u64>,
+    /// µs since the epoch, exclusive.
+    pub to: Option<u64>,
+    pub agent: Option<String>,
+    pub kind: Option<String>,
+    /// An outcome; `""` selects entries without one.
+    pub outcome: Option<String>,
+    /// Group columns, in the order rows are sorted by. Empty: one total.
+    pub group_by: Vec<StatsGroup>,
+}
+
+impl StatsQuery {
+    /// The day range `[first, end)` (days since the epoch).
+    pub fn days(&self) -> (Option<i64>, Option<i64>) {
+        let day = |us: u64| (us / DAY_MICROS) as i64;
+        (
+            self.from.map(day),
+            self.to.map(|t| day(t.saturating_add(DAY_MICROS - 1))),
+        )
+    }
+
+    pub fn groups(&self, g: StatsGroup) -> bool {
+        self.group_by.contains(&g)
+    }
+}
+
+/// One group's count. A column is `Some` exactly when grouped by it; a
+/// grouped outcome is `""` for entries without one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatsRow {
+    /// Days since the epoch (UTC).
+    pub day: Option<i64>,
+    pub agent: Option<String>,
+    pub kind: Option<String>,
+    pub outcome: Option<String>,
+    pub count: u64,
+}
+
+/// The UTC day of a server time, as the counts table keys it.
+pub fn day_of(time: u64) -> i64 {
+    (time / DAY_MICROS) as i64
+}
+
+/// The rows a batch adds to the counts table: `(day, agent, kind, outcome,
+/// n)` for each distinct key, outcome `""` when absent.
+pub fn count_deltas<'a>(
+    entries: impl IntoIterator<Item = &'a crate::EntryColumns>,
+) -> Vec<(i64, &'a str, &'a str, &'a str, i64)> {
+    let mut map: std::collections::HashMap<(i64, &str, &str, &str), i64> =
+        std::collections::HashMap::new();
+    for c in entries {
+        let key = (
+            day_of(c.time),
+            c.agent.as_str(),
+            c.kind.as_str(),
+            c.outcome.as_deref().unwrap_or(""),
+        );
+        *map.entry(key).or_insert(0) += 1;
+    }
+    let mut out: Vec<_> = map
+        .into_iter()
+        .map(|((d, a, k, o), n)| (d, a, k, o, n))
+        .collect();
+    // A fixed order keeps concurrent upserts (several nodes) from deadlocking.
+    out.sort_unstable();
+    out
+}
+
+/// The distinct values of a list column (the side tables key on them).
+pub fn distinct<T: Ord + Clone>(values: &[T]) -> Vec<T> {
+    let mut v = values.to_vec();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn binary_search_finds_the_first_index_at_a_time() {
+        let times = [10u64, 10, 20, 20, 20, 30, 40];
+        let at = |i: u64| Ok(times[i as usize]);
+        let n = times.len() as u64;
+        assert_eq!(first_index_at(0, n, at).unwrap(), 0);
+        assert_eq!(first_index_at(10, n, at).unwrap(), 0);
+        assert_eq!(first_index_at(11, n, at).unwrap(), 2);
+        assert_eq!(first_index_at(20, n, at).unwrap(), 2);
+        assert_eq!(first_index_at(40, n, at).unwrap(), 6);
+        assert_eq!(first_index_at(41, n, at).unwrap(), 7);
+        assert_eq!(first_index_at(5, 0, at).unwrap(), 0);
+    }
+
+    #[test]
+    fn index_range_combines_time_and_cursor() {
+        let times = [10u64, 20, 30, 40, 50];
+        let at = |i: u64| Ok(times[i as usize]);
+        let q = EventQuery {
+            from: Some(20),
+            to: Some(50),
+            ..EventQuery::default()
+        };
+        assert_eq!(q.index_range(5, at).unwrap(), (1, 4));
+        let q = EventQuery {
+            cursor: Some(2),
+            ..q
+        };
+        assert_eq!(q.index_range(5, at).unwrap(), (3, 4));
+        let q = EventQuery {
+            cursor: Some(9),
+            ..q
+        };
+        assert_eq!(q.index_range(5, at).unwrap(), (10, 10));
+    }
+
+    #[test]
+    fn scope_filters_by_verdict_or_class() {
+        assert!(scope_matches("out_of_scope", "out_of_scope: budget"));
+        assert!(scope_matches("out_of_scope", "out_of_scope"));
+        assert!(scope_matches(
+            "out_of_scope: budget",
+            "out_of_scope: budget"
+        ));
+        assert!(!scope_matches("out_of_scope: budget", "out_of_scope: pii"));
+        assert!(!scope_matches("in_scope", "out_of_scope: x"));
+        assert!(!scope_matches("out", "out_of_scope: x"));
+        assert_eq!(scope_class("unregistered_agent"), "unregistered_agent");
+    }
+
+    #[test]
+    fn stats_days_round_outward() {
+        let q = StatsQuery {
+            from: Some(DAY_MICROS + 5),
+            to: Some(3 * DAY_MICROS + 1),
+            ..StatsQuery::default()
+        };
+        assert_eq!(q.days(), (Some(1), Some(4)));
+        let q = StatsQuery {
+            from: Some(DAY_MICROS),
+            to: Some(3 * DAY_MICROS),
+            ..StatsQuery::default()
+        };
+        assert_eq!(q.days(), (Some(1), Some(3)));
+    }
+
+    #[test]
+    fn most_selective_filter_drives() {
+        let q = EventQuery {
+            kind: Some("tool_call".into()),
+            agent: Some("a".into()),
+            ..EventQuery::default()
+        };
+        assert_eq!(q.driver(), Driver::Agent);
+        assert_eq!(EventQuery::default().driver(), Driver::Range);
+    }
+}
