@@ -16,6 +16,7 @@ mod bench_diy;
 mod config;
 mod ingest;
 mod migrate;
+mod monitor;
 mod proof;
 mod server_cmds;
 mod verify;
@@ -40,6 +41,8 @@ enum Command {
     Proof(proof::ProofArgs),
     /// Check a whole store: re-derive every hash, link, tile node and checkpoint.
     Verify(verify::VerifyArgs),
+    /// Follow a server's signed checkpoints; alert on a fork or a rollback.
+    Monitor(monitor::MonitorArgs),
     /// Copy an embedded log into PostgreSQL and prove the copy.
     Migrate(migrate::MigrateArgs),
     /// Load generators and baselines.
@@ -80,6 +83,7 @@ fn main() -> ExitCode {
         Command::Ingest(a) => ingest::run(a),
         Command::Proof(a) => proof::run(a),
         Command::Migrate(a) => migrate::run(a),
+        Command::Monitor(a) => monitor::run(a),
         Command::Verify(a) => verify::run(a),
         Command::Bench(BenchCommand::Ingest(a)) => bench::run(a),
         Command::Bench(BenchCommand::Diy(a)) => bench_diy::run(a),

@@ -23,12 +23,14 @@
 mod client;
 mod error;
 pub mod metrics;
+mod tlog;
 mod types;
 mod verify;
 
 pub use client::{Client, ClientBuilder, Wait, CONTENT_TYPE_JSON, CONTENT_TYPE_NDJSON};
 pub use error::{ApiError, ClientError};
 pub use sealtrail_core::hash::Hash;
+pub use tlog::TlogClient;
 pub use types::{
     ConsistencyResponse, EntryResponse, EventResult, IngestResponse, ProofResponse, Receipt,
 };
