@@ -705,7 +705,7 @@ def _read_zip(data: bytes, rep: Report) -> Optional[Dict[str, bytes]]:
         zf = zipfile.ZipFile(io.BytesIO(data))
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
         rep.fail(None, None, f"bundle is not a readable ZIP file (truncated or damaged?): {e}")
-        return None
+        return _salvage_zip(data, rep)
     members: Dict[str, bytes] = {}
     seen = set()
     for info in zf.infolist():
@@ -724,6 +724,92 @@ def _read_zip(data: bytes, rep: Report) -> Optional[Dict[str, bytes]]:
             members[name] = zf.read(info)
         except Exception as e:  # BadZipFile (CRC), zlib.error, RuntimeError (encrypted), EOFError …
             rep.fail(entry, name, f"member cannot be read from the ZIP: {e}")
+    return members
+
+
+def _salvage_zip(data: bytes, rep: Report) -> Optional[Dict[str, bytes]]:
+    """Read a ZIP without its central directory, member after member from the
+    local headers (§9: writers put the small members first, then
+    entries.jsonl, then the proofs in index order, so a truncated bundle still
+    shows which entries it lost).  Every member recovered is CRC-checked; the
+    rest of the verification then runs on what was recovered, so each lost
+    proof is reported against its entry."""
+    import struct
+    import zlib
+    members: Dict[str, bytes] = {}
+    pos = 0
+    while pos + 30 <= len(data) and data[pos:pos + 4] == b"PK\x03\x04":
+        (_, _, flags, method, _, _, crc, csize, usize, nlen, xlen) = struct.unpack(
+            "<IHHHHHIIIHH", data[pos:pos + 30])
+        name_b = data[pos + 30:pos + 30 + nlen]
+        if len(name_b) < nlen:
+            break
+        name = name_b.decode("utf-8" if flags & 0x800 else "cp437", errors="replace")
+        extra = data[pos + 30 + nlen:pos + 30 + nlen + xlen]
+        start = pos + 30 + nlen + xlen
+        if start > len(data):
+            rep.fail(_entry_of_member(name), name, "member cut off by the truncation")
+            break
+        if csize == 0xFFFFFFFF or usize == 0xFFFFFFFF:  # zip64 sizes in the extra field
+            i = 0
+            while i + 4 <= len(extra):
+                tag, ln = struct.unpack("<HH", extra[i:i + 4])
+                if tag == 1:
+                    vals = extra[i + 4:i + 4 + ln]
+                    if usize == 0xFFFFFFFF and len(vals) >= 8:
+                        usize = struct.unpack("<Q", vals[:8])[0]
+                        vals = vals[8:]
+                    if csize == 0xFFFFFFFF and len(vals) >= 8:
+                        csize = struct.unpack("<Q", vals[:8])[0]
+                    break
+                i += 4 + ln
+        entry = _entry_of_member(name)
+        if method not in (0, 8):
+            rep.fail(entry, name, f"compression method {method} (only stored and deflate are allowed)")
+            break
+        if flags & 0x08:  # sizes follow the data (data descriptor)
+            if method != 8:
+                rep.fail(entry, name, "stored member with a data descriptor cannot be recovered without the central directory")
+                break
+            d = zlib.decompressobj(-15)
+            try:
+                content = d.decompress(data[start:])
+            except zlib.error as e:
+                rep.fail(entry, name, f"member cannot be recovered: {e}")
+                break
+            if not d.eof:
+                rep.fail(entry, name, "member cut off by the truncation")
+                break
+            end = len(data) - len(d.unused_data)
+            desc = data[end:end + 4]
+            end += 4 if desc == b"PK\x07\x08" else 0
+            crc = struct.unpack("<I", data[end:end + 4])[0] if end + 4 <= len(data) else None
+            nxt = end + 12
+            if data[nxt:nxt + 4] not in (b"PK\x03\x04", b"PK\x01\x02") and data[end + 20:end + 24] in (b"PK\x03\x04", b"PK\x01\x02"):
+                nxt = end + 20  # zip64 descriptor
+        else:
+            end = start + csize
+            if end > len(data):
+                rep.fail(entry, name, "member cut off by the truncation")
+                break
+            raw = data[start:end]
+            try:
+                content = zlib.decompress(raw, -15) if method == 8 else raw
+            except zlib.error as e:
+                rep.fail(entry, name, f"member cannot be recovered: {e}")
+                pos = end
+                continue
+            nxt = end
+        if crc is None or zlib.crc32(content) & 0xFFFFFFFF != crc:
+            rep.fail(entry, name, "member fails its CRC-32 check")
+        elif name in members:
+            rep.fail(entry, name, "the ZIP holds this member more than once")
+        elif not name.endswith("/"):
+            members[name] = content
+        pos = nxt
+    if not members:
+        return None
+    rep.warn(f"recovered {len(members)} member(s) from the ZIP's local headers; anything after them is lost")
     return members
 
 
@@ -795,6 +881,8 @@ class _Verifier:
                     q = dict(q, **{k: None})
             elif val is not None and not isinstance(val, str):
                 self.fail(None, "manifest.json", f"query.{k} is not null or a string")
+            elif k == "subject" and val is not None and not _HEX64_RE.match(val):
+                self.fail(None, "manifest.json", "query.subject is not a keyed MAC (64 lowercase hex digits)")
         self.query = {k: q.get(k) for k in QUERY_KEYS}
         self.rep.query = self.query
         return ok
@@ -1013,13 +1101,17 @@ class _Verifier:
                 self.fail(idx, where, f"body {bname} = {bval!r} disagrees with header {hname} = {hval!r}")
 
     def orphan_proofs(self):
+        """§9: other members are ignored (a proof without a line is harmless);
+        they are mentioned as warnings only."""
         listed = {e.index for e in self.entries if e.index is not None}
+        known = {"manifest.json", "checkpoint", "keys/log.vkey", "entries.jsonl", "completeness.json", "README.md"}
         for name in sorted(self.m):
             i = _entry_of_member(name)
-            if i is not None and i not in listed:
-                self.fail(i, name, "proof for an index that entries.jsonl does not list (entry removed?)")
-            elif name.startswith("proofs/") and i is None:
-                self.fail(None, name, "unexpected member name under proofs/")
+            if i is not None:
+                if i not in listed:
+                    self.rep.warn(f"{name}: a proof for index {i}, which entries.jsonl does not list (ignored)")
+            elif name not in known:
+                self.rep.warn(f"{name}: member not in the bundle format (ignored)")
 
     # -- 4. query and counts -------------------------------------------------
     def check_matches_and_counts(self):
@@ -1043,11 +1135,17 @@ class _Verifier:
             for k in ("entries", "matches", "bodies"):
                 if mc.get(k) != counts[k]:
                     self.fail(None, "manifest.json", f"counts.{k} is {mc.get(k)!r}, the bundle holds {counts[k]}")
+            wb = self.manifest.get("with_bodies")
+            if wb is not True and wb is not False:
+                self.fail(None, "manifest.json", f"with_bodies is {wb!r}, not true or false")
+            want_erased = len(matches_no_body) if wb is True else 0
             er = mc.get("erased")
-            if not _is_uint(er) or er > len(matches_no_body):
-                self.fail(None, "manifest.json", f"counts.erased is {er!r}, but only {len(matches_no_body)} matches have no body")
-            else:
-                counts["erased"] = er
+            if er != want_erased or not _is_uint(er):
+                why = (f"{len(matches_no_body)} match lines have no body" if wb is True
+                       else "with_bodies is not true, so withheld bodies are not erased")
+                self.fail(None, "manifest.json", f"counts.erased is {er!r}, expected {want_erased} ({why})")
+            counts["erased"] = er if _is_uint(er) else None
+            counts["with_bodies"] = wb
         idxs = [e.index for e in matches if e.index is not None]
         for k, want in (("first_index", min(idxs) if idxs else None), ("last_index", max(idxs) if idxs else None)):
             got = self.manifest.get(k)
@@ -1079,7 +1177,10 @@ class _Verifier:
         comp["proven"] = proven
         stream = c.get("stream")
         rng = c.get("range")
-        has_range = rng is not None and rng is not False
+        if rng is not None and rng is not True:
+            self.fail(None, "manifest.json", f"completeness.range is {rng!r}: it is true, null or absent")
+            return
+        has_range = rng is True
         if not proven:
             comp["kind"] = None
             if stream is not None or has_range:
@@ -1156,7 +1257,7 @@ class _Verifier:
                 concern = missing if _is_uint(missing) and x.index < missing < y.index else y.index
                 self.fail(concern, M, f"chain broken at entry {y.index}: its streams.{f}.prev is {ly.get('prev')!r}, but the "
                                      f"previous chain entry is {x.index} (entries of the stream are missing)")
-            if ly["n"] != lx["n"] + 1:
+            elif ly["n"] != lx["n"] + 1:
                 self.fail(y.index, M, f"chain broken: streams.{f}.n is {ly['n']}, expected {lx['n'] + 1} after entry {x.index}")
         if chain:
             first, lf = links[0]

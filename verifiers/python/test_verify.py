@@ -1,0 +1,882 @@
+#!/usr/bin/env python3
+"""Tests for sealtrail_verify.py (unittest; run: python3 -m unittest -v verifiers/python/test_verify.py).
+
+Bundles are built here from scratch, from docs/formats.md, with helpers that
+deliberately do not reuse the verifier's own code (hashing trees, canonical
+JSON, notes): a bug shared by builder and verifier would hide itself.
+"""
+
+import base64
+import hashlib
+import io
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+import zipfile
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import sealtrail_verify as sv  # noqa: E402
+
+SCRIPT = os.path.join(HERE, "sealtrail_verify.py")
+ONE = b"\x01"
+
+
+# ---------------------------------------------------------------------------
+# Independent builders
+# ---------------------------------------------------------------------------
+
+def H(b):
+    return hashlib.sha256(b).digest()
+
+
+def canon(v):
+    """RFC 8785 for what the builder produces (ASCII keys, strings, ints)."""
+    return json.dumps(v, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def mth(leaves):
+    """RFC 6962 §2.1 Merkle tree hash over leaf hashes."""
+    n = len(leaves)
+    if n == 0:
+        return H(b"")
+    if n == 1:
+        return leaves[0]
+    k = 1
+    while k * 2 < n:
+        k *= 2
+    return H(b"\x01" + mth(leaves[:k]) + mth(leaves[k:]))
+
+
+def path(m, leaves):
+    """RFC 6962 §2.1.1 PATH(m, D[n]), leaf sibling first."""
+    n = len(leaves)
+    if n <= 1:
+        return []
+    k = 1
+    while k * 2 < n:
+        k *= 2
+    if m < k:
+        return path(m, leaves[:k]) + [mth(leaves[k:])]
+    return path(m - k, leaves[k:]) + [mth(leaves[:k])]
+
+
+def b64(b):
+    return base64.b64encode(b).decode()
+
+
+class Log:
+    """A tiny in-memory sealtrail log: headers, bodies, tree, heads, notes."""
+
+    def __init__(self, origin="log.example.test/audit"):
+        self.origin = origin
+        self.sk = Ed25519PrivateKey.generate()
+        self.pub = self.sk.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        self.kid = H(origin.encode() + b"\n\x01" + self.pub)[:4]
+        self.vkey = f"{origin}+{self.kid.hex()}+{b64(ONE + self.pub)}"
+        self.entries = []  # dicts: header, hbytes, salt, body
+        self.heads = {}  # stream key -> (n, last)
+
+    def append(self, time, agent, kind="tool_call", session=None, event_id=None, tool=None,
+               action=None, outcome=None, data_classes=None, subjects=None, scope=None):
+        index = len(self.entries)
+        ev = {"agent": {"id": agent}, "kind": kind}
+        if event_id is not None:
+            ev["id"] = event_id
+        if session is not None:
+            ev["session"] = session
+        if tool is not None:
+            ev["tool"] = {"name": tool}
+        if action is not None:
+            ev["action"] = action
+        if outcome is not None:
+            ev["outcome"] = outcome
+        body = canon(ev)
+        salt = os.urandom(32)
+        h = {"v": 1, "index": index, "time": time, "agent": agent, "kind": kind,
+             "body": H(salt + body).hex()}
+        if index > 0:
+            h["prev"] = H(b"\x00" + self.entries[-1]["hbytes"]).hex()
+        for k, v in (("session", session), ("event_id", event_id), ("tool", tool), ("action", action),
+                     ("outcome", outcome), ("data_classes", data_classes), ("subjects", subjects),
+                     ("scope", scope)):
+            if v is not None:
+                h[k] = v
+        streams = {}
+        for f, key in (("agent", "a:" + agent), ("session", None if session is None else "s:" + session)):
+            if key is None:
+                continue
+            n, last = self.heads.get(key, (0, None))
+            link = {"n": n + 1}
+            if last is not None:
+                link["prev"] = last
+            streams[f] = link
+            self.heads[key] = (n + 1, index)
+        h["streams"] = streams
+        self.entries.append({"header": h, "hbytes": canon(h), "salt": salt, "body": body})
+        return index
+
+    # tree
+    def leaves(self, size):
+        return [H(b"\x00" + e["hbytes"]) for e in self.entries[:size]]
+
+    def root(self, size):
+        return mth(self.leaves(size))
+
+    # heads (§8)
+    def heads_at(self, size):
+        heads = {}
+        for e in self.entries[:size]:
+            h = e["header"]
+            for f, pre in (("agent", "a:"), ("session", "s:")):
+                if f in h["streams"]:
+                    heads[pre + h[f]] = (h["streams"][f]["n"], h["index"])
+        return heads
+
+    def heads_tree(self, size):
+        buckets = {}
+        for key, (n, last) in self.heads_at(size).items():
+            kh = H(key.encode())
+            buckets.setdefault(kh[0] * 256 + kh[1], []).append((kh, n, last))
+        level = {}
+        for b, recs in buckets.items():
+            recs.sort()
+            level[b] = H(b"\x00" + b"".join(k + n.to_bytes(8, "big") + l.to_bytes(8, "big") for k, n, l in recs))
+        default = [H(b"\x00")]
+        levels = [level]
+        for _ in range(16):
+            up = {}
+            for i in {j // 2 for j in level}:
+                up[i] = H(b"\x01" + level.get(2 * i, default[-1]) + level.get(2 * i + 1, default[-1]))
+            default.append(H(b"\x01" + default[-1] + default[-1]))
+            level = up
+            levels.append(level)
+        root = levels[16].get(0, default[16])
+        return buckets, levels, default, root
+
+    def heads_proof(self, key, size):
+        buckets, levels, default, _ = self.heads_tree(size)
+        kh = H(key.encode())
+        b = kh[0] * 256 + kh[1]
+        recs = sorted(buckets.get(b, []))
+        p, i = [], b
+        for lv in range(16):
+            p.append(b64(levels[lv].get(i ^ 1, default[lv])))
+            i //= 2
+        return {"bucket": b, "records": [{"key": k.hex(), "n": n, "last": l} for k, n, l in recs], "path": p}
+
+    def note_text(self, size):
+        _, _, _, hroot = self.heads_tree(size)
+        return f"{self.origin}\n{size}\n{b64(self.root(size))}\nsealtrail-stream-heads/v1 {b64(hroot)}\n"
+
+    def sign(self, text, sk=None, name=None):
+        sk = sk or self.sk
+        pub = sk.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        name = name or self.origin
+        kid = H(name.encode() + b"\n\x01" + pub)[:4]
+        sig = sk.sign(text.encode())
+        return (text + "\n\u2014 " + name + " " + b64(kid + sig) + "\n").encode()
+
+    def checkpoint(self, size):
+        return self.sign(self.note_text(size))
+
+    def proof(self, index, size, ckpt):
+        lines = ["c2sp.org/tlog-proof@v1", f"index {index}"]
+        lines += [b64(x) for x in path(index, self.leaves(size))]
+        return ("\n".join(lines) + "\n\n").encode() + ckpt
+
+
+NULL_QUERY = {"from": None, "to": None, "agent": None, "session": None, "kind": None, "action": None,
+              "tool": None, "outcome": None, "data_class": None, "subject": None, "scope": None}
+
+
+def q_match(h, q):
+    if q["from"] is not None and h["time"] < q["from"]:
+        return False
+    if q["to"] is not None and h["time"] >= q["to"]:
+        return False
+    for f in ("agent", "session", "kind", "action", "tool", "outcome"):
+        if q[f] is not None and h.get(f) != q[f]:
+            return False
+    if q["data_class"] is not None and q["data_class"] not in h.get("data_classes", []):
+        return False
+    if q["subject"] is not None and q["subject"] not in h.get("subjects", []):
+        return False
+    if q["scope"] is not None and q["scope"] not in (h.get("scope"), (h.get("scope") or "").split(":")[0]):
+        return False
+    return True
+
+
+def in_time(h, q):
+    return (q["from"] is None or h["time"] >= q["from"]) and (q["to"] is None or h["time"] < q["to"])
+
+
+def build_members(log, size=None, query=None, completeness=None, with_bodies=True, erased=()):
+    """The members of a bundle, as a writer following §9 would make them.
+
+    completeness: None, "range", or a stream key "a:<agent>" / "s:<session>"."""
+    size = len(log.entries) if size is None else size
+    q = dict(NULL_QUERY, **(query or {}))
+    es = log.entries[:size]
+    roles = {}
+    for e in es:
+        if q_match(e["header"], q):
+            roles[e["header"]["index"]] = "match"
+    comp_json = None
+    if completeness == "range":
+        ms = sorted(roles)
+        if ms:
+            lo, hi = ms[0], ms[-1] + 1
+        else:
+            lo = next((e["header"]["index"] for e in es if q["to"] is not None and e["header"]["time"] >= q["to"]
+                       or q["from"] is not None and e["header"]["time"] >= q["from"]), size)
+            hi = lo
+        if lo > 0:
+            roles[lo - 1] = "before"
+        if hi < size:
+            roles[hi] = "after"
+        comp = {"proven": True, "range": True, "statement": "every entry in the time range"}
+    elif completeness is not None:
+        f = "agent" if completeness.startswith("a:") else "session"
+        sid = completeness[2:]
+        mine = [e["header"] for e in es if e["header"].get(f) == sid]
+        for h in mine:
+            if in_time(h, q) and h["index"] not in roles:
+                roles[h["index"]] = "stream"
+        before = [h for h in mine if q["from"] is not None and h["time"] < q["from"]]
+        after = [h for h in mine if q["to"] is not None and h["time"] >= q["to"]]
+        if before:
+            roles[before[-1]["index"]] = "before"
+        if after:
+            roles[after[0]["index"]] = "after"
+        comp = {"proven": True, "stream": completeness, "statement": f"every entry of {completeness} in range"}
+        comp_json = {"stream": completeness, "heads_proof": log.heads_proof(completeness, size)}
+    else:
+        comp = {"proven": False, "statement": "authentic and unaltered, not shown complete"}
+    ckpt = log.checkpoint(size)
+    lines, proofs = [], {}
+    bodies = erased_n = 0
+    for i in sorted(roles):
+        e = log.entries[i]
+        role = roles[i]
+        give = role == "match" and with_bodies and i not in erased
+        if give:
+            bodies += 1
+        elif role == "match" and with_bodies:
+            erased_n += 1
+        lines.append(json.dumps({"index": i, "role": role, "header": e["hbytes"].decode(),
+                                 "salt": e["salt"].hex() if give else None,
+                                 "body": e["body"].decode() if give else None}, ensure_ascii=False))
+        proofs[f"proofs/{i}.tlog-proof"] = log.proof(i, size, ckpt)
+    ms = [i for i in sorted(roles) if roles[i] == "match"]
+    manifest = {"format": "sealtrail-evidence-bundle", "v": 1, "software": "test", "created": 1,
+                "origin": log.origin, "checkpoint": {"size": size, "root": log.root(size).hex()},
+                "query": q, "with_bodies": with_bodies,
+                "counts": {"entries": len(lines), "matches": len(ms), "bodies": bodies, "erased": erased_n},
+                "completeness": comp}
+    if ms:
+        manifest["first_index"], manifest["last_index"] = ms[0], ms[-1]
+    members = {"manifest.json": json.dumps(manifest).encode(), "checkpoint": ckpt,
+               "keys/log.vkey": (log.vkey + "\n").encode()}
+    if comp_json is not None:
+        members["completeness.json"] = json.dumps(comp_json).encode()
+    members["README.md"] = b"verify me\n"
+    members["entries.jsonl"] = "".join(line + "\n" for line in lines).encode()
+    members.update(proofs)
+    return members
+
+
+def zip_members(members):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+    return buf.getvalue()
+
+
+def sample_log():
+    """Two agents, one with two sessions, times 1000, 1010, …"""
+    log = Log()
+    t = 1000
+    plan = [
+        ("billing-bot", "s1", "tool_call", "crm.lookup", "success"),
+        ("support-bot", None, "decision", None, "success"),
+        ("billing-bot", "s1", "tool_call", "pay.refund", "failure"),
+        ("billing-bot", "s2", "decision", None, "success"),
+        ("support-bot", "s9", "tool_call", "crm.lookup", "success"),
+        ("billing-bot", "s2", "tool_call", "crm.lookup", "success"),
+        ("billing-bot", None, "decision", None, "success"),
+        ("support-bot", "s9", "decision", None, "failure"),
+        ("billing-bot", "s2", "tool_call", "pay.refund", "success"),
+        ("billing-bot", "s1", "decision", None, "success"),
+        ("support-bot", None, "tool_call", "mail.send", "success"),
+        ("billing-bot", None, "tool_call", "crm.lookup", "success"),
+    ]
+    for i, (agent, session, kind, tool, outcome) in enumerate(plan):
+        log.append(t + 10 * i, agent, kind=kind, session=session, event_id=f"evt-{i}", tool=tool,
+                   outcome=outcome, data_classes=["pii"] if i % 3 == 0 else None,
+                   scope="in_scope" if i % 2 else "out_of_scope: not registered for crm")
+    return log
+
+
+# ---------------------------------------------------------------------------
+# Tests
+# ---------------------------------------------------------------------------
+
+CT_LEAVES = [bytes.fromhex(x) for x in ("", "00", "10", "2021", "3031", "40414243", "5051525354555657",
+                                        "606162636465666768696a6b6c6d6e6f")]
+CT_ROOTS = ["e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+            "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
+            "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",
+            "aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77",
+            "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+            "4e3bbb1f7b478dcfe71fb631631519a3bca12c9aefca1612bfce4c13a86264d4",
+            "76e67dadbcdf1e10e1b74ddc608abd2f98dfb16fbce75277b5232a127f2087ef",
+            "ddb89be403809e325750d3d263cd78929c2942b7942a34b77e122c9594a74c8c",
+            "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328"]
+# (leaf index, tree size, path) from the same RFC 6962 reference data set
+CT_INCLUSION = [
+    (0, 8, ["96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
+            "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+            "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4"]),
+    (5, 8, ["bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
+            "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
+            "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7"]),
+    (2, 3, ["fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125"]),
+    (1, 5, ["6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
+            "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+            "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b"]),
+]
+
+# The example of golang.org/x/mod/sumdb/note (C2SP signed-note's reference implementation)
+GO_VKEY = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"
+GO_SKEY = "PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz"
+GO_NOTE = ("If you think cryptography is the answer to your problem,\n"
+           "then you don't know what your problem is.\n"
+           "\n"
+           "\u2014 PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n")
+
+
+class Vectors(unittest.TestCase):
+    def test_empty_root(self):
+        self.assertEqual(sv.sha256(b"").hex(), sv.EMPTY_ROOT_HEX)
+        self.assertEqual(mth([]).hex(), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+
+    def test_rfc6962_roots_and_inclusion(self):
+        leaves = [sv.leaf_hash(d) for d in CT_LEAVES]
+        for n in range(9):
+            self.assertEqual(mth(leaves[:n]).hex(), CT_ROOTS[n])
+        for idx, size, p in CT_INCLUSION:
+            hp = [bytes.fromhex(x) for x in p]
+            self.assertEqual(path(idx, leaves[:size]), hp)
+            root = bytes.fromhex(CT_ROOTS[size])
+            sv.verify_inclusion(leaves[idx], idx, size, hp, root)
+            with self.assertRaises(sv.VerifyError):  # padded proof
+                sv.verify_inclusion(leaves[idx], idx, size, hp + [hp[0]], root)
+            with self.assertRaises(sv.VerifyError):  # short proof
+                sv.verify_inclusion(leaves[idx], idx, size, hp[:-1], root)
+            with self.assertRaises(sv.VerifyError):  # wrong index
+                sv.verify_inclusion(leaves[idx], idx ^ 1, size, hp, root)
+            with self.assertRaises(sv.VerifyError):  # index beyond the tree
+                sv.verify_inclusion(leaves[idx], size, size, hp, root)
+
+    def test_every_inclusion_in_small_trees(self):
+        for n in range(1, 40):
+            leaves = [sv.leaf_hash(bytes([i])) for i in range(n)]
+            root = mth(leaves)
+            for i in range(n):
+                sv.verify_inclusion(leaves[i], i, n, path(i, leaves), root)
+
+    def test_go_note_example(self):
+        k = sv.parse_vkey(GO_VKEY)
+        self.assertEqual(k.name, "PeterNeumann")
+        self.assertEqual(k.kid.hex(), "c74f20a3")
+        opened = sv.open_note(GO_NOTE.encode(), [k])
+        self.assertTrue(opened.text.startswith("If you think"))
+        # the private key file of the example gives the same vkey
+        name, hid, k64 = GO_SKEY.split("+", 4)[2:]
+        seed = base64.b64decode(k64)[1:]
+        pub = Ed25519PrivateKey.from_private_bytes(seed).public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        self.assertEqual(f"{name}+{hid}+{b64(ONE + pub)}", GO_VKEY)
+        # a tampered text fails
+        with self.assertRaises(sv.VerifyError):
+            sv.open_note(GO_NOTE.replace("answer", "Answer").encode(), [k])
+        # unknown keys are ignored, so a note with only unknown keys fails
+        other = Log("PeterNeumann")
+        with self.assertRaises(sv.VerifyError):
+            sv.open_note(GO_NOTE.encode(), [sv.parse_vkey(other.vkey)])
+
+    def test_vkey_manglings_refused(self):
+        for bad in ("PeterNeumann+c74f20a4+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW",
+                    "PeterNeumann+c74f20a3+AhpcL2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW",
+                    "PeterNeumann+c74f20a3",
+                    "Peter Neumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW",
+                    GO_VKEY[:-1]):
+            with self.assertRaises(sv.VerifyError, msg=bad):
+                sv.parse_vkey(bad)
+
+    def test_note_rules(self):
+        log = Log()
+        k = sv.parse_vkey(log.vkey)
+        good = log.sign("a\nb\n")
+        sv.open_note(good, [k])
+        stranger = Ed25519PrivateKey.generate()
+        # an unknown signer next to the known one is ignored
+        two = good + log.sign("a\nb\n", sk=stranger, name="witness.example").split(b"\n\n", 1)[1]
+        sv.open_note(two, [k])
+        # a known key whose signature fails rejects the note even if another verifies
+        bad_sig = good.split(b"\n\n")[1].decode()
+        raw = bytearray(base64.b64decode(bad_sig.split(" ")[2]))
+        raw[10] ^= 1
+        forged = good + ("\u2014 " + log.origin + " " + b64(bytes(raw)) + "\n").encode()
+        with self.assertRaises(sv.VerifyError):
+            sv.open_note(forged, [k])
+        # more than 100 signatures
+        many = good + b"".join(log.sign("a\nb\n", sk=stranger, name=f"w{i}").split(b"\n\n", 1)[1] for i in range(100))
+        with self.assertRaises(sv.VerifyError):
+            sv.open_note(many, [k])
+        # control characters
+        with self.assertRaises(sv.VerifyError):
+            sv.open_note(log.sign("a\tb\n"), [k])
+
+    def test_jcs(self):
+        self.assertEqual(sv.jcs({"b": 1, "a": [1, "x"], "\u00e9": 0, "\U0001F600": 0, "\uff61": 0}),
+                         '{"a":[1,"x"],"b":1,"é":0,"\U0001F600":0,"｡":0}'.encode())
+        self.assertEqual(sv.jcs("\u0001\b\t\n\f\r\"\\/\u007f\u2028"), b'"\\u0001\\b\\t\\n\\f\\r\\"\\\\/\x7f\xe2\x80\xa8"')
+        self.assertEqual(sv.jcs("\u001f"), b'"\\u001f"')
+        # RFC 8785 §3.2.2.3 number examples
+        for x, s in ((333333333.33333329, "333333333.3333333"), (1e30, "1e+30"), (4.5, "4.5"),
+                     (2e-3, "0.002"), (0.000001, "0.000001"), (1e-7, "1e-7"), (1e21, "1e+21"),
+                     (1e20, "100000000000000000000"), (-0.0, "0"), (5e-324, "5e-324"),
+                     (1.7976931348623157e308, "1.7976931348623157e+308"), (123.0, "123")):
+            self.assertEqual(sv.jcs(x), s.encode(), x)
+        with self.assertRaises(sv.VerifyError):
+            sv.jcs(2 ** 53 + 1)
+
+    def test_heads_proof(self):
+        log = sample_log()
+        n = len(log.entries)
+        root = log.heads_tree(n)[3]
+        self.assertEqual(sv.verify_heads_proof(log.heads_proof("a:billing-bot", n), "a:billing-bot", n, root),
+                         log.heads["a:billing-bot"])
+        self.assertIsNone(sv.verify_heads_proof(log.heads_proof("a:nobody", n), "a:nobody", n, root))
+        p = log.heads_proof("s:s1", n)
+        p["records"][0]["n"] += 1
+        with self.assertRaises(sv.VerifyError):
+            sv.verify_heads_proof(p, "s:s1", n, root)
+        p = log.heads_proof("s:s1", n)
+        with self.assertRaises(sv.VerifyError):  # another stream's proof
+            sv.verify_heads_proof(p, "s:s2", n, root)
+        p = log.heads_proof("s:s1", n)
+        p["path"].append(p["path"][0])
+        with self.assertRaises(sv.VerifyError):
+            sv.verify_heads_proof(p, "s:s1", n, root)
+
+    def test_tlog_proof_parse(self):
+        p = sv.parse_tlog_proof(b"c2sp.org/tlog-proof@v1\nextra aGk=\nindex 3\n" + (b64(b"\x00" * 32) + "\n").encode() * 2 + b"\nCKPT\n")
+        self.assertEqual((p.index, len(p.path), p.extra, p.checkpoint), (3, 2, b"hi", b"CKPT\n"))
+        for bad in (b"c2sp.org/tlog-proof@v1\nindex 03\n\nX", b"c2sp.org/tlog-proof@v2\nindex 3\n\nX",
+                    b"c2sp.org/tlog-proof@v1\nindex 3\nAAAA\n\nX"):
+            with self.assertRaises(sv.VerifyError):
+                sv.parse_tlog_proof(bad)
+
+
+class Bundles(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.log = sample_log()
+        cls.key = sv.parse_vkey(cls.log.vkey)
+
+    def verify(self, members_or_bytes, keys="trusted"):
+        data = members_or_bytes if isinstance(members_or_bytes, bytes) else zip_members(members_or_bytes)
+        return sv.verify_bundle(data, [self.key] if keys == "trusted" else keys)
+
+    def assertOk(self, rep):
+        self.assertTrue(rep.ok, "\n".join(map(str, rep.failures)))
+
+    def assertFailsAt(self, rep, entry, text=None):
+        self.assertFalse(rep.ok)
+        hits = [f for f in rep.failures if f.entry == entry and (text is None or text in f.reason)]
+        self.assertTrue(hits, f"no failure for entry {entry!r} ({text!r}); got:\n" + "\n".join(map(str, rep.failures)))
+
+    # --- good bundles ------------------------------------------------------
+
+    def stream_bundle(self, **kw):
+        q = {"agent": "billing-bot", "from": 1025, "to": 1095, "kind": "tool_call"}
+        return build_members(self.log, query=q, completeness="a:billing-bot", **kw)
+
+    def test_stream_bundle_with_before_and_after_passes(self):
+        m = self.stream_bundle()
+        rep = self.verify(m)
+        self.assertOk(rep)
+        self.assertTrue(rep.completeness["verified"])
+        roles = [json.loads(x)["role"] for x in m["entries.jsonl"].decode().splitlines()]
+        self.assertEqual(roles[0], "before")
+        self.assertEqual(roles[-1], "after")
+        self.assertIn("stream", roles)
+
+    def test_stream_bundle_to_the_head_passes(self):
+        for key, q in (("a:billing-bot", {"agent": "billing-bot", "from": 1025}),
+                       ("a:billing-bot", {"agent": "billing-bot"}),
+                       ("s:s2", {"session": "s2", "agent": "billing-bot", "outcome": "success"}),
+                       ("a:nobody", {"agent": "nobody", "from": 1000, "to": 2000}),
+                       ("a:support-bot", {"agent": "support-bot", "from": 5000})):
+            rep = self.verify(build_members(self.log, query=q, completeness=key))
+            self.assertOk(rep)
+            self.assertTrue(rep.completeness["verified"], key)
+
+    def test_range_bundles_pass(self):
+        for q in ({"from": 1025, "to": 1075}, {"from": 1000, "to": 1075}, {"from": 1025},
+                  {}, {"from": 1021, "to": 1029}, {"to": 900}, {"from": 5000}):
+            rep = self.verify(build_members(self.log, query=q, completeness="range"))
+            self.assertOk(rep)
+            self.assertEqual(rep.completeness["kind"], "range")
+
+    def test_plain_bundles_pass(self):
+        self.assertOk(self.verify(build_members(self.log, query={"tool": "crm.lookup"})))
+        self.assertOk(self.verify(build_members(self.log, query={"data_class": "pii", "scope": "out_of_scope"})))
+        rep = self.verify(build_members(self.log, query={"kind": "decision"}, with_bodies=False))
+        self.assertOk(rep)
+        self.assertEqual(rep.counts["bodies"], 0)
+        rep = self.verify(build_members(self.log, query={"kind": "decision"}, erased=(3,)))
+        self.assertOk(rep)
+        self.assertEqual(rep.counts["erased"], 1)
+
+    def test_empty_log_range(self):
+        log = Log()
+        self.assertOk(sv.verify_bundle(zip_members(build_members(log, completeness="range")),
+                                       [sv.parse_vkey(log.vkey)]))
+
+    def test_fallback_key_warns(self):
+        rep = self.verify(self.stream_bundle(), keys=None)
+        self.assertOk(rep)
+        self.assertTrue(any("NOT" in rep.trusted_key_source for _ in [0]))
+        self.assertTrue(any("keys/log.vkey" in w for w in rep.warnings))
+
+    def test_wrong_trusted_key_fails(self):
+        rep = self.verify(self.stream_bundle(), keys=[sv.parse_vkey(Log().vkey)])
+        self.assertFailsAt(rep, None, "signature")
+
+    # --- tampering ---------------------------------------------------------
+
+    @staticmethod
+    def lines(m):
+        return [json.loads(x) for x in m["entries.jsonl"].decode().splitlines()]
+
+    @staticmethod
+    def set_lines(m, lines):
+        m["entries.jsonl"] = "".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines).encode()
+
+    def edit_line(self, m, index, fn):
+        ls = self.lines(m)
+        for x in ls:
+            if x["index"] == index:
+                fn(x)
+        self.set_lines(m, ls)
+
+    def fix_manifest(self, m, **changes):
+        man = json.loads(m["manifest.json"])
+        for k, v in changes.items():
+            if k in man["counts"]:
+                man["counts"][k] = v
+            else:
+                man[k] = v
+        m["manifest.json"] = json.dumps(man).encode()
+
+    def first_match_with_body(self, m):
+        return next(x["index"] for x in self.lines(m) if x["role"] == "match" and x["body"])
+
+    def test_body_byte(self):
+        m = self.stream_bundle()
+        i = self.first_match_with_body(m)
+        self.edit_line(m, i, lambda x: x.update(body=x["body"].replace("tool_call", "tool_calm")))
+        rep = self.verify(m)
+        self.assertFailsAt(rep, i, "commitment")
+
+    def test_header_byte(self):
+        m = self.stream_bundle()
+        i = self.first_match_with_body(m)
+        self.edit_line(m, i, lambda x: x.update(header=x["header"].replace('"outcome":"', '"outcome":"X')))
+        rep = self.verify(m)
+        self.assertFailsAt(rep, i, "not proven")
+
+    def test_header_not_canonical(self):
+        m = self.stream_bundle()
+        i = self.first_match_with_body(m)
+        self.edit_line(m, i, lambda x: x.update(header=x["header"].replace('{"', '{ "', 1)))
+        self.assertFailsAt(self.verify(m), i, "canonical")
+
+    def test_salt_byte(self):
+        m = self.stream_bundle()
+        i = self.first_match_with_body(m)
+        self.edit_line(m, i, lambda x: x.update(salt=("0" if x["salt"][0] != "0" else "1") + x["salt"][1:]))
+        self.assertFailsAt(self.verify(m), i, "commitment")
+
+    def test_proof_byte(self):
+        m = self.stream_bundle()
+        i = self.lines(m)[1]["index"]
+        name = f"proofs/{i}.tlog-proof"
+        lines = m[name].split(b"\n")
+        h = bytearray(base64.b64decode(lines[2]))
+        h[0] ^= 0x80
+        lines[2] = base64.b64encode(bytes(h))
+        m[name] = b"\n".join(lines)
+        rep = self.verify(m)
+        self.assertFailsAt(rep, i, "not proven")
+        self.assertEqual({f.entry for f in rep.failures}, {i})
+
+    def test_proof_padded(self):
+        m = self.stream_bundle()
+        i = self.lines(m)[1]["index"]
+        name = f"proofs/{i}.tlog-proof"
+        head, ck = m[name].split(b"\n\n", 1)
+        m[name] = head + b"\n" + head.split(b"\n")[-1] + b"\n\n" + ck
+        self.assertFailsAt(self.verify(m), i, "too long")
+
+    def test_checkpoint_signature(self):
+        for everywhere in (False, True):
+            m = self.stream_bundle()
+            ck = m["checkpoint"]
+            text, sig = ck.rsplit(b" ", 1)
+            raw = bytearray(base64.b64decode(sig))
+            raw[20] ^= 1
+            bad = text + b" " + base64.b64encode(bytes(raw)) + b"\n"
+            m["checkpoint"] = bad
+            if everywhere:
+                for k in list(m):
+                    if k.startswith("proofs/"):
+                        m[k] = m[k].replace(ck, bad)
+            rep = self.verify(m)
+            self.assertFailsAt(rep, None, "signature")
+            self.assertEqual(any(f.entry is not None for f in rep.failures), not everywhere)
+
+    def test_checkpoint_swapped_for_another_size(self):
+        m = self.stream_bundle()
+        m["checkpoint"] = self.log.checkpoint(len(self.log.entries) - 1)
+        rep = self.verify(m)
+        self.assertFailsAt(rep, None, "checkpoint.size")
+
+    def test_delete_an_entry(self):
+        m = self.stream_bundle()
+        ls = self.lines(m)
+        gone = ls[2]["index"]
+        self.set_lines(m, ls[:2] + ls[3:])
+        rep = self.verify(m)
+        self.assertFailsAt(rep, None, "counts.entries")
+        self.assertFailsAt(rep, gone, "chain broken")
+
+    def test_swap_two_entries(self):
+        m = self.stream_bundle()
+        ls = self.lines(m)
+        ls[1], ls[2] = ls[2], ls[1]
+        self.set_lines(m, ls)
+        rep = self.verify(m)
+        self.assertFailsAt(rep, ls[2]["index"], "strictly increase")
+
+    def test_swap_two_headers(self):
+        m = self.stream_bundle()
+        ls = self.lines(m)
+        ls[1]["header"], ls[2]["header"] = ls[2]["header"], ls[1]["header"]
+        self.set_lines(m, ls)
+        rep = self.verify(m)
+        self.assertFailsAt(rep, ls[1]["index"], "header.index")
+        self.assertFailsAt(rep, ls[2]["index"], "header.index")
+
+    def test_truncated_zip(self):
+        m = self.stream_bundle()
+        data = zip_members(m)
+        ls = self.lines(m)
+        last = ls[-1]["index"]
+        # cut into the last proof: the central directory is gone, everything before survives
+        cut = data.index(f"proofs/{last}.tlog-proof".encode()) + 40
+        rep = self.verify(data[:cut])
+        self.assertFailsAt(rep, None, "not a readable ZIP")
+        self.assertFailsAt(rep, last, "missing")
+        self.assertEqual({f.entry for f in rep.failures if f.entry is not None}, {last})
+        # cut anywhere: always a failure
+        for n in (0, 10, 100, len(data) // 2, len(data) - 1):
+            self.assertFalse(self.verify(data[:n]).ok, n)
+
+    def test_forged_appended_entry(self):
+        log = sample_log()
+        m = build_members(log, query={"agent": "billing-bot", "from": 1025}, completeness="a:billing-bot")
+        last_ck = m["checkpoint"]
+        # a forger appends an entry to the stream, not in the signed tree
+        idx = log.append(2000, "billing-bot", kind="tool_call", tool="pay.refund", event_id="forged")
+        e = log.entries[idx]
+        ls = self.lines(m)
+        ls.append({"index": idx, "role": "match", "header": e["hbytes"].decode(), "salt": e["salt"].hex(),
+                   "body": e["body"].decode()})
+        self.set_lines(m, ls)
+        fake = log.proof(idx, idx + 1, b"")
+        m[f"proofs/{idx}.tlog-proof"] = fake + last_ck
+        self.fix_manifest(m, entries=len(ls), matches=len(ls) - 1, bodies=len(ls) - 1, last_index=idx)
+        rep = sv.verify_bundle(zip_members(m), [sv.parse_vkey(log.vkey)])
+        self.assertFailsAt(rep, idx, "not below the tree size")
+        # with an index inside the tree it is a proof failure too
+        ls[-1]["index"] = len(log.entries) - 2
+        self.assertFalse(sv.verify_bundle(zip_members(m), [sv.parse_vkey(log.vkey)]).ok)
+
+    def omit(self, m, index):
+        ls = [x for x in self.lines(m) if x["index"] != index]
+        self.set_lines(m, ls)
+        del m[f"proofs/{index}.tlog-proof"]
+        ms = [x for x in ls if x["role"] == "match"]
+        self.fix_manifest(m, entries=len(ls), matches=len(ms), bodies=sum(1 for x in ls if x["body"]),
+                          first_index=ms[0]["index"], last_index=ms[-1]["index"])
+
+    def test_omit_middle_stream_entry(self):
+        m = self.stream_bundle()
+        ls = self.lines(m)
+        mid = [x["index"] for x in ls if x["role"] == "match"][1]
+        self.omit(m, mid)
+        rep = self.verify(m)
+        self.assertFailsAt(rep, mid, "chain broken")
+        self.assertFalse(rep.completeness["verified"])
+
+    def test_omit_stream_role_entry(self):
+        m = self.stream_bundle()
+        gone = next(x["index"] for x in self.lines(m) if x["role"] == "stream")
+        self.omit(m, gone)
+        self.assertFailsAt(self.verify(m), gone, "chain broken")
+
+    def test_omit_last_stream_entry_before_head(self):
+        m = build_members(self.log, query={"agent": "billing-bot", "from": 1025}, completeness="a:billing-bot")
+        last = self.lines(m)[-1]["index"]
+        self.omit(m, last)
+        rep = self.verify(m)
+        self.assertFailsAt(rep, last, "later entries")
+
+    def test_omit_after_entry(self):
+        m = self.stream_bundle()
+        ls = self.lines(m)
+        after = ls[-1]["index"]
+        self.assertEqual(ls[-1]["role"], "after")
+        self.set_lines(m, ls[:-1])
+        del m[f"proofs/{after}.tlog-proof"]
+        self.fix_manifest(m, entries=len(ls) - 1)
+        rep = self.verify(m)
+        self.assertFalse(rep.ok)
+        # the heads proof shows the stream going on past the chain's end
+        self.assertTrue(any("later entries" in f.reason for f in rep.failures), rep.failures)
+
+    def test_omit_before_entry(self):
+        m = self.stream_bundle()
+        ls = self.lines(m)
+        self.assertEqual(ls[0]["role"], "before")
+        self.set_lines(m, ls[1:])
+        self.fix_manifest(m, entries=len(ls) - 1)
+        rep = self.verify(m)
+        self.assertFailsAt(rep, ls[1]["index"], "earlier entries")
+
+    def test_match_hidden_as_stream(self):
+        m = self.stream_bundle()
+        i = self.first_match_with_body(m)
+        self.edit_line(m, i, lambda x: x.update(role="stream", salt=None, body=None))
+        ls = self.lines(m)
+        ms = [x for x in ls if x["role"] == "match"]
+        self.fix_manifest(m, matches=len(ms), bodies=len(ms), first_index=ms[0]["index"], last_index=ms[-1]["index"])
+        self.assertFailsAt(self.verify(m), i, "satisfies the query")
+
+    def test_range_gap(self):
+        m = build_members(self.log, query={"from": 1025, "to": 1075}, completeness="range")
+        ls = self.lines(m)
+        mid = ls[3]["index"]
+        self.omit(m, mid)
+        self.assertFailsAt(self.verify(m), mid, "range broken")
+
+    def test_range_missing_neighbours(self):
+        m = build_members(self.log, query={"from": 1025, "to": 1075}, completeness="range")
+        ls = self.lines(m)
+        self.set_lines(m, ls[1:-1])
+        self.fix_manifest(m, entries=len(ls) - 2)
+        rep = self.verify(m)
+        self.assertFailsAt(rep, ls[0]["index"], "'before'")
+        self.assertFailsAt(rep, ls[-1]["index"], "'after'")
+
+    def test_query_mismatch_and_counts(self):
+        m = build_members(self.log, query={"tool": "crm.lookup"})
+        man = json.loads(m["manifest.json"])
+        man["query"]["tool"] = "pay.refund"
+        man["counts"]["bodies"] += 1
+        m["manifest.json"] = json.dumps(man).encode()
+        rep = self.verify(m)
+        for x in self.lines(m):
+            self.assertFailsAt(rep, x["index"], "does not satisfy")
+        self.assertFailsAt(rep, None, "counts.bodies")
+
+    def test_body_disagrees_with_header(self):
+        log = Log()
+        log.append(1, "a", event_id="e1")
+        e = log.entries[0]
+        ev = json.loads(e["body"])
+        ev["id"] = "e2"
+        e["body"] = canon(ev)
+        e["header"]["body"] = H(e["salt"] + e["body"]).hex()
+        e["hbytes"] = canon(e["header"])
+        rep = sv.verify_bundle(zip_members(build_members(log)), [sv.parse_vkey(log.vkey)])
+        self.assertFailsAt(rep, 0, "event_id")
+
+    def test_newer_versions_refused(self):
+        m = self.stream_bundle()
+        man = json.loads(m["manifest.json"])
+        man["v"] = 2
+        m["manifest.json"] = json.dumps(man).encode()
+        self.assertFailsAt(self.verify(m), None, "version 2")
+
+    def test_every_failure_reported(self):
+        m = self.stream_bundle()
+        ls = self.lines(m)
+        a, b = ls[1]["index"], ls[-2]["index"]
+        self.edit_line(m, a, lambda x: x.update(header=x["header"].replace('"time":', '"time":1')))
+        del m[f"proofs/{b}.tlog-proof"]
+        rep = self.verify(m)
+        self.assertFailsAt(rep, a)
+        self.assertFailsAt(rep, b, "missing")
+
+
+class Cli(unittest.TestCase):
+    def run_cli(self, *args):
+        return subprocess.run([sys.executable, SCRIPT, *args], capture_output=True, text=True)
+
+    def test_exit_codes_and_json(self):
+        log = sample_log()
+        m = build_members(log, query={"agent": "billing-bot"}, completeness="a:billing-bot")
+        with tempfile.TemporaryDirectory() as d:
+            good = os.path.join(d, "good.zip")
+            with open(good, "wb") as f:
+                f.write(zip_members(m))
+            r = self.run_cli(good, "--vkey", log.vkey)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            self.assertIn("RESULT: OK", r.stdout)
+            self.assertIn("PROVEN", r.stdout)
+            r = self.run_cli(good, "--vkey", log.vkey, "--json")
+            out = json.loads(r.stdout)
+            self.assertEqual((r.returncode, out["ok"], out["failures"]), (0, True, []))
+            self.assertEqual(out["counts"]["entries"], len(m["entries.jsonl"].splitlines()))
+            vf = os.path.join(d, "log.vkey")
+            with open(vf, "w") as f:
+                f.write(log.vkey + "\n")
+            self.assertEqual(self.run_cli(good, "--vkey-file", vf).returncode, 0)
+            r = self.run_cli(good)
+            self.assertEqual(r.returncode, 0)
+            self.assertIn("WARNING", r.stdout + r.stderr)
+            bad = os.path.join(d, "bad.zip")
+            with open(good, "rb") as f, open(bad, "wb") as g:
+                g.write(f.read()[:-30])
+            r = self.run_cli(bad, "--vkey", log.vkey, "--json")
+            self.assertEqual(r.returncode, 1)
+            self.assertFalse(json.loads(r.stdout)["ok"])
+            self.assertEqual(self.run_cli(os.path.join(d, "nope.zip")).returncode, 2)
+            self.assertEqual(self.run_cli(good, "--vkey", "garbage").returncode, 2)
+            self.assertEqual(self.run_cli().returncode, 2)
+
+
+if __name__ == "__main__":
+    unittest.main()
