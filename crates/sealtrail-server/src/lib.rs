@@ -11,6 +11,7 @@ pub mod decode;
 pub mod error;
 pub mod ingest;
 pub mod metrics;
+pub mod ocsf;
 pub mod proofs;
 pub mod read;
 pub mod sequencer;
