@@ -953,7 +953,7 @@ class _Verifier:
             if mc.get("size") != ck.size or not _is_uint(mc.get("size")):
                 self.fail(None, "manifest.json", f"checkpoint.size {mc.get('size')!r} differs from the checkpoint's {ck.size}")
             root = mc.get("root")
-            if not isinstance(root, str) or root.lower() != ck.root.hex():
+            if not isinstance(root, str) or root != ck.root.hex():
                 self.fail(None, "manifest.json", f"checkpoint.root {root!r} differs from the checkpoint's {ck.root.hex()}")
 
     # -- 3. entries ----------------------------------------------------------
@@ -1138,6 +1138,8 @@ class _Verifier:
             wb = self.manifest.get("with_bodies")
             if wb is not True and wb is not False:
                 self.fail(None, "manifest.json", f"with_bodies is {wb!r}, not true or false")
+            if wb is False and with_body:
+                self.rep.warn(f"with_bodies is false, yet {len(with_body)} line(s) carry a body (checked all the same)")
             want_erased = len(matches_no_body) if wb is True else 0
             er = mc.get("erased")
             if er != want_erased or not _is_uint(er):
