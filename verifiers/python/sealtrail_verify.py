@@ -703,9 +703,13 @@ def _proof_member(index: int) -> str:
 def _read_zip(data: bytes, rep: Report) -> Optional[Dict[str, bytes]]:
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
+    except Exception as e:  # BadZipFile, NotImplementedError (odd versions), OSError, EOFError …
         rep.fail(None, None, f"bundle is not a readable ZIP file (truncated or damaged?): {e}")
-        return _salvage_zip(data, rep)
+        try:
+            return _salvage_zip(data, rep)
+        except Exception as e2:  # a damaged file must never crash the verifier
+            rep.fail(None, None, f"ZIP members cannot be recovered: {e2!r}")
+            return None
     members: Dict[str, bytes] = {}
     seen = set()
     for info in zf.infolist():
@@ -870,6 +874,9 @@ class _Verifier:
         if not isinstance(q, dict):
             self.fail(None, "manifest.json", "query is missing or not an object")
             q = {}
+        for k in QUERY_KEYS:
+            if k not in q:
+                self.fail(None, "manifest.json", f"query.{k} is missing (every filter is present, null when not set)")
         for k, val in q.items():
             if k not in QUERY_KEYS:
                 if val is not None:
@@ -1022,7 +1029,9 @@ class _Verifier:
         if e.header_bytes is not None:
             try:
                 h = decode_header(e.header_bytes)
-                if idx is not None and h["index"] != idx:
+                if idx is None:
+                    pass
+                elif h["index"] != idx:
                     self.fail(idx, where, f"header.index is {h['index']}, the line says {idx}")
                 else:
                     e.header = h
@@ -1360,12 +1369,12 @@ class _Verifier:
                 self.fail(e.index, M, f"'after' entry's time {e.time} is not at or after to = {to!r}")
 
     def run(self):
-        self.read_manifest()
-        self.read_checkpoint()
-        self.read_entries()
-        self.orphan_proofs()
-        self.check_matches_and_counts()
-        self.check_completeness()
+        for step in (self.read_manifest, self.read_checkpoint, self.read_entries, self.orphan_proofs,
+                     self.check_matches_and_counts, self.check_completeness):
+            try:
+                step()
+            except Exception as e:  # a bug or an input nobody foresaw: a failure, never a pass
+                self.fail(None, None, f"internal error in {step.__name__}: {e!r} (please report)")
 
 
 # ---------------------------------------------------------------------------
