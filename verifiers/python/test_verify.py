@@ -841,6 +841,33 @@ class Bundles(unittest.TestCase):
         self.assertFailsAt(rep, b, "missing")
 
 
+class TamperTool(unittest.TestCase):
+    """tamper.py, which the Rust cross-check uses on real bundles: every case
+    must fail the verifier and name the entry tamper.py says."""
+
+    def test_every_case_on_stream_and_range_bundles(self):
+        import tamper
+        log = sample_log()
+        key = [sv.parse_vkey(log.vkey)]
+        bundles = {
+            "stream": build_members(log, query={"agent": "billing-bot", "from": 1025, "to": 1095},
+                                    completeness="a:billing-bot"),
+            "stream-to-head": build_members(log, query={"agent": "billing-bot", "from": 1015},
+                                            completeness="a:billing-bot"),
+            "range": build_members(log, query={"from": 1025, "to": 1075}, completeness="range"),
+        }
+        for kind, m in bundles.items():
+            data = zip_members(m)
+            self.assertTrue(sv.verify_bundle(data, key).ok)
+            for case in tamper.CASES:
+                _, members = tamper.read_bytes(data)
+                out, entry, member = tamper.tamper(data, members, case)
+                rep = sv.verify_bundle(out, key)
+                self.assertFalse(rep.ok, (kind, case))
+                hits = [f for f in rep.failures if f.entry == entry]
+                self.assertTrue(hits, f"{kind}/{case}: no failure names entry {entry}: {rep.failures}")
+
+
 class Cli(unittest.TestCase):
     def run_cli(self, *args):
         return subprocess.run([sys.executable, SCRIPT, *args], capture_output=True, text=True)
