@@ -8,6 +8,7 @@
 //! Merkle trees, C2SP `signed-note`, `tlog-checkpoint`, `tlog-tiles`,
 //! `tlog-cosignature` and `tlog-proof`, and RFC 8785 canonical JSON.
 
+pub mod bundle;
 pub mod checkpoint;
 pub mod cosignature;
 pub mod encoding;

@@ -1,0 +1,394 @@
+//! Completeness (docs/formats.md §9.3 step 5): `completeness.json`, and the
+//! checks that no entry of a stream, or of a time range, was left out.
+
+use serde::{Deserialize, Serialize};
+
+use super::manifest::{Query, StreamField};
+use super::verify::Problem;
+use super::Role;
+use crate::hash::Hash;
+use crate::header::StreamLink;
+use crate::heads::{HeadRecord, HeadsProof, StreamHead};
+
+/// `completeness.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CompletenessFile {
+    pub stream: String,
+    pub heads_proof: HeadsProofJson,
+}
+
+/// A heads proof (§8) in JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeadsProofJson {
+    pub bucket: usize,
+    pub records: Vec<HeadsRecordJson>,
+    /// Base64 sibling hashes, leaf sibling first.
+    pub path: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeadsRecordJson {
+    /// Hex key hash.
+    pub key: Hash,
+    pub n: u64,
+    pub last: u64,
+}
+
+impl CompletenessFile {
+    pub fn new(stream: String, proof: &HeadsProof) -> Self {
+        CompletenessFile {
+            stream,
+            heads_proof: HeadsProofJson {
+                bucket: proof.bucket,
+                records: proof
+                    .records
+                    .iter()
+                    .map(|r| HeadsRecordJson {
+                        key: r.key,
+                        n: r.head.n,
+                        last: r.head.last,
+                    })
+                    .collect(),
+                path: proof.path.iter().map(Hash::to_base64).collect(),
+            },
+        }
+    }
+
+    pub fn parse(bytes: &[u8]) -> Result<Self, String> {
+        serde_json::from_slice(bytes).map_err(|e| e.to_string())
+    }
+
+    /// Pretty JSON with a final newline.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        // Plain data: serialising to a Vec cannot fail.
+        let mut out = serde_json::to_vec_pretty(self).unwrap_or_default();
+        out.push(b'\n');
+        out
+    }
+
+    /// The heads proof, with its path decoded.
+    pub fn heads_proof(&self) -> Result<HeadsProof, String> {
+        let path = self
+            .heads_proof
+            .path
+            .iter()
+            .map(|p| Hash::from_base64(p).map_err(|e| format!("heads proof path: {e}")))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(HeadsProof {
+            bucket: self.heads_proof.bucket,
+            records: self
+                .heads_proof
+                .records
+                .iter()
+                .map(|r| HeadRecord {
+                    key: r.key,
+                    head: StreamHead {
+                        n: r.n,
+                        last: r.last,
+                    },
+                })
+                .collect(),
+            path,
+        })
+    }
+}
+
+/// What completeness needs of one entry, kept while the lines stream by.
+#[derive(Debug, Clone)]
+pub(super) struct Item {
+    pub index: u64,
+    pub role: Role,
+    pub time: u64,
+    /// The entry's id in the claimed stream's field (agent or session) is the stream's.
+    pub in_stream: bool,
+    pub link: Option<StreamLink>,
+}
+
+/// A failure found by a completeness check.
+pub(super) type Found = (Option<u64>, &'static str, Problem);
+
+/// Stream completeness over `items` (sorted by index). `head` is the
+/// stream's head from a verified heads proof, when there was one
+/// (`Some(None)`: the proof shows the stream had no entry).
+pub(super) fn check_stream(
+    key: &str,
+    field: StreamField,
+    query: &Query,
+    items: &[Item],
+    head: Option<Option<StreamHead>>,
+    out: &mut Vec<Found>,
+) {
+    let entries = super::ENTRIES;
+    let fail = |out: &mut Vec<Found>, entry: Option<u64>, reason: String| {
+        out.push((entry, entries, Problem::Completeness(reason)));
+    };
+    let n_items = items.len();
+    for (pos, it) in items.iter().enumerate() {
+        if !it.in_stream {
+            fail(
+                out,
+                Some(it.index),
+                format!(
+                    "{key}: entry {} is in the completeness chain but its {} is not the stream's",
+                    it.index,
+                    field.name()
+                ),
+            );
+        }
+        if it.link.is_none() {
+            fail(
+                out,
+                Some(it.index),
+                format!(
+                    "{key}: entry {} has no {} stream link",
+                    it.index,
+                    field.name()
+                ),
+            );
+        }
+        match it.role {
+            Role::Before => {
+                if pos != 0 {
+                    fail(
+                        out,
+                        Some(it.index),
+                        format!("{key}: entry {} is marked \"before\" but is not the first entry of the chain", it.index),
+                    );
+                }
+                match query.from {
+                    Some(from) if it.time < from => {}
+                    Some(from) => fail(
+                        out,
+                        Some(it.index),
+                        format!("{key}: entry {} is marked \"before\" but its time {} is not before the range start {from}", it.index, it.time),
+                    ),
+                    None => fail(
+                        out,
+                        Some(it.index),
+                        format!("{key}: entry {} is marked \"before\" but the range has no start", it.index),
+                    ),
+                }
+            }
+            Role::After => {
+                if pos + 1 != n_items {
+                    fail(
+                        out,
+                        Some(it.index),
+                        format!("{key}: entry {} is marked \"after\" but is not the last entry of the chain", it.index),
+                    );
+                }
+                match query.to {
+                    Some(to) if it.time >= to => {}
+                    Some(to) => fail(
+                        out,
+                        Some(it.index),
+                        format!("{key}: entry {} is marked \"after\" but its time {} is before the range end {to}", it.index, it.time),
+                    ),
+                    None => fail(
+                        out,
+                        Some(it.index),
+                        format!("{key}: entry {} is marked \"after\" but the range has no end", it.index),
+                    ),
+                }
+            }
+            Role::Match | Role::Stream => {
+                if let Err(e) = query.time_check(it.time) {
+                    fail(
+                        out,
+                        Some(it.index),
+                        format!("{key}: entry {} is in the range's chain but {e}", it.index),
+                    );
+                }
+            }
+        }
+    }
+    // Links between consecutive entries of the chain.
+    for (pos, it) in items.iter().enumerate() {
+        let Some(link) = it.link else { continue };
+        let prev_item = pos.checked_sub(1).map(|p| &items[p]);
+        match (prev_item, link.prev) {
+            // The entry before the range may link further back: the range
+            // starts after it.
+            (None, _) if it.role == Role::Before => {}
+            (None, None) => {}
+            (None, Some(p)) => fail(
+                out,
+                Some(p),
+                format!("{key}: entry {} links to previous entry {p}, which is not in the bundle (an entry was left out)", it.index),
+            ),
+            (Some(x), None) => fail(
+                out,
+                Some(it.index),
+                format!("{key}: entry {} says it is the stream's first entry, but entry {} of the stream comes before it", it.index, x.index),
+            ),
+            (Some(x), Some(p)) if p == x.index => {
+                if let Some(xl) = x.link {
+                    if link.n != xl.n + 1 {
+                        fail(
+                            out,
+                            Some(it.index),
+                            format!("{key}: entry {} counts {} entries in the stream, but follows entry {} which counts {}", it.index, link.n, x.index, xl.n),
+                        );
+                    }
+                }
+            }
+            (Some(x), Some(p)) if p > x.index => fail(
+                out,
+                Some(p),
+                format!("{key}: entry {} links to previous entry {p}, which is not in the bundle (an entry was left out)", it.index),
+            ),
+            (Some(x), Some(p)) => fail(
+                out,
+                Some(x.index),
+                format!("{key}: entry {} links to previous entry {p}, so entry {} does not belong between them", it.index, x.index),
+            ),
+        }
+    }
+    let last = items.last();
+    if last.map(|l| l.role) == Some(Role::After) {
+        return;
+    }
+    // No entry after the range: the stream's head in the checkpoint must be
+    // the chain's last entry (or absent, with an empty chain).
+    let Some(head) = head else {
+        fail(
+            out,
+            last.map(|l| l.index),
+            format!("{key}: the bundle has no entry of the stream after the range and no verified stream-heads proof, so entries after the last one shown could have been left out"),
+        );
+        return;
+    };
+    match (last, head) {
+        (None, None) => {}
+        (None, Some(h)) => fail(
+            out,
+            Some(h.last),
+            format!("{key}: the checkpoint's stream head is entry {} (the stream has {} entries), but the bundle shows no entry of the stream", h.last, h.n),
+        ),
+        (Some(l), None) => fail(
+            out,
+            Some(l.index),
+            format!("{key}: the checkpoint's stream-heads proof shows no entry of the stream, but the bundle has entry {}", l.index),
+        ),
+        (Some(l), Some(h)) => {
+            let n = l.link.map_or(0, |k| k.n);
+            if h.last != l.index || h.n != n {
+                let entry = if h.last > l.index { h.last } else { l.index };
+                fail(
+                    out,
+                    Some(entry),
+                    format!("{key}: the checkpoint's stream head is entry {} ({} entries), but the bundle's last entry of the stream is entry {} ({n} entries): entries after it were left out", h.last, h.n, l.index),
+                );
+            }
+        }
+    }
+}
+
+/// Range completeness over `items` (sorted by index) in a tree of `size`.
+pub(super) fn check_range(query: &Query, items: &[Item], size: u64, out: &mut Vec<Found>) {
+    let entries = super::ENTRIES;
+    let fail = |out: &mut Vec<Found>, entry: Option<u64>, reason: String| {
+        out.push((entry, entries, Problem::Completeness(reason)));
+    };
+    let mut before = None;
+    let mut after = None;
+    let mut matches: Vec<&Item> = Vec::new();
+    for it in items {
+        match it.role {
+            Role::Match => matches.push(it),
+            Role::Before if before.is_none() => before = Some(it),
+            Role::After if after.is_none() => after = Some(it),
+            role => fail(
+                out,
+                Some(it.index),
+                format!(
+                    "time range: entry {} has role {:?}, which a time-range bundle cannot have (or has twice)",
+                    it.index,
+                    role.as_str()
+                ),
+            ),
+        }
+    }
+    for w in matches.windows(2) {
+        let (a, b) = (w[0].index, w[1].index);
+        if b > a + 1 {
+            let what = if b == a + 2 {
+                format!("entry {} is missing", a + 1)
+            } else {
+                format!("entries {} to {} are missing", a + 1, b - 1)
+            };
+            fail(
+                out,
+                Some(a + 1),
+                format!("time range: {what} (the range's entries must be consecutive; an entry was left out)"),
+            );
+        }
+    }
+    // Where the range starts and ends.
+    let (start, end) = match (matches.first(), matches.last()) {
+        (Some(f), Some(l)) => (f.index, l.index + 1),
+        _ => match (before, after) {
+            (_, Some(a)) => (a.index, a.index),
+            (Some(b), None) => (b.index + 1, b.index + 1),
+            (None, None) => (size, size),
+        },
+    };
+    if start > 0 {
+        match before {
+            Some(b) if b.index + 1 == start => match query.from {
+                Some(from) if b.time < from => {}
+                _ => fail(
+                    out,
+                    Some(b.index),
+                    format!("time range: entry {} before the range has time {}, which is not before the range start", b.index, b.time),
+                ),
+            },
+            Some(b) => fail(
+                out,
+                Some(start - 1),
+                format!("time range: the entry before the range should be entry {}, the bundle has entry {}", start - 1, b.index),
+            ),
+            None => fail(
+                out,
+                Some(start - 1),
+                format!("time range: entry {} (just before the first entry shown) is not in the bundle, so earlier entries of the range could have been left out", start - 1),
+            ),
+        }
+    }
+    if end < size {
+        match after {
+            Some(a) if a.index == end => match query.to {
+                Some(to) if a.time >= to => {}
+                _ => fail(
+                    out,
+                    Some(a.index),
+                    format!("time range: entry {} after the range has time {}, which is not at or after the range end", a.index, a.time),
+                ),
+            },
+            Some(a) => fail(
+                out,
+                Some(end),
+                format!("time range: the entry after the range should be entry {end}, the bundle has entry {}", a.index),
+            ),
+            None => fail(
+                out,
+                Some(end),
+                format!("time range: entry {end} (just after the last entry shown) is not in the bundle, so later entries of the range could have been left out"),
+            ),
+        }
+    } else if let Some(a) = after {
+        if a.index != end {
+            fail(
+                out,
+                Some(a.index),
+                format!(
+                    "time range: entry {} is marked \"after\" but is not next to the range",
+                    a.index
+                ),
+            );
+        }
+    }
+}

@@ -1,0 +1,97 @@
+//! One line of `entries.jsonl` (docs/formats.md §9.1).
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+
+use super::Role;
+use crate::header::SALT_LEN;
+use crate::jcs;
+
+/// A parsed line. Strings borrow from the line when they hold no escapes.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EntryLine<'a> {
+    pub index: u64,
+    pub role: Role,
+    /// The entry bytes (§4) as text.
+    #[serde(borrow)]
+    pub header: Cow<'a, str>,
+    /// 64 lowercase hex digits, or null.
+    #[serde(borrow)]
+    pub salt: Option<Cow<'a, str>>,
+    /// The body bytes (§3) as text, or null.
+    #[serde(borrow)]
+    pub body: Option<Cow<'a, str>>,
+}
+
+/// A body with the salt of its commitment.
+pub type SaltedBody<'a> = ([u8; SALT_LEN], &'a [u8]);
+
+/// Why a line could not be written or read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LineError {
+    #[error("line is not a valid entry line: {0}")]
+    Json(String),
+    #[error("the {0} is not valid UTF-8")]
+    NotUtf8(&'static str),
+    #[error("salt must be {} lowercase hex digits", 2 * SALT_LEN)]
+    Salt,
+    #[error("salt and body must both be present or both be null")]
+    HalfBody,
+}
+
+impl<'a> EntryLine<'a> {
+    /// Parses one line (without its newline).
+    pub fn parse(line: &'a [u8]) -> Result<EntryLine<'a>, LineError> {
+        serde_json::from_slice(line).map_err(|e| LineError::Json(e.to_string()))
+    }
+
+    /// The salt and body, when both are present.
+    pub fn salt_and_body(&self) -> Result<Option<SaltedBody<'_>>, LineError> {
+        match (&self.salt, &self.body) {
+            (None, None) => Ok(None),
+            (Some(salt), Some(body)) => {
+                let mut out = [0u8; SALT_LEN];
+                if salt.bytes().any(|b| b.is_ascii_uppercase())
+                    || hex::decode_to_slice(salt.as_bytes(), &mut out).is_err()
+                {
+                    return Err(LineError::Salt);
+                }
+                Ok(Some((out, body.as_bytes())))
+            }
+            _ => Err(LineError::HalfBody),
+        }
+    }
+}
+
+/// Appends one line (with its `\n`) to `out`: `{"index":…,"role":…,
+/// "header":…,"salt":…,"body":…}`.
+pub fn write_entry_line(
+    out: &mut Vec<u8>,
+    index: u64,
+    role: Role,
+    header: &[u8],
+    body: Option<(&[u8; SALT_LEN], &[u8])>,
+) -> Result<(), LineError> {
+    let header = std::str::from_utf8(header).map_err(|_| LineError::NotUtf8("header"))?;
+    out.extend_from_slice(b"{\"index\":");
+    out.extend_from_slice(index.to_string().as_bytes());
+    out.extend_from_slice(b",\"role\":\"");
+    out.extend_from_slice(role.as_str().as_bytes());
+    out.extend_from_slice(b"\",\"header\":");
+    jcs::write_str(header, out);
+    match body {
+        Some((salt, body)) => {
+            let body = std::str::from_utf8(body).map_err(|_| LineError::NotUtf8("body"))?;
+            out.extend_from_slice(b",\"salt\":\"");
+            out.extend_from_slice(hex::encode(salt).as_bytes());
+            out.extend_from_slice(b"\",\"body\":");
+            jcs::write_str(body, out);
+            out.push(b'}');
+        }
+        None => out.extend_from_slice(b",\"salt\":null,\"body\":null}"),
+    }
+    out.push(b'\n');
+    Ok(())
+}

@@ -1,0 +1,417 @@
+//! `manifest.json` (docs/formats.md §9.2): what a bundle answers, and the
+//! query predicate both the exporter and the verifier apply.
+
+use serde::{Deserialize, Serialize};
+
+use super::{BUNDLE_VERSION, FORMAT};
+use crate::hash::Hash;
+use crate::header::EntryHeader;
+
+/// The manifest of a bundle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format: String,
+    pub v: u64,
+    /// The software that wrote the bundle (`sealtrail 0.1.0`).
+    pub software: String,
+    /// When the bundle was written, µs since the epoch.
+    pub created: u64,
+    pub origin: String,
+    pub checkpoint: TreeRef,
+    pub query: Query,
+    /// Whether the export included bodies (a match without one is then erased).
+    pub with_bodies: bool,
+    pub counts: Counts,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_index: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_index: Option<u64>,
+    pub completeness: Completeness,
+}
+
+/// The tree a bundle is proven against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TreeRef {
+    pub size: u64,
+    /// Hex, as in headers.
+    pub root: Hash,
+}
+
+/// The query a bundle answers. Every filter is written, `null` when unset.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Query {
+    /// Server time, µs since the epoch, inclusive.
+    #[serde(default)]
+    pub from: Option<u64>,
+    /// Server time, µs since the epoch, exclusive.
+    #[serde(default)]
+    pub to: Option<u64>,
+    #[serde(default)]
+    pub agent: Option<String>,
+    #[serde(default)]
+    pub session: Option<String>,
+    #[serde(default)]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub action: Option<String>,
+    #[serde(default)]
+    pub tool: Option<String>,
+    #[serde(default)]
+    pub outcome: Option<String>,
+    #[serde(default)]
+    pub data_class: Option<String>,
+    /// The subject's keyed MAC, as in headers (never the subject itself).
+    #[serde(default)]
+    pub subject: Option<Hash>,
+    /// A verdict, or a verdict class (the part before `:`).
+    #[serde(default)]
+    pub scope: Option<String>,
+}
+
+/// Counts of what the bundle holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Counts {
+    /// Lines of `entries.jsonl`.
+    pub entries: u64,
+    /// `match` lines.
+    pub matches: u64,
+    /// Lines with a body.
+    pub bodies: u64,
+    /// `match` lines without a body, when bodies were exported.
+    pub erased: u64,
+}
+
+/// What the bundle claims about completeness.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Completeness {
+    pub proven: bool,
+    /// `a:<agent>` or `s:<session>`: every entry of that stream in the range is here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<String>,
+    /// True: every entry of the log in the range is here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub range: Option<bool>,
+    /// For people; verifiers check the claim, never the text.
+    pub statement: String,
+}
+
+/// Which header field a stream follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamField {
+    Agent,
+    Session,
+}
+
+impl StreamField {
+    pub fn name(self) -> &'static str {
+        match self {
+            StreamField::Agent => "agent",
+            StreamField::Session => "session",
+        }
+    }
+
+    /// The stream key (`a:…` / `s:…`) of a stream id.
+    pub fn key(self, id: &str) -> String {
+        match self {
+            StreamField::Agent => crate::heads::agent_key(id),
+            StreamField::Session => crate::heads::session_key(id),
+        }
+    }
+
+    /// Splits a stream key into field and id.
+    pub fn parse_key(key: &str) -> Option<(StreamField, &str)> {
+        if let Some(id) = key.strip_prefix("a:") {
+            Some((StreamField::Agent, id))
+        } else {
+            key.strip_prefix("s:").map(|id| (StreamField::Session, id))
+        }
+    }
+
+    /// The header's id and link for this stream.
+    pub fn of(self, h: &EntryHeader) -> (Option<&str>, Option<crate::header::StreamLink>) {
+        match self {
+            StreamField::Agent => (Some(h.agent.as_str()), Some(h.streams.agent)),
+            StreamField::Session => (h.session.as_deref(), h.streams.session),
+        }
+    }
+}
+
+/// Why a manifest was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ManifestError {
+    #[error("manifest.json is not valid JSON: {0}")]
+    Json(String),
+    #[error("manifest.json format is {0:?}, expected {FORMAT:?}")]
+    Format(String),
+    #[error("manifest.json has no numeric \"v\"")]
+    MissingVersion,
+    #[error("bundle version {found} is newer than this software supports (up to {BUNDLE_VERSION}); upgrade sealtrail to verify it")]
+    UnsupportedVersion { found: u64 },
+    #[error("manifest.json: {0}")]
+    Field(String),
+}
+
+/// The first filter a header fails.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QueryMismatch {
+    #[error("its time {time} is before the range start {from}")]
+    BeforeFrom { time: u64, from: u64 },
+    #[error("its time {time} is not before the range end {to}")]
+    NotBeforeTo { time: u64, to: u64 },
+    #[error("its {field} is {got:?}, the query asks for {want:?}")]
+    Field {
+        field: &'static str,
+        got: Option<String>,
+        want: String,
+    },
+    #[error("it does not carry the {field} {want:?}")]
+    Missing { field: &'static str, want: String },
+}
+
+fn eq_filter(
+    field: &'static str,
+    want: &Option<String>,
+    got: Option<&str>,
+) -> Result<(), QueryMismatch> {
+    match want {
+        Some(w) if got != Some(w.as_str()) => Err(QueryMismatch::Field {
+            field,
+            got: got.map(str::to_owned),
+            want: w.clone(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+impl Query {
+    /// True when a time of `time` falls in `[from, to)`.
+    pub fn time_check(&self, time: u64) -> Result<(), QueryMismatch> {
+        if let Some(from) = self.from {
+            if time < from {
+                return Err(QueryMismatch::BeforeFrom { time, from });
+            }
+        }
+        if let Some(to) = self.to {
+            if time >= to {
+                return Err(QueryMismatch::NotBeforeTo { time, to });
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks every filter of the query against a header (§9.3 step 4).
+    pub fn matches(&self, h: &EntryHeader) -> Result<(), QueryMismatch> {
+        self.time_check(h.time)?;
+        self.filters_match(h)
+    }
+
+    /// Every filter but the time range.
+    pub fn filters_match(&self, h: &EntryHeader) -> Result<(), QueryMismatch> {
+        eq_filter("agent", &self.agent, Some(&h.agent))?;
+        eq_filter("session", &self.session, h.session.as_deref())?;
+        eq_filter("kind", &self.kind, Some(&h.kind))?;
+        eq_filter("action", &self.action, h.action.as_deref())?;
+        eq_filter("tool", &self.tool, h.tool.as_deref())?;
+        eq_filter("outcome", &self.outcome, h.outcome.as_deref())?;
+        if let Some(dc) = &self.data_class {
+            if !h.data_classes.iter().any(|c| c == dc) {
+                return Err(QueryMismatch::Missing {
+                    field: "data class",
+                    want: dc.clone(),
+                });
+            }
+        }
+        if let Some(s) = &self.subject {
+            if !h.subjects.contains(s) {
+                return Err(QueryMismatch::Missing {
+                    field: "subject",
+                    want: s.to_hex(),
+                });
+            }
+        }
+        if let Some(want) = &self.scope {
+            let got = h.scope.as_deref();
+            let class = got.map(|v| v.split(':').next().unwrap_or(v));
+            if got != Some(want.as_str()) && class != Some(want.as_str()) {
+                return Err(QueryMismatch::Field {
+                    field: "scope",
+                    got: got.map(str::to_owned),
+                    want: want.clone(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// True when the query has no filter but the time range.
+    pub fn is_time_only(&self) -> bool {
+        let Query {
+            from: _,
+            to: _,
+            agent,
+            session,
+            kind,
+            action,
+            tool,
+            outcome,
+            data_class,
+            subject,
+            scope,
+        } = self;
+        agent.is_none()
+            && session.is_none()
+            && kind.is_none()
+            && action.is_none()
+            && tool.is_none()
+            && outcome.is_none()
+            && data_class.is_none()
+            && subject.is_none()
+            && scope.is_none()
+    }
+
+    /// The stream whose completeness an export of this query proves, if
+    /// any: the session's when the query names one (usually the smaller
+    /// stream), else the agent's.
+    pub fn completeness_stream(&self) -> Option<(StreamField, &str)> {
+        if let Some(s) = &self.session {
+            Some((StreamField::Session, s))
+        } else {
+            self.agent.as_deref().map(|a| (StreamField::Agent, a))
+        }
+    }
+
+    /// True when a stream claim for `key` is one this query can make.
+    pub fn allows_stream(&self, key: &str) -> bool {
+        match StreamField::parse_key(key) {
+            Some((StreamField::Agent, id)) => self.agent.as_deref() == Some(id),
+            Some((StreamField::Session, id)) => self.session.as_deref() == Some(id),
+            None => false,
+        }
+    }
+
+    /// A short description for people: `agent=billing-bot, kind=tool_call, time in [a, b)`.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        let mut push = |name: &str, v: &Option<String>| {
+            if let Some(v) = v {
+                parts.push(format!("{name}={v}"));
+            }
+        };
+        push("agent", &self.agent);
+        push("session", &self.session);
+        push("kind", &self.kind);
+        push("action", &self.action);
+        push("tool", &self.tool);
+        push("outcome", &self.outcome);
+        push("data_class", &self.data_class);
+        push("subject", &self.subject.map(|s| s.to_hex()));
+        push("scope", &self.scope);
+        let from = self.from.map_or("-∞".to_string(), |v| v.to_string());
+        let to = self.to.map_or("+∞".to_string(), |v| v.to_string());
+        parts.push(format!("time in [{from}, {to}) µs"));
+        parts.join(", ")
+    }
+}
+
+impl Completeness {
+    /// The claim a writer makes for `query` at a checkpoint of `size`, with
+    /// the statement an auditor reads.
+    pub fn for_query(query: &Query, size: u64, matches: u64) -> Completeness {
+        if let Some((field, id)) = query.completeness_stream() {
+            let key = field.key(id);
+            let others = if query.is_time_only_but(field) {
+                String::new()
+            } else {
+                " (the entries of the stream that do not match the other filters are included as headers only, role \"stream\")".to_string()
+            };
+            Completeness {
+                proven: true,
+                statement: format!(
+                    "Complete for the {} stream {key}: every entry of {} {id:?} with {} in the log up to checkpoint size {size} is in this bundle{others}; {matches} of them match the query. The stream links in the headers, the stream's entries just before and after the range, and (when there is none after) the stream's head committed in the signed checkpoint prove that no entry was left out.",
+                    field.name(), field.name(), query.time_text()
+                ),
+                stream: Some(key),
+                range: None,
+            }
+        } else if query.is_time_only() {
+            Completeness {
+                proven: true,
+                statement: format!(
+                    "Complete for the time range: every entry of the log with {} up to checkpoint size {size} is in this bundle ({matches} entries, consecutive indexes); the entries just before and after them show where the range starts and ends.",
+                    query.time_text()
+                ),
+                stream: None,
+                range: Some(true),
+            }
+        } else {
+            Completeness {
+                proven: false,
+                statement: format!(
+                    "Not proven complete: the {matches} matching entries are proven authentic and unaltered (each is in the signed checkpoint of size {size} and matches its commitments), but this bundle does not prove that they are all the entries matching the query. Completeness can be proven for a filter by agent or by session (with any other filters), or by time alone."
+                ),
+                stream: None,
+                range: None,
+            }
+        }
+    }
+}
+
+impl Query {
+    fn time_text(&self) -> String {
+        match (self.from, self.to) {
+            (Some(f), Some(t)) => format!("{f} ≤ time < {t} (µs since the epoch)"),
+            (Some(f), None) => format!("time ≥ {f} (µs since the epoch)"),
+            (None, Some(t)) => format!("time < {t} (µs since the epoch)"),
+            (None, None) => "any time".to_string(),
+        }
+    }
+
+    /// True when the only filters are the time range and this stream's field.
+    fn is_time_only_but(&self, field: StreamField) -> bool {
+        let mut q = self.clone();
+        match field {
+            StreamField::Agent => q.agent = None,
+            StreamField::Session => q.session = None,
+        }
+        q.is_time_only()
+    }
+}
+
+impl Manifest {
+    /// Reads a manifest: the format and version are checked first, so a
+    /// newer bundle is refused with a message that says so.
+    pub fn parse(bytes: &[u8]) -> Result<Manifest, ManifestError> {
+        let value: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(|e| ManifestError::Json(e.to_string()))?;
+        let format = value.get("format").and_then(|f| f.as_str()).unwrap_or("");
+        if format != FORMAT {
+            return Err(ManifestError::Format(format.to_owned()));
+        }
+        let v = value
+            .get("v")
+            .and_then(serde_json::Value::as_u64)
+            .ok_or(ManifestError::MissingVersion)?;
+        if v > BUNDLE_VERSION {
+            return Err(ManifestError::UnsupportedVersion { found: v });
+        }
+        let m: Manifest = serde_path_to_error::deserialize(value)
+            .map_err(|e| ManifestError::Field(e.to_string()))?;
+        match (&m.completeness.stream, m.completeness.range) {
+            (Some(_), Some(true)) => Err(ManifestError::Field(
+                "completeness claims both a stream and the range".into(),
+            )),
+            _ => Ok(m),
+        }
+    }
+
+    /// Pretty JSON with a final newline.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        // Serialising plain data to a Vec cannot fail.
+        let mut out = serde_json::to_vec_pretty(self).unwrap_or_default();
+        out.push(b'\n');
+        out
+    }
+}

@@ -1,0 +1,273 @@
+//! A small in-memory log that writes bundles, for tests, benchmarks and
+//! test vectors of other verifiers. It selects entries by brute force over
+//! the whole log (the obviously right answer, against which the server's
+//! indexed export can be compared) and writes every member with the same
+//! writer functions the server uses. Deterministic: no clock, no randomness.
+
+use std::collections::BTreeMap;
+
+use super::manifest::{Completeness, Counts, Manifest, Query, TreeRef};
+use super::{
+    line::write_entry_line, proof_member, readme::readme, CompletenessFile, Role, BUNDLE_VERSION,
+    CHECKPOINT, COMPLETENESS, ENTRIES, FORMAT, KEYS, MANIFEST, README,
+};
+use crate::checkpoint::{Checkpoint, SignedCheckpoint};
+use crate::hash::{sha256, Hash};
+use crate::header::{commit_body, EntryHeader, StreamLink, Streams, SALT_LEN};
+use crate::heads::{agent_key, extension_line, session_key, StreamHeads};
+use crate::jcs;
+use crate::note::{Ed25519Signer, Ed25519Verifier};
+use crate::proof::{prove_inclusion, MemoryTree};
+use crate::tlog_proof::TlogProof;
+
+/// One entry of the synthetic log.
+#[derive(Debug, Clone)]
+pub struct SyntheticEntry {
+    pub header: EntryHeader,
+    pub bytes: Vec<u8>,
+    pub salt: [u8; SALT_LEN],
+    pub body: Vec<u8>,
+}
+
+/// A log held in memory, signed with a fixed test key.
+pub struct SyntheticLog {
+    pub origin: String,
+    signer: Ed25519Signer,
+    pub entries: Vec<SyntheticEntry>,
+    tree: MemoryTree,
+    heads: StreamHeads,
+}
+
+/// Why the synthetic log could not do something (bad test input).
+#[derive(Debug, thiserror::Error)]
+pub enum SyntheticError {
+    #[error("{0}")]
+    Invalid(String),
+}
+
+fn err(e: impl std::fmt::Display) -> SyntheticError {
+    SyntheticError::Invalid(e.to_string())
+}
+
+impl SyntheticLog {
+    pub fn new(origin: &str) -> Result<Self, SyntheticError> {
+        Ok(SyntheticLog {
+            origin: origin.to_owned(),
+            signer: Ed25519Signer::from_seed(origin, [7; 32]).map_err(err)?,
+            entries: Vec::new(),
+            tree: MemoryTree::new(),
+            heads: StreamHeads::new(),
+        })
+    }
+
+    pub fn vkey(&self) -> String {
+        self.signer.vkey()
+    }
+
+    pub fn verifier(&self) -> Ed25519Verifier {
+        self.signer.verifier()
+    }
+
+    /// Appends an event of `agent` (in `session`) of `kind` at `time` (µs;
+    /// must not decrease). Returns its index.
+    pub fn append(
+        &mut self,
+        agent: &str,
+        session: Option<&str>,
+        kind: &str,
+        time: u64,
+    ) -> Result<u64, SyntheticError> {
+        let index = self.entries.len() as u64;
+        let mut event = serde_json::json!({
+            "id": format!("e{index}"),
+            "agent": {"id": agent},
+            "kind": kind,
+            "action": "lookup",
+        });
+        if let Some(s) = session {
+            event["session"] = s.into();
+        }
+        let body = jcs::to_canonical_vec(&event).map_err(err)?;
+        let salt = sha256(&index.to_be_bytes()).0;
+        let link = |key: &str| {
+            let h = self.heads.get(key);
+            StreamLink {
+                n: h.map_or(1, |h| h.n + 1),
+                prev: h.map(|h| h.last),
+            }
+        };
+        let streams = Streams {
+            agent: link(&agent_key(agent)),
+            session: session.map(|s| link(&session_key(s))),
+        };
+        let header = EntryHeader {
+            v: 1,
+            index,
+            time,
+            prev: self
+                .entries
+                .last()
+                .map(|e| crate::hash::leaf_hash(&e.bytes)),
+            agent: agent.to_owned(),
+            instance: None,
+            session: session.map(str::to_owned),
+            parent: None,
+            kind: kind.to_owned(),
+            action: Some("lookup".into()),
+            tool: None,
+            outcome: None,
+            event_id: Some(format!("e{index}")),
+            seq: None,
+            seq_gap: None,
+            data_classes: Vec::new(),
+            subjects: Vec::new(),
+            scope: None,
+            streams,
+            body: commit_body(&salt, &body),
+        };
+        let bytes = header.to_entry_bytes().map_err(err)?;
+        self.tree.push(crate::hash::leaf_hash(&bytes));
+        self.heads.advance(&agent_key(agent), index);
+        if let Some(s) = session {
+            self.heads.advance(&session_key(s), index);
+        }
+        self.entries.push(SyntheticEntry {
+            header,
+            bytes,
+            salt,
+            body,
+        });
+        Ok(index)
+    }
+
+    /// The signed checkpoint of the whole log, with the stream-heads line.
+    pub fn checkpoint(&mut self) -> Result<SignedCheckpoint, SyntheticError> {
+        let cp = Checkpoint {
+            origin: self.origin.clone(),
+            size: self.tree.size(),
+            root: self.tree.root(),
+            extensions: vec![extension_line(&self.heads.root())],
+        };
+        SignedCheckpoint::sign(cp, &[&self.signer]).map_err(err)
+    }
+
+    /// Which entries a bundle for `query` holds, with their roles (brute force).
+    pub fn select(&self, query: &Query) -> Vec<(u64, Role)> {
+        let all = &self.entries;
+        let in_range = |e: &SyntheticEntry| query.time_check(e.header.time).is_ok();
+        let mut out = Vec::new();
+        if let Some((field, id)) = query.completeness_stream() {
+            let stream: Vec<&SyntheticEntry> = all
+                .iter()
+                .filter(|e| field.of(&e.header).0 == Some(id))
+                .collect();
+            let before = stream
+                .iter()
+                .rev()
+                .find(|e| query.from.is_some_and(|f| e.header.time < f));
+            let after = stream
+                .iter()
+                .find(|e| query.to.is_some_and(|t| e.header.time >= t));
+            out.extend(before.map(|e| (e.header.index, Role::Before)));
+            for e in stream.iter().filter(|e| in_range(e)) {
+                let role = if query.filters_match(&e.header).is_ok() {
+                    Role::Match
+                } else {
+                    Role::Stream
+                };
+                out.push((e.header.index, role));
+            }
+            out.extend(after.map(|e| (e.header.index, Role::After)));
+        } else if query.is_time_only() {
+            let before = all
+                .iter()
+                .rev()
+                .find(|e| query.from.is_some_and(|f| e.header.time < f));
+            let after = all
+                .iter()
+                .find(|e| query.to.is_some_and(|t| e.header.time >= t));
+            out.extend(before.map(|e| (e.header.index, Role::Before)));
+            out.extend(
+                all.iter()
+                    .filter(|e| in_range(e))
+                    .map(|e| (e.header.index, Role::Match)),
+            );
+            out.extend(after.map(|e| (e.header.index, Role::After)));
+        } else {
+            out.extend(
+                all.iter()
+                    .filter(|e| query.matches(&e.header).is_ok())
+                    .map(|e| (e.header.index, Role::Match)),
+            );
+        }
+        out
+    }
+
+    /// The members of a bundle answering `query`.
+    pub fn bundle(
+        &mut self,
+        query: &Query,
+        with_bodies: bool,
+    ) -> Result<BTreeMap<String, Vec<u8>>, SyntheticError> {
+        let signed = self.checkpoint()?;
+        let note = signed.to_bytes();
+        let cp = signed.checkpoint;
+        let selection = self.select(query);
+        let mut members = BTreeMap::new();
+        let mut lines = Vec::new();
+        let mut counts = Counts::default();
+        let (mut first, mut last) = (None, None);
+        for &(index, role) in &selection {
+            let e = &self.entries[index as usize];
+            let body = (with_bodies && role == Role::Match).then_some((&e.salt, &e.body[..]));
+            write_entry_line(&mut lines, index, role, &e.bytes, body).map_err(err)?;
+            counts.entries += 1;
+            counts.bodies += u64::from(body.is_some());
+            if role == Role::Match {
+                counts.matches += 1;
+                first.get_or_insert(index);
+                last = Some(index);
+            }
+            let proof = TlogProof {
+                extra: None,
+                index,
+                path: prove_inclusion(&self.tree, index, cp.size).map_err(err)?,
+                checkpoint: note.clone(),
+            };
+            members.insert(proof_member(index), proof.to_bytes());
+        }
+        let completeness = Completeness::for_query(query, cp.size, counts.matches);
+        if let Some(key) = &completeness.stream {
+            let file = CompletenessFile::new(key.clone(), &self.heads.prove(key));
+            members.insert(COMPLETENESS.into(), file.to_bytes());
+        }
+        let manifest = Manifest {
+            format: FORMAT.into(),
+            v: BUNDLE_VERSION,
+            software: "sealtrail synthetic".into(),
+            created: 0,
+            origin: cp.origin.clone(),
+            checkpoint: TreeRef {
+                size: cp.size,
+                root: cp.root,
+            },
+            query: query.clone(),
+            with_bodies,
+            counts,
+            first_index: first,
+            last_index: last,
+            completeness,
+        };
+        members.insert(README.into(), readme(&manifest, &self.vkey()).into_bytes());
+        members.insert(MANIFEST.into(), manifest.to_bytes());
+        members.insert(CHECKPOINT.into(), note);
+        members.insert(KEYS.into(), format!("{}\n", self.vkey()).into_bytes());
+        members.insert(ENTRIES.into(), lines);
+        Ok(members)
+    }
+
+    /// The root of the whole log.
+    pub fn root(&self) -> Hash {
+        self.tree.root()
+    }
+}

@@ -1,0 +1,274 @@
+//! Bundles from the synthetic log: honest ones verify, and each kind of
+//! tampering is reported against the right entry.
+
+use std::collections::BTreeMap;
+
+use super::synthetic::SyntheticLog;
+use super::*;
+use crate::note::NoteVerifier;
+
+/// Three agents over two sessions, times 1000, 1010, 1020, …
+fn log() -> SyntheticLog {
+    let mut log = SyntheticLog::new("example.com/log").unwrap();
+    for i in 0..60u64 {
+        let agent = ["bot", "other", "third"][(i % 3) as usize];
+        let session = if i % 2 == 0 { "s1" } else { "s2" };
+        let kind = if i % 5 == 0 { "decision" } else { "tool_call" };
+        log.append(agent, Some(session), kind, 1000 + 10 * i)
+            .unwrap();
+    }
+    log
+}
+
+fn verify(log: &SyntheticLog, members: &mut BTreeMap<String, Vec<u8>>) -> Report {
+    let v = log.verifier();
+    verify_members(members, &[&v as &dyn NoteVerifier])
+}
+
+fn q(agent: Option<&str>, from: Option<u64>, to: Option<u64>) -> Query {
+    Query {
+        agent: agent.map(str::to_owned),
+        from,
+        to,
+        ..Query::default()
+    }
+}
+
+fn lines(m: &BTreeMap<String, Vec<u8>>) -> Vec<String> {
+    String::from_utf8(m[ENTRIES].clone())
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+fn set_lines(m: &mut BTreeMap<String, Vec<u8>>, lines: &[String]) {
+    let mut s = lines.join("\n");
+    s.push('\n');
+    m.insert(ENTRIES.into(), s.into_bytes());
+}
+
+fn assert_names(report: &Report, entry: u64, what: &str) {
+    assert!(
+        report
+            .failures_for(entry)
+            .any(|f| f.to_string().contains(what)),
+        "expected a failure for entry {entry} containing {what:?}, got: {:#?}",
+        report.failures
+    );
+}
+
+#[test]
+fn honest_bundles_verify() {
+    let mut log = log();
+    let queries = [
+        q(Some("bot"), Some(1100), Some(1400)),
+        q(Some("bot"), None, None),
+        q(Some("bot"), Some(1100), None),
+        q(Some("nobody"), Some(1100), Some(1400)),
+        q(Some("bot"), Some(5000), Some(6000)),
+        q(None, Some(1100), Some(1400)),
+        q(None, None, None),
+        q(None, Some(5000), None),
+        q(None, Some(0), Some(10)),
+        q(None, Some(1101), Some(1102)),
+        Query {
+            session: Some("s1".into()),
+            kind: Some("decision".into()),
+            from: Some(1050),
+            to: Some(1300),
+            ..Query::default()
+        },
+        Query {
+            kind: Some("decision".into()),
+            ..Query::default()
+        },
+    ];
+    for query in &queries {
+        for with_bodies in [true, false] {
+            let mut m = log.bundle(query, with_bodies).unwrap();
+            let r = verify(&log, &mut m);
+            assert!(r.ok(), "{query:?}: {:#?}", r.failures);
+            let claimed = query.completeness_stream().is_some() || query.is_time_only();
+            assert_eq!(r.complete, claimed, "{query:?}");
+            assert_eq!(r.proven, r.counts.entries);
+        }
+    }
+}
+
+#[test]
+fn tampered_bodies_headers_salts_and_proofs_name_their_entry() {
+    let mut log = log();
+    let query = q(Some("bot"), Some(1100), Some(1400));
+    let honest = log.bundle(&query, true).unwrap();
+    let ls = lines(&honest);
+    // Line 1 is entry 12 (the first match; line 0 is the "before" entry 9).
+    assert!(ls[1].starts_with("{\"index\":12,\"role\":\"match\""));
+
+    // A body byte.
+    let mut m = honest.clone();
+    let mut l = ls.clone();
+    l[1] = l[1].replacen("lookup", "lookuq", 2);
+    set_lines(&mut m, &l);
+    let r = verify(&log, &mut m);
+    assert_names(&r, 12, "body does not match the header's commitment");
+
+    // A salt byte.
+    let mut m = honest.clone();
+    let mut l = ls.clone();
+    let at = l[1].find("\"salt\":\"").unwrap() + 8;
+    let flipped = if &l[1][at..at + 1] == "0" { "1" } else { "0" };
+    l[1].replace_range(at..at + 1, flipped);
+    set_lines(&mut m, &l);
+    assert_names(&verify(&log, &mut m), 12, "body does not match");
+
+    // A header byte (the kind): the leaf changes, the proof fails.
+    let mut m = honest.clone();
+    let mut l = ls.clone();
+    l[1] = l[1].replacen("tool_call", "tool_cbll", 1);
+    set_lines(&mut m, &l);
+    let r = verify(&log, &mut m);
+    assert_names(&r, 12, "do not lead to the checkpoint's root");
+
+    // A proof byte.
+    let mut m = honest.clone();
+    let p = m.get_mut(&proof_member(15)).unwrap();
+    let at = p.iter().position(|&b| b == b'\n').unwrap() + 12;
+    let at = at + p[at..].iter().position(|&b| b == b'\n').unwrap() + 3;
+    p[at] = if p[at] == b'A' { b'B' } else { b'A' };
+    let r = verify(&log, &mut m);
+    assert_names(&r, 15, "proof");
+    assert_eq!(r.failures.len(), 1, "{:#?}", r.failures);
+
+    // The checkpoint's signature.
+    let mut m = honest.clone();
+    let cp = m.get_mut(CHECKPOINT).unwrap();
+    let n = cp.len();
+    cp[n - 5] = if cp[n - 5] == b'A' { b'B' } else { b'A' };
+    let r = verify(&log, &mut m);
+    assert!(r
+        .failures
+        .iter()
+        .any(|f| f.member == CHECKPOINT && f.entry.is_none()));
+    assert!(!r.complete);
+}
+
+#[test]
+fn deleted_swapped_forged_and_omitted_entries_are_named() {
+    let mut log = log();
+    let query = q(Some("bot"), Some(1100), Some(1400));
+    let honest = log.bundle(&query, true).unwrap();
+    let ls = lines(&honest);
+
+    // Delete entry 18 (line and proof), fixing the manifest counts: the
+    // omission test.
+    let mut m = honest.clone();
+    let l: Vec<String> = ls
+        .iter()
+        .filter(|l| !l.starts_with("{\"index\":18,"))
+        .cloned()
+        .collect();
+    set_lines(&mut m, &l);
+    m.remove(&proof_member(18));
+    let mut manifest = Manifest::parse(&m[MANIFEST]).unwrap();
+    manifest.counts.entries -= 1;
+    manifest.counts.matches -= 1;
+    manifest.counts.bodies -= 1;
+    m.insert(MANIFEST.into(), manifest.to_bytes());
+    let r = verify(&log, &mut m);
+    assert_names(
+        &r,
+        18,
+        "links to previous entry 18, which is not in the bundle",
+    );
+    assert!(!r.complete);
+
+    // Swap two lines.
+    let mut m = honest.clone();
+    let mut l = ls.clone();
+    l.swap(2, 3);
+    set_lines(&mut m, &l);
+    let r = verify(&log, &mut m);
+    assert_names(&r, 15, "comes after entry 18");
+
+    // Append a forged entry with a made-up proof.
+    let mut m = honest.clone();
+    let mut l = ls.clone();
+    let forged = log.entries[57].header.clone();
+    let mut forged = forged;
+    forged.index = 60;
+    forged.agent = "bot".into();
+    let bytes = forged.to_entry_bytes().unwrap();
+    let mut line = Vec::new();
+    write_entry_line(&mut line, 60, Role::Match, &bytes, None).unwrap();
+    l.push(String::from_utf8(line).unwrap().trim_end().to_owned());
+    set_lines(&mut m, &l);
+    // The made-up proof: entry 42's path under index 60.
+    let text = String::from_utf8(m[&proof_member(42)].clone()).unwrap();
+    let fake = text.replacen("index 42", "index 60", 1).into_bytes();
+    m.insert(proof_member(60), fake);
+    let r = verify(&log, &mut m);
+    assert_names(&r, 60, "not in the checkpoint's tree");
+
+    // Drop the last match and the "after" entry: the heads proof shows
+    // the stream went on.
+    let mut m = honest.clone();
+    let l: Vec<String> = ls[..ls.len() - 2].to_vec();
+    set_lines(&mut m, &l);
+    let r = verify(&log, &mut m);
+    assert!(!r.complete);
+    assert!(
+        r.failures.iter().any(|f| f
+            .problem
+            .to_string()
+            .contains("entries after it were left out")),
+        "{:#?}",
+        r.failures
+    );
+}
+
+#[test]
+fn a_hidden_match_and_a_range_gap_are_caught() {
+    let mut log = log();
+    let query = Query {
+        agent: Some("bot".into()),
+        kind: Some("decision".into()),
+        ..Query::default()
+    };
+    let honest = log.bundle(&query, true).unwrap();
+    let mut m = honest.clone();
+    let l: Vec<String> = lines(&m)
+        .into_iter()
+        .map(|l| {
+            if l.starts_with("{\"index\":15,") {
+                let cut = l.find(",\"salt\"").unwrap();
+                format!("{},\"salt\":null,\"body\":null}}", &l[..cut]).replacen(
+                    "\"match\"",
+                    "\"stream\"",
+                    1,
+                )
+            } else {
+                l
+            }
+        })
+        .collect();
+    set_lines(&mut m, &l);
+    assert_names(&verify(&log, &mut m), 15, "should be a match");
+
+    let range = q(None, Some(1100), Some(1400));
+    let mut m = log.bundle(&range, false).unwrap();
+    let l: Vec<String> = lines(&m)
+        .into_iter()
+        .filter(|l| !l.starts_with("{\"index\":20,"))
+        .collect();
+    set_lines(&mut m, &l);
+    assert_names(&verify(&log, &mut m), 20, "entry 20 is missing");
+}
+
+#[test]
+fn proof_member_names_round_trip() {
+    assert_eq!(proof_member(0), "proofs/0.tlog-proof");
+    assert_eq!(proof_member_index("proofs/1234.tlog-proof"), Some(1234));
+    assert_eq!(proof_member_index("proofs/01.tlog-proof"), None);
+    assert_eq!(proof_member_index("proofs/.tlog-proof"), None);
+}
