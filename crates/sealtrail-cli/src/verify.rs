@@ -1,14 +1,16 @@
 //! `sealtrail verify --data DIR`: fsck of a store. Re-derives every hash from
 //! the stored bytes and names each entry, body, stream link, tile node, head
-//! or checkpoint that does not match.
+//! or checkpoint that does not match. Exit status: 0 clean, 1 problems found,
+//! 2 the check could not run (docs/verify.md).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Args;
 use sealtrail_core::note::NoteVerifier;
 use sealtrail_server::datadir::{self, Backend};
+use sealtrail_store::fsck::{self, Report};
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
@@ -31,26 +33,47 @@ pub struct VerifyArgs {
 }
 
 pub fn run(a: VerifyArgs) -> Result<ExitCode> {
+    let report = check_store(&a)?;
+    print_store_report(&report, a.json);
+    Ok(if report.ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// fsck of the store in `--data` (or PostgreSQL). An `Err` means the check
+/// could not run (exit 2), not that the store is bad.
+fn check_store(a: &VerifyArgs) -> Result<Report> {
     let verifier = match &a.vkey {
         Some(v) => sealtrail_core::note::Ed25519Verifier::from_vkey(v)
             .map_err(|e| anyhow::anyhow!("--vkey is not a valid verifier key: {e}"))?,
         None => datadir::load_signer(&a.data)?.verifier(),
     };
-    let backend = match &a.database {
-        None => Backend::Embedded,
-        Some(url) => Backend::Postgres {
-            url: url.clone(),
-            schema: a.pg_schema.clone(),
-        },
-    };
-    let store = datadir::open_store(&a.data, &backend)?;
-    let report = sealtrail_store::fsck::check(store.as_ref(), &[&verifier as &dyn NoteVerifier])?;
-    if a.json {
-        let problems: Vec<_> = report
-            .problems
-            .iter()
-            .map(|p| serde_json::json!({"location": p.location, "problem": p.what}))
-            .collect();
+    let verifiers = [&verifier as &dyn NoteVerifier];
+    Ok(match &a.database {
+        // Read-only: opening the store for writing would cut off and so
+        // destroy bytes past the committed end of a segment.
+        None => fsck::check_embedded(&a.data, &verifiers)
+            .with_context(|| format!("cannot check the store in {}", a.data.display()))?,
+        Some(url) => {
+            let backend = Backend::Postgres {
+                url: url.clone(),
+                schema: a.pg_schema.clone(),
+            };
+            let store = datadir::open_store(&a.data, &backend)?;
+            fsck::check(store.as_ref(), &verifiers)?
+        }
+    })
+}
+
+fn print_store_report(report: &Report, json: bool) {
+    if json {
+        let items = |list: &[fsck::Problem]| -> Vec<serde_json::Value> {
+            list.iter()
+                .map(|p| serde_json::json!({"location": p.location, "code": p.code, "problem": p.what}))
+                .collect()
+        };
         println!(
             "{}",
             serde_json::json!({
@@ -60,26 +83,34 @@ pub fn run(a: VerifyArgs) -> Result<ExitCode> {
                 "erased": report.erased,
                 "checkpoints": report.checkpoints,
                 "root": report.root.map(|r| r.to_base64()),
-                "problems": problems,
+                "problems": items(&report.problems),
+                "unlisted_problems": report.unlisted,
+                "warnings": items(&report.warnings),
             })
         );
-    } else {
-        for p in &report.problems {
-            println!("FAIL {p}");
-        }
-        println!(
-            "{}: {} entries ({} bodies, {} erased), {} checkpoints, root {}",
-            if report.ok() { "OK" } else { "FAILED" },
-            report.entries,
-            report.bodies,
-            report.erased,
-            report.checkpoints,
-            report.root.map(|r| r.to_base64()).unwrap_or_default()
-        );
+        return;
     }
-    Ok(if report.ok() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    for p in &report.problems {
+        println!("FAIL {p}");
+    }
+    if report.unlisted > 0 {
+        println!("FAIL … and {} more problems not listed", report.unlisted);
+    }
+    for w in &report.warnings {
+        println!("WARN {w}");
+    }
+    println!(
+        "{}: {} entries ({} bodies, {} erased), {} checkpoints, root {}{}",
+        if report.ok() { "OK" } else { "FAILED" },
+        report.entries,
+        report.bodies,
+        report.erased,
+        report.checkpoints,
+        report.root.map(|r| r.to_base64()).unwrap_or_default(),
+        if report.ok() {
+            String::new()
+        } else {
+            format!("; {} problems", report.problem_count())
+        }
+    );
 }

@@ -4,22 +4,35 @@
 //!
 //! It trusts nothing it reads: the leaf hash column, the frontier, the tile
 //! nodes and the checkpoints are all recomputed from the entry bytes.
+//!
+//! An embedded data directory is read through [`EmbeddedFiles`], read-only:
+//! opening it as a [`crate::sqlite::SqliteStore`] would cut bytes past the
+//! committed end of the segment (destroying what an investigator may want to
+//! see) and refuse a truncated segment outright, where fsck must name each
+//! entry whose record is gone.
 
 use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
 
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use sealtrail_core::checkpoint::SignedCheckpoint;
 use sealtrail_core::frontier::Frontier;
-use sealtrail_core::hash::{leaf_hash, Hash};
+use sealtrail_core::hash::{leaf_hash, Hash, HASH_LEN};
 use sealtrail_core::header::EntryHeader;
 use sealtrail_core::note::NoteVerifier;
 
-use crate::{Store, StoreError};
+use crate::segment::{segment_name, RecordLocation, SegmentReader, SALT_LEN};
+use crate::{LogHead, Store, StoreError, StoredCheckpoint};
 
 /// One thing that is wrong, and where.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
-    /// `entry 41`, `tile node level 8 index 3`, `head`, `checkpoint 1000`.
+    /// `entry 41`, `tile node level 8 index 3`, `head`, `checkpoint 1000`,
+    /// `segment 00000000.seg`.
     pub location: String,
+    /// A stable label of what is wrong (`body_mismatch`, `missing`, …; the
+    /// list is in docs/verify.md).
+    pub code: &'static str,
     pub what: String,
 }
 
@@ -37,50 +50,207 @@ pub struct Report {
     pub checkpoints: u64,
     pub root: Option<Hash>,
     pub problems: Vec<Problem>,
+    /// Problems found past the first 10,000 (counted, not listed).
+    pub unlisted: u64,
+    /// Things worth knowing that are not proven wrong (entries no signed
+    /// checkpoint covers yet).
+    pub warnings: Vec<Problem>,
 }
+
+/// Past this many the report is no longer useful to read.
+const MAX_PROBLEMS: usize = 10_000;
 
 impl Report {
     pub fn ok(&self) -> bool {
         self.problems.is_empty()
     }
 
-    fn problem(&mut self, location: impl Into<String>, what: impl Into<String>) {
-        // Past this many the report is no longer useful to read.
-        if self.problems.len() < 10_000 {
+    /// Every problem found, listed or not.
+    pub fn problem_count(&self) -> u64 {
+        self.problems.len() as u64 + self.unlisted
+    }
+
+    fn problem(
+        &mut self,
+        location: impl Into<String>,
+        code: &'static str,
+        what: impl Into<String>,
+    ) {
+        if self.problems.len() < MAX_PROBLEMS {
             self.problems.push(Problem {
                 location: location.into(),
+                code,
+                what: what.into(),
+            });
+        } else {
+            self.unlisted += 1;
+        }
+    }
+
+    fn warning(
+        &mut self,
+        location: impl Into<String>,
+        code: &'static str,
+        what: impl Into<String>,
+    ) {
+        if self.warnings.len() < MAX_PROBLEMS {
+            self.warnings.push(Problem {
+                location: location.into(),
+                code,
                 what: what.into(),
             });
         }
     }
 }
 
-const CHUNK: u64 = 4096;
+/// An entry's record as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordBytes {
+    pub header: Vec<u8>,
+    /// `(salt, body)`; `None` once erased.
+    pub body: Option<([u8; SALT_LEN], Vec<u8>)>,
+}
 
-/// Checks the whole store. `verifiers` are the log's keys; with none,
-/// checkpoint signatures are not checked (roots and sizes still are).
-pub fn check(store: &dyn Store, verifiers: &[&dyn NoteVerifier]) -> Result<Report, StoreError> {
-    let mut report = Report::default();
-    let head = store.head()?;
-    let checkpoints = store.checkpoints()?;
-    let wanted: BTreeSet<u64> = checkpoints.iter().map(|c| c.size).collect();
-    let mut roots_at: HashMap<u64, Hash> = HashMap::new();
-    if wanted.contains(&0) {
-        roots_at.insert(0, Hash::EMPTY_ROOT);
+/// Why an entry's record could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordProblem {
+    pub code: &'static str,
+    pub what: String,
+}
+
+/// One entry as fsck reads it: what its row claims, and its record or why
+/// the record cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScannedEntry {
+    pub index: u64,
+    /// The leaf hash the store keeps for this entry, if readable.
+    pub stored_leaf: Option<Hash>,
+    pub record: Result<RecordBytes, RecordProblem>,
+}
+
+/// What fsck reads: a [`Store`] (through [`StoreSource`]) or an embedded
+/// data directory opened read-only ([`EmbeddedFiles`]).
+pub trait FsckSource {
+    fn head(&self) -> Result<LogHead, StoreError>;
+    fn checkpoints(&self) -> Result<Vec<StoredCheckpoint>, StoreError>;
+    fn nodes(&self, level: u8, start: u64, end: u64) -> Result<Vec<Hash>, StoreError>;
+    /// Entries of `[start, end)` in index order (missing ones absent). A
+    /// record that cannot be read is reported in its entry, not as an error.
+    fn scan(&self, start: u64, end: u64) -> Result<Vec<ScannedEntry>, StoreError>;
+    /// Checks of the container itself (segment files), before any entry.
+    fn preflight(&self, _head: &LogHead, _report: &mut Report) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+/// Any [`Store`] as an fsck source.
+pub struct StoreSource<'a>(pub &'a dyn Store);
+
+impl FsckSource for StoreSource<'_> {
+    fn head(&self) -> Result<LogHead, StoreError> {
+        self.0.head()
     }
 
-    let mut frontier = Frontier::new();
-    let mut nodes: HashMap<u8, Vec<Hash>> = HashMap::new();
-    let mut prev_leaf: Option<Hash> = None;
-    let mut prev_time = 0u64;
-    let mut streams: HashMap<String, (u64, u64)> = HashMap::new();
+    fn checkpoints(&self) -> Result<Vec<StoredCheckpoint>, StoreError> {
+        self.0.checkpoints()
+    }
+
+    fn nodes(&self, level: u8, start: u64, end: u64) -> Result<Vec<Hash>, StoreError> {
+        self.0.nodes(level, start, end)
+    }
+
+    fn scan(&self, start: u64, end: u64) -> Result<Vec<ScannedEntry>, StoreError> {
+        let whole = |e: crate::StoredEntry| ScannedEntry {
+            index: e.index,
+            stored_leaf: Some(e.leaf_hash),
+            record: Ok(RecordBytes {
+                header: e.header,
+                body: e.salt.zip(e.body),
+            }),
+        };
+        match self.0.entries(start, end) {
+            Ok(entries) => Ok(entries.into_iter().map(whole).collect()),
+            // One unreadable record fails the whole range: read entry by
+            // entry to find which.
+            Err(StoreError::Corrupt(_)) => {
+                let mut out = Vec::new();
+                for index in start..end {
+                    match self.0.entry(index) {
+                        Ok(Some(e)) => out.push(whole(e)),
+                        Ok(None) => {}
+                        Err(StoreError::Corrupt(what)) => out.push(ScannedEntry {
+                            index,
+                            stored_leaf: self.0.leaf_hashes(index, index + 1)?.pop(),
+                            record: Err(RecordProblem {
+                                code: "record_unreadable",
+                                what,
+                            }),
+                        }),
+                        Err(other) => return Err(other),
+                    }
+                }
+                Ok(out)
+            }
+            Err(other) => Err(other),
+        }
+    }
+}
+
+const CHUNK: u64 = 4096;
+
+/// Checks a whole store. `verifiers` are the log's keys; with none,
+/// checkpoint signatures are not checked (roots and sizes still are).
+pub fn check(store: &dyn Store, verifiers: &[&dyn NoteVerifier]) -> Result<Report, StoreError> {
+    check_source(&StoreSource(store), verifiers)
+}
+
+/// Checks an embedded data directory without writing to it.
+pub fn check_embedded(dir: &Path, verifiers: &[&dyn NoteVerifier]) -> Result<Report, StoreError> {
+    check_source(&EmbeddedFiles::open(dir)?, verifiers)
+}
+
+/// What the scan carries from one entry to the next.
+#[derive(Default)]
+struct Scan {
+    frontier: Frontier,
+    /// Tile-level nodes (level a multiple of 8) recomputed from the entries.
+    nodes: HashMap<u8, Vec<Hash>>,
+    prev_leaf: Option<Hash>,
+    /// The leaf before `prev_leaf`: an entry chaining to it skipped one.
+    prev2_leaf: Option<Hash>,
+    /// The previous entry's header was readable and claimed its position.
+    prev_in_place: bool,
+    prev_time: u64,
+    /// Stream key → (count, index of its last entry).
+    streams: HashMap<String, (u64, u64)>,
+    /// Entries whose header could not be read: their streams are unknown,
+    /// so a stream link that skips one of them is not blamed.
+    unreadable: BTreeSet<u64>,
+    roots_at: HashMap<u64, Hash>,
+}
+
+/// Checks whatever `src` reads.
+pub fn check_source(
+    src: &dyn FsckSource,
+    verifiers: &[&dyn NoteVerifier],
+) -> Result<Report, StoreError> {
+    let mut report = Report::default();
+    let head = src.head()?;
+    src.preflight(&head, &mut report)?;
+    let checkpoints = src.checkpoints()?;
+    let wanted: BTreeSet<u64> = checkpoints.iter().map(|c| c.size).collect();
+    let mut scan = Scan::default();
+    if wanted.contains(&0) {
+        scan.roots_at.insert(0, Hash::EMPTY_ROOT);
+    }
+
     let mut expected_index = 0u64;
     // Scan past the head too, to find entries that should not be there.
     let scan_end = head.size.saturating_add(CHUNK);
     let mut start = 0u64;
     while start < scan_end {
         let end = start + CHUNK;
-        let chunk = store.entries(start, end)?;
+        let chunk = src.scan(start, end)?;
         if chunk.is_empty() && start >= head.size {
             break;
         }
@@ -89,118 +259,94 @@ pub fn check(store: &dyn Store, verifiers: &[&dyn NoteVerifier]) -> Result<Repor
             if e.index >= head.size {
                 report.problem(
                     &loc,
-                    format!("exists beyond the head of the log (size {})", head.size),
+                    "beyond_head",
+                    format!(
+                        "exists beyond the head of the log (size {}): added after the log was sealed",
+                        head.size
+                    ),
                 );
                 continue;
             }
             while expected_index < e.index {
-                report.problem(format!("entry {expected_index}"), "is missing");
+                report.problem(
+                    format!("entry {expected_index}"),
+                    "missing",
+                    "is missing (its row was deleted)",
+                );
                 expected_index += 1;
             }
             expected_index = e.index + 1;
             report.entries += 1;
-
-            let computed = leaf_hash(&e.header);
-            if computed != e.leaf_hash {
-                report.problem(&loc, "stored leaf hash does not match the entry bytes");
-            }
-            match EntryHeader::parse(&e.header) {
-                Err(err) => report.problem(&loc, format!("header unreadable: {err}")),
-                Ok(h) => {
-                    if h.index != e.index {
-                        report.problem(
-                            &loc,
-                            format!("header says index {} (moved or reordered)", h.index),
-                        );
-                    }
-                    if h.prev != prev_leaf && e.index > 0 {
-                        report.problem(&loc, "prev does not match the previous entry's leaf hash (an entry before it was changed, removed or reordered)");
-                    }
-                    if h.time < prev_time {
-                        report.problem(
-                            &loc,
-                            format!("time {} is before the previous entry's {prev_time}", h.time),
-                        );
-                    }
-                    prev_time = h.time;
-                    check_link(
-                        &mut report,
-                        &loc,
-                        &mut streams,
-                        crate::agent_stream_key(&h.agent),
-                        Some(h.streams.agent),
-                        e.index,
-                    );
-                    if let Some(s) = &h.session {
-                        check_link(
-                            &mut report,
-                            &loc,
-                            &mut streams,
-                            crate::session_stream_key(s),
-                            h.streams.session,
-                            e.index,
-                        );
-                    }
-                    match (&e.salt, &e.body) {
-                        (Some(salt), Some(body)) => {
-                            report.bodies += 1;
-                            if let Err(err) = h.verify_body(salt, body) {
-                                report.problem(&loc, format!("body: {err}"));
-                            }
-                        }
-                        _ => report.erased += 1,
-                    }
-                }
-            }
-            prev_leaf = Some(computed);
-            frontier.append_with(computed, |level, index, hash| {
-                if level > 0 && level % 8 == 0 {
-                    let row = nodes.entry(level).or_default();
-                    if row.len() as u64 == index {
-                        row.push(*hash);
-                    }
-                }
-            });
-            if wanted.contains(&frontier.size()) {
-                roots_at.insert(frontier.size(), frontier.root());
-            }
+            check_entry(&mut report, &mut scan, &wanted, &loc, e);
         }
         start = end;
     }
     while expected_index < head.size {
-        report.problem(format!("entry {expected_index}"), "is missing");
+        report.problem(
+            format!("entry {expected_index}"),
+            "missing",
+            "is missing (its row was deleted or the log was truncated)",
+        );
         expected_index += 1;
     }
 
-    for (level, computed) in &nodes {
-        let stored = store.nodes(*level, 0, computed.len() as u64)?;
+    let mut levels: Vec<_> = scan.nodes.iter().collect();
+    levels.sort_by_key(|(level, _)| **level);
+    for (level, computed) in levels {
+        let mut stored: Vec<Option<Hash>> = src
+            .nodes(*level, 0, computed.len() as u64)?
+            .into_iter()
+            .map(Some)
+            .collect();
+        if stored.len() != computed.len() {
+            // Nodes come back without their indexes: find which are gone.
+            stored = (0..computed.len() as u64)
+                .map(|i| Ok(src.nodes(*level, i, i + 1)?.pop()))
+                .collect::<Result<_, StoreError>>()?;
+        }
         for (i, c) in computed.iter().enumerate() {
-            match stored.get(i) {
-                Some(s) if s == c => {}
+            let loc = format!("tile node level {level} index {i}");
+            match stored.get(i).copied().flatten() {
+                Some(s) if s == *c => {}
                 Some(_) => report.problem(
-                    format!("tile node level {level} index {i}"),
-                    "does not match the entries under it",
+                    loc,
+                    "tile_node_mismatch",
+                    format!(
+                        "does not match the entries under it ({}..{})",
+                        (i as u64) << level,
+                        ((i as u64 + 1) << level) - 1
+                    ),
                 ),
-                None => report.problem(format!("tile node level {level} index {i}"), "is missing"),
+                None => report.problem(loc, "tile_node_missing", "is missing"),
             }
         }
     }
 
-    let root = frontier.root();
+    let root = scan.frontier.root();
     report.root = Some(root);
     if head.root != root {
         report.problem(
             "head",
+            "head_root",
             format!("stored root {} but the entries give {root}", head.root),
         );
     }
-    if head.frontier != frontier.nodes() {
-        report.problem("head", "stored frontier does not match the entries");
+    if head.frontier != scan.frontier.nodes() {
+        report.problem(
+            "head",
+            "head_frontier",
+            "stored frontier does not match the entries",
+        );
     }
-    if head.last_leaf != prev_leaf {
-        report.problem("head", "stored last leaf does not match the last entry");
+    if head.last_leaf != scan.prev_leaf {
+        report.problem(
+            "head",
+            "head_last_leaf",
+            "stored last leaf does not match the last entry",
+        );
     }
 
+    let mut signed_size = None;
     for cp in &checkpoints {
         report.checkpoints += 1;
         let loc = format!("checkpoint {}", cp.size);
@@ -217,45 +363,506 @@ pub fn check(store: &dyn Store, verifiers: &[&dyn NoteVerifier]) -> Result<Repor
                 .map_err(|e| e.to_string())
         };
         match parsed {
-            Err(err) => report.problem(&loc, format!("signature or format: {err}")),
+            Err(err) => report.problem(
+                &loc,
+                "checkpoint_signature",
+                format!("signature or format: {err}"),
+            ),
             Ok(c) => {
                 if c.size != cp.size {
-                    report.problem(&loc, format!("note says size {}", c.size));
+                    report.problem(
+                        &loc,
+                        "checkpoint_size",
+                        format!("note says size {}", c.size),
+                    );
                 }
-                match roots_at.get(&c.size) {
+                // Signed by the key: what it covers is vouched for (or, if
+                // its root does not match, reported as such just below).
+                signed_size = signed_size.max(Some(c.size));
+                match scan.roots_at.get(&c.size) {
                     Some(r) if *r == c.root => {}
-                    Some(_) => report.problem(&loc, "signed root does not match the entries (the log was rewritten after signing)"),
-                    None => report.problem(&loc, format!("signed size {} is larger than the log", c.size)),
+                    Some(_) => report.problem(
+                        &loc,
+                        "checkpoint_root",
+                        "signed root does not match the entries (the log was changed after signing)",
+                    ),
+                    None => report.problem(
+                        &loc,
+                        "checkpoint_beyond_log",
+                        format!("signed size {} is larger than the log", c.size),
+                    ),
                 }
             }
         }
     }
+    // Report order: container, entries by index, tiles, head, checkpoints
+    // (an inserted entry is found only at the entry after it).
+    report.problems.sort_by_key(report_order);
+    // Entries past the last checkpoint are vouched for by nobody yet: after
+    // a crash that is normal (the next start signs them), but an entry added
+    // without the key looks exactly like this.
+    let covered = signed_size.unwrap_or(0);
+    if head.size > covered {
+        report.warning(
+            if head.size - covered == 1 {
+                format!("entry {covered}")
+            } else {
+                format!("entries {covered}..{}", head.size - 1)
+            },
+            "unsigned",
+            format!(
+                "not covered by a signed checkpoint (the largest covers {covered} entries): \
+                 sealed after the last checkpoint (a crash before the next one?) or added without the log's key"
+            ),
+        );
+    }
     Ok(report)
+}
+
+fn report_order(p: &Problem) -> (u8, u64) {
+    let number = |prefix: &str| {
+        p.location
+            .strip_prefix(prefix)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    match p.location.split(' ').next() {
+        Some("segment") => (0, 0),
+        Some("entry") => (1, number("entry ")),
+        Some("tile") => (2, 0),
+        Some("head") => (3, 0),
+        _ => (4, number("checkpoint ")),
+    }
+}
+
+/// Checks one entry and advances the scan.
+fn check_entry(
+    report: &mut Report,
+    scan: &mut Scan,
+    wanted: &BTreeSet<u64>,
+    loc: &str,
+    e: ScannedEntry,
+) {
+    let leaf = match e.record {
+        Err(p) => {
+            report.problem(loc, p.code, p.what);
+            scan.unreadable.insert(e.index);
+            scan.prev_in_place = false;
+            // Best effort: go on with the leaf the row claims, so that the
+            // entries after this one are still checked on their own.
+            let Some(stored) = e.stored_leaf else {
+                report.problem(loc, "leaf_unreadable", "stored leaf hash is unreadable");
+                return;
+            };
+            stored
+        }
+        Ok(record) => {
+            let computed = leaf_hash(&record.header);
+            if e.stored_leaf != Some(computed) {
+                report.problem(
+                    loc,
+                    "leaf_mismatch",
+                    "stored leaf hash does not match the entry bytes (the header or the leaf hash was changed)",
+                );
+            }
+            let in_place = check_header(report, scan, loc, e.index, &record);
+            scan.prev_in_place = in_place;
+            computed
+        }
+    };
+    scan.prev2_leaf = scan.prev_leaf;
+    scan.prev_leaf = Some(leaf);
+    let nodes = &mut scan.nodes;
+    scan.frontier.append_with(leaf, |level, index, hash| {
+        if level > 0 && level % 8 == 0 {
+            let row = nodes.entry(level).or_default();
+            if row.len() as u64 == index {
+                row.push(*hash);
+            }
+        }
+    });
+    if wanted.contains(&scan.frontier.size()) {
+        scan.roots_at
+            .insert(scan.frontier.size(), scan.frontier.root());
+    }
+}
+
+/// Checks a readable record; true when its header claims its position.
+fn check_header(
+    report: &mut Report,
+    scan: &mut Scan,
+    loc: &str,
+    index: u64,
+    r: &RecordBytes,
+) -> bool {
+    let h = match EntryHeader::parse(&r.header) {
+        Ok(h) => h,
+        Err(err) => {
+            report.problem(
+                loc,
+                "header_unreadable",
+                format!("header unreadable: {err}"),
+            );
+            scan.unreadable.insert(index);
+            return false;
+        }
+    };
+    if h.index != index {
+        let why = if h.index < index {
+            "an entry was inserted before it, or it was moved"
+        } else {
+            "an entry before it was removed, or it was moved"
+        };
+        report.problem(
+            loc,
+            "index_mismatch",
+            format!("header says index {} ({why})", h.index),
+        );
+    }
+    if index > 1 && h.prev != scan.prev_leaf && h.prev == scan.prev2_leaf && scan.prev_in_place {
+        // This entry chains to the one two back, and the one in between
+        // claims its place: that one is not part of the chain the log built.
+        report.problem(
+            format!("entry {}", index - 1),
+            "inserted",
+            format!(
+                "was inserted: entry {index} follows entry {} directly in the hash chain",
+                index - 2
+            ),
+        );
+    } else if index > 0 && h.prev != scan.prev_leaf {
+        report.problem(
+            loc,
+            "prev_mismatch",
+            "prev does not match the previous entry's leaf hash (an entry before it was changed, removed or reordered)",
+        );
+    }
+    if h.time < scan.prev_time {
+        report.problem(
+            loc,
+            "time_order",
+            format!(
+                "time {} is before the previous entry's {}",
+                h.time, scan.prev_time
+            ),
+        );
+    }
+    scan.prev_time = h.time;
+    // Stream links name entries by the index their header claims: a moved
+    // entry is reported once (above), not again by every later link.
+    check_link(
+        report,
+        scan,
+        loc,
+        crate::agent_stream_key(&h.agent),
+        Some(h.streams.agent),
+        h.index,
+    );
+    if let Some(s) = &h.session {
+        check_link(
+            report,
+            scan,
+            loc,
+            crate::session_stream_key(s),
+            h.streams.session,
+            h.index,
+        );
+    }
+    match &r.body {
+        Some((salt, body)) => {
+            report.bodies += 1;
+            if let Err(err) = h.verify_body(salt, body) {
+                report.problem(
+                    loc,
+                    "body_mismatch",
+                    format!("body or salt: {err} (the body or its salt was changed)"),
+                );
+            }
+        }
+        None => report.erased += 1,
+    }
+    h.index == index
 }
 
 fn check_link(
     report: &mut Report,
+    scan: &mut Scan,
     loc: &str,
-    streams: &mut HashMap<String, (u64, u64)>,
     key: String,
     link: Option<sealtrail_core::header::StreamLink>,
     index: u64,
 ) {
-    let expected = streams.get(&key).copied();
+    let expected = scan.streams.get(&key).copied();
     let Some(link) = link else {
-        report.problem(loc, format!("has no stream link for {key}"));
+        report.problem(loc, "stream_link", format!("has no stream link for {key}"));
         return;
     };
     let want_n = expected.map_or(1, |(n, _)| n + 1);
     let want_prev = expected.map(|(_, last)| last);
-    if link.n != want_n || link.prev != want_prev {
+    // An unreadable header in between may have belonged to this stream.
+    let after = want_prev.map_or(0, |p| p + 1);
+    let blind = after < index && scan.unreadable.range(after..index).next().is_some();
+    if (link.n != want_n || link.prev != want_prev) && !blind {
         report.problem(
             loc,
+            "stream_link",
             format!(
                 "stream {key} link is n={} prev={:?}, expected n={want_n} prev={want_prev:?} (an entry of this stream is missing or was inserted)",
                 link.n, link.prev
             ),
         );
     }
-    streams.insert(key, (link.n, index));
+    scan.streams.insert(key, (link.n, index));
+}
+
+/// An embedded data directory (`log.db` and `segments/`) opened read-only:
+/// one SQLite read transaction (a consistent snapshot even while a server
+/// writes) and the segment files read directly.
+pub struct EmbeddedFiles {
+    conn: Connection,
+    segments: SegmentReader,
+    seg_dir: PathBuf,
+}
+
+fn sql_err(e: rusqlite::Error) -> StoreError {
+    match &e {
+        rusqlite::Error::SqliteFailure(f, _)
+            if matches!(
+                f.code,
+                rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase
+            ) =>
+        {
+            StoreError::Corrupt(e.to_string())
+        }
+        _ => StoreError::Io(e.to_string()),
+    }
+}
+
+fn hash_col(blob: Vec<u8>, what: &str) -> Result<Hash, StoreError> {
+    Hash::from_slice(&blob)
+        .ok_or_else(|| StoreError::Corrupt(format!("{what} is {} bytes, not 32", blob.len())))
+}
+
+fn u64_col(v: i64, what: &str) -> Result<u64, StoreError> {
+    u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("{what} is negative: {v}")))
+}
+
+fn i64_param(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+impl EmbeddedFiles {
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        let db = dir.join("log.db");
+        if !db.is_file() {
+            return Err(StoreError::Io(format!(
+                "{} has no log.db: not the data directory of an embedded sealtrail log",
+                dir.display()
+            )));
+        }
+        let conn = Connection::open_with_flags(
+            &db,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(sql_err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(sql_err)?;
+        // Every read below sees the same committed state.
+        conn.execute_batch("BEGIN").map_err(sql_err)?;
+        let version: Option<String> = conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'schema_version'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(sql_err)?;
+        let found: u32 = version
+            .as_deref()
+            .unwrap_or("0")
+            .parse()
+            .map_err(|_| StoreError::Corrupt(format!("schema_version {version:?}")))?;
+        if found > crate::sqlite::SCHEMA_VERSION {
+            return Err(StoreError::SchemaTooNew {
+                found,
+                supported: crate::sqlite::SCHEMA_VERSION,
+            });
+        }
+        let seg_dir = dir.join("segments");
+        Ok(EmbeddedFiles {
+            conn,
+            segments: SegmentReader::new(&seg_dir),
+            seg_dir,
+        })
+    }
+
+    /// `(active segment, committed length)` from the head row.
+    fn committed_segment(&self) -> Result<(u32, u64), StoreError> {
+        let (seg, len): (u32, i64) = self
+            .conn
+            .query_row(
+                "SELECT segment, segment_len FROM head WHERE id = 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .map_err(sql_err)?;
+        Ok((seg, u64_col(len, "segment length")?))
+    }
+}
+
+impl FsckSource for EmbeddedFiles {
+    fn head(&self) -> Result<LogHead, StoreError> {
+        let (size, root, frontier, last_time, last_leaf): (
+            i64,
+            Vec<u8>,
+            Vec<u8>,
+            i64,
+            Option<Vec<u8>>,
+        ) = self
+            .conn
+            .query_row(
+                "SELECT size, root, frontier, last_time, last_leaf FROM head WHERE id = 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            )
+            .map_err(sql_err)?;
+        if frontier.len() % HASH_LEN != 0 {
+            return Err(StoreError::Corrupt(format!(
+                "head frontier is {} bytes, not a multiple of 32",
+                frontier.len()
+            )));
+        }
+        Ok(LogHead {
+            size: u64_col(size, "head size")?,
+            root: hash_col(root, "head root")?,
+            frontier: frontier
+                .chunks_exact(HASH_LEN)
+                .filter_map(Hash::from_slice)
+                .collect(),
+            last_time: u64_col(last_time, "last time")?,
+            last_leaf: last_leaf.map(|l| hash_col(l, "last leaf")).transpose()?,
+        })
+    }
+
+    fn checkpoints(&self) -> Result<Vec<StoredCheckpoint>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT size, note, time FROM checkpoints ORDER BY size")
+            .map_err(sql_err)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, Vec<u8>>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            })
+            .map_err(sql_err)?;
+        rows.map(|r| {
+            let (size, note, time) = r.map_err(sql_err)?;
+            Ok(StoredCheckpoint {
+                size: u64_col(size, "checkpoint size")?,
+                note,
+                time: u64_col(time, "checkpoint time")?,
+            })
+        })
+        .collect()
+    }
+
+    fn nodes(&self, level: u8, start: u64, end: u64) -> Result<Vec<Hash>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT hash FROM nodes WHERE level = ?1 AND idx >= ?2 AND idx < ?3 ORDER BY idx",
+            )
+            .map_err(sql_err)?;
+        let rows = stmt
+            .query_map(params![level, i64_param(start), i64_param(end)], |r| {
+                r.get::<_, Vec<u8>>(0)
+            })
+            .map_err(sql_err)?;
+        rows.map(|r| r.map_err(sql_err).and_then(|b| hash_col(b, "node hash")))
+            .collect()
+    }
+
+    fn scan(&self, start: u64, end: u64) -> Result<Vec<ScannedEntry>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT idx, leaf, seg, off, hlen, blen FROM entries WHERE idx >= ?1 AND idx < ?2 ORDER BY idx",
+            )
+            .map_err(sql_err)?;
+        let rows = stmt
+            .query_map(params![i64_param(start), i64_param(end)], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, Vec<u8>>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, i64>(4)?,
+                    r.get::<_, Option<i64>>(5)?,
+                ))
+            })
+            .map_err(sql_err)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (idx, leaf, seg, off, hlen, blen) = row.map_err(sql_err)?;
+            let index = u64_col(idx, "entry index")?;
+            let bad_row = |what: String| RecordProblem {
+                code: "row_unreadable",
+                what,
+            };
+            let location = (|| {
+                Ok(RecordLocation {
+                    segment: u32::try_from(seg).map_err(|_| format!("segment number {seg}"))?,
+                    offset: u64::try_from(off).map_err(|_| format!("record offset {off}"))?,
+                    header_len: u32::try_from(hlen).map_err(|_| format!("header length {hlen}"))?,
+                    body_len: blen
+                        .map(|b| u32::try_from(b).map_err(|_| format!("body length {b}")))
+                        .transpose()?,
+                })
+            })()
+            .map_err(|what: String| bad_row(format!("row holds an impossible {what}")));
+            let record = location.and_then(|loc| {
+                self.segments
+                    .read_record(loc)
+                    .map(|(header, body)| RecordBytes { header, body })
+                    .map_err(|e| RecordProblem {
+                        code: e.code(),
+                        what: e.to_string(),
+                    })
+            });
+            out.push(ScannedEntry {
+                index,
+                stored_leaf: Hash::from_slice(&leaf),
+                record,
+            });
+        }
+        Ok(out)
+    }
+
+    fn preflight(&self, _head: &LogHead, report: &mut Report) -> Result<(), StoreError> {
+        let (segment, committed) = self.committed_segment()?;
+        let name = segment_name(segment);
+        match std::fs::metadata(self.seg_dir.join(&name)) {
+            Ok(m) if m.len() < committed => report.problem(
+                format!("segment {name}"),
+                "segment_truncated",
+                format!(
+                    "is {} bytes but {committed} bytes were committed: the records past byte {} are gone",
+                    m.len(),
+                    m.len()
+                ),
+            ),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && committed > 0 => report.problem(
+                format!("segment {name}"),
+                "segment_missing",
+                format!("is missing but {committed} bytes were committed"),
+            ),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e.into()),
+        }
+        Ok(())
+    }
 }

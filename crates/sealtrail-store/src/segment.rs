@@ -54,8 +54,59 @@ pub struct Record<'a> {
     pub body: &'a [u8],
 }
 
+/// The file name of a segment: `00000000.seg`.
+pub fn segment_name(segment: u32) -> String {
+    format!("{segment:08}.seg")
+}
+
 fn segment_path(dir: &Path, segment: u32) -> PathBuf {
-    dir.join(format!("{segment:08}.seg"))
+    dir.join(segment_name(segment))
+}
+
+/// Why a record cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RecordError {
+    #[error("segment file {file} is missing")]
+    NoSegment { file: String },
+    #[error("segment file {file} cannot be opened: {message}")]
+    Open { file: String, message: String },
+    /// The segment ends before the record starts.
+    #[error(
+        "record is missing: {file} ends at byte {file_len}, the record was bytes {offset}..{end}"
+    )]
+    Missing {
+        file: String,
+        file_len: u64,
+        offset: u64,
+        end: u64,
+    },
+    /// The segment ends inside the record.
+    #[error("record is cut short: {file} ends at byte {file_len}, inside the record (bytes {offset}..{end})")]
+    Truncated {
+        file: String,
+        file_len: u64,
+        offset: u64,
+        end: u64,
+    },
+    #[error("record at byte {offset} of {file} cannot be read: {message}")]
+    Unreadable {
+        file: String,
+        offset: u64,
+        message: String,
+    },
+}
+
+impl RecordError {
+    /// A stable label for reports: `segment_missing`, `record_missing`,
+    /// `record_truncated` or `record_unreadable`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            RecordError::NoSegment { .. } => "segment_missing",
+            RecordError::Missing { .. } => "record_missing",
+            RecordError::Truncated { .. } => "record_truncated",
+            RecordError::Open { .. } | RecordError::Unreadable { .. } => "record_unreadable",
+        }
+    }
 }
 
 /// The writer of the active segment. Owned by the one writer of the store.
@@ -250,16 +301,56 @@ impl SegmentReader {
         &self,
         loc: RecordLocation,
     ) -> Result<(Vec<u8>, Option<([u8; SALT_LEN], Vec<u8>)>), StoreError> {
-        let file = self.file(loc.segment)?;
+        self.read_record(loc).map_err(|e| match e {
+            // Opening can fail for passing reasons (too many open files).
+            RecordError::Open { .. } => StoreError::Io(e.to_string()),
+            _ => StoreError::Corrupt(e.to_string()),
+        })
+    }
+
+    /// Like [`Self::read`], saying precisely why a record cannot be read
+    /// (fsck names each entry whose record is missing or cut short).
+    #[allow(clippy::type_complexity)]
+    pub fn read_record(
+        &self,
+        loc: RecordLocation,
+    ) -> Result<(Vec<u8>, Option<([u8; SALT_LEN], Vec<u8>)>), RecordError> {
+        let name = segment_name(loc.segment);
+        let file = self.file(loc.segment).map_err(|e| {
+            if segment_path(&self.dir, loc.segment).exists() {
+                RecordError::Open {
+                    file: name.clone(),
+                    message: e.to_string(),
+                }
+            } else {
+                RecordError::NoSegment { file: name.clone() }
+            }
+        })?;
         let hlen = loc.header_len as usize;
         let total = hlen + loc.body_len.map_or(0, |b| SALT_LEN + b as usize);
         let mut buf = vec![0u8; total];
-        file.read_exact_at(&mut buf, loc.offset).map_err(|e| {
-            StoreError::Corrupt(format!(
-                "record at segment {} offset {} ({total} bytes) cannot be read: {e}",
-                loc.segment, loc.offset
-            ))
-        })?;
+        if let Err(e) = file.read_exact_at(&mut buf, loc.offset) {
+            let end = loc.offset + total as u64;
+            return Err(match file.metadata().map(|m| m.len()) {
+                Ok(len) if len <= loc.offset => RecordError::Missing {
+                    file: name,
+                    file_len: len,
+                    offset: loc.offset,
+                    end,
+                },
+                Ok(len) if len < end => RecordError::Truncated {
+                    file: name,
+                    file_len: len,
+                    offset: loc.offset,
+                    end,
+                },
+                _ => RecordError::Unreadable {
+                    file: name,
+                    offset: loc.offset,
+                    message: e.to_string(),
+                },
+            });
+        }
         if loc.body_len.is_none() {
             return Ok((buf, None));
         }
