@@ -21,7 +21,7 @@ use crate::metrics::Metrics;
 use crate::sequencer::{Sequencer, SequencerConfig};
 use crate::state::{AppState, Limits};
 use crate::tiles::StoreTiles;
-use crate::{ingest, read};
+use crate::{ingest, query, read};
 
 /// Everything `sealtrail serve` can be told.
 #[derive(Debug, Clone)]
@@ -39,7 +39,11 @@ pub struct ServeOptions {
 
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/v1/events", post(ingest::post_events))
+        .route(
+            "/v1/events",
+            post(ingest::post_events).get(query::get_events),
+        )
+        .route("/v1/stats", get(query::get_stats))
         .route("/v1/checkpoint", get(read::get_checkpoint))
         .route("/v1/entries/{index}", get(read::get_entry))
         .route("/v1/entries/{index}/proof", get(read::get_proof))

@@ -13,6 +13,7 @@ pub mod ingest;
 pub mod metrics;
 pub mod ocsf;
 pub mod proofs;
+pub mod query;
 pub mod read;
 pub mod sequencer;
 pub mod state;
