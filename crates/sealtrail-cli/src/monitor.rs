@@ -234,14 +234,19 @@ impl Source {
 
 /// A failed request as an observation: no answer (or an overloaded or
 /// failing server) is `unreachable`, anything else an `error`.
-fn request_failed(what: &str, e: &ClientError) -> Observation {
+fn request_failed(source: &Source, what: &str, e: &ClientError) -> Observation {
     let transient = e.is_transport() || matches!(e.status(), Some(429 | 500..=599));
     let kind = if transient {
         Kind::Unreachable
     } else {
         Kind::Error
     };
-    Observation::new(kind, format!("{what}: {e}"))
+    let hint = if e.status() == Some(401) && source.api.is_none() {
+        " (this server's tiles are not public: pass --api-key, or serve with --public-tiles)"
+    } else {
+        ""
+    };
+    Observation::new(kind, format!("{what}: {e}{hint}"))
 }
 
 fn open_signed(note: &[u8], verifier: &Ed25519Verifier) -> Result<Signed, String> {
@@ -262,7 +267,7 @@ async fn observe(
 ) -> Observation {
     let raw = match source.checkpoint().await {
         Ok(b) => b,
-        Err(e) => return request_failed("cannot fetch the checkpoint", &e),
+        Err(e) => return request_failed(source, "cannot fetch the checkpoint", &e),
     };
     let seen = match open_signed(&raw, verifier) {
         Ok(s) => s,
@@ -275,7 +280,8 @@ async fn observe(
             return o;
         }
     };
-    let (size, root) = (seen.cp.size, seen.cp.root);
+    // Roots in messages are base64, as in the checkpoint itself.
+    let (size, root) = (seen.cp.size, seen.cp.root.to_base64());
     let Some(t) = trusted else {
         let mut o = Observation::new(
             Kind::Trusted,
@@ -284,7 +290,7 @@ async fn observe(
         o.seen = Some(seen);
         return o;
     };
-    let (tsize, troot) = (t.cp.size, t.cp.root);
+    let (tsize, troot) = (t.cp.size, t.cp.root.to_base64());
     let mut o = if size < tsize {
         Observation::new(
             Kind::Rollback,
@@ -293,7 +299,7 @@ async fn observe(
                  entries {size}..{tsize} were lost or an old copy of the log is being served"
             ),
         )
-    } else if size == tsize && root == troot {
+    } else if size == tsize && seen.cp.root == t.cp.root {
         Observation::new(Kind::Unchanged, format!("size {size} root {root}"))
     } else if size == tsize {
         Observation::new(
@@ -308,12 +314,13 @@ async fn observe(
             Ok(p) => p,
             Err(e) => {
                 return request_failed(
+                    source,
                     &format!("cannot fetch the consistency proof from {tsize} to {size}"),
                     &e,
                 )
             }
         };
-        let verdict = verify_consistency(tsize, size, &troot, &root, &path);
+        let verdict = verify_consistency(tsize, size, &t.cp.root, &seen.cp.root, &path);
         let mut o = match verdict {
             Ok(()) => Observation::new(
                 Kind::Advanced,
@@ -707,13 +714,15 @@ impl Monitor {
         if let Some(t) = &self.trusted {
             s.push_str(&format!(
                 "    trusted:  size {} root {}\n",
-                t.cp.size, t.cp.root
+                t.cp.size,
+                t.cp.root.to_base64()
             ));
         }
         match (&o.seen, &o.raw) {
             (Some(seen), _) => s.push_str(&format!(
                 "    served:   size {} root {}\n",
-                seen.cp.size, seen.cp.root
+                seen.cp.size,
+                seen.cp.root.to_base64()
             )),
             (None, Some(raw)) => s.push_str(&format!(
                 "    served:   {:?}\n",

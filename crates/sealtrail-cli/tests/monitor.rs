@@ -279,6 +279,7 @@ fn fork_between_two_copies_of_one_log_is_alerted_with_evidence() {
         (&json!(25), &json!(25))
     );
     assert_ne!(line["root"], line["trusted_root"]);
+    eprintln!("{stderr}"); // shown with --no-capture: the alert as printed
     assert!(stderr.contains("!!! FORK"), "{stderr}");
     assert!(stderr.contains("same size 25"), "{stderr}");
     // The bad checkpoint is not trusted.
@@ -433,6 +434,14 @@ fn tampered_or_foreign_signature_is_alerted() {
     let server = Server::start(&data, "0.1", &[], None);
     ingest(&server.url, &key, "s", 0..4);
     let real = checkpoint(&server.url, &key);
+    // Tiles that are not public need the API key: said so, nothing trusted.
+    let (code, line, _) = once(&server.url, &vkey, &state, &[]);
+    assert_eq!((code, &line["status"]), (3, &json!("error")), "{line}");
+    assert!(
+        line["message"].as_str().unwrap().contains("pass --api-key"),
+        "{line}"
+    );
+    assert!(!state.exists());
     let (code, _, _) = once(&server.url, &vkey, &state, &["--api-key", &key]);
     assert_eq!(code, 0);
 
