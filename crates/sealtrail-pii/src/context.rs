@@ -1,0 +1,163 @@
+//! Context words: whole-word, case-insensitive matches near a candidate, or
+//! in the JSON member name that holds the string.
+//!
+//! Whole words only: "lic" must never match inside "public". `_`, `-`, `.` and
+//! spaces all separate words, so `api_key`, `api-key` and `API key` are one
+//! phrase; a camelCase member name (`passportNumber`) is split at its humps.
+
+/// Bytes of text looked at before a candidate.
+const BEFORE: usize = 48;
+/// Bytes of text looked at after a candidate.
+const AFTER: usize = 24;
+
+/// Where a context word was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Hit {
+    /// In the text around the candidate.
+    Near(&'static str),
+    /// In the JSON member name of the string.
+    Key(&'static str),
+}
+
+impl Hit {
+    /// The human reason: "near 'passport'" or "key 'passport'".
+    pub(crate) fn why(self) -> String {
+        match self {
+            Hit::Near(w) => format!("near '{w}'"),
+            Hit::Key(w) => format!("key '{w}'"),
+        }
+    }
+}
+
+/// The text being scanned and the member name it sits under (if any).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Context<'a> {
+    pub(crate) text: &'a str,
+    pub(crate) key: Option<&'a str>,
+}
+
+/// A word character: ASCII letters and digits, and any non-ASCII byte (so a
+/// word never matches inside "naïve" or "Straße" either).
+pub(crate) fn is_word_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b >= 0x80
+}
+
+/// Lower-cases and folds separators to one space, into `out`.
+fn fold_into(src: &[u8], out: &mut Vec<u8>) {
+    out.clear();
+    for &b in src {
+        out.push(match b {
+            b'_' | b'-' | b'.' | b'\t' | b'\n' | b'\r' => b' ',
+            _ => b.to_ascii_lowercase(),
+        });
+    }
+}
+
+/// Folds a member name, splitting camelCase humps with a space.
+fn fold_key(key: &str, out: &mut Vec<u8>) {
+    out.clear();
+    let bytes = key.as_bytes();
+    for (i, &b) in bytes.iter().enumerate() {
+        if i > 0 && b.is_ascii_uppercase() && bytes[i - 1].is_ascii_lowercase() {
+            out.push(b' ');
+        }
+        out.push(match b {
+            b'_' | b'-' | b'.' => b' ',
+            _ => b.to_ascii_lowercase(),
+        });
+    }
+}
+
+/// Whether `word` (lower case, spaces between parts) occurs in `hay` with a
+/// non-word byte (or an end) on both sides.
+pub(crate) fn contains_word(hay: &[u8], word: &str) -> bool {
+    let w = word.as_bytes();
+    if w.is_empty() || w.len() > hay.len() {
+        return false;
+    }
+    for pos in memchr::memmem::find_iter(hay, w) {
+        let before_ok = pos == 0 || !is_word_byte(hay[pos - 1]);
+        let end = pos + w.len();
+        let after_ok = end == hay.len() || !is_word_byte(hay[end]);
+        if before_ok && after_ok {
+            return true;
+        }
+    }
+    false
+}
+
+impl<'a> Context<'a> {
+    #[cfg(test)]
+    pub(crate) fn text(text: &'a str) -> Self {
+        Context { text, key: None }
+    }
+
+    /// The first of `words` found in the member name, else in the text
+    /// window around `start..end`.
+    pub(crate) fn find(&self, start: usize, end: usize, words: &[&'static str]) -> Option<Hit> {
+        if words.is_empty() {
+            return None;
+        }
+        let mut buf = Vec::with_capacity(BEFORE + AFTER + 64);
+        if let Some(key) = self.key {
+            fold_key(key, &mut buf);
+            if let Some(w) = words.iter().find(|w| contains_word(&buf, w)) {
+                return Some(Hit::Key(w));
+            }
+        }
+        let bytes = self.text.as_bytes();
+        let lo = start.saturating_sub(BEFORE);
+        let hi = end.saturating_add(AFTER).min(bytes.len());
+        let start = start.min(bytes.len());
+        let end = end.clamp(start, bytes.len());
+        // The candidate itself is blanked out so that its own letters (an
+        // IBAN's country code, a key's prefix) never count as context.
+        fold_into(&bytes[lo..hi], &mut buf);
+        for b in &mut buf[start - lo..end - lo] {
+            *b = b' ';
+        }
+        words
+            .iter()
+            .find(|w| contains_word(&buf, w))
+            .map(|w| Hit::Near(w))
+    }
+
+    /// Whether the member name itself is one of `words` (whole words).
+    pub(crate) fn key_is(&self, words: &[&'static str]) -> Option<&'static str> {
+        let key = self.key?;
+        let mut buf = Vec::with_capacity(key.len() + 8);
+        fold_key(key, &mut buf);
+        words.iter().copied().find(|w| contains_word(&buf, w))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn whole_words_only() {
+        assert!(contains_word(b"driving lic no", "lic"));
+        assert!(!contains_word(b"a public key", "lic"));
+        assert!(!contains_word(b"licence", "lic"));
+        assert!(contains_word(b"date of birth", "date of birth"));
+    }
+
+    #[test]
+    fn window_and_key() {
+        let text = "my passport: C01X00T47, public";
+        let c = Context::text(text);
+        assert_eq!(c.find(13, 22, &["passport"]), Some(Hit::Near("passport")));
+        assert_eq!(c.find(13, 22, &["lic"]), None);
+        let k = Context {
+            text: "C01X00T47",
+            key: Some("passportNumber"),
+        };
+        assert_eq!(k.find(0, 9, &["passport"]), Some(Hit::Key("passport")));
+        let k = Context {
+            text: "x",
+            key: Some("api_key"),
+        };
+        assert_eq!(k.key_is(&["api key"]), Some("api key"));
+    }
+}

@@ -1,0 +1,72 @@
+//! Telephone numbers, validated against libphonenumber's metadata (through
+//! the `phonenumber` crate) after a cheap shape prefilter done by the caller.
+
+use phonenumber::country::Id;
+
+pub(crate) const CONTEXT: &[&str] = &[
+    "phone",
+    "tel",
+    "telephone",
+    "mobile",
+    "cell",
+    "call",
+    "fax",
+    "whatsapp",
+    "contact",
+    "téléphone",
+    "telefon",
+    "telefono",
+    "handy",
+];
+
+/// Parses the regions named in a [`crate::ScanConfig`] (ISO 3166 alpha-2).
+pub(crate) fn regions(names: &[String]) -> Vec<Id> {
+    names
+        .iter()
+        .filter_map(|n| n.to_ascii_uppercase().parse::<Id>().ok())
+        .collect()
+}
+
+/// Validates `digits` (ASCII digits only); `international` when the text
+/// wrote a leading `+` or `00`. Returns the region the number is valid in.
+pub(crate) fn validate(digits: &str, international: bool, regions: &[Id]) -> Option<String> {
+    if !(7..=15).contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    // The parser is given only a canonical digit string built here; a panic
+    // inside it would still be a bug, so contain it rather than crash ingest.
+    let parse = |region: Option<Id>, s: String| {
+        std::panic::catch_unwind(move || phonenumber::parse(region, s).ok())
+            .ok()
+            .flatten()
+    };
+    if international {
+        let n = parse(None, format!("+{digits}"))?;
+        return n.is_valid().then(|| {
+            n.country().id().map_or_else(
+                || "valid international number".to_string(),
+                |id| format!("valid number for {}", id.as_ref()),
+            )
+        });
+    }
+    regions.iter().find_map(|&id| {
+        let n = parse(Some(id), digits.to_string())?;
+        n.is_valid()
+            .then(|| format!("valid number for {}", id.as_ref()))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers() {
+        let r = regions(&["US".into(), "GB".into(), "DE".into(), "FR".into()]);
+        assert!(validate("4155552671", false, &r).is_some());
+        assert!(validate("442079460958", true, &r).is_some());
+        assert!(validate("03012345678", false, &r).is_some());
+        assert!(validate("0123", false, &r).is_none());
+        assert!(validate("1111111111", false, &r).is_none());
+    }
+}
