@@ -12,9 +12,12 @@ use std::process::Command;
 
 use common::{init, Server, BIN};
 use rusqlite::{params, Connection};
+use sealtrail_core::checkpoint::SignedCheckpoint;
 use sealtrail_core::frontier::Frontier;
 use sealtrail_core::hash::{leaf_hash, Hash};
 use sealtrail_core::header::commit_body;
+use sealtrail_core::heads;
+use sealtrail_core::note::NoteSigner;
 use serde_json::{json, Value};
 
 /// Entries in the test log: more than one full tile (256), so that there are
@@ -355,6 +358,37 @@ fn changed_bytes_are_named() {
     assert_eq!(
         problems(&report),
         [p(&format!("checkpoint {size}"), "checkpoint_signature")],
+        "{report}"
+    );
+
+    // A checkpoint re-signed with the log's own key whose stream-heads line
+    // lies (a log hiding a stream's later entries from exports): the
+    // signature is good, the replayed heads are not.
+    let dir = f.copy();
+    let conn = db(&dir);
+    let (size, note): (i64, Vec<u8>) = conn
+        .query_row(
+            "SELECT size, note FROM checkpoints ORDER BY size LIMIT 1 OFFSET 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    let signer = sealtrail_server::datadir::load_signer(&dir).unwrap();
+    let opened = SignedCheckpoint::open(&note, &[&signer.verifier()]).unwrap();
+    let mut cp = opened.checkpoint;
+    let mut root = heads::root_from_extensions(&cp.extensions).unwrap();
+    root.0[7] ^= 0x40;
+    cp.extensions = vec![heads::extension_line(&root)];
+    let forged = SignedCheckpoint::sign(cp, &[&signer as &dyn NoteSigner]).unwrap();
+    conn.execute(
+        "UPDATE checkpoints SET note = ?1 WHERE size = ?2",
+        params![forged.to_bytes(), size],
+    )
+    .unwrap();
+    let report = verify_fails(&dir, "stream-heads root");
+    assert_eq!(
+        problems(&report),
+        [p(&format!("checkpoint {size}"), "checkpoint_stream_heads")],
         "{report}"
     );
 }

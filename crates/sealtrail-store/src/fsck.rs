@@ -19,6 +19,7 @@ use sealtrail_core::checkpoint::SignedCheckpoint;
 use sealtrail_core::frontier::Frontier;
 use sealtrail_core::hash::{leaf_hash, Hash, HASH_LEN};
 use sealtrail_core::header::EntryHeader;
+use sealtrail_core::heads::{self, HeadsAudit, HeadsMismatch};
 use sealtrail_core::note::NoteVerifier;
 
 use crate::segment::{segment_name, RecordLocation, SegmentReader, SALT_LEN};
@@ -227,6 +228,9 @@ struct Scan {
     /// so a stream link that skips one of them is not blamed.
     unreadable: BTreeSet<u64>,
     roots_at: HashMap<u64, Hash>,
+    /// Replays the stream heads to check each checkpoint's heads line.
+    heads: Option<HeadsAudit>,
+    heads_mismatches: Vec<HeadsMismatch>,
 }
 
 /// Checks whatever `src` reads.
@@ -240,6 +244,21 @@ pub fn check_source(
     let checkpoints = src.checkpoints()?;
     let wanted: BTreeSet<u64> = checkpoints.iter().map(|c| c.size).collect();
     let mut scan = Scan::default();
+    // What each checkpoint's stream-heads line claims (docs/formats.md §8);
+    // the signature itself is checked below with the rest of the note.
+    let claims = checkpoints
+        .iter()
+        .map(|cp| {
+            let claimed = sealtrail_core::note::Note::parse(&cp.note)
+                .ok()
+                .and_then(|n| sealtrail_core::checkpoint::Checkpoint::parse(n.text()).ok())
+                .and_then(|c| heads::root_from_extensions(&c.extensions).ok());
+            (cp.size, claimed)
+        })
+        .collect();
+    let mut audit = HeadsAudit::new(claims);
+    scan.heads_mismatches = audit.start();
+    scan.heads = Some(audit);
     if wanted.contains(&0) {
         scan.roots_at.insert(0, Hash::EMPTY_ROOT);
     }
@@ -395,6 +414,24 @@ pub fn check_source(
             }
         }
     }
+    for m in std::mem::take(&mut scan.heads_mismatches) {
+        let loc = format!("checkpoint {}", m.size);
+        match m.claimed {
+            Some(claimed) => report.problem(
+                loc,
+                "checkpoint_stream_heads",
+                format!(
+                    "signed stream-heads root {claimed} does not match the entries' stream heads {}",
+                    m.computed
+                ),
+            ),
+            None => report.warning(
+                loc,
+                "no_stream_heads",
+                "has no sealtrail-stream-heads/v1 line (signed by an older sealtrail): exports cannot prove stream completeness at this size",
+            ),
+        }
+    }
     // Report order: container, entries by index, tiles, head, checkpoints
     // (an inserted entry is found only at the entry after it).
     report.problems.sort_by_key(report_order);
@@ -548,6 +585,10 @@ fn check_header(
         );
     }
     scan.prev_time = h.time;
+    if let Some(audit) = scan.heads.as_mut() {
+        let found = audit.push(index, &h.agent, h.session.as_deref());
+        scan.heads_mismatches.extend(found);
+    }
     // Stream links name entries by the index their header claims: a moved
     // entry is reported once (above), not again by every later link.
     check_link(
