@@ -9,7 +9,7 @@ use super::completeness::{check_range, check_stream, CompletenessFile, Item};
 use super::line::EntryLine;
 use super::manifest::{Counts, Manifest, StreamField};
 use super::proofs::{BatchInclusion, ProofFileError};
-use super::{proof_member, Member, Members, Role, CHECKPOINT, COMPLETENESS, ENTRIES, MANIFEST};
+use super::{Member, Members, Role, CHECKPOINT, COMPLETENESS, ENTRIES, MANIFEST};
 use crate::checkpoint::{Checkpoint, SignedCheckpoint};
 use crate::hash::{leaf_hash, Hash};
 use crate::header::{commit_body, EntryHeader, HeaderError, HEADER_VERSION};
@@ -155,7 +155,7 @@ struct AgentId<'a> {
 /// Parses and canonical-checks entry bytes without a JSON tree: the
 /// direct deserialiser, then a byte comparison with the canonical writer
 /// (equal bytes are canonical, since the writer's output is).
-fn parse_header(bytes: &[u8]) -> Result<EntryHeader, HeaderError> {
+fn parse_header(bytes: &[u8], out: &mut Vec<u8>) -> Result<EntryHeader, HeaderError> {
     let h: EntryHeader = match serde_json::from_slice(bytes) {
         Ok(h) => h,
         // The general parser gives the precise message (version, duplicates…).
@@ -166,8 +166,8 @@ fn parse_header(bytes: &[u8]) -> Result<EntryHeader, HeaderError> {
             found: u64::from(h.v),
         });
     }
-    let mut out = Vec::with_capacity(bytes.len());
-    h.write_entry_bytes(&mut out)?;
+    out.clear();
+    h.write_entry_bytes(out)?;
     if out != bytes {
         return Err(HeaderError::NotCanonical);
     }
@@ -197,6 +197,9 @@ pub struct Verifier {
     first_match: Option<u64>,
     last_match: Option<u64>,
     line_no: u64,
+    /// Reused buffers: the canonical form of a header, a proof's name.
+    canonical: Vec<u8>,
+    name: String,
 }
 
 fn member_bytes<'a>(
@@ -265,6 +268,8 @@ impl Verifier {
             first_match: None,
             last_match: None,
             line_no: 0,
+            canonical: Vec::new(),
+            name: String::new(),
         };
         if let Some(note) = note {
             v.open_checkpoint(note, trusted);
@@ -406,7 +411,7 @@ impl Verifier {
         // does not parse: the proof check then says whether it was altered.
         let header_bytes = parsed.header.as_bytes();
         let leaf = leaf_hash(header_bytes);
-        let header = match parse_header(header_bytes) {
+        let header = match parse_header(header_bytes, &mut self.canonical) {
             Ok(h) => {
                 if h.index != index {
                     self.fail(
@@ -490,18 +495,24 @@ impl Verifier {
         let Some(batch) = self.batch.as_mut() else {
             return;
         };
-        let name = proof_member(index);
-        let result = match members.get(&name) {
+        use std::fmt::Write;
+        self.name.clear();
+        // Writing to a String cannot fail.
+        let _ = write!(self.name, "proofs/{index}.tlog-proof");
+        let result = match members.get(&self.name) {
             Member::Present(bytes) => batch.verify(index, leaf, bytes).map_err(Problem::Proof),
-            Member::Absent => Err(Problem::ProofMissing(name.clone())),
+            Member::Absent => Err(Problem::ProofMissing(self.name.clone())),
             Member::Unreadable(why) => Err(Problem::ProofUnreadable {
-                member: name.clone(),
+                member: self.name.clone(),
                 reason: why.to_owned(),
             }),
         };
         match result {
             Ok(()) => self.report.proven += 1,
-            Err(p) => self.fail(Some(index), &name, p),
+            Err(p) => {
+                let name = self.name.clone();
+                self.fail(Some(index), &name, p)
+            }
         }
     }
 
