@@ -13,11 +13,13 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod bench;
 mod bench_diy;
+mod bench_query;
 mod config;
 mod ingest;
 mod migrate;
 mod monitor;
 mod proof;
+mod query;
 mod server_cmds;
 mod verify;
 
@@ -39,6 +41,10 @@ enum Command {
     Ingest(ingest::IngestArgs),
     /// Fetch an entry's inclusion proof and optionally verify it offline.
     Proof(proof::ProofArgs),
+    /// Search the log: time range, agent, session, kind, … (every filter must match).
+    Query(query::QueryArgs),
+    /// Entry counts grouped by agent, kind, outcome and/or day.
+    Stats(query::StatsArgs),
     /// Check a whole store: re-derive every hash, link, tile node and checkpoint.
     Verify(verify::VerifyArgs),
     /// Follow a server's signed checkpoints; alert on a fork or a rollback.
@@ -65,6 +71,10 @@ enum BenchCommand {
     Ingest(bench::BenchIngestArgs),
     /// The do-it-yourself baseline: one INSERT and one fsync per event with a SHA-256 chain column.
     Diy(bench_diy::DiyArgs),
+    /// Build a real log of synthetic events (10 million by default) for query benchmarks.
+    Populate(bench_query::PopulateArgs),
+    /// Time selective query pages and grouped stats over a populated log.
+    Query(bench_query::BenchQueryArgs),
 }
 
 fn main() -> ExitCode {
@@ -82,11 +92,15 @@ fn main() -> ExitCode {
         Command::Serve(a) => server_cmds::serve(a),
         Command::Ingest(a) => ingest::run(a),
         Command::Proof(a) => proof::run(a),
+        Command::Query(a) => query::run(a),
+        Command::Stats(a) => query::stats(a),
         Command::Migrate(a) => migrate::run(a),
         Command::Monitor(a) => monitor::run(a),
         Command::Verify(a) => verify::run(a),
         Command::Bench(BenchCommand::Ingest(a)) => bench::run(a),
         Command::Bench(BenchCommand::Diy(a)) => bench_diy::run(a),
+        Command::Bench(BenchCommand::Populate(a)) => bench_query::populate(a),
+        Command::Bench(BenchCommand::Query(a)) => bench_query::query(a),
         Command::Config(ConfigCommand::Show(a)) => server_cmds::show(a),
     };
     match result {

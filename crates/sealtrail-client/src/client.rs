@@ -8,7 +8,10 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::error::{body_snippet, from_error_answer, transport_message, ClientError};
-use crate::types::{ConsistencyResponse, EntryResponse, IngestResponse, ProofResponse};
+use crate::types::{
+    ConsistencyResponse, EntryResponse, EventsPage, EventsQuery, IngestResponse, ProofResponse,
+    StatsQuery, StatsResponse,
+};
 
 /// `Content-Type` of a JSON array (or single event object) body.
 pub const CONTENT_TYPE_JSON: &str = "application/json";
@@ -340,6 +343,21 @@ impl Client {
     ) -> Result<ConsistencyResponse, ClientError> {
         let mut url = self.url("v1/consistency")?;
         url.set_query(Some(&format!("from={from}&to={to}")));
+        self.send(Method::GET, url, None).await?.json()
+    }
+
+    /// One page of `GET /v1/events`; pass its `next_cursor` as the next
+    /// query's `cursor` until it is `None`.
+    pub async fn events(&self, q: &EventsQuery) -> Result<EventsPage, ClientError> {
+        let mut url = self.url("v1/events")?;
+        url.query_pairs_mut().extend_pairs(q.pairs());
+        self.send(Method::GET, url, None).await?.json()
+    }
+
+    /// `GET /v1/stats`: entry counts, grouped.
+    pub async fn stats(&self, q: &StatsQuery) -> Result<StatsResponse, ClientError> {
+        let mut url = self.url("v1/stats")?;
+        url.query_pairs_mut().extend_pairs(q.pairs());
         self.send(Method::GET, url, None).await?.json()
     }
 

@@ -32,6 +32,7 @@ pub use error::{ApiError, ClientError};
 pub use sealtrail_core::hash::Hash;
 pub use tlog::TlogClient;
 pub use types::{
-    ConsistencyResponse, EntryResponse, EventResult, IngestResponse, ProofResponse, Receipt,
+    ConsistencyResponse, EntryResponse, EventResult, EventsPage, EventsQuery, IngestResponse,
+    ProofResponse, QueriedEvent, Receipt, StatsQuery, StatsResponse, StatsRow,
 };
 pub use verify::{parse_header, verify_entry_body, verify_entry_proof, VerifiedProof, VerifyError};

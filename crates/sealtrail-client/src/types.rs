@@ -108,6 +108,148 @@ pub struct EntryResponse {
     pub salt: Option<String>,
 }
 
+/// `GET /v1/events`: which entries, and which page of them. Every filter
+/// is optional; given ones must all match.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventsQuery {
+    /// Server time, microseconds since the epoch, inclusive.
+    pub from: Option<u64>,
+    /// Server time, microseconds since the epoch, exclusive.
+    pub to: Option<u64>,
+    pub agent: Option<String>,
+    pub session: Option<String>,
+    pub kind: Option<String>,
+    pub action: Option<String>,
+    pub tool: Option<String>,
+    pub outcome: Option<String>,
+    pub data_class: Option<String>,
+    /// A subject's keyed MAC (64 hex digits), as sealed in headers.
+    pub subject: Option<String>,
+    /// A verdict (`out_of_scope: budget`) or a verdict class (`out_of_scope`).
+    pub scope: Option<String>,
+    /// Entries after this index: the previous page's `next_cursor`.
+    pub cursor: Option<u64>,
+    /// Page size, 1 to 1000 (server default 100).
+    pub limit: Option<u32>,
+    /// Also return each event and its salt.
+    pub include_bodies: bool,
+}
+
+impl EventsQuery {
+    /// The query string.
+    pub(crate) fn pairs(&self) -> Vec<(&'static str, String)> {
+        let mut p = Vec::new();
+        let mut text = |k: &'static str, v: &Option<String>| {
+            if let Some(v) = v {
+                p.push((k, v.clone()));
+            }
+        };
+        text("agent", &self.agent);
+        text("session", &self.session);
+        text("kind", &self.kind);
+        text("action", &self.action);
+        text("tool", &self.tool);
+        text("outcome", &self.outcome);
+        text("data_class", &self.data_class);
+        text("subject", &self.subject);
+        text("scope", &self.scope);
+        for (k, v) in [
+            ("from", self.from),
+            ("to", self.to),
+            ("cursor", self.cursor),
+            ("limit", self.limit.map(u64::from)),
+        ] {
+            if let Some(v) = v {
+                p.push((k, v.to_string()));
+            }
+        }
+        if self.include_bodies {
+            p.push(("include", "body".into()));
+        }
+        p
+    }
+}
+
+/// One entry of a `GET /v1/events` page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueriedEvent {
+    pub index: u64,
+    /// Server time, microseconds since the epoch.
+    pub time: u64,
+    pub leaf_hash: Hash,
+    /// The sealed header.
+    pub header: Value,
+    /// With bodies asked for: the event (`Some(Null)` once erased).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<Value>,
+    /// With bodies asked for: the salt in hex.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub salt: Option<Value>,
+}
+
+/// A page of `GET /v1/events`. More entries may match while `next_cursor`
+/// is set, even after a short or empty page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventsPage {
+    pub events: Vec<QueriedEvent>,
+    pub next_cursor: Option<u64>,
+}
+
+/// `GET /v1/stats`: counts kept per UTC day, agent, kind and outcome.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StatsQuery {
+    /// Any of `agent`, `kind`, `outcome`, `day`, in the order rows sort by.
+    pub group_by: Vec<String>,
+    /// A UTC midnight, microseconds since the epoch (inclusive).
+    pub from: Option<u64>,
+    /// A UTC midnight, microseconds since the epoch (exclusive).
+    pub to: Option<u64>,
+    pub agent: Option<String>,
+    pub kind: Option<String>,
+    pub outcome: Option<String>,
+}
+
+impl StatsQuery {
+    pub(crate) fn pairs(&self) -> Vec<(&'static str, String)> {
+        let mut p = Vec::new();
+        if !self.group_by.is_empty() {
+            p.push(("group_by", self.group_by.join(",")));
+        }
+        for (k, v) in [("from", self.from), ("to", self.to)] {
+            if let Some(v) = v {
+                p.push((k, v.to_string()));
+            }
+        }
+        for (k, v) in [
+            ("agent", &self.agent),
+            ("kind", &self.kind),
+            ("outcome", &self.outcome),
+        ] {
+            if let Some(v) = v {
+                p.push((k, v.clone()));
+            }
+        }
+        p
+    }
+}
+
+/// One group of `GET /v1/stats`: its grouped columns (`day` as
+/// `YYYY-MM-DD`; `outcome` null for entries without one) and its count.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatsRow {
+    pub count: u64,
+    #[serde(flatten)]
+    pub groups: serde_json::Map<String, Value>,
+}
+
+/// The answer of `GET /v1/stats`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatsResponse {
+    pub group_by: Vec<String>,
+    pub rows: Vec<StatsRow>,
+    pub total: u64,
+}
+
 /// `GET /v1/entries/{index}/proof[?size=N]`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProofResponse {

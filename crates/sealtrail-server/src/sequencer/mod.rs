@@ -168,10 +168,12 @@ pub struct Sequencer {
     head: watch::Receiver<TreeHead>,
 }
 
-/// Where sealing times come from: microseconds since the epoch. The server
-/// uses its clock; `sealtrail bench populate` injects synthetic days. The
-/// sealer never lets time go backwards whatever this returns.
-pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
+/// Where sealing times come from: microseconds since the epoch, asked once
+/// per batch with the index of the batch's first entry. The server uses its
+/// clock (and ignores the index); `sealtrail bench populate` spreads a log
+/// over synthetic days by index. The sealer never lets time go backwards,
+/// whatever this returns.
+pub type Clock = Arc<dyn Fn(u64) -> u64 + Send + Sync>;
 
 impl Sequencer {
     /// Loads the log head and starts the sequencer thread. The thread stops
@@ -181,7 +183,7 @@ impl Sequencer {
         config: SequencerConfig,
         metrics: Arc<Metrics>,
     ) -> Result<(Sequencer, std::thread::JoinHandle<()>), StoreError> {
-        Self::start_with_clock(store, config, metrics, Arc::new(crate::clock::now_micros))
+        Self::start_with_clock(store, config, metrics, Arc::new(|_| crate::clock::now_micros()))
     }
 
     /// [`Sequencer::start`] with the times of sealed entries taken from `clock`.

@@ -306,7 +306,7 @@ impl Sealer {
         let mut outcomes: Vec<Option<SealOutcome>> = Vec::with_capacity(events.len());
         // Positions of in-batch duplicates, resolved once their first copy is sealed.
         let mut pending_dups: Vec<(usize, String)> = Vec::new();
-        let time = (self.clock)().max(last_time);
+        let time = (self.clock)(size).max(last_time);
 
         for (i, p) in events.into_iter().enumerate() {
             if let Some(id) = p.id.as_deref() {

@@ -1,6 +1,8 @@
 //! The synthetic workload both store benches write: sealed-looking entries
 //! of ≈500-byte headers (`HDR` overrides) and 1 KiB bodies, 100 agents,
-//! 1,000 sessions (`NOSESS=1`: none), unique event ids (`NOID=1`: none).
+//! 1,000 sessions live at a time, each 20 entries long (`NOSESS=1`: none),
+//! unique event ids (`NOID=1`: none), 6 kinds and tools, 4 outcomes, data
+//! classes on one entry in ten: every query index has many values to keep.
 
 use std::time::Instant;
 
@@ -37,17 +39,7 @@ pub fn fill(store: &dyn Store, label: &str, batch: u64, total: u64) -> f64 {
                 index: i,
                 leaf_hash: leaf_hash(&i.to_be_bytes()),
                 header: header.clone(),
-                columns: EntryColumns {
-                    time: 1_795_000_000_000_000 + i,
-                    agent: format!("agent-{}", i % 100),
-                    session: sessions.then(|| format!("session-{}", i % 1000)),
-                    kind: "tool_call".into(),
-                    action: Some("lookup".into()),
-                    tool: Some("crm.lookup".into()),
-                    outcome: Some("success".into()),
-                    event_id: ids.then(|| format!("01JD{i:022}")),
-                    ..EntryColumns::default()
-                },
+                columns: columns(i, sessions, ids),
                 body: body.clone(),
                 salt: [7; 32],
             })
@@ -85,4 +77,51 @@ pub fn fill(store: &dyn Store, label: &str, batch: u64, total: u64) -> f64 {
         secs * 1e6 / total as f64
     );
     rate
+}
+
+const KINDS: [&str; 6] = [
+    "tool_call",
+    "model_call",
+    "decision",
+    "data_access",
+    "guardrail",
+    "human_review",
+];
+const TOOLS: [&str; 6] = [
+    "orders.search",
+    "customer.read",
+    "refund.issue",
+    "email.send",
+    "db.query",
+    "file.read",
+];
+const OUTCOMES: [&str; 4] = ["success", "success", "failure", "denied"];
+
+/// The query columns of synthetic entry `i`.
+fn columns(i: u64, sessions: bool, ids: bool) -> EntryColumns {
+    // Session names as clients make them (no order): one of 1,000 live
+    // sessions, replaced by a new one every 20 of its entries.
+    let live = i % 1000;
+    let generation = i / 20_000;
+    EntryColumns {
+        time: 1_795_000_000_000_000 + i,
+        agent: format!("agent-{}", i % 100),
+        session: sessions.then(|| {
+            format!(
+                "session-{:x}",
+                (generation * 1000 + live) * 2_654_435_761 % (1 << 32)
+            )
+        }),
+        kind: KINDS[(i % 6) as usize].into(),
+        action: Some(format!("act.{}", i % 7)),
+        tool: (i % 6 == 0).then(|| TOOLS[(i / 6 % 6) as usize].into()),
+        outcome: Some(OUTCOMES[(i % 4) as usize].into()),
+        event_id: ids.then(|| format!("01JD{i:022}")),
+        data_classes: if i % 10 == 0 {
+            vec!["pii".into()]
+        } else {
+            Vec::new()
+        },
+        ..EntryColumns::default()
+    }
 }

@@ -1,0 +1,454 @@
+//! `sealtrail query` (filtered entries, following cursors) and `sealtrail
+//! stats` (grouped counts), printed as an aligned table, JSON, JSON lines or
+//! CSV (RFC 4180).
+
+use std::io::{self, Write};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use sealtrail_client::{EventsQuery, QueriedEvent, StatsQuery};
+use sealtrail_server::query::{format_time, parse_time};
+use serde_json::{json, Value};
+
+use crate::ingest::{runtime, ServerArgs};
+
+/// How results are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Aligned columns for people.
+    Table,
+    /// One JSON document.
+    Json,
+    /// One JSON object per line.
+    Jsonl,
+    /// Comma-separated values with a header row (RFC 4180).
+    Csv,
+}
+
+fn time_arg(s: &str) -> Result<u64, String> {
+    parse_time(s)
+}
+
+/// Search the log: every filter given must match.
+#[derive(Debug, clap::Args)]
+pub struct QueryArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// From this server time on (RFC 3339, a date, or µs since the epoch).
+    #[arg(long, value_parser = time_arg, value_name = "TIME")]
+    pub from: Option<u64>,
+    /// Before this server time (exclusive).
+    #[arg(long, value_parser = time_arg, value_name = "TIME")]
+    pub to: Option<u64>,
+    #[arg(long)]
+    pub agent: Option<String>,
+    #[arg(long)]
+    pub session: Option<String>,
+    /// Event kind: tool_call, model_call, decision, …
+    #[arg(long)]
+    pub kind: Option<String>,
+    #[arg(long)]
+    pub action: Option<String>,
+    /// Tool name.
+    #[arg(long)]
+    pub tool: Option<String>,
+    /// success, failure, denied or pending.
+    #[arg(long)]
+    pub outcome: Option<String>,
+    /// A data class tag the entry carries (pii, pci, …).
+    #[arg(long)]
+    pub data_class: Option<String>,
+    /// A data subject's keyed MAC (64 hex digits) as sealed in headers.
+    #[arg(long)]
+    pub subject: Option<String>,
+    /// A scope verdict (`out_of_scope: budget`) or its class (`out_of_scope`).
+    #[arg(long)]
+    pub scope: Option<String>,
+    /// Start after this entry index (the `next_cursor` printed last time).
+    #[arg(long)]
+    pub cursor: Option<u64>,
+    /// Most entries to print.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
+    pub limit: u64,
+    /// Print every matching entry (ignores --limit).
+    #[arg(long)]
+    pub all: bool,
+    /// Include each event (and its salt) in json, jsonl and csv output.
+    #[arg(long)]
+    pub include_bodies: bool,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+/// Entries fetched per request.
+const PAGE: u64 = 1000;
+
+pub fn run(a: QueryArgs) -> anyhow::Result<ExitCode> {
+    let client = a.server.client()?;
+    let mut q = EventsQuery {
+        from: a.from,
+        to: a.to,
+        agent: a.agent.clone(),
+        session: a.session.clone(),
+        kind: a.kind.clone(),
+        action: a.action.clone(),
+        tool: a.tool.clone(),
+        outcome: a.outcome.clone(),
+        data_class: a.data_class.clone(),
+        subject: a.subject.clone(),
+        scope: a.scope.clone(),
+        cursor: a.cursor,
+        limit: None,
+        include_bodies: a.include_bodies,
+    };
+    let want = if a.all { u64::MAX } else { a.limit };
+    let rt = runtime(0)?;
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    let mut printer = Printer::new(a.format, a.include_bodies);
+    let mut printed = 0u64;
+    let next = loop {
+        q.limit = Some(PAGE.min(want - printed) as u32);
+        let page = rt.block_on(client.events(&q)).context("query failed")?;
+        let mut last = None;
+        for e in page.events {
+            last = Some(e.index);
+            printer.event(&mut out, e)?;
+            printed += 1;
+        }
+        match page.next_cursor {
+            None => break None,
+            // The limit cut the results: say where they go on.
+            Some(c) if printed >= want => break Some(last.unwrap_or(c)),
+            Some(c) => q.cursor = Some(c),
+        }
+    };
+    printer.finish(&mut out, next)?;
+    out.flush()?;
+    if let (Some(c), Format::Table) = (next, a.format) {
+        eprintln!("more entries may match: add --cursor {c} (or use --all)");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The header fields the table and CSV show, in order.
+const COLUMNS: [&str; 11] = [
+    "index",
+    "time",
+    "agent",
+    "session",
+    "kind",
+    "action",
+    "tool",
+    "outcome",
+    "scope",
+    "data_classes",
+    "event_id",
+];
+
+/// One event as the table and CSV cells of [`COLUMNS`].
+fn cells(e: &QueriedEvent) -> Vec<String> {
+    let h = &e.header;
+    let text = |k: &str| match &h[k] {
+        Value::String(s) => s.clone(),
+        Value::Array(items) => items
+            .iter()
+            .map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_string))
+            .collect::<Vec<_>>()
+            .join(" "),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    };
+    let mut row = vec![e.index.to_string(), format_time(e.time)];
+    row.extend(COLUMNS[2..].iter().map(|k| text(k)));
+    row
+}
+
+/// Prints events as they arrive (tables wait for all, to align them).
+struct Printer {
+    format: Format,
+    bodies: bool,
+    rows: Vec<Vec<String>>,
+    events: Vec<Value>,
+    started: bool,
+}
+
+impl Printer {
+    fn new(format: Format, bodies: bool) -> Self {
+        Printer {
+            format,
+            bodies,
+            rows: Vec::new(),
+            events: Vec::new(),
+            started: false,
+        }
+    }
+
+    fn event(&mut self, out: &mut impl Write, e: QueriedEvent) -> io::Result<()> {
+        match self.format {
+            Format::Table => self.rows.push(cells(&e)),
+            Format::Json => self.events.push(json!(e)),
+            Format::Jsonl => {
+                serde_json::to_writer(&mut *out, &e)?;
+                out.write_all(b"\n")?;
+            }
+            Format::Csv => {
+                if !self.started {
+                    let mut header: Vec<String> = COLUMNS.iter().map(|c| c.to_string()).collect();
+                    header.push("leaf_hash".into());
+                    if self.bodies {
+                        header.push("event".into());
+                        header.push("salt".into());
+                    }
+                    write_csv_row(out, &header)?;
+                }
+                let mut row = cells(&e);
+                row.push(e.leaf_hash.to_hex());
+                if self.bodies {
+                    for v in [&e.event, &e.salt] {
+                        row.push(match v {
+                            Some(Value::String(s)) => s.clone(),
+                            Some(Value::Null) | None => String::new(),
+                            Some(other) => other.to_string(),
+                        });
+                    }
+                }
+                write_csv_row(out, &row)?;
+            }
+        }
+        self.started = true;
+        Ok(())
+    }
+
+    fn finish(self, out: &mut impl Write, next: Option<u64>) -> io::Result<()> {
+        match self.format {
+            Format::Table => {
+                let header: Vec<String> = COLUMNS.iter().map(|c| c.to_string()).collect();
+                write_table(out, &header, &self.rows)?;
+                writeln!(out, "({} entries)", self.rows.len())
+            }
+            Format::Json => {
+                serde_json::to_writer_pretty(
+                    &mut *out,
+                    &json!({"events": self.events, "next_cursor": next}),
+                )?;
+                writeln!(out)
+            }
+            Format::Csv if !self.started => {
+                let header: Vec<String> = COLUMNS.iter().map(|c| c.to_string()).collect();
+                write_csv_row(out, &header)
+            }
+            Format::Jsonl | Format::Csv => Ok(()),
+        }
+    }
+}
+
+/// One CSV record, RFC 4180: fields with a comma, quote, CR or LF are
+/// quoted (quotes doubled); records end with CRLF.
+pub fn write_csv_row(out: &mut impl Write, fields: &[String]) -> io::Result<()> {
+    for (i, f) in fields.iter().enumerate() {
+        if i > 0 {
+            out.write_all(b",")?;
+        }
+        if f.contains([',', '"', '\r', '\n']) {
+            write!(out, "\"{}\"", f.replace('"', "\"\""))?;
+        } else {
+            out.write_all(f.as_bytes())?;
+        }
+    }
+    out.write_all(b"\r\n")
+}
+
+/// Columns padded to their widest cell (in characters), two spaces apart;
+/// numbers right-aligned. Control characters in cells are escaped so a cell
+/// cannot break the layout.
+pub fn write_table(
+    out: &mut impl Write,
+    header: &[String],
+    rows: &[Vec<String>],
+) -> io::Result<()> {
+    let clean = |s: &str| -> String {
+        s.chars()
+            .flat_map(|c| {
+                if c.is_control() {
+                    c.escape_default().collect::<Vec<_>>()
+                } else {
+                    vec![c]
+                }
+            })
+            .collect()
+    };
+    let header: Vec<String> = header.iter().map(|h| clean(h)).collect();
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| r.iter().map(|c| clean(c)).collect())
+        .collect();
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for r in &rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let numeric: Vec<bool> = (0..header.len())
+        .map(|i| {
+            !rows.is_empty()
+                && rows.iter().all(|r| {
+                    r.get(i)
+                        .is_some_and(|c| c.bytes().all(|b| b.is_ascii_digit()))
+                })
+        })
+        .collect();
+    let line = |out: &mut dyn Write, cells: &[String]| -> io::Result<()> {
+        let mut text = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            let pad = widths[i].saturating_sub(c.chars().count());
+            if i > 0 {
+                text.push_str("  ");
+            }
+            if numeric[i] {
+                text.push_str(&" ".repeat(pad));
+                text.push_str(c);
+            } else {
+                text.push_str(c);
+                if i + 1 < cells.len() {
+                    text.push_str(&" ".repeat(pad));
+                }
+            }
+        }
+        writeln!(out, "{}", text.trim_end())
+    };
+    line(out, &header)?;
+    for r in &rows {
+        line(out, r)?;
+    }
+    Ok(())
+}
+
+/// Entry counts, grouped: kept per UTC day, agent, kind and outcome at
+/// ingest, so this is instant on any size of log.
+#[derive(Debug, clap::Args)]
+pub struct StatsArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// Comma-separated: agent, kind, outcome, day (rows sort in this order).
+    #[arg(long, value_delimiter = ',', value_name = "COLUMNS")]
+    pub group_by: Vec<String>,
+    /// From this UTC day on (a date, or a midnight as RFC 3339 or µs).
+    #[arg(long, value_parser = time_arg, value_name = "DAY")]
+    pub from: Option<u64>,
+    /// Before this UTC day.
+    #[arg(long, value_parser = time_arg, value_name = "DAY")]
+    pub to: Option<u64>,
+    #[arg(long)]
+    pub agent: Option<String>,
+    #[arg(long)]
+    pub kind: Option<String>,
+    #[arg(long)]
+    pub outcome: Option<String>,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+pub fn stats(a: StatsArgs) -> anyhow::Result<ExitCode> {
+    for g in &a.group_by {
+        if !["agent", "kind", "outcome", "day"].contains(&g.as_str()) {
+            bail!("--group-by {g:?}: use agent, kind, outcome and/or day");
+        }
+    }
+    let client = a.server.client()?;
+    let q = StatsQuery {
+        group_by: a.group_by.clone(),
+        from: a.from,
+        to: a.to,
+        agent: a.agent.clone(),
+        kind: a.kind.clone(),
+        outcome: a.outcome.clone(),
+    };
+    let answer = runtime(0)?
+        .block_on(client.stats(&q))
+        .context("stats failed")?;
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    let mut header = answer.group_by.clone();
+    header.push("count".into());
+    let row_cells = |r: &sealtrail_client::StatsRow| -> Vec<String> {
+        let mut cells: Vec<String> = answer
+            .group_by
+            .iter()
+            .map(|g| match r.groups.get(g) {
+                Some(Value::String(s)) => s.clone(),
+                Some(Value::Null) | None => "-".into(),
+                Some(other) => other.to_string(),
+            })
+            .collect();
+        cells.push(r.count.to_string());
+        cells
+    };
+    match a.format {
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut out, &answer)?;
+            writeln!(out)?;
+        }
+        Format::Jsonl => {
+            for r in &answer.rows {
+                serde_json::to_writer(&mut out, r)?;
+                writeln!(out)?;
+            }
+        }
+        Format::Csv => {
+            write_csv_row(&mut out, &header)?;
+            for r in &answer.rows {
+                let mut cells = row_cells(r);
+                // CSV keeps "no outcome" empty rather than "-".
+                for (c, g) in cells.iter_mut().zip(&answer.group_by) {
+                    if r.groups.get(g).is_none_or(Value::is_null) {
+                        c.clear();
+                    }
+                }
+                write_csv_row(&mut out, &cells)?;
+            }
+        }
+        Format::Table => {
+            let rows: Vec<Vec<String>> = answer.rows.iter().map(row_cells).collect();
+            write_table(&mut out, &header, &rows)?;
+            if !answer.group_by.is_empty() {
+                writeln!(out, "total: {}", answer.total)?;
+            }
+        }
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_quotes_as_rfc_4180_says() {
+        let mut out = Vec::new();
+        let row: Vec<String> = ["plain", "a,b", "say \"hi\"", "two\nlines", ""]
+            .map(String::from)
+            .to_vec();
+        write_csv_row(&mut out, &row).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "plain,\"a,b\",\"say \"\"hi\"\"\",\"two\nlines\",\r\n"
+        );
+    }
+
+    #[test]
+    fn tables_align_and_escape() {
+        let mut out = Vec::new();
+        let header = vec!["index".to_string(), "agent".into(), "kind".into()];
+        let rows = vec![
+            vec!["7".to_string(), "billing".into(), "tool_call".into()],
+            vec!["12".to_string(), "a\nb".into(), "decision".into()],
+        ];
+        write_table(&mut out, &header, &rows).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "index  agent    kind\n    7  billing  tool_call\n   12  a\\nb     decision\n"
+        );
+    }
+}
