@@ -340,7 +340,7 @@ impl Redactor {
         &self,
         s: &str,
         key: Option<&str>,
-        path: &mut String,
+        path: &str,
         in_key: bool,
         summary: &mut RedactionSummary,
         classes: &mut std::collections::BTreeSet<DataClass>,
@@ -358,7 +358,7 @@ impl Redactor {
         &self,
         s: &str,
         key: Option<&str>,
-        path: &mut String,
+        path: &str,
         in_key: bool,
         records: &mut Vec<RedactionRecord>,
         summary: &mut RedactionSummary,
@@ -369,7 +369,7 @@ impl Redactor {
             Err(e) => {
                 // Fail closed: an unscanned value is never passed through.
                 summary.unscanned.push(Unscanned {
-                    path: path.clone(),
+                    path: path.to_string(),
                     reason: e.to_string(),
                 });
                 return Outcome::Replace(UNSCANNED.to_string());
@@ -391,7 +391,7 @@ impl Redactor {
             let action = self.policy.action(f.entity);
             records.push(RedactionRecord {
                 entity: f.entity,
-                path: path.clone(),
+                path: path.to_string(),
                 in_key,
                 action,
                 score: f.score,

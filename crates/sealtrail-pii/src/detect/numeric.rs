@@ -314,7 +314,8 @@ fn check_phone(text: &[u8], run: &Run, env: &Env<'_>, sink: &mut Sink) {
         .iter()
         .flat_map(|&(s, e)| text[s..e].iter().map(|&b| b as char))
         .collect();
-    if !(7..=15).contains(&digits.len()) && !(digits.starts_with("00") && digits.len() <= 17) {
+    let intl_prefix = digits.starts_with("00") && digits.len() <= 17;
+    if !((7..=15).contains(&digits.len()) || intl_prefix) {
         return;
     }
     let mut international = run.plus;

@@ -474,7 +474,7 @@ pub(crate) fn judge_value(
         }
         return None;
     }
-    if len < 16 || len > 1024 || classes(value) < 2 {
+    if !(16..=1024).contains(&len) || classes(value) < 2 {
         return None;
     }
     // Short strings cannot reach a high absolute entropy: scale the bar.
