@@ -44,6 +44,7 @@ pub fn router(state: AppState) -> Router {
             post(ingest::post_events).get(query::get_events),
         )
         .route("/v1/stats", get(query::get_stats))
+        .route("/v1/exports", post(crate::export::post_export))
         .route("/v1/checkpoint", get(read::get_checkpoint))
         .route("/v1/entries/{index}", get(read::get_entry))
         .route("/v1/entries/{index}/proof", get(read::get_proof))
@@ -169,6 +170,7 @@ pub async fn start(opts: ServeOptions) -> Result<(Running, Option<String>)> {
         keys: Arc::new(KeyCache::default()),
         public_tiles: opts.public_tiles,
         origin: init.origin.clone(),
+        vkey: init.vkey.clone(),
     };
     let listener = tokio::net::TcpListener::bind(opts.listen)
         .await

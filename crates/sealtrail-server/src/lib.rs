@@ -9,6 +9,7 @@ pub mod clock;
 pub mod datadir;
 pub mod decode;
 pub mod error;
+pub mod export;
 pub mod ingest;
 pub mod metrics;
 pub mod ocsf;

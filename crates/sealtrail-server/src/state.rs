@@ -48,4 +48,6 @@ pub struct AppState {
     pub keys: Arc<KeyCache>,
     pub public_tiles: bool,
     pub origin: String,
+    /// The log's verifier key (written into evidence bundles).
+    pub vkey: String,
 }

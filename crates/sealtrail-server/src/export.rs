@@ -1,0 +1,561 @@
+//! `POST /v1/exports`: an evidence bundle (docs/formats.md §9) for a query,
+//! as one ZIP file.
+//!
+//! The bundle is proven against one signed checkpoint: the newest, once it
+//! covers everything committed when the request came in (the checkpointer
+//! is nudged for it). Entries are selected through the store's indexed
+//! query, written to `entries.jsonl` in a temporary file as they come, and
+//! the ZIP is assembled in another temporary file and streamed back, so a
+//! large bundle never sits in memory.
+
+use std::fs::File;
+use std::io::{BufWriter, Seek, SeekFrom, Write};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::State;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use sealtrail_core::bundle::{
+    proof_member, readme, write_entry_line, Completeness, CompletenessFile, Counts, Manifest,
+    Query, Role, StreamField, TreeRef, BUNDLE_VERSION, CHECKPOINT, COMPLETENESS, ENTRIES, FORMAT,
+    KEYS, MANIFEST, README,
+};
+use sealtrail_core::hash::Hash;
+use sealtrail_core::header::EntryHeader;
+use sealtrail_core::heads::StreamHeads;
+use sealtrail_core::tlog_proof::TlogProof;
+use sealtrail_store::query::MAX_LIMIT;
+use sealtrail_store::{EventQuery, QueryEvent, Store};
+use serde::Deserialize;
+use zip::write::SimpleFileOptions;
+use zip::{CompressionMethod, ZipWriter};
+
+use crate::auth::Caller;
+use crate::checkpointer::Signed;
+use crate::clock::now_micros;
+use crate::error::ApiError;
+use crate::proofs;
+use crate::query::parse_time;
+use crate::state::AppState;
+use crate::tiles::StoreTiles;
+
+/// A time as µs since the epoch, or as text (RFC 3339 or µs digits).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum TimeValue {
+    Micros(u64),
+    Text(String),
+}
+
+/// The body of `POST /v1/exports`.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ExportRequest {
+    pub from: Option<TimeValue>,
+    pub to: Option<TimeValue>,
+    pub agent: Option<String>,
+    pub session: Option<String>,
+    pub kind: Option<String>,
+    pub action: Option<String>,
+    pub tool: Option<String>,
+    pub outcome: Option<String>,
+    pub data_class: Option<String>,
+    /// The subject's keyed MAC as sealed in headers (64 hex digits).
+    pub subject: Option<String>,
+    pub scope: Option<String>,
+    /// Include the bodies (and salts) of the matches; default true.
+    pub bodies: Option<bool>,
+}
+
+fn bad(field: &str, message: impl Into<String>) -> ApiError {
+    let mut e = ApiError::bad_request("invalid_parameter", message);
+    e.body.field = Some(field.to_string());
+    e
+}
+
+fn time(field: &str, v: &Option<TimeValue>) -> Result<Option<u64>, ApiError> {
+    match v {
+        None => Ok(None),
+        Some(TimeValue::Micros(t)) => Ok(Some(*t)),
+        Some(TimeValue::Text(s)) => parse_time(s)
+            .map(Some)
+            .map_err(|why| bad(field, format!("{field}: {why}"))),
+    }
+}
+
+impl ExportRequest {
+    /// The bundle query, validated.
+    pub fn query(&self) -> Result<Query, ApiError> {
+        let (from, to) = (time("from", &self.from)?, time("to", &self.to)?);
+        if let (Some(f), Some(t)) = (from, to) {
+            if f > t {
+                return Err(bad("from", format!("from ({f}) is after to ({t})")));
+            }
+        }
+        let subject = self
+            .subject
+            .as_deref()
+            .map(|s| {
+                Hash::from_hex(s)
+                    .ok()
+                    .filter(|_| !s.bytes().any(|b| b.is_ascii_uppercase()))
+                    .ok_or_else(|| {
+                        bad(
+                            "subject",
+                            "subject must be the subject's keyed MAC as sealed in headers: 64 lowercase hex digits",
+                        )
+                    })
+            })
+            .transpose()?;
+        let empty = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
+        Ok(Query {
+            from,
+            to,
+            agent: empty(&self.agent),
+            session: empty(&self.session),
+            kind: empty(&self.kind),
+            action: empty(&self.action),
+            tool: empty(&self.tool),
+            outcome: empty(&self.outcome),
+            data_class: empty(&self.data_class),
+            subject,
+            scope: empty(&self.scope),
+        })
+    }
+}
+
+/// `POST /v1/exports`: the bundle, as `application/zip`.
+pub async fn post_export(
+    State(state): State<AppState>,
+    _c: Caller,
+    body: Result<Json<ExportRequest>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(req) = body.map_err(|e| {
+        ApiError::bad_request(
+            "invalid_request",
+            format!("export request: {}", e.body_text()),
+        )
+    })?;
+    let query = req.query()?;
+    let with_bodies = req.bodies.unwrap_or(true);
+    let needs_heads = query.completeness_stream().is_some();
+    let signed = checkpoint_for_export(&state, needs_heads).await?;
+    let store = state.store.clone();
+    let tiles = state.tiles.clone();
+    let vkey = state.vkey.clone();
+    let size = signed.checkpoint.size;
+    let file = tokio::task::spawn_blocking(move || {
+        let input = ExportInput {
+            store: store.as_ref(),
+            tiles: &tiles,
+            signed: &signed,
+            vkey: &vkey,
+            query: &query,
+            with_bodies,
+        };
+        write_bundle(&input)
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("export task failed: {e}")))??;
+    let len = file
+        .metadata()
+        .map_err(|e| ApiError::internal(format!("export file: {e}")))?
+        .len();
+    let stream = tokio_util::io::ReaderStream::new(tokio::fs::File::from_std(file));
+    let mut resp = (StatusCode::OK, Body::from_stream(stream)).into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/zip"),
+    );
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    h.insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_static("attachment; filename=\"evidence.zip\""),
+    );
+    h.insert("sealtrail-checkpoint-size", HeaderValue::from(size));
+    Ok(resp)
+}
+
+/// The newest checkpoint once it covers everything committed now (and has
+/// the stream heads when they are needed), nudging the checkpointer.
+async fn checkpoint_for_export(state: &AppState, needs_heads: bool) -> Result<Signed, ApiError> {
+    let committed = state.sequencer.head().borrow().size;
+    let mut rx = state.checkpoints.clone();
+    let ready = |s: &Option<Signed>| {
+        s.as_ref()
+            .is_some_and(|s| s.checkpoint.size >= committed && (!needs_heads || s.heads.is_some()))
+    };
+    let wait = state.limits.wait_timeout.max(Duration::from_secs(1));
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let latest = rx.borrow_and_update().clone();
+        if ready(&latest) {
+            if let Some(s) = latest {
+                return Ok(s);
+            }
+        }
+        state.nudge.notify_one();
+        match tokio::time::timeout_at(deadline, rx.changed()).await {
+            Ok(Ok(())) => continue,
+            _ => break,
+        }
+    }
+    // Timed out: an older checkpoint still proves what it covers, but a
+    // stream claim needs its heads.
+    let latest = rx.borrow().clone();
+    match latest {
+        Some(s) if !needs_heads || s.heads.is_some() => Ok(s),
+        Some(_) => Err(ApiError::unavailable(
+            "no checkpoint with stream heads is available yet; retry shortly",
+        )),
+        None if committed == 0 => Err(ApiError::not_found(
+            "the log is empty: there is nothing to export",
+        )),
+        None => Err(ApiError::unavailable(
+            "no checkpoint has been signed yet; retry shortly",
+        )),
+    }
+}
+
+/// Everything a bundle is written from.
+pub struct ExportInput<'a> {
+    pub store: &'a dyn Store,
+    pub tiles: &'a StoreTiles,
+    pub signed: &'a Signed,
+    pub vkey: &'a str,
+    pub query: &'a Query,
+    pub with_bodies: bool,
+}
+
+fn io_err(e: impl std::fmt::Display) -> ApiError {
+    ApiError::internal(format!("writing the bundle: {e}"))
+}
+
+/// `entries.jsonl` being written, and what it holds so far.
+struct Lines {
+    out: BufWriter<File>,
+    buf: Vec<u8>,
+    selected: Vec<u64>,
+    counts: Counts,
+    first: Option<u64>,
+    last: Option<u64>,
+    with_bodies: bool,
+}
+
+impl Lines {
+    fn push(
+        &mut self,
+        index: u64,
+        role: Role,
+        header: &[u8],
+        body: Option<(&[u8; 32], &[u8])>,
+    ) -> Result<(), ApiError> {
+        let body = body.filter(|_| role == Role::Match && self.with_bodies);
+        self.buf.clear();
+        write_entry_line(&mut self.buf, index, role, header, body).map_err(io_err)?;
+        self.out.write_all(&self.buf).map_err(io_err)?;
+        self.selected.push(index);
+        self.counts.entries += 1;
+        self.counts.bodies += u64::from(body.is_some());
+        if role == Role::Match {
+            self.counts.matches += 1;
+            if self.with_bodies && body.is_none() {
+                self.counts.erased += 1;
+            }
+            self.first.get_or_insert(index);
+            self.last = Some(index);
+        }
+        Ok(())
+    }
+}
+
+/// Pages of `q` below `size`, each entry handed to `f` in index order.
+fn each_entry(
+    store: &dyn Store,
+    mut q: EventQuery,
+    size: u64,
+    mut f: impl FnMut(QueryEvent) -> Result<(), ApiError>,
+) -> Result<(), ApiError> {
+    q.limit = MAX_LIMIT;
+    loop {
+        let page = store.query(&q)?;
+        for e in page.events {
+            if e.index >= size {
+                return Ok(());
+            }
+            f(e)?;
+        }
+        match page.next_cursor {
+            Some(c) if c + 1 < size => q.cursor = Some(c),
+            _ => return Ok(()),
+        }
+    }
+}
+
+/// The first entry of `q` below `size`, if any.
+fn first_entry(
+    store: &dyn Store,
+    mut q: EventQuery,
+    size: u64,
+) -> Result<Option<QueryEvent>, ApiError> {
+    q.limit = 1;
+    loop {
+        let page = store.query(&q)?;
+        if let Some(e) = page.events.into_iter().next() {
+            return Ok((e.index < size).then_some(e));
+        }
+        match page.next_cursor {
+            Some(c) if c + 1 < size => q.cursor = Some(c),
+            _ => return Ok(None),
+        }
+    }
+}
+
+fn header_of(store: &dyn Store, index: u64) -> Result<Vec<u8>, ApiError> {
+    store
+        .entry_headers(index, index + 1)?
+        .pop()
+        .ok_or_else(|| ApiError::internal(format!("entry {index} is missing from the store")))
+}
+
+fn parse(index: u64, bytes: &[u8]) -> Result<EntryHeader, ApiError> {
+    EntryHeader::parse(bytes)
+        .map_err(|e| ApiError::internal(format!("stored header {index} does not parse: {e}")))
+}
+
+trait WithFrom {
+    fn with_from(self, from: u64) -> Self;
+}
+
+impl WithFrom for EventQuery {
+    /// Only the start of the range: everything at or after `from`.
+    fn with_from(mut self, from: u64) -> Self {
+        self.from = Some(from);
+        self.to = None;
+        self
+    }
+}
+
+fn base_query(q: &Query, include_bodies: bool) -> EventQuery {
+    EventQuery {
+        from: q.from,
+        to: q.to,
+        include_bodies,
+        ..EventQuery::default()
+    }
+}
+
+/// Selects the entries (docs/formats.md §9.1 roles) into `lines`.
+fn select(input: &ExportInput<'_>, lines: &mut Lines) -> Result<(), ApiError> {
+    let (store, q, size) = (input.store, input.query, input.signed.checkpoint.size);
+    let bodies = input.with_bodies;
+    if let Some((field, id)) = q.completeness_stream() {
+        let heads = input.signed.heads.as_deref();
+        return select_stream(store, q, size, field, id, heads, bodies, lines);
+    }
+    if q.is_time_only() {
+        // The range starts at the first entry at or after `from`; the entry
+        // just before it shows that nothing earlier is in the range.
+        let start = match q.from {
+            Some(from) => first_entry(store, base_query(q, false).with_from(from), size)?
+                .map_or(size, |e| e.index),
+            None => 0,
+        };
+        if start > 0 && q.from.is_some() {
+            lines.push(start - 1, Role::Before, &header_of(store, start - 1)?, None)?;
+        }
+        let mut end = start;
+        each_entry(store, base_query(q, bodies), size, |e| {
+            end = e.index + 1;
+            lines.push(e.index, Role::Match, &e.header, body_of(&e))
+        })?;
+        if end < size {
+            lines.push(end, Role::After, &header_of(store, end)?, None)?;
+        }
+        return Ok(());
+    }
+    let eq = EventQuery {
+        from: q.from,
+        to: q.to,
+        agent: q.agent.clone(),
+        session: q.session.clone(),
+        kind: q.kind.clone(),
+        action: q.action.clone(),
+        tool: q.tool.clone(),
+        outcome: q.outcome.clone(),
+        data_class: q.data_class.clone(),
+        subject: q.subject,
+        scope: q.scope.clone(),
+        include_bodies: bodies,
+        ..EventQuery::default()
+    };
+    each_entry(store, eq, size, |e| {
+        let body = body_of(&e);
+        lines.push(e.index, Role::Match, &e.header, body)
+    })
+}
+
+fn body_of(e: &QueryEvent) -> Option<(&[u8; 32], &[u8])> {
+    match (&e.salt, &e.body) {
+        (Some(s), Some(b)) => Some((s, b.as_slice())),
+        _ => None,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn select_stream(
+    store: &dyn Store,
+    q: &Query,
+    size: u64,
+    field: StreamField,
+    id: &str,
+    heads: Option<&StreamHeads>,
+    bodies: bool,
+    lines: &mut Lines,
+) -> Result<(), ApiError> {
+    let stream_query = |from: Option<u64>, to: Option<u64>, include_bodies: bool| {
+        let mut eq = EventQuery {
+            from,
+            to,
+            include_bodies,
+            ..EventQuery::default()
+        };
+        match field {
+            StreamField::Agent => eq.agent = Some(id.to_owned()),
+            StreamField::Session => eq.session = Some(id.to_owned()),
+        }
+        eq
+    };
+    let mut any = false;
+    each_entry(store, stream_query(q.from, q.to, bodies), size, |e| {
+        let h = parse(e.index, &e.header)?;
+        if !any {
+            any = true;
+            if let (Some(prev), Some(_)) = (field.of(&h).1.and_then(|l| l.prev), q.from) {
+                lines.push(prev, Role::Before, &header_of(store, prev)?, None)?;
+            }
+        }
+        let role = if q.filters_match(&h).is_ok() {
+            Role::Match
+        } else {
+            Role::Stream
+        };
+        lines.push(e.index, role, &e.header, body_of(&e))
+    })?;
+    let after = match q.to {
+        Some(to) => first_entry(store, stream_query(Some(to), None, false), size)?,
+        None => None,
+    };
+    if !any && q.from.is_some() {
+        // Nothing in the range: the entry before it is the one the first
+        // entry after the range links to, or else the stream's head.
+        let before = match &after {
+            Some(a) => field.of(&parse(a.index, &a.header)?).1.and_then(|l| l.prev),
+            None => heads
+                .ok_or_else(|| ApiError::unavailable("stream heads are not available yet"))?
+                .get(&field.key(id))
+                .map(|h| h.last),
+        };
+        if let Some(b) = before {
+            lines.push(b, Role::Before, &header_of(store, b)?, None)?;
+        }
+    }
+    if let Some(a) = after {
+        lines.push(a.index, Role::After, &a.header, None)?;
+    }
+    Ok(())
+}
+
+/// Writes the bundle to an anonymous temporary file, rewound for reading.
+pub fn write_bundle(input: &ExportInput<'_>) -> Result<File, ApiError> {
+    let cp = &input.signed.checkpoint;
+    let note = input.signed.note.as_ref();
+    let mut lines = Lines {
+        out: BufWriter::new(tempfile::tempfile().map_err(io_err)?),
+        buf: Vec::new(),
+        selected: Vec::new(),
+        counts: Counts::default(),
+        first: None,
+        last: None,
+        with_bodies: input.with_bodies,
+    };
+    select(input, &mut lines)?;
+    let completeness = Completeness::for_query(input.query, cp.size, lines.counts.matches);
+    let completeness_file = match &completeness.stream {
+        Some(key) => {
+            let heads = input.signed.heads.as_deref().ok_or_else(|| {
+                ApiError::unavailable("stream heads are not available yet; retry shortly")
+            })?;
+            Some(CompletenessFile::new(key.clone(), &heads.prove(key)).to_bytes())
+        }
+        None => None,
+    };
+    let manifest = Manifest {
+        format: FORMAT.into(),
+        v: BUNDLE_VERSION,
+        software: format!("sealtrail {}", env!("CARGO_PKG_VERSION")),
+        created: now_micros(),
+        origin: cp.origin.clone(),
+        checkpoint: TreeRef {
+            size: cp.size,
+            root: cp.root,
+        },
+        query: input.query.clone(),
+        with_bodies: input.with_bodies,
+        counts: lines.counts,
+        first_index: lines.first,
+        last_index: lines.last,
+        completeness,
+    };
+    let mut entries = lines.out.into_inner().map_err(io_err)?;
+    entries.seek(SeekFrom::Start(0)).map_err(io_err)?;
+
+    let mut zip = ZipWriter::new(tempfile::tempfile().map_err(io_err)?);
+    let deflated = SimpleFileOptions::default().compression_method(CompressionMethod::Deflated);
+    // Proofs hardly compress (hashes) and are many: stored, they read fast.
+    let stored = SimpleFileOptions::default().compression_method(CompressionMethod::Stored);
+    let add = |zip: &mut ZipWriter<File>, name: &str, bytes: &[u8], opts| {
+        zip.start_file(name, opts).map_err(io_err)?;
+        zip.write_all(bytes).map_err(io_err)
+    };
+    add(&mut zip, MANIFEST, &manifest.to_bytes(), deflated)?;
+    add(&mut zip, CHECKPOINT, note, deflated)?;
+    add(
+        &mut zip,
+        KEYS,
+        format!("{}\n", input.vkey.trim()).as_bytes(),
+        deflated,
+    )?;
+    if let Some(c) = &completeness_file {
+        add(&mut zip, COMPLETENESS, c, deflated)?;
+    }
+    add(
+        &mut zip,
+        README,
+        readme(&manifest, input.vkey).as_bytes(),
+        deflated,
+    )?;
+    zip.start_file(ENTRIES, deflated.large_file(true))
+        .map_err(io_err)?;
+    std::io::copy(&mut entries, &mut zip).map_err(io_err)?;
+    drop(entries);
+    let mut text = Vec::new();
+    for &index in &lines.selected {
+        let proof = TlogProof {
+            extra: None,
+            index,
+            path: proofs::inclusion(input.tiles, index, cp.size)?,
+            checkpoint: note.to_vec(),
+        };
+        text.clear();
+        text.extend_from_slice(&proof.to_bytes());
+        add(&mut zip, &proof_member(index), &text, stored)?;
+    }
+    let mut file = zip.finish().map_err(io_err)?;
+    file.seek(SeekFrom::Start(0)).map_err(io_err)?;
+    Ok(file)
+}

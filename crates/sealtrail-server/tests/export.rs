@@ -1,0 +1,195 @@
+//! `POST /v1/exports` against a real server: the bundles verify offline with
+//! the core verifier, hold exactly the entries a brute-force selection over
+//! the whole log gives, and prove completeness where the query allows it.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::Read;
+
+use common::{event, TestServer};
+use sealtrail_core::bundle::{verify_members, Manifest, Query, Report, Role, ENTRIES, MANIFEST};
+use sealtrail_core::header::EntryHeader;
+use sealtrail_core::note::{Ed25519Verifier, NoteVerifier};
+use serde_json::{json, Value};
+
+/// Ingests three rounds (agents a, b, c; sessions per agent), a few ms
+/// apart; returns the sealed time of the first event of rounds 1 and 2.
+async fn fill(s: &TestServer) -> (u64, u64) {
+    let mut starts = Vec::new();
+    for round in 0..3u64 {
+        let events: Vec<Value> = (0..12u64)
+            .map(|i| {
+                let agent = ["a", "b", "c"][(i % 3) as usize];
+                let mut e = event(agent, round * 100 + i);
+                if i % 4 == 0 {
+                    e["kind"] = json!("decision");
+                }
+                e
+            })
+            .collect();
+        let (status, body) = s.ingest(json!(events)).await;
+        assert_eq!(status, 200, "{body}");
+        starts.push(body["results"][0]["time"].as_u64().expect("time"));
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    (starts[1], starts[2])
+}
+
+async fn export(s: &TestServer, body: Value) -> (u16, Vec<u8>) {
+    let r = s.post("/v1/exports").json(&body).send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.bytes().await.unwrap().to_vec())
+}
+
+fn unzip(bytes: &[u8]) -> BTreeMap<String, Vec<u8>> {
+    let mut z = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+    let mut out = BTreeMap::new();
+    for i in 0..z.len() {
+        let mut f = z.by_index(i).unwrap();
+        let mut b = Vec::new();
+        f.read_to_end(&mut b).unwrap();
+        out.insert(f.name().to_string(), b);
+    }
+    out
+}
+
+fn verify(s: &TestServer, m: &mut BTreeMap<String, Vec<u8>>) -> Report {
+    let v = Ed25519Verifier::from_vkey(&s.vkey).unwrap();
+    verify_members(m, &[&v as &dyn NoteVerifier])
+}
+
+/// (index, role) of each line.
+fn roles(m: &BTreeMap<String, Vec<u8>>) -> Vec<(u64, Role)> {
+    String::from_utf8(m[ENTRIES].clone())
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            let role: Role = serde_json::from_value(v["role"].clone()).unwrap();
+            (v["index"].as_u64().unwrap(), role)
+        })
+        .collect()
+}
+
+/// Every header of the log up to `size`, from the tiles' source of truth.
+async fn all_headers(s: &TestServer, size: u64) -> Vec<EntryHeader> {
+    let mut out = Vec::new();
+    for i in 0..size {
+        let e = s.get_json(&format!("/v1/entries/{i}")).await;
+        let bytes = sealtrail_core::jcs::to_canonical_vec(&e["header"]).unwrap();
+        out.push(EntryHeader::parse(&bytes).unwrap());
+    }
+    out
+}
+
+/// The roles a bundle for `q` must have, by brute force (formats §9.1).
+fn expected(all: &[EntryHeader], q: &Query) -> Vec<(u64, Role)> {
+    let mut out = Vec::new();
+    let in_range = |h: &EntryHeader| q.time_check(h.time).is_ok();
+    let pick: Vec<&EntryHeader> = match q.completeness_stream() {
+        Some((field, id)) => all.iter().filter(|h| field.of(h).0 == Some(id)).collect(),
+        None if q.is_time_only() => all.iter().collect(),
+        None => {
+            return all
+                .iter()
+                .filter(|h| q.matches(h).is_ok())
+                .map(|h| (h.index, Role::Match))
+                .collect()
+        }
+    };
+    if let Some(b) = pick
+        .iter()
+        .rev()
+        .find(|h| q.from.is_some_and(|f| h.time < f))
+    {
+        out.push((b.index, Role::Before));
+    }
+    for h in pick.iter().filter(|h| in_range(h)) {
+        let role = if q.filters_match(h).is_ok() {
+            Role::Match
+        } else {
+            Role::Stream
+        };
+        out.push((h.index, role));
+    }
+    if let Some(a) = pick.iter().find(|h| q.to.is_some_and(|t| h.time >= t)) {
+        out.push((a.index, Role::After));
+    }
+    out
+}
+
+#[tokio::test]
+async fn bundles_verify_and_hold_exactly_the_right_entries() {
+    let s = TestServer::start().await;
+    let (t1, t2) = fill(&s).await;
+    let cases = [
+        json!({"agent": "a", "from": t1, "to": t2}),
+        json!({"agent": "b", "from": t1, "to": t2, "kind": "decision"}),
+        json!({"agent": "a"}),
+        json!({"agent": "a", "from": t2}),
+        json!({"agent": "nobody", "from": t1, "to": t2}),
+        json!({"session": "c-session", "from": t1, "to": t2, "bodies": false}),
+        json!({"from": t1, "to": t2}),
+        json!({"from": t1.to_string(), "to": t2.to_string()}),
+        json!({"to": t1}),
+        json!({}),
+        json!({"kind": "decision", "from": t1}),
+    ];
+    for body in cases {
+        let (status, zip) = export(&s, body.clone()).await;
+        assert_eq!(status, 200, "{body}: {}", String::from_utf8_lossy(&zip));
+        let mut m = unzip(&zip);
+        let r = verify(&s, &mut m);
+        assert!(r.ok(), "{body}: {:#?}", r.failures);
+        let manifest = Manifest::parse(&m[MANIFEST]).unwrap();
+        let q = manifest.query.clone();
+        let claim = q.completeness_stream().is_some() || q.is_time_only();
+        assert_eq!(r.complete, claim, "{body}");
+        assert_eq!(manifest.completeness.proven, claim, "{body}");
+        let all = all_headers(&s, manifest.checkpoint.size).await;
+        assert_eq!(roles(&m), expected(&all, &q), "{body}");
+        let with_bodies = body.get("bodies").is_none();
+        assert_eq!(manifest.with_bodies, with_bodies);
+        assert_eq!(
+            r.counts.bodies,
+            if with_bodies { r.counts.matches } else { 0 },
+            "{body}"
+        );
+        assert!(m.contains_key("README.md") && m.contains_key("keys/log.vkey"));
+        assert_eq!(
+            String::from_utf8(m["keys/log.vkey"].clone())
+                .unwrap()
+                .trim(),
+            s.vkey
+        );
+    }
+}
+
+#[tokio::test]
+async fn bad_requests_get_the_standard_error_body() {
+    let s = TestServer::start().await;
+    fill(&s).await;
+    for (body, field) in [
+        (json!({"from": 20, "to": 10}), "from"),
+        (json!({"from": "yesterday"}), "from"),
+        (json!({"subject": "zz"}), "subject"),
+    ] {
+        let (status, bytes) = export(&s, body.clone()).await;
+        assert_eq!(status, 400, "{body}");
+        let e: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(e["error"]["field"], field, "{e}");
+    }
+    let (status, bytes) = export(&s, json!({"colour": "red"})).await;
+    assert_eq!(status, 400);
+    let e: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(e["error"]["code"], "invalid_request", "{e}");
+    let r = s
+        .http
+        .post(format!("{}/v1/exports", s.url))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+}
