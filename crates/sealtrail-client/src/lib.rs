@@ -22,6 +22,7 @@
 
 mod client;
 mod error;
+mod export;
 pub mod metrics;
 mod tlog;
 mod types;
@@ -29,6 +30,7 @@ mod verify;
 
 pub use client::{Client, ClientBuilder, Wait, CONTENT_TYPE_JSON, CONTENT_TYPE_NDJSON};
 pub use error::{ApiError, ClientError};
+pub use export::{ExportError, ExportRequest, Exporter};
 pub use sealtrail_core::hash::Hash;
 pub use tlog::TlogClient;
 pub use types::{
