@@ -15,6 +15,7 @@ mod bench;
 mod bench_diy;
 mod bench_query;
 mod config;
+mod export;
 mod ingest;
 mod migrate;
 mod monitor;
@@ -22,6 +23,7 @@ mod proof;
 mod query;
 mod server_cmds;
 mod verify;
+mod verify_bundle;
 
 /// sealtrail: the tamper-evident audit trail for AI agents.
 #[derive(Debug, Parser)]
@@ -41,11 +43,13 @@ enum Command {
     Ingest(ingest::IngestArgs),
     /// Fetch an entry's inclusion proof and optionally verify it offline.
     Proof(proof::ProofArgs),
+    /// Export an evidence bundle (or JSONL, CSV, OCSF) for a query.
+    Export(export::ExportArgs),
     /// Search the log: time range, agent, session, kind, … (every filter must match).
     Query(query::QueryArgs),
     /// Entry counts grouped by agent, kind, outcome and/or day.
     Stats(query::StatsArgs),
-    /// Check a whole store: re-derive every hash, link, tile node and checkpoint.
+    /// Verify an evidence bundle offline, or check a whole store (--data).
     Verify(verify::VerifyArgs),
     /// Follow a server's signed checkpoints; alert on a fork or a rollback.
     Monitor(monitor::MonitorArgs),
@@ -92,6 +96,7 @@ fn main() -> ExitCode {
         Command::Serve(a) => server_cmds::serve(a),
         Command::Ingest(a) => ingest::run(a),
         Command::Proof(a) => proof::run(a),
+        Command::Export(a) => export::run(a),
         Command::Query(a) => query::run(a),
         Command::Stats(a) => query::stats(a),
         Command::Migrate(a) => migrate::run(a),

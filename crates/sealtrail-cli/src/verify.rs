@@ -14,13 +14,20 @@ use sealtrail_store::fsck::{self, Report};
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
+    /// An evidence bundle (.zip) to verify offline (docs/evidence.md).
+    #[arg(value_name = "BUNDLE", conflicts_with = "data")]
+    bundle: Option<PathBuf>,
     /// The data directory of the log to check (its log.key gives the
     /// verifier key; pass --vkey to check against a key you trust instead).
-    #[arg(long)]
-    data: PathBuf,
-    /// The log's verifier key (vkey). Default: derived from DIR/log.key.
+    #[arg(long, required_unless_present = "bundle")]
+    data: Option<PathBuf>,
+    /// The log's verifier key (vkey). Default: derived from DIR/log.key; for
+    /// a bundle, its keys/log.vkey (with a warning).
     #[arg(long, env = "SEALTRAIL_VKEY")]
     vkey: Option<String>,
+    /// A file holding the log's verifier key(s), one per line (bundles).
+    #[arg(long, value_name = "FILE", conflicts_with = "vkey")]
+    vkey_file: Option<PathBuf>,
     /// Check a log kept in PostgreSQL (the data directory then holds only the key).
     #[arg(long, env = "SEALTRAIL_DATABASE")]
     database: Option<String>,
@@ -33,6 +40,14 @@ pub struct VerifyArgs {
 }
 
 pub fn run(a: VerifyArgs) -> Result<ExitCode> {
+    if let Some(bundle) = &a.bundle {
+        return crate::verify_bundle::run(
+            bundle,
+            a.vkey.as_deref(),
+            a.vkey_file.as_deref(),
+            a.json,
+        );
+    }
     let report = check_store(&a)?;
     print_store_report(&report, a.json);
     Ok(if report.ok() {
@@ -45,23 +60,25 @@ pub fn run(a: VerifyArgs) -> Result<ExitCode> {
 /// fsck of the store in `--data` (or PostgreSQL). An `Err` means the check
 /// could not run (exit 2), not that the store is bad.
 fn check_store(a: &VerifyArgs) -> Result<Report> {
+    // clap requires --data when no bundle is given.
+    let data = a.data.clone().unwrap_or_default();
     let verifier = match &a.vkey {
         Some(v) => sealtrail_core::note::Ed25519Verifier::from_vkey(v)
             .map_err(|e| anyhow::anyhow!("--vkey is not a valid verifier key: {e}"))?,
-        None => datadir::load_signer(&a.data)?.verifier(),
+        None => datadir::load_signer(&data)?.verifier(),
     };
     let verifiers = [&verifier as &dyn NoteVerifier];
     Ok(match &a.database {
         // Read-only: opening the store for writing would cut off and so
         // destroy bytes past the committed end of a segment.
-        None => fsck::check_embedded(&a.data, &verifiers)
-            .with_context(|| format!("cannot check the store in {}", a.data.display()))?,
+        None => fsck::check_embedded(&data, &verifiers)
+            .with_context(|| format!("cannot check the store in {}", data.display()))?,
         Some(url) => {
             let backend = Backend::Postgres {
                 url: url.clone(),
                 schema: a.pg_schema.clone(),
             };
-            let store = datadir::open_store(&a.data, &backend)?;
+            let store = datadir::open_store(&data, &backend)?;
             fsck::check(store.as_ref(), &verifiers)?
         }
     })

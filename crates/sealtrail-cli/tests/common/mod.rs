@@ -10,6 +10,8 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 
 use serde_json::Value;
 
+pub mod bundle;
+
 #[path = "../../../sealtrail-server/tests/common/mod.rs"]
 mod server;
 
