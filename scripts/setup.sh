@@ -184,6 +184,7 @@ main() {
     setup_wasm_target
     setup_cargo_nextest
     setup_postgres
+    python3 -c 'import cryptography' 2>/dev/null || python3 -m pip install -q cryptography || warn "python3 cryptography missing: the independent verifier (verifiers/python) cannot run; SEALTRAIL_SKIP_PYTHON=1 skips its test"
     log "ok"
 }
 
