@@ -879,8 +879,8 @@ class _Verifier:
                 self.fail(None, "manifest.json", f"query.{k} is missing (every filter is present, null when not set)")
         for k, val in q.items():
             if k not in QUERY_KEYS:
-                if val is not None:
-                    self.fail(None, "manifest.json", f"query.{k} is a filter this verifier does not know; matches cannot be checked against it")
+                self.fail(None, "manifest.json", f"query.{k} is not a filter of bundle format v{BUNDLE_VERSION}"
+                          + ("; matches cannot be checked against it" if val is not None else ""))
                 continue
             if k in ("from", "to"):
                 if val is not None and not _is_uint(val):
@@ -969,18 +969,22 @@ class _Verifier:
         if raw is None:
             self.fail(None, "entries.jsonl", "missing")
             return
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as e:
-            self.fail(None, "entries.jsonl", f"not valid UTF-8 (byte {e.start})")
-            return
-        lines = text.split("\n")
-        if lines and lines[-1] == "":
+        lines = raw.split(b"\n")
+        if lines and lines[-1] == b"":
             lines.pop()
         prev_index = None
-        for no, line in enumerate(lines, 1):
-            e = Entry(no)
+        for no, line_b in enumerate(lines, 1):
             where = f"entries.jsonl line {no}"
+            if not line_b.strip():
+                self.rep.warn(f"{where} is blank (skipped)")
+                continue
+            e = Entry(no)
+            try:
+                line = line_b.decode("utf-8")
+            except UnicodeDecodeError as err:
+                self.fail(None, where, f"line is not valid UTF-8 (byte {err.start})")
+                self.entries.append(e)
+                continue
             try:
                 obj = strict_json_loads(line)
             except VerifyError as err:
@@ -1195,7 +1199,8 @@ class _Verifier:
         if not proven:
             comp["kind"] = None
             if stream is not None or has_range:
-                self.rep.warn("completeness.proven is false; its stream/range member is not checked")
+                self.fail(None, "manifest.json", "completeness.proven is false, yet it names a "
+                          + ("stream" if stream is not None else "range") + " (§9.2: absent or null)")
             if "completeness.json" in self.m:
                 self.rep.warn("completeness.json is present although completeness is not claimed")
             self._no_roles_without_completeness()
@@ -1214,7 +1219,9 @@ class _Verifier:
         else:
             self.fail(None, "manifest.json", "completeness.proven is true but names neither a stream nor a range")
             return
-        comp["verified"] = len(self.rep.failures) == n_before
+        # shown only if nothing at all failed: an entry that did not decode is
+        # left out of the chain (and fails there), but say so plainly
+        comp["verified"] = len(self.rep.failures) == n_before and not self.rep.failures
 
     def _no_roles_without_completeness(self):
         for e in self.entries:
@@ -1235,8 +1242,6 @@ class _Verifier:
         if q.get(f) != sid:
             self.fail(None, "manifest.json", f"completeness.stream is {stream!r} but query.{f} is {q.get(f)!r}")
         frm, to = q.get("from"), q.get("to")
-        if any(e.header is None or e.role is None or e.index is None for e in self.entries):
-            self.fail(None, M, "stream completeness cannot be shown: some entries did not decode (see above)")
         chain = self._chain_sorted([e for e in self.entries if e.header is not None and e.role is not None
                                     and e.index is not None])
         for i, e in enumerate(chain):
@@ -1277,31 +1282,38 @@ class _Verifier:
                                           f"(n = {lf['n']}) and no 'before' entry: earlier entries of the stream are missing")
         has_after = any(e.role == "after" for e in chain)
         cj = self.m.get("completeness.json")
-        if has_after and cj is None:
-            return
+
+        def no_head(member, reason):
+            self.fail(None, member, reason)
+            if not has_after and chain:
+                self.fail(chain[-1].index, member,
+                          f"no 'after' entry and no verified heads proof: entries of {stream!r} after entry "
+                          f"{chain[-1].index} could have been left out")
+
         if cj is None:
-            self.fail(None, "completeness.json", "missing: with no 'after' entry, a heads proof must show the stream's last entry")
+            no_head("completeness.json", "missing (§9: present when the bundle claims completeness for a stream)"
+                    + ("" if has_after else "; with no 'after' entry, a heads proof must show the stream's last entry"))
             return
         try:
             cobj = strict_json_loads(cj.decode("utf-8"))
         except (UnicodeDecodeError, VerifyError) as err:
-            self.fail(None, "completeness.json", f"does not parse: {err}")
+            no_head("completeness.json", f"does not parse: {err}")
             return
         if not isinstance(cobj, dict):
-            self.fail(None, "completeness.json", "is not a JSON object")
+            no_head("completeness.json", "is not a JSON object")
             return
         if cobj.get("stream") != stream:
             self.fail(None, "completeness.json", f"stream is {cobj.get('stream')!r}, the manifest says {stream!r}")
         if self.ckpt is None:
-            self.fail(None, "completeness.json", "no checkpoint to check the heads proof against")
+            no_head("completeness.json", "no checkpoint to check the heads proof against")
             return
         if self.ckpt.heads_root is None:
-            self.fail(None, "checkpoint", f"has no {HEADS_EXTENSION} line: the stream's head cannot be shown")
+            no_head("checkpoint", f"has no {HEADS_EXTENSION} line: the stream's head cannot be shown")
             return
         try:
             head = verify_heads_proof(cobj.get("heads_proof"), stream, self.ckpt.size, self.ckpt.heads_root)
         except VerifyError as err:
-            self.fail(None, "completeness.json", str(err))
+            no_head("completeness.json", str(err))
             return
         self.rep.completeness["head"] = None if head is None else {"n": head[0], "last": head[1]}
         if has_after:
@@ -1326,9 +1338,8 @@ class _Verifier:
         for k in QUERY_FILTERS:
             if q.get(k) is not None:
                 self.fail(None, "manifest.json", f"range completeness with a filter on {k}: only time may be filtered")
-        es = self._chain_sorted([e for e in self.entries if e.index is not None and e.role is not None])
-        if any(e.header is None or e.role is None or e.index is None for e in self.entries):
-            self.fail(None, M, "range completeness cannot be shown: some entries did not decode (see above)")
+        es = self._chain_sorted([e for e in self.entries if e.index is not None and e.role is not None
+                                 and e.header is not None])
         for e in es:
             if e.role == "stream":
                 self.fail(e.index, M, "role 'stream' in a range bundle (every entry in range is a match)")
