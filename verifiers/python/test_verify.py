@@ -830,6 +830,27 @@ class Bundles(unittest.TestCase):
         m["manifest.json"] = json.dumps(man).encode()
         self.assertFailsAt(self.verify(m), None, "version 2")
 
+    def test_format_rules(self):
+        m = self.stream_bundle()
+        man = json.loads(m["manifest.json"])
+        man["completeness"]["proven"] = False
+        m["manifest.json"] = json.dumps(man).encode()
+        self.assertFailsAt(self.verify(m), None, "proven is false")
+        m = self.stream_bundle()
+        self.fix_manifest(m, query=dict(json.loads(m["manifest.json"])["query"], colour=None))
+        self.assertFailsAt(self.verify(m), None, "query.colour")
+        m = self.stream_bundle()
+        del m["completeness.json"]  # there is an 'after' entry, but the claim needs the member
+        self.assertFailsAt(self.verify(m), None, "missing")
+        m = self.stream_bundle()
+        m["entries.jsonl"] += b"\n"
+        rep = self.verify(m)
+        self.assertOk(rep)
+        self.assertTrue(any("blank" in w for w in rep.warnings))
+        m = self.stream_bundle()
+        self.fix_manifest(m, note="extra members are ignored", software=None)
+        self.assertOk(self.verify(m))
+
     def test_every_failure_reported(self):
         m = self.stream_bundle()
         ls = self.lines(m)
