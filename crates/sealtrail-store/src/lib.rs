@@ -10,6 +10,7 @@
 pub mod copy;
 pub mod fsck;
 pub mod postgres;
+pub mod postings;
 pub mod query;
 pub mod segment;
 pub mod sqlite;

@@ -1,12 +1,13 @@
 //! Queries over the sealed entries and the counts kept at ingest: the types
 //! both backends answer with, and the planning they share.
 //!
-//! Every filter has an index keyed `(value, idx)` (DESIGN §4: nothing scans
-//! the log to answer a filtered query). `idx` is the integer primary key and
-//! `time` never decreases along it, so a time range is turned into an index
-//! range by binary search over the primary key, and each index then yields
-//! its matches already in log order: a page is the first `limit` matches
-//! after the cursor, with no sort.
+//! Every filter is answered from an index (DESIGN §4: nothing scans the log
+//! to answer a filtered query): posting lists in the embedded store (see
+//! `postings`), `(value, idx)` B-trees in PostgreSQL. `idx` is the integer
+//! primary key and `time` never decreases along it, so a time range is
+//! turned into an index range by binary search over the primary key, and
+//! every index yields its matches already in log order: a page is the first
+//! `limit` matches after the cursor, with no sort.
 
 use sealtrail_core::hash::Hash;
 
@@ -16,10 +17,11 @@ use crate::StoreError;
 pub const DEFAULT_LIMIT: u32 = 100;
 /// Most events per page.
 pub const MAX_LIMIT: u32 = 1000;
-/// Candidates (entries of the driving index) one page of the embedded store
-/// examines at most. A page that reaches it ends early with a cursor, so no
-/// page costs more than this many row reads, however rare its matches.
-pub const SCAN_BUDGET: usize = 10_000;
+/// Posting-list rows one page of the embedded store reads at most (each
+/// holds up to a batch's entries of one value). A page that reaches it ends
+/// early with a cursor, so no page costs more than this, however rare the
+/// entries matching all of its filters are.
+pub const SCAN_BUDGET: usize = 4_000;
 /// One UTC day in microseconds (counts are kept per day).
 pub const DAY_MICROS: u64 = 86_400_000_000;
 
@@ -96,70 +98,10 @@ pub struct QueryPage {
     pub next_cursor: Option<u64>,
 }
 
-/// The index a query walks; the other filters are checked on its rows.
-/// Ranked by how few entries a value usually has.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Driver {
-    Subject,
-    Session,
-    Agent,
-    Tool,
-    Action,
-    DataClass,
-    Scope,
-    Kind,
-    Outcome,
-    /// No value filter: the primary key range itself.
-    Range,
-}
-
 impl EventQuery {
-    /// The most selective filter given (see [`Driver`]).
-    pub fn driver(&self) -> Driver {
-        if self.subject.is_some() {
-            Driver::Subject
-        } else if self.session.is_some() {
-            Driver::Session
-        } else if self.agent.is_some() {
-            Driver::Agent
-        } else if self.tool.is_some() {
-            Driver::Tool
-        } else if self.action.is_some() {
-            Driver::Action
-        } else if self.data_class.is_some() {
-            Driver::DataClass
-        } else if self.scope.is_some() {
-            Driver::Scope
-        } else if self.kind.is_some() {
-            Driver::Kind
-        } else if self.outcome.is_some() {
-            Driver::Outcome
-        } else {
-            Driver::Range
-        }
-    }
-
     /// The page size actually served.
     pub fn page_size(&self) -> usize {
         self.limit.clamp(1, MAX_LIMIT) as usize
-    }
-
-    /// True if an entry's single-valued columns pass every filter of this
-    /// query (data class and subject are checked by the backends).
-    pub fn matches(&self, row: &RowColumns<'_>) -> bool {
-        fn eq(want: &Option<String>, got: Option<&str>) -> bool {
-            want.as_deref().is_none_or(|w| got == Some(w))
-        }
-        eq(&self.agent, Some(row.agent))
-            && eq(&self.session, row.session)
-            && eq(&self.kind, Some(row.kind))
-            && eq(&self.action, row.action)
-            && eq(&self.tool, row.tool)
-            && eq(&self.outcome, row.outcome)
-            && self
-                .scope
-                .as_deref()
-                .is_none_or(|want| row.scope.is_some_and(|got| scope_matches(want, got)))
     }
 
     /// The index range `[lo, hi)` to look in: the time range through
@@ -184,18 +126,6 @@ impl EventQuery {
         };
         Ok((lo, hi.max(lo)))
     }
-}
-
-/// The single-valued columns of one candidate row, borrowed from the backend.
-#[derive(Debug, Clone, Copy)]
-pub struct RowColumns<'a> {
-    pub agent: &'a str,
-    pub session: Option<&'a str>,
-    pub kind: &'a str,
-    pub action: Option<&'a str>,
-    pub tool: Option<&'a str>,
-    pub outcome: Option<&'a str>,
-    pub scope: Option<&'a str>,
 }
 
 /// The class of a scope verdict: the part before `:` (`out_of_scope` for
@@ -413,16 +343,5 @@ mod tests {
             ..StatsQuery::default()
         };
         assert_eq!(q.days(), (Some(1), Some(3)));
-    }
-
-    #[test]
-    fn most_selective_filter_drives() {
-        let q = EventQuery {
-            kind: Some("tool_call".into()),
-            agent: Some("a".into()),
-            ..EventQuery::default()
-        };
-        assert_eq!(q.driver(), Driver::Agent);
-        assert_eq!(EventQuery::default().driver(), Driver::Range);
     }
 }

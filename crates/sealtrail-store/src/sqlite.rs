@@ -12,11 +12,12 @@ use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension};
 use sealtrail_core::hash::{Hash, HASH_LEN};
 use sealtrail_core::header::EntryHeader;
 
-use crate::query::{scope_class, Driver, RowColumns, SCAN_BUDGET};
+use crate::postings::{self, Chunk, ChunkSource, Field, PostingRow, Source};
+use crate::query::SCAN_BUDGET;
 use crate::segment::{Record, RecordLocation, SegmentReader, SegmentWriter};
 use crate::{
-    ApiKeyRecord, Batch, EventQuery, LogHead, QueryEvent, QueryPage, Receipt, StatsGroup,
-    StatsQuery, StatsRow, Store, StoreError, StoredCheckpoint, StoredEntry, StreamHead,
+    ApiKeyRecord, Batch, EntryColumns, EventQuery, LogHead, QueryEvent, QueryPage, Receipt,
+    StatsGroup, StatsQuery, StatsRow, Store, StoreError, StoredCheckpoint, StoredEntry, StreamHead,
 };
 
 /// The schema this code creates and reads. Version 2 added the query
@@ -25,32 +26,24 @@ pub const SCHEMA_VERSION: u32 = 2;
 /// Most read connections kept open.
 const READ_POOL: usize = 8;
 
-/// The query indexes and tables (new in version 2; also what a version 1
-/// store gets when migrated). An index on a column is keyed `(value, idx)`
-/// (SQLite appends the rowid): each value's entries come in log order, and
-/// a new entry goes at the end of its value's run.
+/// The query index and tables (new in version 2; also what a version 1
+/// store gets when migrated): posting lists (see `postings`), the session
+/// numbers they use, and the counts.
 macro_rules! query_schema {
     () => {
         "
 CREATE UNIQUE INDEX IF NOT EXISTS entries_event_id ON entries(event_id) WHERE event_id IS NOT NULL;
-CREATE INDEX IF NOT EXISTS entries_agent ON entries(agent);
-CREATE INDEX IF NOT EXISTS entries_sid ON entries(sid) WHERE sid IS NOT NULL;
-CREATE INDEX IF NOT EXISTS entries_kind ON entries(kind);
-CREATE INDEX IF NOT EXISTS entries_action ON entries(action) WHERE action IS NOT NULL;
-CREATE INDEX IF NOT EXISTS entries_tool ON entries(tool) WHERE tool IS NOT NULL;
-CREATE INDEX IF NOT EXISTS entries_outcome ON entries(outcome) WHERE outcome IS NOT NULL;
-CREATE INDEX IF NOT EXISTS entries_scope ON entries(CASE WHEN instr(scope, ':') > 0 THEN substr(scope, 1, instr(scope, ':') - 1) ELSE scope END) WHERE scope IS NOT NULL;
+-- One row per filterable value per batch: the batch's entries with that value.
+CREATE TABLE IF NOT EXISTS postings (
+    field INTEGER NOT NULL, value BLOB NOT NULL, last INTEGER NOT NULL,
+    first INTEGER NOT NULL, gaps BLOB NOT NULL,
+    PRIMARY KEY (field, value, last)
+) WITHOUT ROWID;
 -- A session's number is the index of its first entry: new sessions get
--- ever larger numbers, so live sessions' runs of entries_sid sit together
--- at the end of the index (a text session index put every live session's
+-- ever larger numbers, so live sessions' posting rows are written together
+-- at the end of the tree (a text session key put every live session's
 -- insertion point somewhere else in the tree; see docs/decisions.md).
 CREATE TABLE IF NOT EXISTS sessions (name TEXT PRIMARY KEY, sid INTEGER NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS entry_classes (
-    class TEXT NOT NULL, idx INTEGER NOT NULL, PRIMARY KEY (class, idx)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS entry_subjects (
-    subject BLOB NOT NULL, idx INTEGER NOT NULL, PRIMARY KEY (subject, idx)
-) WITHOUT ROWID;
 -- Entries per UTC day, agent, kind and outcome ('' for none), moved by each
 -- batch in its own transaction: stats never scan the log.
 CREATE TABLE IF NOT EXISTS counts (
@@ -61,10 +54,6 @@ CREATE TABLE IF NOT EXISTS counts (
 "
     };
 }
-
-/// The scope verdict's class, exactly as `entries_scope` indexes it.
-const SCOPE_CLASS: &str =
-    "CASE WHEN instr(scope, ':') > 0 THEN substr(scope, 1, instr(scope, ':') - 1) ELSE scope END";
 
 const SCHEMA: &str = concat!("
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -95,9 +84,7 @@ CREATE TABLE IF NOT EXISTS entries (
     off INTEGER NOT NULL,
     hlen INTEGER NOT NULL,
     blen INTEGER,
-    scope TEXT,
-    -- The session's number: the index of its first entry (sessions table).
-    sid INTEGER
+    scope TEXT
 );
 ",
     query_schema!(),
@@ -133,7 +120,7 @@ struct Writer {
     segments: SegmentWriter,
     buf: Vec<u8>,
     /// Session numbers already in the sessions table, by name.
-    sids: HashMap<String, i64>,
+    sids: HashMap<String, u64>,
 }
 
 /// Session numbers cached by the writer before the cache is dropped (it
@@ -248,7 +235,6 @@ impl SqliteStore {
         if found == Some(1) {
             tx.execute_batch(
                 "ALTER TABLE entries ADD COLUMN scope TEXT;
-                 ALTER TABLE entries ADD COLUMN sid INTEGER;
                  DROP INDEX IF EXISTS entries_agent_time;",
             )
             .map_err(sql_err)?;
@@ -273,55 +259,96 @@ impl SqliteStore {
     }
 
     /// Fills what version 2 added for the entries of a version 1 store:
-    /// session numbers and counts from the columns, and scope, data classes
-    /// and subjects from the headers (version 1 kept only these in the
-    /// segment files).
+    /// session numbers and counts from the columns, and the posting lists
+    /// from the columns and the headers (scope, data classes and subjects
+    /// are only there in version 1), in slices of the size of a batch.
     fn backfill_v2(conn: &Connection, bodies: &SegmentReader) -> Result<(), StoreError> {
         conn.execute_batch(
             "INSERT INTO sessions (name, sid)
                  SELECT session, min(idx) FROM entries WHERE session IS NOT NULL GROUP BY session;
-             UPDATE entries SET sid = (SELECT sid FROM sessions WHERE name = entries.session)
-                 WHERE session IS NOT NULL;
              INSERT INTO counts (day, agent, kind, outcome, n)
                  SELECT time / 86400000000, agent, kind, coalesce(outcome, ''), count(*)
                  FROM entries GROUP BY 1, 2, 3, 4;",
         )
         .map_err(sql_err)?;
         let mut rows = conn
-            .prepare("SELECT idx, seg, off, hlen FROM entries ORDER BY idx")
+            .prepare(
+                "SELECT e.idx, e.agent, e.session, e.kind, e.action, e.tool, e.outcome,
+                        e.seg, e.off, e.hlen, s.sid
+                 FROM entries e LEFT JOIN sessions s ON s.name = e.session ORDER BY e.idx",
+            )
             .map_err(sql_err)?;
         let mut scope = conn
             .prepare("UPDATE entries SET scope = ?2 WHERE idx = ?1")
             .map_err(sql_err)?;
-        let mut class = conn
-            .prepare("INSERT OR IGNORE INTO entry_classes (class, idx) VALUES (?1, ?2)")
-            .map_err(sql_err)?;
-        let mut subject = conn
-            .prepare("INSERT OR IGNORE INTO entry_subjects (subject, idx) VALUES (?1, ?2)")
-            .map_err(sql_err)?;
         let mut it = rows.query([]).map_err(sql_err)?;
+        let mut slice: Vec<(u64, EntryColumns, Option<u64>)> = Vec::new();
+        let flush = |slice: &mut Vec<(u64, EntryColumns, Option<u64>)>| {
+            let rows = postings::build(slice.iter().map(|(index, columns, sid)| Source {
+                index: *index,
+                columns,
+                sid: *sid,
+            }));
+            slice.clear();
+            Self::insert_postings(conn, &rows)
+        };
         while let Some(r) = it.next().map_err(sql_err)? {
-            let idx: i64 = r.get(0).map_err(sql_err)?;
+            let index = to_u64(r.get(0).map_err(sql_err)?, "index")?;
+            let mut columns = EntryColumns {
+                agent: r.get(1).map_err(sql_err)?,
+                session: r.get(2).map_err(sql_err)?,
+                kind: r.get(3).map_err(sql_err)?,
+                action: r.get(4).map_err(sql_err)?,
+                tool: r.get(5).map_err(sql_err)?,
+                outcome: r.get(6).map_err(sql_err)?,
+                ..EntryColumns::default()
+            };
             let header = bodies.read_header(RecordLocation {
-                segment: r.get(1).map_err(sql_err)?,
-                offset: to_u64(r.get(2).map_err(sql_err)?, "record offset")?,
-                header_len: r.get(3).map_err(sql_err)?,
+                segment: r.get(7).map_err(sql_err)?,
+                offset: to_u64(r.get(8).map_err(sql_err)?, "record offset")?,
+                header_len: r.get(9).map_err(sql_err)?,
                 body_len: None,
             })?;
-            // A header that does not parse was altered; fsck names it. Its
-            // query columns stay empty rather than failing the open.
-            let Ok(h) = EntryHeader::parse(&header) else {
-                continue;
-            };
-            if h.scope.is_some() {
-                scope.execute(params![idx, h.scope]).map_err(sql_err)?;
+            let sid = r
+                .get::<_, Option<i64>>(10)
+                .map_err(sql_err)?
+                .map(|s| to_u64(s, "session number"))
+                .transpose()?;
+            // A header that does not parse was altered (fsck names it): its
+            // entry is indexed by its columns only rather than failing the open.
+            if let Ok(h) = EntryHeader::parse(&header) {
+                if h.scope.is_some() {
+                    scope
+                        .execute(params![to_i64(index)?, h.scope])
+                        .map_err(sql_err)?;
+                }
+                columns.scope = h.scope;
+                columns.data_classes = h.data_classes;
+                columns.subjects = h.subjects;
             }
-            for c in &h.data_classes {
-                class.execute(params![c, idx]).map_err(sql_err)?;
+            slice.push((index, columns, sid));
+            if slice.len() == BACKFILL_SLICE {
+                flush(&mut slice)?;
             }
-            for s in &h.subjects {
-                subject.execute(params![&s.0[..], idx]).map_err(sql_err)?;
-            }
+        }
+        flush(&mut slice)
+    }
+
+    fn insert_postings(conn: &Connection, rows: &[PostingRow]) -> Result<(), StoreError> {
+        let mut ins = conn
+            .prepare_cached(
+                "INSERT INTO postings (field, value, last, first, gaps) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .map_err(sql_err)?;
+        for r in rows {
+            ins.execute(params![
+                r.field as u8,
+                r.value,
+                to_i64(r.last)?,
+                to_i64(r.first)?,
+                r.gaps
+            ])
+            .map_err(sql_err)?;
         }
         Ok(())
     }
@@ -427,7 +454,7 @@ impl SqliteStore {
     #[allow(clippy::too_many_arguments)]
     fn commit(
         conn: &mut Connection,
-        sids: &mut HashMap<String, i64>,
+        sids: &mut HashMap<String, u64>,
         batch: &Batch,
         locations: &[RecordLocation],
         segment: u32,
@@ -447,7 +474,7 @@ impl SqliteStore {
         }
         // Session numbers this batch looked up or created; cached only
         // once the transaction commits (a rolled-back number is not real).
-        let mut learned: HashMap<&str, i64> = HashMap::new();
+        let mut learned: HashMap<&str, u64> = HashMap::new();
         {
             let mut ins = tx.prepare_cached(INSERT_ENTRY).map_err(sql_err)?;
             let mut find_sid = tx
@@ -456,41 +483,35 @@ impl SqliteStore {
             let mut new_sid = tx
                 .prepare_cached("INSERT INTO sessions (name, sid) VALUES (?1, ?2)")
                 .map_err(sql_err)?;
-            let mut class = tx
-                .prepare_cached("INSERT INTO entry_classes (class, idx) VALUES (?1, ?2)")
-                .map_err(sql_err)?;
-            let mut subject = tx
-                .prepare_cached("INSERT INTO entry_subjects (subject, idx) VALUES (?1, ?2)")
-                .map_err(sql_err)?;
+            let mut entry_sids = Vec::with_capacity(batch.entries.len());
             for (e, loc) in batch.entries.iter().zip(locations) {
                 let c = &e.columns;
-                let index = to_i64(e.index)?;
                 let sid = match c.session.as_deref() {
                     None => None,
-                    Some(name) => Some(match sids.get(name) {
+                    Some(name) => Some(match sids.get(name).or_else(|| learned.get(name)) {
                         Some(sid) => *sid,
-                        None => match learned.get(name) {
-                            Some(sid) => *sid,
-                            None => {
-                                let found: Option<i64> = find_sid
-                                    .query_row(params![name], |r| r.get(0))
-                                    .optional()
-                                    .map_err(sql_err)?;
-                                let sid = match found {
-                                    Some(sid) => sid,
-                                    None => {
-                                        new_sid.execute(params![name, index]).map_err(sql_err)?;
-                                        index
-                                    }
-                                };
-                                learned.insert(name, sid);
-                                sid
-                            }
-                        },
+                        None => {
+                            let found: Option<i64> = find_sid
+                                .query_row(params![name], |r| r.get(0))
+                                .optional()
+                                .map_err(sql_err)?;
+                            let sid = match found {
+                                Some(sid) => to_u64(sid, "session number")?,
+                                None => {
+                                    new_sid
+                                        .execute(params![name, to_i64(e.index)?])
+                                        .map_err(sql_err)?;
+                                    e.index
+                                }
+                            };
+                            learned.insert(name, sid);
+                            sid
+                        }
                     }),
                 };
+                entry_sids.push(sid);
                 ins.execute(params![
-                    index,
+                    to_i64(e.index)?,
                     &e.leaf_hash.0[..],
                     to_i64(c.time)?,
                     c.agent,
@@ -505,16 +526,22 @@ impl SqliteStore {
                     loc.header_len,
                     loc.body_len,
                     c.scope,
-                    sid,
                 ])
                 .map_err(sql_err)?;
-                for v in crate::query::distinct(&c.data_classes) {
-                    class.execute(params![v, index]).map_err(sql_err)?;
-                }
-                for v in crate::query::distinct(&c.subjects) {
-                    subject.execute(params![&v.0[..], index]).map_err(sql_err)?;
-                }
             }
+            let rows =
+                postings::build(
+                    batch
+                        .entries
+                        .iter()
+                        .zip(&entry_sids)
+                        .map(|(e, sid)| Source {
+                            index: e.index,
+                            columns: &e.columns,
+                            sid: *sid,
+                        }),
+                );
+            Self::insert_postings(&tx, &rows)?;
             let mut count = tx
                 .prepare_cached(
                     "INSERT INTO counts (day, agent, kind, outcome, n) VALUES (?1, ?2, ?3, ?4, ?5)
@@ -628,8 +655,11 @@ impl Writer {
 
 // A multi-row INSERT (64 rows per statement) was measured slower here
 // (14 µs vs 9.6 µs per entry, benches/append.rs), so entries go one row per step.
-const INSERT_ENTRY: &str = "INSERT INTO entries (idx, leaf, time, agent, session, kind, action, tool, outcome, event_id, seg, off, hlen, blen, scope, sid)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)";
+const INSERT_ENTRY: &str = "INSERT INTO entries (idx, leaf, time, agent, session, kind, action, tool, outcome, event_id, seg, off, hlen, blen, scope)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
+
+/// Entries per slice when a version 1 store's posting lists are built.
+const BACKFILL_SLICE: usize = 2048;
 
 /// Copies the WAL back into the database from its own thread and
 /// connection, so the sequencer's commits never pay for it (automatic
@@ -688,76 +718,76 @@ struct Hit {
     location: RecordLocation,
 }
 
-/// The `FROM … WHERE` of a query page: the driving index with its value as
-/// `:v`, the index range as `:lo`/`:hi`. `INDEXED BY` makes a missing index
-/// an error rather than a silent scan.
-fn driver_sql(driver: Driver) -> String {
-    let by_column = |index: &str, column: &str| {
-        format!(
-            "FROM entries INDEXED BY {index} WHERE entries.{column} = :v AND entries.idx >= :lo AND entries.idx < :hi"
-        )
-    };
-    match driver {
-        Driver::Range => "FROM entries WHERE entries.idx >= :lo AND entries.idx < :hi".into(),
-        Driver::Agent => by_column("entries_agent", "agent"),
-        Driver::Session => by_column("entries_sid", "sid"),
-        Driver::Kind => by_column("entries_kind", "kind"),
-        Driver::Action => by_column("entries_action", "action"),
-        Driver::Tool => by_column("entries_tool", "tool"),
-        Driver::Outcome => by_column("entries_outcome", "outcome"),
-        Driver::Scope => format!(
-            "FROM entries INDEXED BY entries_scope WHERE {SCOPE_CLASS} = :v AND scope IS NOT NULL AND entries.idx >= :lo AND entries.idx < :hi"
-        ),
-        // CROSS JOIN keeps the side table as the outer loop.
-        Driver::DataClass => "FROM entry_classes d CROSS JOIN entries ON entries.idx = d.idx WHERE d.class = :v AND d.idx >= :lo AND d.idx < :hi".into(),
-        Driver::Subject => "FROM entry_subjects d CROSS JOIN entries ON entries.idx = d.idx WHERE d.subject = :v AND d.idx >= :lo AND d.idx < :hi".into(),
+/// The statements of a query page.
+const TIME_AT: &str = "SELECT time FROM entries WHERE idx = ?1";
+const POSTING_ROWS: &str = "SELECT first, last, gaps FROM postings
+     WHERE field = ?1 AND value = ?2 AND last >= ?3 ORDER BY last LIMIT ?4";
+const ENTRY_ROW: &str = "SELECT idx, leaf, time, seg, off, hlen, blen FROM entries WHERE idx = ?1";
+const RANGE_ROWS: &str = "SELECT idx, leaf, time, seg, off, hlen, blen FROM entries
+     WHERE idx >= ?1 AND idx < ?2 ORDER BY idx LIMIT ?3";
+
+fn hit(r: &rusqlite::Row<'_>) -> Result<Hit, StoreError> {
+    Ok(Hit {
+        index: to_u64(r.get(0).map_err(sql_err)?, "index")?,
+        leaf: r.get(1).map_err(sql_err)?,
+        time: r.get(2).map_err(sql_err)?,
+        location: RecordLocation {
+            segment: r.get(3).map_err(sql_err)?,
+            offset: to_u64(r.get(4).map_err(sql_err)?, "record offset")?,
+            header_len: r.get(5).map_err(sql_err)?,
+            body_len: r.get(6).map_err(sql_err)?,
+        },
+    })
+}
+
+/// Posting rows read from one connection.
+struct Postings<'c>(&'c Connection);
+
+impl ChunkSource for Postings<'_> {
+    fn chunks(
+        &mut self,
+        field: Field,
+        value: &[u8],
+        from: u64,
+        n: usize,
+    ) -> Result<Vec<Chunk>, StoreError> {
+        let mut stmt = self.0.prepare_cached(POSTING_ROWS).map_err(sql_err)?;
+        let rows = stmt
+            .query_map(params![field as u8, value, to_i64(from)?, n as i64], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, Vec<u8>>(2)?,
+                ))
+            })
+            .map_err(sql_err)?;
+        rows.map(|r| {
+            let (first, last, gaps) = r.map_err(sql_err)?;
+            Ok((to_u64(first, "posting")?, to_u64(last, "posting")?, gaps))
+        })
+        .collect()
     }
 }
 
-/// The whole statement of a query page; `:class` and `:subject` are the data class
-/// and subject when they are checked on the driver's rows.
-fn query_sql(q: &EventQuery, driver: Driver) -> String {
-    let mut sql = String::from(
-        "SELECT entries.idx, entries.leaf, entries.time, entries.agent, entries.session, entries.kind,
-                entries.action, entries.tool, entries.outcome, entries.scope,
-                entries.seg, entries.off, entries.hlen, entries.blen",
-    );
-    sql.push_str(if q.data_class.is_some() && driver != Driver::DataClass {
-        ", EXISTS (SELECT 1 FROM entry_classes c WHERE c.class = :class AND c.idx = entries.idx)"
-    } else {
-        ", 1"
-    });
-    sql.push_str(if q.subject.is_some() && driver != Driver::Subject {
-        ", EXISTS (SELECT 1 FROM entry_subjects s WHERE s.subject = :subject AND s.idx = entries.idx)"
-    } else {
-        ", 1"
-    });
-    sql.push(' ');
-    sql.push_str(&driver_sql(driver));
-    // By the driver's own key, so that rows come in its order (no sort).
-    sql.push_str(match driver {
-        Driver::DataClass | Driver::Subject => " ORDER BY d.idx",
-        _ => " ORDER BY entries.idx",
-    });
-    sql
-}
-
 impl SqliteStore {
-    /// `EXPLAIN QUERY PLAN` of the statement one page of `q` runs, one
-    /// line per step: how tests check that every filter has an index.
-    pub fn query_plan(&self, q: &EventQuery) -> Result<Vec<String>, StoreError> {
-        let sql = format!("EXPLAIN QUERY PLAN {}", query_sql(q, q.driver()));
+    /// `EXPLAIN QUERY PLAN` of each statement a query page runs, one line
+    /// per step: how tests check that every filter is served by an index.
+    pub fn query_plan(&self) -> Result<Vec<String>, StoreError> {
         self.read(|c| {
-            let mut stmt = c.prepare(&sql).map_err(sql_err)?;
-            // The plan does not depend on the values; bind NULLs.
-            for i in 1..=stmt.parameter_count() {
-                stmt.raw_bind_parameter(i, rusqlite::types::Null)
-                    .map_err(sql_err)?;
-            }
-            let mut rows = stmt.raw_query();
             let mut plan = Vec::new();
-            while let Some(r) = rows.next().map_err(sql_err)? {
-                plan.push(r.get::<_, String>(3).map_err(sql_err)?);
+            for sql in [TIME_AT, POSTING_ROWS, ENTRY_ROW, RANGE_ROWS] {
+                let mut stmt = c
+                    .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                    .map_err(sql_err)?;
+                // The plan does not depend on the values; bind NULLs.
+                for i in 1..=stmt.parameter_count() {
+                    stmt.raw_bind_parameter(i, rusqlite::types::Null)
+                        .map_err(sql_err)?;
+                }
+                let mut rows = stmt.raw_query();
+                while let Some(r) = rows.next().map_err(sql_err)? {
+                    plan.push(r.get::<_, String>(3).map_err(sql_err)?);
+                }
             }
             Ok(plan)
         })
@@ -772,9 +802,7 @@ impl SqliteStore {
             .map_err(sql_err)?;
         let size = to_u64(size, "head size")?;
         let (lo, hi) = {
-            let mut probe = tx
-                .prepare_cached("SELECT time FROM entries WHERE idx = ?1")
-                .map_err(sql_err)?;
+            let mut probe = tx.prepare_cached(TIME_AT).map_err(sql_err)?;
             q.index_range(size, |i| {
                 let t: Option<i64> = probe
                     .query_row(params![to_i64(i)?], |r| r.get(0))
@@ -789,23 +817,10 @@ impl SqliteStore {
         if lo >= hi {
             return Ok((Vec::new(), None));
         }
-        let driver = q.driver();
-        let value: rusqlite::types::Value = match driver {
-            Driver::Range => rusqlite::types::Value::Null,
-            Driver::Agent => q.agent.clone().into(),
-            Driver::Kind => q.kind.clone().into(),
-            Driver::Action => q.action.clone().into(),
-            Driver::Tool => q.tool.clone().into(),
-            Driver::Outcome => q.outcome.clone().into(),
-            Driver::Scope => q
-                .scope
-                .as_deref()
-                .map(|s| scope_class(s).to_string())
-                .into(),
-            Driver::DataClass => q.data_class.clone().into(),
-            Driver::Subject => q.subject.map(|h| h.0.to_vec()).into(),
-            Driver::Session => {
-                let name = q.session.as_deref().unwrap_or_default();
+        let limit = q.page_size();
+        let sid = match q.session.as_deref() {
+            None => None,
+            Some(name) => {
                 let sid: Option<i64> = tx
                     .query_row(
                         "SELECT sid FROM sessions WHERE name = ?1",
@@ -815,71 +830,40 @@ impl SqliteStore {
                     .optional()
                     .map_err(sql_err)?;
                 match sid {
-                    Some(sid) => sid.into(),
+                    Some(sid) => Some(to_u64(sid, "session number")?),
                     None => return Ok((Vec::new(), None)),
                 }
             }
         };
-        let sql = query_sql(q, driver);
-        let mut stmt = tx.prepare_cached(&sql).map_err(sql_err)?;
-        let (lo, hi) = (to_i64(lo)?, to_i64(hi)?);
-        let subject = q.subject.map(|h| h.0.to_vec());
-        // Only the parameters this statement names may be bound.
-        let mut bound: Vec<(&str, &dyn rusqlite::ToSql)> = vec![(":lo", &lo), (":hi", &hi)];
-        if driver != Driver::Range {
-            bound.push((":v", &value));
+        let filters = postings::filters_of(q, sid);
+        if filters.is_empty() {
+            let mut stmt = tx.prepare_cached(RANGE_ROWS).map_err(sql_err)?;
+            let mut rows = stmt
+                .query(params![to_i64(lo)?, to_i64(hi)?, limit as i64])
+                .map_err(sql_err)?;
+            let mut hits = Vec::with_capacity(limit);
+            while let Some(r) = rows.next().map_err(sql_err)? {
+                hits.push(hit(r)?);
+            }
+            let next = (hits.len() == limit).then(|| hits[limit - 1].index);
+            return Ok((hits, next));
         }
-        if sql.contains(":class") {
-            bound.push((":class", &q.data_class));
-        }
-        if sql.contains(":subject") {
-            bound.push((":subject", &subject));
-        }
-        let mut rows = stmt.query(bound.as_slice()).map_err(sql_err)?;
-        let limit = q.page_size();
-        let mut hits = Vec::new();
-        let mut scanned = 0usize;
-        while let Some(r) = rows.next().map_err(sql_err)? {
-            scanned += 1;
-            let index = to_u64(r.get(0).map_err(sql_err)?, "index")?;
-            let text = |i: usize| -> Result<Option<&str>, StoreError> {
-                r.get_ref(i)
-                    .map_err(sql_err)?
-                    .as_str_or_null()
-                    .map_err(|e| StoreError::Corrupt(format!("entry {index}: {e}")))
-            };
-            let row = RowColumns {
-                agent: text(3)?.unwrap_or_default(),
-                session: text(4)?,
-                kind: text(5)?.unwrap_or_default(),
-                action: text(6)?,
-                tool: text(7)?,
-                outcome: text(8)?,
-                scope: text(9)?,
-            };
-            let side_ok =
-                r.get::<_, bool>(14).map_err(sql_err)? && r.get::<_, bool>(15).map_err(sql_err)?;
-            if side_ok && q.matches(&row) {
-                hits.push(Hit {
-                    index,
-                    leaf: r.get(1).map_err(sql_err)?,
-                    time: r.get(2).map_err(sql_err)?,
-                    location: RecordLocation {
-                        segment: r.get(10).map_err(sql_err)?,
-                        offset: to_u64(r.get(11).map_err(sql_err)?, "record offset")?,
-                        header_len: r.get(12).map_err(sql_err)?,
-                        body_len: r.get(13).map_err(sql_err)?,
-                    },
-                });
-                if hits.len() == limit {
-                    return Ok((hits, Some(index)));
+        let found =
+            postings::intersect(&mut Postings(&tx), &filters, (lo, hi), limit, SCAN_BUDGET)?;
+        let mut stmt = tx.prepare_cached(ENTRY_ROW).map_err(sql_err)?;
+        let mut hits = Vec::with_capacity(found.indexes.len());
+        for i in found.indexes {
+            let mut rows = stmt.query(params![to_i64(i)?]).map_err(sql_err)?;
+            match rows.next().map_err(sql_err)? {
+                Some(r) => hits.push(hit(r)?),
+                None => {
+                    return Err(StoreError::Corrupt(format!(
+                        "entry {i} is in a posting list but not in the log"
+                    )))
                 }
             }
-            if scanned == SCAN_BUDGET {
-                return Ok((hits, Some(index)));
-            }
         }
-        Ok((hits, None))
+        Ok((hits, found.next_cursor))
     }
 }
 

@@ -183,7 +183,12 @@ impl Sequencer {
         config: SequencerConfig,
         metrics: Arc<Metrics>,
     ) -> Result<(Sequencer, std::thread::JoinHandle<()>), StoreError> {
-        Self::start_with_clock(store, config, metrics, Arc::new(|_| crate::clock::now_micros()))
+        Self::start_with_clock(
+            store,
+            config,
+            metrics,
+            Arc::new(|_| crate::clock::now_micros()),
+        )
     }
 
     /// [`Sequencer::start`] with the times of sealed entries taken from `clock`.

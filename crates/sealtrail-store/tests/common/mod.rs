@@ -227,12 +227,8 @@ enum Closed<'a> {
 
 /// What schema version 2 added to the embedded store, taken away again.
 const SQLITE_DOWNGRADE: &str = "
-DROP INDEX entries_agent; DROP INDEX entries_sid; DROP INDEX entries_kind;
-DROP INDEX entries_action; DROP INDEX entries_tool; DROP INDEX entries_outcome;
-DROP INDEX entries_scope;
-DROP TABLE sessions; DROP TABLE entry_classes; DROP TABLE entry_subjects; DROP TABLE counts;
+DROP TABLE postings; DROP TABLE sessions; DROP TABLE counts;
 ALTER TABLE entries DROP COLUMN scope;
-ALTER TABLE entries DROP COLUMN sid;
 CREATE INDEX entries_agent_time ON entries(agent, time);
 UPDATE meta SET value = '1' WHERE key = 'schema_version';
 ";
