@@ -15,6 +15,7 @@
 //! hashes.
 
 mod completeness;
+mod fast;
 mod line;
 mod manifest;
 pub mod proofs;

@@ -6,13 +6,14 @@ use serde::Deserialize;
 use std::borrow::Cow;
 
 use super::completeness::{check_range, check_stream, CompletenessFile, Item};
-use super::line::EntryLine;
+use super::fast;
+use super::line::{EntryLine, LineError};
 use super::manifest::{Counts, Manifest, StreamField};
 use super::proofs::{BatchInclusion, ProofFileError};
 use super::{Member, Members, Role, CHECKPOINT, COMPLETENESS, ENTRIES, MANIFEST};
 use crate::checkpoint::{Checkpoint, SignedCheckpoint};
 use crate::hash::{leaf_hash, Hash};
-use crate::header::{commit_body, EntryHeader, HeaderError, HEADER_VERSION};
+use crate::header::{commit_body, EntryHeader, HeaderError, HEADER_VERSION, SALT_LEN};
 use crate::heads::{root_from_extensions, StreamHead};
 use crate::note::{Note, NoteVerifier};
 
@@ -197,9 +198,29 @@ pub struct Verifier {
     first_match: Option<u64>,
     last_match: Option<u64>,
     line_no: u64,
-    /// Reused buffers: the canonical form of a header, a proof's name.
+    /// Reused buffers: the canonical form of a header, a proof's name, a
+    /// line's header and body text.
     canonical: Vec<u8>,
     name: String,
+    header_text: Vec<u8>,
+    body_text: Vec<u8>,
+}
+
+/// What a line says besides its header and body text.
+struct Parsed {
+    index: u64,
+    role: Role,
+    /// The salt, when the line has a body.
+    salt: Result<Option<[u8; SALT_LEN]>, LineError>,
+}
+
+/// A salt as 64 lowercase hex digits.
+fn salt_hex(s: &[u8]) -> Result<[u8; SALT_LEN], LineError> {
+    let mut out = [0u8; SALT_LEN];
+    if s.iter().any(u8::is_ascii_uppercase) || hex::decode_to_slice(s, &mut out).is_err() {
+        return Err(LineError::Salt);
+    }
+    Ok(out)
 }
 
 fn member_bytes<'a>(
@@ -270,6 +291,8 @@ impl Verifier {
             line_no: 0,
             canonical: Vec::new(),
             name: String::new(),
+            header_text: Vec::new(),
+            body_text: Vec::new(),
         };
         if let Some(note) = note {
             v.open_checkpoint(note, trusted);
@@ -382,14 +405,60 @@ impl Verifier {
     /// entry's proof, read from `members`.
     pub fn line(&mut self, line: &[u8], members: &mut dyn Members) {
         self.line_no += 1;
-        let parsed = match EntryLine::parse(line) {
-            Ok(l) => l,
-            Err(e) => {
-                let n = self.line_no;
-                self.fail(None, ENTRIES, Problem::Line(format!("line {n}: {e}")));
-                return;
-            }
+        // The header and body text go to reused buffers: the fast reader
+        // unescapes into them; the general parser's result is copied there.
+        let (mut htext, mut btext) = (
+            std::mem::take(&mut self.header_text),
+            std::mem::take(&mut self.body_text),
+        );
+        let parsed = match fast::parse_line(line, &mut htext, &mut btext) {
+            Some(f) => Some(Parsed {
+                index: f.index,
+                role: f.role,
+                salt: match (f.salt, f.has_body) {
+                    (None, false) => Ok(None),
+                    (Some(s), true) => salt_hex(s).map(Some),
+                    _ => Err(LineError::HalfBody),
+                },
+            }),
+            None => match EntryLine::parse(line) {
+                Ok(l) => {
+                    htext.clear();
+                    htext.extend_from_slice(l.header.as_bytes());
+                    btext.clear();
+                    let salt = l.salt_and_body().map(|sb| {
+                        sb.map(|(salt, body)| {
+                            btext.extend_from_slice(body);
+                            salt
+                        })
+                    });
+                    Some(Parsed {
+                        index: l.index,
+                        role: l.role,
+                        salt,
+                    })
+                }
+                Err(e) => {
+                    let n = self.line_no;
+                    self.fail(None, ENTRIES, Problem::Line(format!("line {n}: {e}")));
+                    None
+                }
+            },
         };
+        if let Some(parsed) = parsed {
+            self.check_line(&parsed, &htext, &btext, members);
+        }
+        self.header_text = htext;
+        self.body_text = btext;
+    }
+
+    fn check_line(
+        &mut self,
+        parsed: &Parsed,
+        header_bytes: &[u8],
+        body: &[u8],
+        members: &mut dyn Members,
+    ) {
         let index = parsed.index;
         let entry = Some(index);
         self.report.counts.entries += 1;
@@ -409,9 +478,9 @@ impl Verifier {
 
         // The leaf hash is computed from the raw bytes even when the header
         // does not parse: the proof check then says whether it was altered.
-        let header_bytes = parsed.header.as_bytes();
         let leaf = leaf_hash(header_bytes);
-        let header = match parse_header(header_bytes, &mut self.canonical) {
+        let fast = fast::parse_header(header_bytes).map(Ok);
+        let header = match fast.unwrap_or_else(|| parse_header(header_bytes, &mut self.canonical)) {
             Ok(h) => {
                 if h.index != index {
                     self.fail(
@@ -432,11 +501,11 @@ impl Verifier {
         };
         self.check_proof(index, &leaf, members);
 
-        match parsed.salt_and_body() {
-            Ok(Some((salt, body))) => {
+        match &parsed.salt {
+            Ok(Some(salt)) => {
                 self.report.counts.bodies += 1;
                 if let Some(h) = &header {
-                    if commit_body(&salt, body) != h.body {
+                    if commit_body(salt, body) != h.body {
                         self.fail(entry, ENTRIES, Problem::BodyMismatch);
                     } else if let Err(e) = body_agrees(h, body) {
                         self.fail(entry, ENTRIES, Problem::Body(e));

@@ -1,0 +1,466 @@
+//! Fast paths for reading what sealtrail itself writes: an `entries.jsonl`
+//! line in exactly the writer's layout, and entry headers in canonical form.
+//!
+//! Both are *sound but incomplete*: they accept only input that the
+//! general parsers accept too, and give the same result; anything else
+//! (another member order, an unusual escape, a non-canonical header) makes
+//! them return `None`, and the caller falls back to the general parser,
+//! which also produces the precise error. A header the fast parser accepts
+//! is canonical by construction: members in sorted order, integers without
+//! leading zeros, strings with no escape and no control character, no
+//! empty arrays, and no `null`s, which is exactly what the canonical writer
+//! emits. Tests check both properties against the general parsers.
+
+use super::Role;
+use crate::hash::Hash;
+use crate::header::{EntryHeader, SeqGap, StreamLink, Streams, HEADER_VERSION};
+use crate::jcs::MAX_SAFE_INTEGER;
+
+/// A line read by [`parse_line`]: the header's and body's text are in the
+/// caller's buffers.
+pub(super) struct FastLine<'a> {
+    pub index: u64,
+    pub role: Role,
+    /// 64 hex digits, not yet checked.
+    pub salt: Option<&'a [u8]>,
+    pub has_body: bool,
+}
+
+struct Cur<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl<'a> Cur<'a> {
+    fn lit(&mut self, s: &[u8]) -> Option<()> {
+        if self.b.get(self.i..self.i + s.len())? == s {
+            self.i += s.len();
+            Some(())
+        } else {
+            None
+        }
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+
+    /// A canonical non-negative integer no larger than 2^53 − 1.
+    fn int(&mut self) -> Option<u64> {
+        let start = self.i;
+        let mut v: u64 = 0;
+        while let Some(c @ b'0'..=b'9') = self.peek() {
+            v = v.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
+            self.i += 1;
+        }
+        let len = self.i - start;
+        if len == 0 || (len > 1 && self.b[start] == b'0') || v > MAX_SAFE_INTEGER {
+            return None;
+        }
+        Some(v)
+    }
+
+    /// A string with no escape and no control character: its raw bytes.
+    fn raw_string(&mut self) -> Option<&'a [u8]> {
+        self.lit(b"\"")?;
+        let start = self.i;
+        loop {
+            match *self.b.get(self.i)? {
+                b'"' => break,
+                b'\\' => return None,
+                c if c < 0x20 => return None,
+                _ => self.i += 1,
+            }
+        }
+        let s = &self.b[start..self.i];
+        self.i += 1;
+        Some(s)
+    }
+
+    fn string(&mut self) -> Option<String> {
+        // The header was checked to be UTF-8 as a whole; a string ends at
+        // an ASCII quote, so it is UTF-8 too.
+        std::str::from_utf8(self.raw_string()?)
+            .ok()
+            .map(str::to_owned)
+    }
+
+    fn hash(&mut self) -> Option<Hash> {
+        let s = self.raw_string()?;
+        if s.len() != 64 {
+            return None;
+        }
+        let mut out = [0u8; 32];
+        for (o, pair) in out.iter_mut().zip(s.chunks_exact(2)) {
+            *o = (hex_digit(pair[0])? << 4) | hex_digit(pair[1])?;
+        }
+        Some(Hash(out))
+    }
+
+    /// `"name":`
+    fn key(&mut self) -> Option<&'a [u8]> {
+        let k = self.raw_string()?;
+        self.lit(b":")?;
+        Some(k)
+    }
+
+    /// A JSON string holding text that may contain `\"` and `\\` and no
+    /// other escape, unescaped into `out`.
+    fn escaped_into(&mut self, out: &mut Vec<u8>) -> Option<()> {
+        self.lit(b"\"")?;
+        out.clear();
+        let mut run = self.i;
+        loop {
+            match *self.b.get(self.i)? {
+                b'"' => break,
+                b'\\' => {
+                    out.extend_from_slice(&self.b[run..self.i]);
+                    match *self.b.get(self.i + 1)? {
+                        c @ (b'"' | b'\\') => out.push(c),
+                        _ => return None,
+                    }
+                    self.i += 2;
+                    run = self.i;
+                }
+                c if c < 0x20 => return None,
+                _ => self.i += 1,
+            }
+        }
+        out.extend_from_slice(&self.b[run..self.i]);
+        self.i += 1;
+        Some(())
+    }
+
+    fn link(&mut self) -> Option<StreamLink> {
+        self.lit(b"{\"n\":")?;
+        let n = self.int()?;
+        let prev = if self.lit(b",\"prev\":").is_some() {
+            Some(self.int()?)
+        } else {
+            None
+        };
+        self.lit(b"}")?;
+        Some(StreamLink { n, prev })
+    }
+}
+
+/// Lowercase hex digit values; 0xff for anything else (the canonical
+/// writer emits lowercase only).
+static HEX: [u8; 256] = {
+    let mut t = [0xffu8; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        t[b'a' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    t
+};
+
+fn hex_digit(c: u8) -> Option<u8> {
+    let v = HEX[usize::from(c)];
+    (v != 0xff).then_some(v)
+}
+
+/// Reads a line in the writer's exact layout
+/// (`{"index":…,"role":"…","header":"…","salt":…,"body":…}`), unescaping
+/// the header into `header` and the body into `body`.
+pub(super) fn parse_line<'a>(
+    line: &'a [u8],
+    header: &mut Vec<u8>,
+    body: &mut Vec<u8>,
+) -> Option<FastLine<'a>> {
+    let mut c = Cur { b: line, i: 0 };
+    c.lit(b"{\"index\":")?;
+    let index = c.int()?;
+    c.lit(b",\"role\":")?;
+    let role = match c.raw_string()? {
+        b"match" => Role::Match,
+        b"stream" => Role::Stream,
+        b"before" => Role::Before,
+        b"after" => Role::After,
+        _ => return None,
+    };
+    c.lit(b",\"header\":")?;
+    c.escaped_into(header)?;
+    std::str::from_utf8(header).ok()?;
+    c.lit(b",\"salt\":")?;
+    let (salt, has_body) = if c.lit(b"null,\"body\":null").is_some() {
+        (None, false)
+    } else {
+        // Hex digits only: anything else (even invalid UTF-8, which a JSON
+        // parser refuses) goes the general way.
+        let salt = c
+            .raw_string()
+            .filter(|s| s.iter().all(u8::is_ascii_hexdigit))?;
+        c.lit(b",\"body\":")?;
+        c.escaped_into(body)?;
+        std::str::from_utf8(body).ok()?;
+        (Some(salt), true)
+    };
+    c.lit(b"}")?;
+    (c.i == line.len()).then_some(FastLine {
+        index,
+        role,
+        salt,
+        has_body,
+    })
+}
+
+/// Reads canonical entry bytes (valid UTF-8) into a header, or `None`.
+pub(super) fn parse_header(bytes: &[u8]) -> Option<EntryHeader> {
+    let mut c = Cur { b: bytes, i: 0 };
+    c.lit(b"{")?;
+    let mut h = EntryHeader {
+        v: 0,
+        index: 0,
+        time: 0,
+        prev: None,
+        agent: String::new(),
+        instance: None,
+        session: None,
+        parent: None,
+        kind: String::new(),
+        action: None,
+        tool: None,
+        outcome: None,
+        event_id: None,
+        seq: None,
+        seq_gap: None,
+        data_classes: Vec::new(),
+        subjects: Vec::new(),
+        scope: None,
+        streams: Streams {
+            agent: StreamLink { n: 0, prev: None },
+            session: None,
+        },
+        body: Hash::default(),
+    };
+    // Required members, as bits: agent, body, index, kind, streams, time, v.
+    let mut seen = 0u8;
+    let mut last: &[u8] = b"";
+    loop {
+        let key = c.key()?;
+        if key <= last {
+            return None;
+        }
+        last = key;
+        match key {
+            b"action" => h.action = Some(c.string()?),
+            b"agent" => {
+                h.agent = c.string()?;
+                seen |= 1;
+            }
+            b"body" => {
+                h.body = c.hash()?;
+                seen |= 2;
+            }
+            b"data_classes" => {
+                c.lit(b"[")?;
+                loop {
+                    h.data_classes.push(c.string()?);
+                    if c.lit(b",").is_none() {
+                        break;
+                    }
+                }
+                c.lit(b"]")?;
+            }
+            b"event_id" => h.event_id = Some(c.string()?),
+            b"index" => {
+                h.index = c.int()?;
+                seen |= 4;
+            }
+            b"instance" => h.instance = Some(c.string()?),
+            b"kind" => {
+                h.kind = c.string()?;
+                seen |= 8;
+            }
+            b"outcome" => h.outcome = Some(c.string()?),
+            b"parent" => h.parent = Some(c.string()?),
+            b"prev" => h.prev = Some(c.hash()?),
+            b"scope" => h.scope = Some(c.string()?),
+            b"seq" => h.seq = Some(c.int()?),
+            b"seq_gap" => {
+                c.lit(b"{\"expected\":")?;
+                let expected = c.int()?;
+                c.lit(b",\"got\":")?;
+                let got = c.int()?;
+                c.lit(b"}")?;
+                h.seq_gap = Some(SeqGap { expected, got });
+            }
+            b"session" => h.session = Some(c.string()?),
+            b"streams" => {
+                c.lit(b"{\"agent\":")?;
+                h.streams.agent = c.link()?;
+                if c.lit(b",\"session\":").is_some() {
+                    h.streams.session = Some(c.link()?);
+                }
+                c.lit(b"}")?;
+                seen |= 16;
+            }
+            b"subjects" => {
+                c.lit(b"[")?;
+                loop {
+                    h.subjects.push(c.hash()?);
+                    if c.lit(b",").is_none() {
+                        break;
+                    }
+                }
+                c.lit(b"]")?;
+            }
+            b"time" => {
+                h.time = c.int()?;
+                seen |= 32;
+            }
+            b"tool" => h.tool = Some(c.string()?),
+            b"v" => {
+                let v = c.int()?;
+                // A newer version goes to the general parser, which says so.
+                if v > u64::from(HEADER_VERSION) {
+                    return None;
+                }
+                h.v = u32::try_from(v).ok()?;
+                seen |= 64;
+            }
+            _ => return None,
+        }
+        if c.lit(b",").is_none() {
+            break;
+        }
+    }
+    c.lit(b"}")?;
+    (c.i == bytes.len() && seen == 127).then_some(h)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bundle::line::{write_entry_line, EntryLine};
+    use crate::header::commit_body;
+    use proptest::prelude::*;
+
+    fn header_strategy() -> impl Strategy<Value = EntryHeader> {
+        let s = || prop::option::of("[a-z\"\\\\\\u{0}\\u{1f}é€𝄞 ]{0,6}");
+        (
+            (
+                0u64..1 << 53,
+                0u64..1 << 53,
+                any::<bool>(),
+                "[a-z\"é]{0,5}",
+                s(),
+                s(),
+            ),
+            (s(), s(), s(), s(), s(), prop::option::of(0u64..1000)),
+            (
+                prop::collection::vec("[a-z]{0,3}", 0..3),
+                prop::collection::vec(any::<[u8; 32]>(), 0..3),
+                any::<bool>(),
+                prop::option::of((1u64..9, 1u64..9)),
+                prop::option::of(0u64..100),
+                "[a-z_]{1,8}",
+            ),
+        )
+            .prop_map(|(a, b, c)| EntryHeader {
+                v: 1,
+                index: a.0,
+                time: a.1,
+                prev: a.2.then(|| crate::hash::sha256(b"p")),
+                agent: a.3,
+                instance: a.4,
+                session: a.5,
+                parent: b.0,
+                kind: c.5,
+                action: b.1,
+                tool: b.2,
+                outcome: b.3,
+                event_id: b.4,
+                seq: b.5,
+                seq_gap: c.3.map(|(expected, got)| SeqGap { expected, got }),
+                data_classes: c.0,
+                subjects: c.1.into_iter().map(Hash).collect(),
+                scope: None,
+                streams: Streams {
+                    agent: StreamLink { n: 3, prev: c.4 },
+                    session: c.2.then_some(StreamLink { n: 1, prev: None }),
+                },
+                body: commit_body(&[1; 32], b"{}"),
+            })
+    }
+
+    proptest! {
+        /// On what the writer emits, the fast parser agrees with the
+        /// general one whenever it answers (and it answers unless a string
+        /// needs an escape).
+        #[test]
+        fn fast_header_agrees_with_the_general_parser(h in header_strategy()) {
+            let bytes = h.to_entry_bytes().unwrap();
+            let general = EntryHeader::parse(&bytes).unwrap();
+            match parse_header(&bytes) {
+                Some(fast) => prop_assert_eq!(fast, general),
+                None => prop_assert!(bytes.contains(&b'\\')),
+            }
+        }
+
+        /// Changed bytes: whatever the fast parser accepts, the general
+        /// parser accepts too, as the same header (so it is canonical).
+        #[test]
+        fn fast_header_accepts_only_canonical_bytes(
+            h in header_strategy(),
+            edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4),
+        ) {
+            let mut bytes = h.to_entry_bytes().unwrap();
+            for (at, byte) in edits {
+                let i = at.index(bytes.len());
+                bytes[i] = byte;
+            }
+            if std::str::from_utf8(&bytes).is_ok() {
+                if let Some(fast) = parse_header(&bytes) {
+                    prop_assert_eq!(Some(fast), EntryHeader::parse(&bytes).ok());
+                }
+            }
+        }
+
+        /// Lines: the fast reader agrees with serde on written lines, and
+        /// never accepts a changed line that serde reads differently.
+        #[test]
+        fn fast_line_agrees_with_serde(
+            h in header_strategy(),
+            body in prop::option::of("[a-z\"\\\\\\n é]{0,12}"),
+            edit in prop::option::of((any::<prop::sample::Index>(), any::<u8>())),
+        ) {
+            let header = h.to_entry_bytes().unwrap();
+            let salt = [0xabu8; 32];
+            let mut line = Vec::new();
+            let with_body = body.as_ref().map(|b| (&salt, b.as_bytes()));
+            write_entry_line(&mut line, h.index, Role::Match, &header, with_body).unwrap();
+            line.pop();
+            if let Some((at, byte)) = edit {
+                let i = at.index(line.len());
+                line[i] = byte;
+            }
+            let (mut hb, mut bb) = (Vec::new(), Vec::new());
+            let fast = parse_line(&line, &mut hb, &mut bb);
+            let slow = EntryLine::parse(&line).ok();
+            // Bodies are JSON text, without raw control characters: then
+            // the writer's lines always take the fast path.
+            if edit.is_none() && !body.as_deref().unwrap_or("").contains('\n') {
+                prop_assert!(fast.is_some());
+            }
+            if let Some(f) = fast {
+                let s = slow.expect("serde accepts what the fast reader accepts");
+                prop_assert_eq!(f.index, s.index);
+                prop_assert_eq!(f.role, s.role);
+                prop_assert_eq!(&hb[..], s.header.as_bytes());
+                prop_assert_eq!(f.salt.map(|x| x.to_vec()), s.salt.map(|x| x.as_bytes().to_vec()));
+                prop_assert_eq!(f.has_body, s.body.is_some());
+                if let Some(b) = s.body {
+                    prop_assert_eq!(&bb[..], b.as_bytes());
+                }
+            }
+        }
+    }
+}
