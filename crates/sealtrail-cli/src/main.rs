@@ -17,6 +17,7 @@ mod bench_query;
 mod config;
 mod export;
 mod ingest;
+mod mcp_proxy;
 mod migrate;
 mod monitor;
 mod proof;
@@ -55,6 +56,8 @@ enum Command {
     Monitor(monitor::MonitorArgs),
     /// Copy an embedded log into PostgreSQL and prove the copy.
     Migrate(migrate::MigrateArgs),
+    /// Relay an MCP server (stdio or Streamable HTTP) and record every tool call.
+    McpProxy(mcp_proxy::McpProxyArgs),
     /// Load generators and baselines.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -102,6 +105,7 @@ fn main() -> ExitCode {
         Command::Migrate(a) => migrate::run(a),
         Command::Monitor(a) => monitor::run(a),
         Command::Verify(a) => verify::run(a),
+        Command::McpProxy(a) => mcp_proxy::run(a),
         Command::Bench(BenchCommand::Ingest(a)) => bench::run(a),
         Command::Bench(BenchCommand::Diy(a)) => bench_diy::run(a),
         Command::Bench(BenchCommand::Populate(a)) => bench_query::populate(a),

@@ -1,0 +1,209 @@
+//! The stdio relay: the agent starts the proxy instead of the MCP server;
+//! the proxy starts the server and relays newline-delimited JSON-RPC both
+//! ways, each line forwarded byte for byte as soon as it is read. A copy of
+//! each line goes to the recorder; the relay never waits for it.
+//!
+//! Lifecycle: the server's stderr is the proxy's; the agent closing the
+//! proxy's stdin closes the server's; the server exiting ends the proxy
+//! with the same status (128 + N for signal N); SIGINT, SIGTERM and SIGHUP
+//! to the proxy are passed on to the server.
+
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use anyhow::Context;
+use bytes::Bytes;
+use serde_json::Map;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::process::Command;
+use tokio::sync::Mutex;
+
+use super::jsonrpc::Side;
+use super::recorder::{Ctx, Feed, FeedTx};
+use super::scope::{Scope, Verdict};
+
+const READ_BUFFER: usize = 64 * 1024;
+
+/// Runs the server `command` behind the relay; returns its exit code.
+pub async fn run(
+    command: &[String],
+    feed: FeedTx,
+    scope: Option<Arc<Scope>>,
+) -> anyhow::Result<i32> {
+    let (program, args) = command
+        .split_first()
+        .context("no MCP server command given after --")?;
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        // Its own process group: a terminal's Ctrl-C reaches the proxy only,
+        // which passes it on once (not twice).
+        .process_group(0)
+        .spawn()
+        .with_context(|| format!("cannot start the MCP server {program:?}"))?;
+    let pid = child.id();
+    let (Some(server_in), Some(server_out)) = (child.stdin.take(), child.stdout.take()) else {
+        anyhow::bail!("the MCP server's stdin/stdout are not pipes");
+    };
+    forward_signals(pid);
+
+    let agent_out = Arc::new(Mutex::new(tokio::io::stdout()));
+    let upstream = tokio::spawn(client_to_server(
+        tokio::io::stdin(),
+        server_in,
+        agent_out.clone(),
+        feed.clone(),
+        scope,
+    ));
+    // The server's stdout ends when it exits (or closes it): then the proxy
+    // is done, whatever the agent still sends.
+    server_to_client(server_out, agent_out, feed.clone()).await;
+    let status = child.wait().await.context("waiting for the MCP server")?;
+    upstream.abort();
+
+    let code = match (
+        status.code(),
+        std::os::unix::process::ExitStatusExt::signal(&status),
+    ) {
+        (Some(c), _) => c,
+        (None, Some(sig)) => 128 + sig,
+        (None, None) => 1,
+    };
+    let mut attributes = Map::new();
+    attributes.insert("exit_code".into(), code.into());
+    if let Some(sig) = std::os::unix::process::ExitStatusExt::signal(&status) {
+        attributes.insert("signal".into(), sig.into());
+    }
+    attributes.insert("program".into(), program.clone().into());
+    let _ = feed.send(Feed::Note {
+        session: None,
+        wall: SystemTime::now(),
+        kind: "agent_lifecycle",
+        action: "mcp/server_exit",
+        outcome: if code == 0 { "success" } else { "failure" },
+        attributes,
+    });
+    Ok(code)
+}
+
+/// Agent → server. At the agent's EOF the server's stdin is closed.
+async fn client_to_server<R, W, O>(
+    agent_in: R,
+    mut server_in: W,
+    agent_out: Arc<Mutex<O>>,
+    feed: FeedTx,
+    scope: Option<Arc<Scope>>,
+) where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+    O: AsyncWrite + Unpin,
+{
+    let mut reader = BufReader::with_capacity(READ_BUFFER, agent_in);
+    let mut line = Vec::with_capacity(READ_BUFFER);
+    loop {
+        line.clear();
+        match reader.read_until(b'\n', &mut line).await {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+        let at = Instant::now();
+        if let Some(scope) = &scope {
+            if let Verdict::Deny { response, reason } = scope.judge(trim_eol(&line)) {
+                if let Some(mut r) = response {
+                    r.push(b'\n');
+                    let mut out = agent_out.lock().await;
+                    let _ = out.write_all(&r).await;
+                    let _ = out.flush().await;
+                }
+                let _ = feed.send(Feed::Denied {
+                    ctx: Ctx::default(),
+                    at,
+                    wall: SystemTime::now(),
+                    bytes: Bytes::copy_from_slice(trim_eol(&line)),
+                    reason,
+                });
+                continue;
+            }
+        }
+        if server_in.write_all(&line).await.is_err() || server_in.flush().await.is_err() {
+            break; // the server is gone; its exit ends the proxy
+        }
+        observe(&feed, Side::Client, at, &line);
+    }
+    // Dropping the pipe is the EOF the server waits for.
+    let _ = server_in.shutdown().await;
+}
+
+/// Server → agent, until the server's stdout closes.
+async fn server_to_client<R, O>(server_out: R, agent_out: Arc<Mutex<O>>, feed: FeedTx)
+where
+    R: AsyncRead + Unpin,
+    O: AsyncWrite + Unpin,
+{
+    let mut reader = BufReader::with_capacity(READ_BUFFER, server_out);
+    let mut line = Vec::with_capacity(READ_BUFFER);
+    loop {
+        line.clear();
+        match reader.read_until(b'\n', &mut line).await {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+        let at = Instant::now();
+        {
+            let mut out = agent_out.lock().await;
+            if out.write_all(&line).await.is_err() || out.flush().await.is_err() {
+                // The agent is gone; keep draining so the server is not
+                // blocked on a full pipe while it shuts down.
+                continue;
+            }
+        }
+        observe(&feed, Side::Server, at, &line);
+    }
+}
+
+/// Hands a copy of a relayed line to the recorder (blank lines are framing,
+/// not messages).
+fn observe(feed: &FeedTx, origin: Side, at: Instant, line: &[u8]) {
+    let text = trim_eol(line);
+    if text.iter().all(u8::is_ascii_whitespace) {
+        return;
+    }
+    let _ = feed.send(Feed::Message {
+        origin,
+        ctx: Ctx::default(),
+        at,
+        wall: SystemTime::now(),
+        bytes: Bytes::copy_from_slice(text),
+    });
+}
+
+fn trim_eol(line: &[u8]) -> &[u8] {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+/// Passes SIGINT, SIGTERM and SIGHUP on to the server's process group.
+fn forward_signals(pid: Option<u32>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()) else {
+        return;
+    };
+    for (kind, num) in [
+        (SignalKind::interrupt(), libc::SIGINT),
+        (SignalKind::terminate(), libc::SIGTERM),
+        (SignalKind::hangup(), libc::SIGHUP),
+    ] {
+        let Ok(mut stream) = signal(kind) else {
+            continue;
+        };
+        tokio::spawn(async move {
+            while stream.recv().await.is_some() {
+                // SAFETY: kill(2) to the process group made for the child.
+                unsafe { libc::kill(-pid, num) };
+            }
+        });
+    }
+}
