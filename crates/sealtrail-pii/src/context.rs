@@ -29,11 +29,12 @@ impl Hit {
     }
 }
 
-/// The text being scanned and the member name it sits under (if any).
+/// The text being scanned and the member name it sits under (if any),
+/// already folded by [`fold_key`].
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Context<'a> {
     pub(crate) text: &'a str,
-    pub(crate) key: Option<&'a str>,
+    pub(crate) key: Option<&'a [u8]>,
 }
 
 /// A word character: ASCII letters and digits, and any non-ASCII byte (so a
@@ -54,7 +55,7 @@ fn fold_into(src: &[u8], out: &mut Vec<u8>) {
 }
 
 /// Folds a member name, splitting camelCase humps with a space.
-fn fold_key(key: &str, out: &mut Vec<u8>) {
+pub(crate) fn fold_key(key: &str, out: &mut Vec<u8>) {
     out.clear();
     let bytes = key.as_bytes();
     for (i, &b) in bytes.iter().enumerate() {
@@ -75,13 +76,22 @@ pub(crate) fn contains_word(hay: &[u8], word: &str) -> bool {
     if w.is_empty() || w.len() > hay.len() {
         return false;
     }
-    for pos in memchr::memmem::find_iter(hay, w) {
-        let before_ok = pos == 0 || !is_word_byte(hay[pos - 1]);
+    // Haystacks are short windows: a memchr on the first byte and a compare
+    // beats building a substring searcher per call.
+    let mut from = 0;
+    while let Some(off) = memchr::memchr(w[0], &hay[from..]) {
+        let pos = from + off;
         let end = pos + w.len();
-        let after_ok = end == hay.len() || !is_word_byte(hay[end]);
-        if before_ok && after_ok {
+        if end > hay.len() {
+            return false;
+        }
+        if &hay[pos..end] == w
+            && (pos == 0 || !is_word_byte(hay[pos - 1]))
+            && (end == hay.len() || !is_word_byte(hay[end]))
+        {
             return true;
         }
+        from = pos + 1;
     }
     false
 }
@@ -98,13 +108,12 @@ impl<'a> Context<'a> {
         if words.is_empty() {
             return None;
         }
-        let mut buf = Vec::with_capacity(BEFORE + AFTER + 64);
         if let Some(key) = self.key {
-            fold_key(key, &mut buf);
-            if let Some(w) = words.iter().find(|w| contains_word(&buf, w)) {
+            if let Some(w) = words.iter().find(|w| contains_word(key, w)) {
                 return Some(Hit::Key(w));
             }
         }
+        let mut buf = Vec::with_capacity(BEFORE + AFTER + 64);
         let bytes = self.text.as_bytes();
         let lo = start.saturating_sub(BEFORE);
         let hi = end.saturating_add(AFTER).min(bytes.len());
@@ -120,14 +129,6 @@ impl<'a> Context<'a> {
             .iter()
             .find(|w| contains_word(&buf, w))
             .map(|w| Hit::Near(w))
-    }
-
-    /// Whether the member name itself is one of `words` (whole words).
-    pub(crate) fn key_is(&self, words: &[&'static str]) -> Option<&'static str> {
-        let key = self.key?;
-        let mut buf = Vec::with_capacity(key.len() + 8);
-        fold_key(key, &mut buf);
-        words.iter().copied().find(|w| contains_word(&buf, w))
     }
 }
 
@@ -149,15 +150,19 @@ mod tests {
         let c = Context::text(text);
         assert_eq!(c.find(13, 22, &["passport"]), Some(Hit::Near("passport")));
         assert_eq!(c.find(13, 22, &["lic"]), None);
+        let mut folded = Vec::new();
+        fold_key("passportNumber", &mut folded);
         let k = Context {
             text: "C01X00T47",
-            key: Some("passportNumber"),
+            key: Some(&folded),
         };
         assert_eq!(k.find(0, 9, &["passport"]), Some(Hit::Key("passport")));
+        let mut folded = Vec::new();
+        fold_key("api_key", &mut folded);
         let k = Context {
             text: "x",
-            key: Some("api_key"),
+            key: Some(&folded),
         };
-        assert_eq!(k.key_is(&["api key"]), Some("api key"));
+        assert_eq!(k.find(0, 1, &["api key"]), Some(Hit::Key("api key")));
     }
 }

@@ -1,11 +1,11 @@
 //! The scanner: prefilters that find where a value could start, and the
 //! detectors they hand those places to.
 //!
-//! Cost model: a string with no digit, no `@`, no `:` and no anchor or key
-//! word costs one vectorised digit pass, two memchr passes and one
-//! Aho-Corasick pass; detectors run only at their candidates.
+//! Cost model: a string with no digit, `@`, `:` or `=` costs one vectorised
+//! digit pass and a few memchr/memmem passes; detectors (and the two
+//! Aho-Corasick automata) run only where those find a candidate.
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use phonenumber::country::Id;
 use serde::{Deserialize, Serialize};
 
@@ -46,13 +46,13 @@ impl Default for ScanConfig {
     }
 }
 
-/// What a key word announces.
+/// What a key word announces (the discriminant indexes per-kind arrays).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum WordKind {
-    Password,
-    Secret,
-    Dob,
-    Passport,
+    Password = 0,
+    Secret = 1,
+    Dob = 2,
+    Passport = 3,
 }
 
 /// A compiled scanner. Build once, share freely (it is `Send + Sync`).
@@ -64,6 +64,8 @@ pub struct Scanner {
     anchor_names: Vec<&'static str>,
     words: AhoCorasick,
     word_kinds: Vec<(WordKind, &'static str)>,
+    /// Anchors of secrets that can be written without a digit.
+    digit_free: Vec<memchr::memmem::Finder<'static>>,
 }
 
 /// `api key` → `api key`, `api_key`, `api-key`, `apikey`.
@@ -90,7 +92,9 @@ impl Scanner {
         // The pattern sets are constants of this crate, far below the
         // automaton's limits: building cannot fail on any input.
         #[allow(clippy::expect_used)]
+        // DFAs: a few hundred KiB built once, and the fastest per-byte search.
         let anchors = AhoCorasickBuilder::new()
+            .kind(Some(AhoCorasickKind::DFA))
             .match_kind(MatchKind::LeftmostLongest)
             .build(&anchor_names)
             .expect("fixed anchor set builds");
@@ -112,12 +116,19 @@ impl Scanner {
         }
         #[allow(clippy::expect_used)]
         let words = AhoCorasickBuilder::new()
+            .kind(Some(AhoCorasickKind::DFA))
             .ascii_case_insensitive(true)
+            .prefilter(false)
             .match_kind(MatchKind::LeftmostLongest)
             .build(&patterns)
             .expect("fixed key word set builds");
         let regions = detect::phone::regions(&config.phone_regions);
+        let digit_free = ["AKIA", "ASIA", "-----BEGIN "]
+            .iter()
+            .map(|a| memchr::memmem::Finder::new(a.as_bytes()).into_owned())
+            .collect();
         Scanner {
+            digit_free,
             config,
             regions,
             anchors,
@@ -153,7 +164,14 @@ impl Scanner {
             });
         }
         let mut sink = Sink::default();
-        let ctx = Context { text, key };
+        let mut folded = Vec::new();
+        if let Some(k) = key {
+            crate::context::fold_key(k, &mut folded);
+        }
+        let ctx = Context {
+            text,
+            key: key.map(|_| folded.as_slice()),
+        };
         self.scan_context(&ctx, &mut sink);
         let raw = resolve(sink.raw, self.config.min_score);
         Ok(raw
@@ -174,15 +192,26 @@ impl Scanner {
         if text.is_empty() {
             return;
         }
-        for m in self.anchors.find_iter(text) {
-            let name = self.anchor_names[m.pattern().as_usize()];
-            if let Some(h) = secrets::at_anchor(text, m.start(), name) {
-                sink.push(h.entity, h.start, h.end, h.score, h.why.to_string());
+        // Every anchored secret and every value a key word can announce holds
+        // a digit (mixed-case keys by rule, base64 bodies, dates, passport
+        // numbers) or sits in `key: value` / `key=value`; the few formats
+        // that may be digit-free (AWS ids, PEM blocks) are searched for
+        // directly. Text with none of these skips both automata.
+        let first_digit = find_digit(text, 0);
+        let gated = first_digit.is_some()
+            || memchr::memchr2(b':', b'=', text).is_some()
+            || self.digit_free.iter().any(|f| f.find(text).is_some());
+        if gated {
+            for m in self.anchors.find_iter(text) {
+                let name = self.anchor_names[m.pattern().as_usize()];
+                if let Some(h) = secrets::at_anchor(text, m.start(), name) {
+                    sink.push(h.entity, h.start, h.end, h.score, h.why.to_string());
+                }
             }
+            self.key_words(ctx, sink);
         }
-        self.key_words(ctx, sink);
-        if ctx.key.is_some() {
-            self.key_member(ctx, sink);
+        if let Some(key) = ctx.key {
+            self.key_member(ctx, key, sink);
         }
         for at in memchr::memchr_iter(b'@', text) {
             if let Some((s, e)) = email::around_at(text, at) {
@@ -195,7 +224,9 @@ impl Scanner {
                 sink.push(Entity::Email, s, e, score, why);
             }
         }
-        self.digits(ctx, sink);
+        if let Some(p) = first_digit {
+            self.digits(ctx, p, sink);
+        }
         self.colons(ctx, sink);
     }
 
@@ -291,7 +322,24 @@ impl Scanner {
 
     /// The whole string judged by its JSON member name: `"password": "…"`,
     /// `"dob": "…"`, `"passport": "…"`.
-    fn key_member(&self, ctx: &Context<'_>, sink: &mut Sink) {
+    fn key_member(&self, ctx: &Context<'_>, folded_key: &[u8], sink: &mut Sink) {
+        // One automaton pass over the member name finds which kinds of key
+        // word it holds (whole words only).
+        let mut kinds: [Option<&'static str>; 4] = [None; 4];
+        for m in self.words.find_iter(folded_key) {
+            let (s, e) = (m.start(), m.end());
+            if (s > 0 && is_word_byte(folded_key[s - 1]))
+                || folded_key.get(e).is_some_and(|&b| is_word_byte(b))
+            {
+                continue;
+            }
+            let (kind, word) = self.word_kinds[m.pattern().as_usize()];
+            kinds[kind as usize].get_or_insert(word);
+        }
+        if kinds.iter().all(Option::is_none) {
+            return;
+        }
+        let [password_w, secret_w, dob_w, passport_w] = kinds;
         let text = ctx.text.as_bytes();
         let trimmed_start = text
             .iter()
@@ -306,11 +354,11 @@ impl Scanner {
         }
         let (s, e) = (trimmed_start, trimmed_end);
         let v = &text[s..e];
-        if let Some(w) = ctx.key_is(secrets::PASSWORD_WORDS) {
+        if let Some(w) = password_w {
             if v.len() >= 4 && !v.iter().any(u8::is_ascii_whitespace) && !is_placeholder(v) {
                 sink.push(Entity::Secret, s, e, 0.8, format!("value of key '{w}'"));
             }
-        } else if let Some(w) = ctx.key_is(secrets::SECRET_WORDS) {
+        } else if let Some(w) = secret_w {
             let (vs, v) = strip_scheme(s, v);
             if !is_placeholder(v) {
                 if let Some((why, score)) = secrets::judge_value(v, false, self.config.entropy_bits)
@@ -319,7 +367,7 @@ impl Scanner {
                 }
             }
         }
-        if let Some(w) = ctx.key_is(dob::WORDS) {
+        if let Some(w) = dob_w {
             if dob::date_at(text, s) == Some(e) {
                 sink.push(
                     Entity::DateOfBirth,
@@ -330,7 +378,7 @@ impl Scanner {
                 );
             }
         }
-        if let Some(w) = ctx.key_is(passport::WORDS) {
+        if let Some(w) = passport_w {
             let upper = v.to_ascii_uppercase();
             if passport::plausible(&upper) {
                 let why = match passport::shape(&upper) {
@@ -343,13 +391,13 @@ impl Scanner {
     }
 
     /// Everything that starts at a digit.
-    fn digits(&self, ctx: &Context<'_>, sink: &mut Sink) {
+    fn digits(&self, ctx: &Context<'_>, first: usize, sink: &mut Sink) {
         let text = ctx.text.as_bytes();
         let env = numeric::Env {
             ctx: *ctx,
             regions: &self.regions,
         };
-        let mut i = 0;
+        let mut i = first;
         while let Some(p) = find_digit(text, i) {
             let mut ts = p;
             while ts > 0 && text[ts - 1].is_ascii_alphanumeric() {

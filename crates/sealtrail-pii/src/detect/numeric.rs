@@ -314,20 +314,27 @@ fn check_phone(text: &[u8], run: &Run, env: &Env<'_>, sink: &mut Sink) {
         .iter()
         .flat_map(|&(s, e)| text[s..e].iter().map(|&b| b as char))
         .collect();
-    let intl_prefix = digits.starts_with("00") && digits.len() <= 17;
-    if !((7..=15).contains(&digits.len()) || intl_prefix) {
-        return;
-    }
+    // "0044 20 7946 0958": a 00 international prefix, only when the number
+    // is written in groups (a bare "00093000" is an id).
+    let formatted = run.groups.len() > 1 || text[run.lead] == b'(';
     let mut international = run.plus;
-    if !international && digits.starts_with("00") {
+    if !international && formatted && digits.starts_with("00") {
         digits.drain(..2);
         international = true;
     }
-    let formatted = run.groups.len() > 1 || text[run.lead] == b'(';
-    let hit = env.ctx.find(start, end, phone::CONTEXT);
-    if !(international || formatted || hit.is_some()) {
+    // libphonenumber checks cost tens of microseconds: rule out lengths no
+    // numbering plan uses before asking it.
+    if !(7..=15).contains(&digits.len()) {
         return;
     }
+    let hit = if international || formatted {
+        None
+    } else {
+        match env.ctx.find(start, end, phone::CONTEXT) {
+            Some(h) => Some(h),
+            None => return,
+        }
+    };
     let Some(valid) = phone::validate(&digits, international, env.regions) else {
         return;
     };

@@ -49,11 +49,38 @@ pub(crate) fn validate(digits: &str, international: bool, regions: &[Id]) -> Opt
             )
         });
     }
-    regions.iter().find_map(|&id| {
-        let n = parse(Some(id), digits.to_string())?;
-        n.is_valid()
-            .then(|| format!("valid number for {}", id.as_ref()))
-    })
+    // National numbers in these plans are written with a trunk "0"; NANP
+    // numbers never start with 0. Skip the plans a number cannot be in
+    // rather than pay for a parse.
+    let trunk_zero = digits.starts_with('0');
+    regions
+        .iter()
+        .filter(|&&id| plan_fits(id, trunk_zero))
+        .find_map(|&id| {
+            let n = parse(Some(id), digits.to_string())?;
+            n.is_valid()
+                .then(|| format!("valid number for {}", id.as_ref()))
+        })
+}
+
+/// Whether a national number with (or without) a leading 0 can belong to
+/// the plan of `id`.
+fn plan_fits(id: Id, trunk_zero: bool) -> bool {
+    match id {
+        Id::US | Id::CA => !trunk_zero,
+        Id::GB
+        | Id::DE
+        | Id::FR
+        | Id::NL
+        | Id::BE
+        | Id::AT
+        | Id::CH
+        | Id::SE
+        | Id::IE
+        | Id::AU
+        | Id::NZ => trunk_zero,
+        _ => true,
+    }
 }
 
 #[cfg(test)]
