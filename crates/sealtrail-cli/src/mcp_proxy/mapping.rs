@@ -83,9 +83,17 @@ pub fn exchange_event(agent: &Agent, seq: u64, ex: &Exchange<'_>) -> (String, Ve
         Answer::Error(e) => ("failure", None, Some(e.clone())),
         Answer::Denied(reason) => ("denied", None, Some(json!({ "policy": reason }))),
         Answer::Cancelled(p) => ("failure", None, Some(json!({ "cancelled": p }))),
-        Answer::Unanswered(status) => {
-            ("pending", None, status.map(|s| json!({ "http_status": s })))
-        }
+        // An HTTP error status is the server's refusal; otherwise the
+        // answer may still have happened where the proxy could not see it.
+        Answer::Unanswered(status) => (
+            if status.is_some_and(|s| s >= 400) {
+                "failure"
+            } else {
+                "pending"
+            },
+            None,
+            status.map(|s| json!({ "http_status": s })),
+        ),
     };
 
     let mut ev = base(agent, seq, &id, kind, ex.method, outcome, Some(ex.session));

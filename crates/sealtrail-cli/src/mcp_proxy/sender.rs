@@ -82,6 +82,8 @@ impl Sender {
     /// Delivers until the recorder hangs up, then flushes (bounded by
     /// `flush_timeout`) and spools what is left.
     pub async fn run(mut self, mut rx: UnboundedReceiver<Vec<u8>>) {
+        // What earlier runs left in the spool goes first.
+        self.pump(None).await;
         loop {
             let waiting = !self.queue.is_empty() || !self.spool.is_empty();
             let wake = self.retry_at.filter(|_| waiting);

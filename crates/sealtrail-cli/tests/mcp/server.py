@@ -1,0 +1,81 @@
+"""A real MCP server (the `mcp` SDK's MCPServer) for the mcp-proxy tests.
+
+Usage:
+    server.py stdio
+    server.py http PORT [--json] [--stateless]
+
+Tools: add, echo, fail (raises: the result has isError), big (a large
+text), slow (sleeps); a resource note://{name}; a prompt greet.
+"""
+
+import sys
+import time
+
+from mcp.server import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+
+mcp = MCPServer("sealtrail-test-server", version="1.2.3")
+
+
+@mcp.tool()
+def add(a: int, b: int) -> int:
+    """Add two numbers."""
+    return a + b
+
+
+@mcp.tool()
+def echo(text: str) -> str:
+    """Return the text unchanged."""
+    return text
+
+
+@mcp.tool()
+def fail(reason: str) -> str:
+    """Always fails (the answer carries isError)."""
+    raise ToolError(f"failed on purpose: {reason}")
+
+
+@mcp.tool()
+def big(size: int) -> str:
+    """A text of `size` characters."""
+    return "x" * size
+
+
+@mcp.tool()
+def slow(ms: int) -> str:
+    """Sleeps, then answers."""
+    time.sleep(ms / 1000)
+    return f"slept {ms} ms"
+
+
+@mcp.resource("note://{name}")
+def note(name: str) -> str:
+    """A note by name."""
+    return f"note {name}"
+
+
+@mcp.prompt()
+def greet(name: str) -> str:
+    """A greeting prompt."""
+    return f"Say hello to {name}."
+
+
+def main() -> None:
+    args = sys.argv[1:]
+    if args[:1] == ["stdio"]:
+        mcp.run("stdio")
+    elif args[:1] == ["http"] and len(args) >= 2:
+        mcp.settings.log_level = "WARNING"
+        mcp.run(
+            "streamable-http",
+            host="127.0.0.1",
+            port=int(args[1]),
+            json_response="--json" in args,
+            stateless_http="--stateless" in args,
+        )
+    else:
+        sys.exit(__doc__)
+
+
+if __name__ == "__main__":
+    main()
