@@ -176,14 +176,40 @@ setup_postgres() {
     fi
 }
 
-# --- Services (later) ----------------------------------------------------------
-# Room for: setup_python_venv (.venv for the Python SDK and conformance tools).
+# --- Python venv (test fixtures) ----------------------------------------------
+# .venv holds requirements-dev.txt (the MCP SDK for the mcp-proxy tests). A
+# stamp with the file's hash makes a second run a no-op; the tests look for
+# .venv/bin/python (or SEALTRAIL_TEST_PYTHON) and fail in CI without it.
+
+VENV=.venv
+VENV_STAMP="${VENV}/.requirements-dev.sha256"
+
+setup_python_venv() {
+    local want
+    want=$(sha256sum requirements-dev.txt | cut -d' ' -f1)
+    if [ -x "${VENV}/bin/python" ] && [ "$(cat "$VENV_STAMP" 2>/dev/null)" = "$want" ]; then
+        return 0
+    fi
+    if ! have python3 || ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+        log "installing python3 and venv support (apt)"
+        pg_sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        pg_sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-venv >/dev/null
+    fi
+    if [ ! -x "${VENV}/bin/python" ]; then
+        log "creating ${VENV}"
+        python3 -m venv "$VENV"
+    fi
+    log "installing requirements-dev.txt into ${VENV}"
+    "${VENV}/bin/python" -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+    echo "$want" >"$VENV_STAMP"
+}
 
 main() {
     setup_rust_toolchain
     setup_wasm_target
     setup_cargo_nextest
     setup_postgres
+    setup_python_venv
     python3 -c 'import cryptography' 2>/dev/null || python3 -m pip install -q cryptography || warn "python3 cryptography missing: the independent verifier (verifiers/python) cannot run; SEALTRAIL_SKIP_PYTHON=1 skips its test"
     log "ok"
 }
