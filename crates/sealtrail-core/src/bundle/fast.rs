@@ -26,6 +26,28 @@ pub(super) struct FastLine<'a> {
     pub has_body: bool,
 }
 
+/// From `i`, the start of the first 8-byte word of `b` that may hold a
+/// quote, a backslash or a control character (SWAR: eight bytes per step
+/// instead of one; headers and bodies are mostly plain text).
+fn skip_plain(b: &[u8], mut i: usize) -> usize {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    while let Some(chunk) = b.get(i..i + 8) {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(w);
+        let zero = |v: u64| v.wrapping_sub(LO) & !v & HI;
+        let special = zero(x ^ (LO * u64::from(b'"')))
+            | zero(x ^ (LO * u64::from(b'\\')))
+            | (x.wrapping_sub(LO * 0x20) & !x & HI);
+        if special != 0 {
+            break;
+        }
+        i += 8;
+    }
+    i
+}
+
 struct Cur<'a> {
     b: &'a [u8],
     i: usize,
@@ -65,6 +87,7 @@ impl<'a> Cur<'a> {
         self.lit(b"\"")?;
         let start = self.i;
         loop {
+            self.i = skip_plain(self.b, self.i);
             match *self.b.get(self.i)? {
                 b'"' => break,
                 b'\\' => return None,
@@ -105,30 +128,29 @@ impl<'a> Cur<'a> {
     }
 
     /// A JSON string holding text that may contain `\"` and `\\` and no
-    /// other escape, unescaped into `out`.
+    /// other escape, unescaped into `out`. Entry text escapes every quote,
+    /// so runs between escapes are short: bytes are copied one by one.
     fn escaped_into(&mut self, out: &mut Vec<u8>) -> Option<()> {
         self.lit(b"\"")?;
         out.clear();
-        let mut run = self.i;
-        loop {
-            match *self.b.get(self.i)? {
-                b'"' => break,
-                b'\\' => {
-                    out.extend_from_slice(&self.b[run..self.i]);
-                    match *self.b.get(self.i + 1)? {
-                        c @ (b'"' | b'\\') => out.push(c),
-                        _ => return None,
-                    }
-                    self.i += 2;
-                    run = self.i;
+        let rest = self.b.get(self.i..)?;
+        out.reserve(rest.len());
+        let mut bytes = rest.iter();
+        while let Some(&c) = bytes.next() {
+            match c {
+                b'"' => {
+                    self.i = self.b.len() - bytes.as_slice().len();
+                    return Some(());
                 }
+                b'\\' => match bytes.next() {
+                    Some(&e @ (b'"' | b'\\')) => out.push(e),
+                    _ => return None,
+                },
                 c if c < 0x20 => return None,
-                _ => self.i += 1,
+                c => out.push(c),
             }
         }
-        out.extend_from_slice(&self.b[run..self.i]);
-        self.i += 1;
-        Some(())
+        None
     }
 
     fn link(&mut self) -> Option<StreamLink> {
