@@ -311,6 +311,9 @@ pub fn populate(a: PopulateArgs) -> anyhow::Result<ExitCode> {
         )
         .context("cannot sign the checkpoint")?;
     let total_secs = started.elapsed().as_secs_f64();
+    // Closed first: the WAL is copied back and truncated on close.
+    drop(checkpointer);
+    drop(store);
     let bytes = dir_size(&a.data);
     let summary = json!({
         "entries": sealed,
