@@ -27,7 +27,7 @@ pub enum PolicyError {
     MissingVersion,
     /// `min_score` is outside 0..=1.
     #[error("redaction policy: `min_score` must be between 0 and 1, got {0}")]
-    BadMinScore(f32),
+    BadMinScore(f64),
     /// The hash key is too short to be a secret.
     #[error("redaction hash key must be at least 16 bytes, got {0}")]
     ShortKey(usize),

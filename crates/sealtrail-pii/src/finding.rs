@@ -158,7 +158,7 @@ pub struct Finding {
     pub in_key: bool,
     pub span: Span,
     /// Confidence in 0..=1: checksums and context words raise it.
-    pub score: f32,
+    pub score: f64,
     /// Short human reason: "Luhn valid, Visa range", "near 'passport'".
     pub why: String,
 }

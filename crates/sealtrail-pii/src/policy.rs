@@ -48,14 +48,14 @@ pub struct RedactionPolicy {
     pub entities: BTreeMap<Entity, Action>,
     /// Findings below this score are left alone.
     #[serde(default = "default_min_score")]
-    pub min_score: f32,
+    pub min_score: f64,
 }
 
 fn default_action() -> Action {
     Action::Mask
 }
 
-fn default_min_score() -> f32 {
+fn default_min_score() -> f64 {
     0.5
 }
 
@@ -114,7 +114,7 @@ pub struct RedactionRecord {
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub in_key: bool,
     pub action: Action,
-    pub score: f32,
+    pub score: f64,
 }
 
 /// A field replaced because it could not be scanned.

@@ -25,7 +25,7 @@ pub struct ScanConfig {
     /// Deepest JSON nesting scanned. Default 64.
     pub max_depth: usize,
     /// Findings scoring below this are dropped. Default 0.5.
-    pub min_score: f32,
+    pub min_score: f64,
     /// Regions (ISO 3166 alpha-2) tried, in order, for phone numbers written
     /// without a country code. Default US, GB, DE, FR.
     pub phone_regions: Vec<String>,
@@ -520,7 +520,7 @@ pub(crate) fn find_digit(text: &[u8], from: usize) -> Option<usize> {
 
 /// Keeps the best of overlapping detections (higher score, then longer),
 /// drops those under `min_score`, and orders the rest by position.
-fn resolve(mut raw: Vec<Raw>, min_score: f32) -> Vec<Raw> {
+fn resolve(mut raw: Vec<Raw>, min_score: f64) -> Vec<Raw> {
     raw.retain(|r| r.score >= min_score);
     raw.sort_by(|a, b| {
         b.score

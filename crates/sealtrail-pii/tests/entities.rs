@@ -48,8 +48,11 @@ fn credit_cards() {
     assert_eq!(f[0].score, 1.0);
     // Luhn fails.
     assert_not("card 4111 1111 1111 1112", Entity::CreditCard);
-    // Luhn passes, no issuer range.
-    assert_not("card 1234 5678 1234 5670", Entity::CreditCard);
+    // Luhn passes, no issuer range: only reported when called a card.
+    assert_not("ref 1234 5678 1234 5670", Entity::CreditCard);
+    let f = scan_text("card 1234 5678 1234 5670").expect("scan");
+    assert_eq!(f[0].why, "Luhn valid, unlisted issuer range, near 'card'");
+    assert_eq!(f[0].score, 0.8);
     // Mixed separators are not how cards are written.
     assert_not("4111-1111 1111-1111", Entity::CreditCard);
     // Glued to letters.
@@ -194,6 +197,12 @@ fn phones() {
     assert_not("version 10.2.33.4", Entity::Phone);
     // Not a valid number in any plan.
     assert_not("call +1 111 111 1111", Entity::Phone);
+    // Timestamps and street numbers.
+    assert_not("On 2017-09-29 21:50:08.915025 it rained", Entity::Phone);
+    assert_not("address: 07139 29 Wattle St", Entity::Phone);
+    // French dotted style and an extension.
+    assert_found("call 05.06.52.16.25", Entity::Phone, "05.06.52.16.25");
+    assert_found("650-752-7354x549 mobile", Entity::Phone, "650-752-7354");
 }
 
 #[test]
@@ -215,6 +224,8 @@ fn network_ids() {
         "00-1A-2B-3C-4D-5E",
     );
     assert_not("at 999.1.1.1", Entity::IpAddress);
+    assert_not("version 1.2.3.4.5", Entity::IpAddress);
+    assert_not("n04.15.68.30.65", Entity::IpAddress);
     assert_not("at 12:30:45", Entity::IpAddress);
     assert_not("ratio 16:9", Entity::IpAddress);
 }

@@ -46,7 +46,9 @@ pub(crate) fn network(d: &[u8]) -> Option<&'static str> {
     {
         return Some("Discover");
     }
-    if (3528..=3589).contains(&p4) && (16..=19).contains(&n) {
+    if ((3528..=3589).contains(&p4) && (16..=19).contains(&n))
+        || ((p4 == 1800 || p4 == 2131) && n == 15)
+    {
         return Some("JCB");
     }
     if ((300..=305).contains(&p3) || p4 == 3095 || p2 == 36 || p2 == 38 || p2 == 39)
@@ -65,6 +67,11 @@ pub(crate) fn network(d: &[u8]) -> Option<&'static str> {
         return Some("Maestro");
     }
     None
+}
+
+/// Luhn-valid and not a placeholder run of one digit, whatever the range.
+pub(crate) fn luhn_only(d: &[u8]) -> bool {
+    !d.iter().all(|&b| b == d[0]) && luhn(d)
 }
 
 /// Validates a digit string as a card number: `Some(network)` when it is one.
@@ -97,6 +104,7 @@ mod tests {
             ("6011111111111117", "Discover"),
             ("3530111333300000", "JCB"),
             ("36227206271667", "Diners Club"),
+            ("180092617964050", "JCB"),
             ("30569309025904", "Diners Club"),
             ("6200000000000005", "UnionPay"),
             ("6759649826438453", "Maestro"),

@@ -24,7 +24,7 @@ pub(crate) struct Raw {
     pub(crate) entity: Entity,
     pub(crate) start: usize,
     pub(crate) end: usize,
-    pub(crate) score: f32,
+    pub(crate) score: f64,
     pub(crate) why: String,
 }
 
@@ -40,7 +40,7 @@ impl Sink {
         entity: Entity,
         start: usize,
         end: usize,
-        score: f32,
+        score: f64,
         why: String,
     ) {
         if start < end {
@@ -58,10 +58,10 @@ impl Sink {
 /// Adds a context reason to a base reason, raising the score to `boosted`.
 pub(crate) fn with_context(
     base_why: &str,
-    base: f32,
-    boosted: f32,
+    base: f64,
+    boosted: f64,
     hit: Option<crate::context::Hit>,
-) -> (f32, String) {
+) -> (f64, String) {
     match hit {
         Some(h) => (boosted.max(base), format!("{base_why}, {}", h.why())),
         None => (base, base_why.to_string()),

@@ -38,12 +38,15 @@ pub(crate) fn read_run(text: &[u8], start: usize) -> Run {
         while e < text.len() && text[e].is_ascii_digit() {
             e += 1;
         }
-        // A group glued to a letter belongs to a token, not to this run.
+        // A group glued to a letter belongs to a token, not to this run,
+        // except a phone extension ("650-752-7354x549"), which ends it.
         if text
             .get(e)
             .is_some_and(|b| b.is_ascii_alphabetic() || *b == b'_')
         {
-            if groups.is_empty() {
+            let extension =
+                matches!(text[e], b'x' | b'X') && text.get(e + 1).is_some_and(u8::is_ascii_digit);
+            if groups.is_empty() || extension {
                 groups.push((i, e));
             }
             break;
@@ -152,6 +155,13 @@ fn check_sequence(
                 ctx(card::CONTEXT),
             );
             sink.push(Entity::CreditCard, start, end, score, why);
+        } else if (13..=19).contains(&n) && card::luhn_only(d) {
+            // Issuers open new ranges; a Luhn-valid number called a card is
+            // one even when the table here does not know its range.
+            if let Some(hit) = ctx(card::CONTEXT) {
+                let why = format!("Luhn valid, unlisted issuer range, {}", hit.why());
+                sink.push(Entity::CreditCard, start, end, 0.8, why);
+            }
         }
     }
     if n == 15 && luhn(d) {
@@ -272,7 +282,13 @@ fn check_sequence(
             sink.push(Entity::NationalId, start, end, score, why);
         }
     }
+    // Not part of a longer dotted token ("n04.15.68.30.65", "1.2.3.4.5").
+    let dotted_neighbour =
+        (start >= 2 && text[start - 1] == b'.' && text[start - 2].is_ascii_alphanumeric())
+            || (text.get(end) == Some(&b'.')
+                && text.get(end + 1).is_some_and(u8::is_ascii_alphanumeric));
     if whole
+        && !dotted_neighbour
         && l.len() == 4
         && l.iter().all(|&x| x <= 3)
         && uniform(text, run, i, j, b".") == Some(b'.')
@@ -291,20 +307,36 @@ fn check_sequence(
 fn looks_like_date_or_version(text: &[u8], run: &Run) -> bool {
     let l = lens(run, 0, run.groups.len() - 1);
     let dotted = (0..run.groups.len() - 1).all(|k| sep(text, run, k) == b".");
-    let date_sep = uniform(text, run, 0, run.groups.len() - 1, b"-/.").is_some();
-    (date_sep
+    // A run that starts with a date ("2017-09-29 21:50") is a timestamp.
+    let n = run.groups.len();
+    let head = n.min(3);
+    // (A date is followed by nothing or by a different separator, the time;
+    // "05.06.52.16.25" goes on with dots and is a French phone number.)
+    let date_head = n >= 3
+        && uniform(text, run, 0, head - 1, b"-/.").is_some()
         && matches!(
-            l.as_slice(),
+            &l[..3],
             [4, 1 | 2, 1 | 2] | [1 | 2, 1 | 2, 4] | [1 | 2, 1 | 2, 2]
-        ))
-        || (dotted && l.len() >= 3 && l.iter().all(|&x| x <= 3))
+        )
+        && (n == 3 || sep(text, run, 2) != sep(text, run, 0));
+    // The French dotted style "05.06.52.16.25" is a number, not a version.
+    let french = l == [2, 2, 2, 2, 2] && text[run.groups[0].0] == b'0';
+    date_head || (dotted && !french && l.len() >= 3 && l.iter().all(|&x| x <= 3))
+}
+
+/// Digits right after `:` or `.` continue a time or a decimal ("21:50:08.915").
+fn continues_number(text: &[u8], run: &Run) -> bool {
+    let lead = run.lead;
+    lead >= 2
+        && matches!(text[lead - 1], b':' | b'.' | b',')
+        && text[lead - 2].is_ascii_alphanumeric()
 }
 
 /// Phone numbers: the whole run, validated by the numbering plan. A bare
 /// digit string (no `+`, no separators) needs a phone word nearby, or every
 /// 10-digit id and timestamp would be a US number.
 fn check_phone(text: &[u8], run: &Run, env: &Env<'_>, sink: &mut Sink) {
-    if looks_like_date_or_version(text, run) {
+    if looks_like_date_or_version(text, run) || continues_number(text, run) {
         return;
     }
     let start = run.lead;
@@ -327,11 +359,15 @@ fn check_phone(text: &[u8], run: &Run, env: &Env<'_>, sink: &mut Sink) {
     if !(7..=15).contains(&digits.len()) {
         return;
     }
-    let hit = if international || formatted {
+    // Without a country code or a phone word, only a full-length national
+    // number written in groups counts: short group runs are street numbers,
+    // ids and times.
+    let hit = if international {
         None
     } else {
         match env.ctx.find(start, end, phone::CONTEXT) {
             Some(h) => Some(h),
+            None if formatted && digits.len() >= 9 => None,
             None => return,
         }
     };

@@ -12,7 +12,7 @@ pub(crate) struct Hit {
     pub(crate) start: usize,
     pub(crate) end: usize,
     pub(crate) why: &'static str,
-    pub(crate) score: f32,
+    pub(crate) score: f64,
     pub(crate) entity: crate::Entity,
 }
 
@@ -461,7 +461,7 @@ pub(crate) fn judge_value(
     value: &[u8],
     password_word: bool,
     entropy_bits: f64,
-) -> Option<(&'static str, f32)> {
+) -> Option<(&'static str, f64)> {
     let len = value.len();
     if password_word {
         if len >= 6 && classes(value) >= 2 && len <= 128 {
