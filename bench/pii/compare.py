@@ -61,8 +61,11 @@ def ensure_venv():
 
 
 def generate(n, seed):
+    import random
+
     from presidio_evaluator.data_generator import PresidioSentenceFaker
 
+    random.seed(seed)
     faker = PresidioSentenceFaker("en_US", lower_case_ratio=0.05, random_seed=seed)
     samples = []
     for i, rec in enumerate(faker.generate_new_fake_sentences(n)):
@@ -75,7 +78,14 @@ def generate(n, seed):
 
 
 def presidio_analyzer():
+    import logging
+
     import spacy
+
+    # tldextract (used by the e-mail and URL recognizers) tries to refresh
+    # the public suffix list over the network and falls back to its bundled
+    # copy; keep its traceback out of the report.
+    logging.getLogger("tldextract").setLevel(logging.CRITICAL)
     from presidio_analyzer import AnalyzerEngine
     from presidio_analyzer.nlp_engine import SpacyNlpEngine
 

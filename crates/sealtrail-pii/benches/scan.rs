@@ -147,6 +147,18 @@ fn bench(c: &mut Criterion) {
         b.iter(|| scanner.scan_text(black_box(&chat)))
     });
 
+    // One phone candidate: the libphonenumber check dominates short texts.
+    for (name, line) in [
+        ("line_with_phone", "call me on +44 20 7946 0958 after lunch"),
+        (
+            "line_without_candidates",
+            "call me on the usual number after lunch, thanks",
+        ),
+    ] {
+        g.throughput(Throughput::Bytes(line.len() as u64));
+        g.bench_function(name, |b| b.iter(|| scanner.scan_text(black_box(line))));
+    }
+
     let event = tool_event();
     let raw = serde_json::to_string(&event).unwrap_or_default();
     g.throughput(Throughput::Bytes(raw.len() as u64));
