@@ -27,6 +27,8 @@ pub struct SenderConfig {
     pub max_backoff: Duration,
     /// At exit, how long to keep trying before spooling what is left.
     pub flush_timeout: Duration,
+    /// How long a first event waits for others to share its request.
+    pub linger: Duration,
 }
 
 impl Default for SenderConfig {
@@ -37,6 +39,7 @@ impl Default for SenderConfig {
             min_backoff: Duration::from_millis(250),
             max_backoff: Duration::from_secs(30),
             flush_timeout: Duration::from_secs(3),
+            linger: Duration::from_millis(20),
         }
     }
 }
@@ -87,17 +90,35 @@ impl Sender {
         loop {
             let waiting = !self.queue.is_empty() || !self.spool.is_empty();
             let wake = self.retry_at.filter(|_| waiting);
-            tokio::select! {
+            let got = tokio::select! {
                 ev = rx.recv() => match ev {
-                    Some(e) => self.queue.push_back(e),
+                    Some(e) => e,
                     None => break,
                 },
-                _ = sleep_until(wake), if wake.is_some() => {}
-            }
-            while let Ok(e) = rx.try_recv() {
-                self.queue.push_back(e);
+                _ = sleep_until(wake), if wake.is_some() => {
+                    self.pump(None).await;
+                    continue;
+                }
+            };
+            self.queue.push_back(got);
+            // Linger a moment: an agent making calls back to back then costs
+            // sealtrail one request (one fsync) per batch, not per call.
+            let until = tokio::time::Instant::now() + self.cfg.linger;
+            let mut closed = false;
+            while self.queue.len() < self.max_batch {
+                match tokio::time::timeout_at(until, rx.recv()).await {
+                    Ok(Some(e)) => self.queue.push_back(e),
+                    Ok(None) => {
+                        closed = true;
+                        break;
+                    }
+                    Err(_) => break,
+                }
             }
             self.pump(None).await;
+            if closed {
+                break;
+            }
         }
         let deadline = Instant::now() + self.cfg.flush_timeout;
         self.retry_at = None;

@@ -8,6 +8,7 @@
 //! with the same status (128 + N for signal N); SIGINT, SIGTERM and SIGHUP
 //! to the proxy are passed on to the server.
 
+use std::os::fd::AsFd;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
@@ -50,9 +51,9 @@ pub async fn run(
     };
     forward_signals(pid);
 
-    let agent_out = Arc::new(Mutex::new(tokio::io::stdout()));
+    let agent_out = Arc::new(Mutex::new(agent_stdout()));
     let upstream = tokio::spawn(client_to_server(
-        tokio::io::stdin(),
+        agent_stdin(),
         server_in,
         agent_out.clone(),
         feed.clone(),
@@ -178,6 +179,66 @@ fn observe(feed: &FeedTx, origin: Side, at: Instant, line: &[u8]) {
         wall: SystemTime::now(),
         bytes: Bytes::copy_from_slice(text),
     });
+}
+
+type AgentIn = Box<dyn AsyncRead + Unpin + Send>;
+type AgentOut = Box<dyn AsyncWrite + Unpin + Send>;
+
+/// The agent's end of stdin, read through the reactor when it is a pipe or
+/// a socket (as agents launch MCP servers). `tokio::io::stdin` hands every
+/// read to a blocking thread, a thread switch per message on the hot path.
+fn agent_stdin() -> AgentIn {
+    match async_fd(std::io::stdin().as_fd()) {
+        Some(AsyncFd::Pipe(f)) => match tokio::net::unix::pipe::Receiver::from_file(f) {
+            Ok(r) => Box::new(r),
+            Err(_) => Box::new(tokio::io::stdin()),
+        },
+        Some(AsyncFd::Socket(s)) => match tokio::net::UnixStream::from_std(s) {
+            Ok(s) => Box::new(s),
+            Err(_) => Box::new(tokio::io::stdin()),
+        },
+        None => Box::new(tokio::io::stdin()),
+    }
+}
+
+/// The agent's end of stdout, like [`agent_stdin`].
+fn agent_stdout() -> AgentOut {
+    match async_fd(std::io::stdout().as_fd()) {
+        Some(AsyncFd::Pipe(f)) => match tokio::net::unix::pipe::Sender::from_file(f) {
+            Ok(w) => Box::new(w),
+            Err(_) => Box::new(tokio::io::stdout()),
+        },
+        Some(AsyncFd::Socket(s)) => match tokio::net::UnixStream::from_std(s) {
+            Ok(s) => Box::new(s),
+            Err(_) => Box::new(tokio::io::stdout()),
+        },
+        None => Box::new(tokio::io::stdout()),
+    }
+}
+
+enum AsyncFd {
+    Pipe(std::fs::File),
+    Socket(std::os::unix::net::UnixStream),
+}
+
+/// A duplicate of `fd` when it is a FIFO or a Unix stream socket (set
+/// non-blocking, as the reactor needs; the agent's end is its own).
+fn async_fd(fd: std::os::fd::BorrowedFd<'_>) -> Option<AsyncFd> {
+    let owned = fd.try_clone_to_owned().ok()?;
+    let kind = std::fs::File::from(owned.try_clone().ok()?)
+        .metadata()
+        .ok()?
+        .file_type();
+    use std::os::unix::fs::FileTypeExt;
+    if kind.is_fifo() {
+        Some(AsyncFd::Pipe(std::fs::File::from(owned)))
+    } else if kind.is_socket() {
+        let s = std::os::unix::net::UnixStream::from(owned);
+        s.set_nonblocking(true).ok()?;
+        Some(AsyncFd::Socket(s))
+    } else {
+        None
+    }
 }
 
 fn trim_eol(line: &[u8]) -> &[u8] {
