@@ -173,7 +173,14 @@ impl Scanner {
             key: key.map(|_| folded.as_slice()),
         };
         self.scan_context(&ctx, &mut sink);
-        let raw = resolve(sink.raw, self.config.min_score);
+        // Detectors cut only at ASCII bytes, so spans fall on character
+        // boundaries; a span that did not would make redaction fail closed,
+        // and is dropped here rather than handed to a caller that slices.
+        let mut raw = sink.raw;
+        raw.retain(|r| {
+            r.end <= text.len() && text.is_char_boundary(r.start) && text.is_char_boundary(r.end)
+        });
+        let raw = resolve(raw, self.config.min_score);
         Ok(raw
             .into_iter()
             .map(|r| Finding {

@@ -43,6 +43,29 @@ fn check(text: &str) {
     }
 }
 
+#[test]
+fn long_values_with_multibyte_characters() {
+    // Values longer than every detector's length cap, made of 2-, 3- and
+    // 4-byte characters, after key words and prefixes.
+    for unit in ["é", "€", "😀", "aé", "1€"] {
+        for prefix in [
+            "password: ",
+            "token=",
+            "sk-",
+            "eyJ",
+            "born ",
+            "passport ",
+            "-----BEGIN PRIVATE KEY-----\n",
+            "+44 ",
+        ] {
+            for n in [300, 1023, 1024, 1025, 5000] {
+                check(&format!("{prefix}{}", unit.repeat(n)));
+                check(&format!("{prefix}abc123DEF{}", unit.repeat(n)));
+            }
+        }
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
 
