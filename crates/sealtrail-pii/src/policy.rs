@@ -149,7 +149,8 @@ pub const UNSCANNED: &str = "[redacted:unscanned]";
 #[derive(Clone)]
 pub struct Redactor {
     policy: RedactionPolicy,
-    key: Vec<u8>,
+    /// HMAC state keyed once; cloned per value.
+    mac: Hmac<Sha256>,
     scanner: Scanner,
 }
 
@@ -181,9 +182,11 @@ impl Redactor {
         if hash_key.len() < 16 {
             return Err(PolicyError::ShortKey(hash_key.len()));
         }
+        let mac = <Hmac<Sha256> as Mac>::new_from_slice(hash_key)
+            .map_err(|_| PolicyError::ShortKey(hash_key.len()))?;
         Ok(Redactor {
             policy,
-            key: hash_key.to_vec(),
+            mac,
             scanner,
         })
     }
@@ -198,9 +201,7 @@ impl Redactor {
     /// "4111 1111 1111 1111" and "4111111111111111" hash alike.
     pub fn hash_token(&self, entity: Entity, value: &str) -> String {
         let norm = normalize(entity, value);
-        #[allow(clippy::expect_used)] // HMAC accepts keys of any length.
-        let mut mac =
-            <Hmac<Sha256> as Mac>::new_from_slice(&self.key).expect("HMAC takes any key length");
+        let mut mac = self.mac.clone();
         mac.update(entity.as_str().as_bytes());
         mac.update(&[0]);
         mac.update(norm.as_bytes());
