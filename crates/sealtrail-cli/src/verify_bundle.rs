@@ -14,7 +14,6 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use sealtrail_core::bundle::{Failure, Member, Members, Problem, Report, Verifier, ENTRIES, KEYS};
 use sealtrail_core::note::{Ed25519Verifier, NoteVerifier};
-use zip::result::ZipError;
 use zip::ZipArchive;
 
 /// The bundle's members: through the ZIP's central directory, or, when
@@ -27,6 +26,8 @@ struct ZipMembers<'a> {
     broken: HashMap<String, String>,
     buf: Vec<u8>,
     why: String,
+    /// The member after the last one read.
+    next: usize,
 }
 
 impl Members for ZipMembers<'_> {
@@ -41,9 +42,18 @@ impl Members for ZipMembers<'_> {
             };
         };
         self.buf.clear();
-        let read = match archive.by_name(name) {
+        // Proofs are stored in the order they are asked for: try the member
+        // after the last one read before looking the name up.
+        let at = match archive.name_for_index(self.next) {
+            Some(n) if n == name => Some(self.next),
+            _ => archive.index_for_name(name),
+        };
+        let Some(at) = at else {
+            return Member::Absent;
+        };
+        self.next = at + 1;
+        let read = match archive.by_index(at) {
             Ok(mut f) => f.read_to_end(&mut self.buf).map(|_| ()),
-            Err(ZipError::FileNotFound) => return Member::Absent,
             Err(e) => Err(std::io::Error::other(e.to_string())),
         };
         match read {
@@ -157,6 +167,7 @@ pub fn run(
             broken: HashMap::new(),
             buf: Vec::new(),
             why: String::new(),
+            next: 0,
         },
         Err(e) => {
             let (recovered, broken, stop) = recover(&bytes);
@@ -175,6 +186,7 @@ pub fn run(
                 broken,
                 buf: Vec::new(),
                 why: String::new(),
+                next: 0,
             }
         }
     };

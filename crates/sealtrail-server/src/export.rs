@@ -8,6 +8,8 @@
 //! the ZIP is assembled in another temporary file and streamed back, so a
 //! large bundle never sits in memory.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::time::Duration;
@@ -26,6 +28,8 @@ use sealtrail_core::bundle::{
 use sealtrail_core::hash::Hash;
 use sealtrail_core::header::EntryHeader;
 use sealtrail_core::heads::StreamHeads;
+use sealtrail_core::proof::{prove_inclusion, NodeSource};
+use sealtrail_core::tile::{TileNodeError, TileNodeSource};
 use sealtrail_core::tlog_proof::TlogProof;
 use sealtrail_store::query::MAX_LIMIT;
 use sealtrail_store::{EventQuery, QueryEvent, Store};
@@ -37,7 +41,6 @@ use crate::auth::Caller;
 use crate::checkpointer::Signed;
 use crate::clock::now_micros;
 use crate::error::ApiError;
-use crate::proofs;
 use crate::query::parse_time;
 use crate::state::AppState;
 use crate::tiles::StoreTiles;
@@ -470,6 +473,34 @@ fn select_stream(
     Ok(())
 }
 
+/// Tile nodes remembered for the length of one export: neighbouring proofs
+/// share most of their nodes, and a node above the tile's bottom row costs
+/// up to 255 hashes to compute from its tile.
+struct MemoNodes<'a> {
+    inner: TileNodeSource<'a, StoreTiles>,
+    memo: RefCell<HashMap<(u8, u64), Hash>>,
+}
+
+/// Nodes kept at most (48 bytes each): about 200 MB.
+const MEMO_NODES: usize = 4 << 20;
+
+impl NodeSource for MemoNodes<'_> {
+    type Error = TileNodeError<sealtrail_store::StoreError>;
+
+    fn node(&self, level: u8, index: u64) -> Result<Hash, Self::Error> {
+        if let Some(h) = self.memo.borrow().get(&(level, index)) {
+            return Ok(*h);
+        }
+        let h = self.inner.node(level, index)?;
+        let mut memo = self.memo.borrow_mut();
+        if memo.len() >= MEMO_NODES {
+            memo.clear();
+        }
+        memo.insert((level, index), h);
+        Ok(h)
+    }
+}
+
 /// Writes the bundle to an anonymous temporary file, rewound for reading.
 pub fn write_bundle(input: &ExportInput<'_>) -> Result<File, ApiError> {
     let cp = &input.signed.checkpoint;
@@ -544,11 +575,17 @@ pub fn write_bundle(input: &ExportInput<'_>) -> Result<File, ApiError> {
     std::io::copy(&mut entries, &mut zip).map_err(io_err)?;
     drop(entries);
     let mut text = Vec::new();
+    let nodes = MemoNodes {
+        inner: TileNodeSource::new(cp.size, input.tiles),
+        memo: RefCell::new(HashMap::new()),
+    };
     for &index in &lines.selected {
+        let path = prove_inclusion(&nodes, index, cp.size)
+            .map_err(|e| ApiError::internal(format!("cannot build proof: {e}")))?;
         let proof = TlogProof {
             extra: None,
             index,
-            path: proofs::inclusion(input.tiles, index, cp.size)?,
+            path,
             checkpoint: note.to_vec(),
         };
         text.clear();
