@@ -3,14 +3,15 @@
 # `sealtrail mcp-proxy` adds to a tool call, and its throughput, with every
 # call recorded into a real `sealtrail serve` on this machine.
 #
-#   1. stdio, stub server (bench/mcp_bench.py stub): sequential round trips
-#      direct vs through the proxy (the difference is the proxy's share),
-#      then pipelined calls/s through the proxy;
-#   2. stdio, the real MCP SDK server and client (tests/mcp): per-call
-#      latency direct vs through the proxy;
-#   3. Streamable HTTP, the real SDK server (SSE and JSON answers): raw
-#      keep-alive POSTs direct vs through the proxy.
-# Finally it checks that every call of the run landed in the log.
+#   added latency: a direct session and a proxied one side by side, one
+#   call each in turn (bench/mcp_bench.py pair-*), so that both see the same
+#   load on this shared machine; the median of the per-pair differences is
+#   what the proxy adds. Against a stub server (bench/mcp_bench.py stub,
+#   http-stub) and the real MCP SDK server (tests/mcp/server.py), over
+#   stdio and Streamable HTTP (SSE and JSON answers);
+#   throughput: calls/s through the proxy, one at a time and 64 in flight;
+#   end to end: the real SDK client and server, direct vs proxied.
+# Finally the per-agent counts show that every call of the run was logged.
 #
 # Usage: bench/mcp_proxy.sh [CALLS]     (needs .venv: scripts/setup.sh)
 set -euo pipefail
@@ -40,23 +41,33 @@ pids+=($!)
 wait_port "$port"
 proxy=("$bin" mcp-proxy --server "http://127.0.0.1:$port" --api-key "$key" --spool "$work/spool")
 
-echo "== 1. stdio, stub server: $calls sequential calls"
-echo -n "direct:        "; "$py" bench/mcp_bench.py stdio "$calls" -- "$py" bench/mcp_bench.py stub
-echo -n "through proxy: "; "$py" bench/mcp_bench.py stdio "$calls" -- "${proxy[@]}" --agent bench-stub -- "$py" bench/mcp_bench.py stub
-echo "== 1b. stdio, stub server: $((calls * 10)) calls, 64 in flight"
-echo -n "direct:        "; "$py" bench/mcp_bench.py stdio "$((calls * 10))" 64 -- "$py" bench/mcp_bench.py stub
-echo -n "through proxy: "; "$py" bench/mcp_bench.py stdio "$((calls * 10))" 64 -- "${proxy[@]}" --agent bench-pipe -- "$py" bench/mcp_bench.py stub
-
+stub=("$py" bench/mcp_bench.py stub)
+sdk=("$py" "$fix/server.py" stdio)
+pairs="$calls"
 sdk_calls=$((calls / 5))
-echo "== 2. stdio, MCP SDK server and client: $sdk_calls calls"
-summ() { "$py" -c 'import json,sys; d=json.load(sys.stdin); l=sorted(d["latencies_us"]); p=lambda q: round(l[int(q*len(l))],1); print(json.dumps({"calls": d["calls"], "calls_per_s": round(d["calls"]/d["seconds"],1), "p50_us": p(.5), "p90_us": p(.9), "p99_us": p(.99)}))'; }
-echo -n "direct:        "; "$py" "$fix/client.py" --calls "$sdk_calls" stdio -- "$py" "$fix/server.py" stdio 2>/dev/null | summ
-echo -n "through proxy: "; SEALTRAIL_API_KEY="$key" "$py" "$fix/client.py" --calls "$sdk_calls" stdio -- "${proxy[@]}" --agent bench-sdk -- "$py" "$fix/server.py" stdio 2>/dev/null | summ
 
-for flavour in sse json; do
+echo "== 1. stdio, stub server: added latency ($pairs alternating pairs)"
+"$py" bench/mcp_bench.py pair-stdio "$pairs" "${stub[@]}" :: "${proxy[@]}" --agent bench-stdio-stub -- "${stub[@]}"
+echo "== 2. stdio, stub server: throughput"
+echo -n "sequential, direct:          "; "$py" bench/mcp_bench.py stdio "$calls" -- "${stub[@]}"
+echo -n "sequential, through proxy:   "; "$py" bench/mcp_bench.py stdio "$calls" -- "${proxy[@]}" --agent bench-stdio-seq -- "${stub[@]}"
+echo -n "64 in flight, direct:        "; "$py" bench/mcp_bench.py stdio "$((calls * 10))" 64 -- "${stub[@]}"
+echo -n "64 in flight, through proxy: "; "$py" bench/mcp_bench.py stdio "$((calls * 10))" 64 -- "${proxy[@]}" --agent bench-stdio-pipe -- "${stub[@]}"
+echo "== 3. stdio, MCP SDK server: added latency ($sdk_calls pairs)"
+"$py" bench/mcp_bench.py pair-stdio "$sdk_calls" "${sdk[@]}" :: "${proxy[@]}" --agent bench-stdio-sdk -- "${sdk[@]}"
+echo "== 4. stdio, MCP SDK server and client end to end ($sdk_calls calls each)"
+summ() { "$py" -c 'import json,sys; d=json.load(sys.stdin); l=sorted(d["latencies_us"]); p=lambda q: round(l[int(q*len(l))],1); print(json.dumps({"calls": d["calls"], "calls_per_s": round(d["calls"]/d["seconds"],1), "p50_us": p(.5), "p90_us": p(.9), "p99_us": p(.99)}))'; }
+echo -n "direct:        "; "$py" "$fix/client.py" --calls "$sdk_calls" stdio -- "${sdk[@]}" 2>/dev/null | summ
+echo -n "through proxy: "; SEALTRAIL_API_KEY="$key" "$py" "$fix/client.py" --calls "$sdk_calls" stdio -- "${proxy[@]}" --agent bench-sdk-e2e -- "${sdk[@]}" 2>/dev/null | summ
+
+# Streamable HTTP: the stub, the SDK server with SSE answers, with JSON answers.
+for flavour in stub sse json; do
     up="$(free_port)"
-    extra=(); [ "$flavour" = json ] && extra=(--json)
-    "$py" "$fix/server.py" http "$up" "${extra[@]}" >/dev/null 2>&1 &
+    case "$flavour" in
+        stub) "$py" bench/mcp_bench.py http-stub "$up" >/dev/null 2>&1 & ;;
+        sse) "$py" "$fix/server.py" http "$up" >/dev/null 2>&1 & ;;
+        json) "$py" "$fix/server.py" http "$up" --json >/dev/null 2>&1 & ;;
+    esac
     pids+=($!)
     wait_port "$up"
     lp="$(free_port)"
@@ -64,15 +75,14 @@ for flavour in sse json; do
     proxy_pid=$!
     pids+=($proxy_pid)
     wait_port "$lp"
-    echo "== 3. Streamable HTTP ($flavour answers), MCP SDK server: $sdk_calls sequential POSTs"
-    echo -n "direct:        "; "$py" bench/mcp_bench.py http "$sdk_calls" "http://127.0.0.1:$up/mcp"
-    echo -n "through proxy: "; "$py" bench/mcp_bench.py http "$sdk_calls" "http://127.0.0.1:$lp/mcp"
+    n="$pairs"; [ "$flavour" != stub ] && n="$sdk_calls"
+    echo "== 5. Streamable HTTP, $flavour server: added latency ($n pairs)"
+    "$py" bench/mcp_bench.py pair-http "$n" "http://127.0.0.1:$up/mcp" "http://127.0.0.1:$lp/mcp"
+    if [ "$flavour" = stub ]; then
+        echo -n "sequential through proxy: "; "$py" bench/mcp_bench.py http "$calls" "http://127.0.0.1:$lp/mcp"
+    fi
     kill -TERM "$proxy_pid"; wait "$proxy_pid" || true
 done
 
 echo "== every call on record"
-for agent in bench-stub bench-pipe bench-sdk bench-http-sse bench-http-json; do
-    n="$("$bin" stats --server "http://127.0.0.1:$port" --api-key "$key" --agent "$agent" --kind tool_call --format json \
-        | "$py" -c 'import json,sys; d=json.load(sys.stdin); print(sum(r.get("count",0) for r in d.get("rows",d) if isinstance(r,dict)))' 2>/dev/null || echo "?")"
-    echo "$agent: $n tool_call events"
-done
+"$bin" stats --server "http://127.0.0.1:$port" --api-key "$key" --group-by agent,kind

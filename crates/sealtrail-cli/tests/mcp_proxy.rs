@@ -83,6 +83,7 @@ impl Log {
         let out = Command::new(BIN)
             .args([
                 "query",
+                "--all",
                 "--format",
                 "jsonl",
                 "--include-bodies",
@@ -514,6 +515,42 @@ fn stdio_bytes_are_identical_and_malformed_input_is_answered_as_the_server_would
 }
 
 #[test]
+fn stdio_calls_back_to_back_are_each_paired_with_their_answer() {
+    let Some(py) = python() else { return };
+    let log = Log::start();
+    let mut args = log.proxy_args("agent-burst");
+    args.push("--".into());
+    args.extend(server_stdio(&py));
+    let mut peer = Peer::spawn(BIN, &args, &[]);
+    peer.call(INIT);
+    peer.send(INITIALIZED);
+    const N: u32 = 300;
+    for i in 0..N {
+        peer.send(&add(100 + i, i64::from(i), 1));
+    }
+    for _ in 0..N {
+        peer.recv();
+    }
+    let (_, status) = peer.finish();
+    assert!(status.success());
+    let events = log.events("agent-burst");
+    assert_seq_complete(&events);
+    assert!(
+        !events
+            .iter()
+            .any(|e| e["action"] == "mcp/unmatched_response"),
+        "an answer reached the recorder before its request"
+    );
+    let calls = tool_calls(&events);
+    assert_eq!(calls.len(), N as usize);
+    for c in calls {
+        let a = c["tool"]["arguments"]["a"].as_i64().unwrap();
+        assert_eq!(c["tool"]["result"]["structuredContent"]["result"], a + 1);
+        assert_eq!(c["tool"]["call_id"], (100 + a).to_string());
+    }
+}
+
+#[test]
 fn stdio_malformed_server_output_is_relayed_and_recorded() {
     let Some(py) = python() else { return };
     let log = Log::start();
@@ -570,7 +607,10 @@ for line in sys.stdin:
         .iter()
         .map(|e| e["attributes"]["mcp"]["direction"].as_str().unwrap())
         .collect();
-    assert_eq!(directions, ["client_to_server", "server_to_client", "server_to_client"]);
+    assert_eq!(
+        directions,
+        ["client_to_server", "server_to_client", "server_to_client"]
+    );
 }
 
 #[test]

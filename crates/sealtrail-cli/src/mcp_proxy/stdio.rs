@@ -129,10 +129,12 @@ async fn client_to_server<R, W, O>(
                 continue;
             }
         }
+        // Queued before it is forwarded: the answer, read by the other task,
+        // must never reach the recorder ahead of its request.
+        observe(&feed, Side::Client, at, &line);
         if server_in.write_all(&line).await.is_err() || server_in.flush().await.is_err() {
             break; // the server is gone; its exit ends the proxy
         }
-        observe(&feed, Side::Client, at, &line);
     }
     // Dropping the pipe is the EOF the server waits for.
     let _ = server_in.shutdown().await;
@@ -152,16 +154,14 @@ where
             Ok(0) | Err(_) => break,
             Ok(_) => {}
         }
-        let at = Instant::now();
-        {
-            let mut out = agent_out.lock().await;
-            if out.write_all(&line).await.is_err() || out.flush().await.is_err() {
-                // The agent is gone; keep draining so the server is not
-                // blocked on a full pipe while it shuts down.
-                continue;
-            }
+        // Queued first, as above (server requests and the agent's answers).
+        observe(&feed, Side::Server, Instant::now(), &line);
+        let mut out = agent_out.lock().await;
+        // A write error means the agent is gone; keep draining so that the
+        // server is not blocked on a full pipe while it shuts down.
+        if out.write_all(&line).await.is_ok() {
+            let _ = out.flush().await;
         }
-        observe(&feed, Side::Server, at, &line);
     }
 }
 
