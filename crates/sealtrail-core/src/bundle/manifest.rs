@@ -330,7 +330,7 @@ impl Completeness {
             Completeness {
                 proven: true,
                 statement: format!(
-                    "Complete for the {} stream {key}: every entry of {} {id:?} with {} in the log up to checkpoint size {size} is in this bundle{others}; {matches} of them match the query. The stream links in the headers, the stream's entries just before and after the range, and (when there is none after) the stream's head committed in the signed checkpoint prove that no entry was left out.",
+                    "Complete for the {} stream {key}: every entry of {} {id:?} {} in the log up to checkpoint size {size} is in this bundle{others}; {matches} of them match the query. The stream links in the headers, the stream's entries just before and after the range, and (when there is none after) the stream's head committed in the signed checkpoint prove that no entry was left out.",
                     field.name(), field.name(), query.time_text()
                 ),
                 stream: Some(key),
@@ -340,7 +340,7 @@ impl Completeness {
             Completeness {
                 proven: true,
                 statement: format!(
-                    "Complete for the time range: every entry of the log with {} up to checkpoint size {size} is in this bundle ({matches} entries, consecutive indexes); the entries just before and after them show where the range starts and ends.",
+                    "Complete for the time range: every entry of the log {} up to checkpoint size {size} is in this bundle ({matches} entries, consecutive indexes); the entries just before and after them show where the range starts and ends.",
                     query.time_text()
                 ),
                 stream: None,
@@ -362,10 +362,10 @@ impl Completeness {
 impl Query {
     fn time_text(&self) -> String {
         match (self.from, self.to) {
-            (Some(f), Some(t)) => format!("{f} ≤ time < {t} (µs since the epoch)"),
-            (Some(f), None) => format!("time ≥ {f} (µs since the epoch)"),
-            (None, Some(t)) => format!("time < {t} (µs since the epoch)"),
-            (None, None) => "any time".to_string(),
+            (Some(f), Some(t)) => format!("with {f} ≤ time < {t} (µs since the epoch)"),
+            (Some(f), None) => format!("with time ≥ {f} (µs since the epoch)"),
+            (None, Some(t)) => format!("with time < {t} (µs since the epoch)"),
+            (None, None) => "at any time".to_string(),
         }
     }
 
