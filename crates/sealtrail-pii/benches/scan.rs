@@ -58,7 +58,8 @@ const WORDS: &[&str] = &[
     "tickets",
 ];
 
-/// Deterministic prose of about `len` bytes, no digits, no entities.
+/// Deterministic prose of about `len` bytes, no digits, no entities, with
+/// capitalised sentences and hyphens (so the digit-free anchor search runs).
 fn prose(len: usize) -> String {
     let mut s = String::with_capacity(len + 16);
     let mut x: u64 = 0x2545_F491_4F6C_DD1D;
@@ -67,7 +68,16 @@ fn prose(len: usize) -> String {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
-        s.push_str(WORDS[(x % WORDS.len() as u64) as usize]);
+        let word = WORDS[(x % WORDS.len() as u64) as usize];
+        if n % 14 == 0 {
+            let mut c = word.chars();
+            if let Some(first) = c.next() {
+                s.extend(first.to_uppercase());
+                s.push_str(c.as_str());
+            }
+        } else {
+            s.push_str(word);
+        }
         n += 1;
         s.push_str(if n % 14 == 0 { ". " } else { " " });
     }

@@ -65,7 +65,7 @@ pub struct Scanner {
     words: AhoCorasick,
     word_kinds: Vec<(WordKind, &'static str)>,
     /// Anchors of secrets that can be written without a digit.
-    digit_free: Vec<memchr::memmem::Finder<'static>>,
+    digit_free: aho_corasick::packed::Searcher,
 }
 
 /// `api key` → `api key`, `api_key`, `api-key`, `apikey`.
@@ -123,10 +123,13 @@ impl Scanner {
             .build(&patterns)
             .expect("fixed key word set builds");
         let regions = detect::phone::regions(&config.phone_regions);
-        let digit_free = ["AKIA", "ASIA", "-----BEGIN "]
-            .iter()
-            .map(|a| memchr::memmem::Finder::new(a.as_bytes()).into_owned())
-            .collect();
+        // A packed (SIMD) searcher: one pass for all three literals.
+        #[allow(clippy::expect_used)]
+        let digit_free = aho_corasick::packed::Config::new()
+            .builder()
+            .extend(["AKIA", "ASIA", "-----BEGIN "])
+            .build()
+            .expect("three short literals build a packed searcher");
         Scanner {
             digit_free,
             config,
@@ -204,10 +207,11 @@ impl Scanner {
         // numbers) or sits in `key: value` / `key=value`; the few formats
         // that may be digit-free (AWS ids, PEM blocks) are searched for
         // directly. Text with none of these skips both automata.
-        let first_digit = find_digit(text, 0);
-        let gated = first_digit.is_some()
-            || memchr::memchr2(b':', b'=', text).is_some()
-            || self.digit_free.iter().any(|f| f.find(text).is_some());
+        let seen = Presence::of(text);
+        let gated = seen.first_digit.is_some()
+            || seen.colon_or_equals
+            || (memchr::memchr2(b'A', b'-', text).is_some()
+                && self.digit_free.find(text).is_some());
         if gated {
             for m in self.anchors.find_iter(text) {
                 let name = self.anchor_names[m.pattern().as_usize()];
@@ -220,21 +224,26 @@ impl Scanner {
         if let Some(key) = ctx.key {
             self.key_member(ctx, key, sink);
         }
+        if seen.at {
+            self.emails(ctx, sink);
+        }
+        if let Some(p) = seen.first_digit {
+            self.digits(ctx, p, sink);
+        }
+        if seen.colon_or_equals {
+            self.colons(ctx, sink);
+        }
+    }
+
+    fn emails(&self, ctx: &Context<'_>, sink: &mut Sink) {
+        let text = ctx.text.as_bytes();
         for at in memchr::memchr_iter(b'@', text) {
             if let Some((s, e)) = email::around_at(text, at) {
-                let (score, why) = with_context(
-                    "address shape valid",
-                    0.9,
-                    0.95,
-                    ctx.find(s, e, &["email", "e mail", "mail"]),
-                );
+                let near = ctx.find(s, e, &["email", "e mail", "mail"]);
+                let (score, why) = with_context("address shape valid", 0.9, 0.95, near);
                 sink.push(Entity::Email, s, e, score, why);
             }
         }
-        if let Some(p) = first_digit {
-            self.digits(ctx, p, sink);
-        }
-        self.colons(ctx, sink);
     }
 
     /// Values announced by a key word in the text: passwords and tokens,
@@ -501,6 +510,64 @@ fn check_dash_mac(text: &[u8], ts: usize, sink: &mut Sink) {
                 "MAC address".to_string(),
             );
             return;
+        }
+    }
+}
+
+/// What one pass over a string saw: where the first digit is, and whether
+/// any `:`/`=` or `@` occurs. Text where all are absent needs no detector
+/// but the digit-free secret anchors.
+struct Presence {
+    first_digit: Option<usize>,
+    colon_or_equals: bool,
+    at: bool,
+}
+
+impl Presence {
+    fn of(text: &[u8]) -> Presence {
+        // Blocks of 32 bytes reduced with non-short-circuit ORs (compiled
+        // to SIMD compares); only a block with a digit is searched byte by
+        // byte, once, for the first digit.
+        let (mut digit, mut colon_or_equals, mut at) = (false, false, false);
+        let mut first_digit = None;
+        let mut blocks = text.chunks_exact(32);
+        for (n, block) in blocks.by_ref().enumerate() {
+            let (mut d, mut c, mut a) = (false, false, false);
+            for &b in block {
+                d |= b.wrapping_sub(b'0') < 10;
+                c |= (b == b':') | (b == b'=');
+                a |= b == b'@';
+            }
+            if d && !digit {
+                first_digit = block
+                    .iter()
+                    .position(u8::is_ascii_digit)
+                    .map(|p| p + n * 32);
+            }
+            digit |= d;
+            colon_or_equals |= c;
+            at |= a;
+            if digit && colon_or_equals && at {
+                return Presence {
+                    first_digit,
+                    colon_or_equals,
+                    at,
+                };
+            }
+        }
+        let tail = blocks.remainder();
+        let base = text.len() - tail.len();
+        for (k, &b) in tail.iter().enumerate() {
+            if b.is_ascii_digit() && first_digit.is_none() {
+                first_digit = Some(base + k);
+            }
+            colon_or_equals |= b == b':' || b == b'=';
+            at |= b == b'@';
+        }
+        Presence {
+            first_digit,
+            colon_or_equals,
+            at,
         }
     }
 }
