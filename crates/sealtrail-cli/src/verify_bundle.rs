@@ -139,7 +139,7 @@ fn trusted_keys(
     let keys = text
         .lines()
         .map(str::trim)
-        .filter(|l| !l.is_empty())
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .map(|l| {
             Ed25519Verifier::from_vkey(l)
                 .map_err(|e| anyhow::anyhow!("{l:?} is not a valid verifier key: {e}"))

@@ -213,7 +213,12 @@ pub(super) fn check_stream(
             // The entry before the range may link further back: the range
             // starts after it.
             (None, _) if it.role == Role::Before => {}
-            (None, None) => {}
+            (None, None) if link.n == 1 => {}
+            (None, None) => fail(
+                out,
+                Some(it.index),
+                format!("{key}: entry {} is the first of the chain and has no previous entry, but counts {} entries in the stream", it.index, link.n),
+            ),
             (None, Some(p)) => fail(
                 out,
                 Some(p),

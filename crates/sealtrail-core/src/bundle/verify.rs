@@ -195,6 +195,8 @@ pub struct Verifier {
     items: Vec<Item>,
     /// The largest index seen so far (indexes must strictly increase).
     max_index: Option<u64>,
+    /// Index and time of the last entry in order (times must not decrease).
+    last_time: Option<(u64, u64)>,
     first_match: Option<u64>,
     last_match: Option<u64>,
     line_no: u64,
@@ -286,6 +288,7 @@ impl Verifier {
             range: false,
             items: Vec::new(),
             max_index: None,
+            last_time: None,
             first_match: None,
             last_match: None,
             line_no: 0,
@@ -527,6 +530,22 @@ impl Verifier {
             self.last_match = Some(index);
         }
         let Some(h) = header else { return };
+        // Header times never decrease along the log (§4).
+        if self.max_index == Some(index) {
+            if let Some((before, time)) = self.last_time {
+                if h.time < time {
+                    self.fail(
+                        entry,
+                        ENTRIES,
+                        Problem::Header(format!(
+                            "its time {} is earlier than the time {time} of entry {before}, which comes before it in the log",
+                            h.time
+                        )),
+                    );
+                }
+            }
+            self.last_time = Some((index, h.time));
+        }
         if let Some(m) = &self.manifest {
             match parsed.role {
                 Role::Match => {
