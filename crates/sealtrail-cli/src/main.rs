@@ -84,6 +84,31 @@ enum BenchCommand {
     Query(bench_query::BenchQueryArgs),
 }
 
+impl Command {
+    /// Commands whose output is read by pipes (`| head`, `| jq`): a closed
+    /// pipe should end them quietly, as it ends `cat`, not panic in
+    /// `println!`. Servers and relays keep Rust's default (EPIPE is an error
+    /// value) so that a client hanging up never kills them.
+    fn prints_for_pipes(&self) -> bool {
+        matches!(
+            self,
+            Command::Query(_)
+                | Command::Stats(_)
+                | Command::Verify(_)
+                | Command::Proof(_)
+                | Command::Config(_)
+        )
+    }
+}
+
+fn restore_default_sigpipe() {
+    // SAFETY: setting a signal's disposition to its default is
+    // async-signal-safe and done before any other thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() -> ExitCode {
     // sealtrail.toml feeds the same parser as flags and environment.
     let args: Vec<String> = std::env::args().collect();
@@ -94,6 +119,9 @@ fn main() -> ExitCode {
         }
     }
     let cli = Cli::parse();
+    if cli.command.prints_for_pipes() {
+        restore_default_sigpipe();
+    }
     let result = match cli.command {
         Command::Init(a) => server_cmds::init(a),
         Command::Serve(a) => server_cmds::serve(a),
