@@ -107,6 +107,24 @@ fn classes_merge_with_declared() {
 }
 
 #[test]
+fn list_items_take_the_list_name_as_context() {
+    let scan = scan_json(
+        &json!({"phones": ["4155552671"], "ids": ["4155552671"], "patient": {"nhsNumber": "9434765919"}}),
+    );
+    let at = |path: &str| {
+        scan.findings
+            .iter()
+            .filter(|f| f.path == path)
+            .map(|f| f.entity)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(at("$.phones[0]"), [Entity::Phone]);
+    assert!(at("$.ids[0]").is_empty());
+    assert_eq!(at("$.patient.nhsNumber"), [Entity::NhsNumber]);
+    assert_eq!(data_classes(&scan.findings, &[]), ["phi", "pii"]);
+}
+
+#[test]
 fn redacted_output_never_contains_originals() {
     for default in [Action::Mask, Action::Hash, Action::Drop] {
         let policy = RedactionPolicy {

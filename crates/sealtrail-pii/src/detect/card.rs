@@ -6,6 +6,7 @@ use crate::checksum::luhn;
 /// Words that make a card number near-certain.
 pub(crate) const CONTEXT: &[&str] = &[
     "card",
+    "cards",
     "credit",
     "debit",
     "cc",

@@ -5,9 +5,11 @@ use phonenumber::country::Id;
 
 pub(crate) const CONTEXT: &[&str] = &[
     "phone",
+    "phones",
     "tel",
     "telephone",
     "mobile",
+    "mobiles",
     "cell",
     "call",
     "fax",
