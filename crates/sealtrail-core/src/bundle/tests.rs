@@ -272,3 +272,49 @@ fn proof_member_names_round_trip() {
     assert_eq!(proof_member_index("proofs/01.tlog-proof"), None);
     assert_eq!(proof_member_index("proofs/.tlog-proof"), None);
 }
+
+mod mutations {
+    use super::*;
+    use crate::note::Ed25519Verifier;
+    use proptest::prelude::*;
+    use std::sync::OnceLock;
+
+    /// One honest agent bundle and its key, built once.
+    fn honest() -> &'static (String, BTreeMap<String, Vec<u8>>) {
+        static B: OnceLock<(String, BTreeMap<String, Vec<u8>>)> = OnceLock::new();
+        B.get_or_init(|| {
+            let mut log = log();
+            let m = log
+                .bundle(&q(Some("bot"), Some(1100), Some(1400)), true)
+                .unwrap();
+            (log.vkey(), m)
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Any changed byte of any member: the verifier never panics, and a
+        /// change to the entries, a proof or the checkpoint never verifies.
+        #[test]
+        fn any_changed_byte_is_caught_without_panic(
+            member in 0usize..64,
+            at in any::<prop::sample::Index>(),
+            xor in 1u8..=255,
+        ) {
+            let (vkey, honest) = honest();
+            let mut m = honest.clone();
+            let names: Vec<String> = m.keys().cloned().collect();
+            let name = names[member % names.len()].clone();
+            let bytes = m.get_mut(&name).unwrap();
+            let i = at.index(bytes.len());
+            bytes[i] ^= xor;
+            let v = Ed25519Verifier::from_vkey(vkey).unwrap();
+            let r = verify_members(&mut m, &[&v as &dyn NoteVerifier]);
+            let must_fail = name == ENTRIES || name == CHECKPOINT || name.starts_with("proofs/");
+            if must_fail {
+                prop_assert!(!r.ok(), "changing byte {i} of {name} went unnoticed");
+            }
+        }
+    }
+}
