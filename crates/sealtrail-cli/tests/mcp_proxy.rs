@@ -683,6 +683,13 @@ fn stdio_scope_policy_denies_answers_and_records() {
     // Trickery is judged as the server would read it.
     let tricked = peer.call(r#"{"jsonrpc":"2.0","id":4,"method":"tools\/call","params":{"name":"add","name":"fail","arguments":{"reason":"x"}}}"#);
     assert_eq!(tricked["error"]["code"], -32010);
+    // A refused call without an id gets no answer, and is still on record.
+    peer.send(r#"{"jsonrpc":"2.0","method":"tools/call","params":{"name":"fail"}}"#);
+    assert_eq!(
+        peer.call(&add(5, 2, 2))["id"],
+        5,
+        "nothing was answered to the notification"
+    );
     let (_, status) = peer.finish();
     assert!(status.success());
 
@@ -697,9 +704,12 @@ fn stdio_scope_policy_denies_answers_and_records() {
         [
             (json!("add"), json!("success")),
             (json!("fail"), json!("denied")),
-            (json!("fail"), json!("denied"))
+            (json!("fail"), json!("denied")),
+            (json!("fail"), json!("denied")),
+            (json!("add"), json!("success"))
         ]
     );
+    assert!(calls[3]["tool"].get("call_id").is_none());
     assert!(calls[1]["attributes"]["error"]["policy"]
         .as_str()
         .unwrap()

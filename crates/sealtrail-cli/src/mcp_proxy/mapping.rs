@@ -108,7 +108,10 @@ pub fn exchange_event(agent: &Agent, seq: u64, ex: &Exchange<'_>) -> (String, Ve
             .and_then(label)
             .unwrap_or_else(|| "(none)".into());
         tool.insert("name".into(), name.into());
-        if let Some(call_id) = label(&ex.id.label()) {
+        if let Some(call_id) = Some(ex.id)
+            .filter(|i| !i.0.is_null())
+            .and_then(|i| label(&i.label()))
+        {
             tool.insert("call_id".into(), call_id.into());
         }
         if let Some(args) = ex.params.and_then(|p| p.get("arguments")) {

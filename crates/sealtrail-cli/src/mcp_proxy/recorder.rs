@@ -462,6 +462,16 @@ impl Recorder {
             }
         };
         for m in requests {
+            // A refused call sent as a notification has no id to answer,
+            // but it is still on record.
+            let m = match m {
+                Message::Notification { method, params } => Message::Request {
+                    id: Id(Value::Null),
+                    method,
+                    params,
+                },
+                other => other,
+            };
             if let Message::Request { id, method, params } = m {
                 let p = Pending {
                     id,
