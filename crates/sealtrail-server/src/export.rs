@@ -330,16 +330,11 @@ fn parse(index: u64, bytes: &[u8]) -> Result<EntryHeader, ApiError> {
         .map_err(|e| ApiError::internal(format!("stored header {index} does not parse: {e}")))
 }
 
-trait WithFrom {
-    fn with_from(self, from: u64) -> Self;
-}
-
-impl WithFrom for EventQuery {
-    /// Only the start of the range: everything at or after `from`.
-    fn with_from(mut self, from: u64) -> Self {
-        self.from = Some(from);
-        self.to = None;
-        self
+/// Everything at or after `from`.
+fn from_on(from: u64) -> EventQuery {
+    EventQuery {
+        from: Some(from),
+        ..EventQuery::default()
     }
 }
 
@@ -364,8 +359,7 @@ fn select(input: &ExportInput<'_>, lines: &mut Lines) -> Result<(), ApiError> {
         // The range starts at the first entry at or after `from`; the entry
         // just before it shows that nothing earlier is in the range.
         let start = match q.from {
-            Some(from) => first_entry(store, base_query(q, false).with_from(from), size)?
-                .map_or(size, |e| e.index),
+            Some(from) => first_entry(store, from_on(from), size)?.map_or(size, |e| e.index),
             None => 0,
         };
         if start > 0 && q.from.is_some() {
