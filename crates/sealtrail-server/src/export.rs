@@ -188,6 +188,11 @@ pub async fn post_export(
 async fn checkpoint_for_export(state: &AppState, needs_heads: bool) -> Result<Signed, ApiError> {
     let committed = state.sequencer.head().borrow().size;
     let mut rx = state.checkpoints.clone();
+    if committed == 0 && rx.borrow().is_none() {
+        return Err(ApiError::not_found(
+            "the log is empty: there is nothing to export",
+        ));
+    }
     let ready = |s: &Option<Signed>| {
         s.as_ref()
             .is_some_and(|s| s.checkpoint.size >= committed && (!needs_heads || s.heads.is_some()))

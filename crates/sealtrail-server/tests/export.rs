@@ -169,6 +169,13 @@ async fn bundles_verify_and_hold_exactly_the_right_entries() {
 #[tokio::test]
 async fn bad_requests_get_the_standard_error_body() {
     let s = TestServer::start().await;
+    let (status, bytes) = export(&s, json!({})).await;
+    assert_eq!(status, 404, "{}", String::from_utf8_lossy(&bytes));
+    let e: Value = serde_json::from_slice(&bytes).unwrap();
+    assert!(
+        e["error"]["message"].as_str().unwrap().contains("empty"),
+        "{e}"
+    );
     fill(&s).await;
     for (body, field) in [
         (json!({"from": 20, "to": 10}), "from"),
