@@ -658,6 +658,11 @@ impl Writer {
 const INSERT_ENTRY: &str = "INSERT INTO entries (idx, leaf, time, agent, session, kind, action, tool, outcome, event_id, seg, off, hlen, blen, scope)
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
 
+/// Pages of at least this many events read their records on
+/// `READ_THREADS` threads.
+const PARALLEL_READS_FROM: usize = 16;
+const READ_THREADS: usize = 4;
+
 /// Entries per slice when a version 1 store's posting lists are built.
 const BACKFILL_SLICE: usize = 2048;
 
@@ -794,7 +799,7 @@ impl SqliteStore {
     }
 
     /// The matching rows of one page (one read transaction), and the next cursor.
-    fn query_rows(c: &Connection, q: &EventQuery) -> Result<(Vec<Hit>, Option<u64>), StoreError> {
+    fn query_rows(c: &Connection, q: &EventQuery) -> Result<(Found, Option<u64>), StoreError> {
         // One snapshot for the size, the time probes and the rows.
         let tx = c.unchecked_transaction().map_err(sql_err)?;
         let size: i64 = tx
@@ -815,7 +820,7 @@ impl SqliteStore {
             })?
         };
         if lo >= hi {
-            return Ok((Vec::new(), None));
+            return Ok((Found::Rows(Vec::new()), None));
         }
         let limit = q.page_size();
         let sid = match q.session.as_deref() {
@@ -831,7 +836,7 @@ impl SqliteStore {
                     .map_err(sql_err)?;
                 match sid {
                     Some(sid) => Some(to_u64(sid, "session number")?),
-                    None => return Ok((Vec::new(), None)),
+                    None => return Ok((Found::Rows(Vec::new()), None)),
                 }
             }
         };
@@ -846,25 +851,90 @@ impl SqliteStore {
                 hits.push(hit(r)?);
             }
             let next = (hits.len() == limit).then(|| hits[limit - 1].index);
-            return Ok((hits, next));
+            return Ok((Found::Rows(hits), next));
         }
         let found =
             postings::intersect(&mut Postings(&tx), &filters, (lo, hi), limit, SCAN_BUDGET)?;
-        let mut stmt = tx.prepare_cached(ENTRY_ROW).map_err(sql_err)?;
-        let mut hits = Vec::with_capacity(found.indexes.len());
-        for i in found.indexes {
-            let mut rows = stmt.query(params![to_i64(i)?]).map_err(sql_err)?;
-            match rows.next().map_err(sql_err)? {
-                Some(r) => hits.push(hit(r)?),
-                None => {
-                    return Err(StoreError::Corrupt(format!(
-                        "entry {i} is in a posting list but not in the log"
-                    )))
+        Ok((Found::Indexes(found.indexes), found.next_cursor))
+    }
+
+    /// The rows of committed entries (immutable, so any snapshot will do).
+    fn entry_rows(&self, indexes: &[u64]) -> Result<Vec<Hit>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(ENTRY_ROW).map_err(sql_err)?;
+            let mut hits = Vec::with_capacity(indexes.len());
+            for &i in indexes {
+                let mut rows = stmt.query(params![to_i64(i)?]).map_err(sql_err)?;
+                match rows.next().map_err(sql_err)? {
+                    Some(r) => hits.push(hit(r)?),
+                    None => {
+                        return Err(StoreError::Corrupt(format!(
+                            "entry {i} is in a posting list but not in the log"
+                        )))
+                    }
                 }
             }
-        }
-        Ok((hits, found.next_cursor))
+            Ok(hits)
+        })
     }
+
+    /// The events of some hits: header (and body) from the segments.
+    fn events_of(&self, hits: &[Hit], bodies: bool) -> Result<Vec<QueryEvent>, StoreError> {
+        hits.iter()
+            .map(|h| {
+                let (header, body) = if bodies {
+                    self.bodies.read(h.location)?
+                } else {
+                    (self.bodies.read_header(h.location)?, None)
+                };
+                Ok(QueryEvent {
+                    index: h.index,
+                    leaf_hash: hash_from(h.leaf.clone(), "leaf hash")?,
+                    time: to_u64(h.time, "time")?,
+                    header,
+                    salt: body.as_ref().map(|(s, _)| *s),
+                    body: body.map(|(_, b)| b),
+                })
+            })
+            .collect()
+    }
+}
+
+/// `read` over `items` in a few slices on their own threads (and so their
+/// own read connections) when there are enough of them. A page's rows and
+/// records are scattered over the log: when they are not in the page cache,
+/// several reads in flight keep the disk busy instead of waiting for one
+/// random read at a time (cold p50 halved at 10 M entries, benchmarks.md).
+fn in_parallel<T: Sync>(
+    items: &[T],
+    read: impl Fn(&[T]) -> Result<Vec<QueryEvent>, StoreError> + Sync,
+) -> Result<Vec<QueryEvent>, StoreError> {
+    if items.len() < PARALLEL_READS_FROM {
+        return read(items);
+    }
+    let read = &read;
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = items
+            .chunks(items.len().div_ceil(READ_THREADS))
+            .map(|part| scope.spawn(move || read(part)))
+            .collect();
+        let mut events = Vec::with_capacity(items.len());
+        for p in parts {
+            events.extend(
+                p.join()
+                    .map_err(|_| StoreError::Io("a record reader panicked".into()))??,
+            );
+        }
+        Ok(events)
+    })
+}
+
+/// What the index part of a query found.
+enum Found {
+    /// From a primary-key range: the rows themselves.
+    Rows(Vec<Hit>),
+    /// From posting lists: the matching indexes, rows still to read.
+    Indexes(Vec<u64>),
 }
 
 impl Store for SqliteStore {
@@ -927,23 +997,14 @@ impl Store for SqliteStore {
     }
 
     fn query(&self, q: &EventQuery) -> Result<QueryPage, StoreError> {
-        let (hits, next_cursor) = self.read(|c| Self::query_rows(c, q))?;
-        let mut events = Vec::with_capacity(hits.len());
-        for h in hits {
-            let (header, body) = if q.include_bodies {
-                self.bodies.read(h.location)?
-            } else {
-                (self.bodies.read_header(h.location)?, None)
-            };
-            events.push(QueryEvent {
-                index: h.index,
-                leaf_hash: hash_from(h.leaf, "leaf hash")?,
-                time: to_u64(h.time, "time")?,
-                header,
-                salt: body.as_ref().map(|(s, _)| *s),
-                body: body.map(|(_, b)| b),
-            });
-        }
+        let (found, next_cursor) = self.read(|c| Self::query_rows(c, q))?;
+        let bodies = q.include_bodies;
+        let events = match &found {
+            Found::Rows(hits) => in_parallel(hits, |part| self.events_of(part, bodies))?,
+            Found::Indexes(ids) => {
+                in_parallel(ids, |part| self.events_of(&self.entry_rows(part)?, bodies))?
+            }
+        };
         Ok(QueryPage {
             events,
             next_cursor,
