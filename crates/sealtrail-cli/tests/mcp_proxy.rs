@@ -655,6 +655,30 @@ fn stdio_exit_status_and_eof_propagate() {
 }
 
 #[test]
+fn stdio_unusable_spool_directory_does_not_stop_the_relay() {
+    let log = Log::start();
+    let file = log.dir.path().join("a-file");
+    std::fs::write(&file, "").unwrap();
+    let mut args = proxy_args(
+        &log.server.url,
+        &log.key,
+        "agent-nospool",
+        &file.join("spool"),
+    );
+    args.extend(["--".into(), "cat".into()]);
+    let mut peer = Peer::spawn(BIN, &args, &[]);
+    peer.send(INITIALIZED);
+    assert_eq!(peer.recv(), format!("{INITIALIZED}\n").as_bytes());
+    let (_, status) = peer.finish();
+    assert!(status.success());
+    let events = log.events("agent-nospool");
+    assert!(
+        events.iter().any(|e| e["action"] == "mcp/server_exit"),
+        "{events:#?}"
+    );
+}
+
+#[test]
 fn stdio_scope_policy_denies_answers_and_records() {
     let Some(py) = python() else { return };
     let log = Log::start();

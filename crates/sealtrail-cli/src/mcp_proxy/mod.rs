@@ -97,7 +97,12 @@ pub fn run(args: McpProxyArgs) -> anyhow::Result<ExitCode> {
         Some(d) => d.clone(),
         None => default_spool_dir()?,
     };
-    let spool = spool::Spool::open(&spool_dir, &instance)?;
+    // An unusable spool must not keep the agent from its tools: warn, and
+    // keep undelivered events in memory instead.
+    let spool = spool::Spool::open(&spool_dir, &instance).unwrap_or_else(|e| {
+        tracing::error!("{e}; undelivered events will be kept in memory only");
+        spool::Spool::disabled(&spool_dir)
+    });
     let client = Client::builder(&args.server.server, &args.server.api_key)
         .timeout(Duration::from_secs(10))
         .connect_timeout(Duration::from_secs(2))

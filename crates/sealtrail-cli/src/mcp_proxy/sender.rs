@@ -65,6 +65,8 @@ pub struct Sender {
     retry_at: Option<Instant>,
     backoff: Duration,
     max_batch: usize,
+    /// The last spool append failed (logged once per failing stretch).
+    spool_failing: bool,
 }
 
 impl Sender {
@@ -79,6 +81,7 @@ impl Sender {
             retry_at: None,
             backoff,
             max_batch,
+            spool_failing: false,
         }
     }
 
@@ -124,6 +127,12 @@ impl Sender {
         self.retry_at = None;
         self.pump(Some(deadline)).await;
         self.spill();
+        if !self.queue.is_empty() {
+            tracing::error!(
+                lost = self.queue.len(),
+                "events neither delivered nor spooled before exit"
+            );
+        }
         if !self.spool.is_empty() {
             tracing::warn!(
                 spool = %self.spool.dir().display(),
@@ -223,11 +232,16 @@ impl Sender {
             return;
         }
         let events: Vec<Vec<u8>> = self.queue.drain(..).collect();
-        if let Err(e) = self.spool.append(&events) {
-            // Nowhere durable to put them: keep them in memory and retry;
-            // the relay is never held up for it.
-            tracing::error!("cannot spool events: {e}");
-            self.requeue_front(events);
+        match self.spool.append(&events) {
+            Ok(()) => self.spool_failing = false,
+            Err(e) => {
+                // Nowhere durable to put them: keep them in memory and
+                // retry; the relay is never held up for it.
+                if !std::mem::replace(&mut self.spool_failing, true) {
+                    tracing::error!("cannot spool events: {e}; keeping them in memory");
+                }
+                self.requeue_front(events);
+            }
         }
     }
 

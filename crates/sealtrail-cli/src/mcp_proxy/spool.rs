@@ -63,6 +63,8 @@ pub struct Spool {
     /// Adopted segments first (older), then this process's own, if any.
     segments: Vec<Segment>,
     own: Option<usize>,
+    /// No usable directory: nothing is written, events wait in memory.
+    disabled: bool,
 }
 
 impl Spool {
@@ -79,9 +81,22 @@ impl Spool {
             instance: instance.to_string(),
             segments: Vec::new(),
             own: None,
+            disabled: false,
         };
         spool.adopt()?;
         Ok(spool)
+    }
+
+    /// A spool that stores nothing (its directory is unusable): the sender
+    /// then keeps undelivered events in memory rather than stop the relay.
+    pub fn disabled(dir: &Path) -> Spool {
+        Spool {
+            dir: dir.to_path_buf(),
+            instance: String::new(),
+            segments: Vec::new(),
+            own: None,
+            disabled: true,
+        }
     }
 
     /// Takes over segments left by proxies that are gone.
@@ -131,6 +146,12 @@ impl Spool {
     pub fn append(&mut self, lines: &[Vec<u8>]) -> Result<(), SpoolError> {
         if lines.is_empty() {
             return Ok(());
+        }
+        if self.disabled {
+            return Err(SpoolError::Io {
+                path: self.dir.clone(),
+                source: io::Error::other("the spool directory is unusable"),
+            });
         }
         let i = match self.own {
             Some(i) => i,
@@ -382,6 +403,13 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert!(left.is_empty(), "{left:?}");
+    }
+
+    #[test]
+    fn a_disabled_spool_refuses_appends_and_is_empty() {
+        let mut s = Spool::disabled(Path::new("/nonexistent"));
+        assert!(s.append(&lines(0..1)).is_err());
+        assert!(s.is_empty() && s.peek(1, 1).unwrap().is_none());
     }
 
     #[test]
