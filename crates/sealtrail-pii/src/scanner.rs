@@ -259,6 +259,13 @@ impl Scanner {
             let (kind, word) = self.word_kinds[m.pattern().as_usize()];
             match kind {
                 WordKind::Password | WordKind::Secret => {
+                    // `password_policy`, `token_count`: the word is part of
+                    // a longer name and announces no secret.
+                    if matches!(text.get(e), Some(b'_' | b'-'))
+                        && text.get(e + 1).is_some_and(u8::is_ascii_alphanumeric)
+                    {
+                        continue;
+                    }
                     let Some((vs, ve)) = secrets::value_after(text, e) else {
                         continue;
                     };

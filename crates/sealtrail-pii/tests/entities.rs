@@ -197,7 +197,8 @@ fn phones() {
     assert_not("version 10.2.33.4", Entity::Phone);
     // Not a valid number in any plan.
     assert_not("call +1 111 111 1111", Entity::Phone);
-    // Timestamps and street numbers.
+    // Identifiers, timestamps and street numbers.
+    assert_not("order ORD-2026-000123 ref", Entity::Phone);
     assert_not("On 2017-09-29 21:50:08.915025 it rained", Entity::Phone);
     assert_not("address: 07139 29 Wattle St", Entity::Phone);
     // French dotted style and an extension.

@@ -201,6 +201,8 @@ fn look_alikes_do_not_match() {
         "sk-this-is-not-a-key-just-a-slug".to_string(),
         format!("sk-{}", "a".repeat(48)),
         "AKIAXXXXXXXXXXXXXXXX".to_string(),
+        "aws_access_key_id = AKIAIOSFODNN7EXAMPLE".to_string(),
+        "token_count: 1834, secret_sauce: true, password_policy: strict".to_string(),
         format!("AKIA{}", fake(40, 15, UPPER)),
         format!("ghp_{}", fake(41, 35, ALNUM)),
         "ghp_short".to_string(),

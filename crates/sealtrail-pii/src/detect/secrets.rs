@@ -283,8 +283,11 @@ fn provider_key(text: &[u8], pos: usize, anchor: &str) -> Option<Hit> {
     if fmt.mixed && !mixed(body) {
         return None;
     }
-    // A placeholder like AKIAXXXXXXXXXXXXXXXX or sk-…0000 is not a key.
-    if shannon_entropy(body) < 2.5 {
+    // A placeholder like AKIAXXXXXXXXXXXXXXXX or sk-…0000 is not a key, nor
+    // a documentation example (AWS's AKIAIOSFODNN7EXAMPLE).
+    if shannon_entropy(body) < 2.5
+        || memchr::memmem::find(&body.to_ascii_uppercase(), b"EXAMPLE").is_some()
+    {
         return None;
     }
     Some(Hit {
