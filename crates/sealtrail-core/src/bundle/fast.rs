@@ -100,12 +100,10 @@ impl<'a> Cur<'a> {
         Some(s)
     }
 
-    fn string(&mut self) -> Option<String> {
+    fn str(&mut self) -> Option<&'a str> {
         // The header was checked to be UTF-8 as a whole; a string ends at
-        // an ASCII quote, so it is UTF-8 too.
-        std::str::from_utf8(self.raw_string()?)
-            .ok()
-            .map(str::to_owned)
+        // an ASCII quote, so it is UTF-8 too (checked again, cheaply).
+        std::str::from_utf8(self.raw_string()?).ok()
     }
 
     fn hash(&mut self) -> Option<Hash> {
@@ -233,11 +231,9 @@ pub(super) fn parse_line<'a>(
     })
 }
 
-/// Reads canonical entry bytes (valid UTF-8) into a header, or `None`.
-pub(super) fn parse_header(bytes: &[u8]) -> Option<EntryHeader> {
-    let mut c = Cur { b: bytes, i: 0 };
-    c.lit(b"{")?;
-    let mut h = EntryHeader {
+/// A header with every member empty, to parse into.
+pub(super) fn blank_header() -> EntryHeader {
+    EntryHeader {
         v: 0,
         index: 0,
         time: 0,
@@ -261,9 +257,55 @@ pub(super) fn parse_header(bytes: &[u8]) -> Option<EntryHeader> {
             session: None,
         },
         body: Hash::default(),
+    }
+}
+
+/// Reads canonical entry bytes (valid UTF-8) into a header, or `None`.
+#[cfg(test)]
+pub(super) fn parse_header(bytes: &[u8]) -> Option<EntryHeader> {
+    let mut h = blank_header();
+    parse_header_into(bytes, &mut h).map(|()| h)
+}
+
+/// Copies `s` into an optional string, reusing its allocation.
+fn set_opt(slot: &mut Option<String>, s: &str) {
+    match slot {
+        Some(x) => {
+            x.clear();
+            x.push_str(s);
+        }
+        None => *slot = Some(s.to_owned()),
+    }
+}
+
+/// Copies `s` into a string, reusing its allocation.
+fn set(slot: &mut String, s: &str) {
+    slot.clear();
+    slot.push_str(s);
+}
+
+/// [`parse_header`] into `h`, reusing its strings' allocations (one header
+/// per line of a large bundle: no allocation once warm). Every member of
+/// `h` is overwritten; after `None` its content is unspecified.
+pub(super) fn parse_header_into(bytes: &[u8], h: &mut EntryHeader) -> Option<()> {
+    let mut c = Cur { b: bytes, i: 0 };
+    c.lit(b"{")?;
+    h.v = 0;
+    h.index = 0;
+    h.time = 0;
+    h.prev = None;
+    h.seq = None;
+    h.seq_gap = None;
+    h.data_classes.clear();
+    h.subjects.clear();
+    h.streams = Streams {
+        agent: StreamLink { n: 0, prev: None },
+        session: None,
     };
     // Required members, as bits: agent, body, index, kind, streams, time, v.
     let mut seen = 0u8;
+    // Optional string members present, as bits, in `opt` order.
+    let mut present = 0u8;
     let mut last: &[u8] = b"";
     loop {
         let key = c.key()?;
@@ -272,9 +314,12 @@ pub(super) fn parse_header(bytes: &[u8]) -> Option<EntryHeader> {
         }
         last = key;
         match key {
-            b"action" => h.action = Some(c.string()?),
+            b"action" => {
+                set_opt(&mut h.action, c.str()?);
+                present |= 1;
+            }
             b"agent" => {
-                h.agent = c.string()?;
+                set(&mut h.agent, c.str()?);
                 seen |= 1;
             }
             b"body" => {
@@ -284,27 +329,42 @@ pub(super) fn parse_header(bytes: &[u8]) -> Option<EntryHeader> {
             b"data_classes" => {
                 c.lit(b"[")?;
                 loop {
-                    h.data_classes.push(c.string()?);
+                    h.data_classes.push(c.str()?.to_owned());
                     if c.lit(b",").is_none() {
                         break;
                     }
                 }
                 c.lit(b"]")?;
             }
-            b"event_id" => h.event_id = Some(c.string()?),
+            b"event_id" => {
+                set_opt(&mut h.event_id, c.str()?);
+                present |= 2;
+            }
             b"index" => {
                 h.index = c.int()?;
                 seen |= 4;
             }
-            b"instance" => h.instance = Some(c.string()?),
+            b"instance" => {
+                set_opt(&mut h.instance, c.str()?);
+                present |= 4;
+            }
             b"kind" => {
-                h.kind = c.string()?;
+                set(&mut h.kind, c.str()?);
                 seen |= 8;
             }
-            b"outcome" => h.outcome = Some(c.string()?),
-            b"parent" => h.parent = Some(c.string()?),
+            b"outcome" => {
+                set_opt(&mut h.outcome, c.str()?);
+                present |= 8;
+            }
+            b"parent" => {
+                set_opt(&mut h.parent, c.str()?);
+                present |= 16;
+            }
             b"prev" => h.prev = Some(c.hash()?),
-            b"scope" => h.scope = Some(c.string()?),
+            b"scope" => {
+                set_opt(&mut h.scope, c.str()?);
+                present |= 32;
+            }
             b"seq" => h.seq = Some(c.int()?),
             b"seq_gap" => {
                 c.lit(b"{\"expected\":")?;
@@ -314,7 +374,10 @@ pub(super) fn parse_header(bytes: &[u8]) -> Option<EntryHeader> {
                 c.lit(b"}")?;
                 h.seq_gap = Some(SeqGap { expected, got });
             }
-            b"session" => h.session = Some(c.string()?),
+            b"session" => {
+                set_opt(&mut h.session, c.str()?);
+                present |= 64;
+            }
             b"streams" => {
                 c.lit(b"{\"agent\":")?;
                 h.streams.agent = c.link()?;
@@ -338,7 +401,10 @@ pub(super) fn parse_header(bytes: &[u8]) -> Option<EntryHeader> {
                 h.time = c.int()?;
                 seen |= 32;
             }
-            b"tool" => h.tool = Some(c.string()?),
+            b"tool" => {
+                set_opt(&mut h.tool, c.str()?);
+                present |= 128;
+            }
             b"v" => {
                 let v = c.int()?;
                 // A newer version goes to the general parser, which says so.
@@ -355,7 +421,22 @@ pub(super) fn parse_header(bytes: &[u8]) -> Option<EntryHeader> {
         }
     }
     c.lit(b"}")?;
-    (c.i == bytes.len() && seen == 127).then_some(h)
+    // Absent optional members are `None`, whatever the last header had.
+    for (bit, slot) in [
+        (1, &mut h.action),
+        (2, &mut h.event_id),
+        (4, &mut h.instance),
+        (8, &mut h.outcome),
+        (16, &mut h.parent),
+        (32, &mut h.scope),
+        (64, &mut h.session),
+        (128, &mut h.tool),
+    ] {
+        if present & bit == 0 {
+            *slot = None;
+        }
+    }
+    (c.i == bytes.len() && seen == 127).then_some(())
 }
 
 #[cfg(test)]
@@ -424,6 +505,18 @@ mod tests {
             match parse_header(&bytes) {
                 Some(fast) => prop_assert_eq!(fast, general),
                 None => prop_assert!(bytes.contains(&b'\\')),
+            }
+        }
+
+        /// Parsing into a header that held another one leaves nothing of
+        /// the first behind.
+        #[test]
+        fn reused_header_keeps_nothing_of_the_last(a in header_strategy(), b in header_strategy()) {
+            let mut slot = blank_header();
+            let (ab, bb) = (a.to_entry_bytes().unwrap(), b.to_entry_bytes().unwrap());
+            let _ = parse_header_into(&ab, &mut slot);
+            if parse_header_into(&bb, &mut slot).is_some() {
+                prop_assert_eq!(slot, EntryHeader::parse(&bb).unwrap());
             }
         }
 

@@ -206,6 +206,8 @@ pub struct Verifier {
     name: String,
     header_text: Vec<u8>,
     body_text: Vec<u8>,
+    /// The last header read, whose strings the next one reuses.
+    slot: Option<EntryHeader>,
 }
 
 /// What a line says besides its header and body text.
@@ -296,6 +298,7 @@ impl Verifier {
             name: String::new(),
             header_text: Vec::new(),
             body_text: Vec::new(),
+            slot: None,
         };
         if let Some(note) = note {
             v.open_checkpoint(note, trusted);
@@ -482,8 +485,13 @@ impl Verifier {
         // The leaf hash is computed from the raw bytes even when the header
         // does not parse: the proof check then says whether it was altered.
         let leaf = leaf_hash(header_bytes);
-        let fast = fast::parse_header(header_bytes).map(Ok);
-        let header = match fast.unwrap_or_else(|| parse_header(header_bytes, &mut self.canonical)) {
+        // The header is parsed into the last line's, reusing its strings.
+        let mut slot = self.slot.take().unwrap_or_else(fast::blank_header);
+        let parsed_header = match fast::parse_header_into(header_bytes, &mut slot) {
+            Some(()) => Ok(slot),
+            None => parse_header(header_bytes, &mut self.canonical),
+        };
+        let header = match parsed_header {
             Ok(h) => {
                 if h.index != index {
                     self.fail(
@@ -577,6 +585,7 @@ impl Verifier {
                 link,
             });
         }
+        self.slot = Some(h);
     }
 
     fn check_proof(&mut self, index: u64, leaf: &Hash, members: &mut dyn Members) {
