@@ -324,18 +324,15 @@ fn looks_like_date_or_version(text: &[u8], run: &Run) -> bool {
     date_head || (dotted && !french && l.len() >= 3 && l.iter().all(|&x| x <= 3))
 }
 
-/// Digits right after `:` or `.` continue a time or a decimal ("21:50:08.915");
-/// Digits glued by `-`, `_` or `/` to a word are part of an identifier
-/// ("ORD-2026-000123", "build_2026-11").
+/// Digits right after `:` or `.` continue a time or a decimal
+/// ("21:50:08.915"); digits glued by `-`, `_` or `/` to a word before them
+/// are part of an identifier ("ORD-2026-000123"). A word glued *after* the
+/// number is not enough ("0494 41 18 24-Office" is a phone number).
 fn continues_number(text: &[u8], run: &Run) -> bool {
     let lead = run.lead;
-    let end = run.end;
-    let before = lead >= 2
+    lead >= 2
         && matches!(text[lead - 1], b':' | b'.' | b',' | b'-' | b'_' | b'/')
-        && text[lead - 2].is_ascii_alphanumeric();
-    let after = matches!(text.get(end), Some(b'-' | b'_' | b'/'))
-        && text.get(end + 1).is_some_and(u8::is_ascii_alphabetic);
-    before || after
+        && text[lead - 2].is_ascii_alphanumeric()
 }
 
 /// Phone numbers: the whole run, validated by the numbering plan. A bare
