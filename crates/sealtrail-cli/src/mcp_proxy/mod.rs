@@ -113,28 +113,43 @@ pub fn run(args: McpProxyArgs) -> anyhow::Result<ExitCode> {
         .map(http::Upstream::parse)
         .transpose()?;
 
-    let rt = crate::ingest::runtime(2)?;
-    let code = rt.block_on(async move {
-        let (feed_tx, feed_rx) = mpsc::unbounded_channel();
-        let (event_tx, event_rx) = mpsc::unbounded_channel();
-        let agent = Agent {
-            id: args.agent.clone(),
-            instance: instance.clone(),
-        };
-        let transport = if upstream.is_some() {
-            "streamable_http"
-        } else {
-            "stdio"
-        };
-        // stdio has no session id of its own: one proxy run is one session.
-        let recorder = Recorder::new(agent, transport, instance.clone(), event_tx);
-        let recorder = tokio::spawn(recorder.run(feed_rx));
-        let cfg = SenderConfig {
-            flush_timeout,
-            ..SenderConfig::default()
-        };
-        let sender = tokio::spawn(Sender::new(client, spool, cfg).run(event_rx));
+    let (feed_tx, feed_rx) = mpsc::unbounded_channel();
+    let transport = if upstream.is_some() {
+        "streamable_http"
+    } else {
+        "stdio"
+    };
+    let agent = Agent {
+        id: args.agent.clone(),
+        instance: instance.clone(),
+    };
+    let cfg = SenderConfig {
+        flush_timeout,
+        ..SenderConfig::default()
+    };
+    // Recording runs on its own thread and runtime: parsing, event building
+    // and talking to sealtrail never take the relay's thread.
+    let recording = std::thread::Builder::new()
+        .name("mcp-recorder".into())
+        .spawn(move || -> anyhow::Result<()> {
+            let rt = crate::ingest::runtime(0)?;
+            rt.block_on(async move {
+                let (event_tx, event_rx) = mpsc::unbounded_channel();
+                // stdio has no session id of its own: one proxy run is one
+                // session, named by the instance id.
+                let recorder = Recorder::new(agent, transport, instance, event_tx);
+                let recorder = tokio::spawn(recorder.run(feed_rx));
+                Sender::new(client, spool, cfg).run(event_rx).await;
+                let _ = recorder.await;
+            });
+            Ok(())
+        })
+        .context("cannot start the recording thread")?;
 
+    // The relay: one thread, so a message crosses no thread boundary
+    // between being read and being written.
+    let rt = crate::ingest::runtime(0)?;
+    let code = rt.block_on(async move {
         let outcome = match (&args.listen, upstream) {
             (Some(listen), Some(up)) => http::run(listen, up, feed_tx.clone(), scope)
                 .await
@@ -143,13 +158,15 @@ pub fn run(args: McpProxyArgs) -> anyhow::Result<ExitCode> {
         };
         // Every relay is done: close the books, then let the sender flush.
         let _ = feed_tx.send(Feed::Shutdown);
-        drop(feed_tx);
-        let _ = recorder.await;
-        let _ = sender.await;
         outcome
     });
     // stdin may still be blocked in a reader thread: do not wait for it.
     rt.shutdown_background();
+    match recording.join() {
+        Ok(Err(e)) => tracing::error!("recording: {e:#}"),
+        Err(_) => tracing::error!("the recording thread panicked"),
+        Ok(Ok(())) => {}
+    }
     let code = code?;
     Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
 }
