@@ -52,7 +52,11 @@ echo "== 2. stdio, stub server: throughput"
 echo -n "sequential, direct:          "; "$py" bench/mcp_bench.py stdio "$calls" -- "${stub[@]}"
 echo -n "sequential, through proxy:   "; "$py" bench/mcp_bench.py stdio "$calls" -- "${proxy[@]}" --agent bench-stdio-seq -- "${stub[@]}"
 echo -n "64 in flight, direct:        "; "$py" bench/mcp_bench.py stdio "$((calls * 10))" 64 -- "${stub[@]}"
-echo -n "64 in flight, through proxy: "; "$py" bench/mcp_bench.py stdio "$((calls * 10))" 64 -- "${proxy[@]}" --agent bench-stdio-pipe -- "${stub[@]}"
+echo -n "64 in flight, through proxy: "; "$py" bench/mcp_bench.py stdio "$((calls * 10))" 64 -- \
+    /usr/bin/time -f "%U %S" -o "$work/cpu" "${proxy[@]}" --agent bench-stdio-pipe -- "${stub[@]}"
+# The proxy's own CPU (relay, recorder, sender) per call of that run.
+read -r user sys <"$work/cpu"
+"$py" -c "import sys; u,s,n=float(sys.argv[1]),float(sys.argv[2]),int(sys.argv[3]); print(f'proxy CPU: {(u+s)*1e6/n:.1f} us per call (user {u} s, sys {s} s, {n} calls) = {n/(u+s):.0f} calls/s per core')" "$user" "$sys" "$((calls * 10 + 200))"
 echo "== 3. stdio, MCP SDK server: added latency ($sdk_calls pairs)"
 "$py" bench/mcp_bench.py pair-stdio "$sdk_calls" "${sdk[@]}" :: "${proxy[@]}" --agent bench-stdio-sdk -- "${sdk[@]}"
 echo "== 4. stdio, MCP SDK server and client end to end ($sdk_calls calls each)"
