@@ -66,6 +66,16 @@ impl Members for ZipMembers<'_> {
     }
 }
 
+impl ZipMembers<'_> {
+    /// The bytes of the member [`Members::get`] just returned as present.
+    fn take_last(&mut self, name: &str) -> Vec<u8> {
+        match self.archive {
+            Some(_) => std::mem::take(&mut self.buf),
+            None => self.recovered.remove(name).unwrap_or_default(),
+        }
+    }
+}
+
 /// What could be read of a damaged ZIP: the members, those cut short
 /// (with the reason), and why reading stopped, if it did.
 type Recovered = (
@@ -215,7 +225,8 @@ fn verify(members: &mut ZipMembers<'_>, trusted: &[&dyn NoteVerifier]) -> Report
     // One copy of the decompressed lines, so that proofs can be read from
     // the same archive while they are checked.
     let entries = match members.get(ENTRIES) {
-        Member::Present(b) => Some(b.to_vec()),
+        // Taken out of the reader's buffer, not copied: it can be large.
+        Member::Present(_) => Some(members.take_last(ENTRIES)),
         Member::Absent => {
             extra.push((ENTRIES, Problem::MemberMissing));
             None
