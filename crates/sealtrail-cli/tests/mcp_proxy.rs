@@ -332,11 +332,16 @@ fn add(id: u32, a: i64, b: i64) -> String {
 fn stdio_sdk_client_sees_the_same_results_and_every_call_is_logged() {
     let Some(py) = python() else { return };
     let log = Log::start();
-    let mut direct = vec!["stdio".to_string(), "--".into()];
+    let mut direct = vec!["--sampling".to_string(), "stdio".into(), "--".into()];
     direct.extend(server_stdio(&py));
     let want = client(&py, &direct);
 
-    let mut proxied = vec!["stdio".to_string(), "--".into(), BIN.into()];
+    let mut proxied = vec![
+        "--sampling".to_string(),
+        "stdio".into(),
+        "--".into(),
+        BIN.into(),
+    ];
     proxied.extend(log.proxy_args("agent-stdio"));
     proxied.push("--".into());
     proxied.extend(server_stdio(&py));
@@ -373,7 +378,12 @@ fn stdio_sdk_client_sees_the_same_results_and_every_call_is_logged() {
             .find(|e| e["tool"]["name"] == n)
             .unwrap_or_else(|| panic!("{n} not logged"))
     };
-    assert_eq!(calls.len(), 5, "add, echo, fail, big, nope: {calls:#?}");
+    assert_eq!(
+        calls.len(),
+        6,
+        "add, echo, fail, big, nope, summarize: {calls:#?}"
+    );
+    assert_sampling(&events, session);
     for c in &calls {
         assert_eq!(
             c["parent"], init["id"],
@@ -912,19 +922,20 @@ fn http_session(
     agent: &str,
     mode: &str,
     server_flags: &[&str],
+    sampling: bool,
 ) -> Vec<Value> {
     let (_server, upstream) = http_server(py, server_flags);
-    let want = client(
-        py,
-        &[
-            "--mode".into(),
-            mode.into(),
-            "http".into(),
-            upstream.clone(),
-        ],
-    );
+    let args = |url: String| {
+        let mut a = vec!["--mode".to_string(), mode.into()];
+        if sampling {
+            a.push("--sampling".into());
+        }
+        a.extend(["http".into(), url]);
+        a
+    };
+    let want = client(py, &args(upstream.clone()));
     let (mut proxy, url) = http_proxy(log.proxy_args(agent), &upstream);
-    let got = client(py, &["--mode".into(), mode.into(), "http".into(), url]);
+    let got = client(py, &args(url));
     assert_eq!(
         got, want,
         "mode {mode}: the agent must see what it sees without the proxy"
@@ -935,9 +946,33 @@ fn http_session(
     events
 }
 
-fn assert_http_calls(events: &[Value]) {
+/// The server asked the agent's model (MCP sampling) inside `summarize`:
+/// a `model_call` from server to client, paired with the agent's answer.
+fn assert_sampling(events: &[Value], session: &str) {
+    let sample = events
+        .iter()
+        .find(|e| e["action"] == "sampling/createMessage")
+        .expect("sampling recorded");
+    assert_eq!(sample["kind"], "model_call");
+    assert_eq!(sample["outcome"], "success");
+    assert_eq!(sample["session"], session);
+    assert_eq!(sample["model"]["name"], "test-model-1");
+    assert_eq!(sample["attributes"]["mcp"]["direction"], "server_to_client");
+    assert_eq!(sample["input"]["messages"][0]["content"]["text"], "the log");
+    assert_eq!(sample["output"]["content"]["text"], "summary of the log");
+    let summarize = tool_calls(events)
+        .into_iter()
+        .find(|e| e["tool"]["name"] == "summarize")
+        .unwrap();
+    assert_eq!(
+        summarize["tool"]["result"]["structuredContent"]["result"],
+        "summary of the log"
+    );
+}
+
+fn assert_http_calls(events: &[Value], n: usize) {
     let calls = tool_calls(events);
-    assert_eq!(calls.len(), 5, "{calls:#?}");
+    assert_eq!(calls.len(), n, "{calls:#?}");
     let add = calls.iter().find(|e| e["tool"]["name"] == "add").unwrap();
     assert_eq!(add["tool"]["arguments"], json!({"a": 2, "b": 3}));
     assert_eq!(
@@ -953,8 +988,8 @@ fn assert_http_calls(events: &[Value]) {
 fn http_sse_sdk_client_through_proxy_is_recorded_per_session() {
     let Some(py) = python() else { return };
     let log = Log::start();
-    let events = http_session(&py, &log, "agent-http", "legacy", &[]);
-    assert_http_calls(&events);
+    let events = http_session(&py, &log, "agent-http", "legacy", &[], true);
+    assert_http_calls(&events, 6);
     let init = events.iter().find(|e| e["action"] == "initialize").unwrap();
     let session = init["session"].as_str().unwrap();
     assert_eq!(
@@ -968,6 +1003,7 @@ fn http_sse_sdk_client_through_proxy_is_recorded_per_session() {
         assert_eq!(c["parent"], init["id"]);
         assert_eq!(c["attributes"]["mcp"]["http_status"], 200);
     }
+    assert_sampling(&events, session);
     let end = events
         .iter()
         .find(|e| e["action"] == "mcp/session_end")
@@ -979,11 +1015,18 @@ fn http_sse_sdk_client_through_proxy_is_recorded_per_session() {
 fn http_json_responses_and_the_2026_headers() {
     let Some(py) = python() else { return };
     let log = Log::start();
-    let events = http_session(&py, &log, "agent-json", "legacy", &["--json"]);
-    assert_http_calls(&events);
+    let events = http_session(&py, &log, "agent-json", "legacy", &["--json"], false);
+    assert_http_calls(&events, 5);
 
-    let events = http_session(&py, &log, "agent-modern", "2026-07-28", &["--stateless"]);
-    assert_http_calls(&events);
+    let events = http_session(
+        &py,
+        &log,
+        "agent-modern",
+        "2026-07-28",
+        &["--stateless"],
+        false,
+    );
+    assert_http_calls(&events, 5);
     let add = tool_calls(&events)
         .into_iter()
         .find(|e| e["tool"]["name"] == "add")

@@ -1,12 +1,13 @@
 """A real MCP client (the `mcp` SDK's Client) for the mcp-proxy tests.
 
 Usage:
-    client.py [--mode legacy|auto|2026-07-28] [--calls N] stdio -- COMMAND...
-    client.py [--mode ...] [--calls N] http URL
+    client.py [--mode legacy|auto|2026-07-28] [--calls N] [--sampling] stdio -- COMMAND...
+    client.py [--mode ...] [--calls N] [--sampling] http URL
 
 Runs one scripted session and prints a JSON transcript on stdout: every
 result as the SDK parsed it, so two runs (direct, through the proxy) can be
-compared. With --calls N it instead calls `add` N times and prints the
+compared. With --sampling it also calls `summarize`, which makes the server
+ask this client's "model" (a fixed answer). With --calls N it instead calls `add` N times and prints the
 per-call latencies in microseconds (the benchmark).
 """
 
@@ -17,6 +18,7 @@ import os
 import sys
 import time
 
+import mcp_types as types
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 
@@ -25,7 +27,16 @@ def dump(result) -> object:
     return result.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
-async def session(client: Client) -> dict:
+async def sampling(context, params) -> types.CreateMessageResult:
+    text = params.messages[0].content.text
+    return types.CreateMessageResult(
+        role="assistant",
+        content=types.TextContent(type="text", text=f"summary of {text}"),
+        model="test-model-1",
+    )
+
+
+async def session(client: Client, with_sampling: bool) -> dict:
     out: dict = {"protocol_version": client.protocol_version}
     tools = await client.list_tools()
     out["tools"] = sorted(t.name for t in tools.tools)
@@ -39,6 +50,8 @@ async def session(client: Client) -> dict:
         out["unknown_tool"] = dump(await client.call_tool("nope", {}))
     except Exception as e:  # the SDK raises on a JSON-RPC error
         out["unknown_tool"] = {"error": type(e).__name__, "message": str(e)}
+    if with_sampling:
+        out["summarize"] = dump(await client.call_tool("summarize", {"text": "the log"}))
     return out
 
 
@@ -59,6 +72,7 @@ async def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--mode", default="legacy")
     p.add_argument("--calls", type=int, default=0)
+    p.add_argument("--sampling", action="store_true")
     p.add_argument("transport", choices=["stdio", "http"])
     p.add_argument("target", nargs=argparse.REMAINDER)
     a = p.parse_args()
@@ -69,8 +83,9 @@ async def main() -> None:
         server = StdioServerParameters(command=target[0], args=target[1:], env=dict(os.environ))
     else:
         server = target[0]
-    async with Client(server, mode=a.mode, cache=None) as client:
-        result = await (bench(client, a.calls) if a.calls else session(client))
+    callback = sampling if a.sampling else None
+    async with Client(server, mode=a.mode, cache=None, sampling_callback=callback) as client:
+        result = await (bench(client, a.calls) if a.calls else session(client, a.sampling))
     json.dump(result, sys.stdout, sort_keys=True)
     sys.stdout.write("\n")
 

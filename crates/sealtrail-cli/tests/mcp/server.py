@@ -5,13 +5,17 @@ Usage:
     server.py http PORT [--json] [--stateless]
 
 Tools: add, echo, fail (raises: the result has isError), big (a large
-text), slow (sleeps); a resource note://{name}; a prompt greet.
+text), slow (sleeps), summarize (asks the client's model: MCP sampling, a
+request from server to client); a resource note://{name}; a prompt greet.
 """
 
 import sys
 import time
+import warnings
 
+import mcp_types as types
 from mcp.server import MCPServer
+from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 
 mcp = MCPServer("sealtrail-test-server", version="1.2.3")
@@ -46,6 +50,19 @@ def slow(ms: int) -> str:
     """Sleeps, then answers."""
     time.sleep(ms / 1000)
     return f"slept {ms} ms"
+
+
+@mcp.tool()
+async def summarize(text: str, ctx: Context) -> str:
+    """Asks the agent's model (MCP sampling) and returns its answer."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # sampling is deprecated in 2026-07-28
+        result = await ctx.session.create_message(
+            messages=[types.SamplingMessage(role="user", content=types.TextContent(type="text", text=text))],
+            max_tokens=50,
+            related_request_id=ctx.request_context.request_id,
+        )
+    return result.content.text
 
 
 @mcp.resource("note://{name}")
