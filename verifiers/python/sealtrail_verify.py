@@ -71,6 +71,12 @@ QUERY_FILTERS = ("agent", "session", "kind", "action", "tool", "outcome",
                  "data_class", "subject", "scope")
 QUERY_KEYS = ("from", "to") + QUERY_FILTERS
 EM_DASH_PREFIX = "\u2014 "
+# Every manifest member of format v1 (docs/formats.md §9.2): a v1 reader
+# knows them all, so anything else is refused rather than ignored.
+MANIFEST_REQUIRED = ("format", "v", "software", "created", "origin", "checkpoint", "query",
+                     "with_bodies", "counts", "completeness")
+MANIFEST_OPTIONAL = ("first_index", "last_index")
+LINE_KEYS = ("index", "role", "header", "salt", "body")
 
 
 class VerifyError(Exception):
@@ -870,6 +876,14 @@ class _Verifier:
             else:
                 self.fail(None, "manifest.json", f"v is {v!r}, not {BUNDLE_VERSION}")
             ok = False
+        for k in MANIFEST_REQUIRED:
+            if k not in man:
+                self.fail(None, "manifest.json", f"{k} is missing")
+                ok = False
+        for k in man:
+            if k not in MANIFEST_REQUIRED and k not in MANIFEST_OPTIONAL:
+                self.fail(None, "manifest.json", f"{k} is not a member of bundle format v{BUNDLE_VERSION}")
+                ok = False
         q = man.get("query")
         if not isinstance(q, dict):
             self.fail(None, "manifest.json", "query is missing or not an object")
@@ -1004,6 +1018,9 @@ class _Verifier:
                 if prev_index is not None and idx <= prev_index:
                     self.fail(idx, where, f"index {idx} does not follow {prev_index} (indexes must strictly increase)")
                 prev_index = idx if prev_index is None else max(prev_index, idx)
+            for k in obj:
+                if k not in LINE_KEYS:
+                    self.fail(e.index, where, f"{k} is not a member of an entry line (format v{BUNDLE_VERSION})")
             role = obj.get("role")
             if role not in ROLES:
                 self.fail(e.index, where, f"role {role!r} is not one of {', '.join(ROLES)}")
@@ -1302,6 +1319,9 @@ class _Verifier:
         if not isinstance(cobj, dict):
             no_head("completeness.json", "is not a JSON object")
             return
+        for k in cobj:
+            if k not in ("stream", "heads_proof"):
+                self.fail(None, "completeness.json", f"{k} is not a member of completeness.json (format v{BUNDLE_VERSION})")
         if cobj.get("stream") != stream:
             self.fail(None, "completeness.json", f"stream is {cobj.get('stream')!r}, the manifest says {stream!r}")
         if self.ckpt is None:

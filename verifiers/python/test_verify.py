@@ -847,9 +847,25 @@ class Bundles(unittest.TestCase):
         rep = self.verify(m)
         self.assertOk(rep)
         self.assertTrue(any("blank" in w for w in rep.warnings))
+        # Strict members (formats §9): a v1 reader knows every v1 member.
         m = self.stream_bundle()
-        self.fix_manifest(m, note="extra members are ignored", software=None)
-        self.assertOk(self.verify(m))
+        self.fix_manifest(m, note="not a v1 member")
+        self.assertFailsAt(self.verify(m), None, "note is not a member")
+        m = self.stream_bundle()
+        man = json.loads(m["manifest.json"])
+        del man["software"]
+        m["manifest.json"] = json.dumps(man).encode()
+        self.assertFailsAt(self.verify(m), None, "software is missing")
+        m = self.stream_bundle()
+        ls = self.lines(m)
+        ls[0]["colour"] = "red"
+        self.set_lines(m, ls)
+        self.assertFailsAt(self.verify(m), ls[0]["index"], "colour is not a member")
+        m = self.stream_bundle()
+        c = json.loads(m["completeness.json"])
+        c["extra"] = 1
+        m["completeness.json"] = json.dumps(c).encode()
+        self.assertFailsAt(self.verify(m), None, "extra is not a member")
 
     def test_every_failure_reported(self):
         m = self.stream_bundle()

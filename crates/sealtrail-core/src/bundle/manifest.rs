@@ -7,8 +7,10 @@ use super::{BUNDLE_VERSION, FORMAT};
 use crate::hash::Hash;
 use crate::header::EntryHeader;
 
-/// The manifest of a bundle.
+/// The manifest of a bundle. Unknown members are refused: a v1 reader
+/// knows every v1 member, and new ones come with a new `v`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Manifest {
     pub format: String,
     pub v: u64,
@@ -86,6 +88,7 @@ pub struct Counts {
 
 /// What the bundle claims about completeness.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Completeness {
     pub proven: bool,
     /// `a:<agent>` or `s:<session>`: every entry of that stream in the range is here.
