@@ -192,16 +192,25 @@ impl Proc {
 
 /// tests/mcp/server.py over Streamable HTTP; its endpoint URL.
 fn http_server(py: &Path, extra: &[&str]) -> (Proc, String) {
-    let port = free_port();
-    let child = Command::new(py)
+    // Port 0: the server binds any free port and names it first on stdout.
+    let mut child = Command::new(py)
         .arg(fixture("server.py"))
-        .args(["http", &port.to_string()])
+        .args(["http", "0"])
         .args(extra)
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port: u16 = line
+        .trim()
+        .strip_prefix("port ")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("server.py http 0 said {line:?}"));
     let proc = Proc(child);
     wait_for_port(port);
     (proc, format!("http://127.0.0.1:{port}/mcp"))

@@ -2,13 +2,14 @@
 
 Usage:
     server.py stdio
-    server.py http PORT [--json] [--stateless]
+    server.py http PORT [--json] [--stateless]     (PORT 0: any free port, printed)
 
 Tools: add, echo, fail (raises: the result has isError), big (a large
 text), slow (sleeps), summarize (asks the client's model: MCP sampling, a
 request from server to client); a resource note://{name}; a prompt greet.
 """
 
+import socket
 import sys
 import time
 import warnings
@@ -77,19 +78,27 @@ def greet(name: str) -> str:
     return f"Say hello to {name}."
 
 
+def serve_http(port: int, json_response: bool, stateless: bool) -> None:
+    """Streamable HTTP on 127.0.0.1:PORT; with PORT 0 the system picks a free
+    port, printed first on stdout as `port N` (no race between tests)."""
+    import anyio
+    import uvicorn
+
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    print(f"port {sock.getsockname()[1]}", flush=True)
+    app = mcp.streamable_http_app(json_response=json_response, stateless_http=stateless)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    anyio.run(server.serve, [sock])
+
+
 def main() -> None:
     args = sys.argv[1:]
     if args[:1] == ["stdio"]:
         mcp.run("stdio")
     elif args[:1] == ["http"] and len(args) >= 2:
-        mcp.settings.log_level = "WARNING"
-        mcp.run(
-            "streamable-http",
-            host="127.0.0.1",
-            port=int(args[1]),
-            json_response="--json" in args,
-            stateless_http="--stateless" in args,
-        )
+        serve_http(int(args[1]), json_response="--json" in args, stateless="--stateless" in args)
     else:
         sys.exit(__doc__)
 
