@@ -196,7 +196,9 @@ fn bench(c: &mut Criterion) {
     // Building a scanner (both automata as DFAs): done once per process.
     let mut g = c.benchmark_group("setup");
     g.sample_size(10);
-    g.bench_function("scanner_new", |b| b.iter(|| Scanner::new(ScanConfig::default())));
+    g.bench_function("scanner_new", |b| {
+        b.iter(|| Scanner::new(ScanConfig::default()))
+    });
     g.finish();
 
     // For reference: the memchr pass the no-entity case is read against.
