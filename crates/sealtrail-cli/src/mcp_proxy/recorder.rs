@@ -282,7 +282,10 @@ impl Recorder {
             Message::Error { id: None, error } => {
                 // An answer to input the peer could not parse: the error is
                 // the record (the offending input was recorded as malformed).
-                let mut attrs = self.mcp_attrs(origin, ctx, &session);
+                let mut mcp = self.mcp_attrs(&session);
+                mcp.insert("direction".into(), origin.direction().into());
+                let mut attrs = Map::new();
+                attrs.insert("mcp".into(), Value::Object(mcp));
                 attrs.insert("error".into(), error);
                 let parent = self.opened_by(&session);
                 self.note(
@@ -339,7 +342,7 @@ impl Recorder {
     }
 
     fn emit_exchange(&mut self, p: &Pending, answer: Answer<'_>, ctx: &Ctx, at: Instant) -> String {
-        let mut mcp = self.mcp_attrs(p.origin, ctx, &p.session);
+        let mut mcp = self.mcp_attrs(&p.session);
         if let Some(h) = &p.http {
             http_attrs(&mut mcp, h, &p.method, p.params.as_ref());
         }
@@ -370,10 +373,10 @@ impl Recorder {
         id
     }
 
-    fn mcp_attrs(&self, origin: Side, _ctx: &Ctx, session: &str) -> Map<String, Value> {
+    /// `attributes.mcp` common to a session's events.
+    fn mcp_attrs(&self, session: &str) -> Map<String, Value> {
         let mut m = Map::new();
         m.insert("transport".into(), self.transport.into());
-        let _ = origin;
         if let Some(info) = self.sessions.get(session) {
             if let Some(s) = &info.server {
                 m.insert("server".into(), s.clone());
@@ -413,7 +416,7 @@ impl Recorder {
 
     fn malformed(&mut self, origin: Side, ctx: &Ctx, wall: SystemTime, bytes: &[u8], why: &str) {
         let session = self.session_label(ctx.session.as_deref());
-        let mut mcp = self.mcp_attrs(origin, ctx, &session);
+        let mut mcp = self.mcp_attrs(&session);
         mcp.insert("direction".into(), origin.direction().into());
         let mut attrs = Map::new();
         attrs.insert("mcp".into(), Value::Object(mcp));
@@ -434,7 +437,7 @@ impl Recorder {
 
     fn unmatched(&mut self, origin: Side, ctx: &Ctx, wall: SystemTime, id: &Id, answer: Value) {
         let session = self.session_label(ctx.session.as_deref());
-        let mut mcp = self.mcp_attrs(origin, ctx, &session);
+        let mut mcp = self.mcp_attrs(&session);
         mcp.insert("direction".into(), origin.direction().into());
         mcp.insert("request_id".into(), id.0.clone());
         let mut attrs = Map::new();
