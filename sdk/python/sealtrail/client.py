@@ -1,0 +1,465 @@
+"""The sealtrail client: ``record()`` on the agent's thread, everything else
+on one background thread.
+
+``record()`` builds the event, serializes it (so that later changes to the
+caller's objects do not change what is recorded) and appends it to a bounded
+in-memory queue; it returns the event id at once. The background thread
+assigns ``seq`` (per agent id, in record order), stamps ``occurred_at``,
+writes the batch to the durable spool (one fsync per batch), then sends the
+oldest unacknowledged spooled events to ``POST /v1/events`` and acknowledges
+them in the spool once the server answered. See docs/sdk-python.md.
+"""
+
+import atexit
+import collections
+import contextvars
+import datetime
+import http.client
+import json
+import logging
+import os
+import random
+import re
+import socket
+import sys
+import threading
+import time
+import urllib.parse
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from .spool import Spool
+
+log = logging.getLogger("sealtrail")
+
+KINDS = frozenset(
+    "model_call tool_call decision data_access agent_lifecycle human_review guardrail "
+    "config_change access_change budget alert custom".split()
+)
+# Members of an event other than id/agent/kind/seq, as the server knows them;
+# anything else given to record() goes into `attributes`.
+FIELDS = frozenset(
+    "session parent action resource outcome principal subjects data_classes model tool "
+    "input output reasoning review change occurred_at attributes".split()
+)
+
+# The current (session, parent event id), set by sealtrail.span() and the
+# adapters; record() links to it when no session / parent is given.
+current: "contextvars.ContextVar[Tuple[Optional[str], Optional[str]]]" = contextvars.ContextVar(
+    "sealtrail_current", default=(None, None)
+)
+
+_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=repr)
+_encode = _encoder.encode
+_urandom = os.urandom
+_time_ns = time.time_ns
+
+
+def new_id() -> str:
+    """A UUIDv7 (RFC 9562): millisecond time order, 74 random bits."""
+    ms = _time_ns() // 1_000_000
+    r = int.from_bytes(_urandom(10), "big")
+    v = (ms << 80) | (0x7 << 76) | ((r >> 62) & 0xFFF) << 64 | (0b10 << 62) | (r & ((1 << 62) - 1))
+    h = "%032x" % v
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def _rfc3339(ns: int) -> str:
+    s, us = divmod(ns // 1000, 1_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(s)) + ".%06dZ" % us
+
+
+def _safe_dir_name(s: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "_", s)[:100] or "_"
+
+
+def default_spool_root() -> str:
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return os.path.join(base, "sealtrail", "spool")
+
+
+class Client:
+    """A sealtrail client for one agent instance.
+
+    ``Client(url, api_key, agent="billing-bot")``. Keyword options:
+
+    - ``agent_name``, ``agent_version``, ``instance``: the rest of ``agent``.
+      ``instance`` defaults to a random id generated once and kept in the spool.
+    - ``spool_dir``: the durable spool (default
+      ``~/.local/state/sealtrail/spool/<agent>[/<instance>]``); ``fsync``: fsync
+      each spooled batch (default True).
+    - ``batch_max`` (events per request), ``max_queue`` (events waiting in memory
+      before ``record()`` blocks), ``timeout`` (HTTP seconds), ``backoff_base``,
+      ``max_backoff`` (seconds; exponential backoff with full jitter).
+    - ``wait_checkpoint``: ask for receipts with inclusion proofs
+      (``?wait=checkpoint``); ``vkey``: verify each proof against the log's
+      verifier key (needs ``cryptography``); ``on_receipt(event_id, result)``.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        api_key: str,
+        agent: Optional[str] = None,
+        *,
+        agent_name: Optional[str] = None,
+        agent_version: Optional[str] = None,
+        instance: Optional[str] = None,
+        spool_dir: Optional[str] = None,
+        fsync: bool = True,
+        batch_max: int = 500,
+        max_queue: int = 100_000,
+        timeout: float = 10.0,
+        backoff_base: float = 0.1,
+        max_backoff: float = 30.0,
+        wait_checkpoint: bool = False,
+        vkey: Optional[str] = None,
+        on_receipt: Optional[Callable[[str, Dict[str, Any]], None]] = None,
+        keep_receipts: int = 100_000,
+        close_at_exit: bool = True,
+    ):
+        if agent is None:
+            agent = os.environ.get("SEALTRAIL_AGENT") or os.path.splitext(
+                os.path.basename(sys.argv[0] or "python"))[0] or "python"
+        self.url = url.rstrip("/")
+        u = urllib.parse.urlsplit(self.url)
+        if u.scheme not in ("http", "https"):
+            raise ValueError(f"url must be http:// or https://, not {url!r}")
+        self._scheme, self._netloc = u.scheme, u.netloc
+        self._path = (u.path or "") + "/v1/events" + ("?wait=checkpoint" if wait_checkpoint else "")
+        self._auth = "Bearer " + api_key
+        self.agent_id = agent
+        if spool_dir is None:
+            spool_dir = os.path.join(default_spool_root(), _safe_dir_name(agent))
+            if instance is not None:
+                spool_dir = os.path.join(spool_dir, _safe_dir_name(instance))
+        self.spool = Spool(spool_dir, fsync=fsync)
+        if instance is None:
+            instance = self.spool.instance_id(lambda: new_id())
+        self.instance = instance
+        ref: Dict[str, Any] = {"id": agent}
+        if agent_name is not None:
+            ref["name"] = agent_name
+        if agent_version is not None:
+            ref["version"] = agent_version
+        ref["instance"] = instance
+        self.agent_ref = ref
+        self._agent_json = _encode(ref)
+        self.batch_max = batch_max
+        self.max_queue = max_queue
+        self.timeout = timeout
+        self.backoff_base = backoff_base
+        self.max_backoff = max_backoff
+        self.vkey = vkey
+        if vkey is not None:
+            from .verify import parse_vkey
+            self._vkey_parsed = parse_vkey(vkey)
+        self.on_receipt = on_receipt
+        self.receipts: "collections.OrderedDict[str, Dict[str, Any]]" = collections.OrderedDict()
+        self.keep_receipts = keep_receipts
+        self.stats: Dict[str, int] = collections.Counter()
+
+        self._q: "collections.deque" = collections.deque()
+        self._cond = threading.Condition(threading.Lock())
+        self._idle = True  # worker waiting with nothing queued
+        self._closed = False
+        self._stop = False
+        self._busy = False  # worker between taking items and spooling them
+        self._next_try = 0.0
+        self._failures = 0
+        self._batch_cap = batch_max
+        self._conn: Optional[http.client.HTTPConnection] = None
+        self._thread = threading.Thread(target=self._run, name="sealtrail-batcher", daemon=True)
+        self._thread.start()
+        self._close_at_exit = close_at_exit
+        if close_at_exit:
+            atexit.register(self._atexit)
+
+    # ------------------------------------------------------------------
+    # The agent's side
+    # ------------------------------------------------------------------
+    def record(self, kind: str, *, id: Optional[str] = None, agent: Optional[Dict[str, Any]] = None,
+               **fields: Any) -> str:
+        """Record one event; returns its id at once (the send is asynchronous).
+
+        ``kind`` is one of the event kinds (``tool_call``, ``model_call``, …).
+        Keyword arguments named like event members (``session``, ``parent``,
+        ``action``, ``outcome``, ``tool``, ``model``, ``input``, ``output``, …)
+        go into the event; any other keyword goes into ``attributes``.
+        ``session`` and ``parent`` default to the enclosing ``sealtrail.span``.
+        """
+        if kind not in KINDS:
+            raise ValueError(f"unknown event kind {kind!r}")
+        if self._closed:
+            raise RuntimeError("sealtrail client is closed")
+        eid = id or new_id()
+        ev: Dict[str, Any] = {"id": eid, "agent": agent or self.agent_ref, "kind": kind}
+        if "session" not in fields or "parent" not in fields:
+            sess, par = current.get()
+            if sess is not None and "session" not in fields:
+                ev["session"] = sess
+            if par is not None and "parent" not in fields:
+                ev["parent"] = par
+        extra = None
+        for k, v in fields.items():
+            if v is None:
+                continue
+            if k in FIELDS:
+                if k == "attributes" and extra:
+                    extra.update(v)
+                    v = extra
+                ev[k] = v
+            else:
+                if extra is None:
+                    extra = ev.get("attributes")
+                    extra = dict(extra) if extra else {}
+                    ev["attributes"] = extra
+                extra[k] = v
+        body = _encode(ev)
+        t = None if "occurred_at" in ev else _time_ns()
+        aid = ev["agent"]["id"] if agent else self.agent_id
+        cond = self._cond
+        with cond:
+            while len(self._q) >= self.max_queue and not self._stop:
+                cond.wait(0.1)
+            self._q.append((aid, t, body))
+            if self._idle:
+                self._idle = False
+                cond.notify_all()
+        return eid
+
+    def flush(self, timeout: Optional[float] = None) -> bool:
+        """Wait until every event recorded so far was answered by the server
+        (sealed, duplicate or rejected). False if ``timeout`` ran out first;
+        the events are still in the spool and are sent later."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            self._next_try = 0.0  # try now, even in backoff
+            self._idle = False
+            self._cond.notify_all()
+            while self._q or self._busy or self.spool.pending_bytes() > 0:
+                if not self._thread.is_alive():
+                    return False
+                rest = None if deadline is None else deadline - time.monotonic()
+                if rest is not None and rest <= 0:
+                    return False
+                self._cond.wait(0.05 if rest is None else min(rest, 0.05))
+        return True
+
+    def close(self, timeout: Optional[float] = 10.0) -> bool:
+        """Flush (up to ``timeout``), stop the background thread and close the
+        spool. Whatever was not sent stays in the spool for the next Client
+        on the same spool directory. True if everything was sent."""
+        if self._closed:
+            return True
+        ok = self.flush(timeout)
+        self._closed = True
+        with self._cond:
+            self._stop = True
+            self._cond.notify_all()
+        self._thread.join()
+        self.spool.close()
+        if self._conn is not None:
+            self._conn.close()
+        if self._close_at_exit:
+            try:
+                atexit.unregister(self._atexit)
+            except Exception:
+                pass
+        return ok
+
+    def _atexit(self) -> None:
+        try:
+            self.close(timeout=5.0)
+        except Exception:
+            log.exception("sealtrail: closing the client at exit failed")
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def receipt(self, event_id: str) -> Optional[Dict[str, Any]]:
+        """The server's answer for an event sent by this client, if kept."""
+        return self.receipts.get(event_id)
+
+    # ------------------------------------------------------------------
+    # The background thread
+    # ------------------------------------------------------------------
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while True:
+                    if self._q:
+                        items = list(self._q)
+                        self._q.clear()
+                        self._busy = True
+                        self._cond.notify_all()  # record() may be waiting for room
+                        break
+                    pending = self.spool.pending_bytes() > 0
+                    now = time.monotonic()
+                    if self._stop:
+                        items = None
+                        break
+                    if pending and now >= self._next_try:
+                        items = []
+                        break
+                    self._idle = True
+                    self._cond.wait(None if not pending else self._next_try - now)
+            if items is None:
+                return
+            if items:
+                try:
+                    self._spool_items(items)
+                except Exception:
+                    log.exception("sealtrail: writing the spool failed; %d events lost", len(items))
+                    self.stats["lost"] += len(items)
+                finally:
+                    with self._cond:
+                        self._busy = False
+                        self._cond.notify_all()
+                continue  # take whatever else arrived before sending
+            try:
+                self._send_one()
+            except Exception:
+                log.exception("sealtrail: unexpected error in the batcher")
+                self._backoff(None)
+            with self._cond:
+                self._cond.notify_all()
+
+    def _spool_items(self, items: List[Tuple[str, Optional[int], str]]) -> None:
+        seqs = self.spool.seqs
+        lines = []
+        for aid, t, body in items:
+            s = seqs.get(aid, 0) + 1
+            seqs[aid] = s
+            head = '{"seq":%d,' % s
+            if t is not None:
+                head += '"occurred_at":"%s",' % _rfc3339(t)
+            lines.append((head + body[1:] + "\n").encode("utf-8"))
+        self.spool.append(lines)
+        self.stats["recorded"] += len(lines)
+
+    def _connection(self) -> http.client.HTTPConnection:
+        if self._conn is None:
+            cls = http.client.HTTPSConnection if self._scheme == "https" else http.client.HTTPConnection
+            self._conn = cls(self._netloc, timeout=self.timeout)
+        return self._conn
+
+    def _backoff(self, retry_after: Optional[float]) -> None:
+        self._failures += 1
+        if retry_after is not None:
+            delay = retry_after + random.uniform(0, min(1.0, retry_after * 0.1 + 0.05))
+        else:
+            cap = min(self.max_backoff, self.backoff_base * (2 ** min(self._failures, 30)))
+            delay = random.uniform(self.backoff_base / 2, cap)  # full jitter, with a floor
+        self.stats["retries"] += 1
+        with self._cond:
+            self._next_try = time.monotonic() + delay
+
+    def _send_one(self) -> None:
+        gen, off, lines = self.spool.peek(self._batch_cap, 8 << 20)
+        if not lines:
+            return
+        body = b"[" + b",".join(lines) + b"]"
+        try:
+            conn = self._connection()
+            conn.request("POST", self._path, body=body, headers={
+                "Authorization": self._auth, "Content-Type": "application/json"})
+            resp = conn.getresponse()
+            status = resp.status
+            data = resp.read()
+            retry_after = resp.getheader("Retry-After")
+        except (OSError, http.client.HTTPException) as e:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+            if self._failures == 0:
+                log.warning("sealtrail: server unreachable (%s); events are kept in the spool", e)
+            self._backoff(None)
+            return
+        if status in (429, 503) or status >= 500 and status != 501:
+            ra = None
+            try:
+                ra = float(retry_after) if retry_after is not None else None
+            except ValueError:
+                pass
+            log.info("sealtrail: server answered %d; retrying (Retry-After %s)", status, retry_after)
+            self._backoff(ra)
+            return
+        if status == 413 and len(lines) > 1:
+            self._batch_cap = max(1, len(lines) // 2)
+            return
+        if status in (401, 403):
+            log.error("sealtrail: server refused the API key (%d): %s; events are kept in the spool",
+                      status, data[:300])
+            self._backoff(None)
+            return
+        self._failures = 0
+        self._batch_cap = self.batch_max
+        results: List[Dict[str, Any]] = []
+        try:
+            answer = json.loads(data)
+            if isinstance(answer, dict) and isinstance(answer.get("results"), list):
+                results = answer["results"]
+        except ValueError:
+            pass
+        if len(results) != len(lines):
+            # A whole-request refusal (or a single event too large): drop, loudly.
+            log.error("sealtrail: server answered %d to a batch of %d events; dropping them: %s",
+                      status, len(lines), data[:500])
+            self.stats["rejected"] += len(lines)
+        else:
+            self._receipts(lines, results)
+        self.spool.ack(gen, off)
+
+    def _receipts(self, lines: List[bytes], results: List[Dict[str, Any]]) -> None:
+        for line, res in zip(lines, results):
+            st = res.get("status")
+            try:
+                eid = json.loads(line).get("id")
+            except ValueError:
+                eid = None
+            if st == "rejected":
+                self.stats["rejected"] += 1
+                log.error("sealtrail: event %s rejected: %s", eid, res.get("error"))
+            elif st == "duplicate":
+                self.stats["duplicates"] += 1
+            else:
+                self.stats["sealed"] += 1
+            if self.vkey is not None and "proof" in res and st != "rejected":
+                from .verify import VerifyError, verify_receipt
+                try:
+                    verify_receipt(res, self._vkey_parsed)
+                    res["verified"] = True
+                    self.stats["verified"] += 1
+                except VerifyError as e:
+                    res["verified"] = False
+                    self.stats["verify_failed"] += 1
+                    log.error("sealtrail: receipt for event %s does not verify: %s", eid, e)
+            if eid is not None:
+                self.receipts[eid] = res
+                if len(self.receipts) > self.keep_receipts:
+                    self.receipts.popitem(last=False)
+                if self.on_receipt is not None:
+                    try:
+                        self.on_receipt(eid, res)
+                    except Exception:
+                        log.exception("sealtrail: on_receipt failed")
+
+
+_default: Optional[Client] = None
+
+
+def init(url: str, api_key: str, agent: Optional[str] = None, **kw: Any) -> Client:
+    """Create the process-wide default client used by ``@sealtrail.tool`` and
+    ``sealtrail.span`` when no client is given."""
+    global _default
+    _default = Client(url, api_key, agent, **kw)
+    return _default
+
+
+def default_client() -> Client:
+    if _default is None:
+        raise RuntimeError("no sealtrail client: call sealtrail.init(url, api_key, agent=...) first")
+    return _default
