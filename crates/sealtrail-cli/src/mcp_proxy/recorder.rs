@@ -231,10 +231,6 @@ impl Recorder {
         let session = self.session_label(ctx.session.as_deref());
         match m {
             Message::Request { id, method, params } => {
-                // Liveness checks would drown the trail; they carry nothing.
-                if method == "ping" {
-                    return;
-                }
                 let key = self.key(origin, ctx, &session, &id);
                 self.pending.insert(
                     key,
@@ -342,6 +338,11 @@ impl Recorder {
     }
 
     fn emit_exchange(&mut self, p: &Pending, answer: Answer<'_>, ctx: &Ctx, at: Instant) -> String {
+        // Liveness checks would drown the trail and carry nothing: they are
+        // tracked (so their answers are not "unmatched") but not recorded.
+        if p.method == "ping" {
+            return String::new();
+        }
         let mut mcp = self.mcp_attrs(&p.session);
         if let Some(h) = &p.http {
             http_attrs(&mut mcp, h, &p.method, p.params.as_ref());
@@ -594,4 +595,180 @@ fn http_attrs(mcp: &mut Map<String, Value>, h: &HttpMeta, method: &str, params: 
 fn excerpt(bytes: &[u8]) -> Value {
     let cut = &bytes[..bytes.len().min(4096)];
     String::from_utf8_lossy(cut).into_owned().into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::sync::mpsc;
+
+    fn recorder() -> (Recorder, mpsc::UnboundedReceiver<Vec<u8>>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let agent = Agent {
+            id: "a".into(),
+            instance: "inst".into(),
+        };
+        (
+            Recorder::new(agent, "streamable_http", "inst".into(), tx),
+            rx,
+        )
+    }
+
+    fn events(rx: &mut mpsc::UnboundedReceiver<Vec<u8>>) -> Vec<Value> {
+        let mut out = Vec::new();
+        while let Ok(b) = rx.try_recv() {
+            out.push(serde_json::from_slice(&b).unwrap());
+        }
+        out
+    }
+
+    fn ctx(exchange: u64, session: Option<&str>, status: Option<u16>) -> Ctx {
+        Ctx {
+            exchange,
+            session: session.map(Arc::from),
+            http: Some(Arc::new(HttpMeta {
+                status,
+                ..HttpMeta::default()
+            })),
+        }
+    }
+
+    fn msg(origin: Side, ctx: Ctx, text: &str) -> Feed {
+        Feed::Message {
+            origin,
+            ctx,
+            at: Instant::now(),
+            wall: SystemTime::now(),
+            bytes: Bytes::copy_from_slice(text.as_bytes()),
+        }
+    }
+
+    fn body(ctx: Ctx, text: &str, sse: bool) -> Feed {
+        Feed::Body {
+            ctx,
+            at: Instant::now(),
+            wall: SystemTime::now(),
+            bytes: Bytes::copy_from_slice(text.as_bytes()),
+            sse,
+        }
+    }
+
+    fn end(ctx: Ctx) -> Feed {
+        Feed::BodyEnd {
+            ctx,
+            at: Instant::now(),
+            wall: SystemTime::now(),
+        }
+    }
+
+    #[test]
+    fn http_session_named_by_the_initialize_answer_and_server_requests_paired_per_session() {
+        let (mut r, mut rx) = recorder();
+        r.handle(msg(
+            Side::Client,
+            ctx(1, None, None),
+            r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}"#,
+        ));
+        r.handle(body(
+            ctx(1, Some("S"), Some(200)),
+            r#"{"jsonrpc":"2.0","id":1,"result":{"serverInfo":{"name":"srv"}}}"#,
+            false,
+        ));
+        r.handle(end(ctx(1, Some("S"), Some(200))));
+        // Same JSON-RPC id on two exchanges: paired per exchange.
+        for x in [2, 3] {
+            r.handle(msg(
+                Side::Client,
+                ctx(x, Some("S"), None),
+                r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"t"}}"#,
+            ));
+        }
+        // Exchange 3 answers over SSE, with a sampling request first; the
+        // agent answers that on exchange 4.
+        r.handle(body(ctx(3, Some("S"), Some(200)), "event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"sampling/createMessage\",\"params\":{}}\n\n", true));
+        r.handle(msg(
+            Side::Client,
+            ctx(4, Some("S"), None),
+            r#"{"jsonrpc":"2.0","id":0,"result":{"model":"m"}}"#,
+        ));
+        r.handle(body(
+            ctx(3, Some("S"), Some(200)),
+            "data: {\"jsonrpc\":\"2.0\",\"id\":2,\"result\":{\"isError\":true}}\n\n",
+            true,
+        ));
+        r.handle(end(ctx(3, Some("S"), Some(200))));
+        // Exchange 2's server fails without a JSON-RPC answer.
+        r.handle(end(ctx(2, Some("S"), Some(500))));
+
+        let ev = events(&mut rx);
+        let actions: Vec<_> = ev
+            .iter()
+            .map(|e| {
+                (
+                    e["action"].as_str().unwrap(),
+                    e["outcome"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            actions,
+            [
+                ("initialize", "success"),
+                ("sampling/createMessage", "success"),
+                ("tools/call", "failure"),
+                ("tools/call", "failure"),
+            ]
+        );
+        assert!(ev.iter().all(|e| e["session"] == "S"));
+        assert!(ev[1..].iter().all(|e| e["parent"] == ev[0]["id"]));
+        assert_eq!(ev[1]["model"]["name"], "m");
+        assert_eq!(ev[1]["attributes"]["mcp"]["server"]["name"], "srv");
+        assert_eq!(ev[2]["tool"]["result"]["isError"], true);
+        assert_eq!(ev[3]["attributes"]["error"]["http_status"], 500);
+        let seqs: Vec<_> = ev.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+        assert_eq!(seqs, [1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn cancelled_pending_and_pings() {
+        let (mut r, mut rx) = recorder();
+        let c = Ctx::default;
+        r.handle(msg(
+            Side::Client,
+            c(),
+            r#"{"jsonrpc":"2.0","id":"p","method":"ping"}"#,
+        ));
+        r.handle(msg(
+            Side::Server,
+            c(),
+            r#"{"jsonrpc":"2.0","id":"p","result":{}}"#,
+        ));
+        r.handle(msg(
+            Side::Client,
+            c(),
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"slow"}}"#,
+        ));
+        r.handle(msg(Side::Client, c(), r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":1,"reason":"user"}}"#));
+        r.handle(msg(
+            Side::Client,
+            c(),
+            r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"never"}}"#,
+        ));
+        r.close();
+        let ev = events(&mut rx);
+        // The ping and its answer leave no trace; the cancelled call fails;
+        // the open one is pending.
+        let got: Vec<_> = ev
+            .iter()
+            .map(|e| {
+                (
+                    e["action"].as_str().unwrap(),
+                    e["outcome"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(got, [("tools/call", "failure"), ("tools/call", "pending")]);
+        assert_eq!(ev[0]["attributes"]["error"]["cancelled"]["reason"], "user");
+        assert_eq!(ev[1]["tool"]["name"], "never");
+    }
 }
