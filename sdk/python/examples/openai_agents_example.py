@@ -67,18 +67,18 @@ def build_agent() -> Agent:
                  tools=[get_refund_status])
 
 
-def main(url: str, api_key: str, spool_dir: str, group_id: str = "conversation-42") -> str:
-    client = sealtrail.Client(url, api_key, agent="support-bot", spool_dir=spool_dir)
+def main(url: str, api_key: str, spool_dir: str, group_id: str = "conversation-42", **client_kw):
+    client = sealtrail.Client(url, api_key, agent="support-bot", spool_dir=spool_dir, **client_kw)
     # Replace the default OpenAI exporter (it would need network and a key).
     set_trace_processors([SealtrailTracingProcessor(client)])
     from agents import RunConfig
     result = asyncio.run(Runner.run(build_agent(), "Where is my refund for A-1001?",
                                     run_config=RunConfig(group_id=group_id)))
     client.close()  # flushes: every event is sent before the process ends
-    return result.final_output
+    return result.final_output, client
 
 
 if __name__ == "__main__":
     print(main(os.environ.get("SEALTRAIL_URL", "http://127.0.0.1:7700"),
                os.environ["SEALTRAIL_API_KEY"],
-               os.environ.get("SEALTRAIL_SPOOL", tempfile.mkdtemp(prefix="sealtrail-spool-"))))
+               os.environ.get("SEALTRAIL_SPOOL", tempfile.mkdtemp(prefix="sealtrail-spool-")))[0])
