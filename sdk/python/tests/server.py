@@ -55,6 +55,7 @@ class Server:
                 self.port = int(m.group(1))
                 return
             self.proc.wait()
+            self._log.close()
             time.sleep(0.1)  # the port may still be held for a moment
         raise RuntimeError(f"sealtrail serve did not start: {line!r}")
 
@@ -62,7 +63,12 @@ class Server:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             self.proc.wait(30)
+        if self.proc is not None and self.proc.stdout is not None:
+            self.proc.stdout.close()
         self.proc = None
+        if getattr(self, "_log", None) is not None:
+            self._log.close()
+            self._log = None
 
     def close(self) -> None:
         self.stop()
