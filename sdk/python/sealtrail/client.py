@@ -159,6 +159,8 @@ class Client:
         self.stats: Dict[str, int] = collections.Counter()
 
         self._q: "collections.deque" = collections.deque()
+        self._seqs = self.spool.seqs  # agent id -> last seq, shared with the spool
+        self._ts_sec, self._ts_prefix = -1, ""
         self._cond = threading.Condition(threading.Lock())
         self._idle = True  # worker waiting with nothing queued
         self._closed = False
@@ -215,13 +217,24 @@ class Client:
                     ev["attributes"] = extra
                 extra[k] = v
         body = _encode(ev)
-        t = None if "occurred_at" in ev else _time_ns()
+        if "occurred_at" not in ev:
+            ns = _time_ns()
+            sec, us = divmod(ns // 1000, 1_000_000)
+            if sec != self._ts_sec:
+                self._ts_sec, self._ts_prefix = sec, time.strftime(
+                    '"occurred_at":"%Y-%m-%dT%H:%M:%S', time.gmtime(sec))
+            body = '%s.%06dZ",%s' % (self._ts_prefix, us, body[1:])
+        else:
+            body = body[1:]
         aid = ev["agent"]["id"] if agent else self.agent_id
         cond = self._cond
+        seqs = self._seqs
         with cond:
             while len(self._q) >= self.max_queue and not self._stop:
                 cond.wait(0.1)
-            self._q.append((aid, t, body))
+            s = seqs.get(aid, 0) + 1
+            seqs[aid] = s
+            self._q.append('{"seq":%d,%s' % (s, body))
             if self._idle:
                 self._idle = False
                 cond.notify_all()
@@ -327,18 +340,11 @@ class Client:
             with self._cond:
                 self._cond.notify_all()
 
-    def _spool_items(self, items: List[Tuple[str, Optional[int], str]]) -> None:
-        seqs = self.spool.seqs
-        lines = []
-        for aid, t, body in items:
-            s = seqs.get(aid, 0) + 1
-            seqs[aid] = s
-            head = '{"seq":%d,' % s
-            if t is not None:
-                head += '"occurred_at":"%s",' % _rfc3339(t)
-            lines.append((head + body[1:] + "\n").encode("utf-8"))
-        self.spool.append(lines)
-        self.stats["recorded"] += len(lines)
+    def _spool_items(self, items: List[str]) -> None:
+        # seq and occurred_at were set on the agent's thread; what is left here is
+        # C-level work on the whole batch, so that this thread seldom holds the GIL.
+        self.spool.append(("\n".join(items) + "\n").encode("utf-8"))
+        self.stats["recorded"] += len(items)
 
     def _connection(self) -> http.client.HTTPConnection:
         if self._conn is None:
@@ -416,10 +422,8 @@ class Client:
     def _receipts(self, lines: List[bytes], results: List[Dict[str, Any]]) -> None:
         for line, res in zip(lines, results):
             st = res.get("status")
-            try:
-                eid = json.loads(line).get("id")
-            except ValueError:
-                eid = None
+            i = line.find(b'"id":"')
+            eid = line[i + 6:line.index(b'"', i + 6)].decode() if i >= 0 else None
             if st == "rejected":
                 self.stats["rejected"] += 1
                 log.error("sealtrail: event %s rejected: %s", eid, res.get("error"))

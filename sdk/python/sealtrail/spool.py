@@ -169,11 +169,10 @@ class Spool:
         return v
 
     # -- queue -------------------------------------------------------------
-    def append(self, lines: List[bytes]) -> None:
-        """Append lines (each ending in a newline) durably."""
-        if not lines:
+    def append(self, data: bytes) -> None:
+        """Append whole lines (``data`` ends in a newline) durably."""
+        if not data:
             return
-        data = b"".join(lines)
         with self.lock:
             n = 0
             while n < len(data):
