@@ -173,7 +173,15 @@ fn prepare_chunk(
         .zip(salts)
         .map(|(i, salt)| {
             let bytes = event_json(i, a.agents, a.event_size, padding);
-            sealtrail_server::decode::prepare(&bytes, 1 << 20, salt)
+            sealtrail_server::decode::prepare(
+                &bytes,
+                // Synthetic events hold no personal data: no scanning.
+                sealtrail_server::decode::PrepareWith {
+                    max_event_bytes: 1 << 20,
+                    sensitive: None,
+                },
+                salt,
+            )
                 .map_err(|e| anyhow::anyhow!("generated event {i} is invalid: {}", e.message))
         })
         .collect()

@@ -91,6 +91,16 @@ pub struct ServeArgs {
     /// Serve the C2SP tiles (/tlog/*) without an API key.
     #[arg(long, env = "SEALTRAIL_PUBLIC_TILES")]
     public_tiles: bool,
+    /// Do not scan events for PII and secrets (no data classes detected,
+    /// nothing redacted). Scanning is on by default (docs/pii.md).
+    #[arg(long, env = "SEALTRAIL_NO_PII_SCAN")]
+    no_pii_scan: bool,
+    /// Redaction policy (JSON, docs/pii.md) applied to every event before it
+    /// is stored; default: the standard policy (secrets and card numbers
+    /// masked, private keys dropped, other personal data hashed with the
+    /// data directory's pii.key).
+    #[arg(long, env = "SEALTRAIL_REDACTION_POLICY")]
+    redaction_policy: Option<PathBuf>,
     /// Log format: text or json.
     #[arg(long, env = "SEALTRAIL_LOG_FORMAT", default_value = "text")]
     log_format: String,
@@ -161,6 +171,10 @@ pub fn serve(a: ServeArgs) -> Result<ExitCode> {
         },
         public_tiles: a.public_tiles,
         backend: a.backend.backend(),
+        pii: sealtrail_server::sensitive::PiiOptions {
+            disabled: a.no_pii_scan,
+            policy: a.redaction_policy,
+        },
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -390,7 +390,9 @@ impl Event {
         Self::from_value_ref(&value)
     }
 
-    fn from_value_ref(value: &Value) -> Result<Event, EventError> {
+    /// Deserializes and validates an event from a parsed value it borrows
+    /// (ingest keeps the value to scan and redact it).
+    pub fn from_value_ref(value: &Value) -> Result<Event, EventError> {
         require_objects(value)?;
         // Path tracking triples the cost of deserializing, so it only runs again to
         // explain a failure (same input, same deserializer, so the same error).

@@ -89,6 +89,10 @@ pub struct EntryHeader {
     /// Scope verdict: `in_scope`, `out_of_scope: <reason>`, `unregistered_agent`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    /// Version of the redaction policy that changed the body before it was
+    /// committed; absent when nothing was redacted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redacted: Option<String>,
     pub streams: Streams,
     /// `SHA-256(salt ‖ JCS(event))`.
     pub body: Hash,
@@ -151,6 +155,7 @@ impl EntryHeader {
             data_classes: seal.data_classes,
             subjects: seal.subjects,
             scope: seal.scope,
+            redacted: None,
             streams: seal.streams,
             body: seal.body,
         }
@@ -184,6 +189,7 @@ impl EntryHeader {
         if let Some(prev) = &self.prev {
             w.hash("prev", prev);
         }
+        w.opt_str("redacted", self.redacted.as_deref());
         w.opt_str("scope", self.scope.as_deref());
         if let Some(seq) = self.seq {
             w.int("seq", seq)?;

@@ -35,6 +35,8 @@ pub struct ServeOptions {
     pub public_tiles: bool,
     /// Where the entries live.
     pub backend: datadir::Backend,
+    /// PII and secrets scanning and the redaction policy.
+    pub pii: crate::sensitive::PiiOptions,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -171,6 +173,7 @@ pub async fn start(opts: ServeOptions) -> Result<(Running, Option<String>)> {
         public_tiles: opts.public_tiles,
         origin: init.origin.clone(),
         vkey: init.vkey.clone(),
+        sensitive: crate::sensitive::Sensitive::load(&opts.data, &opts.pii)?.map(Arc::new),
     };
     let listener = tokio::net::TcpListener::bind(opts.listen)
         .await

@@ -3,9 +3,11 @@
 
 use axum::http::StatusCode;
 use sealtrail_core::event::Event;
+use sealtrail_core::jcs::{self, ParseLimits};
 use serde_json::value::RawValue;
 
 use crate::error::{ApiError, ErrorBody};
+use crate::sensitive::Sensitive;
 use crate::sequencer::PreparedEvent;
 
 /// How the body is framed.
@@ -53,7 +55,16 @@ fn rejected(code: &'static str, message: String, field: Option<String>) -> Error
 
 /// Validates one event's bytes and canonicalises its body; `salt` is the
 /// fresh random salt of its commitment.
-pub fn prepare(bytes: &[u8], max_event_bytes: usize, salt: [u8; 32]) -> Slot {
+/// What preparing an event needs besides its bytes.
+#[derive(Clone, Copy)]
+pub struct PrepareWith<'a> {
+    pub max_event_bytes: usize,
+    /// Scanning and redaction; `None` when turned off.
+    pub sensitive: Option<&'a Sensitive>,
+}
+
+pub fn prepare(bytes: &[u8], with: PrepareWith<'_>, salt: [u8; 32]) -> Slot {
+    let max_event_bytes = with.max_event_bytes;
     if bytes.len() > max_event_bytes {
         return Err(rejected(
             "event_too_large",
@@ -64,15 +75,28 @@ pub fn prepare(bytes: &[u8], max_event_bytes: usize, salt: [u8; 32]) -> Slot {
             None,
         ));
     }
-    let (event, body) = Event::parse_with_body(bytes).map_err(|e| {
+    let invalid = |e: sealtrail_core::event::EventError| {
         let field = (e.path != "$").then(|| e.path.clone());
         rejected("invalid_event", e.to_string(), field)
-    })?;
-    Ok(PreparedEvent::new(event, body, salt))
+    };
+    let Some(sensitive) = with.sensitive else {
+        let (event, body) = Event::parse_with_body(bytes).map_err(invalid)?;
+        return Ok(PreparedEvent::new(event, body, salt));
+    };
+    let value = jcs::parse_strict(bytes, &ParseLimits::DEFAULT)
+        .map_err(|e| invalid(sealtrail_core::event::EventError::from(e)))?;
+    let event = Event::from_value_ref(&value).map_err(invalid)?;
+    let scanned = sensitive
+        .apply(&value, event)
+        .map_err(|why| rejected("unredactable_event", why, None))?;
+    let mut p = PreparedEvent::new(scanned.event, scanned.body, salt);
+    p.data_classes = scanned.data_classes;
+    p.redacted = scanned.redacted;
+    Ok(p)
 }
 
 /// One fresh salt per event, from one call to the OS generator.
-fn salts(n: usize) -> Result<Vec<[u8; 32]>, ApiError> {
+pub(crate) fn salts(n: usize) -> Result<Vec<[u8; 32]>, ApiError> {
     let mut out = vec![[0u8; 32]; n];
     getrandom::fill(out.as_flattened_mut())
         .map_err(|e| ApiError::internal(format!("no randomness for body salts: {e}")))?;
@@ -82,12 +106,12 @@ fn salts(n: usize) -> Result<Vec<[u8; 32]>, ApiError> {
 /// Validates each event with its own salt.
 fn prepare_all<'a>(
     items: impl ExactSizeIterator<Item = &'a [u8]>,
-    max_event_bytes: usize,
+    with: PrepareWith<'_>,
 ) -> Result<Vec<Slot>, ApiError> {
     let salts = salts(items.len())?;
     Ok(items
         .zip(salts)
-        .map(|(bytes, salt)| prepare(bytes, max_event_bytes, salt))
+        .map(|(bytes, salt)| prepare(bytes, with, salt))
         .collect())
 }
 
@@ -97,7 +121,7 @@ pub fn decode(
     body: &[u8],
     framing: Framing,
     max_events: usize,
-    max_event_bytes: usize,
+    with: PrepareWith<'_>,
 ) -> Result<Vec<Slot>, ApiError> {
     let too_many = |n: usize| {
         ApiError::new(
@@ -122,7 +146,7 @@ pub fn decode(
                     "the request holds no events",
                 ));
             }
-            prepare_all(lines.iter().copied(), max_event_bytes)
+            prepare_all(lines.iter().copied(), with)
         }
         Framing::Json => {
             let first = body.iter().find(|b| !b.is_ascii_whitespace()).copied();
@@ -143,12 +167,9 @@ pub fn decode(
                             "the request holds no events",
                         ));
                     }
-                    prepare_all(
-                        items.iter().map(|raw| raw.get().as_bytes()),
-                        max_event_bytes,
-                    )
+                    prepare_all(items.iter().map(|raw| raw.get().as_bytes()), with)
                 }
-                Some(b'{') => prepare_all(std::iter::once(body), max_event_bytes),
+                Some(b'{') => prepare_all(std::iter::once(body), with),
                 Some(_) => Err(ApiError::bad_request(
                     "invalid_json",
                     "request body must be a JSON array of events or one event object",
@@ -166,10 +187,17 @@ pub fn decode(
 mod tests {
     use super::*;
 
+    fn plain(max_event_bytes: usize) -> PrepareWith<'static> {
+        PrepareWith {
+            max_event_bytes,
+            sensitive: None,
+        }
+    }
+
     #[test]
     fn one_bad_event_does_not_sink_the_others() {
         let body = br#"[{"agent":{"id":"a"},"kind":"tool_call"},{"agent":{},"kind":"tool_call"},{"agent":{"id":"b"},"kind":"nope"}]"#;
-        let slots = decode(body, Framing::Json, 100, 1 << 20).unwrap();
+        let slots = decode(body, Framing::Json, 100, plain(1 << 20)).unwrap();
         assert!(slots[0].is_ok());
         let e1 = slots[1].as_ref().unwrap_err();
         assert_eq!(e1.field.as_deref(), Some("agent.id"));
@@ -182,7 +210,7 @@ mod tests {
     #[test]
     fn ndjson_lines_map_to_slots_and_blank_lines_are_skipped() {
         let body = b"{\"agent\":{\"id\":\"a\"},\"kind\":\"decision\"}\r\n\n{not json}\n";
-        let slots = decode(body, Framing::Ndjson, 100, 1 << 20).unwrap();
+        let slots = decode(body, Framing::Ndjson, 100, plain(1 << 20)).unwrap();
         assert_eq!(slots.len(), 2);
         assert!(slots[0].is_ok());
         assert_eq!(slots[1].as_ref().unwrap_err().code, "invalid_event");
@@ -191,22 +219,28 @@ mod tests {
     #[test]
     fn whole_request_errors() {
         assert_eq!(
-            decode(b"[1,", Framing::Json, 10, 100)
+            decode(b"[1,", Framing::Json, 10, plain(100))
                 .unwrap_err()
                 .body
                 .code,
             "invalid_json"
         );
         assert_eq!(
-            decode(b"  ", Framing::Json, 10, 100).unwrap_err().body.code,
+            decode(b"  ", Framing::Json, 10, plain(100))
+                .unwrap_err()
+                .body
+                .code,
             "empty_request"
         );
         assert_eq!(
-            decode(b"42", Framing::Json, 10, 100).unwrap_err().body.code,
+            decode(b"42", Framing::Json, 10, plain(100))
+                .unwrap_err()
+                .body
+                .code,
             "invalid_json"
         );
         let many = format!("[{}]", ["{}"; 11].join(","));
-        let e = decode(many.as_bytes(), Framing::Json, 10, 100).unwrap_err();
+        let e = decode(many.as_bytes(), Framing::Json, 10, plain(100)).unwrap_err();
         assert_eq!(e.status, StatusCode::PAYLOAD_TOO_LARGE);
         assert!(e.body.message.contains("limit is 10"));
     }
@@ -217,7 +251,7 @@ mod tests {
             r#"[{{"agent":{{"id":"a"}},"kind":"custom","output":"{}"}},{{"agent":{{"id":"a"}},"kind":"custom"}}]"#,
             "x".repeat(200)
         );
-        let slots = decode(big.as_bytes(), Framing::Json, 10, 100).unwrap();
+        let slots = decode(big.as_bytes(), Framing::Json, 10, plain(100)).unwrap();
         assert_eq!(slots[0].as_ref().unwrap_err().code, "event_too_large");
         assert!(slots[1].is_ok());
     }

@@ -94,7 +94,10 @@ pub async fn post_events(
         &bytes,
         framing,
         state.limits.max_events_per_request,
-        state.limits.max_event_bytes,
+        crate::decode::PrepareWith {
+            max_event_bytes: state.limits.max_event_bytes,
+            sensitive: state.sensitive.as_deref(),
+        },
     )?;
     drop(bytes);
 

@@ -16,6 +16,7 @@ pub mod ocsf;
 pub mod proofs;
 pub mod query;
 pub mod read;
+pub mod sensitive;
 pub mod sequencer;
 pub mod state;
 pub mod tiles;

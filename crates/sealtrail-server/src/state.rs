@@ -50,4 +50,6 @@ pub struct AppState {
     pub origin: String,
     /// The log's verifier key (written into evidence bundles).
     pub vkey: String,
+    /// PII and secrets scanning with the redaction policy; `None` when off.
+    pub sensitive: Option<Arc<crate::sensitive::Sensitive>>,
 }

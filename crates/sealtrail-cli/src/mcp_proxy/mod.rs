@@ -2,11 +2,11 @@
 //! (docs/mcp-proxy.md).
 //!
 //! ```text
-//! relay (stdio | http) ──bytes, unchanged──▶ peer
-//!        │ copy (never waits)
-//!        ▼
-//!     recorder ──events──▶ sender ──POST /v1/events──▶ sealtrail
-//!                              └──▶ spool (disk) while sealtrail is away
+//! relay thread:      relay (stdio | http) ──bytes, unchanged──▶ peer
+//!                           │ copy (never waits)
+//!                           ▼
+//! recording thread:      recorder ──events──▶ sender ──POST /v1/events──▶ sealtrail
+//!                                                └──▶ spool (disk) while sealtrail is away
 //! ```
 
 mod http;
@@ -72,10 +72,12 @@ pub struct McpProxyArgs {
 
 pub fn run(args: McpProxyArgs) -> anyhow::Result<ExitCode> {
     init_logging();
-    if args.agent.trim().is_empty()
+    // The rules of `agent.id` (sealtrail-core's event model), checked up
+    // front: a bad id would get every event refused.
+    if args.agent.trim() != args.agent
         || mapping::label(&args.agent).as_deref() != Some(args.agent.as_str())
     {
-        bail!("--agent must be 1 to 256 bytes without control characters");
+        bail!("--agent must be 1 to 256 bytes, without control characters or surrounding spaces");
     }
     if args.listen.is_some() && !args.command.is_empty() {
         bail!("give either --listen/--upstream (Streamable HTTP) or a command after -- (stdio), not both");

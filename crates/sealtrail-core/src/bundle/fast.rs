@@ -252,6 +252,7 @@ pub(super) fn blank_header() -> EntryHeader {
         data_classes: Vec::new(),
         subjects: Vec::new(),
         scope: None,
+        redacted: None,
         streams: Streams {
             agent: StreamLink { n: 0, prev: None },
             session: None,
@@ -294,6 +295,7 @@ pub(super) fn parse_header_into(bytes: &[u8], h: &mut EntryHeader) -> Option<()>
     h.index = 0;
     h.time = 0;
     h.prev = None;
+    h.redacted = None;
     h.seq = None;
     h.seq_gap = None;
     h.data_classes.clear();
@@ -361,6 +363,7 @@ pub(super) fn parse_header_into(bytes: &[u8], h: &mut EntryHeader) -> Option<()>
                 present |= 16;
             }
             b"prev" => h.prev = Some(c.hash()?),
+            b"redacted" => h.redacted = Some(c.str()?.to_owned()),
             b"scope" => {
                 set_opt(&mut h.scope, c.str()?);
                 present |= 32;
@@ -486,6 +489,8 @@ mod tests {
                 data_classes: c.0,
                 subjects: c.1.into_iter().map(Hash).collect(),
                 scope: None,
+                // Alternate so that a redacted header follows a plain one.
+                redacted: (a.0 % 2 == 1).then(|| "policy/1".to_string()),
                 streams: Streams {
                     agent: StreamLink { n: 3, prev: c.4 },
                     session: c.2.then_some(StreamLink { n: 1, prev: None }),

@@ -122,6 +122,7 @@ impl SyntheticLog {
             data_classes: Vec::new(),
             subjects: Vec::new(),
             scope: None,
+            redacted: None,
             streams,
             body: commit_body(&salt, &body),
         };

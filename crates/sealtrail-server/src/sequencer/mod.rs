@@ -54,6 +54,8 @@ pub struct PreparedEvent {
     pub subjects: Vec<Hash>,
     /// Scope verdict against the agent registry, once there is one.
     pub scope: Option<String>,
+    /// The redaction policy version, when redaction changed the body.
+    pub redacted: Option<String>,
     /// `JCS(event)`.
     pub body: Vec<u8>,
     pub salt: [u8; 32],
@@ -78,6 +80,7 @@ impl PreparedEvent {
             data_classes: event.data_classes,
             subjects: Vec::new(),
             scope: None,
+            redacted: None,
             body,
             salt,
             commitment,

@@ -363,6 +363,7 @@ impl Sealer {
                 data_classes: p.data_classes,
                 subjects: p.subjects,
                 scope: p.scope,
+                redacted: p.redacted,
                 streams: Streams {
                     agent: agent_link,
                     session: session_link,

@@ -426,6 +426,7 @@ impl LogBuilder {
                 data_classes: v.data_classes.iter().map(|c| c.to_string()).collect(),
                 subjects: v.subjects,
                 scope: v.scope.map(str::to_string),
+                redacted: None,
                 streams: Streams {
                     agent: agent_link,
                     session: session_link,
