@@ -59,6 +59,10 @@ pub struct ServeArgs {
     /// Address to listen on. Loopback unless told otherwise.
     #[arg(long, env = "SEALTRAIL_LISTEN", default_value = "127.0.0.1:7700")]
     listen: SocketAddr,
+    /// Also serve OTLP/gRPC trace ingest on this address (off by default;
+    /// OTLP/HTTP is always on `/v1/traces`). Docs: docs/otlp.md.
+    #[arg(long, env = "SEALTRAIL_OTLP_GRPC_LISTEN")]
+    otlp_grpc_listen: Option<SocketAddr>,
     /// Seconds between checkpoints (when the log grew).
     #[arg(long, env = "SEALTRAIL_CHECKPOINT_INTERVAL", default_value_t = 1.0)]
     checkpoint_interval: f64,
@@ -171,6 +175,7 @@ pub fn serve(a: ServeArgs) -> Result<ExitCode> {
         },
         public_tiles: a.public_tiles,
         backend: a.backend.backend(),
+        otlp_grpc_listen: a.otlp_grpc_listen,
         pii: sealtrail_server::sensitive::PiiOptions {
             disabled: a.no_pii_scan,
             policy: a.redaction_policy,
@@ -186,6 +191,9 @@ pub fn serve(a: ServeArgs) -> Result<ExitCode> {
             println!("Initialised a new log. Owner API key (shown only once): {key}");
         }
         println!("sealtrail listening on http://{}", running.addr);
+        if let Some(at) = running.otlp_grpc_addr {
+            println!("OTLP/gRPC listening on http://{at}");
+        }
         println!("log origin: {}", running.origin);
         println!("log vkey:   {}", running.vkey);
         let stop = running.shutdown_handle();

@@ -35,6 +35,8 @@ pub struct ServeOptions {
     pub public_tiles: bool,
     /// Where the entries live.
     pub backend: datadir::Backend,
+    /// Where to serve OTLP/gRPC (off when `None`).
+    pub otlp_grpc_listen: Option<SocketAddr>,
     /// PII and secrets scanning and the redaction policy.
     pub pii: crate::sensitive::PiiOptions,
 }
@@ -45,6 +47,7 @@ pub fn router(state: AppState) -> Router {
             "/v1/events",
             post(ingest::post_events).get(query::get_events),
         )
+        .route("/v1/traces", post(crate::otlp::http::post_traces))
         .route("/v1/stats", get(query::get_stats))
         .route("/v1/exports", post(crate::export::post_export))
         .route("/v1/checkpoint", get(read::get_checkpoint))
@@ -85,6 +88,8 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
 /// A running server: its address, and how to stop it.
 pub struct Running {
     pub addr: SocketAddr,
+    /// The OTLP/gRPC listener's address, when one was asked for.
+    pub otlp_grpc_addr: Option<SocketAddr>,
     pub origin: String,
     pub vkey: String,
     shutdown: watch::Sender<bool>,
@@ -179,6 +184,18 @@ pub async fn start(opts: ServeOptions) -> Result<(Running, Option<String>)> {
         .await
         .with_context(|| format!("cannot listen on {}", opts.listen))?;
     let addr = listener.local_addr()?;
+    let grpc = match opts.otlp_grpc_listen {
+        Some(at) => Some(crate::otlp::grpc::bind(at).await?),
+        None => None,
+    };
+    let otlp_grpc_addr = grpc.as_ref().map(|l| l.local_addr()).transpose()?;
+    let grpc_task = grpc.map(|l| {
+        tokio::spawn(crate::otlp::grpc::serve(
+            l,
+            state.clone(),
+            shutdown_rx.clone(),
+        ))
+    });
     let app = router(state);
 
     let heads = sequencer.head();
@@ -191,6 +208,9 @@ pub async fn start(opts: ServeOptions) -> Result<(Running, Option<String>)> {
             })
             .await
             .context("HTTP server failed")?;
+        if let Some(t) = grpc_task {
+            t.await.context("OTLP/gRPC task")??;
+        }
         // Every handler is done; dropping the last handle lets the
         // sequencer finish its queue and exit.
         drop(sequencer);
@@ -204,6 +224,7 @@ pub async fn start(opts: ServeOptions) -> Result<(Running, Option<String>)> {
     Ok((
         Running {
             addr,
+            otlp_grpc_addr,
             origin: init.origin,
             vkey: init.vkey,
             shutdown: shutdown_tx,

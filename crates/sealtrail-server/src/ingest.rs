@@ -13,7 +13,7 @@ use crate::auth::Caller;
 use crate::decode::{decode, Framing};
 use crate::error::{ApiError, ErrorBody};
 use crate::proofs;
-use crate::sequencer::{SealOutcome, SubmitError};
+use crate::sequencer::{PreparedEvent, SealOutcome, SubmitError};
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize)]
@@ -120,40 +120,7 @@ pub async fn post_events(
         .events_rejected
         .fetch_add(rejected as u64, Ordering::Relaxed);
 
-    let outcomes = state
-        .sequencer
-        .submit(prepared)
-        .await
-        .map_err(|e| match &e {
-            SubmitError::Overloaded { .. } => {
-                state
-                    .metrics
-                    .requests_overloaded
-                    .fetch_add(1, Ordering::Relaxed);
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", e.to_string())
-                    .retry_after(1)
-            }
-            SubmitError::StorageFull => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "storage_full",
-                e.to_string(),
-            )
-            .retry_after(30),
-            // The cause (a database address, a driver message) is logged by
-            // the sequencer; clients learn only what to do.
-            SubmitError::Storage(_) => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "storage_unavailable",
-                "the log's storage is unavailable; nothing was written. Retry after the delay",
-            )
-            .retry_after(5),
-            SubmitError::Stopped => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "shutting_down",
-                e.to_string(),
-            )
-            .retry_after(5),
-        })?;
+    let outcomes = seal(&state, prepared).await?;
 
     let proofs = if wait && !outcomes.is_empty() {
         Some(wait_for_proofs(&state, &outcomes).await?)
@@ -210,6 +177,48 @@ pub async fn post_events(
         results: results.into_iter().flatten().collect(),
     };
     Ok((status, Json(response)).into_response())
+}
+
+/// Hands validated events to the sequencer; its refusals become the
+/// answers every ingest endpoint gives (503 with `Retry-After`).
+pub(crate) async fn seal(
+    state: &AppState,
+    prepared: Vec<PreparedEvent>,
+) -> Result<Vec<SealOutcome>, ApiError> {
+    state
+        .sequencer
+        .submit(prepared)
+        .await
+        .map_err(|e| match &e {
+            SubmitError::Overloaded { .. } => {
+                state
+                    .metrics
+                    .requests_overloaded
+                    .fetch_add(1, Ordering::Relaxed);
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", e.to_string())
+                    .retry_after(1)
+            }
+            SubmitError::StorageFull => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "storage_full",
+                e.to_string(),
+            )
+            .retry_after(30),
+            // The cause (a database address, a driver message) is logged by
+            // the sequencer; clients learn only what to do.
+            SubmitError::Storage(_) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "storage_unavailable",
+                "the log's storage is unavailable; nothing was written. Retry after the delay",
+            )
+            .retry_after(5),
+            SubmitError::Stopped => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "shutting_down",
+                e.to_string(),
+            )
+            .retry_after(5),
+        })
 }
 
 /// Waits for a checkpoint covering every receipt, then proves each one.

@@ -13,6 +13,7 @@ pub mod export;
 pub mod ingest;
 pub mod metrics;
 pub mod ocsf;
+pub mod otlp;
 pub mod proofs;
 pub mod query;
 pub mod read;

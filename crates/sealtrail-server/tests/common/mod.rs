@@ -27,6 +27,7 @@ pub fn options(dir: &std::path::Path) -> ServeOptions {
         limits: Limits::default(),
         public_tiles: false,
         backend: sealtrail_server::datadir::Backend::Embedded,
+        otlp_grpc_listen: None,
         pii: Default::default(),
     }
 }

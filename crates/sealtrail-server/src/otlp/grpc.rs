@@ -1,0 +1,91 @@
+//! OTLP/gRPC: the collector's `TraceService` on its own listener
+//! (`serve --otlp-grpc-listen`), sharing the HTTP path's export logic.
+
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use axum::http::Request as HttpRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use prost::Message;
+use tokio::sync::watch;
+use tonic::codec::CompressionEncoding;
+use tonic::{Request, Response, Status};
+
+use super::{export, rpc};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+pub struct OtlpTraceService {
+    state: AppState,
+}
+
+/// The error as a gRPC status; RetryInfo rides in `grpc-status-details-bin`.
+fn to_status(e: &ApiError) -> Status {
+    let s = rpc::status_of(e);
+    let code = rpc::grpc_code(e);
+    if s.details.is_empty() {
+        Status::new(code, s.message)
+    } else {
+        let message = s.message.clone();
+        Status::with_details(code, message, s.encode_to_vec().into())
+    }
+}
+
+#[tonic::async_trait]
+impl TraceService for OtlpTraceService {
+    async fn export(
+        &self,
+        request: Request<ExportTraceServiceRequest>,
+    ) -> Result<Response<ExportTraceServiceResponse>, Status> {
+        // The same bearer-key check as HTTP, on the gRPC metadata.
+        let (mut parts, ()) = HttpRequest::new(()).into_parts();
+        parts.headers = request.metadata().clone().into_headers();
+        crate::auth::authenticate(&self.state, &parts)
+            .await
+            .map_err(|e| to_status(&e))?;
+        let done = export(&self.state, request.get_ref())
+            .await
+            .map_err(|e| to_status(&e))?;
+        let partial_success = (done.rejected > 0).then(|| ExportTracePartialSuccess {
+            rejected_spans: i64::try_from(done.rejected).unwrap_or(i64::MAX),
+            error_message: done.error_message,
+        });
+        Ok(Response::new(ExportTraceServiceResponse {
+            partial_success,
+        }))
+    }
+}
+
+/// Binds the gRPC listener (so a bad address fails `serve` at once).
+pub async fn bind(addr: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen for OTLP/gRPC on {addr}"))
+}
+
+/// Serves until `shutdown` turns true, then finishes in-flight calls.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    mut shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let limit = state.limits.max_body_bytes;
+    let service = TraceServiceServer::new(OtlpTraceService { state })
+        .accept_compressed(CompressionEncoding::Gzip)
+        .max_decoding_message_size(limit);
+    tonic::transport::Server::builder()
+        .add_service(service)
+        .serve_with_incoming_shutdown(
+            tonic::transport::server::TcpIncoming::from(listener),
+            async move {
+                let _ = shutdown.wait_for(|stop| *stop).await;
+            },
+        )
+        .await
+        .context("OTLP/gRPC server failed")
+}
