@@ -674,6 +674,25 @@ fn stdio_exit_status_and_eof_propagate() {
 }
 
 #[test]
+fn stdio_signals_to_the_proxy_reach_the_server() {
+    let log = Log::start();
+    let mut args = log.proxy_args("agent-signal");
+    // The server answers SIGTERM by exiting 42, once it is ready for it.
+    let script = "trap 'exit 42' TERM; echo ready; while :; do sleep 0.05; done";
+    args.extend(["--".into(), "sh".into(), "-c".into(), script.into()]);
+    let mut peer = Peer::spawn(BIN, &args, &[]);
+    assert_eq!(peer.recv(), b"ready\n");
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(peer.proc.0.id() as i32, libc::SIGTERM) };
+    let (_, status) = peer.finish();
+    assert_eq!(
+        status.code(),
+        Some(42),
+        "the server's own answer to SIGTERM"
+    );
+}
+
+#[test]
 fn stdio_unusable_spool_directory_does_not_stop_the_relay() {
     let log = Log::start();
     let file = log.dir.path().join("a-file");
