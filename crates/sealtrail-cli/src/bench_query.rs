@@ -182,7 +182,7 @@ fn prepare_chunk(
                 },
                 salt,
             )
-                .map_err(|e| anyhow::anyhow!("generated event {i} is invalid: {}", e.message))
+            .map_err(|e| anyhow::anyhow!("generated event {i} is invalid: {}", e.message))
         })
         .collect()
 }

@@ -22,6 +22,7 @@ mod migrate;
 mod monitor;
 mod proof;
 mod query;
+mod scan;
 mod server_cmds;
 mod verify;
 mod verify_bundle;
@@ -58,6 +59,8 @@ enum Command {
     Migrate(migrate::MigrateArgs),
     /// Relay an MCP server (stdio or Streamable HTTP) and record every tool call.
     McpProxy(mcp_proxy::McpProxyArgs),
+    /// Scan a file for PII and secrets (and preview a redaction policy).
+    Scan(scan::ScanArgs),
     /// Load generators and baselines.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -94,6 +97,7 @@ impl Command {
             self,
             Command::Query(_)
                 | Command::Stats(_)
+                | Command::Scan(_)
                 | Command::Verify(_)
                 | Command::Proof(_)
                 | Command::Config(_)
@@ -130,6 +134,7 @@ fn main() -> ExitCode {
         Command::Export(a) => export::run(a),
         Command::Query(a) => query::run(a),
         Command::Stats(a) => query::stats(a),
+        Command::Scan(a) => scan::run(a),
         Command::Migrate(a) => migrate::run(a),
         Command::Monitor(a) => monitor::run(a),
         Command::Verify(a) => verify::run(a),
