@@ -9,12 +9,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use sealtrail_client::{EventsQuery, ExportRequest, Exporter, QueriedEvent};
+use sealtrail_client::{ExportRequest, Exporter, QueriedEvent};
 use sealtrail_core::checkpoint::Checkpoint;
 use sealtrail_core::header::EntryHeader;
 use sealtrail_core::note::Note;
 use sealtrail_server::ocsf::{to_ocsf, OcsfInput, ProvenIn};
-use sealtrail_server::query::parse_time;
 use serde_json::Value;
 
 use crate::ingest::{runtime, ServerArgs};
@@ -37,33 +36,8 @@ pub enum ExportFormat {
 pub struct ExportArgs {
     #[command(flatten)]
     pub server: ServerArgs,
-    /// From this server time on (RFC 3339, a date, or µs since the epoch).
-    #[arg(long, value_parser = parse_time, value_name = "TIME")]
-    pub from: Option<u64>,
-    /// Before this server time (exclusive).
-    #[arg(long, value_parser = parse_time, value_name = "TIME")]
-    pub to: Option<u64>,
-    /// Only this agent's entries (the bundle then proves completeness).
-    #[arg(long)]
-    pub agent: Option<String>,
-    /// Only this session's entries (the bundle then proves completeness).
-    #[arg(long)]
-    pub session: Option<String>,
-    #[arg(long)]
-    pub kind: Option<String>,
-    #[arg(long)]
-    pub action: Option<String>,
-    #[arg(long)]
-    pub tool: Option<String>,
-    #[arg(long)]
-    pub outcome: Option<String>,
-    #[arg(long)]
-    pub data_class: Option<String>,
-    /// A subject's keyed MAC (64 hex digits), as sealed in headers.
-    #[arg(long)]
-    pub subject: Option<String>,
-    #[arg(long)]
-    pub scope: Option<String>,
+    #[command(flatten)]
+    pub filters: crate::query::FilterArgs,
     /// Headers only: leave the event bodies out.
     #[arg(long)]
     pub no_bodies: bool,
@@ -83,18 +57,19 @@ pub fn run(a: ExportArgs) -> Result<ExitCode> {
         if a.output.as_os_str() == "-" {
             anyhow::bail!("a bundle is a ZIP file: give -o FILE");
         }
+        let f = &a.filters;
         let req = ExportRequest {
-            from: a.from,
-            to: a.to,
-            agent: a.agent.clone(),
-            session: a.session.clone(),
-            kind: a.kind.clone(),
-            action: a.action.clone(),
-            tool: a.tool.clone(),
-            outcome: a.outcome.clone(),
-            data_class: a.data_class.clone(),
-            subject: a.subject.clone(),
-            scope: a.scope.clone(),
+            from: f.from,
+            to: f.to,
+            agent: f.agent.clone(),
+            session: f.session.clone(),
+            kind: f.kind.clone(),
+            action: f.action.clone(),
+            tool: f.tool.clone(),
+            outcome: f.outcome.clone(),
+            data_class: f.data_class.clone(),
+            subject: f.subject.clone(),
+            scope: f.scope.clone(),
             bodies: Some(!a.no_bodies),
         };
         let exporter = Exporter::new(
@@ -143,22 +118,7 @@ pub fn run(a: ExportArgs) -> Result<ExitCode> {
     } else {
         None
     };
-    let mut q = EventsQuery {
-        from: a.from,
-        to: a.to,
-        agent: a.agent.clone(),
-        session: a.session.clone(),
-        kind: a.kind.clone(),
-        action: a.action.clone(),
-        tool: a.tool.clone(),
-        outcome: a.outcome.clone(),
-        data_class: a.data_class.clone(),
-        subject: a.subject.clone(),
-        scope: a.scope.clone(),
-        cursor: None,
-        limit: Some(1000),
-        include_bodies: !a.no_bodies,
-    };
+    let mut q = a.filters.events_query(None, Some(1000), !a.no_bodies);
     if a.format == ExportFormat::Csv {
         crate::query::write_csv_row(&mut out, &CSV_COLUMNS.map(String::from))?;
     }

@@ -29,19 +29,19 @@ fn time_arg(s: &str) -> Result<u64, String> {
     parse_time(s)
 }
 
-/// Search the log: every filter given must match.
-#[derive(Debug, clap::Args)]
-pub struct QueryArgs {
-    #[command(flatten)]
-    pub server: ServerArgs,
+/// The filters `query` and `export` share: every filter given must match.
+#[derive(Debug, Clone, clap::Args)]
+pub struct FilterArgs {
     /// From this server time on (RFC 3339, a date, or µs since the epoch).
     #[arg(long, value_parser = time_arg, value_name = "TIME")]
     pub from: Option<u64>,
     /// Before this server time (exclusive).
     #[arg(long, value_parser = time_arg, value_name = "TIME")]
     pub to: Option<u64>,
+    /// Only this agent's entries (an export then proves completeness).
     #[arg(long)]
     pub agent: Option<String>,
+    /// Only this session's entries (an export then proves completeness).
     #[arg(long)]
     pub session: Option<String>,
     /// Event kind: tool_call, model_call, decision, …
@@ -64,6 +64,42 @@ pub struct QueryArgs {
     /// A scope verdict (`out_of_scope: budget`) or its class (`out_of_scope`).
     #[arg(long)]
     pub scope: Option<String>,
+}
+
+impl FilterArgs {
+    /// A page request for these filters.
+    pub fn events_query(
+        &self,
+        cursor: Option<u64>,
+        limit: Option<u32>,
+        include_bodies: bool,
+    ) -> EventsQuery {
+        EventsQuery {
+            from: self.from,
+            to: self.to,
+            agent: self.agent.clone(),
+            session: self.session.clone(),
+            kind: self.kind.clone(),
+            action: self.action.clone(),
+            tool: self.tool.clone(),
+            outcome: self.outcome.clone(),
+            data_class: self.data_class.clone(),
+            subject: self.subject.clone(),
+            scope: self.scope.clone(),
+            cursor,
+            limit,
+            include_bodies,
+        }
+    }
+}
+
+/// Search the log: every filter given must match.
+#[derive(Debug, clap::Args)]
+pub struct QueryArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    #[command(flatten)]
+    pub filters: FilterArgs,
     /// Start after this entry index (the `next_cursor` printed last time).
     #[arg(long)]
     pub cursor: Option<u64>,
@@ -85,22 +121,7 @@ const PAGE: u64 = 1000;
 
 pub fn run(a: QueryArgs) -> anyhow::Result<ExitCode> {
     let client = a.server.client()?;
-    let mut q = EventsQuery {
-        from: a.from,
-        to: a.to,
-        agent: a.agent.clone(),
-        session: a.session.clone(),
-        kind: a.kind.clone(),
-        action: a.action.clone(),
-        tool: a.tool.clone(),
-        outcome: a.outcome.clone(),
-        data_class: a.data_class.clone(),
-        subject: a.subject.clone(),
-        scope: a.scope.clone(),
-        cursor: a.cursor,
-        limit: None,
-        include_bodies: a.include_bodies,
-    };
+    let mut q = a.filters.events_query(a.cursor, None, a.include_bodies);
     let want = if a.all { u64::MAX } else { a.limit };
     let rt = runtime(0)?;
     let stdout = io::stdout();
