@@ -12,7 +12,11 @@
   is SHA-256(salt ‖ JCS(event)), and (if given) the event is the one we sent.
 
 The primitives are taken from the project's independent verifier
-(verifiers/python/sealtrail_verify.py), written from docs/formats.md.
+(verifiers/python/sealtrail_verify.py), written from docs/formats.md. They are
+copied on purpose, not imported: that verifier is one standalone file an
+auditor downloads and reads on its own, and this package must not depend on a
+file outside it. A fix to one of them belongs in both (the verifier's test
+vectors cover the shared primitives).
 """
 
 from __future__ import annotations
