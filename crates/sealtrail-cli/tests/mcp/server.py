@@ -84,7 +84,9 @@ def serve_http(port: int, json_response: bool, stateless: bool) -> None:
     import anyio
     import uvicorn
 
-    sock = socket.socket()
+    # proto IPPROTO_TCP, as getaddrinfo would give: asyncio sets TCP_NODELAY
+    # only on such sockets (without it, Nagle and delayed ACKs add 40 ms).
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", port))
     print(f"port {sock.getsockname()[1]}", flush=True)
