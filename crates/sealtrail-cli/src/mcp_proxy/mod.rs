@@ -13,6 +13,8 @@ mod http;
 mod ids;
 mod jsonrpc;
 mod mapping;
+#[cfg(test)]
+mod proptests;
 mod recorder;
 mod scope;
 mod sender;

@@ -155,7 +155,7 @@ impl Recorder {
         self.close();
     }
 
-    fn handle(&mut self, feed: Feed) {
+    pub(super) fn handle(&mut self, feed: Feed) {
         match feed {
             Feed::Message {
                 origin,
@@ -544,7 +544,7 @@ impl Recorder {
         }
     }
 
-    fn close(&mut self) {
+    pub(super) fn close(&mut self) {
         let now = Instant::now();
         let mut left: Vec<Pending> = self.pending.drain().map(|(_, p)| p).collect();
         left.sort_by_key(|p| p.at);
