@@ -1143,20 +1143,7 @@ impl Store for PgStore {
             let mut events = Vec::with_capacity(rows.len());
             for r in &rows {
                 let index = to_u64(r.try_get(0)?, "index")?;
-                let salt: Option<&[u8]> = r.try_get(4)?;
-                let body: Option<Vec<u8>> = r.try_get(5)?;
-                let (salt, body) = match (salt, body) {
-                    (Some(s), Some(b)) => {
-                        let s: [u8; 32] = s.try_into().map_err(|_| {
-                            StoreError::Corrupt(format!(
-                                "entry {index}: salt is {} bytes, not 32",
-                                s.len()
-                            ))
-                        })?;
-                        (Some(s), Some(b))
-                    }
-                    _ => (None, None),
-                };
+                let (salt, body) = salt_and_body(index, r.try_get(4)?, r.try_get(5)?)?;
                 events.push(QueryEvent {
                     index,
                     leaf_hash: hash_from(r.try_get(1)?, "leaf hash")?,
@@ -1327,21 +1314,7 @@ impl Store for PgStore {
             let mut out = Vec::with_capacity(rows.len());
             for r in rows {
                 let index = to_u64(r.try_get(0)?, "index")?;
-                let salt: Option<&[u8]> = r.try_get(3)?;
-                let body: Option<Vec<u8>> = r.try_get(4)?;
-                let (salt, body) = match (salt, body) {
-                    (Some(s), Some(b)) => {
-                        let s: [u8; 32] = s.try_into().map_err(|_| {
-                            StoreError::Corrupt(format!(
-                                "entry {index}: salt is {} bytes, not 32",
-                                s.len()
-                            ))
-                        })?;
-                        (Some(s), Some(b))
-                    }
-                    // Erased (or never stored): the header stays provable.
-                    _ => (None, None),
-                };
+                let (salt, body) = salt_and_body(index, r.try_get(3)?, r.try_get(4)?)?;
                 out.push(StoredEntry {
                     index,
                     leaf_hash: hash_from(r.try_get(1)?, "leaf hash")?,
@@ -1587,6 +1560,27 @@ impl Store for PgStore {
 /// Keys per lookup statement: bounds one statement's size (PostgreSQL has
 /// no parameter limit here; the keys go as one array).
 const LOOKUP_CHUNK: usize = 10_000;
+
+/// An entry's salt and body: both, or neither once erased.
+type SaltAndBody = (Option<[u8; 32]>, Option<Vec<u8>>);
+
+/// An entry's salt and body as read from the `bodies` join: both or neither.
+fn salt_and_body(
+    index: u64,
+    salt: Option<&[u8]>,
+    body: Option<Vec<u8>>,
+) -> Result<SaltAndBody, StoreError> {
+    match (salt, body) {
+        (Some(s), Some(b)) => {
+            let s: [u8; 32] = s.try_into().map_err(|_| {
+                StoreError::Corrupt(format!("entry {index}: salt is {} bytes, not 32", s.len()))
+            })?;
+            Ok((Some(s), Some(b)))
+        }
+        // Erased (or never stored): the header stays provable.
+        _ => Ok((None, None)),
+    }
+}
 
 #[cfg(test)]
 mod tests {
