@@ -13,32 +13,7 @@ cd "$root"
 secs="${1:-20}"
 rate="${2:-50000}"
 port="${SEALTRAIL_BENCH_PORT:-7719}"
-cargo build --release --locked -p sealtrail-cli >/dev/null
-bin="$root/target/release/sealtrail"
-data="$(mktemp -d)"
-server_pid=""
-cleanup() {
-    [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
-    rm -rf "$data"
-}
-trap cleanup EXIT
-
-start_server() {
-    rm -rf "$data"/*
-    key="$("$bin" init --data "$data" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["owner_api_key"])')"
-    "$bin" serve --data "$data" --listen "127.0.0.1:$port" >/dev/null 2>&1 &
-    server_pid=$!
-    for _ in $(seq 50); do
-        curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && return 0
-        sleep 0.1
-    done
-    echo "server did not start" >&2
-    exit 1
-}
-stop_server() {
-    kill "$server_pid" && wait "$server_pid" || true
-    server_pid=""
-}
+source "$root/bench/server_lib.sh"
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/{print $2}') GiB"
 echo

@@ -11,29 +11,13 @@ cd "$root"
 secs="${1:-10}"
 rounds="${2:-2}"
 port="${SEALTRAIL_BENCH_PORT:-7721}"
-cargo build --release --locked -p sealtrail-cli >/dev/null
-bin="$root/target/release/sealtrail"
-data="$(mktemp -d)"
-server_pid=""
-cleanup() {
-    [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
-    rm -rf "$data"
-}
-trap cleanup EXIT
+source "$root/bench/server_lib.sh"
 
 run() {
-    rm -rf "${data:?}"/*
-    key="$("$bin" init --data "$data" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["owner_api_key"])')"
-    "$bin" serve --data "$data" --listen "127.0.0.1:$port" "$@" >/dev/null 2>&1 &
-    server_pid=$!
-    for _ in $(seq 50); do
-        curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && break
-        sleep 0.1
-    done
+    start_server "$@" >&2
     "$bin" bench ingest --server "http://127.0.0.1:$port" --api-key "$key" \
         --duration "${secs}s" --json | python3 -c 'import json,sys; r=json.load(sys.stdin); print(round(r["events_per_s"]))'
-    kill "$server_pid" && wait "$server_pid" || true
-    server_pid=""
+    stop_server
 }
 
 echo "machine: $(nproc) vCPU, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load $(cut -d' ' -f1 /proc/loadavg)"
