@@ -107,6 +107,17 @@ pub trait Store: Send + Sync + 'static {
     /// Releases [`Store::lock_log`].
     fn unlock_log(&self);
 
+    /// Stores (or replaces) an access-control record: API keys, agents,
+    /// projects. The server owns the record's format (JSON); the store only
+    /// keeps it durable, keyed by `(kind, id)`.
+    fn put_access(&self, kind: &str, id: &str, record: &[u8]) -> Result<(), StoreError>;
+
+    /// One access-control record.
+    fn access(&self, kind: &str, id: &str) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Every access-control record of `kind`, by id.
+    fn access_all(&self, kind: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
+
     /// Every API key record (hashes only), oldest first.
     fn api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError>;
 

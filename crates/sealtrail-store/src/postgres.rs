@@ -27,7 +27,7 @@ use crate::{
 
 /// Migrations, oldest first. Append new ones; never edit one that shipped.
 /// Each runs in the transaction that records it in `schema_migrations`.
-const MIGRATIONS: &[(u32, &str)] = &[(1, MIGRATION_1), (2, MIGRATION_2)];
+const MIGRATIONS: &[(u32, &str)] = &[(1, MIGRATION_1), (2, MIGRATION_2), (3, MIGRATION_3)];
 
 /// The newest schema this code knows (the last migration).
 pub const SCHEMA_VERSION: u32 = MIGRATIONS[MIGRATIONS.len() - 1].0;
@@ -123,6 +123,15 @@ INSERT INTO entry_subjects (subject, idx)
 INSERT INTO counts (day, agent, kind, outcome, n)
     SELECT time / 86400000000, agent, kind, coalesce(outcome, ''), count(*)
     FROM entries GROUP BY 1, 2, 3, 4;
+"#;
+
+/// Version 3: access-control records (API keys, agents, projects) as the
+/// server writes them, keyed by kind and id.
+const MIGRATION_3: &str = r#"
+CREATE TABLE access (
+    kind text COLLATE "C" NOT NULL, id text COLLATE "C" NOT NULL, record bytea NOT NULL,
+    PRIMARY KEY (kind, id)
+);
 "#;
 
 /// Used when the URL sets no `connect_timeout`: an unreachable database
@@ -1514,6 +1523,38 @@ impl Store for PgStore {
                 *slot = None;
             }
         }
+    }
+
+    fn put_access(&self, kind: &str, id: &str, record: &[u8]) -> Result<(), StoreError> {
+        // An upsert: repeating it after a lost connection is harmless.
+        self.run(|c| {
+            let stmt = c.stmt(
+                "INSERT INTO access (kind, id, record) VALUES ($1, $2, $3)
+                 ON CONFLICT (kind, id) DO UPDATE SET record = EXCLUDED.record",
+            )?;
+            c.client.execute(&stmt, &[&kind, &id, &record])?;
+            Ok(())
+        })
+    }
+
+    fn access(&self, kind: &str, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.run(|c| {
+            let stmt = c.stmt("SELECT record FROM access WHERE kind = $1 AND id = $2")?;
+            match c.client.query_opt(&stmt, &[&kind, &id])? {
+                Some(r) => Ok(Some(r.try_get(0)?)),
+                None => Ok(None),
+            }
+        })
+    }
+
+    fn access_all(&self, kind: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        self.run(|c| {
+            let stmt = c.stmt("SELECT id, record FROM access WHERE kind = $1 ORDER BY id")?;
+            let rows = c.client.query(&stmt, &[&kind])?;
+            rows.iter()
+                .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+                .collect()
+        })
     }
 
     fn api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {

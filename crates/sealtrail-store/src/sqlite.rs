@@ -102,6 +102,9 @@ CREATE TABLE IF NOT EXISTS leases (
 CREATE TABLE IF NOT EXISTS api_keys (
     key_hash BLOB PRIMARY KEY, name TEXT NOT NULL, role TEXT NOT NULL, created INTEGER NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS access (
+    kind TEXT NOT NULL, id TEXT NOT NULL, record BLOB NOT NULL, PRIMARY KEY (kind, id)
+) WITHOUT ROWID;
 "
 );
 
@@ -1368,6 +1371,38 @@ impl Store for SqliteStore {
     }
 
     fn unlock_log(&self) {}
+
+    fn put_access(&self, kind: &str, id: &str, record: &[u8]) -> Result<(), StoreError> {
+        self.write_one(
+            "INSERT OR REPLACE INTO access (kind, id, record) VALUES (?1, ?2, ?3)",
+            params![kind, id, record],
+        )
+        .map(|_| ())
+    }
+
+    fn access(&self, kind: &str, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.read(|c| {
+            c.query_row(
+                "SELECT record FROM access WHERE kind = ?1 AND id = ?2",
+                params![kind, id],
+                |r| r.get::<_, Vec<u8>>(0),
+            )
+            .optional()
+            .map_err(sql_err)
+        })
+    }
+
+    fn access_all(&self, kind: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c
+                .prepare_cached("SELECT id, record FROM access WHERE kind = ?1 ORDER BY id")
+                .map_err(sql_err)?;
+            let rows = stmt
+                .query_map(params![kind], |r| Ok((r.get(0)?, r.get(1)?)))
+                .map_err(sql_err)?;
+            rows.map(|r| r.map_err(sql_err)).collect()
+        })
+    }
 
     fn api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
         self.read(|c| {

@@ -49,6 +49,7 @@ store_suite!(
     duplicate_event_id_leaves_nothing_written,
     checkpoints_by_size,
     api_keys,
+    access_records,
     leases,
     fsck_is_clean_after_appends,
     fsck_finds_a_changed_header,
@@ -355,6 +356,33 @@ fn api_keys(f: &Fixture) {
         Err(StoreError::Duplicate(_))
     ));
     assert_eq!(s.api_key(&key.key_hash).unwrap(), Some(key));
+}
+
+fn access_records(f: &Fixture) {
+    let s = f.store();
+    assert_eq!(s.access("key", "a1").unwrap(), None);
+    assert!(s.access_all("key").unwrap().is_empty());
+    s.put_access("key", "b2", br#"{"v":1}"#).unwrap();
+    s.put_access("key", "a1", br#"{"v":2}"#).unwrap();
+    s.put_access("agent", "a1", b"agent").unwrap();
+    // Replacing keeps one record per (kind, id).
+    s.put_access("key", "b2", br#"{"v":3}"#).unwrap();
+    assert_eq!(
+        s.access("key", "b2").unwrap().as_deref(),
+        Some(&br#"{"v":3}"#[..])
+    );
+    assert_eq!(
+        s.access("agent", "a1").unwrap().as_deref(),
+        Some(&b"agent"[..])
+    );
+    assert_eq!(
+        s.access_all("key").unwrap(),
+        vec![
+            ("a1".to_string(), br#"{"v":2}"#.to_vec()),
+            ("b2".to_string(), br#"{"v":3}"#.to_vec())
+        ]
+    );
+    assert_eq!(s.access_all("project").unwrap(), vec![]);
 }
 
 fn leases(f: &Fixture) {

@@ -95,6 +95,15 @@ impl Store for Flaky {
     fn api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
         self.inner.api_keys()
     }
+    fn put_access(&self, kind: &str, id: &str, record: &[u8]) -> Result<(), StoreError> {
+        self.inner.put_access(kind, id, record)
+    }
+    fn access(&self, kind: &str, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.access(kind, id)
+    }
+    fn access_all(&self, kind: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        self.inner.access_all(kind)
+    }
     fn lock_log(&self) -> Result<(), StoreError> {
         self.inner.lock_log()
     }
