@@ -5,6 +5,7 @@ use std::time::Duration;
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::{Method, StatusCode, Url};
 use serde::de::DeserializeOwned;
+use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::{body_snippet, from_error_answer, transport_message, ClientError};
@@ -15,6 +16,9 @@ use crate::types::{
 
 /// `Content-Type` of a JSON array (or single event object) body.
 pub const CONTENT_TYPE_JSON: &str = "application/json";
+/// The header naming the project a request acts on (docs/access.md).
+pub const PROJECT_HEADER: &str = "sealtrail-project";
+
 /// `Content-Type` of a body with one JSON event per line.
 pub const CONTENT_TYPE_NDJSON: &str = "application/x-ndjson";
 
@@ -38,9 +42,19 @@ pub struct ClientBuilder {
     connect_timeout: Duration,
     pool_idle_timeout: Duration,
     pool_max_idle_per_host: usize,
+    project: Option<String>,
 }
 
 impl ClientBuilder {
+    /// Act on this project: every request carries `Sealtrail-Project: <name>`
+    /// (docs/access.md). Owner keys may name any project; other keys only
+    /// their own (the server answers `403` otherwise). Without it a request
+    /// acts on the key's own project (`default` for owner keys).
+    pub fn project(mut self, name: impl Into<String>) -> Self {
+        self.project = Some(name.into());
+        self
+    }
+
     /// Whole-request timeout (default 60 s, above the server's 30 s
     /// `?wait=checkpoint` limit).
     pub fn timeout(mut self, t: Duration) -> Self {
@@ -78,6 +92,18 @@ impl ClientBuilder {
         }
         let mut headers = HeaderMap::new();
         headers.insert(AUTHORIZATION, auth);
+        if let Some(project) = &self.project {
+            let value = HeaderValue::from_str(project)
+                .ok()
+                .filter(|_| !project.trim().is_empty())
+                .ok_or_else(|| {
+                    ClientError::Build(format!(
+                        "project name {project:?} cannot be sent in a header \
+                         (project names are [a-z0-9][a-z0-9-]{{0,62}})"
+                    ))
+                })?;
+            headers.insert(PROJECT_HEADER, value);
+        }
         let http = reqwest::Client::builder()
             .default_headers(headers)
             .user_agent(concat!("sealtrail-client/", env!("CARGO_PKG_VERSION")))
@@ -92,6 +118,7 @@ impl ClientBuilder {
             http,
             base,
             timeout: self.timeout,
+            project: self.project,
         })
     }
 }
@@ -135,10 +162,12 @@ pub struct Client {
     /// Always ends in `/`.
     base: Url,
     timeout: Duration,
+    /// Sent as `Sealtrail-Project` on every request.
+    project: Option<String>,
 }
 
 /// One HTTP answer, fully read.
-struct Answer {
+pub(crate) struct Answer {
     url: String,
     status: StatusCode,
     retry_after: Option<String>,
@@ -166,7 +195,7 @@ impl Answer {
     }
 
     /// The body as `T` on 2xx, the server's error otherwise.
-    fn json<T: DeserializeOwned>(&self) -> Result<T, ClientError> {
+    pub(crate) fn json<T: DeserializeOwned>(&self) -> Result<T, ClientError> {
         if self.status.is_success() {
             self.decode()
         } else {
@@ -190,7 +219,13 @@ impl Client {
             connect_timeout: Duration::from_secs(10),
             pool_idle_timeout: Duration::from_secs(90),
             pool_max_idle_per_host: usize::MAX,
+            project: None,
         }
+    }
+
+    /// The project every request names (see [`ClientBuilder::project`]).
+    pub fn project(&self) -> Option<&str> {
+        self.project.as_deref()
     }
 
     /// The server's base URL, as normalised (ending in `/`).
@@ -204,6 +239,37 @@ impl Client {
             url: format!("{}{path}", self.base),
             reason: e.to_string(),
         })
+    }
+
+    /// The URL of `segments` under the base, each one percent-encoded as a
+    /// path segment (so an agent id with `/` or `?` stays one segment).
+    pub(crate) fn segments_url(&self, segments: &[&str]) -> Url {
+        let mut url = self.base.clone();
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty().extend(segments);
+        }
+        url
+    }
+
+    /// Sends `body` (if any) as JSON to `url` and decodes a 2xx answer as `T`.
+    pub(crate) async fn call_json<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&(impl Serialize + ?Sized)>,
+    ) -> Result<T, ClientError> {
+        let body = match body {
+            None => None,
+            Some(b) => Some((
+                serde_json::to_vec(b).map_err(|e| ClientError::Decode {
+                    url: url.to_string(),
+                    status: 0,
+                    message: format!("cannot serialize the request: {e}"),
+                })?,
+                CONTENT_TYPE_JSON,
+            )),
+        };
+        self.send(method, url, body).await?.json()
     }
 
     /// Display form of the server for transport errors: the base URL without the trailing `/`.

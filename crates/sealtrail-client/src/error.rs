@@ -108,6 +108,13 @@ impl ClientError {
         }
     }
 
+    /// `true` for `403`: the key's role or scopes do not allow the request,
+    /// or it named another project. The server's explanation is in
+    /// [`ClientError::api_error`] and in this error's text.
+    pub fn is_forbidden(&self) -> bool {
+        self.status() == Some(403)
+    }
+
     /// `true` for overload answers (429, 503) that are worth retrying after
     /// [`ClientError::retry_after`].
     pub fn is_overloaded(&self) -> bool {
@@ -234,6 +241,17 @@ mod tests {
         );
         assert!(!e.is_overloaded());
         assert_eq!(e.retry_after(), None);
+    }
+
+    #[test]
+    fn forbidden_keeps_the_servers_message() {
+        let body = br#"{"error": {"code": "forbidden", "message": "this viewer key lacks the `keys:write` scope needed for POST /v1/keys"}}"#;
+        let e = from_error_answer(403, None, body);
+        assert!(e.is_forbidden());
+        assert_eq!(
+            e.to_string(),
+            "server answered HTTP 403: this viewer key lacks the `keys:write` scope needed for POST /v1/keys [forbidden]"
+        );
     }
 
     #[test]

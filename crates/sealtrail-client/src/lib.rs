@@ -17,9 +17,15 @@
 //! # }
 //! ```
 //!
+//! Identity and access (API keys, the agent registry, projects, session
+//! tokens; docs/access.md) are methods on [`Client`] too: [`Client::whoami`],
+//! [`Client::create_key`], [`Client::register_agent`], … With
+//! [`ClientBuilder::project`] every request names a project.
+//!
 //! [`verify_entry_proof`] checks an entry's inclusion proof offline, trusting
 //! only the log's verifier key.
 
+mod access;
 mod client;
 mod error;
 mod export;
@@ -28,7 +34,13 @@ mod tlog;
 mod types;
 mod verify;
 
-pub use client::{Client, ClientBuilder, Wait, CONTENT_TYPE_JSON, CONTENT_TYPE_NDJSON};
+pub use access::{
+    AgentRecord, AgentScope, AgentUpdate, CreateKey, Extra, KeyInfo, KeyUpdate, NewAgent, NewKey,
+    Project, RateLimit, Token, TokenRequest, Whoami,
+};
+pub use client::{
+    Client, ClientBuilder, Wait, CONTENT_TYPE_JSON, CONTENT_TYPE_NDJSON, PROJECT_HEADER,
+};
 pub use error::{ApiError, ClientError};
 pub use export::{ExportError, ExportRequest, Exporter};
 pub use sealtrail_core::hash::Hash;
