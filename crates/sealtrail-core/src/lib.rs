@@ -20,6 +20,7 @@ pub mod heads;
 pub mod jcs;
 pub mod note;
 pub mod proof;
+pub mod registry;
 pub mod tile;
 pub mod tlog_proof;
 
