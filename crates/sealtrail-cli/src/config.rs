@@ -23,9 +23,12 @@ pub const KEYS: &[(&str, &str)] = &[
     ("max_event_bytes", "SEALTRAIL_MAX_EVENT_BYTES"),
     ("wait_timeout", "SEALTRAIL_WAIT_TIMEOUT"),
     ("public_tiles", "SEALTRAIL_PUBLIC_TILES"),
+    ("rate_limit", "SEALTRAIL_RATE_LIMIT"),
     ("log_format", "SEALTRAIL_LOG_FORMAT"),
     ("database", "SEALTRAIL_DATABASE"),
     ("pg_schema", "SEALTRAIL_PG_SCHEMA"),
+    ("signing_key", "SEALTRAIL_SIGNING_KEY"),
+    ("signer_command", "SEALTRAIL_SIGNER_COMMAND"),
 ];
 
 /// The data directory the command line names (`--data DIR`, `--data=DIR`),
@@ -105,6 +108,8 @@ pub const TEMPLATE: &str = "\
 # log_format = \"text\"            # or \"json\"
 # database = \"postgres://user@host/db\"   # default: the embedded store
 # pg_schema = \"sealtrail\"
+# signing_key = \"/etc/sealtrail/log.key\"   # default: log.key in this directory
+# signer_command = \"sealtrail signer --key /etc/sealtrail/log.key\"   # docs/deploy.md
 ";
 
 #[cfg(test)]

@@ -25,6 +25,37 @@ pub struct InitArgs {
     json: bool,
     #[command(flatten)]
     backend: BackendArgs,
+    #[command(flatten)]
+    signing: SigningArgs,
+}
+
+/// Where the log's private key lives (docs/deploy.md, "Signing keys").
+#[derive(Debug, Args)]
+pub struct SigningArgs {
+    /// Read the log's private key (C2SP PRIVATE+KEY+… file) from PATH instead
+    /// of DATA/log.key, so the data directory holds no private key; `init`
+    /// creates the file (mode 0600) if it does not exist.
+    #[arg(long, env = "SEALTRAIL_SIGNING_KEY", value_name = "PATH")]
+    signing_key: Option<PathBuf>,
+    /// Sign checkpoints with an external signer: `sh -c "CMD vkey"` prints
+    /// the vkey, `sh -c "CMD sign"` signs the note text on stdin (e.g.
+    /// "sealtrail signer --key /etc/sealtrail/log.key").
+    #[arg(
+        long,
+        env = "SEALTRAIL_SIGNER_COMMAND",
+        value_name = "CMD",
+        conflicts_with = "signing_key"
+    )]
+    signer_command: Option<String>,
+}
+
+impl SigningArgs {
+    fn options(&self) -> sealtrail_server::signing::SigningOptions {
+        sealtrail_server::signing::SigningOptions {
+            key_path: self.signing_key.clone(),
+            signer_command: self.signer_command.clone(),
+        }
+    }
 }
 
 /// Where the log's entries live.
@@ -95,6 +126,11 @@ pub struct ServeArgs {
     /// Serve the C2SP tiles (/tlog/*) without an API key.
     #[arg(long, env = "SEALTRAIL_PUBLIC_TILES")]
     public_tiles: bool,
+    /// Each API key's request budget: RPS[:BURST] (a token bucket per key;
+    /// past it, 429 with Retry-After). 0 turns it off. A key's own
+    /// rate_limit overrides this (docs/access.md).
+    #[arg(long, env = "SEALTRAIL_RATE_LIMIT", default_value = "1000:2000", value_parser = parse_rate)]
+    rate_limit: sealtrail_server::access::keys::RateLimit,
     /// Do not scan events for PII and secrets (no data classes detected,
     /// nothing redacted). Scanning is on by default (docs/pii.md).
     #[arg(long, env = "SEALTRAIL_NO_PII_SCAN")]
@@ -110,10 +146,17 @@ pub struct ServeArgs {
     log_format: String,
     #[command(flatten)]
     backend: BackendArgs,
+    #[command(flatten)]
+    signing: SigningArgs,
 }
 
 pub fn init(a: InitArgs) -> Result<ExitCode> {
-    let out = sealtrail_server::datadir::init(&a.data, a.origin.as_deref(), &a.backend.backend())?;
+    let out = sealtrail_server::datadir::init_with(
+        &a.data,
+        a.origin.as_deref(),
+        &a.backend.backend(),
+        &a.signing.options(),
+    )?;
     let settings = a.data.join(crate::config::FILE);
     if out.created && !settings.exists() {
         std::fs::write(&settings, crate::config::TEMPLATE)
@@ -149,6 +192,29 @@ fn init_logging(format: &str) -> Result<()> {
     Ok(())
 }
 
+/// `RPS[:BURST]`; the burst defaults to twice the rate.
+fn parse_rate(s: &str) -> std::result::Result<sealtrail_server::access::keys::RateLimit, String> {
+    let (rate, burst) = match s.split_once(':') {
+        Some((r, b)) => (r, Some(b)),
+        None => (s, None),
+    };
+    let per_second: f64 = rate
+        .trim()
+        .parse()
+        .map_err(|_| format!("{rate:?} is not a number of requests per second"))?;
+    let burst: f64 = match burst {
+        Some(b) => b
+            .trim()
+            .parse()
+            .map_err(|_| format!("{b:?} is not a burst size"))?,
+        None => (per_second * 2.0).max(1.0),
+    };
+    if !per_second.is_finite() || per_second < 0.0 || !burst.is_finite() || burst < 1.0 {
+        return Err("the rate must be >= 0 (0: off) and the burst >= 1".into());
+    }
+    Ok(sealtrail_server::access::keys::RateLimit { per_second, burst })
+}
+
 pub fn serve(a: ServeArgs) -> Result<ExitCode> {
     init_logging(&a.log_format)?;
     if !(a.checkpoint_interval > 0.0 && a.checkpoint_interval <= 3600.0) {
@@ -180,6 +246,8 @@ pub fn serve(a: ServeArgs) -> Result<ExitCode> {
             disabled: a.no_pii_scan,
             policy: a.redaction_policy,
         },
+        signing: a.signing.options(),
+        rate_limit: a.rate_limit,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -246,6 +314,13 @@ pub fn show(a: ServeArgs) -> Result<ExitCode> {
         None => println!("# database: the embedded store in the data directory"),
     }
     println!("pg_schema = \"{}\"", a.backend.pg_schema);
+    match &a.signing.signing_key {
+        Some(p) => println!("signing_key = {:?}", p.display().to_string()),
+        None => println!("# signing_key: the data directory's log.key"),
+    }
+    if let Some(c) = &a.signing.signer_command {
+        println!("signer_command = {c:?}");
+    }
     Ok(ExitCode::SUCCESS)
 }
 

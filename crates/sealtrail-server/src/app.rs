@@ -11,16 +11,15 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::Router;
-use tokio::sync::{watch, Notify};
+use tokio::sync::watch;
 
-use crate::auth::KeyCache;
-use crate::checkpointer::{Checkpointer, SharedMode};
+use crate::access::{Access, DEFAULT_PROJECT};
 use crate::datadir;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
-use crate::sequencer::{Sequencer, SequencerConfig};
-use crate::state::{AppState, Limits};
-use crate::tiles::StoreTiles;
+use crate::projects::Root;
+use crate::sequencer::SequencerConfig;
+use crate::state::Limits;
 use crate::{ingest, query, read};
 
 /// Everything `sealtrail serve` can be told.
@@ -39,9 +38,17 @@ pub struct ServeOptions {
     pub otlp_grpc_listen: Option<SocketAddr>,
     /// PII and secrets scanning and the redaction policy.
     pub pii: crate::sensitive::PiiOptions,
+    /// Each key's default token bucket (a key's own limit overrides it).
+    pub rate_limit: crate::access::keys::RateLimit,
+    /// Where the log's private key lives (data directory, a path, or an
+    /// external signer command).
+    pub signing: crate::signing::SigningOptions,
 }
 
-pub fn router(state: AppState) -> Router {
+pub fn router(root: Root) -> Router {
+    let tlog = Router::new()
+        .route("/checkpoint", get(read::tlog_checkpoint))
+        .route("/tile/{*rest}", get(read::tlog_tile));
     Router::new()
         .route(
             "/v1/events",
@@ -54,17 +61,21 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/entries/{index}", get(read::get_entry))
         .route("/v1/entries/{index}/proof", get(read::get_proof))
         .route("/v1/consistency", get(read::get_consistency))
-        .route("/tlog/checkpoint", get(read::tlog_checkpoint))
-        .route("/tlog/tile/{*rest}", get(read::tlog_tile))
+        .merge(crate::admin::routes())
+        .nest("/tlog", tlog.clone())
+        .nest("/projects/{project}/tlog", tlog)
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .fallback(|| async { ApiError::not_found("no such endpoint; see docs/api.md") })
-        .with_state(state)
+        .with_state(root)
 }
 
-async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    let store = state.store.clone();
+async fn readyz(State(root): State<Root>) -> impl IntoResponse {
+    let Ok(log) = root.default_log() else {
+        return (StatusCode::SERVICE_UNAVAILABLE, "starting\n".to_string());
+    };
+    let store = log.store.clone();
     match tokio::task::spawn_blocking(move || store.head()).await {
         Ok(Ok(_)) => (StatusCode::OK, "ready\n".to_string()),
         Ok(Err(e)) => (
@@ -75,13 +86,14 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     }
 }
 
-async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+async fn metrics(State(root): State<Root>) -> impl IntoResponse {
+    let queued: usize = root.logs().iter().map(|l| l.sequencer.queue_depth()).sum();
     (
         [(
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4",
         )],
-        state.metrics.render(state.sequencer.queue_depth()),
+        root.metrics.render(queued),
     )
 }
 
@@ -92,6 +104,8 @@ pub struct Running {
     pub otlp_grpc_addr: Option<SocketAddr>,
     pub origin: String,
     pub vkey: String,
+    /// The log's signing keys (rotation, history, current vkeys).
+    pub signing_keys: Arc<crate::signing::KeyRing>,
     shutdown: watch::Sender<bool>,
     task: tokio::task::JoinHandle<Result<()>>,
 }
@@ -116,70 +130,38 @@ impl Running {
 
 /// Opens the data directory (initialising it if needed) and starts serving.
 pub async fn start(opts: ServeOptions) -> Result<(Running, Option<String>)> {
-    let (data, backend) = (opts.data.clone(), opts.backend.clone());
-    let (init, store) = tokio::task::spawn_blocking(move || {
-        let init = datadir::init(&data, None, &backend)?;
-        datadir::open_store(&data, &backend).map(|s| (init, s))
+    let (data, backend, signing) = (
+        opts.data.clone(),
+        opts.backend.clone(),
+        opts.signing.clone(),
+    );
+    let rate = opts.rate_limit;
+    let (init, store, access) = tokio::task::spawn_blocking(move || {
+        let init = datadir::init_with(&data, None, &backend, &signing)?;
+        let store = datadir::open_store(&data, &backend)?;
+        let access = Access::load(store.clone(), &data, rate)?;
+        anyhow::Ok((init, store, access))
     })
     .await
     .context("store task")??;
-    let signer = Arc::new(datadir::load_signer(&opts.data)?);
-    let shared_store = opts.backend.is_shared();
+    let access = Arc::new(access);
     let metrics = Arc::new(Metrics::default());
-    let seq_config = SequencerConfig {
-        shared_store,
-        ..opts.sequencer.clone()
-    };
-    let (seq_store, seq_metrics) = (store.clone(), metrics.clone());
-    let (sequencer, seq_thread) =
-        tokio::task::spawn_blocking(move || Sequencer::start(seq_store, seq_config, seq_metrics))
-            .await
-            .context("sequencer start task")?
-            .context("cannot start the sequencer")?;
-    let tiles = Arc::new(StoreTiles::new(store.clone()));
-    let checkpointer = Checkpointer {
-        store: store.clone(),
-        tiles: tiles.clone(),
-        signer: signer.clone(),
-        origin: init.origin.clone(),
-        interval: opts.checkpoint_interval,
-        metrics: metrics.clone(),
-        heads: std::sync::Mutex::new(None),
-        shared: shared_store
-            .then(|| {
-                crate::auth::generate_key().map(|id| SharedMode {
-                    node: format!("node-{}", &id[4..16]),
-                    publisher: sequencer.publisher(),
-                })
-            })
-            .transpose()
-            .map_err(|e| anyhow::anyhow!("no randomness: {e}"))?,
-    };
-    let (checkpointer, latest) = tokio::task::spawn_blocking(move || {
-        let latest = checkpointer.load_latest();
-        (checkpointer, latest)
-    })
-    .await
-    .context("checkpoint load task")?;
-    let latest = latest?;
-    let (cp_tx, cp_rx) = watch::channel(latest);
-    let nudge = Arc::new(Notify::new());
+    let sensitive = crate::sensitive::Sensitive::load(&opts.data, &opts.pii)?.map(Arc::new);
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-
-    let state = AppState {
-        store: store.clone(),
-        sequencer: sequencer.clone(),
-        tiles,
-        checkpoints: cp_rx,
-        nudge: nudge.clone(),
+    let shared = opts.backend.is_shared();
+    let root = Root::new(
+        access.clone(),
+        opts.clone(),
         metrics,
-        limits: opts.limits.clone(),
-        keys: Arc::new(KeyCache::default()),
-        public_tiles: opts.public_tiles,
-        origin: init.origin.clone(),
-        vkey: init.vkey.clone(),
-        sensitive: crate::sensitive::Sensitive::load(&opts.data, &opts.pii)?.map(Arc::new),
-    };
+        sensitive,
+        shutdown_rx.clone(),
+    );
+    let default = root.open(DEFAULT_PROJECT, None, Some(store)).await?;
+    for p in access.projects() {
+        root.open(&p.name, Some(p.origin.clone()), None)
+            .await
+            .with_context(|| format!("cannot open project {}", p.name))?;
+    }
     let listener = tokio::net::TcpListener::bind(opts.listen)
         .await
         .with_context(|| format!("cannot listen on {}", opts.listen))?;
@@ -192,14 +174,16 @@ pub async fn start(opts: ServeOptions) -> Result<(Running, Option<String>)> {
     let grpc_task = grpc.map(|l| {
         tokio::spawn(crate::otlp::grpc::serve(
             l,
-            state.clone(),
+            root.clone(),
             shutdown_rx.clone(),
         ))
     });
-    let app = router(state);
-
-    let heads = sequencer.head();
-    let cp_task = tokio::spawn(checkpointer.run(heads, cp_tx, nudge, shutdown_rx.clone()));
+    let upkeep = tokio::spawn(crate::access::upkeep(
+        access.clone(),
+        shared,
+        shutdown_rx.clone(),
+    ));
+    let app = router(root.clone());
     let mut http_shutdown = shutdown_rx.clone();
     let task = tokio::spawn(async move {
         axum::serve(listener, app)
@@ -211,22 +195,19 @@ pub async fn start(opts: ServeOptions) -> Result<(Running, Option<String>)> {
         if let Some(t) = grpc_task {
             t.await.context("OTLP/gRPC task")??;
         }
-        // Every handler is done; dropping the last handle lets the
+        // Every handler is done; dropping the last handles lets each
         // sequencer finish its queue and exit.
-        drop(sequencer);
-        tokio::task::spawn_blocking(move || seq_thread.join())
-            .await
-            .context("sequencer join")?
-            .map_err(|_| anyhow::anyhow!("the sequencer thread panicked"))?;
-        cp_task.await.context("checkpointer task")?;
-        Ok(())
+        upkeep.await.context("access upkeep task")?;
+        root.close().await
     });
+    let signing_keys = default.signing_keys.clone();
     Ok((
         Running {
             addr,
             otlp_grpc_addr,
             origin: init.origin,
-            vkey: init.vkey,
+            vkey: signing_keys.primary_vkey(),
+            signing_keys,
             shutdown: shutdown_tx,
             task,
         },

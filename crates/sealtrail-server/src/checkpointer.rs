@@ -8,6 +8,11 @@
 //! checkpointer keeps those heads in memory, advancing them from the store's
 //! entry columns as the log grows, and publishes a snapshot with each
 //! checkpoint so that exports can prove a stream's head.
+//!
+//! Checkpoints are signed by every key the log's [`KeyRing`] holds at that
+//! moment (the primary, and a previous key during a rotation's overlap);
+//! before each checkpoint the ring is refreshed from disk, so a key rotated
+//! offline (`sealtrail signing-key rotate`) signs the next checkpoint.
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -16,7 +21,7 @@ use std::time::Duration;
 use sealtrail_core::checkpoint::{Checkpoint, SignedCheckpoint};
 use sealtrail_core::hash::Hash;
 use sealtrail_core::heads::{self, StreamHeads};
-use sealtrail_core::note::{Ed25519Signer, NoteSigner};
+use sealtrail_core::note::NoteVerifier;
 use sealtrail_core::proof::{prove_consistency, tree_root, verify_consistency};
 use sealtrail_core::tile::TileNodeSource;
 use sealtrail_store::{Store, StoredCheckpoint};
@@ -25,6 +30,7 @@ use tokio::sync::{watch, Notify};
 use crate::clock::now_micros;
 use crate::metrics::Metrics;
 use crate::sequencer::{HeadPublisher, TreeHead};
+use crate::signing::KeyRing;
 use crate::tiles::StoreTiles;
 
 /// The latest signed checkpoint, published to waiters.
@@ -41,7 +47,8 @@ pub struct Signed {
 pub struct Checkpointer {
     pub store: Arc<dyn Store>,
     pub tiles: Arc<StoreTiles>,
-    pub signer: Arc<Ed25519Signer>,
+    /// The log's signing keys.
+    pub keys: Arc<KeyRing>,
     pub origin: String,
     pub interval: Duration,
     pub metrics: Arc<Metrics>,
@@ -81,16 +88,21 @@ pub enum CheckpointError {
     Store(#[from] sealtrail_store::StoreError),
     #[error("checkpoint: {0}")]
     Format(String),
+    #[error("checkpoint not signed: {0}")]
+    Signing(String),
 }
 
 impl Checkpointer {
-    /// Loads the last stored checkpoint, if any, checking its signature.
+    /// Loads the last stored checkpoint, if any, checking its signature with
+    /// every key the log has had (it may predate a rotation).
     pub fn load_latest(&self) -> Result<Option<Signed>, CheckpointError> {
         let Some(stored) = self.store.latest_checkpoint()? else {
             return Ok(None);
         };
-        let verifier = self.signer.verifier();
-        let opened = SignedCheckpoint::open(&stored.note, &[&verifier]).map_err(|e| {
+        let verifiers = self.keys.verifiers();
+        let trusted: Vec<&dyn NoteVerifier> =
+            verifiers.iter().map(|v| v as &dyn NoteVerifier).collect();
+        let opened = SignedCheckpoint::open(&stored.note, &trusted).map_err(|e| {
             CheckpointError::Format(format!("stored checkpoint at size {}: {e}", stored.size))
         })?;
         Ok(Some(Signed {
@@ -230,8 +242,14 @@ impl Checkpointer {
             root,
             extensions: vec![heads::extension_line(&heads_root)],
         };
-        let signed = SignedCheckpoint::sign(cp, &[self.signer.as_ref() as &dyn NoteSigner])
-            .map_err(|e| CheckpointError::Format(e.to_string()))?;
+        let now = now_micros();
+        if let Err(e) = self.keys.refresh(now) {
+            tracing::warn!(error = %format!("{e:#}"), "cannot reload the signing keys; signing with the keys loaded before");
+        }
+        let signed = self
+            .keys
+            .sign_checkpoint(cp, now)
+            .map_err(|e| CheckpointError::Signing(e.to_string()))?;
         let note = signed.to_bytes();
         self.store.put_checkpoint(&StoredCheckpoint {
             size: head.size,

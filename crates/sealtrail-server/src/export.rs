@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::State;
+
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -37,7 +37,8 @@ use serde::Deserialize;
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipWriter};
 
-use crate::auth::Caller;
+use crate::access::audit::read_access;
+use crate::access::{Ctx, Scope};
 use crate::checkpointer::Signed;
 use crate::clock::now_micros;
 use crate::error::ApiError;
@@ -132,10 +133,10 @@ impl ExportRequest {
 
 /// `POST /v1/exports`: the bundle, as `application/zip`.
 pub async fn post_export(
-    State(state): State<AppState>,
-    _c: Caller,
+    Ctx { caller, log: state }: Ctx,
     body: Result<Json<ExportRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
+    caller.require(Scope::Export, "POST /v1/exports")?;
     let Json(req) = body.map_err(|e| {
         ApiError::bad_request(
             "invalid_request",
@@ -143,7 +144,19 @@ pub async fn post_export(
         )
     })?;
     let query = req.query()?;
-    let with_bodies = req.bodies.unwrap_or(true);
+    let with_bodies = req.bodies.unwrap_or(caller.has(Scope::Bodies));
+    if with_bodies {
+        caller.require(
+            Scope::Bodies,
+            "an export with bodies (send \"bodies\": false)",
+        )?;
+    }
+    let mut audit = match serde_json::to_value(&query) {
+        Ok(serde_json::Value::Object(m)) => m,
+        _ => serde_json::Map::new(),
+    };
+    audit.insert("with_bodies".into(), with_bodies.into());
+    read_access(&state, &caller, "log.export", audit).await?;
     let needs_heads = query.completeness_stream().is_some();
     let signed = checkpoint_for_export(&state, needs_heads).await?;
     let store = state.store.clone();

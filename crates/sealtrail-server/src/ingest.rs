@@ -3,13 +3,13 @@
 use std::sync::atomic::Ordering;
 
 use axum::body::Body;
-use axum::extract::{Query, State};
+use axum::extract::Query;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
-use crate::auth::Caller;
+use crate::access::{Ctx, Scope};
 use crate::decode::{decode, Framing};
 use crate::error::{ApiError, ErrorBody};
 use crate::proofs;
@@ -53,12 +53,12 @@ pub struct IngestResponse {
 }
 
 pub async fn post_events(
-    State(state): State<AppState>,
-    _caller: Caller,
+    Ctx { caller, log: state }: Ctx,
     Query(params): Query<IngestParams>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
+    caller.require(Scope::Ingest, "POST /v1/events")?;
     let wait = match params.wait.as_deref() {
         None => false,
         Some("checkpoint") => true,
@@ -100,6 +100,7 @@ pub async fn post_events(
         },
     )?;
     drop(bytes);
+    let slots = crate::access::enforce::events(&state, &caller, slots);
 
     let mut prepared = Vec::with_capacity(slots.len());
     let mut positions = Vec::with_capacity(slots.len());
@@ -163,10 +164,16 @@ pub async fn post_events(
         .events_duplicate
         .fetch_add(dups as u64, Ordering::Relaxed);
 
+    let not_yours = |r: &Option<EventResult>| {
+        matches!(r, Some(EventResult::Rejected { error })
+            if crate::access::enforce::ATTRIBUTION_CODES.contains(&error.code))
+    };
     let status = if rejected == 0 {
         StatusCode::OK
     } else if sealed + dups > 0 {
         StatusCode::MULTI_STATUS
+    } else if results.iter().all(not_yours) {
+        StatusCode::FORBIDDEN
     } else {
         StatusCode::BAD_REQUEST
     };

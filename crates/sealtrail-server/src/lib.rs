@@ -2,8 +2,9 @@
 //! sequencer (batched, one durable transaction per batch) → receipts;
 //! a checkpointer that signs C2SP checkpoints; proofs and C2SP tiles.
 
+pub mod access;
+pub mod admin;
 pub mod app;
-pub mod auth;
 pub mod checkpointer;
 pub mod clock;
 pub mod datadir;
@@ -14,11 +15,13 @@ pub mod ingest;
 pub mod metrics;
 pub mod ocsf;
 pub mod otlp;
+pub mod projects;
 pub mod proofs;
 pub mod query;
 pub mod read;
 pub mod sensitive;
 pub mod sequencer;
+pub mod signing;
 pub mod state;
 pub mod tiles;
 

@@ -3,7 +3,7 @@
 //! answers; the store does the work (every filter has an index there).
 
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::Query;
 use axum::Json;
 use sealtrail_core::event::{EventKind, Outcome};
 use sealtrail_core::hash::Hash;
@@ -12,9 +12,9 @@ use sealtrail_store::{EventQuery, StatsGroup, StatsQuery};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::auth::Caller;
+use crate::access::audit::{params_object, read_access};
+use crate::access::{Ctx, Scope};
 use crate::error::ApiError;
-use crate::state::AppState;
 
 fn bad(field: &str, message: impl Into<String>) -> ApiError {
     let mut e = ApiError::bad_request("invalid_parameter", message);
@@ -234,11 +234,16 @@ async fn blocking<T: Send + 'static>(
 
 /// `GET /v1/events`: one page of entries matching every filter given.
 pub async fn get_events(
-    State(state): State<AppState>,
-    _c: Caller,
+    Ctx { caller, log: state }: Ctx,
     q: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Json<EventsResponse>, ApiError> {
+    caller.require(Scope::Read, "GET /v1/events")?;
+    let audit = q.as_ref().map(|q| params_object(&q.0)).unwrap_or_default();
     let query = event_query(&Params::new(q, EVENT_PARAMS)?)?;
+    if query.include_bodies {
+        caller.require(Scope::Bodies, "GET /v1/events?include=body")?;
+    }
+    read_access(&state, &caller, "log.query", audit).await?;
     let store = state.store.clone();
     let include = query.include_bodies;
     let page = blocking(move || Ok(store.query(&query)?)).await?;
@@ -328,11 +333,13 @@ pub struct StatsResponse {
 
 /// `GET /v1/stats`: entry counts, grouped.
 pub async fn get_stats(
-    State(state): State<AppState>,
-    _c: Caller,
+    Ctx { caller, log: state }: Ctx,
     q: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Json<StatsResponse>, ApiError> {
+    caller.require(Scope::Read, "GET /v1/stats")?;
+    let audit = q.as_ref().map(|q| params_object(&q.0)).unwrap_or_default();
     let query = stats_query(&Params::new(q, STATS_PARAMS)?)?;
+    read_access(&state, &caller, "log.stats", audit).await?;
     let store = state.store.clone();
     let group_by: Vec<&'static str> = query.group_by.iter().map(|g| g.name()).collect();
     let rows = blocking(move || Ok(store.stats(&query)?)).await?;

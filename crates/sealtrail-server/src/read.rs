@@ -7,8 +7,10 @@ use axum::Json;
 use sealtrail_core::tile::{encode_entry_bundle, parse_tile_path, tile_containing, TilePath};
 use serde::{Deserialize, Serialize};
 
-use crate::auth::{authenticate, Caller};
+use crate::access::audit::read_access;
+use crate::access::{Ctx, Scope};
 use crate::error::ApiError;
+use crate::projects::Root;
 use crate::proofs;
 use crate::state::AppState;
 
@@ -41,10 +43,8 @@ fn checkpoint_text(state: &AppState) -> Result<Response, ApiError> {
     Ok(resp)
 }
 
-pub async fn get_checkpoint(
-    State(state): State<AppState>,
-    _c: Caller,
-) -> Result<Response, ApiError> {
+pub async fn get_checkpoint(Ctx { caller, log: state }: Ctx) -> Result<Response, ApiError> {
+    caller.require(Scope::Proofs, "GET /v1/checkpoint")?;
     checkpoint_text(&state)
 }
 
@@ -67,11 +67,16 @@ fn parse_index(s: &str) -> Result<u64, ApiError> {
 }
 
 pub async fn get_entry(
-    State(state): State<AppState>,
-    _c: Caller,
+    Ctx { caller, log: state }: Ctx,
     Path(index): Path<String>,
 ) -> Result<Json<EntryResponse>, ApiError> {
+    caller.require(Scope::Read, "GET /v1/entries/{index}")?;
     let index = parse_index(&index)?;
+    let bodies = caller.has(Scope::Bodies);
+    let mut audit = serde_json::Map::new();
+    audit.insert("index".into(), index.into());
+    audit.insert("with_body".into(), bodies.into());
+    read_access(&state, &caller, "log.entry_read", audit).await?;
     let store = state.store.clone();
     let entry = blocking(move || Ok(store.entry(index)?)).await?;
     let e = entry.ok_or_else(|| {
@@ -85,6 +90,7 @@ pub async fn get_entry(
     let body = e
         .body
         .as_deref()
+        .filter(|_| bodies)
         .map(serde_json::from_slice)
         .transpose()
         .map_err(|err| ApiError::internal(format!("stored body {index} is not JSON: {err}")))?;
@@ -93,7 +99,7 @@ pub async fn get_entry(
         leaf_hash: e.leaf_hash.to_hex(),
         header,
         body,
-        salt: e.salt.map(hex::encode),
+        salt: e.salt.filter(|_| bodies).map(hex::encode),
     }))
 }
 
@@ -115,11 +121,11 @@ pub struct ProofResponse {
 }
 
 pub async fn get_proof(
-    State(state): State<AppState>,
-    _c: Caller,
+    Ctx { caller, log: state }: Ctx,
     Path(index): Path<String>,
     Query(q): Query<SizeParam>,
 ) -> Result<Json<ProofResponse>, ApiError> {
+    caller.require(Scope::Proofs, "GET /v1/entries/{index}/proof")?;
     let index = parse_index(&index)?;
     let committed = committed_size(&state);
     let latest = state.checkpoints.borrow().clone();
@@ -184,10 +190,10 @@ pub struct ConsistencyResponse {
 }
 
 pub async fn get_consistency(
-    State(state): State<AppState>,
-    _c: Caller,
+    Ctx { caller, log: state }: Ctx,
     Query(q): Query<ConsistencyParams>,
 ) -> Result<Json<ConsistencyResponse>, ApiError> {
+    caller.require(Scope::Proofs, "GET /v1/consistency")?;
     let committed = committed_size(&state);
     if q.from > q.to {
         return Err(ApiError::bad_request(
@@ -214,34 +220,54 @@ pub async fn get_consistency(
     .await
 }
 
-async fn tiles_allowed(
-    state: &AppState,
+/// The log whose tiles are asked for: `/tlog/…` is the default project's
+/// (or, with a key, the key's project), `/projects/{name}/tlog/…` a named
+/// one. Public with `--public-tiles`; otherwise the key needs `proofs`.
+async fn tiles_log(
+    root: &Root,
+    project: Option<&str>,
     parts: &axum::http::request::Parts,
-) -> Result<(), ApiError> {
-    if state.public_tiles {
-        Ok(())
-    } else {
-        authenticate(state, parts).await.map(|_| ())
+) -> Result<AppState, ApiError> {
+    if root.public_tiles {
+        return root.log(project.unwrap_or(crate::access::DEFAULT_PROJECT));
     }
+    let caller = crate::access::caller::authenticate(&root.access, &parts.headers).await?;
+    caller.require(Scope::Proofs, "the tlog tiles")?;
+    let mut headers = parts.headers.clone();
+    if let Some(p) = project {
+        let v = axum::http::HeaderValue::from_str(p).map_err(|_| {
+            ApiError::not_found(format!("there is no project {p:?} on this server"))
+        })?;
+        headers.insert(crate::access::caller::PROJECT_HEADER, v);
+    }
+    let name = crate::access::caller::project_of(&caller, &headers)?;
+    root.log(&name)
+}
+
+/// The `{project}` of `/projects/{project}/tlog/…`, when the route has one.
+fn project_param(params: &std::collections::HashMap<String, String>) -> Option<&str> {
+    params.get("project").map(String::as_str)
 }
 
 pub async fn tlog_checkpoint(
-    State(state): State<AppState>,
+    State(root): State<Root>,
+    Path(params): Path<std::collections::HashMap<String, String>>,
     req: axum::extract::Request,
 ) -> Result<Response, ApiError> {
     let (parts, _) = req.into_parts();
-    tiles_allowed(&state, &parts).await?;
+    let state = tiles_log(&root, project_param(&params), &parts).await?;
     checkpoint_text(&state)
 }
 
 /// `GET /tlog/tile/...`: hash tiles and entry bundles.
 pub async fn tlog_tile(
-    State(state): State<AppState>,
-    Path(rest): Path<String>,
+    State(root): State<Root>,
+    Path(params): Path<std::collections::HashMap<String, String>>,
     req: axum::extract::Request,
 ) -> Result<Response, ApiError> {
     let (parts, _) = req.into_parts();
-    tiles_allowed(&state, &parts).await?;
+    let state = tiles_log(&root, project_param(&params), &parts).await?;
+    let rest = params.get("rest").cloned().unwrap_or_default();
     let path = format!("tile/{rest}");
     let parsed = parse_tile_path(&path).map_err(|e| ApiError::not_found(e.to_string()))?;
     let size = committed_size(&state);

@@ -135,7 +135,8 @@ fn load_or_create_key(path: &Path) -> Result<Vec<u8>> {
     }
 }
 
-fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+/// Creates a file only its owner can read (keys), failing if it exists.
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let mut f = std::fs::OpenOptions::new()

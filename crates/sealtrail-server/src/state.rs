@@ -6,7 +6,7 @@ use std::time::Duration;
 use sealtrail_store::Store;
 use tokio::sync::{watch, Notify};
 
-use crate::auth::KeyCache;
+use crate::access::Access;
 use crate::checkpointer::Signed;
 use crate::metrics::Metrics;
 use crate::sequencer::Sequencer;
@@ -36,8 +36,11 @@ impl Default for Limits {
     }
 }
 
+/// One project's log, as the handlers see it.
 #[derive(Clone)]
 pub struct AppState {
+    /// The project's name (`default` for the data directory's own log).
+    pub project: String,
     pub store: Arc<dyn Store>,
     pub sequencer: Sequencer,
     pub tiles: Arc<StoreTiles>,
@@ -45,11 +48,13 @@ pub struct AppState {
     pub nudge: Arc<Notify>,
     pub metrics: Arc<Metrics>,
     pub limits: Limits,
-    pub keys: Arc<KeyCache>,
+    pub access: Arc<Access>,
     pub public_tiles: bool,
     pub origin: String,
     /// The log's verifier key (written into evidence bundles).
     pub vkey: String,
+    /// The log's signing keys (rotation, history).
+    pub signing_keys: Arc<crate::signing::KeyRing>,
     /// PII and secrets scanning with the redaction policy; `None` when off.
     pub sensitive: Option<Arc<crate::sensitive::Sensitive>>,
 }

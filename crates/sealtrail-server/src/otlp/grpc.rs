@@ -18,10 +18,10 @@ use tonic::{Request, Response, Status};
 
 use super::{export, rpc};
 use crate::error::ApiError;
-use crate::state::AppState;
+use crate::projects::Root;
 
 pub struct OtlpTraceService {
-    state: AppState,
+    root: Root,
 }
 
 /// The error as a gRPC status; RetryInfo rides in `grpc-status-details-bin`.
@@ -45,10 +45,18 @@ impl TraceService for OtlpTraceService {
         // The same bearer-key check as HTTP, on the gRPC metadata.
         let (mut parts, ()) = HttpRequest::new(()).into_parts();
         parts.headers = request.metadata().clone().into_headers();
-        crate::auth::authenticate(&self.state, &parts)
-            .await
-            .map_err(|e| to_status(&e))?;
-        let done = export(&self.state, request.get_ref())
+        let (caller, state) = async {
+            let caller =
+                crate::access::caller::authenticate(&self.root.access, &parts.headers).await?;
+            caller.require(crate::access::Scope::Ingest, "OTLP/gRPC Export")?;
+            let state = self
+                .root
+                .log(&crate::access::caller::project_of(&caller, &parts.headers)?)?;
+            Ok::<_, ApiError>((caller, state))
+        }
+        .await
+        .map_err(|e| to_status(&e))?;
+        let done = export(&state, &caller, request.get_ref())
             .await
             .map_err(|e| to_status(&e))?;
         let partial_success = (done.rejected > 0).then(|| ExportTracePartialSuccess {
@@ -71,11 +79,11 @@ pub async fn bind(addr: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
 /// Serves until `shutdown` turns true, then finishes in-flight calls.
 pub async fn serve(
     listener: tokio::net::TcpListener,
-    state: AppState,
+    root: Root,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    let limit = state.limits.max_body_bytes;
-    let service = TraceServiceServer::new(OtlpTraceService { state })
+    let limit = root.opts_limits().max_body_bytes;
+    let service = TraceServiceServer::new(OtlpTraceService { root })
         .accept_compressed(CompressionEncoding::Gzip)
         .max_decoding_message_size(limit);
     tonic::transport::Server::builder()

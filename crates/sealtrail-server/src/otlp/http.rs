@@ -13,7 +13,7 @@ use prost::Message;
 
 use super::{export, rpc, Exported};
 use crate::error::ApiError;
-use crate::state::AppState;
+use crate::projects::Root;
 
 /// The two OTLP/HTTP encodings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,12 +46,14 @@ impl Encoding {
     }
 }
 
-pub async fn post_traces(State(state): State<AppState>, request: Request) -> Response {
+pub async fn post_traces(State(root): State<Root>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     // Errors are answered in the request's encoding; JSON when unknown.
     let encoding = Encoding::from_headers(&parts.headers);
     let answer = async {
-        crate::auth::authenticate(&state, &parts).await?;
+        let caller = crate::access::caller::authenticate(&root.access, &parts.headers).await?;
+        caller.require(crate::access::Scope::Ingest, "POST /v1/traces")?;
+        let state = root.log(&crate::access::caller::project_of(&caller, &parts.headers)?)?;
         let encoding = encoding.ok_or_else(|| {
             ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -66,7 +68,7 @@ pub async fn post_traces(State(state): State<AppState>, request: Request) -> Res
         let bytes = decompress(&parts.headers, &bytes, limit)?;
         let request = decode(encoding, &bytes)?;
         drop(bytes);
-        export(&state, &request).await
+        export(&state, &caller, &request).await
     }
     .await;
     let encoding = encoding.unwrap_or(Encoding::Json);

@@ -38,6 +38,7 @@ pub struct Exported {
 /// become a valid event is counted as rejected; the others are sealed.
 pub async fn export(
     state: &AppState,
+    caller: &crate::access::Caller,
     request: &ExportTraceServiceRequest,
 ) -> Result<Exported, ApiError> {
     let total: usize = request
@@ -70,7 +71,12 @@ pub async fn export(
                 scope: ss.scope.as_ref(),
             };
             for (span, salt) in ss.spans.iter().zip(salts.by_ref()) {
-                match prepare_span(origin, span, with, salt) {
+                let checked = prepare_span(origin, span, with, salt).and_then(|mut p| {
+                    crate::access::enforce::check(state, caller, &mut p)
+                        .map(|()| p)
+                        .map_err(|e| e.message)
+                });
+                match checked {
                     Ok(p) => prepared.push(p),
                     Err(why) => {
                         rejected += 1;

@@ -44,6 +44,8 @@ pub struct PreparedEvent {
     pub parent: Option<String>,
     pub kind: &'static str,
     pub action: Option<String>,
+    /// Checked against the agent's scope; never sealed into the header.
+    pub resource: Option<String>,
     pub tool: Option<String>,
     pub outcome: Option<&'static str>,
     pub seq: Option<u64>,
@@ -74,6 +76,7 @@ impl PreparedEvent {
             parent: event.parent,
             kind: event.kind.as_str(),
             action: event.action,
+            resource: event.resource,
             tool: event.tool.map(|t| t.name),
             outcome: event.outcome.map(|o| o.as_str()),
             seq: event.seq,

@@ -29,6 +29,11 @@ pub fn options(dir: &std::path::Path) -> ServeOptions {
         backend: sealtrail_server::datadir::Backend::Embedded,
         otlp_grpc_listen: None,
         pii: Default::default(),
+        signing: Default::default(),
+        rate_limit: sealtrail_server::access::keys::RateLimit {
+            per_second: 0.0,
+            burst: 1.0,
+        },
     }
 }
 

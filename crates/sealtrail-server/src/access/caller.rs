@@ -1,0 +1,239 @@
+//! Who is calling: the bearer key (or session token) checked, rate-limited
+//! and resolved to the project the request acts on.
+
+use std::time::Instant;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, StatusCode};
+use sealtrail_core::hash::sha256;
+
+use super::keys::{self, KeyInfo, Unusable, TOKEN_PREFIX};
+use super::roles::{Role, Scope};
+use super::tokens::{Claims, TokenError};
+use super::{Access, DEFAULT_PROJECT};
+use crate::error::ApiError;
+use crate::projects::Root;
+use crate::state::AppState;
+
+/// The header naming the project a server-wide (owner) key acts on.
+pub const PROJECT_HEADER: &str = "sealtrail-project";
+
+/// The authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub key: KeyInfo,
+    /// Present when the request came with a session token.
+    pub token: Option<Claims>,
+}
+
+impl Caller {
+    pub fn role(&self) -> Role {
+        self.key.role
+    }
+
+    pub fn has(&self, scope: Scope) -> bool {
+        self.key.has(scope)
+    }
+
+    /// `403` naming the scope and the endpoint, unless the key holds it.
+    pub fn require(&self, scope: Scope, what: &str) -> Result<(), ApiError> {
+        if self.has(scope) {
+            return Ok(());
+        }
+        let whose = if self.token.is_some() {
+            "this session token".to_string()
+        } else {
+            format!("this {} key", self.key.role.as_str())
+        };
+        Err(ApiError::forbidden(format!(
+            "{whose} lacks the `{}` scope needed for {what}",
+            scope.as_str()
+        )))
+    }
+
+    /// How self-audit events name the caller.
+    pub fn label(&self) -> String {
+        match &self.token {
+            Some(t) => format!("{} via session token for {}", self.key.label(), t.s),
+            None => self.key.label(),
+        }
+    }
+}
+
+fn unauthorized(code: &'static str, message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, code, message)
+}
+
+fn unusable(id: &str, why: Unusable) -> ApiError {
+    match why {
+        Unusable::Revoked => unauthorized("key_revoked", format!("API key {id} has been revoked")),
+        Unusable::Expired => unauthorized("key_expired", format!("API key {id} has expired")),
+    }
+}
+
+/// The bearer value; never echoed back in any message.
+fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
+    let value = headers.get(header::AUTHORIZATION).ok_or_else(|| {
+        unauthorized(
+            "unauthorized",
+            "missing Authorization header; send `Authorization: Bearer <api key>`",
+        )
+    })?;
+    let value = value
+        .to_str()
+        .map_err(|_| unauthorized("unauthorized", "Authorization header is not valid ASCII"))?;
+    Ok(value
+        .strip_prefix("Bearer ")
+        .ok_or_else(|| unauthorized("unauthorized", "Authorization must use the Bearer scheme"))?
+        .trim())
+}
+
+/// Checks the `Authorization: Bearer` header, then the key's rate limit.
+pub async fn authenticate(access: &Access, headers: &HeaderMap) -> Result<Caller, ApiError> {
+    let text = bearer(headers)?;
+    let now = crate::clock::now_micros();
+    let caller = if text.starts_with(TOKEN_PREFIX) {
+        from_token(access, text, now)?
+    } else {
+        from_key(access, text, now).await?
+    };
+    let limit = caller.key.rate_limit.unwrap_or(access.default_rate);
+    if let Err(wait) = access.rate.take(&caller.key.id, limit, Instant::now()) {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!(
+                "API key {} is over its rate limit ({} requests/s, bursts of {}); retry after {wait} s",
+                caller.key.id, limit.per_second, limit.burst
+            ),
+        )
+        .retry_after(u32::try_from(wait).unwrap_or(u32::MAX)));
+    }
+    access.touch(&caller.key.id, now);
+    Ok(caller)
+}
+
+async fn from_key(access: &Access, text: &str, now: u64) -> Result<Caller, ApiError> {
+    if !text.starts_with("stk_") && !text.starts_with("sta_") {
+        return Err(unauthorized(
+            "unauthorized",
+            "that is not a sealtrail API key (they start with stk_, sta_ or sts_)",
+        ));
+    }
+    if let Some(p) = keys::parse(text) {
+        if let Some(rec) = access.key(&p.id) {
+            if !keys::hash_matches(&p.secret_hash, &rec.secret_hash) {
+                return Err(unauthorized(
+                    "unauthorized",
+                    format!("invalid secret for API key {}", p.id),
+                ));
+            }
+            rec.info.usable_at(now).map_err(|w| unusable(&p.id, w))?;
+            return Ok(Caller {
+                key: rec.info,
+                token: None,
+            });
+        }
+    }
+    // Keys made before key ids existed are looked up by their whole hash.
+    let hash = sha256(text.as_bytes());
+    let Some(legacy) = access.legacy_key(hash).await? else {
+        return Err(unauthorized("unauthorized", "unknown API key"));
+    };
+    let role = match legacy.role.as_str() {
+        "owner" => Role::Owner,
+        _ => Role::Member,
+    };
+    Ok(Caller {
+        key: KeyInfo {
+            id: format!("legacy-{}", &hash.to_hex()[..16]),
+            name: legacy.name,
+            role,
+            scopes: role.scopes().to_vec(),
+            project: DEFAULT_PROJECT.into(),
+            agent: None,
+            created: legacy.created,
+            created_by: "sealtrail init".into(),
+            expires: None,
+            revoked: None,
+            revoked_by: None,
+            last_used: None,
+            rotated_from: None,
+            rotated_to: None,
+            rate_limit: None,
+        },
+        token: None,
+    })
+}
+
+fn from_token(access: &Access, text: &str, now: u64) -> Result<Caller, ApiError> {
+    let claims = access.tokens.open(text, now).map_err(|e| match e {
+        TokenError::Expired => unauthorized("token_expired", "this session token has expired"),
+        TokenError::Malformed | TokenError::BadSignature => {
+            unauthorized("unauthorized", "invalid session token")
+        }
+    })?;
+    let rec = access
+        .key(&claims.k)
+        .ok_or_else(|| unauthorized("unauthorized", "the key of this session token is gone"))?;
+    rec.info
+        .usable_at(now)
+        .map_err(|w| unusable(&claims.k, w))?;
+    if rec.info.agent.as_deref() != Some(claims.a.as_str()) {
+        return Err(unauthorized("unauthorized", "invalid session token"));
+    }
+    let mut key = rec.info;
+    // A token writes its session; it never reads.
+    key.scopes
+        .retain(|s| matches!(s, Scope::Ingest | Scope::Proofs));
+    Ok(Caller {
+        key,
+        token: Some(claims),
+    })
+}
+
+/// An authenticated request and the project log it acts on.
+pub struct Ctx {
+    pub caller: Caller,
+    pub log: AppState,
+}
+
+/// The project a request acts on: its key's, or for owner keys the one the
+/// `Sealtrail-Project` header names.
+pub fn project_of(caller: &Caller, headers: &HeaderMap) -> Result<String, ApiError> {
+    let asked = match headers.get(PROJECT_HEADER) {
+        None => None,
+        Some(v) => Some(
+            v.to_str()
+                .ok()
+                .filter(|n| super::valid_project_name(n))
+                .ok_or_else(|| {
+                    ApiError::bad_request(
+                        "invalid_project",
+                        "Sealtrail-Project must be a project name ([a-z0-9][a-z0-9-]{0,62})",
+                    )
+                })?,
+        ),
+    };
+    match asked {
+        Some(p) if caller.role().server_wide() => Ok(p.to_string()),
+        Some(p) if p != caller.key.project => Err(ApiError::forbidden(format!(
+            "API key {} belongs to project {:?}; it cannot act on project {p:?}",
+            caller.key.id, caller.key.project
+        ))),
+        _ if caller.role().server_wide() => Ok(DEFAULT_PROJECT.to_string()),
+        _ => Ok(caller.key.project.clone()),
+    }
+}
+
+impl FromRequestParts<Root> for Ctx {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, root: &Root) -> Result<Self, ApiError> {
+        let caller = authenticate(&root.access, &parts.headers).await?;
+        let project = project_of(&caller, &parts.headers)?;
+        let log = root.log(&project)?;
+        Ok(Ctx { caller, log })
+    }
+}

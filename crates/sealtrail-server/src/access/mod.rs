@@ -1,0 +1,394 @@
+//! Identity and access (docs/access.md): keys, roles and scopes, session
+//! tokens, the agent registry, projects, rate limits and self-audit.
+//!
+//! Records live in the default project's store as JSON (`Store::put_access`)
+//! and in memory here; every change is written through. Nodes sharing a
+//! PostgreSQL database reload the records every second, so a revocation on
+//! one node holds on the others within that second.
+
+pub mod audit;
+pub mod caller;
+pub mod enforce;
+pub mod keys;
+pub mod rate;
+pub mod roles;
+pub mod tokens;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::{Arc, Mutex, RwLock};
+
+use anyhow::Context;
+use sealtrail_core::hash::Hash;
+use sealtrail_core::registry::AgentRecord;
+use sealtrail_store::{ApiKeyRecord, Store};
+use serde::{Deserialize, Serialize};
+
+use crate::error::ApiError;
+use keys::{KeyInfo, KeyRecord, RateLimit};
+use rate::RateLimiter;
+use tokens::TokenKey;
+
+pub use caller::{Caller, Ctx};
+pub use roles::{Role, Scope};
+
+pub const KIND_KEY: &str = "key";
+pub const KIND_AGENT: &str = "agent";
+pub const KIND_PROJECT: &str = "project";
+
+/// The project every data directory starts with: the log it held before
+/// projects existed.
+pub const DEFAULT_PROJECT: &str = "default";
+
+/// The agent id of sealtrail's own events: nobody else may write as it.
+pub const SELF_AGENT: &str = "sealtrail";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProjectRecord {
+    pub name: String,
+    pub created: u64,
+    pub created_by: String,
+    pub origin: String,
+    pub vkey: String,
+}
+
+/// Project names: short, lowercase, usable as a directory and schema name.
+pub fn valid_project_name(name: &str) -> bool {
+    let b = name.as_bytes();
+    !b.is_empty()
+        && b.len() <= 63
+        && (b[0].is_ascii_lowercase() || b[0].is_ascii_digit())
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+}
+
+fn agent_slot(project: &str, id: &str) -> String {
+    format!("{project}/{id}")
+}
+
+#[derive(Default)]
+struct Records {
+    keys: HashMap<String, KeyRecord>,
+    agents: HashMap<String, AgentRecord>,
+    projects: BTreeMap<String, ProjectRecord>,
+}
+
+pub struct Access {
+    store: Arc<dyn Store>,
+    records: RwLock<Records>,
+    legacy: RwLock<HashMap<Hash, ApiKeyRecord>>,
+    last_used: Mutex<HashMap<String, u64>>,
+    pub rate: RateLimiter,
+    pub default_rate: RateLimit,
+    pub tokens: TokenKey,
+    /// Serialises read-modify-write changes of records on this node.
+    pub write: tokio::sync::Mutex<()>,
+}
+
+const TOKEN_KEY_FILE: &str = "token.key";
+
+/// The HMAC key of session tokens, made on first start (mode 0600).
+fn load_token_key(data: &Path) -> anyhow::Result<TokenKey> {
+    let path = data.join(TOKEN_KEY_FILE);
+    match std::fs::read(&path) {
+        Ok(b) if b.len() == 32 => {
+            let mut k = [0u8; 32];
+            k.copy_from_slice(&b);
+            return Ok(TokenKey::new(k));
+        }
+        Ok(_) => anyhow::bail!("{} is not a 32-byte key", path.display()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+    let mut k = [0u8; 32];
+    getrandom::fill(&mut k).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+    crate::sensitive::write_private(&path, &k)?;
+    Ok(TokenKey::new(k))
+}
+
+impl Access {
+    /// Loads every record from the default project's store.
+    pub fn load(
+        store: Arc<dyn Store>,
+        data: &Path,
+        default_rate: RateLimit,
+    ) -> anyhow::Result<Self> {
+        let access = Access {
+            records: RwLock::new(Records::default()),
+            legacy: RwLock::default(),
+            last_used: Mutex::default(),
+            rate: RateLimiter::default(),
+            default_rate,
+            tokens: load_token_key(data)?,
+            write: tokio::sync::Mutex::new(()),
+            store,
+        };
+        access
+            .reload()
+            .context("cannot load keys, agents and projects")?;
+        Ok(access)
+    }
+
+    /// Re-reads every record (nodes sharing a database call this often).
+    pub fn reload(&self) -> Result<(), sealtrail_store::StoreError> {
+        let mut fresh = Records::default();
+        for (id, json) in self.store.access_all(KIND_KEY)? {
+            match serde_json::from_slice::<KeyRecord>(&json) {
+                Ok(r) => {
+                    fresh.keys.insert(id, r);
+                }
+                Err(e) => tracing::error!(key = %id, "unreadable key record: {e}"),
+            }
+        }
+        for (slot, json) in self.store.access_all(KIND_AGENT)? {
+            match serde_json::from_slice::<AgentRecord>(&json) {
+                Ok(r) => {
+                    fresh.agents.insert(slot, r);
+                }
+                Err(e) => tracing::error!(agent = %slot, "unreadable agent record: {e}"),
+            }
+        }
+        for (name, json) in self.store.access_all(KIND_PROJECT)? {
+            match serde_json::from_slice::<ProjectRecord>(&json) {
+                Ok(r) => {
+                    fresh.projects.insert(name, r);
+                }
+                Err(e) => tracing::error!(project = %name, "unreadable project record: {e}"),
+            }
+        }
+        if let Ok(mut r) = self.records.write() {
+            *r = fresh;
+        }
+        if let Ok(mut l) = self.legacy.write() {
+            l.clear();
+        }
+        Ok(())
+    }
+
+    pub fn key(&self, id: &str) -> Option<KeyRecord> {
+        let r = self.records.read().ok()?;
+        let mut k = r.keys.get(id).cloned()?;
+        k.info.last_used = self.last_used_of(id).or(k.info.last_used);
+        Some(k)
+    }
+
+    pub fn keys(&self, project: Option<&str>) -> Vec<KeyInfo> {
+        let Ok(r) = self.records.read() else {
+            return Vec::new();
+        };
+        let mut out: Vec<KeyInfo> = r
+            .keys
+            .values()
+            .filter(|k| project.is_none_or(|p| k.info.project == p))
+            .map(|k| {
+                let mut info = k.info.clone();
+                info.last_used = self.last_used_of(&info.id).or(info.last_used);
+                info
+            })
+            .collect();
+        out.sort_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)));
+        out
+    }
+
+    pub fn agent(&self, project: &str, id: &str) -> Option<AgentRecord> {
+        self.records
+            .read()
+            .ok()?
+            .agents
+            .get(&agent_slot(project, id))
+            .cloned()
+    }
+
+    /// Runs `f` on the registry entry without cloning it (the ingest path).
+    pub fn with_agent<T>(
+        &self,
+        project: &str,
+        id: &str,
+        f: impl FnOnce(Option<&AgentRecord>) -> T,
+    ) -> T {
+        match self.records.read() {
+            Ok(r) => f(r.agents.get(&agent_slot(project, id))),
+            Err(_) => f(None),
+        }
+    }
+
+    pub fn agents(&self, project: &str) -> Vec<AgentRecord> {
+        let Ok(r) = self.records.read() else {
+            return Vec::new();
+        };
+        let prefix = format!("{project}/");
+        let mut out: Vec<AgentRecord> = r
+            .agents
+            .iter()
+            .filter(|(slot, _)| slot.starts_with(&prefix))
+            .map(|(_, a)| a.clone())
+            .collect();
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        out
+    }
+
+    pub fn projects(&self) -> Vec<ProjectRecord> {
+        self.records
+            .read()
+            .map(|r| r.projects.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Writes a record through to the store, then to memory.
+    async fn put(&self, kind: &'static str, id: String, json: Vec<u8>) -> Result<(), ApiError> {
+        let store = self.store.clone();
+        let id2 = id.clone();
+        tokio::task::spawn_blocking(move || store.put_access(kind, &id2, &json))
+            .await
+            .map_err(|e| ApiError::internal(format!("store task failed: {e}")))?
+            .map_err(|e| {
+                tracing::error!("cannot store a {kind} record: {e}");
+                ApiError::unavailable(
+                    "the access-control store is unavailable; nothing was changed",
+                )
+            })
+    }
+
+    pub async fn put_key(&self, rec: KeyRecord) -> Result<(), ApiError> {
+        let json = serde_json::to_vec(&rec).map_err(|e| ApiError::internal(e.to_string()))?;
+        self.put(KIND_KEY, rec.info.id.clone(), json).await?;
+        if let Ok(mut r) = self.records.write() {
+            r.keys.insert(rec.info.id.clone(), rec);
+        }
+        Ok(())
+    }
+
+    pub async fn put_agent(&self, project: &str, rec: AgentRecord) -> Result<(), ApiError> {
+        let json = serde_json::to_vec(&rec).map_err(|e| ApiError::internal(e.to_string()))?;
+        let slot = agent_slot(project, &rec.id);
+        self.put(KIND_AGENT, slot.clone(), json).await?;
+        if let Ok(mut r) = self.records.write() {
+            r.agents.insert(slot, rec);
+        }
+        Ok(())
+    }
+
+    pub async fn put_project(&self, rec: ProjectRecord) -> Result<(), ApiError> {
+        let json = serde_json::to_vec(&rec).map_err(|e| ApiError::internal(e.to_string()))?;
+        self.put(KIND_PROJECT, rec.name.clone(), json).await?;
+        if let Ok(mut r) = self.records.write() {
+            r.projects.insert(rec.name.clone(), rec);
+        }
+        Ok(())
+    }
+
+    /// A key made before key ids existed, by the hash of the whole key.
+    pub async fn legacy_key(&self, hash: Hash) -> Result<Option<ApiKeyRecord>, ApiError> {
+        if let Some(r) = self.legacy.read().ok().and_then(|m| m.get(&hash).cloned()) {
+            return Ok(Some(r));
+        }
+        let store = self.store.clone();
+        let found = tokio::task::spawn_blocking(move || store.api_key(&hash))
+            .await
+            .map_err(|e| ApiError::internal(format!("key lookup failed: {e}")))??;
+        if let (Some(r), Ok(mut m)) = (&found, self.legacy.write()) {
+            m.insert(hash, r.clone());
+        }
+        Ok(found)
+    }
+
+    pub fn touch(&self, id: &str, now: u64) {
+        if let Ok(mut m) = self.last_used.lock() {
+            m.insert(id.to_string(), now);
+        }
+    }
+
+    fn last_used_of(&self, id: &str) -> Option<u64> {
+        self.last_used.lock().ok()?.get(id).copied()
+    }
+
+    /// Writes the last-used times gathered since the last call (every
+    /// minute, and at shutdown), so a restart keeps them.
+    pub async fn flush_last_used(&self) {
+        let used: Vec<(String, u64)> = match self.last_used.lock() {
+            Ok(mut m) => m.drain().collect(),
+            Err(_) => return,
+        };
+        let _guard = self.write.lock().await;
+        for (id, t) in used {
+            let Some(mut rec) = self
+                .records
+                .read()
+                .ok()
+                .and_then(|r| r.keys.get(&id).cloned())
+            else {
+                continue;
+            };
+            if rec.info.last_used.is_some_and(|old| old >= t) {
+                continue;
+            }
+            rec.info.last_used = Some(t);
+            if let Err(e) = self.put_key(rec).await {
+                tracing::warn!(key = %id, "cannot record last use: {}", e.body.message);
+            }
+        }
+    }
+}
+
+/// The first owner key of a new data directory (`sealtrail init`): stored
+/// hashed, its text returned to be shown once.
+pub fn bootstrap_owner(store: &dyn Store) -> anyhow::Result<String> {
+    let secret = keys::generate(Role::Owner).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+    let rec = KeyRecord {
+        info: KeyInfo {
+            id: secret.id.clone(),
+            name: "owner".into(),
+            role: Role::Owner,
+            scopes: Role::Owner.scopes().to_vec(),
+            project: DEFAULT_PROJECT.into(),
+            agent: None,
+            created: crate::clock::now_micros(),
+            created_by: "sealtrail init".into(),
+            expires: None,
+            revoked: None,
+            revoked_by: None,
+            last_used: None,
+            rotated_from: None,
+            rotated_to: None,
+            rate_limit: None,
+        },
+        secret_hash: secret.secret_hash,
+    };
+    let json = serde_json::to_vec(&rec)?;
+    store
+        .put_access(KIND_KEY, &rec.info.id, &json)
+        .context("cannot store the owner key")?;
+    Ok(secret.text)
+}
+
+/// Background care of the access records: last-used times written every
+/// minute (and at shutdown); with a shared database, every record re-read
+/// every second so revocations made on other nodes hold here too.
+pub async fn upkeep(
+    access: Arc<Access>,
+    shared: bool,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut reload = tokio::time::interval(std::time::Duration::from_secs(1));
+    let mut flush = tokio::time::interval(std::time::Duration::from_secs(60));
+    reload.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            changed = shutdown.changed() => {
+                if changed.is_err() || *shutdown.borrow() {
+                    break;
+                }
+            }
+            _ = flush.tick() => access.flush_last_used().await,
+            _ = reload.tick(), if shared => {
+                let a = access.clone();
+                match tokio::task::spawn_blocking(move || a.reload()).await {
+                    Ok(Err(e)) => tracing::warn!("cannot reload keys and agents: {e}"),
+                    Err(e) => tracing::warn!("reload task failed: {e}"),
+                    Ok(Ok(())) => {}
+                }
+            }
+        }
+    }
+    access.flush_last_used().await;
+}

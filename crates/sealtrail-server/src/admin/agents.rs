@@ -1,0 +1,152 @@
+//! `/v1/agents…`: the agent registry of the request's project.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Query};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use sealtrail_core::registry::{AgentPatch, AgentRecord, AgentStatus};
+use serde::{Deserialize, Serialize};
+
+use super::{body, snapshot};
+use crate::access::audit::{self, Audit, CONFIG_CHANGE};
+use crate::access::{Ctx, Scope, SELF_AGENT};
+use crate::clock::now_micros;
+use crate::error::ApiError;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    status: Option<AgentStatus>,
+}
+
+#[derive(Serialize)]
+pub struct AgentList {
+    agents: Vec<AgentRecord>,
+}
+
+pub async fn list(
+    Ctx { caller, log }: Ctx,
+    Query(p): Query<ListParams>,
+) -> Result<Json<AgentList>, ApiError> {
+    caller.require(Scope::AgentsRead, "GET /v1/agents")?;
+    let mut agents = log.access.agents(&log.project);
+    if let Some(s) = p.status {
+        agents.retain(|a| a.status == s);
+    }
+    Ok(Json(AgentList { agents }))
+}
+
+fn not_found(id: &str, project: &str) -> ApiError {
+    ApiError::not_found(format!(
+        "no agent {id:?} is registered in project {project:?}"
+    ))
+}
+
+pub async fn show(
+    Ctx { caller, log }: Ctx,
+    Path(id): Path<String>,
+) -> Result<Json<AgentRecord>, ApiError> {
+    caller.require(Scope::AgentsRead, "GET /v1/agents/{id}")?;
+    log.access
+        .agent(&log.project, &id)
+        .map(Json)
+        .ok_or_else(|| not_found(&id, &log.project))
+}
+
+fn invalid(e: sealtrail_core::registry::RegistryError) -> ApiError {
+    let mut err = ApiError::bad_request("invalid_agent", e.to_string());
+    err.body.field = Some(e.field.clone());
+    err
+}
+
+pub async fn register(
+    Ctx { caller, log }: Ctx,
+    json: Result<Json<AgentRecord>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    caller.require(Scope::AgentsWrite, "POST /v1/agents")?;
+    let mut rec = body(json)?;
+    if rec.id == SELF_AGENT {
+        return Err(ApiError::bad_request(
+            "invalid_agent",
+            "the agent id `sealtrail` is reserved for the server's own events",
+        ));
+    }
+    rec.validate().map_err(invalid)?;
+    let _guard = log.access.write.lock().await;
+    if log.access.agent(&log.project, &rec.id).is_some() {
+        return Err(ApiError::conflict(format!(
+            "agent {:?} is already registered; change it with PATCH /v1/agents/{{id}}",
+            rec.id
+        )));
+    }
+    let now = now_micros();
+    rec.created = now;
+    rec.updated = now;
+    rec.version = 1;
+    audit::record(
+        &log,
+        &caller,
+        Audit::new(CONFIG_CHANGE, "agent.register")
+            .target(format!("agent:{}", rec.id))
+            .change(None, snapshot(&rec)),
+    )
+    .await?;
+    log.access.put_agent(&log.project, rec.clone()).await?;
+    Ok((StatusCode::CREATED, Json(rec)).into_response())
+}
+
+pub async fn update(
+    Ctx { caller, log }: Ctx,
+    Path(id): Path<String>,
+    json: Result<Json<AgentPatch>, JsonRejection>,
+) -> Result<Json<AgentRecord>, ApiError> {
+    caller.require(Scope::AgentsWrite, "PATCH /v1/agents/{id}")?;
+    let patch = body(json)?;
+    let _guard = log.access.write.lock().await;
+    let before = log
+        .access
+        .agent(&log.project, &id)
+        .ok_or_else(|| not_found(&id, &log.project))?;
+    if patch.is_empty() {
+        return Ok(Json(before));
+    }
+    if before.status == AgentStatus::Retired {
+        return Err(ApiError::conflict(format!(
+            "agent {id:?} is retired; retirement is final (register a new agent id instead)"
+        )));
+    }
+    let mut after = patch.apply(&before);
+    after.validate().map_err(invalid)?;
+    if after == before {
+        return Ok(Json(before));
+    }
+    after.version = before.version + 1;
+    after.updated = now_micros();
+    let action = match (before.status, after.status) {
+        (_, AgentStatus::Retired) => "agent.retire",
+        (AgentStatus::Active, AgentStatus::Suspended) => "agent.suspend",
+        (AgentStatus::Suspended, AgentStatus::Active) => "agent.reactivate",
+        _ => "agent.update",
+    };
+    let mut event = Audit::new(CONFIG_CHANGE, action)
+        .target(format!("agent:{id}"))
+        .change(snapshot(&before), snapshot(&after));
+    let retiring = after.status == AgentStatus::Retired;
+    if retiring {
+        let bound: Vec<String> = log
+            .access
+            .keys(Some(&log.project))
+            .into_iter()
+            .filter(|k| k.agent.as_deref() == Some(id.as_str()) && k.revoked.is_none())
+            .map(|k| k.id)
+            .collect();
+        event = event.attr("revoked_keys", bound);
+    }
+    audit::record(&log, &caller, event).await?;
+    log.access.put_agent(&log.project, after.clone()).await?;
+    if retiring {
+        super::keys::revoke_agent_keys(&log, &caller, &id).await?;
+    }
+    Ok(Json(after))
+}

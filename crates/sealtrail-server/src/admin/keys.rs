@@ -1,0 +1,548 @@
+//! `/v1/whoami`, `/v1/keys…` and `/v1/tokens`.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::Path;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::{body, snapshot};
+use crate::access::audit::{self, Audit, ACCESS_CHANGE};
+use crate::access::keys::{self as k, KeyInfo, KeyRecord, RateLimit};
+use crate::access::roles::scopes_for;
+use crate::access::tokens::Claims;
+use crate::access::{Caller, Ctx, Role, Scope, SELF_AGENT};
+use crate::clock::now_micros;
+use crate::error::ApiError;
+
+const DAY_MICROS: u64 = 86_400_000_000;
+/// Auditor keys are time-boxed: at most this long.
+const AUDITOR_MAX_MICROS: u64 = 366 * DAY_MICROS;
+
+pub async fn whoami(Ctx { caller, log }: Ctx) -> Json<serde_json::Value> {
+    Json(json!({
+        "id": caller.key.id,
+        "name": caller.key.name,
+        "role": caller.key.role,
+        "scopes": caller.key.scopes,
+        "project": log.project,
+        "agent": caller.key.agent,
+        "expires": caller.token.as_ref().map(|t| t.e).or(caller.key.expires),
+        "session": caller.token.as_ref().map(|t| t.s.clone()),
+    }))
+}
+
+#[derive(Serialize)]
+pub struct KeyList {
+    keys: Vec<KeyInfo>,
+}
+
+pub async fn list(Ctx { caller, log }: Ctx) -> Result<Json<KeyList>, ApiError> {
+    caller.require(Scope::KeysRead, "GET /v1/keys")?;
+    Ok(Json(KeyList {
+        keys: log.access.keys(Some(&log.project)),
+    }))
+}
+
+/// A key of the request's project, or 404 (keys of other projects are not
+/// there, as far as this caller can tell).
+fn key_in(log: &crate::state::AppState, id: &str) -> Result<KeyRecord, ApiError> {
+    log.access
+        .key(id)
+        .filter(|r| r.info.project == log.project)
+        .ok_or_else(|| {
+            ApiError::not_found(format!("no API key {id:?} in project {:?}", log.project))
+        })
+}
+
+pub async fn show(
+    Ctx { caller, log }: Ctx,
+    Path(id): Path<String>,
+) -> Result<Json<KeyInfo>, ApiError> {
+    if caller.key.id != id {
+        caller.require(Scope::KeysRead, "GET /v1/keys/{id}")?;
+    }
+    Ok(Json(key_in(&log, &id)?.info))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateKey {
+    name: String,
+    role: Role,
+    scopes: Option<Vec<Scope>>,
+    agent: Option<String>,
+    expires_in: Option<u64>,
+    expires: Option<u64>,
+    bodies: Option<bool>,
+    project: Option<String>,
+    rate_limit: Option<RateLimit>,
+}
+
+#[derive(Serialize)]
+pub struct NewKey {
+    /// The secret: shown in this answer only.
+    key: String,
+    info: KeyInfo,
+}
+
+fn invalid(field: &str, message: impl Into<String>) -> ApiError {
+    let mut e = ApiError::bad_request("invalid_request", message);
+    e.body.field = Some(field.to_string());
+    e
+}
+
+fn check_name(name: &str) -> Result<(), ApiError> {
+    if name.trim().is_empty() || name.len() > 200 || name.chars().any(char::is_control) {
+        return Err(invalid(
+            "name",
+            "name must be 1 to 200 characters without control characters",
+        ));
+    }
+    Ok(())
+}
+
+fn check_rate(r: &Option<RateLimit>) -> Result<(), ApiError> {
+    match r {
+        Some(r)
+            if !(r.per_second.is_finite()
+                && r.per_second > 0.0
+                && r.burst.is_finite()
+                && r.burst >= 1.0) =>
+        {
+            Err(invalid(
+                "rate_limit",
+                "rate_limit needs per_second > 0 and burst >= 1",
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn may_grant(caller: &Caller, role: Role) -> Result<(), ApiError> {
+    if caller.token.is_some() || !caller.role().may_grant(role) {
+        return Err(ApiError::forbidden(format!(
+            "a {} key cannot create or change {} keys",
+            caller.role().as_str(),
+            role.as_str()
+        )));
+    }
+    Ok(())
+}
+
+/// The expiry a request asks for, checked against the role's rules.
+fn expiry(
+    role: Role,
+    expires_in: Option<u64>,
+    expires: Option<u64>,
+    now: u64,
+) -> Result<Option<u64>, ApiError> {
+    let at = match (expires_in, expires) {
+        (Some(_), Some(_)) => {
+            return Err(invalid("expires", "give expires_in or expires, not both"))
+        }
+        (Some(s), None) => Some(now.saturating_add(s.saturating_mul(1_000_000))),
+        (None, e) => e,
+    };
+    if let Some(t) = at {
+        if t <= now {
+            return Err(invalid("expires", "the expiry is in the past"));
+        }
+    }
+    if role == Role::Auditor {
+        match at {
+            None => {
+                return Err(invalid(
+                    "expires",
+                    "auditor keys are time-boxed: give expires_in (at most 366 days)",
+                ))
+            }
+            Some(t) if t - now > AUDITOR_MAX_MICROS => {
+                return Err(invalid("expires", "auditor keys may last at most 366 days"))
+            }
+            _ => {}
+        }
+    }
+    Ok(at)
+}
+
+fn check_agent(role: Role, agent: &Option<String>) -> Result<(), ApiError> {
+    match (role, agent) {
+        (Role::Agent, None) => Err(invalid(
+            "agent",
+            "agent keys need the agent id they write for",
+        )),
+        (Role::Agent, Some(a))
+            if a.is_empty() || a.len() > 256 || a.chars().any(char::is_control) =>
+        {
+            Err(invalid(
+                "agent",
+                "agent ids are 1 to 256 characters without control characters",
+            ))
+        }
+        (Role::Agent, Some(a)) if a == SELF_AGENT => Err(invalid(
+            "agent",
+            "the agent id `sealtrail` is reserved for the server's own events",
+        )),
+        (Role::Agent, Some(_)) => Ok(()),
+        (_, Some(_)) => Err(invalid("agent", "only agent keys are bound to an agent")),
+        (_, None) => Ok(()),
+    }
+}
+
+fn new_secret(role: Role) -> Result<k::NewSecret, ApiError> {
+    k::generate(role).map_err(|e| ApiError::internal(format!("no randomness for a key: {e}")))
+}
+
+pub async fn create(
+    Ctx { caller, log }: Ctx,
+    json: Result<Json<CreateKey>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    caller.require(Scope::KeysWrite, "POST /v1/keys")?;
+    let req = body(json)?;
+    may_grant(&caller, req.role)?;
+    check_name(&req.name)?;
+    check_agent(req.role, &req.agent)?;
+    check_rate(&req.rate_limit)?;
+    if let Some(p) = req.project.as_deref().filter(|p| *p != log.project) {
+        return Err(invalid(
+            "project",
+            format!("this request acts on project {:?}; to create a key in {p:?}, send `Sealtrail-Project: {p}` with an owner key", log.project),
+        ));
+    }
+    let now = now_micros();
+    let expires = expiry(req.role, req.expires_in, req.expires, now)?;
+    let scopes = scopes_for(req.role, req.scopes.as_deref(), req.bodies.unwrap_or(true))
+        .map_err(|m| invalid("scopes", m))?;
+    let secret = new_secret(req.role)?;
+    let info = KeyInfo {
+        id: secret.id.clone(),
+        name: req.name,
+        role: req.role,
+        scopes,
+        project: log.project.clone(),
+        agent: req.agent,
+        created: now,
+        created_by: caller.label(),
+        expires,
+        revoked: None,
+        revoked_by: None,
+        last_used: None,
+        rotated_from: None,
+        rotated_to: None,
+        rate_limit: req.rate_limit,
+    };
+    let _guard = log.access.write.lock().await;
+    audit::record(
+        &log,
+        &caller,
+        Audit::new(ACCESS_CHANGE, "key.create")
+            .target(format!("key:{}", info.id))
+            .change(None, snapshot(&info)),
+    )
+    .await?;
+    log.access
+        .put_key(KeyRecord {
+            info: info.clone(),
+            secret_hash: secret.secret_hash,
+        })
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(NewKey {
+            key: secret.text,
+            info,
+        }),
+    )
+        .into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyUpdate {
+    name: Option<String>,
+    role: Option<Role>,
+    scopes: Option<Vec<Scope>>,
+    expires: Option<u64>,
+    expires_in: Option<u64>,
+    rate_limit: Option<RateLimit>,
+}
+
+pub async fn update(
+    Ctx { caller, log }: Ctx,
+    Path(id): Path<String>,
+    json: Result<Json<KeyUpdate>, JsonRejection>,
+) -> Result<Json<KeyInfo>, ApiError> {
+    caller.require(Scope::KeysWrite, "PATCH /v1/keys/{id}")?;
+    let req = body(json)?;
+    let _guard = log.access.write.lock().await;
+    let rec = key_in(&log, &id)?;
+    let before = rec.info.clone();
+    // Nobody changes a key above their own rank, nor to one.
+    may_grant(&caller, before.role)?;
+    let mut after = before.clone();
+    if let Some(n) = req.name {
+        check_name(&n)?;
+        after.name = n;
+    }
+    if let Some(role) = req.role {
+        may_grant(&caller, role)?;
+        if (role == Role::Agent) != (before.role == Role::Agent) {
+            return Err(invalid(
+                "role",
+                "agent keys stay agent keys, and other keys cannot become agent keys: create a new key",
+            ));
+        }
+        after.role = role;
+    }
+    if req.role.is_some() || req.scopes.is_some() {
+        let asked = match (&req.scopes, req.role) {
+            (Some(s), _) => Some(s.clone()),
+            // A new role without scopes gets the role's, minus bodies if the key had none.
+            (None, Some(_)) => None,
+            (None, None) => Some(before.scopes.clone()),
+        };
+        let bodies = req.scopes.is_some() || before.has(Scope::Bodies);
+        after.scopes =
+            scopes_for(after.role, asked.as_deref(), bodies).map_err(|m| invalid("scopes", m))?;
+    }
+    let now = now_micros();
+    if req.expires.is_some() || req.expires_in.is_some() {
+        after.expires = expiry(after.role, req.expires_in, req.expires, now)?;
+    } else if after.role == Role::Auditor && after.expires.is_none() {
+        return Err(invalid(
+            "expires",
+            "auditor keys are time-boxed: give expires_in",
+        ));
+    }
+    if req.rate_limit.is_some() {
+        check_rate(&req.rate_limit)?;
+        after.rate_limit = req.rate_limit;
+    }
+    if after == before {
+        return Ok(Json(after));
+    }
+    audit::record(
+        &log,
+        &caller,
+        Audit::new(ACCESS_CHANGE, "key.update")
+            .target(format!("key:{id}"))
+            .change(snapshot(&before), snapshot(&after)),
+    )
+    .await?;
+    log.access
+        .put_key(KeyRecord {
+            info: after.clone(),
+            secret_hash: rec.secret_hash,
+        })
+        .await?;
+    Ok(Json(after))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RotateKey {
+    overlap_seconds: Option<u64>,
+}
+
+pub async fn rotate(
+    Ctx { caller, log }: Ctx,
+    Path(id): Path<String>,
+    json: Option<Json<RotateKey>>,
+) -> Result<Response, ApiError> {
+    if caller.key.id != id || caller.token.is_some() {
+        caller.require(Scope::KeysWrite, "POST /v1/keys/{id}/rotate")?;
+    }
+    let overlap = json
+        .map(|j| j.0)
+        .unwrap_or_default()
+        .overlap_seconds
+        .unwrap_or(86_400);
+    let _guard = log.access.write.lock().await;
+    let rec = key_in(&log, &id)?;
+    if caller.key.id != id {
+        may_grant(&caller, rec.info.role)?;
+    }
+    let now = now_micros();
+    rec.info.usable_at(now).map_err(|_| {
+        ApiError::conflict(format!(
+            "API key {id} is revoked or expired; create a new one"
+        ))
+    })?;
+    let secret = new_secret(rec.info.role)?;
+    let mut new = rec.info.clone();
+    new.id = secret.id.clone();
+    new.created = now;
+    new.created_by = caller.label();
+    new.last_used = None;
+    new.rotated_from = Some(id.clone());
+    new.rotated_to = None;
+    let mut old = rec.info.clone();
+    old.rotated_to = Some(new.id.clone());
+    if overlap == 0 {
+        old.revoked = Some(now);
+        old.revoked_by = Some(caller.label());
+    } else {
+        let end = now.saturating_add(overlap.saturating_mul(1_000_000));
+        old.expires = Some(old.expires.map_or(end, |e| e.min(end)));
+    }
+    audit::record(
+        &log,
+        &caller,
+        Audit::new(ACCESS_CHANGE, "key.rotate")
+            .target(format!("key:{id}"))
+            .change(
+                snapshot(&rec.info),
+                Some(json!({"old": snapshot(&old), "new": snapshot(&new)})),
+            ),
+    )
+    .await?;
+    log.access
+        .put_key(KeyRecord {
+            info: new.clone(),
+            secret_hash: secret.secret_hash,
+        })
+        .await?;
+    log.access
+        .put_key(KeyRecord {
+            info: old,
+            secret_hash: rec.secret_hash,
+        })
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(NewKey {
+            key: secret.text,
+            info: new,
+        }),
+    )
+        .into_response())
+}
+
+pub async fn revoke(
+    Ctx { caller, log }: Ctx,
+    Path(id): Path<String>,
+) -> Result<Json<KeyInfo>, ApiError> {
+    if caller.key.id != id || caller.token.is_some() {
+        caller.require(Scope::KeysWrite, "DELETE /v1/keys/{id}")?;
+    }
+    let _guard = log.access.write.lock().await;
+    let rec = key_in(&log, &id)?;
+    if caller.key.id != id {
+        may_grant(&caller, rec.info.role)?;
+    }
+    if rec.info.revoked.is_some() {
+        return Ok(Json(rec.info));
+    }
+    let mut after = rec.info.clone();
+    after.revoked = Some(now_micros());
+    after.revoked_by = Some(caller.label());
+    audit::record(
+        &log,
+        &caller,
+        Audit::new(ACCESS_CHANGE, "key.revoke")
+            .target(format!("key:{id}"))
+            .change(snapshot(&rec.info), snapshot(&after)),
+    )
+    .await?;
+    log.access
+        .put_key(KeyRecord {
+            info: after.clone(),
+            secret_hash: rec.secret_hash,
+        })
+        .await?;
+    Ok(Json(after))
+}
+
+/// Revokes every key bound to `agent` (its retirement).
+pub(crate) async fn revoke_agent_keys(
+    log: &crate::state::AppState,
+    caller: &Caller,
+    agent: &str,
+) -> Result<Vec<String>, ApiError> {
+    let now = now_micros();
+    let mut revoked = Vec::new();
+    for info in log.access.keys(Some(&log.project)) {
+        if info.agent.as_deref() != Some(agent) || info.revoked.is_some() {
+            continue;
+        }
+        let Some(rec) = log.access.key(&info.id) else {
+            continue;
+        };
+        let mut after = rec.info.clone();
+        after.revoked = Some(now);
+        after.revoked_by = Some(caller.label());
+        log.access
+            .put_key(KeyRecord {
+                info: after,
+                secret_hash: rec.secret_hash,
+            })
+            .await?;
+        revoked.push(info.id);
+    }
+    Ok(revoked)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenRequest {
+    session: String,
+    ttl_seconds: Option<u64>,
+}
+
+pub async fn mint_token(
+    Ctx { caller, log }: Ctx,
+    json: Result<Json<TokenRequest>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Some(agent) = caller.key.agent.clone().filter(|_| caller.token.is_none()) else {
+        return Err(ApiError::forbidden(
+            "session tokens are minted from an agent key (sta_…), not from this key",
+        ));
+    };
+    caller.require(Scope::Ingest, "POST /v1/tokens")?;
+    let req = body(json)?;
+    if req.session.is_empty()
+        || req.session.len() > 256
+        || req.session.chars().any(char::is_control)
+    {
+        return Err(invalid(
+            "session",
+            "session must be 1 to 256 characters without control characters",
+        ));
+    }
+    let ttl = req.ttl_seconds.unwrap_or(3600);
+    if ttl == 0 || ttl > 86_400 {
+        return Err(invalid(
+            "ttl_seconds",
+            "ttl_seconds must be between 1 and 86400",
+        ));
+    }
+    let now = now_micros();
+    let mut e = now + ttl * 1_000_000;
+    if let Some(k) = caller.key.expires {
+        e = e.min(k);
+    }
+    let claims = Claims {
+        k: caller.key.id.clone(),
+        a: agent.clone(),
+        s: req.session.clone(),
+        e,
+    };
+    audit::record(
+        &log,
+        &caller,
+        Audit::new(ACCESS_CHANGE, "token.mint")
+            .target(format!("key:{}", caller.key.id))
+            .attr("session", req.session.clone())
+            .attr("expires", e),
+    )
+    .await?;
+    let token = log.access.tokens.mint(&claims);
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"token": token, "expires": e, "agent": agent, "session": req.session})),
+    )
+        .into_response())
+}
