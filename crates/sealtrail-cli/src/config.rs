@@ -24,6 +24,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("wait_timeout", "SEALTRAIL_WAIT_TIMEOUT"),
     ("public_tiles", "SEALTRAIL_PUBLIC_TILES"),
     ("rate_limit", "SEALTRAIL_RATE_LIMIT"),
+    ("no_audit_reads", "SEALTRAIL_NO_AUDIT_READS"),
     ("log_format", "SEALTRAIL_LOG_FORMAT"),
     ("database", "SEALTRAIL_DATABASE"),
     ("pg_schema", "SEALTRAIL_PG_SCHEMA"),

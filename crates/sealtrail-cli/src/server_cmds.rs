@@ -131,6 +131,11 @@ pub struct ServeArgs {
     /// rate_limit overrides this (docs/access.md).
     #[arg(long, env = "SEALTRAIL_RATE_LIMIT", default_value = "1000:2000", value_parser = parse_rate)]
     rate_limit: sealtrail_server::access::keys::RateLimit,
+    /// Do not log queries, stats, exports and entry reads by people and
+    /// services as `data_access` events (they are logged by default; SOC 2
+    /// CC7.2). Administrative changes are always logged.
+    #[arg(long, env = "SEALTRAIL_NO_AUDIT_READS")]
+    no_audit_reads: bool,
     /// Do not scan events for PII and secrets (no data classes detected,
     /// nothing redacted). Scanning is on by default (docs/pii.md).
     #[arg(long, env = "SEALTRAIL_NO_PII_SCAN")]
@@ -248,6 +253,7 @@ pub fn serve(a: ServeArgs) -> Result<ExitCode> {
         },
         signing: a.signing.options(),
         rate_limit: a.rate_limit,
+        audit_reads: !a.no_audit_reads,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

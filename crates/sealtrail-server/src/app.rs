@@ -40,6 +40,9 @@ pub struct ServeOptions {
     pub pii: crate::sensitive::PiiOptions,
     /// Each key's default token bucket (a key's own limit overrides it).
     pub rate_limit: crate::access::keys::RateLimit,
+    /// Log every query, stats call, export and entry read by a person or
+    /// service as a `data_access` event (agents' reads never are).
+    pub audit_reads: bool,
     /// Where the log's private key lives (data directory, a path, or an
     /// external signer command).
     pub signing: crate::signing::SigningOptions,

@@ -217,6 +217,7 @@ impl Root {
             metrics: self.metrics.clone(),
             limits: self.opts.limits.clone(),
             access: self.access.clone(),
+            audit_reads: self.opts.audit_reads,
             public_tiles: self.opts.public_tiles,
             origin: init.origin.clone(),
             vkey: keys.primary_vkey(),

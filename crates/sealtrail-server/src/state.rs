@@ -49,6 +49,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub limits: Limits,
     pub access: Arc<Access>,
+    /// Reads by people and services become `data_access` events.
+    pub audit_reads: bool,
     pub public_tiles: bool,
     pub origin: String,
     /// The log's verifier key (written into evidence bundles).

@@ -164,7 +164,7 @@ pub async fn read_access(
     action: &'static str,
     params: Map<String, Value>,
 ) -> Result<(), ApiError> {
-    if !caller.role().reads_are_audited() {
+    if !log.audit_reads || !caller.role().reads_are_audited() {
         return Ok(());
     }
     let mut a = Audit::new(DATA_ACCESS, action);

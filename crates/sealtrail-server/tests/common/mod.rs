@@ -34,6 +34,9 @@ pub fn options(dir: &std::path::Path) -> ServeOptions {
             per_second: 0.0,
             burst: 1.0,
         },
+        // Off here so that tests counting entries see only their own;
+        // tests/access.rs turns it on.
+        audit_reads: false,
     }
 }
 
