@@ -226,6 +226,7 @@ impl Root {
         };
         let heads = sequencer.head();
         let cp_task = tokio::spawn(checkpointer.run(heads, cp_tx, nudge, self.shutdown.clone()));
+        tokio::spawn(log_offline_rotations(state.clone(), self.shutdown.clone()));
         if let Ok(mut t) = self.tasks.lock() {
             t.push(LogTasks {
                 seq_thread,
@@ -280,5 +281,63 @@ impl Root {
             t.join().await?;
         }
         Ok(())
+    }
+}
+
+/// Signing-key rotations made on the data directory (`sealtrail
+/// signing-key rotate`) or by restarting with another external key reach the
+/// log as `signing_key.rotate` events, attributed to the operator.
+async fn log_offline_rotations(log: AppState, mut shutdown: watch::Receiver<bool>) {
+    let operator = crate::access::Caller {
+        key: crate::access::keys::KeyInfo {
+            id: "operator".into(),
+            name: "data directory".into(),
+            role: crate::access::Role::Owner,
+            scopes: Vec::new(),
+            project: log.project.clone(),
+            agent: None,
+            created: 0,
+            created_by: "sealtrail".into(),
+            expires: None,
+            revoked: None,
+            revoked_by: None,
+            last_used: None,
+            rotated_from: None,
+            rotated_to: None,
+            rate_limit: None,
+        },
+        token: None,
+    };
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+    loop {
+        tokio::select! {
+            changed = shutdown.changed() => {
+                if changed.is_err() || *shutdown.borrow() {
+                    return;
+                }
+            }
+            _ = tick.tick() => {}
+        }
+        for r in log.signing_keys.pending_rotations() {
+            let change = r.change();
+            let event = crate::access::audit::Audit::new(
+                crate::access::audit::CONFIG_CHANGE,
+                "signing_key.rotate",
+            )
+            .target("signing_key")
+            .change(change.get("before").cloned(), change.get("after").cloned())
+            .attr("made", "offline");
+            match crate::access::audit::record(&log, &operator, event).await {
+                Ok(_) => {
+                    if let Err(e) = log.signing_keys.mark_logged(&r.new_key_id) {
+                        tracing::warn!("cannot mark a key rotation as logged: {e:#}");
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!("cannot log a key rotation yet: {}", e.body.message);
+                    break;
+                }
+            }
+        }
     }
 }

@@ -849,15 +849,15 @@ async fn projects_are_separate_logs() {
         .unwrap();
     assert_eq!(a_page["events"].as_array().unwrap().len(), 1);
     // Its own checkpoint and tiles, under its own origin.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let cp = s
-        .get("/projects/team-a/tlog/checkpoint")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let mut cp = String::new();
+    for _ in 0..100 {
+        let r = s.get("/projects/team-a/tlog/checkpoint").send().await.unwrap();
+        if r.status() == 200 {
+            cp = r.text().await.unwrap();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     assert!(cp.starts_with(p["origin"].as_str().unwrap()), "{cp}");
     assert_eq!(
         s.get("/projects/nope/tlog/checkpoint")
