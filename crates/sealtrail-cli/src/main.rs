@@ -11,12 +11,15 @@ use clap::{Parser, Subcommand};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod access_cmds;
+mod agents;
 mod bench;
 mod bench_diy;
 mod bench_query;
 mod config;
 mod export;
 mod ingest;
+mod keys;
 mod mcp_proxy;
 mod migrate;
 mod monitor;
@@ -61,6 +64,22 @@ enum Command {
     McpProxy(mcp_proxy::McpProxyArgs),
     /// Scan a file for PII and secrets (and preview a redaction policy).
     Scan(scan::ScanArgs),
+    /// Show the API key you are using: id, name, role, scopes, project.
+    Whoami(access_cmds::WhoamiArgs),
+    /// API keys: list, show, create, update, rotate, revoke.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
+    /// Mint a session token from an agent key (prints the token).
+    Token(access_cmds::TokenArgs),
+    /// The agent registry: list, show, register, update, suspend, activate, retire.
+    #[command(subcommand)]
+    Agents(agents::AgentsCommand),
+    /// Projects (independent logs in one server): list, create.
+    #[command(subcommand)]
+    Projects(access_cmds::ProjectsCommand),
+    /// The log's signing keys on a running server: list, rotate (HTTP).
+    #[command(subcommand)]
+    LogKeys(access_cmds::LogKeysCommand),
     /// Load generators and baselines.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -101,6 +120,12 @@ impl Command {
                 | Command::Verify(_)
                 | Command::Proof(_)
                 | Command::Config(_)
+                | Command::Whoami(_)
+                | Command::Keys(_)
+                | Command::Token(_)
+                | Command::Agents(_)
+                | Command::Projects(_)
+                | Command::LogKeys(_)
         )
     }
 }
@@ -139,6 +164,12 @@ fn main() -> ExitCode {
         Command::Monitor(a) => monitor::run(a),
         Command::Verify(a) => verify::run(a),
         Command::McpProxy(a) => mcp_proxy::run(a),
+        Command::Whoami(a) => access_cmds::whoami(a),
+        Command::Keys(c) => keys::run(c),
+        Command::Token(a) => access_cmds::token(a),
+        Command::Agents(c) => agents::run(c),
+        Command::Projects(c) => access_cmds::projects(c),
+        Command::LogKeys(c) => access_cmds::log_keys(c),
         Command::Bench(BenchCommand::Ingest(a)) => bench::run(a),
         Command::Bench(BenchCommand::Diy(a)) => bench_diy::run(a),
         Command::Bench(BenchCommand::Populate(a)) => bench_query::populate(a),

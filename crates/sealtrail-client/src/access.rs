@@ -46,9 +46,12 @@ pub struct Whoami {
     /// The agent id an agent key is bound to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent: Option<String>,
-    /// µs since the epoch.
+    /// µs since the epoch (a session token's own expiry when one is used).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires: Option<u64>,
+    /// The session a session token is for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
     #[serde(flatten)]
     pub extra: Extra,
 }
@@ -163,6 +166,9 @@ pub struct KeyUpdate {
     /// µs since the epoch.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires: Option<u64>,
+    /// Expire this many seconds from now (server clock); not with `expires`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_in: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<RateLimit>,
 }
