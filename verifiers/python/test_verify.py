@@ -421,6 +421,20 @@ class Vectors(unittest.TestCase):
             with self.assertRaises(sv.VerifyError, msg=bad):
                 sv.parse_vkey(bad)
 
+    def test_rotated_log_key_overlap(self):
+        # During a signing-key rotation the log signs with two keys of the
+        # same name (its origin) and different key ids: a verifier that
+        # knows either key accepts the note, ignoring the other signature.
+        old, new = Log(), Log()
+        text = old.origin + "\n0\n" + b64(H(b"")) + "\n"
+        both = new.sign(text) + old.sign(text).split(b"\n\n", 1)[1]
+        for log in (old, new):
+            opened = sv.open_note(both, [sv.parse_vkey(log.vkey)])
+            self.assertEqual(opened.n_sigs, 2)
+            self.assertEqual([k.text for k in opened.signers], [log.vkey])
+        with self.assertRaises(sv.VerifyError):
+            sv.open_note(both, [sv.parse_vkey(Log().vkey)])
+
     def test_note_rules(self):
         log = Log()
         k = sv.parse_vkey(log.vkey)

@@ -302,7 +302,7 @@ pub fn populate(a: PopulateArgs) -> anyhow::Result<ExitCode> {
     let checkpointer = Checkpointer {
         store: store.clone(),
         tiles: Arc::new(StoreTiles::new(store.clone())),
-        signer: Arc::new(datadir::load_signer(&a.data)?),
+        keys: sealtrail_server::signing::KeyRing::from_signer(datadir::load_signer(&a.data)?),
         origin: init.origin.clone(),
         interval: Duration::from_secs(1),
         metrics,

@@ -27,6 +27,7 @@ mod proof;
 mod query;
 mod scan;
 mod server_cmds;
+mod signer;
 mod verify;
 mod verify_bundle;
 
@@ -64,6 +65,11 @@ enum Command {
     McpProxy(mcp_proxy::McpProxyArgs),
     /// Scan a file for PII and secrets (and preview a redaction policy).
     Scan(scan::ScanArgs),
+    /// A reference external signer for `serve --signer-command` (vkey | sign).
+    Signer(signer::SignerArgs),
+    /// The log's signing keys: rotate (offline), list the history.
+    #[command(subcommand)]
+    SigningKey(signer::SigningKeyCommand),
     /// Show the API key you are using: id, name, role, scopes, project.
     Whoami(access_cmds::WhoamiArgs),
     /// API keys: list, show, create, update, rotate, revoke.
@@ -160,6 +166,8 @@ fn main() -> ExitCode {
         Command::Query(a) => query::run(a),
         Command::Stats(a) => query::stats(a),
         Command::Scan(a) => scan::run(a),
+        Command::Signer(a) => signer::run_signer(a),
+        Command::SigningKey(c) => signer::run_signing_key(c),
         Command::Migrate(a) => migrate::run(a),
         Command::Monitor(a) => monitor::run(a),
         Command::Verify(a) => verify::run(a),

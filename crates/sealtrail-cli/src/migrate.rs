@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use sealtrail_core::note::{Ed25519Verifier, NoteSigner};
+use sealtrail_core::note::NoteVerifier;
 use sealtrail_server::datadir::{self, Backend};
 use sealtrail_store::copy::copy_log;
 
@@ -26,15 +26,16 @@ pub struct MigrateArgs {
 }
 
 pub fn run(a: MigrateArgs) -> Result<ExitCode> {
-    if !a.from.join(datadir::KEY_FILE).exists() {
-        anyhow::bail!(
-            "{} is not a sealtrail data directory (no {})",
-            a.from.display(),
-            datadir::KEY_FILE
-        );
-    }
-    let signer = datadir::load_signer(&a.from)?;
-    let verifier: Ed25519Verifier = signer.verifier();
+    // Every key the log has had (its checkpoints may predate a rotation).
+    let keys = sealtrail_server::signing::history_verifiers(&a.from)?;
+    let verifiers: Vec<&dyn NoteVerifier> = keys.iter().map(|v| v as &dyn NoteVerifier).collect();
+    let origin = match sealtrail_server::signing::read_history(&a.from)? {
+        Some(h) => h.origin,
+        None => {
+            use sealtrail_core::note::NoteSigner;
+            datadir::load_signer(&a.from)?.name().to_string()
+        }
+    };
     let from = datadir::open_store(&a.from, &Backend::Embedded)?;
     let to = datadir::open_store(
         &a.from,
@@ -44,7 +45,7 @@ pub fn run(a: MigrateArgs) -> Result<ExitCode> {
         },
     )?;
     let quiet = a.json;
-    let report = copy_log(from.as_ref(), to.as_ref(), &[&verifier], |done, total| {
+    let report = copy_log(from.as_ref(), to.as_ref(), &verifiers, |done, total| {
         if !quiet {
             eprint!("\rcopied {done}/{total} entries");
         }
@@ -63,18 +64,14 @@ pub fn run(a: MigrateArgs) -> Result<ExitCode> {
                 "checkpoints": report.checkpoints,
                 "api_keys": report.api_keys,
                 "root": report.root.to_base64(),
-                "origin": signer.name(),
+                "origin": origin,
                 "verified": true,
             })
         );
     } else {
         println!(
             "migrated {} entries, {} checkpoints and {} API keys of {} into schema {:?}",
-            report.entries,
-            report.checkpoints,
-            report.api_keys,
-            signer.name(),
-            a.pg_schema
+            report.entries, report.checkpoints, report.api_keys, origin, a.pg_schema
         );
         println!(
             "proven: same root {} at size {}, every checkpoint re-derived from the copied entries, fsck clean",

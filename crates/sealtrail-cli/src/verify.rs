@@ -17,11 +17,12 @@ pub struct VerifyArgs {
     /// An evidence bundle (.zip) to verify offline (docs/evidence.md).
     #[arg(value_name = "BUNDLE", conflicts_with = "data")]
     bundle: Option<PathBuf>,
-    /// The data directory of the log to check (its log.key gives the
-    /// verifier key; pass --vkey to check against a key you trust instead).
+    /// The data directory of the log to check (its signing-keys.json, or
+    /// log.key, gives the verifier keys; pass --vkey to check against a key
+    /// you trust instead).
     #[arg(long, required_unless_present = "bundle")]
     data: Option<PathBuf>,
-    /// The log's verifier key (vkey). Default: derived from DIR/log.key; for
+    /// The log's verifier key (vkey). Default: every key in DIR's history; for
     /// a bundle, its keys/log.vkey (with a warning).
     #[arg(long, env = "SEALTRAIL_VKEY")]
     vkey: Option<String>,
@@ -62,12 +63,14 @@ pub fn run(a: VerifyArgs) -> Result<ExitCode> {
 fn check_store(a: &VerifyArgs) -> Result<Report> {
     // clap requires --data when no bundle is given.
     let data = a.data.clone().unwrap_or_default();
-    let verifier = match &a.vkey {
-        Some(v) => sealtrail_core::note::Ed25519Verifier::from_vkey(v)
-            .map_err(|e| anyhow::anyhow!("--vkey is not a valid verifier key: {e}"))?,
-        None => datadir::load_signer(&data)?.verifier(),
+    let keys = match &a.vkey {
+        Some(v) => vec![sealtrail_core::note::Ed25519Verifier::from_vkey(v)
+            .map_err(|e| anyhow::anyhow!("--vkey is not a valid verifier key: {e}"))?],
+        // Every key the log has had (signing-keys.json), so that checkpoints
+        // signed before a rotation verify too.
+        None => sealtrail_server::signing::history_verifiers(&data)?,
     };
-    let verifiers = [&verifier as &dyn NoteVerifier];
+    let verifiers: Vec<&dyn NoteVerifier> = keys.iter().map(|v| v as &dyn NoteVerifier).collect();
     Ok(match &a.database {
         // Read-only: opening the store for writing would cut off and so
         // destroy bytes past the committed end of a segment.
