@@ -237,6 +237,7 @@ fn init_external(
     let (origin, vkey) = signing::external_key_for_init(signing, origin, default_origin)?;
     let store = open_store(data, backend)?;
     let mut owner = None;
+    let mut joined = false;
     if backend.is_shared() {
         let head = store.head()?;
         if let Some(cp) = store.latest_checkpoint()? {
@@ -248,6 +249,7 @@ fn init_external(
                     data.display()
                 )
             })?;
+            joined = true;
         } else if head.size > 0 {
             bail!(
                 "the database already holds a log of {} entries and no checkpoint; start the first node of it again before adding this one",
@@ -263,7 +265,8 @@ fn init_external(
             .then(|| create_owner_key(store.as_ref()))
             .transpose()?;
     }
-    let created = owner.is_some();
+    // A node joining a shared log created nothing; a project's new log did.
+    let created = !joined;
     signing::write_initial_history(data, &origin, &vkey, source, crate::clock::now_micros())?;
     Ok(InitOutput {
         origin,
