@@ -1187,6 +1187,103 @@ fn http_bytes_are_identical_and_malformed_bodies_get_the_servers_answer() {
         .any(|e| e["action"] == "mcp/error" && e["attributes"]["error"]["code"] == -32700));
 }
 
+/// `sealtrail ARGS… --server URL --api-key KEY`; its stdout.
+fn cli(log: &Log, key: &str, args: &[&str]) -> String {
+    let out = Command::new(BIN)
+        .args(args)
+        .args(["--server", &log.server.url, "--api-key", key])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "sealtrail {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn stdio_scope_from_the_registry_with_an_agent_key() {
+    let Some(py) = python() else { return };
+    let log = Log::start();
+    cli(
+        &log,
+        &log.key,
+        &["agents", "register", "agent-reg", "--allow-tool", "add"],
+    );
+    let agent_key = cli(
+        &log,
+        &log.key,
+        &[
+            "keys",
+            "create",
+            "--name",
+            "proxy",
+            "--role",
+            "agent",
+            "--agent",
+            "agent-reg",
+        ],
+    );
+    let agent_key = agent_key.trim();
+    assert!(agent_key.starts_with("sta_"), "{agent_key}");
+    let mut args = proxy_args(&log.server.url, agent_key, "agent-reg", &log.spool());
+    args.extend(["--enforce-scope".into(), "--".into()]);
+    args.extend(server_stdio(&py));
+    let mut peer = Peer::spawn(BIN, &args, &[]);
+    peer.call(INIT);
+    peer.send(INITIALIZED);
+    assert_eq!(
+        peer.call(&add(2, 1, 1))["result"]["structuredContent"]["result"],
+        2
+    );
+    let denied = peer.call(r#"{"jsonrpc":"2.0","id":"d","method":"tools/call","params":{"name":"fail","arguments":{"reason":"x"}}}"#);
+    assert_eq!(denied["error"]["code"], -32010);
+    let (_, status) = peer.finish();
+    assert!(status.success());
+    // Both calls are on record, with the server's own verdicts in the headers.
+    let out = cli(
+        &log,
+        &log.key,
+        &[
+            "query",
+            "--all",
+            "--format",
+            "jsonl",
+            "--agent",
+            "agent-reg",
+            "--kind",
+            "tool_call",
+        ],
+    );
+    let verdicts: Vec<String> = out
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["header"]["scope"]
+                .as_str()
+                .unwrap_or("")
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        verdicts,
+        ["in_scope", "out_of_scope: tool \"fail\" not allowed"]
+    );
+
+    // An unregistered agent cannot start an enforcing proxy.
+    let mut args = proxy_args(&log.server.url, &log.key, "nobody", &log.spool());
+    args.extend(["--enforce-scope".into(), "--".into()]);
+    args.extend(server_stdio(&py));
+    let out = Command::new(BIN)
+        .args(&args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("cannot read agent \"nobody\" from the registry"));
+}
+
 #[test]
 fn http_upstream_down_answers_502_and_scope_denials_over_http() {
     let Some(py) = python() else { return };

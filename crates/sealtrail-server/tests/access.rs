@@ -851,7 +851,11 @@ async fn projects_are_separate_logs() {
     // Its own checkpoint and tiles, under its own origin.
     let mut cp = String::new();
     for _ in 0..100 {
-        let r = s.get("/projects/team-a/tlog/checkpoint").send().await.unwrap();
+        let r = s
+            .get("/projects/team-a/tlog/checkpoint")
+            .send()
+            .await
+            .unwrap();
         if r.status() == 200 {
             cp = r.text().await.unwrap();
             break;

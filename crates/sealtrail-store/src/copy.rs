@@ -33,6 +33,7 @@ pub enum CopyError {
 pub struct CopyReport {
     pub entries: u64,
     pub checkpoints: u64,
+    /// Legacy API keys plus access-control records (keys, agents, projects).
     pub api_keys: u64,
     pub root: Hash,
 }
@@ -40,6 +41,9 @@ pub struct CopyReport {
 /// Copies every entry, body, checkpoint and API key of `from` into the empty
 /// store `to`, then proves the copy with `verifiers` (the log's keys).
 /// `progress(done, total)` is called after each chunk.
+/// The kinds of access-control records a copy carries over.
+const ACCESS_KINDS: [&str; 3] = ["key", "agent", "project"];
+
 pub fn copy_log(
     from: &dyn Store,
     to: &dyn Store,
@@ -145,6 +149,14 @@ pub fn copy_log(
     for k in &keys {
         to.put_api_key(k)?;
     }
+    // Keys, agents and projects of the access-control records.
+    let mut access = 0u64;
+    for kind in ACCESS_KINDS {
+        for (id, record) in from.access_all(kind)? {
+            to.put_access(kind, &id, &record)?;
+            access += 1;
+        }
+    }
 
     // Prove it: same root as the source's head, and a clean fsck (which
     // re-derives every hash and checks every checkpoint's root).
@@ -165,7 +177,7 @@ pub fn copy_log(
     Ok(CopyReport {
         entries: copied.size,
         checkpoints: checkpoints.len() as u64,
-        api_keys: keys.len() as u64,
+        api_keys: keys.len() as u64 + access,
         root: copied.root,
     })
 }

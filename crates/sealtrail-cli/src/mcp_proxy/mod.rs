@@ -56,11 +56,13 @@ pub struct McpProxyArgs {
     #[arg(long, env = "SEALTRAIL_SPOOL", value_name = "DIR")]
     pub spool: Option<PathBuf>,
     /// Refuse tool calls outside the agent's scope (answered with a
-    /// JSON-RPC error, recorded as denied). Needs --scope.
-    #[arg(long, requires = "scope")]
+    /// JSON-RPC error, recorded as denied). The scope is the agent's record
+    /// in the server's registry (`sealtrail agents register`), read at
+    /// start, unless --scope names a file.
+    #[arg(long)]
     pub enforce_scope: bool,
-    /// The agent's declared scope: one allowed tool-name pattern per line
-    /// (`*`, `?` wildcards; `#` comments).
+    /// The agent's declared scope as a file instead of the registry: one
+    /// allowed tool-name pattern per line (`*`, `?` wildcards; `#` comments).
     #[arg(long, value_name = "FILE")]
     pub scope: Option<PathBuf>,
     /// At exit, how long to keep trying to deliver before leaving the rest
@@ -111,6 +113,11 @@ pub fn run(args: McpProxyArgs) -> anyhow::Result<ExitCode> {
         .timeout(Duration::from_secs(10))
         .connect_timeout(Duration::from_secs(2))
         .build()?;
+    let scope = match scope {
+        Some(s) => Some(s),
+        None if args.enforce_scope => Some(Arc::new(registry_scope(&client, &args.agent)?)),
+        None => None,
+    };
     let upstream = args
         .upstream
         .as_deref()
@@ -173,6 +180,19 @@ pub fn run(args: McpProxyArgs) -> anyhow::Result<ExitCode> {
     }
     let code = code?;
     Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
+}
+
+/// The agent's scope from the server's registry; an unregistered agent or
+/// an unreachable server stops the proxy (enforcing nothing would be wrong).
+fn registry_scope(client: &Client, agent: &str) -> anyhow::Result<scope::Scope> {
+    let rt = crate::ingest::runtime(0)?;
+    let record = rt.block_on(client.get_agent(agent)).with_context(|| {
+        format!(
+            "--enforce-scope: cannot read agent {agent:?} from the registry (register it with \
+             `sealtrail agents register {agent} --allow-tool …`, or give --scope FILE)"
+        )
+    })?;
+    Ok(scope::Scope::from_registry(&record))
 }
 
 /// `$XDG_STATE_HOME/sealtrail/mcp-spool`, else `~/.local/state/sealtrail/mcp-spool`.

@@ -1,9 +1,10 @@
 //! The optional policy: which tools an agent may call.
 //!
-//! Until the agent registry (issue 5) exists, an agent's declared scope is a
-//! file: one tool-name pattern per line, `*` matching any run of characters
-//! and `?` exactly one, `#` starting a comment. Calls to any other tool are
-//! answered with a JSON-RPC error and recorded as `denied`.
+//! The agent's declared scope comes from the server's agent registry
+//! (`scope.tools` of `GET /v1/agents/{id}`), or from a file: one tool-name
+//! pattern per line, `*` matching any run of characters and `?` exactly one,
+//! `#` starting a comment. Calls to any other tool are answered with a
+//! JSON-RPC error and recorded as `denied`.
 
 use std::path::{Path, PathBuf};
 
@@ -48,6 +49,18 @@ impl Scope {
             });
         }
         Ok(scope)
+    }
+
+    /// The scope of a registry record: its tool patterns (every tool when
+    /// it declares none); nothing at all for a suspended or retired agent.
+    pub fn from_registry(record: &sealtrail_client::AgentRecord) -> Scope {
+        let status = record.status.as_deref().unwrap_or("active");
+        let patterns = match (&record.scope.tools, status) {
+            (_, "suspended" | "retired") => Vec::new(),
+            (None, _) => vec!["*".to_string()],
+            (Some(tools), _) => tools.clone(),
+        };
+        Scope { patterns }
     }
 
     /// Patterns from text: one per line, blank lines and `#` comments skipped.

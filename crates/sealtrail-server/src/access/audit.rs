@@ -141,21 +141,6 @@ pub async fn record(log: &AppState, caller: &Caller, a: Audit) -> Result<u64, Ap
     Ok(outcomes.first().map(|o| o.receipt().index).unwrap_or(0))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn uuid_v7_has_version_variant_and_time() {
-        let u = uuid_v7(1_795_000_000_123_456).unwrap();
-        assert_eq!(u.len(), 36);
-        assert_eq!(&u[14..15], "7");
-        assert!(matches!(&u[19..20], "8" | "9" | "a" | "b"));
-        let ms = u64::from_str_radix(&u.replace('-', "")[..12], 16).unwrap();
-        assert_eq!(ms, 1_795_000_000_123);
-    }
-}
-
 /// Records a read of the log (query, stats, export, entry) by anyone but an
 /// agent; must succeed before the data is handed out.
 pub async fn read_access(
@@ -178,4 +163,19 @@ pub fn params_object(pairs: &[(String, String)]) -> Map<String, Value> {
         .iter()
         .map(|(k, v)| (k.clone(), Value::String(v.clone())))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uuid_v7_has_version_variant_and_time() {
+        let u = uuid_v7(1_795_000_000_123_456).unwrap();
+        assert_eq!(u.len(), 36);
+        assert_eq!(&u[14..15], "7");
+        assert!(matches!(&u[19..20], "8" | "9" | "a" | "b"));
+        let ms = u64::from_str_radix(&u.replace('-', "")[..12], 16).unwrap();
+        assert_eq!(ms, 1_795_000_000_123);
+    }
 }

@@ -47,7 +47,10 @@ pub async fn show(
     Ctx { caller, log }: Ctx,
     Path(id): Path<String>,
 ) -> Result<Json<AgentRecord>, ApiError> {
-    caller.require(Scope::AgentsRead, "GET /v1/agents/{id}")?;
+    // An agent may read its own record (the MCP proxy enforces its scope).
+    if caller.key.agent.as_deref() != Some(id.as_str()) {
+        caller.require(Scope::AgentsRead, "GET /v1/agents/{id}")?;
+    }
     log.access
         .agent(&log.project, &id)
         .map(Json)
