@@ -863,7 +863,7 @@ pub fn history_verifiers(data: &Path) -> Result<Vec<Ed25519Verifier>> {
     let path = data.join(KEY_FILE);
     if !path.exists() {
         bail!(
-            "{} has neither {HISTORY_FILE} nor {KEY_FILE}: is it a sealtrail data directory?",
+            "cannot read the log key: {} has neither {HISTORY_FILE} nor {KEY_FILE} (is it a sealtrail data directory?)",
             data.display()
         );
     }
