@@ -36,7 +36,7 @@ wait_port() { for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/n
 
 port="$(free_port)"
 key="$("$bin" init --data "$work/data" --json | "$py" -c 'import json,sys; print(json.load(sys.stdin)["owner_api_key"])')"
-"$bin" serve --data "$work/data" --listen "127.0.0.1:$port" >/dev/null 2>&1 &
+"$bin" serve --rate-limit 0 --no-audit-reads --data "$work/data" --listen "127.0.0.1:$port" >/dev/null 2>&1 &
 pids+=($!)
 wait_port "$port"
 proxy=("$bin" mcp-proxy --server "http://127.0.0.1:$port" --api-key "$key" --spool "$work/spool")

@@ -28,7 +28,7 @@ for nodes in 1 2 3; do
         python3 -c 'import json,sys; print(json.load(sys.stdin)["owner_api_key"])')"
     pids=()
     for n in $(seq 1 "$nodes"); do
-        "$bin" serve --data "$data" --database "$url" --pg-schema "$schema" \
+        "$bin" serve --rate-limit 0 --no-audit-reads --data "$data" --database "$url" --pg-schema "$schema" \
             --listen "127.0.0.1:$((7830 + n))" >/dev/null 2>&1 &
         pids+=($!)
     done

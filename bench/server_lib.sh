@@ -15,7 +15,7 @@ trap cleanup EXIT
 start_server() {
     rm -rf "${data:?}"/*
     key="$("$bin" init --data "$data" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["owner_api_key"])')"
-    "$bin" serve --data "$data" --listen "127.0.0.1:$port" "$@" >/dev/null 2>&1 &
+    "$bin" serve --rate-limit 0 --no-audit-reads --data "$data" --listen "127.0.0.1:$port" "$@" >/dev/null 2>&1 &
     server_pid=$!
     for _ in $(seq 50); do
         curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && return 0

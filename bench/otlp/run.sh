@@ -23,7 +23,7 @@ echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -
 for mode in otlp events; do
     rm -rf "${data:?}"/*
     key="$("$bin" init --data "$data" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["owner_api_key"])')"
-    "$bin" serve --data "$data" --listen "127.0.0.1:$port" >/dev/null 2>&1 &
+    "$bin" serve --rate-limit 0 --no-audit-reads --data "$data" --listen "127.0.0.1:$port" >/dev/null 2>&1 &
     server_pid=$!
     for _ in $(seq 50); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
     "$py" bench/otlp/load.py "$mode" "http://127.0.0.1:$port" "$key" "$secs" "$conns" "$n"

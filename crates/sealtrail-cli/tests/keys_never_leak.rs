@@ -92,7 +92,17 @@ fn secrets_never_reach_logs_answers_metrics_or_storage() {
         let (auditor, _) = made[2].clone();
         let (slow, _) = made[3].clone();
         secrets.extend([agent.clone(), member.clone(), auditor.clone(), slow.clone()]);
-        let token = send!(http.post(format!("{url}/v1/tokens")).bearer_auth(&agent).json(&json!({"session": "s"})));
+        // The one answer that holds a secret on purpose, so not searched.
+        let token: Value = http
+            .post(format!("{url}/v1/tokens"))
+            .bearer_auth(&agent)
+            .json(&json!({"session": "s"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         let token = token["token"].as_str().unwrap().to_string();
         secrets.push(token.clone());
         let ev = json!([{"agent": {"id": "bot-1"}, "session": "s", "kind": "tool_call"}]);

@@ -131,6 +131,27 @@ impl ExportRequest {
     }
 }
 
+/// The verifier key to ship with a checkpoint: the primary key if it signed
+/// it, else the key of the history that did (a rotation may have happened
+/// since the checkpoint, or since the server started).
+fn vkey_for(keys: &crate::signing::KeyRing, note: &[u8]) -> String {
+    use sealtrail_core::checkpoint::SignedCheckpoint;
+    use sealtrail_core::note::NoteVerifier;
+    let primary = keys.primary_vkey();
+    let verifiers = keys.verifiers();
+    let opens = |v: &sealtrail_core::note::Ed25519Verifier| {
+        SignedCheckpoint::open(note, &[v as &dyn NoteVerifier]).is_ok()
+    };
+    if verifiers.iter().any(|v| v.to_vkey() == primary && opens(v)) {
+        return primary;
+    }
+    verifiers
+        .iter()
+        .find(|v| opens(v))
+        .map(|v| v.to_vkey())
+        .unwrap_or(primary)
+}
+
 /// `POST /v1/exports`: the bundle, as `application/zip`.
 pub async fn post_export(
     Ctx { caller, log: state }: Ctx,
@@ -161,7 +182,7 @@ pub async fn post_export(
     let signed = checkpoint_for_export(&state, needs_heads).await?;
     let store = state.store.clone();
     let tiles = state.tiles.clone();
-    let vkey = state.vkey.clone();
+    let vkey = vkey_for(&state.signing_keys, &signed.note);
     let size = signed.checkpoint.size;
     let file = tokio::task::spawn_blocking(move || {
         let input = ExportInput {

@@ -318,6 +318,10 @@ async fn log_offline_rotations(log: AppState, mut shutdown: watch::Receiver<bool
             }
             _ = tick.tick() => {}
         }
+        // An idle log signs no checkpoint, so look at the key files here too.
+        if let Err(e) = log.signing_keys.refresh(crate::clock::now_micros()) {
+            tracing::warn!("cannot reload the signing keys: {e:#}");
+        }
         for r in log.signing_keys.pending_rotations() {
             let change = r.change();
             let event = crate::access::audit::Audit::new(

@@ -80,6 +80,12 @@ impl Server {
             ])
             .arg("--data")
             .arg(data)
+            // Tests count entries; reads by the owner key would add
+            // data_access events (tests/access_cli.rs and the server's
+            // tests/access.rs cover those).
+            .arg("--no-audit-reads")
+            // Load tests send far more than one key's default budget.
+            .args(["--rate-limit", "0"])
             .args(extra)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())

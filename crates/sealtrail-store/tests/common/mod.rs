@@ -235,12 +235,12 @@ UPDATE meta SET value = '1' WHERE key = 'schema_version';
 
 /// The same for PostgreSQL (migration 2 undone).
 const PG_DOWNGRADE: &str = "
-DROP TABLE counts, entry_classes, entry_subjects;
+DROP TABLE counts, entry_classes, entry_subjects, access;
 DROP INDEX entries_agent, entries_session, entries_kind, entries_action, entries_tool,
     entries_outcome, entries_scope;
 ALTER TABLE entries DROP COLUMN scope;
 CREATE INDEX entries_agent_time ON entries (agent, time);
-DELETE FROM schema_migrations WHERE version = 2;
+DELETE FROM schema_migrations WHERE version IN (2, 3);
 ";
 
 /// The segment file, offset and header length of an entry's record.
