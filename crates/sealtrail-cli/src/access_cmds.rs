@@ -24,20 +24,11 @@ use crate::query::write_table;
 pub struct AccessServer {
     #[command(flatten)]
     pub server: ServerArgs,
-    /// Act on this project (sends `Sealtrail-Project: NAME`). Owner keys may
-    /// name any project; other keys only their own. Default: the key's own
-    /// project (`default` for owner keys).
-    #[arg(long, env = "SEALTRAIL_PROJECT", value_name = "NAME")]
-    pub project: Option<String>,
 }
 
 impl AccessServer {
     pub fn client(&self) -> anyhow::Result<Client> {
-        let mut b = Client::builder(&self.server.server, &self.server.api_key);
-        if let Some(p) = self.project.as_deref().filter(|p| !p.is_empty()) {
-            b = b.project(p);
-        }
-        Ok(b.build()?)
+        self.server.client()
     }
 }
 

@@ -596,7 +596,9 @@ pub fn run(args: BenchIngestArgs) -> anyhow::Result<ExitCode> {
             .map(|n| n.get())
             .unwrap_or(2)
     });
-    let client = Client::builder(&args.server.server, &args.server.api_key)
+    let client = args
+        .server
+        .builder()
         .timeout(Duration::from_secs(60))
         .build()?;
     let rt = runtime(threads.max(1))?;

@@ -72,11 +72,14 @@ pub fn run(a: ExportArgs) -> Result<ExitCode> {
             scope: f.scope.clone(),
             bodies: Some(!a.no_bodies),
         };
-        let exporter = Exporter::new(
+        let mut exporter = Exporter::new(
             &a.server.server,
             &a.server.api_key,
             Duration::from_secs(a.timeout),
         )?;
+        if let Some(p) = a.server.project() {
+            exporter = exporter.project(p);
+        }
         // Written beside the target and renamed, so a failed download
         // never leaves a half bundle under the requested name.
         let dir = a

@@ -37,11 +37,29 @@ pub struct ServerArgs {
         value_name = "KEY"
     )]
     pub api_key: String,
+    /// Act on this project (sends `Sealtrail-Project: NAME`). Owner keys may
+    /// name any project; other keys only their own. Default: the key's own
+    /// project (`default` for owner keys).
+    #[arg(long, env = "SEALTRAIL_PROJECT", value_name = "NAME")]
+    pub project: Option<String>,
 }
 
 impl ServerArgs {
     pub fn client(&self) -> anyhow::Result<Client> {
-        Ok(Client::new(&self.server, &self.api_key)?)
+        Ok(self.builder().build()?)
+    }
+
+    /// A client builder with the server, key and project.
+    pub fn builder(&self) -> sealtrail_client::ClientBuilder {
+        let b = Client::builder(&self.server, &self.api_key);
+        match self.project() {
+            Some(p) => b.project(p),
+            None => b,
+        }
+    }
+
+    pub fn project(&self) -> Option<&str> {
+        self.project.as_deref().filter(|p| !p.is_empty())
     }
 }
 

@@ -603,6 +603,41 @@ fn projects_and_the_project_flag() {
     assert_eq!(found.len(), 1);
     assert_eq!(found[0]["header"]["scope"], "in_scope");
     assert!(query(&owner).is_empty(), "not in the default project");
+    // The owner reaches it with --project, on query and on export.
+    let out = ok(
+        &server,
+        &owner,
+        &[
+            "query",
+            "--project",
+            "billing",
+            "--action",
+            "refund.approve",
+            "--format",
+            "jsonl",
+        ],
+    );
+    assert_eq!(out.lines().count(), 1, "{out}");
+    let bundle = dir.path().join("billing.zip");
+    ok(
+        &server,
+        &owner,
+        &[
+            "export",
+            "--project",
+            "billing",
+            "--agent",
+            "bot",
+            "-o",
+            bundle.to_str().unwrap(),
+        ],
+    );
+    let verified = Command::new(BIN)
+        .arg("verify")
+        .arg(&bundle)
+        .output()
+        .unwrap();
+    assert!(verified.status.success(), "{}", text(&verified.stdout));
 
     // The project's log keys, over HTTP.
     let keys = json(

@@ -57,6 +57,7 @@ pub struct Exporter {
     url: String,
     api_key: String,
     timeout: Duration,
+    project: Option<String>,
 }
 
 impl Exporter {
@@ -72,7 +73,14 @@ impl Exporter {
             url: format!("{}/v1/exports", base_url.trim_end_matches('/')),
             api_key: api_key.to_string(),
             timeout,
+            project: None,
         })
+    }
+
+    /// Exports from this project (sends `Sealtrail-Project`).
+    pub fn project(mut self, name: &str) -> Self {
+        self.project = Some(name.to_string());
+        self
     }
 
     /// Asks for a bundle and writes it to `out`; the number of bytes written.
@@ -94,14 +102,11 @@ impl Exporter {
                 }
             }
         };
-        let mut resp = self
-            .http
-            .post(&self.url)
-            .bearer_auth(&self.api_key)
-            .json(req)
-            .send()
-            .await
-            .map_err(map_err)?;
+        let mut request = self.http.post(&self.url).bearer_auth(&self.api_key);
+        if let Some(p) = &self.project {
+            request = request.header(crate::client::PROJECT_HEADER, p);
+        }
+        let mut resp = request.json(req).send().await.map_err(map_err)?;
         let status = resp.status().as_u16();
         if !resp.status().is_success() {
             let retry = resp

@@ -109,7 +109,9 @@ pub fn run(args: McpProxyArgs) -> anyhow::Result<ExitCode> {
         tracing::error!("{e}; undelivered events will be kept in memory only");
         spool::Spool::disabled(&spool_dir)
     });
-    let client = Client::builder(&args.server.server, &args.server.api_key)
+    let client = args
+        .server
+        .builder()
         .timeout(Duration::from_secs(10))
         .connect_timeout(Duration::from_secs(2))
         .build()?;
