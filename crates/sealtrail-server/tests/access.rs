@@ -920,3 +920,79 @@ async fn a_key_over_its_rate_limit_gets_429_with_retry_after() {
         200
     );
 }
+
+/// Owner keys of data directories made before key ids existed keep working,
+/// and can now be listed, rotated and revoked like any other.
+#[tokio::test]
+async fn keys_made_before_key_ids_are_adopted() {
+    let mut s = server().await;
+    let dir = s.dir.path().to_path_buf();
+    s.stop().await;
+    let legacy = format!("stk_{}", "L".repeat(43));
+    {
+        let store = sealtrail_store::sqlite::SqliteStore::open(&dir).unwrap();
+        sealtrail_store::Store::put_api_key(
+            &store,
+            &sealtrail_store::ApiKeyRecord {
+                key_hash: sealtrail_core::hash::sha256(legacy.as_bytes()),
+                name: "owner".into(),
+                role: "owner".into(),
+                created: 1,
+            },
+        )
+        .unwrap();
+    }
+    let (running, _) = sealtrail_server::start(common::options(&dir))
+        .await
+        .unwrap();
+    let url = format!("http://{}", running.addr);
+    let http = reqwest::Client::new();
+    let who: Value = http
+        .get(format!("{url}/v1/whoami"))
+        .bearer_auth(&legacy)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = who["id"].as_str().unwrap().to_string();
+    assert!(id.starts_with("legacy-"), "{who}");
+    assert_eq!(who["role"], "owner");
+    let list: Value = http
+        .get(format!("{url}/v1/keys"))
+        .bearer_auth(&s.key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(list.to_string().contains(&id), "{list}");
+    let r = http
+        .delete(format!("{url}/v1/keys/{id}"))
+        .bearer_auth(&s.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = http
+        .get(format!("{url}/v1/whoami"))
+        .bearer_auth(&legacy)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "key_revoked");
+    // A near miss of the legacy key is just unknown.
+    let near = format!("stk_{}M", "L".repeat(42));
+    let r = http
+        .get(format!("{url}/v1/whoami"))
+        .bearer_auth(&near)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    running.stop().await.unwrap();
+}

@@ -96,7 +96,7 @@ pub async fn authenticate(access: &Access, headers: &HeaderMap) -> Result<Caller
     let caller = if text.starts_with(TOKEN_PREFIX) {
         from_token(access, text, now)?
     } else {
-        from_key(access, text, now).await?
+        from_key(access, text, now)?
     };
     let limit = caller.key.rate_limit.unwrap_or(access.default_rate);
     if let Err(wait) = access.rate.take(&caller.key.id, limit, Instant::now()) {
@@ -114,7 +114,7 @@ pub async fn authenticate(access: &Access, headers: &HeaderMap) -> Result<Caller
     Ok(caller)
 }
 
-async fn from_key(access: &Access, text: &str, now: u64) -> Result<Caller, ApiError> {
+fn from_key(access: &Access, text: &str, now: u64) -> Result<Caller, ApiError> {
     if !text.starts_with("stk_") && !text.starts_with("sta_") {
         return Err(unauthorized(
             "unauthorized",
@@ -136,33 +136,16 @@ async fn from_key(access: &Access, text: &str, now: u64) -> Result<Caller, ApiEr
             });
         }
     }
-    // Keys made before key ids existed are looked up by their whole hash.
+    // Keys made before key ids existed are named by their whole hash.
     let hash = sha256(text.as_bytes());
-    let Some(legacy) = access.legacy_key(hash).await? else {
-        return Err(unauthorized("unauthorized", "unknown API key"));
-    };
-    let role = match legacy.role.as_str() {
-        "owner" => Role::Owner,
-        _ => Role::Member,
-    };
+    let id = super::legacy_id(&hash);
+    let rec = access
+        .key(&id)
+        .filter(|r| keys::hash_matches(&hash, &r.secret_hash))
+        .ok_or_else(|| unauthorized("unauthorized", "unknown API key"))?;
+    rec.info.usable_at(now).map_err(|w| unusable(&id, w))?;
     Ok(Caller {
-        key: KeyInfo {
-            id: format!("legacy-{}", &hash.to_hex()[..16]),
-            name: legacy.name,
-            role,
-            scopes: role.scopes().to_vec(),
-            project: DEFAULT_PROJECT.into(),
-            agent: None,
-            created: legacy.created,
-            created_by: "sealtrail init".into(),
-            expires: None,
-            revoked: None,
-            revoked_by: None,
-            last_used: None,
-            rotated_from: None,
-            rotated_to: None,
-            rate_limit: None,
-        },
+        key: rec.info,
         token: None,
     })
 }

@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use anyhow::Context;
 use sealtrail_core::hash::Hash;
 use sealtrail_core::registry::AgentRecord;
-use sealtrail_store::{ApiKeyRecord, Store};
+use sealtrail_store::Store;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
@@ -62,6 +62,11 @@ pub fn valid_project_name(name: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
 }
 
+/// The id of a key made before key ids existed.
+pub fn legacy_id(hash: &Hash) -> String {
+    format!("legacy-{}", &hash.to_hex()[..16])
+}
+
 fn agent_slot(project: &str, id: &str) -> String {
     format!("{project}/{id}")
 }
@@ -76,7 +81,6 @@ struct Records {
 pub struct Access {
     store: Arc<dyn Store>,
     records: RwLock<Records>,
-    legacy: RwLock<HashMap<Hash, ApiKeyRecord>>,
     last_used: Mutex<HashMap<String, u64>>,
     pub rate: RateLimiter,
     pub default_rate: RateLimit,
@@ -115,7 +119,6 @@ impl Access {
     ) -> anyhow::Result<Self> {
         let access = Access {
             records: RwLock::new(Records::default()),
-            legacy: RwLock::default(),
             last_used: Mutex::default(),
             rate: RateLimiter::default(),
             default_rate,
@@ -124,9 +127,54 @@ impl Access {
             store,
         };
         access
+            .adopt_legacy_keys()
+            .context("cannot adopt the keys made before key ids")?;
+        access
             .reload()
             .context("cannot load keys, agents and projects")?;
         Ok(access)
+    }
+
+    /// Keys made before key ids existed (`stk_` + 43 characters, in the
+    /// old `api_keys` table) get a record like every other key, named
+    /// `legacy-<first 16 hex digits of their hash>` and matched by the hash
+    /// of the whole key: they can then be listed, rotated and revoked.
+    fn adopt_legacy_keys(&self) -> Result<(), sealtrail_store::StoreError> {
+        for old in self.store.api_keys()? {
+            let id = legacy_id(&old.key_hash);
+            if self.store.access(KIND_KEY, &id)?.is_some() {
+                continue;
+            }
+            let role = if old.role == "owner" {
+                Role::Owner
+            } else {
+                Role::Member
+            };
+            let rec = KeyRecord {
+                info: KeyInfo {
+                    id: id.clone(),
+                    name: old.name,
+                    role,
+                    scopes: role.scopes().to_vec(),
+                    project: DEFAULT_PROJECT.into(),
+                    agent: None,
+                    created: old.created,
+                    created_by: "sealtrail init (before key ids)".into(),
+                    expires: None,
+                    revoked: None,
+                    revoked_by: None,
+                    last_used: None,
+                    rotated_from: None,
+                    rotated_to: None,
+                    rate_limit: None,
+                },
+                secret_hash: old.key_hash.to_hex(),
+            };
+            let json = serde_json::to_vec(&rec)
+                .map_err(|e| sealtrail_store::StoreError::Io(e.to_string()))?;
+            self.store.put_access(KIND_KEY, &id, &json)?;
+        }
+        Ok(())
     }
 
     /// Re-reads every record (nodes sharing a database call this often).
@@ -158,9 +206,6 @@ impl Access {
         }
         if let Ok(mut r) = self.records.write() {
             *r = fresh;
-        }
-        if let Ok(mut l) = self.legacy.write() {
-            l.clear();
         }
         Ok(())
     }
@@ -275,21 +320,6 @@ impl Access {
             r.projects.insert(rec.name.clone(), rec);
         }
         Ok(())
-    }
-
-    /// A key made before key ids existed, by the hash of the whole key.
-    pub async fn legacy_key(&self, hash: Hash) -> Result<Option<ApiKeyRecord>, ApiError> {
-        if let Some(r) = self.legacy.read().ok().and_then(|m| m.get(&hash).cloned()) {
-            return Ok(Some(r));
-        }
-        let store = self.store.clone();
-        let found = tokio::task::spawn_blocking(move || store.api_key(&hash))
-            .await
-            .map_err(|e| ApiError::internal(format!("key lookup failed: {e}")))??;
-        if let (Some(r), Ok(mut m)) = (&found, self.legacy.write()) {
-            m.insert(hash, r.clone());
-        }
-        Ok(found)
     }
 
     pub fn touch(&self, id: &str, now: u64) {
