@@ -186,6 +186,7 @@ pub async fn start(opts: ServeOptions) -> Result<(Running, Option<String>)> {
         shared,
         shutdown_rx.clone(),
     ));
+    let follow = shared.then(|| tokio::spawn(root.clone().follow_projects()));
     let app = router(root.clone());
     let mut http_shutdown = shutdown_rx.clone();
     let task = tokio::spawn(async move {
@@ -201,6 +202,9 @@ pub async fn start(opts: ServeOptions) -> Result<(Running, Option<String>)> {
         // Every handler is done; dropping the last handles lets each
         // sequencer finish its queue and exit.
         upkeep.await.context("access upkeep task")?;
+        if let Some(f) = follow {
+            f.await.context("project follower task")?;
+        }
         root.close().await
     });
     let signing_keys = default.signing_keys.clone();

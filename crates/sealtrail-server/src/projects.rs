@@ -266,6 +266,35 @@ impl Root {
         Ok(rec)
     }
 
+    /// Opens the projects another node created (several nodes on one
+    /// database): checked every second until shutdown.
+    pub async fn follow_projects(self) {
+        let mut shutdown = self.shutdown.clone();
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                changed = shutdown.changed() => {
+                    if changed.is_err() || *shutdown.borrow() {
+                        return;
+                    }
+                }
+                _ = tick.tick() => {}
+            }
+            for p in self.access.projects() {
+                if self.log(&p.name).is_ok() {
+                    continue;
+                }
+                let _guard = self.creating.lock().await;
+                if self.log(&p.name).is_ok() {
+                    continue;
+                }
+                if let Err(e) = self.open(&p.name, Some(p.origin.clone()), None).await {
+                    tracing::warn!(project = %p.name, "cannot open a project another node made: {e:#}");
+                }
+            }
+        }
+    }
+
     /// Drops every log handle and waits for their sequencers and
     /// checkpointers to finish (after shutdown was signalled).
     pub async fn close(&self) -> Result<()> {

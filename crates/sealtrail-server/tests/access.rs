@@ -996,3 +996,118 @@ async fn keys_made_before_key_ids_are_adopted() {
     assert_eq!(r.status(), 401);
     running.stop().await.unwrap();
 }
+
+/// Two nodes on one PostgreSQL schema: a key made on one works on the
+/// other, a revocation on one holds on the other within a couple of
+/// seconds, and a project made on one is served by the other.
+#[tokio::test]
+async fn revocations_and_projects_reach_every_node() {
+    let Some((url, schema)) = common::postgres_schema("revocations_reach_every_node", "acl") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let opts = || {
+        let mut o = common::options(dir.path());
+        o.backend = sealtrail_server::datadir::Backend::Postgres {
+            url: url.clone(),
+            schema: schema.name.clone(),
+        };
+        o
+    };
+    let (a, owner) = sealtrail_server::start(opts()).await.unwrap();
+    let owner = owner.unwrap();
+    let (b, _) = sealtrail_server::start(opts()).await.unwrap();
+    let (ua, ub) = (format!("http://{}", a.addr), format!("http://{}", b.addr));
+    let http = reqwest::Client::new();
+    let status = |url: String, key: String| {
+        let http = http.clone();
+        async move {
+            http.get(url)
+                .bearer_auth(key)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    // Waits up to 5 s for `want`; the seconds it took.
+    let until = |url: String, key: String, want: u16| {
+        let status = &status;
+        async move {
+            let t = std::time::Instant::now();
+            while status(url.clone(), key.clone()).await != want {
+                assert!(t.elapsed() < Duration::from_secs(5), "{url}: never {want}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            t.elapsed()
+        }
+    };
+    let made: Value = http
+        .post(format!("{ua}/v1/keys"))
+        .bearer_auth(&owner)
+        .json(&json!({"name": "m", "role": "member"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = made["info"]["id"].as_str().unwrap().to_string();
+    let secret = made["key"].as_str().unwrap().to_string();
+    until(format!("{ub}/v1/whoami"), secret.clone(), 200).await;
+    let r = http
+        .delete(format!("{ua}/v1/keys/{key}"))
+        .bearer_auth(&owner)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        status(format!("{ua}/v1/whoami"), secret.clone()).await,
+        401,
+        "at once on the node that revoked it"
+    );
+    let took = until(format!("{ub}/v1/whoami"), secret.clone(), 401).await;
+    assert!(
+        took < Duration::from_millis(2500),
+        "other node took {took:?}"
+    );
+
+    let r = http
+        .post(format!("{ua}/v1/projects"))
+        .bearer_auth(&owner)
+        .json(&json!({"name": "shared"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let t = std::time::Instant::now();
+    loop {
+        let r = http
+            .get(format!("{ub}/v1/events"))
+            .bearer_auth(&owner)
+            .header("Sealtrail-Project", "shared")
+            .send()
+            .await
+            .unwrap();
+        if r.status() == 200 {
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "node b never opened the project: {}",
+            r.status()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    a.stop().await.unwrap();
+    b.stop().await.unwrap();
+    // The project's own schema is not the guard's: drop it here.
+    let extra = format!("{}_shared", schema.name);
+    common::off_runtime(move || {
+        let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        c.batch_execute(&format!("DROP SCHEMA IF EXISTS \"{extra}\" CASCADE"))
+            .unwrap();
+    });
+}
