@@ -1111,3 +1111,51 @@ async fn revocations_and_projects_reach_every_node() {
             .unwrap();
     });
 }
+
+/// A change whose audit event was sealed but which could not be stored is
+/// answered 503, takes no effect, and the log says it failed.
+#[tokio::test]
+async fn an_audited_change_that_cannot_be_stored_is_logged_as_failed() {
+    let s = server().await;
+    // The access records' table goes away under the running server; the
+    // log's own tables stay, so audit events can still be sealed.
+    let db = rusqlite::Connection::open(s.dir.path().join("log.db")).unwrap();
+    db.execute_batch("DROP TABLE access").unwrap();
+    drop(db);
+    let (status, v) = call(
+        &s,
+        &s.key,
+        Method::POST,
+        "/v1/keys",
+        Some(json!({"name": "n", "role": "viewer"})),
+    )
+    .await;
+    assert_eq!(status, 503, "{v}");
+    assert!(v.get("key").is_none(), "no secret handed out: {v}");
+    let page = s.get_json("/v1/events?agent=sealtrail&include=body").await;
+    let outcomes: Vec<(String, String)> = page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event"]["action"] == "key.create")
+        .map(|e| {
+            (
+                e["event"]["outcome"].as_str().unwrap().to_string(),
+                e["event"]["attributes"]["error"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(outcomes.len(), 2, "{outcomes:?}");
+    assert_eq!(outcomes[0].0, "success");
+    assert_eq!(outcomes[1].0, "failure");
+    assert!(outcomes[1].1.contains("unavailable"), "{outcomes:?}");
+    let list: Value = s.get_json("/v1/keys").await;
+    assert_eq!(
+        list["keys"].as_array().unwrap().len(),
+        1,
+        "only the owner key: {list}"
+    );
+}

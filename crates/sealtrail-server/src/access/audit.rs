@@ -18,6 +18,7 @@ pub const CONFIG_CHANGE: &str = "config_change";
 pub const DATA_ACCESS: &str = "data_access";
 
 /// One self-audit event.
+#[derive(Clone)]
 pub struct Audit {
     pub kind: &'static str,
     pub action: &'static str,
@@ -27,6 +28,9 @@ pub struct Audit {
     pub after: Option<Value>,
     /// Anything else worth keeping (a query's filters, counts).
     pub attributes: Map<String, Value>,
+    /// `success`, or `failure` for a change that was audited but then
+    /// could not be stored.
+    pub outcome: &'static str,
 }
 
 impl Audit {
@@ -38,6 +42,7 @@ impl Audit {
             before: None,
             after: None,
             attributes: Map::new(),
+            outcome: "success",
         }
     }
 
@@ -88,7 +93,7 @@ pub fn event_json(caller: &Caller, project: &str, a: &Audit, now: u64) -> Result
         "session": format!("key:{}", caller.key.id),
         "kind": a.kind,
         "action": a.action,
-        "outcome": "success",
+        "outcome": a.outcome,
         "principal": caller.label(),
         "attributes": attributes,
     });
@@ -139,6 +144,32 @@ pub async fn record(log: &AppState, caller: &Caller, a: Audit) -> Result<u64, Ap
             .retry_after(e.retry_after.unwrap_or(1))
         })?;
     Ok(outcomes.first().map(|o| o.receipt().index).unwrap_or(0))
+}
+
+/// Seals `a`, then makes the change (`apply`). The event comes first, so
+/// no change is ever made unaudited; if the change then fails, a `failure`
+/// event for the same action follows, so the log never claims a change
+/// that was not made.
+pub async fn audited(
+    log: &AppState,
+    caller: &Caller,
+    a: Audit,
+    apply: impl std::future::Future<Output = Result<(), ApiError>>,
+) -> Result<(), ApiError> {
+    let mut failed = a.clone();
+    record(log, caller, a).await?;
+    if let Err(e) = apply.await {
+        failed.outcome = "failure";
+        failed = failed.attr("error", e.body.message.clone());
+        if let Err(again) = record(log, caller, failed).await {
+            tracing::error!(
+                "a change was audited but not made, and the failure could not be logged: {}",
+                again.body.message
+            );
+        }
+        return Err(e);
+    }
+    Ok(())
 }
 
 /// Records a read of the log (query, stats, export, entry) by anyone but an

@@ -87,15 +87,15 @@ pub async fn register(
     rec.created = now;
     rec.updated = now;
     rec.version = 1;
-    audit::record(
+    audit::audited(
         &log,
         &caller,
         Audit::new(CONFIG_CHANGE, "agent.register")
             .target(format!("agent:{}", rec.id))
             .change(None, snapshot(&rec)),
+        log.access.put_agent(&log.project, rec.clone()),
     )
     .await?;
-    log.access.put_agent(&log.project, rec.clone()).await?;
     Ok((StatusCode::CREATED, Json(rec)).into_response())
 }
 
@@ -146,10 +146,13 @@ pub async fn update(
             .collect();
         event = event.attr("revoked_keys", bound);
     }
-    audit::record(&log, &caller, event).await?;
-    log.access.put_agent(&log.project, after.clone()).await?;
-    if retiring {
-        super::keys::revoke_agent_keys(&log, &caller, &id).await?;
-    }
+    let store = async {
+        log.access.put_agent(&log.project, after.clone()).await?;
+        if retiring {
+            super::keys::revoke_agent_keys(&log, &caller, &id).await?;
+        }
+        Ok(())
+    };
+    audit::audited(&log, &caller, event, store).await?;
     Ok(Json(after))
 }

@@ -235,20 +235,18 @@ pub async fn create(
         rate_limit: req.rate_limit,
     };
     let _guard = log.access.write.lock().await;
-    audit::record(
+    audit::audited(
         &log,
         &caller,
         Audit::new(ACCESS_CHANGE, "key.create")
             .target(format!("key:{}", info.id))
             .change(None, snapshot(&info)),
-    )
-    .await?;
-    log.access
-        .put_key(KeyRecord {
+        log.access.put_key(KeyRecord {
             info: info.clone(),
             secret_hash: secret.secret_hash,
-        })
-        .await?;
+        }),
+    )
+    .await?;
     Ok((
         StatusCode::CREATED,
         Json(NewKey {
@@ -324,20 +322,18 @@ pub async fn update(
     if after == before {
         return Ok(Json(after));
     }
-    audit::record(
+    audit::audited(
         &log,
         &caller,
         Audit::new(ACCESS_CHANGE, "key.update")
             .target(format!("key:{id}"))
             .change(snapshot(&before), snapshot(&after)),
-    )
-    .await?;
-    log.access
-        .put_key(KeyRecord {
+        log.access.put_key(KeyRecord {
             info: after.clone(),
             secret_hash: rec.secret_hash,
-        })
-        .await?;
+        }),
+    )
+    .await?;
     Ok(Json(after))
 }
 
@@ -388,29 +384,27 @@ pub async fn rotate(
         let end = now.saturating_add(overlap.saturating_mul(1_000_000));
         old.expires = Some(old.expires.map_or(end, |e| e.min(end)));
     }
-    audit::record(
-        &log,
-        &caller,
-        Audit::new(ACCESS_CHANGE, "key.rotate")
-            .target(format!("key:{id}"))
-            .change(
-                snapshot(&rec.info),
-                Some(json!({"old": snapshot(&old), "new": snapshot(&new)})),
-            ),
-    )
-    .await?;
-    log.access
-        .put_key(KeyRecord {
-            info: new.clone(),
-            secret_hash: secret.secret_hash,
-        })
-        .await?;
-    log.access
-        .put_key(KeyRecord {
-            info: old,
-            secret_hash: rec.secret_hash,
-        })
-        .await?;
+    let event = Audit::new(ACCESS_CHANGE, "key.rotate")
+        .target(format!("key:{id}"))
+        .change(
+            snapshot(&rec.info),
+            Some(json!({"old": snapshot(&old), "new": snapshot(&new)})),
+        );
+    let store = async {
+        log.access
+            .put_key(KeyRecord {
+                info: new.clone(),
+                secret_hash: secret.secret_hash,
+            })
+            .await?;
+        log.access
+            .put_key(KeyRecord {
+                info: old,
+                secret_hash: rec.secret_hash,
+            })
+            .await
+    };
+    audit::audited(&log, &caller, event, store).await?;
     Ok((
         StatusCode::CREATED,
         Json(NewKey {
@@ -439,20 +433,18 @@ pub async fn revoke(
     let mut after = rec.info.clone();
     after.revoked = Some(now_micros());
     after.revoked_by = Some(caller.label());
-    audit::record(
+    audit::audited(
         &log,
         &caller,
         Audit::new(ACCESS_CHANGE, "key.revoke")
             .target(format!("key:{id}"))
             .change(snapshot(&rec.info), snapshot(&after)),
-    )
-    .await?;
-    log.access
-        .put_key(KeyRecord {
+        log.access.put_key(KeyRecord {
             info: after.clone(),
             secret_hash: rec.secret_hash,
-        })
-        .await?;
+        }),
+    )
+    .await?;
     Ok(Json(after))
 }
 
