@@ -8,8 +8,8 @@
 See docs/sdk-python.md and docs/adapters/.
 """
 
-from .client import Client, current, default_client, init, new_id
+from .client import Client, current, default_client, init, mint_token, new_id
 from .adapters.functions import span, tool
 
-__all__ = ["Client", "init", "default_client", "new_id", "span", "tool", "current"]
+__all__ = ["Client", "init", "default_client", "mint_token", "new_id", "span", "tool", "current"]
 __version__ = "0.1.0"

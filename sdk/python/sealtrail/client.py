@@ -396,13 +396,6 @@ class Client:
         if status == 413 and len(lines) > 1:
             self._batch_cap = max(1, len(lines) // 2)
             return
-        if status in (401, 403):
-            log.error("sealtrail: server refused the API key (%d): %s; events are kept in the spool",
-                      status, data[:300])
-            self._backoff(None)
-            return
-        self._failures = 0
-        self._batch_cap = self.batch_max
         results: List[Dict[str, Any]] = []
         try:
             answer = json.loads(data)
@@ -410,6 +403,16 @@ class Client:
                 results = answer["results"]
         except ValueError:
             pass
+        # 403 with one result per event: these events are not this key's to
+        # write (another agent's id, another session); they never will be, so
+        # they are rejections, not a reason to keep retrying.
+        if status == 401 or (status == 403 and len(results) != len(lines)):
+            log.error("sealtrail: server refused the API key (%d): %s; events are kept in the spool",
+                      status, data[:300])
+            self._backoff(None)
+            return
+        self._failures = 0
+        self._batch_cap = self.batch_max
         if len(results) != len(lines):
             # A whole-request refusal (or a single event too large): drop, loudly.
             log.error("sealtrail: server answered %d to a batch of %d events; dropping them: %s",
@@ -453,6 +456,32 @@ class Client:
 
 
 _default: Optional[Client] = None
+
+
+def mint_token(url: str, agent_key: str, session: str, ttl_seconds: int = 3600,
+               timeout: float = 10.0) -> Dict[str, Any]:
+    """A session token for one task, minted from an agent key (``sta_…``):
+    ``{"token", "expires", "agent", "session"}``. Give ``token`` to
+    ``Client`` as its api_key: it may only write that agent's events in that
+    session, and dies with its key (docs/access.md)."""
+    u = urllib.parse.urlsplit(url.rstrip("/"))
+    cls = http.client.HTTPSConnection if u.scheme == "https" else http.client.HTTPConnection
+    conn = cls(u.netloc, timeout=timeout)
+    try:
+        body = json.dumps({"session": session, "ttl_seconds": ttl_seconds}).encode()
+        conn.request("POST", (u.path or "") + "/v1/tokens", body=body, headers={
+            "Authorization": "Bearer " + agent_key, "Content-Type": "application/json"})
+        resp = conn.getresponse()
+        data = resp.read()
+    finally:
+        conn.close()
+    if resp.status != 201:
+        try:
+            message = json.loads(data)["error"]["message"]
+        except (ValueError, KeyError, TypeError):
+            message = data[:300].decode("utf-8", "replace")
+        raise RuntimeError(f"sealtrail: cannot mint a session token ({resp.status}): {message}")
+    return json.loads(data)
 
 
 def init(url: str, api_key: str, agent: Optional[str] = None, **kw: Any) -> Client:

@@ -68,6 +68,40 @@ class FunctionsTest(ServerCase):
         self.assertEqual(got, [good, good2])
 
 
+class AgentKeyTest(ServerCase):
+    def _post(self, path, key, body):
+        import urllib.request
+        req = urllib.request.Request(self.server.url + path, data=json.dumps(body).encode(),
+                                     headers={"Authorization": f"Bearer {key}",
+                                              "Content-Type": "application/json"})
+        with urllib.request.urlopen(req) as r:
+            return json.loads(r.read())
+
+    def test_session_token_writes_its_session_and_forged_agents_are_dropped(self):
+        made = self._post("/v1/keys", self.server.api_key,
+                          {"name": "bot", "role": "agent", "agent": "token-bot"})
+        tok = sealtrail.mint_token(self.server.url, made["key"], "task-9", ttl_seconds=600)
+        self.assertTrue(tok["token"].startswith("sts_"))
+        self.assertEqual((tok["agent"], tok["session"]), ("token-bot", "task-9"))
+        c = sealtrail.Client(self.server.url, tok["token"], agent="token-bot",
+                             spool_dir=self.spool(), **FAST)
+        ok = c.record("custom", action="in-session", session="task-9")
+        self.assertTrue(c.flush(30))
+        self.assertEqual(c.receipt(ok)["status"], "sealed")
+        # Another session, and another agent: refused per event (403), dropped
+        # rather than retried for ever.
+        wrong = c.record("custom", action="elsewhere", session="task-10")
+        self.assertTrue(c.flush(30))
+        self.assertEqual(c.receipt(wrong)["status"], "rejected")
+        self.assertEqual(c.receipt(wrong)["error"]["code"], "session_mismatch")
+        c.close()
+        got = [e["event"]["action"] for e in self.server.events(agent="token-bot")]
+        self.assertEqual(got, ["in-session"])
+        with self.assertRaises(RuntimeError) as err:
+            sealtrail.mint_token(self.server.url, self.server.api_key, "x")
+        self.assertIn("agent key", str(err.exception))
+
+
 class OutageTest(ServerCase):
     def test_server_down_while_agents_work(self):
         """Two agents keep working while the server is stopped and started again:
