@@ -347,9 +347,9 @@ impl Client {
     /// Sends a pre-encoded body (`application/json` array or
     /// `application/x-ndjson` lines); the server's validation decides per event.
     ///
-    /// `400` with per-event results (every event rejected) is returned as
-    /// `Ok`, like `200` and `207`: look at `rejected`. A `400` that refuses the
-    /// whole request (an error body) is an `Err`.
+    /// `400` (or `403`) with per-event results (every event rejected) is
+    /// returned as `Ok`, like `200` and `207`: look at `rejected`. A `400` or
+    /// `403` that refuses the whole request (an error body) is an `Err`.
     pub async fn ingest_raw(
         &self,
         body: Vec<u8>,
@@ -365,7 +365,9 @@ impl Client {
             .await?;
         match answer.status.as_u16() {
             200 | 207 => answer.decode(),
-            400 => {
+            // 403 with results: every event was for another agent or session
+            // than the key may write (docs/access.md); without: the key itself.
+            400 | 403 => {
                 // All rejected (results present) or the request refused as a whole.
                 match serde_json::from_slice::<IngestResponse>(&answer.body) {
                     Ok(r) => Ok(r),
