@@ -119,6 +119,7 @@ write_seeds() {
     seed tiles entries 'tile/entries/x001/002'
     seed keys vkey 'example.com/foo+530d903a+AekyeRrm56hApGFkyQR4ZCbV54Id2LKaANYcrnKv3U2k'
     seed keys skey 'PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz'
+    seed registry record '\146%s%b' '{"id":"bot","status":"active","scope":{"tools":["crm.*"],"actions":["lookup"],"data_classes":["pii"]}}' 'crm.lookup\0lookup\0crm:customer/1\0pii'
     seed event review '%s' '{"agent":{"id":"a"},"kind":"human_review","review":{"reviewer":"bob","decision":"approve","reason":"ok"},"change":{"target":"cfg","before":{"a":1},"after":{"a":2},"approved_by":"bob"}}'
 }
 

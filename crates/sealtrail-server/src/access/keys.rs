@@ -215,6 +215,20 @@ mod tests {
         assert!(parse("stk_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA").is_none());
     }
 
+    proptest::proptest! {
+        /// Whatever arrives in an Authorization header, parsing it neither
+        /// panics nor accepts a key whose id is not 16 lowercase hex digits.
+        #[test]
+        fn parsing_any_text_is_safe(text in "\\PC{0,80}", tail in "[a-zA-Z0-9_-]{0,50}") {
+            for t in [text.clone(), format!("stk_{text}"), format!("sta_0123456789abcdef_{tail}")] {
+                if let Some(p) = parse(&t) {
+                    proptest::prop_assert_eq!(p.id.len(), 16);
+                    proptest::prop_assert!(p.id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+                }
+            }
+        }
+    }
+
     #[test]
     fn revoked_and_expired_keys_are_unusable() {
         let mut info = KeyInfo {

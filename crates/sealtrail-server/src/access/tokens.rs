@@ -103,6 +103,17 @@ mod tests {
         assert_eq!(key.open(&t, 1_000), Err(TokenError::Expired));
     }
 
+    proptest::proptest! {
+        /// No text opens as a token without the key's tag, and none panics.
+        #[test]
+        fn arbitrary_text_never_opens(text in "\\PC{0,200}") {
+            let key = TokenKey::new([3; 32]);
+            proptest::prop_assert!(key.open(&text, 0).is_err());
+            let prefixed = format!("sts_{text}");
+            proptest::prop_assert!(key.open(&prefixed, 0).is_err());
+        }
+    }
+
     #[test]
     fn forged_or_foreign_tokens_are_refused() {
         let key = TokenKey::new([9; 32]);
