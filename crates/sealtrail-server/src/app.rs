@@ -96,7 +96,11 @@ async fn metrics(State(root): State<Root>) -> impl IntoResponse {
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4",
         )],
-        root.metrics.render(queued),
+        {
+            let mut text = root.metrics.render(queued);
+            root.access.counters.render(&mut text);
+            text
+        },
     )
 }
 

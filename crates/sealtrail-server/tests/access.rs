@@ -560,6 +560,23 @@ async fn scope_verdicts_are_sealed_and_queryable() {
     );
     assert_eq!(ids("scope=in_scope").await, ["in-1"]);
     assert_eq!(ids("scope=unregistered_agent").await, ["unreg-1"]);
+    let metrics = s
+        .http
+        .get(format!("{}/metrics", s.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("sealtrail_events_out_of_scope_total 4\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("sealtrail_events_unregistered_agent_total 1\n"),
+        "{metrics}"
+    );
     // The resource itself (personal data) never reaches a header.
     for i in 0..8 {
         let entry = s.get_json(&format!("/v1/entries/{i}")).await;
@@ -918,6 +935,32 @@ async fn a_key_over_its_rate_limit_gets_429_with_retry_after() {
     assert_eq!(
         call(&s, &s.key, Method::GET, "/v1/whoami", None).await.0,
         200
+    );
+    let bad = call(
+        &s,
+        "stk_0123456789abcdef_nope",
+        Method::GET,
+        "/v1/whoami",
+        None,
+    )
+    .await;
+    assert_eq!(bad.0, 401);
+    let metrics = s
+        .http
+        .get(format!("{}/metrics", s.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("sealtrail_requests_rate_limited_total 1\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("sealtrail_requests_unauthorized_total 1\n"),
+        "{metrics}"
     );
 }
 

@@ -91,6 +91,19 @@ fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
 
 /// Checks the `Authorization: Bearer` header, then the key's rate limit.
 pub async fn authenticate(access: &Access, headers: &HeaderMap) -> Result<Caller, ApiError> {
+    let found = check(access, headers);
+    let counter = match &found {
+        Err(e) if e.status == StatusCode::UNAUTHORIZED => Some(&access.counters.unauthorized),
+        Err(e) if e.status == StatusCode::TOO_MANY_REQUESTS => Some(&access.counters.rate_limited),
+        _ => None,
+    };
+    if let Some(c) = counter {
+        c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+    found
+}
+
+fn check(access: &Access, headers: &HeaderMap) -> Result<Caller, ApiError> {
     let text = bearer(headers)?;
     let now = crate::clock::now_micros();
     let caller = if text.starts_with(TOKEN_PREFIX) {

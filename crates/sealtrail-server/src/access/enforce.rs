@@ -2,7 +2,9 @@
 //! agent, a session token only for its session, nobody as `sealtrail`; and
 //! the scope verdict of each event against its agent's registry record.
 
-use sealtrail_core::registry::{scope_verdict, ScopeInput};
+use std::sync::atomic::Ordering::Relaxed;
+
+use sealtrail_core::registry::{is_out_of_scope, scope_verdict, ScopeInput, UNREGISTERED};
 
 use super::caller::Caller;
 use super::SELF_AGENT;
@@ -61,10 +63,16 @@ pub fn check(log: &AppState, caller: &Caller, p: &mut PreparedEvent) -> Result<(
         resource: p.resource.as_deref(),
         data_classes: &p.data_classes,
     };
-    p.scope = Some(
-        log.access
-            .with_agent(&log.project, &p.agent, |rec| scope_verdict(rec, &input)),
-    );
+    let verdict = log
+        .access
+        .with_agent(&log.project, &p.agent, |rec| scope_verdict(rec, &input));
+    let counters = &log.access.counters;
+    if is_out_of_scope(&verdict) {
+        counters.out_of_scope.fetch_add(1, Relaxed);
+    } else if verdict == UNREGISTERED {
+        counters.unregistered.fetch_add(1, Relaxed);
+    }
+    p.scope = Some(verdict);
     Ok(())
 }
 
@@ -74,7 +82,12 @@ pub fn events(log: &AppState, caller: &Caller, slots: Vec<Slot>) -> Vec<Slot> {
         .into_iter()
         .map(|slot| {
             let mut p = slot?;
-            check(log, caller, &mut p)?;
+            check(log, caller, &mut p).inspect_err(|_| {
+                log.access
+                    .counters
+                    .attribution_refused
+                    .fetch_add(1, Relaxed);
+            })?;
             Ok(p)
         })
         .collect()
