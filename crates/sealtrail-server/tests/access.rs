@@ -1202,3 +1202,76 @@ async fn an_audited_change_that_cannot_be_stored_is_logged_as_failed() {
         "only the owner key: {list}"
     );
 }
+
+/// An auditor key made without bodies reads headers, exports without
+/// bodies, and is refused bodies; keys show when they were last used.
+#[tokio::test]
+async fn auditors_without_bodies_and_last_used_times() {
+    let s = server().await;
+    let (_, v) = s.ingest(json!([ev("bot-1", "b-1")])).await;
+    assert_eq!(v["accepted"], 1);
+    let (status, v) = call(
+        &s,
+        &s.key,
+        Method::POST,
+        "/v1/keys",
+        Some(json!({"name": "ext-audit", "role": "auditor", "bodies": false})),
+    )
+    .await;
+    assert_eq!(status, 400, "auditor keys must expire: {v}");
+    assert_eq!(v["error"]["field"], "expires");
+    let (key, id) = make_key(
+        &s,
+        json!({"name": "ext-audit", "role": "auditor", "bodies": false,
+        "expires_in": 7 * 86400}),
+    )
+    .await;
+    let (status, v) = call(&s, &key, Method::GET, "/v1/events?include=body", None).await;
+    assert_eq!(status, 403, "{v}");
+    assert!(v["error"]["message"].as_str().unwrap().contains("`bodies`"));
+    let (status, v) = call(&s, &key, Method::GET, "/v1/events?agent=bot-1", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(v["events"][0]["header"]["agent"], "bot-1");
+    let (status, v) = call(&s, &key, Method::GET, "/v1/entries/0", None).await;
+    assert_eq!(status, 200);
+    assert!(v["body"].is_null() && v["salt"].is_null(), "{v}");
+    let r = s
+        .http
+        .post(format!("{}/v1/exports", s.url))
+        .bearer_auth(&key)
+        .json(&json!({"agent": "bot-1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "an export without bodies by default");
+    let m = unzip(&r.bytes().await.unwrap());
+    let manifest: Value = serde_json::from_slice(&m["manifest.json"]).unwrap();
+    assert_eq!(manifest["with_bodies"], false, "{manifest}");
+    let r = s
+        .http
+        .post(format!("{}/v1/exports", s.url))
+        .bearer_auth(&key)
+        .json(&json!({"agent": "bot-1", "bodies": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let info = s.get_json(&format!("/v1/keys/{id}")).await;
+    let used = info["last_used"]
+        .as_u64()
+        .expect("last_used is set once the key is used");
+    assert!(used >= info["created"].as_u64().unwrap(), "{info}");
+    // Its reads are on record, attributed to it.
+    let page = s
+        .get_json(&format!("/v1/events?session=key:{id}&include=body"))
+        .await;
+    let actions: Vec<&str> = page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"]["action"].as_str().unwrap())
+        .collect();
+    for a in ["log.query", "log.entry_read", "log.export"] {
+        assert!(actions.contains(&a), "{a} not in {actions:?}");
+    }
+}
