@@ -2,14 +2,16 @@
 # What identity and access (issue 5) costs on ingest: the same load against
 #   old: a binary built before it (OLD_BIN, e.g. from commit 1640afd),
 #   new: this tree, rate limiting off, and
-#   new+limits: this tree with a per-key token bucket that never refuses
-#               (every request still takes a token) and the agents registered
-#               in the registry (every event gets a real scope verdict),
+#   new+bucket: with a per-key token bucket that never refuses (every request
+#               still takes a token),
+#   new+registry: with the load's agents registered (every event gets an
+#               in_scope verdict from a real record),
+#   new+limits: both,
 # alternating, on one machine. Two loads: many small requests (1 event each:
 # the per-request cost of authentication shows) and large batches (500
 # events: the per-event cost of the verdict shows).
 #
-# Usage: OLD_BIN=/path/to/old/sealtrail bench/access.sh [SECONDS] [ROUNDS]
+# Usage: OLD_BIN=/path/to/old/sealtrail [LOADS="500 8,1 16"] bench/access.sh [SECONDS] [ROUNDS]
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -40,11 +42,11 @@ run() {
         curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && break
         sleep 0.1
     done
-    if [ "$label" = "new+limits" ]; then
+    if [ "$label" = "new+limits" ] || [ "$label" = "new+registry" ]; then
         # The load generator's agents (agent-000 …), registered with a scope.
         for i in $(seq 0 15); do
             "$new" agents register "$(printf 'bench-agent-%04d' "$i")" --allow-tool '*' \
-                --server "http://127.0.0.1:$port" --api-key "$key" >/dev/null
+                --server "http://127.0.0.1:$port" --api-key "$key" >/dev/null 2>&1
         done
     fi
     local out
@@ -62,13 +64,18 @@ print("%9.0f events/s %8.0f requests/s  p50 %.2f ms  p99 %.2f ms  errors %s"
     pid=""
 }
 
+# LOADS="500 8,1 16": which loads (batch size and concurrency), comma-separated.
+loads=("1 16" "500 8")
+if [ -n "${LOADS:-}" ]; then IFS=, read -ra loads <<<"$LOADS"; fi
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 for r in $(seq "$rounds"); do
     echo "== round $r"
-    for batch_conc in "1 16" "500 8"; do
+    for batch_conc in "${loads[@]}"; do
         set -- $batch_conc
         run "$old" old "$1" "$2"
         run "$new" new "$1" "$2" --rate-limit 0 --no-audit-reads
+        run "$new" new+bucket "$1" "$2" --rate-limit 1000000:1000000 --no-audit-reads
+        run "$new" new+registry "$1" "$2" --rate-limit 0 --no-audit-reads
         run "$new" new+limits "$1" "$2" --rate-limit 1000000:1000000 --no-audit-reads
     done
 done
