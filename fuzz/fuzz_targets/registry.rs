@@ -5,8 +5,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use sealtrail_core::registry::{
-    glob_match, scope_verdict, AgentRecord, ScopeInput, IN_SCOPE, OUT_OF_SCOPE_PREFIX,
-    UNREGISTERED,
+    glob_match, scope_verdict, AgentRecord, ScopeInput, IN_SCOPE, OUT_OF_SCOPE_PREFIX, UNREGISTERED,
 };
 
 fuzz_target!(|data: &[u8]| {
@@ -39,10 +38,14 @@ fuzz_target!(|data: &[u8]| {
     if let Some(r) = &rec {
         let _ = r.validate();
         let again: AgentRecord =
-            serde_json::from_str(&serde_json::to_string(r).expect("serializes")).expect("parses back");
+            serde_json::from_str(&serde_json::to_string(r).expect("serializes"))
+                .expect("parses back");
         assert_eq!(&again, r);
     }
     let v = scope_verdict(rec.as_ref(), &input);
-    assert!(v == IN_SCOPE || v == UNREGISTERED || v.starts_with(OUT_OF_SCOPE_PREFIX), "{v}");
+    assert!(
+        v == IN_SCOPE || v == UNREGISTERED || v.starts_with(OUT_OF_SCOPE_PREFIX),
+        "{v}"
+    );
     assert!(!v.contains('\n'), "{v}");
 });
