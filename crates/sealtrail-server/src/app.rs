@@ -165,9 +165,12 @@ pub async fn start(opts: ServeOptions) -> Result<(Running, Option<String>)> {
     );
     let default = root.open(DEFAULT_PROJECT, None, Some(store)).await?;
     for p in access.projects() {
-        root.open(&p.name, Some(p.origin.clone()), None)
-            .await
-            .with_context(|| format!("cannot open project {}", p.name))?;
+        match root.open_existing(&p).await {
+            Ok(_) => {}
+            // Another node made it; this one serves it once its key is here.
+            Err(e) if shared => tracing::warn!("{e:#}"),
+            Err(e) => return Err(e.context(format!("cannot open project {}", p.name))),
+        }
     }
     let listener = tokio::net::TcpListener::bind(opts.listen)
         .await

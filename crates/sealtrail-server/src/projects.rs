@@ -139,6 +139,23 @@ impl Root {
             .unwrap_or_default()
     }
 
+    /// Opens a project that exists (its record does), never initialising
+    /// it: a node without the project's key must not make a key of its own
+    /// for a log other nodes sign (a second key would fork who signs it).
+    pub async fn open_existing(&self, p: &ProjectRecord) -> Result<AppState> {
+        let (dir, _) = location(&self.opts, &p.name);
+        let has_key =
+            dir.join(datadir::KEY_FILE).exists() || crate::signing::read_history(&dir)?.is_some();
+        if !has_key {
+            anyhow::bail!(
+                "project {:?} has no signing key on this node: copy {} from the node that created it",
+                p.name,
+                dir.display()
+            );
+        }
+        self.open(&p.name, Some(p.origin.clone()), None).await
+    }
+
     /// Opens (initialising if new) a project's log and starts its
     /// sequencer and checkpointer.
     /// `store` is the log's store when the caller opened it already (the
@@ -271,6 +288,7 @@ impl Root {
     pub async fn follow_projects(self) {
         let mut shutdown = self.shutdown.clone();
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+        let mut warned = std::collections::HashSet::new();
         loop {
             tokio::select! {
                 changed = shutdown.changed() => {
@@ -288,8 +306,11 @@ impl Root {
                 if self.log(&p.name).is_ok() {
                     continue;
                 }
-                if let Err(e) = self.open(&p.name, Some(p.origin.clone()), None).await {
-                    tracing::warn!(project = %p.name, "cannot open a project another node made: {e:#}");
+                if let Err(e) = self.open_existing(&p).await {
+                    // Once per project, not every second.
+                    if warned.insert(p.name.clone()) {
+                        tracing::warn!(project = %p.name, "cannot open a project another node made: {e:#}");
+                    }
                 }
             }
         }

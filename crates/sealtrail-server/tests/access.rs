@@ -1144,6 +1144,48 @@ async fn revocations_and_projects_reach_every_node() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // A node with a data directory of its own (the default log's key copied
+    // in, as docs/deploy.md says) does not serve the project until its key
+    // is there too: it never makes a key of its own for it.
+    let dir_c = tempfile::tempdir().unwrap();
+    for f in ["log.key", "signing-keys.json"] {
+        if dir.path().join(f).exists() {
+            std::fs::copy(dir.path().join(f), dir_c.path().join(f)).unwrap();
+        }
+    }
+    let mut oc = opts();
+    oc.data = dir_c.path().to_path_buf();
+    let (c, _) = sealtrail_server::start(oc).await.unwrap();
+    let uc = format!("http://{}", c.addr);
+    let in_shared = |url: &str| {
+        http.get(format!("{url}/v1/events"))
+            .bearer_auth(&owner)
+            .header("Sealtrail-Project", "shared")
+            .send()
+    };
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(in_shared(&uc).await.unwrap().status(), 404);
+    assert!(!dir_c.path().join("projects/shared/log.key").exists());
+    let (from, to) = (
+        dir.path().join("projects/shared"),
+        dir_c.path().join("projects/shared"),
+    );
+    std::fs::create_dir_all(&to).unwrap();
+    for e in std::fs::read_dir(&from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_file() {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+    let t = std::time::Instant::now();
+    while in_shared(&uc).await.unwrap().status() != 200 {
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "node c never opened the project"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    c.stop().await.unwrap();
     a.stop().await.unwrap();
     b.stop().await.unwrap();
     // The project's own schema is not the guard's: drop it here.
