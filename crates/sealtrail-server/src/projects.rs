@@ -264,6 +264,24 @@ impl Root {
                 "project {name:?} already exists"
             )));
         }
+        // Nodes sharing a database: one of them creates it (two would make
+        // two signing keys for one log).
+        let access = self.access.clone();
+        let n = name.to_string();
+        let claimed = tokio::task::spawn_blocking(move || access.claim_project(&n))
+            .await
+            .map_err(|e| ApiError::internal(format!("claim task failed: {e}")))?
+            .map_err(|e| {
+                tracing::error!("cannot claim a project name: {e}");
+                ApiError::unavailable(
+                    "the access-control store is unavailable; nothing was created",
+                )
+            })?;
+        if !claimed {
+            return Err(ApiError::conflict(format!(
+                "project {name:?} already exists or is being created by another node"
+            )));
+        }
         let default = self.default_log()?;
         let origin = project_origin(&default.origin, name);
         let state = self.open(name, Some(origin), None).await.map_err(|e| {

@@ -1144,6 +1144,17 @@ async fn revocations_and_projects_reach_every_node() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // Two nodes asked to create one project at once: one makes it.
+    let create = |url: String| {
+        http.post(format!("{url}/v1/projects"))
+            .bearer_auth(&owner)
+            .json(&json!({"name": "race"}))
+            .send()
+    };
+    let (ra, rb) = tokio::join!(create(ua.clone()), create(ub.clone()));
+    let mut codes = [ra.unwrap().status().as_u16(), rb.unwrap().status().as_u16()];
+    codes.sort();
+    assert_eq!(codes, [201, 409]);
     // A node with a data directory of its own (the default log's key copied
     // in, as docs/deploy.md says) does not serve the project until its key
     // is there too: it never makes a key of its own for it.
@@ -1188,12 +1199,14 @@ async fn revocations_and_projects_reach_every_node() {
     c.stop().await.unwrap();
     a.stop().await.unwrap();
     b.stop().await.unwrap();
-    // The project's own schema is not the guard's: drop it here.
-    let extra = format!("{}_shared", schema.name);
+    // The projects' own schemas are not the guard's: drop them here.
+    let name = schema.name.clone();
     common::off_runtime(move || {
         let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
-        c.batch_execute(&format!("DROP SCHEMA IF EXISTS \"{extra}\" CASCADE"))
-            .unwrap();
+        for p in ["shared", "race"] {
+            c.batch_execute(&format!("DROP SCHEMA IF EXISTS \"{name}_{p}\" CASCADE"))
+                .unwrap();
+        }
     });
 }
 

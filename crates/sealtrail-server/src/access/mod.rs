@@ -379,6 +379,23 @@ impl Access {
         Ok(())
     }
 
+    /// Takes the right to create project `name`: false when it exists in
+    /// the store or another node is creating it (a lease of a minute).
+    pub fn claim_project(&self, name: &str) -> Result<bool, sealtrail_store::StoreError> {
+        if self.store.access(KIND_PROJECT, name)?.is_some() {
+            return Ok(false);
+        }
+        let mut b = [0u8; 8];
+        getrandom::fill(&mut b).map_err(|e| sealtrail_store::StoreError::Io(e.to_string()))?;
+        let now = crate::clock::now_micros();
+        self.store.acquire_lease(
+            &format!("project-create:{name}"),
+            &hex::encode(b),
+            now,
+            60_000_000,
+        )
+    }
+
     pub fn touch(&self, id: &str, now: u64) {
         if let Ok(mut m) = self.last_used.lock() {
             m.insert(id.to_string(), now);
