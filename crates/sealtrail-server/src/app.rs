@@ -70,6 +70,7 @@ pub fn router(root: Root) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route("/openapi.json", get(crate::openapi::get_openapi))
         .fallback(|| async { ApiError::not_found("no such endpoint; see docs/api.md") })
         .with_state(root)
 }

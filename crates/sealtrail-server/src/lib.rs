@@ -14,6 +14,7 @@ pub mod export;
 pub mod ingest;
 pub mod metrics;
 pub mod ocsf;
+pub mod openapi;
 pub mod otlp;
 pub mod projects;
 pub mod proofs;
