@@ -233,15 +233,12 @@ async fn tiles_log(
     }
     let caller = crate::access::caller::authenticate(&root.access, &parts.headers).await?;
     caller.require(Scope::Proofs, "the tlog tiles")?;
-    let mut headers = parts.headers.clone();
-    if let Some(p) = project {
-        let v = axum::http::HeaderValue::from_str(p).map_err(|_| {
-            ApiError::not_found(format!("there is no project {p:?} on this server"))
-        })?;
-        headers.insert(crate::access::caller::PROJECT_HEADER, v);
-    }
-    let name = crate::access::caller::project_of(&caller, &headers)?;
-    root.log(&name)
+    // The path's project, else the header's.
+    let asked = match project {
+        Some(p) => Some(p),
+        None => crate::access::caller::requested_project(&parts.headers)?,
+    };
+    root.log(&crate::access::caller::project_of(&caller, asked)?)
 }
 
 /// The `{project}` of `/projects/{project}/tlog/…`, when the route has one.

@@ -6,9 +6,9 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::time::Duration;
 
+use common::unzip;
 use common::TestServer;
 use reqwest::Method;
 use sealtrail_core::bundle::{verify_members, ENTRIES};
@@ -625,18 +625,6 @@ async fn scope_verdicts_are_sealed_and_queryable() {
         v["error"]["message"].as_str().unwrap().contains("colour"),
         "{v}"
     );
-}
-
-fn unzip(bytes: &[u8]) -> BTreeMap<String, Vec<u8>> {
-    let mut z = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
-    let mut out = BTreeMap::new();
-    for i in 0..z.len() {
-        let mut f = z.by_index(i).unwrap();
-        let mut b = Vec::new();
-        f.read_to_end(&mut b).unwrap();
-        out.insert(f.name().to_string(), b);
-    }
-    out
 }
 
 #[tokio::test]

@@ -5,8 +5,8 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::Read;
 
+use common::unzip;
 use common::{event, TestServer};
 use sealtrail_core::bundle::{verify_members, Manifest, Query, Report, Role, ENTRIES, MANIFEST};
 use sealtrail_core::header::EntryHeader;
@@ -40,18 +40,6 @@ async fn export(s: &TestServer, body: Value) -> (u16, Vec<u8>) {
     let r = s.post("/v1/exports").json(&body).send().await.unwrap();
     let status = r.status().as_u16();
     (status, r.bytes().await.unwrap().to_vec())
-}
-
-fn unzip(bytes: &[u8]) -> BTreeMap<String, Vec<u8>> {
-    let mut z = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
-    let mut out = BTreeMap::new();
-    for i in 0..z.len() {
-        let mut f = z.by_index(i).unwrap();
-        let mut b = Vec::new();
-        f.read_to_end(&mut b).unwrap();
-        out.insert(f.name().to_string(), b);
-    }
-    out
 }
 
 fn verify(s: &TestServer, m: &mut BTreeMap<String, Vec<u8>>) -> Report {

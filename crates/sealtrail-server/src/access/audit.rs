@@ -119,7 +119,9 @@ pub async fn record(log: &AppState, caller: &Caller, a: Audit) -> Result<u64, Ap
     let now = crate::clock::now_micros();
     let ev = event_json(caller, &log.project, &a, now)?;
     let bytes = serde_json::to_vec(&ev).map_err(|e| ApiError::internal(e.to_string()))?;
-    let salt = salts(1)?.pop().unwrap_or([0u8; 32]);
+    let [salt] = salts(1)?[..] else {
+        return Err(ApiError::internal("expected one body salt"));
+    };
     let prepared = prepare(
         &bytes,
         PrepareWith {

@@ -195,12 +195,11 @@ pub struct Ctx {
     pub log: AppState,
 }
 
-/// The project a request acts on: its key's, or for owner keys the one the
-/// `Sealtrail-Project` header names.
-pub fn project_of(caller: &Caller, headers: &HeaderMap) -> Result<String, ApiError> {
-    let asked = match headers.get(PROJECT_HEADER) {
-        None => None,
-        Some(v) => Some(
+/// The project the `Sealtrail-Project` header names, if any.
+pub fn requested_project(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+    headers
+        .get(PROJECT_HEADER)
+        .map(|v| {
             v.to_str()
                 .ok()
                 .filter(|n| super::valid_project_name(n))
@@ -209,9 +208,14 @@ pub fn project_of(caller: &Caller, headers: &HeaderMap) -> Result<String, ApiErr
                         "invalid_project",
                         "Sealtrail-Project must be a project name ([a-z0-9][a-z0-9-]{0,62})",
                     )
-                })?,
-        ),
-    };
+                })
+        })
+        .transpose()
+}
+
+/// The project a request acts on: its key's, or for owner keys the one
+/// `asked` names (the header, or a path's `{project}`).
+pub fn project_of(caller: &Caller, asked: Option<&str>) -> Result<String, ApiError> {
     match asked {
         Some(p) if caller.role().server_wide() => Ok(p.to_string()),
         Some(p) if p != caller.key.project => Err(ApiError::forbidden(format!(
@@ -223,13 +227,17 @@ pub fn project_of(caller: &Caller, headers: &HeaderMap) -> Result<String, ApiErr
     }
 }
 
+/// The log a request of `caller` acts on.
+pub fn log_for(root: &Root, caller: &Caller, headers: &HeaderMap) -> Result<AppState, ApiError> {
+    root.log(&project_of(caller, requested_project(headers)?)?)
+}
+
 impl FromRequestParts<Root> for Ctx {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, root: &Root) -> Result<Self, ApiError> {
         let caller = authenticate(&root.access, &parts.headers).await?;
-        let project = project_of(&caller, &parts.headers)?;
-        let log = root.log(&project)?;
+        let log = log_for(root, &caller, &parts.headers)?;
         Ok(Ctx { caller, log })
     }
 }

@@ -67,6 +67,7 @@ pub fn legacy_id(hash: &Hash) -> String {
     format!("legacy-{}", &hash.to_hex()[..16])
 }
 
+/// The store id of an agent record (project names hold no `/`).
 fn agent_slot(project: &str, id: &str) -> String {
     format!("{project}/{id}")
 }
@@ -74,7 +75,8 @@ fn agent_slot(project: &str, id: &str) -> String {
 #[derive(Default)]
 struct Records {
     keys: HashMap<String, KeyRecord>,
-    agents: HashMap<String, AgentRecord>,
+    /// Project → agent id → record: looked up per event without building a key.
+    agents: HashMap<String, BTreeMap<String, AgentRecord>>,
     projects: BTreeMap<String, ProjectRecord>,
 }
 
@@ -248,7 +250,12 @@ impl Access {
         for (slot, json) in self.store.access_all(KIND_AGENT)? {
             match serde_json::from_slice::<AgentRecord>(&json) {
                 Ok(r) => {
-                    fresh.agents.insert(slot, r);
+                    let project = slot.split_once('/').map_or("", |(p, _)| p);
+                    fresh
+                        .agents
+                        .entry(project.to_string())
+                        .or_default()
+                        .insert(r.id.clone(), r);
                 }
                 Err(e) => tracing::error!(agent = %slot, "unreadable agent record: {e}"),
             }
@@ -293,12 +300,7 @@ impl Access {
     }
 
     pub fn agent(&self, project: &str, id: &str) -> Option<AgentRecord> {
-        self.records
-            .read()
-            .ok()?
-            .agents
-            .get(&agent_slot(project, id))
-            .cloned()
+        self.with_agent(project, id, |a| a.cloned())
     }
 
     /// Runs `f` on the registry entry without cloning it (the ingest path).
@@ -309,7 +311,7 @@ impl Access {
         f: impl FnOnce(Option<&AgentRecord>) -> T,
     ) -> T {
         match self.records.read() {
-            Ok(r) => f(r.agents.get(&agent_slot(project, id))),
+            Ok(r) => f(r.agents.get(project).and_then(|m| m.get(id))),
             Err(_) => f(None),
         }
     }
@@ -318,15 +320,10 @@ impl Access {
         let Ok(r) = self.records.read() else {
             return Vec::new();
         };
-        let prefix = format!("{project}/");
-        let mut out: Vec<AgentRecord> = r
-            .agents
-            .iter()
-            .filter(|(slot, _)| slot.starts_with(&prefix))
-            .map(|(_, a)| a.clone())
-            .collect();
-        out.sort_by(|a, b| a.id.cmp(&b.id));
-        out
+        r.agents
+            .get(project)
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default()
     }
 
     pub fn projects(&self) -> Vec<ProjectRecord> {
@@ -362,10 +359,13 @@ impl Access {
 
     pub async fn put_agent(&self, project: &str, rec: AgentRecord) -> Result<(), ApiError> {
         let json = serde_json::to_vec(&rec).map_err(|e| ApiError::internal(e.to_string()))?;
-        let slot = agent_slot(project, &rec.id);
-        self.put(KIND_AGENT, slot.clone(), json).await?;
+        self.put(KIND_AGENT, agent_slot(project, &rec.id), json)
+            .await?;
         if let Ok(mut r) = self.records.write() {
-            r.agents.insert(slot, rec);
+            r.agents
+                .entry(project.to_string())
+                .or_default()
+                .insert(rec.id.clone(), rec);
         }
         Ok(())
     }

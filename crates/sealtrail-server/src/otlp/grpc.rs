@@ -49,9 +49,7 @@ impl TraceService for OtlpTraceService {
             let caller =
                 crate::access::caller::authenticate(&self.root.access, &parts.headers).await?;
             caller.require(crate::access::Scope::Ingest, "OTLP/gRPC Export")?;
-            let state = self
-                .root
-                .log(&crate::access::caller::project_of(&caller, &parts.headers)?)?;
+            let state = crate::access::caller::log_for(&self.root, &caller, &parts.headers)?;
             Ok::<_, ApiError>((caller, state))
         }
         .await

@@ -53,7 +53,7 @@ pub async fn post_traces(State(root): State<Root>, request: Request) -> Response
     let answer = async {
         let caller = crate::access::caller::authenticate(&root.access, &parts.headers).await?;
         caller.require(crate::access::Scope::Ingest, "POST /v1/traces")?;
-        let state = root.log(&crate::access::caller::project_of(&caller, &parts.headers)?)?;
+        let state = crate::access::caller::log_for(&root, &caller, &parts.headers)?;
         let encoding = encoding.ok_or_else(|| {
             ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
