@@ -172,8 +172,18 @@ async fn sigkill_of_one_node_loses_nothing_and_the_others_go_on() {
     // Node 0 started first, so it most likely holds the checkpointer lease:
     // killing it also tests the takeover.
     let victim = 0;
+    // Load first (on a busy CI machine the nodes' first batches can take
+    // seconds), then a random moment within it.
+    let loaded = std::time::Instant::now();
+    while seen.lock().unwrap().acked.len() <= 500 {
+        assert!(
+            loaded.elapsed() < Duration::from_secs(30),
+            "the nodes acknowledged nothing for 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let r = random_hex(2);
-    let delay = 300 + u64::from_str_radix(&r, 16).unwrap() % 700;
+    let delay = u64::from_str_radix(&r, 16).unwrap() % 700;
     eprintln!(
         "killing node {victim} after {delay} ms (schema {})",
         schema.name
