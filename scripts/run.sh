@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Sets up and runs sealtrail on its embedded store (SQLite in a data
-# directory; nothing else to install). Extra arguments go to `sealtrail serve`.
+# directory; nothing else to install). It installs and builds only what
+# running needs (`scripts/setup.sh run`: the Rust toolchain check); the
+# test tools, PostgreSQL and the Python packages are scripts/test.sh's.
+# Extra arguments go to `sealtrail serve`.
 #
 #   scripts/run.sh                         # data in ./sealtrail-data, http://127.0.0.1:7700
 #   scripts/run.sh --listen 0.0.0.0:7700   # any `sealtrail serve --help` flag
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
-bash scripts/setup.sh
+bash scripts/setup.sh run
 cargo build --release --locked -p sealtrail-cli
 exec target/release/sealtrail serve --data "${SEALTRAIL_DATA:-$root/sealtrail-data}" "$@"

@@ -2,7 +2,13 @@
 # Install what sealtrail needs to build and test. Idempotent: every step checks
 # first and does nothing when already satisfied, so a second run takes ~1 s.
 #
-# Usage: scripts/setup.sh
+# Usage: scripts/setup.sh [run|test]
+#
+#   run    only what running the server needs: the Rust toolchain
+#          (scripts/run.sh uses this; no PostgreSQL, no test tools)
+#   test   (the default) everything the test suite needs: also rustfmt and
+#          clippy, the wasm32 target, cargo-nextest, PostgreSQL, the Python
+#          venv with the SDKs and agent frameworks
 #
 # Each concern is one function; scripts/test.sh runs this file first.
 # Optional pieces never fail the script: they warn and the step that needs
@@ -23,6 +29,10 @@ setup_rust_toolchain() {
     if ! have cargo || ! have rustc; then
         echo "setup: ERROR: cargo/rustc not found; install Rust via https://rustup.rs" >&2
         exit 1
+    fi
+    # Running needs only cargo and rustc; the lints are for the tests.
+    if [ "${1:-test}" = run ]; then
+        return 0
     fi
     if ! have rustup; then
         warn "rustup not found; cannot add components or targets, using what is installed"
@@ -205,7 +215,20 @@ setup_python_venv() {
 }
 
 main() {
-    setup_rust_toolchain
+    local mode="${1:-test}"
+    case "$mode" in
+    run)
+        setup_rust_toolchain run
+        log "ok (run)"
+        return 0
+        ;;
+    test) ;;
+    *)
+        echo "setup: ERROR: unknown mode '$mode'; use 'run' or 'test'" >&2
+        exit 2
+        ;;
+    esac
+    setup_rust_toolchain test
     setup_wasm_target
     setup_cargo_nextest
     setup_postgres

@@ -8,6 +8,8 @@
 #   fmt        cargo fmt --check, plus rustfmt --check on fuzz/fuzz_targets
 #   clippy     all targets, warnings are errors
 #   test       cargo nextest (unit, integration, property tests) + doctests
+#   api-fuzz   schemathesis against /openapi.json on a real server
+#              (scripts/api_fuzz.sh, bounded examples, fixed seed)
 #   wasm       sealtrail-core builds for wasm32-unknown-unknown
 #   fuzz       optional smoke run, only if SEALTRAIL_FUZZ_SECONDS is set and
 #              cargo-fuzz is installed (off by default: it is slow)
@@ -77,6 +79,9 @@ test_log=target/test-output.log
 cargo nextest run --workspace "${locked[@]}" --no-fail-fast 2>&1 | tee "$test_log"
 # nextest does not run doctests.
 cargo test --workspace --doc "${locked[@]}" 2>&1 | tee -a "$test_log"
+
+step api-fuzz
+bash scripts/api_fuzz.sh
 
 step wasm
 if rustup target list --installed 2>/dev/null | grep -qx "$WASM_TARGET"; then
