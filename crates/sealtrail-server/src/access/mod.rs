@@ -465,16 +465,36 @@ pub fn bootstrap_owner(store: &dyn Store) -> anyhow::Result<String> {
     Ok(secret.text)
 }
 
+/// How often [`upkeep`] works. Only tests change these: a short flush
+/// interval is how a test makes last-used writes race with other changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UpkeepTimes {
+    /// Every record re-read (nodes sharing a database only).
+    pub reload: std::time::Duration,
+    /// Last-used times written.
+    pub flush_last_used: std::time::Duration,
+}
+
+impl Default for UpkeepTimes {
+    fn default() -> Self {
+        UpkeepTimes {
+            reload: std::time::Duration::from_secs(1),
+            flush_last_used: std::time::Duration::from_secs(60),
+        }
+    }
+}
+
 /// Background care of the access records: last-used times written every
 /// minute (and at shutdown); with a shared database, every record re-read
 /// every second so revocations made on other nodes hold here too.
 pub async fn upkeep(
     access: Arc<Access>,
     shared: bool,
+    times: UpkeepTimes,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
-    let mut reload = tokio::time::interval(std::time::Duration::from_secs(1));
-    let mut flush = tokio::time::interval(std::time::Duration::from_secs(60));
+    let mut reload = tokio::time::interval(times.reload);
+    let mut flush = tokio::time::interval(times.flush_last_used);
     reload.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {

@@ -34,6 +34,7 @@ pub fn options(dir: &std::path::Path) -> ServeOptions {
             per_second: 0.0,
             burst: 1.0,
         },
+        access_upkeep: Default::default(),
         // Off here so that tests counting entries see only their own;
         // tests/access.rs turns it on.
         audit_reads: false,
