@@ -1537,6 +1537,50 @@ impl Store for PgStore {
         })
     }
 
+    fn put_access_if(
+        &self,
+        kind: &str,
+        id: &str,
+        expected: Option<&[u8]>,
+        record: &[u8],
+    ) -> Result<bool, StoreError> {
+        let mut tries = 0;
+        self.run(|c| {
+            tries += 1;
+            // One statement each way: under READ COMMITTED an UPDATE
+            // re-checks its WHERE on the newest row version, so this is a
+            // true compare-and-set between nodes.
+            let changed = match expected {
+                None => {
+                    let stmt = c.stmt(
+                        "INSERT INTO access (kind, id, record) VALUES ($1, $2, $3)
+                         ON CONFLICT (kind, id) DO NOTHING",
+                    )?;
+                    c.client.execute(&stmt, &[&kind, &id, &record])?
+                }
+                Some(old) => {
+                    let stmt = c.stmt(
+                        "UPDATE access SET record = $3 WHERE kind = $1 AND id = $2 AND record = $4",
+                    )?;
+                    c.client.execute(&stmt, &[&kind, &id, &record, &old])?
+                }
+            };
+            if changed == 1 {
+                return Ok(true);
+            }
+            // A repeat after a lost connection that finds exactly this
+            // record means the first try committed.
+            if tries > 1 {
+                let stmt = c.stmt("SELECT record FROM access WHERE kind = $1 AND id = $2")?;
+                if let Some(r) = c.client.query_opt(&stmt, &[&kind, &id])? {
+                    let now: Vec<u8> = r.try_get(0)?;
+                    return Ok(now == record);
+                }
+            }
+            Ok(false)
+        })
+    }
+
     fn access(&self, kind: &str, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
         self.run(|c| {
             let stmt = c.stmt("SELECT record FROM access WHERE kind = $1 AND id = $2")?;

@@ -1380,6 +1380,28 @@ impl Store for SqliteStore {
         .map(|_| ())
     }
 
+    fn put_access_if(
+        &self,
+        kind: &str,
+        id: &str,
+        expected: Option<&[u8]>,
+        record: &[u8],
+    ) -> Result<bool, StoreError> {
+        // One statement each way: atomic even against another process.
+        let changed = match expected {
+            None => self.write_one(
+                "INSERT INTO access (kind, id, record) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(kind, id) DO NOTHING",
+                params![kind, id, record],
+            )?,
+            Some(old) => self.write_one(
+                "UPDATE access SET record = ?3 WHERE kind = ?1 AND id = ?2 AND record = ?4",
+                params![kind, id, record, old],
+            )?,
+        };
+        Ok(changed == 1)
+    }
+
     fn access(&self, kind: &str, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
         self.read(|c| {
             c.query_row(
