@@ -354,9 +354,8 @@ impl Access {
                 },
                 secret_hash: old.key_hash.to_hex(),
             };
-            let json = serde_json::to_vec(&rec).map_err(|e| {
-                anyhow::anyhow!("cannot encode the record of legacy key {id}: {e}")
-            })?;
+            let json = serde_json::to_vec(&rec)
+                .map_err(|e| anyhow::anyhow!("cannot encode the record of legacy key {id}: {e}"))?;
             // Another node starting at the same time may adopt it first.
             self.store.put_access_if(KIND_KEY, &id, None, &json)?;
         }
@@ -855,10 +854,7 @@ mod tests {
     /// or seen in an earlier reload) keeps it.
     #[test]
     fn final_states_survive_a_stale_read() {
-        let old = records(
-            &[key("k", Some(5))],
-            &[agent("a", AgentStatus::Retired)],
-        );
+        let old = records(&[key("k", Some(5))], &[agent("a", AgentStatus::Retired)]);
         let mut fresh = records(&[key("k", None)], &[agent("a", AgentStatus::Active)]);
         fresh.merge_from(old, 0);
         assert_eq!(fresh.keys["k"].info.revoked, Some(5));
@@ -883,7 +879,10 @@ mod tests {
         fresh.keys.get_mut("k").unwrap().info.name = "stored".into();
         fresh.used.insert("k".into(), 40);
         fresh.merge_from(old, 5);
-        assert_eq!(fresh.keys["k"].info.name, "stored", "written before the read");
+        assert_eq!(
+            fresh.keys["k"].info.name, "stored",
+            "written before the read"
+        );
         assert_eq!(fresh.keys["w"].info.name, "written during");
         assert_eq!(fresh.written.len(), 1, "only what a later reload may miss");
         assert_eq!(fresh.used["k"], 50, "last-used times only grow");
