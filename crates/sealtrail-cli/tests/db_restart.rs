@@ -51,10 +51,7 @@ impl PrivatePg {
             return None;
         }
         if !bin.join("initdb").exists() || !Path::new("/usr/sbin/runuser").exists() {
-            skip_or_fail(
-                TEST,
-                &format!("no {}/initdb or no runuser", bin.display()),
-            );
+            skip_or_fail(TEST, &format!("no {}/initdb or no runuser", bin.display()));
             return None;
         }
         // Under /tmp: the postgres user must reach it, and the socket path
