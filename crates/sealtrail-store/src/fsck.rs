@@ -709,13 +709,10 @@ impl EmbeddedFiles {
         let db = dir.join("log.db");
         if !db.is_file() {
             return Err(StoreError::io(
-                format!("open {}", db.display()),
+                format!("open the log in {}", dir.display()),
                 std::io::Error::new(
                     std::io::ErrorKind::NotFound,
-                    format!(
-                        "there is none: {} is not the data directory of an embedded sealtrail log",
-                        dir.display()
-                    ),
+                    "it has no log.db: not the data directory of an embedded sealtrail log",
                 ),
             ));
         }
