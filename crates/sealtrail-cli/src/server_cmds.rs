@@ -253,6 +253,7 @@ pub fn serve(a: ServeArgs) -> Result<ExitCode> {
         },
         signing: a.signing.options(),
         rate_limit: a.rate_limit,
+        access_upkeep: Default::default(),
         audit_reads: !a.no_audit_reads,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()

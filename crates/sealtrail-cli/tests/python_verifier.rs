@@ -41,11 +41,11 @@ fn verifier_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../verifiers/python")
 }
 
-/// False (after saying so) when `SEALTRAIL_SKIP_PYTHON=1`; panics with advice
-/// when python3 or its `cryptography` package is missing.
+/// False (after [`common::skip_or_fail`]) when `SEALTRAIL_SKIP_PYTHON=1`;
+/// panics with advice when python3 or its `cryptography` package is missing.
 fn python_available(test: &str) -> bool {
     if std::env::var("SEALTRAIL_SKIP_PYTHON").is_ok_and(|v| v == "1") {
-        eprintln!("SKIPPED {test}: SEALTRAIL_SKIP_PYTHON=1");
+        common::skip_or_fail(test, "SEALTRAIL_SKIP_PYTHON=1");
         return false;
     }
     let ok = Command::new("python3")

@@ -40,6 +40,8 @@ pub struct ServeOptions {
     pub pii: crate::sensitive::PiiOptions,
     /// Each key's default token bucket (a key's own limit overrides it).
     pub rate_limit: crate::access::keys::RateLimit,
+    /// How often access records are re-read and last-used times written.
+    pub access_upkeep: crate::access::UpkeepTimes,
     /// Log every query, stats call, export and entry read by a person or
     /// service as a `data_access` event (agents' reads never are).
     pub audit_reads: bool,
@@ -192,6 +194,7 @@ pub async fn start(opts: ServeOptions) -> Result<(Running, Option<String>)> {
     let upkeep = tokio::spawn(crate::access::upkeep(
         access.clone(),
         shared,
+        opts.access_upkeep,
         shutdown_rx.clone(),
     ));
     let follow = shared.then(|| tokio::spawn(root.clone().follow_projects()));

@@ -144,8 +144,12 @@ impl Root {
     /// for a log other nodes sign (a second key would fork who signs it).
     pub async fn open_existing(&self, p: &ProjectRecord) -> Result<AppState> {
         let (dir, _) = location(&self.opts, &p.name);
-        let has_key =
-            dir.join(datadir::KEY_FILE).exists() || crate::signing::read_history(&dir)?.is_some();
+        let d = dir.clone();
+        let has_key = tokio::task::spawn_blocking(move || -> Result<bool> {
+            Ok(d.join(datadir::KEY_FILE).exists() || crate::signing::read_history(&d)?.is_some())
+        })
+        .await
+        .context("key file task")??;
         if !has_key {
             anyhow::bail!(
                 "project {:?} has no signing key on this node: copy {} from the node that created it",
@@ -386,9 +390,14 @@ async fn log_offline_rotations(log: AppState, mut shutdown: watch::Receiver<bool
             }
             _ = tick.tick() => {}
         }
-        // An idle log signs no checkpoint, so look at the key files here too.
-        if let Err(e) = log.signing_keys.refresh(crate::clock::now_micros()) {
-            tracing::warn!("cannot reload the signing keys: {e:#}");
+        // An idle log signs no checkpoint, so look at the key files here
+        // too. A reload takes the keys' flock, reads key files and may run
+        // an external signer's `vkey`: all blocking, so off the workers.
+        let ring = log.signing_keys.clone();
+        match tokio::task::spawn_blocking(move || ring.refresh(crate::clock::now_micros())).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!("cannot reload the signing keys: {e:#}"),
+            Err(e) => tracing::warn!("signing key reload task failed: {e}"),
         }
         for r in log.signing_keys.pending_rotations() {
             let change = r.change();
@@ -401,7 +410,7 @@ async fn log_offline_rotations(log: AppState, mut shutdown: watch::Receiver<bool
             .attr("made", "offline");
             match crate::access::audit::record(&log, &operator, event).await {
                 Ok(_) => {
-                    if let Err(e) = log.signing_keys.mark_logged(&r.new_key_id) {
+                    if let Err(e) = mark_logged(&log, r.new_key_id).await {
                         tracing::warn!("cannot mark a key rotation as logged: {e:#}");
                     }
                 }
@@ -412,4 +421,13 @@ async fn log_offline_rotations(log: AppState, mut shutdown: watch::Receiver<bool
             }
         }
     }
+}
+
+/// Records in the key history that a rotation is in the log (the history's
+/// flock, a file write and a key reload: on the blocking pool).
+pub(crate) async fn mark_logged(log: &AppState, new_key_id: String) -> Result<()> {
+    let ring = log.signing_keys.clone();
+    tokio::task::spawn_blocking(move || ring.mark_logged(&new_key_id))
+        .await
+        .context("key history task")?
 }

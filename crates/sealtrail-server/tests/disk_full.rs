@@ -1,13 +1,14 @@
 //! A full disk: ingest answers 503 `storage_full` with Retry-After, nothing
 //! acknowledged is damaged, and ingest resumes once space is freed.
 //!
-//! Needs root to mount a small tmpfs; elsewhere it says so and does nothing.
+//! Needs root to mount a small tmpfs; elsewhere it prints SKIPPED (and
+//! fails in CI, where it must run).
 
 mod common;
 
 use std::process::Command;
 
-use common::{event, fsck_ok, options};
+use common::{event, fsck_ok, options, skip_or_fail};
 use sealtrail_core::note::Ed25519Verifier;
 use sealtrail_store::sqlite::SqliteStore;
 use serde_json::json;
@@ -34,8 +35,9 @@ fn mount_tmpfs(dir: &std::path::Path, size: &str) -> Option<Mount> {
 async fn full_disk_answers_503_keeps_acknowledged_events_and_recovers() {
     let outer = tempfile::tempdir().unwrap();
     let Some(_mount) = mount_tmpfs(outer.path(), "6m") else {
-        eprintln!(
-            "SKIPPED: cannot mount a tmpfs here (needs root); the disk-full test did not run"
+        skip_or_fail(
+            "full_disk_answers_503_keeps_acknowledged_events_and_recovers",
+            "cannot mount a tmpfs here (needs root)",
         );
         return;
     };

@@ -661,11 +661,14 @@ fn check_link(
 /// writes) and the segment files read directly.
 pub struct EmbeddedFiles {
     conn: Connection,
+    /// `log.db`, for messages.
+    db: PathBuf,
     segments: SegmentReader,
     seg_dir: PathBuf,
 }
 
-fn sql_err(e: rusqlite::Error) -> StoreError {
+/// A SQLite error of `what` on `db`.
+fn sql_err(db: &Path, what: &str, e: rusqlite::Error) -> StoreError {
     match &e {
         rusqlite::Error::SqliteFailure(f, _)
             if matches!(
@@ -673,9 +676,18 @@ fn sql_err(e: rusqlite::Error) -> StoreError {
                 rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase
             ) =>
         {
-            StoreError::Corrupt(e.to_string())
+            StoreError::Corrupt(format!("{}: {e}", db.display()))
         }
-        _ => StoreError::Io(e.to_string()),
+        rusqlite::Error::SqliteFailure(f, _) => StoreError::Database {
+            what: format!("cannot {what} in {}", db.display()),
+            message: e.to_string(),
+            code: Some(format!("SQLite {:?} ({})", f.code, f.extended_code)),
+        },
+        _ => StoreError::Database {
+            what: format!("cannot {what} in {}", db.display()),
+            message: e.to_string(),
+            code: None,
+        },
     }
 }
 
@@ -696,20 +708,24 @@ impl EmbeddedFiles {
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
         let db = dir.join("log.db");
         if !db.is_file() {
-            return Err(StoreError::Io(format!(
-                "{} has no log.db: not the data directory of an embedded sealtrail log",
-                dir.display()
-            )));
+            return Err(StoreError::io(
+                format!("open the log in {}", dir.display()),
+                std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "it has no log.db: not the data directory of an embedded sealtrail log",
+                ),
+            ));
         }
         let conn = Connection::open_with_flags(
             &db,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
-        .map_err(sql_err)?;
+        .map_err(|e| sql_err(&db, "open the log", e))?;
         conn.busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(sql_err)?;
+            .map_err(|e| sql_err(&db, "open the log", e))?;
         // Every read below sees the same committed state.
-        conn.execute_batch("BEGIN").map_err(sql_err)?;
+        conn.execute_batch("BEGIN")
+            .map_err(|e| sql_err(&db, "open the log", e))?;
         let version: Option<String> = conn
             .query_row(
                 "SELECT value FROM meta WHERE key = 'schema_version'",
@@ -717,7 +733,7 @@ impl EmbeddedFiles {
                 |r| r.get(0),
             )
             .optional()
-            .map_err(sql_err)?;
+            .map_err(|e| sql_err(&db, "open the log", e))?;
         let found: u32 = version
             .as_deref()
             .unwrap_or("0")
@@ -732,6 +748,7 @@ impl EmbeddedFiles {
         let seg_dir = dir.join("segments");
         Ok(EmbeddedFiles {
             conn,
+            db,
             segments: SegmentReader::new(&seg_dir),
             seg_dir,
         })
@@ -746,7 +763,7 @@ impl EmbeddedFiles {
                 [],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
-            .map_err(sql_err)?;
+            .map_err(|e| sql_err(&self.db, "read the log head (table head)", e))?;
         Ok((seg, u64_col(len, "segment length")?))
     }
 }
@@ -766,7 +783,7 @@ impl FsckSource for EmbeddedFiles {
                 [],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
             )
-            .map_err(sql_err)?;
+            .map_err(|e| sql_err(&self.db, "read the log head (table head)", e))?;
         if frontier.len() % HASH_LEN != 0 {
             return Err(StoreError::Corrupt(format!(
                 "head frontier is {} bytes, not a multiple of 32",
@@ -789,7 +806,7 @@ impl FsckSource for EmbeddedFiles {
         let mut stmt = self
             .conn
             .prepare("SELECT size, note, time FROM checkpoints ORDER BY size")
-            .map_err(sql_err)?;
+            .map_err(|e| sql_err(&self.db, "read the checkpoints (table checkpoints)", e))?;
         let rows = stmt
             .query_map([], |r| {
                 Ok((
@@ -798,9 +815,10 @@ impl FsckSource for EmbeddedFiles {
                     r.get::<_, i64>(2)?,
                 ))
             })
-            .map_err(sql_err)?;
+            .map_err(|e| sql_err(&self.db, "read the checkpoints (table checkpoints)", e))?;
         rows.map(|r| {
-            let (size, note, time) = r.map_err(sql_err)?;
+            let (size, note, time) =
+                r.map_err(|e| sql_err(&self.db, "read the checkpoints (table checkpoints)", e))?;
             Ok(StoredCheckpoint {
                 size: u64_col(size, "checkpoint size")?,
                 note,
@@ -816,14 +834,17 @@ impl FsckSource for EmbeddedFiles {
             .prepare_cached(
                 "SELECT hash FROM nodes WHERE level = ?1 AND idx >= ?2 AND idx < ?3 ORDER BY idx",
             )
-            .map_err(sql_err)?;
+            .map_err(|e| sql_err(&self.db, "read tree nodes (table nodes)", e))?;
         let rows = stmt
             .query_map(params![level, i64_param(start), i64_param(end)], |r| {
                 r.get::<_, Vec<u8>>(0)
             })
-            .map_err(sql_err)?;
-        rows.map(|r| r.map_err(sql_err).and_then(|b| hash_col(b, "node hash")))
-            .collect()
+            .map_err(|e| sql_err(&self.db, "read tree nodes (table nodes)", e))?;
+        rows.map(|r| {
+            r.map_err(|e| sql_err(&self.db, "read tree nodes (table nodes)", e))
+                .and_then(|b| hash_col(b, "node hash"))
+        })
+        .collect()
     }
 
     fn scan(&self, start: u64, end: u64) -> Result<Vec<ScannedEntry>, StoreError> {
@@ -832,7 +853,7 @@ impl FsckSource for EmbeddedFiles {
             .prepare_cached(
                 "SELECT idx, leaf, seg, off, hlen, blen FROM entries WHERE idx >= ?1 AND idx < ?2 ORDER BY idx",
             )
-            .map_err(sql_err)?;
+            .map_err(|e| sql_err(&self.db, "read entries (table entries)", e))?;
         let rows = stmt
             .query_map(params![i64_param(start), i64_param(end)], |r| {
                 Ok((
@@ -844,10 +865,11 @@ impl FsckSource for EmbeddedFiles {
                     r.get::<_, Option<i64>>(5)?,
                 ))
             })
-            .map_err(sql_err)?;
+            .map_err(|e| sql_err(&self.db, "read entries (table entries)", e))?;
         let mut out = Vec::new();
         for row in rows {
-            let (idx, leaf, seg, off, hlen, blen) = row.map_err(sql_err)?;
+            let (idx, leaf, seg, off, hlen, blen) =
+                row.map_err(|e| sql_err(&self.db, "read entries (table entries)", e))?;
             let index = u64_col(idx, "entry index")?;
             let bad_row = |what: String| RecordProblem {
                 code: "row_unreadable",
@@ -902,7 +924,12 @@ impl FsckSource for EmbeddedFiles {
                 format!("is missing but {committed} bytes were committed"),
             ),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e.into()),
+            Err(e) => {
+                return Err(StoreError::io(
+                    format!("read segment {}", self.seg_dir.join(&name).display()),
+                    e,
+                ))
+            }
         }
         Ok(())
     }

@@ -112,6 +112,19 @@ pub trait Store: Send + Sync + 'static {
     /// keeps it durable, keyed by `(kind, id)`.
     fn put_access(&self, kind: &str, id: &str, record: &[u8]) -> Result<(), StoreError>;
 
+    /// Compare-and-set of an access-control record: writes `record` only
+    /// if the stored record is still exactly `expected` (`None`: only if
+    /// there is none yet), atomically. `Ok(false)` when it was something
+    /// else, and nothing was written: another writer (another node) changed
+    /// it since it was read, so read it again and redo the change.
+    fn put_access_if(
+        &self,
+        kind: &str,
+        id: &str,
+        expected: Option<&[u8]>,
+        record: &[u8],
+    ) -> Result<bool, StoreError>;
+
     /// One access-control record.
     fn access(&self, kind: &str, id: &str) -> Result<Option<Vec<u8>>, StoreError>;
 

@@ -164,6 +164,8 @@ impl Default for PgOptions {
 /// A store in one schema of a PostgreSQL database.
 pub struct PgStore {
     pool: Pool,
+    /// The database and schema, for messages (never the password).
+    place: String,
     /// The session holding the log's advisory lock while this node seals
     /// and writes a batch (see [`Store::lock_log`]); outside the pool.
     log_lock: Mutex<Option<Conn>>,
@@ -250,23 +252,32 @@ fn connection_lost(e: &postgres::Error) -> bool {
     }
 }
 
-/// Maps a driver error to what the caller should do about it.
+/// Maps a driver error to what the caller should do about it. The
+/// operation is named by [`StoreError::during`] where it is known.
 fn pg_err(e: &postgres::Error) -> StoreError {
-    let msg = describe(e);
+    let message = describe(e);
     let Some(db) = e.as_db_error() else {
-        return StoreError::Io(format!("PostgreSQL: {msg}"));
+        return StoreError::Database {
+            what: String::new(),
+            message,
+            code: None,
+        };
     };
     let code = db.code();
     if *code == SqlState::UNIQUE_VIOLATION {
-        StoreError::Duplicate(msg)
+        StoreError::Duplicate(message)
     } else if *code == SqlState::DISK_FULL {
-        StoreError::Full(msg)
+        StoreError::Full(message)
     } else if *code == SqlState::DATA_CORRUPTED || *code == SqlState::INDEX_CORRUPTED {
-        StoreError::Corrupt(msg)
+        StoreError::Corrupt(message)
     } else {
         // Shutdowns, lost connections, statement timeouts, serialization
         // failures, too many connections: all worth a retry (503).
-        StoreError::Io(format!("PostgreSQL: {msg}"))
+        StoreError::Database {
+            what: String::new(),
+            message,
+            code: Some(code.code().to_string()),
+        }
     }
 }
 
@@ -277,7 +288,7 @@ fn hash_from(blob: &[u8], what: &str) -> Result<Hash, StoreError> {
 
 fn to_i64(v: u64) -> Result<i64, StoreError> {
     i64::try_from(v)
-        .map_err(|_| StoreError::Io(format!("{v} does not fit in a signed 64-bit column")))
+        .map_err(|_| StoreError::Invalid(format!("{v} does not fit in a signed 64-bit column")))
 }
 
 /// A range end past `i64::MAX` means "to the end".
@@ -301,7 +312,7 @@ fn check_schema_name(name: &str) -> Result<(), StoreError> {
     if ok {
         Ok(())
     } else {
-        Err(StoreError::Io(format!(
+        Err(StoreError::Invalid(format!(
             "invalid PostgreSQL schema name {name:?}: use lowercase letters, digits and _ (at most 63, not starting with a digit)"
         )))
     }
@@ -411,9 +422,12 @@ struct Lease<'a> {
 
 impl Lease<'_> {
     fn conn(&mut self) -> Result<&mut Conn, StoreError> {
-        self.conn
-            .as_mut()
-            .ok_or_else(|| StoreError::Io("PostgreSQL connection already discarded".into()))
+        self.conn.as_mut().ok_or_else(|| {
+            StoreError::Unavailable(format!(
+                "the connection to PostgreSQL at {} was already closed",
+                self.pool.target
+            ))
+        })
     }
 
     /// Closes the connection instead of giving it back.
@@ -439,9 +453,14 @@ impl Drop for Lease<'_> {
 
 impl Pool {
     fn lock(&self) -> Result<MutexGuard<'_, PoolState>, StoreError> {
-        self.state
-            .lock()
-            .map_err(|_| StoreError::Io("PostgreSQL pool lock poisoned".into()))
+        self.state.lock().map_err(|_| self.poisoned())
+    }
+
+    fn poisoned(&self) -> StoreError {
+        StoreError::Unavailable(format!(
+            "the connection pool for PostgreSQL at {} failed earlier (lock poisoned); restart the server",
+            self.target
+        ))
     }
 
     fn get(&self) -> Result<Lease<'_>, StoreError> {
@@ -472,26 +491,22 @@ impl Pool {
             }
             let now = Instant::now();
             if now >= deadline {
-                return Err(StoreError::Io(format!(
-                    "all {} PostgreSQL connections to {} stayed busy for {:?}",
+                return Err(StoreError::Unavailable(format!(
+                    "all {} PostgreSQL connections to {} stayed busy for {:?}; retry later, or raise the pool size",
                     self.max, self.target, self.wait
                 )));
             }
             st = self
                 .freed
                 .wait_timeout(st, deadline - now)
-                .map_err(|_| StoreError::Io("PostgreSQL pool lock poisoned".into()))?
+                .map_err(|_| self.poisoned())?
                 .0;
         }
     }
 
     fn connect(&self) -> Result<Conn, StoreError> {
         let fail = |e: postgres::Error| {
-            StoreError::Io(format!(
-                "cannot connect to PostgreSQL at {}: {}",
-                self.target,
-                describe(&e)
-            ))
+            pg_err(&e).during(|| format!("cannot connect to PostgreSQL at {}", self.target))
         };
         let mut client = self.config.connect(NoTls).map_err(fail)?;
         client.batch_execute(&self.session_setup).map_err(fail)?;
@@ -608,7 +623,7 @@ impl PgStore {
     pub fn connect(url: &str, options: PgOptions) -> Result<PgStore, StoreError> {
         check_schema_name(&options.schema)?;
         let mut config: Config = url.parse().map_err(|e: postgres::Error| {
-            StoreError::Io(format!("invalid PostgreSQL URL: {}", describe(&e)))
+            StoreError::Invalid(format!("invalid PostgreSQL URL: {}", describe(&e)))
         })?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
@@ -640,12 +655,13 @@ impl PgStore {
             ])
         };
         let store = PgStore {
+            place: format!("PostgreSQL at {target} (schema {})", options.schema),
             log_lock: Mutex::new(None),
             lock_key,
             pool: Pool {
                 config,
                 session_setup,
-                target,
+                target: target.clone(),
                 max: options.pool_size.max(1),
                 wait: options.statement_timeout.max(Duration::from_secs(1)),
                 state: Mutex::new(PoolState {
@@ -656,7 +672,9 @@ impl PgStore {
             },
         };
         let schema = options.schema.clone();
-        store.run(|c| Self::migrate(c, &schema))?;
+        store.run("create or migrate the schema", |c| {
+            Self::migrate(c, &schema)
+        })?;
         Ok(store)
     }
 
@@ -773,7 +791,12 @@ impl PgStore {
     /// Runs `f`, once more on a new connection if a pooled one turned out
     /// dead (it may have died while idle: restart, failover, terminated).
     /// Only for operations that are safe to repeat.
-    fn run<T>(&self, mut f: impl FnMut(&mut Conn) -> Result<T, Fail>) -> Result<T, StoreError> {
+    /// `what` names the operation in errors ("read the checkpoints").
+    fn run<T>(
+        &self,
+        what: &str,
+        mut f: impl FnMut(&mut Conn) -> Result<T, Fail>,
+    ) -> Result<T, StoreError> {
         match self.attempt(&mut f) {
             Ok(v) => Ok(v),
             Err(Failed {
@@ -783,12 +806,18 @@ impl PgStore {
             }) => self.attempt(&mut f).map_err(|x| x.error),
             Err(x) => Err(x.error),
         }
+        .map_err(|e| self.during(e, what))
+    }
+
+    fn during(&self, e: StoreError, what: &str) -> StoreError {
+        e.during(|| format!("cannot {what} in {}", self.place))
     }
 
     /// Runs `sql` (with one `$1::text[]` parameter) for `keys` in chunks,
     /// reading each row with `row`.
     fn lookup<T>(
         &self,
+        what: &str,
         sql: &'static str,
         keys: &[&str],
         row: impl Fn(&postgres::Row) -> Result<T, Fail>,
@@ -796,7 +825,7 @@ impl PgStore {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        self.run(|c| {
+        self.run(what, |c| {
             let stmt = c.stmt(sql)?;
             let mut out = Vec::new();
             for chunk in keys.chunks(LOOKUP_CHUNK) {
@@ -870,10 +899,9 @@ impl PgStore {
         let mut count_outcome = Vec::with_capacity(deltas.len());
         let mut count_n = Vec::with_capacity(deltas.len());
         for (day, agent, kind, outcome, n) in deltas {
-            count_day.push(
-                i32::try_from(day)
-                    .map_err(|_| StoreError::Io(format!("day {day} out of range")))?,
-            );
+            count_day.push(i32::try_from(day).map_err(|_| {
+                StoreError::Invalid(format!("day {day} is out of range for table counts"))
+            })?);
             count_agent.push(agent);
             count_kind.push(kind);
             count_outcome.push(outcome);
@@ -1055,7 +1083,7 @@ fn day_i32(day: Option<i64>) -> Option<i32> {
 
 impl Store for PgStore {
     fn all_stream_heads(&self) -> Result<(u64, Vec<(String, StreamHead)>), StoreError> {
-        self.run(|c| {
+        self.run("read the stream heads (table streams)", |c| {
             let size = c.stmt("SELECT size FROM head WHERE id = 1")?;
             let streams = c.stmt("SELECT key, count, last FROM streams ORDER BY key")?;
             // One snapshot: the head and the streams a batch moves together.
@@ -1087,7 +1115,7 @@ impl Store for PgStore {
         end: u64,
     ) -> Result<Vec<(u64, String, Option<String>)>, StoreError> {
         let (start, end) = (end_i64(start), end_i64(end));
-        self.run(|c| {
+        self.run("read the stream members of entries (table entries)", |c| {
             let stmt = c.stmt(
                 "SELECT idx, agent, session FROM entries WHERE idx >= $1 AND idx < $2 ORDER BY idx",
             )?;
@@ -1109,7 +1137,7 @@ impl Store for PgStore {
         let mut values: Vec<Box<dyn ToSql + Sync>> = Vec::new();
         let sql = query_sql(q, &mut values);
         let limit = q.page_size();
-        self.run(|c| {
+        self.run("query the entries", |c| {
             let head = c.stmt("SELECT size FROM head WHERE id = 1")?;
             let probe = c.stmt("SELECT time FROM entries WHERE idx = $1")?;
             let page = c.client.prepare(&sql)?;
@@ -1191,7 +1219,7 @@ impl Store for PgStore {
             let cols = groups.join(", ");
             sql.push_str(&format!(" GROUP BY {cols} ORDER BY {cols}"));
         }
-        self.run(|c| {
+        self.run("read the counts (table counts)", |c| {
             let rows = c.client.query(
                 sql.as_str(),
                 &[&first_day, &end_day, &q.agent, &q.kind, &q.outcome],
@@ -1220,7 +1248,7 @@ impl Store for PgStore {
     }
 
     fn head(&self) -> Result<LogHead, StoreError> {
-        self.run(|c| {
+        self.run("read the log head (table head)", |c| {
             let stmt =
                 c.stmt("SELECT size, root, frontier, last_time, last_leaf FROM head WHERE id = 1")?;
             let row = c.client.query_one(&stmt, &[])?;
@@ -1253,10 +1281,18 @@ impl Store for PgStore {
                 .map_err(|x| x.error),
             Err(x) => Err(x.error),
         }
+        .map_err(|e| {
+            let first = batch
+                .entries
+                .first()
+                .map_or(batch.expected_size, |e| e.index);
+            self.during(e, &format!("append entries {first}..{}", batch.head.size))
+        })
     }
 
     fn find_event_ids(&self, ids: &[&str]) -> Result<Vec<(String, Receipt)>, StoreError> {
         self.lookup(
+            "look up event ids (table entries)",
             "SELECT event_id, idx, leaf, time FROM entries WHERE event_id = ANY($1::text[])",
             ids,
             |r| {
@@ -1274,7 +1310,7 @@ impl Store for PgStore {
 
     fn event_ids(&self, start: u64, end: u64) -> Result<Vec<String>, StoreError> {
         let (start, end) = (to_i64(start)?, to_i64(end)?);
-        self.run(|c| {
+        self.run("read event ids (table entries)", |c| {
             let stmt = c.stmt(
                 "SELECT event_id FROM entries WHERE idx >= $1 AND idx < $2 AND event_id IS NOT NULL",
             )?;
@@ -1285,6 +1321,7 @@ impl Store for PgStore {
 
     fn stream_heads(&self, keys: &[&str]) -> Result<Vec<(String, StreamHead)>, StoreError> {
         self.lookup(
+            "read stream heads (table streams)",
             "SELECT key, count, last FROM streams WHERE key = ANY($1::text[])",
             keys,
             |r| {
@@ -1301,6 +1338,7 @@ impl Store for PgStore {
 
     fn last_seqs(&self, keys: &[&str]) -> Result<Vec<(String, u64)>, StoreError> {
         self.lookup(
+            "read sequence numbers (table seqs)",
             "SELECT key, last FROM seqs WHERE key = ANY($1::text[])",
             keys,
             |r| Ok((r.try_get::<_, String>(0)?, to_u64(r.try_get(1)?, "seq")?)),
@@ -1313,7 +1351,7 @@ impl Store for PgStore {
 
     fn entries(&self, start: u64, end: u64) -> Result<Vec<StoredEntry>, StoreError> {
         let (start, end) = (end_i64(start), end_i64(end));
-        self.run(|c| {
+        self.run("read entries (tables entries, bodies)", |c| {
             let stmt = c.stmt(
                 "SELECT e.idx, e.leaf, e.header, b.salt, b.body
                  FROM entries e LEFT JOIN bodies b ON b.idx = e.idx
@@ -1338,7 +1376,7 @@ impl Store for PgStore {
 
     fn entry_headers(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StoreError> {
         let (start, end) = (end_i64(start), end_i64(end));
-        self.run(|c| {
+        self.run("read entry headers (table entries)", |c| {
             let stmt =
                 c.stmt("SELECT header FROM entries WHERE idx >= $1 AND idx < $2 ORDER BY idx")?;
             c.client
@@ -1351,7 +1389,7 @@ impl Store for PgStore {
 
     fn leaf_hashes(&self, start: u64, end: u64) -> Result<Vec<Hash>, StoreError> {
         let (start, end) = (end_i64(start), end_i64(end));
-        self.run(|c| {
+        self.run("read leaf hashes (table entries)", |c| {
             let stmt =
                 c.stmt("SELECT leaf FROM entries WHERE idx >= $1 AND idx < $2 ORDER BY idx")?;
             c.client
@@ -1365,7 +1403,7 @@ impl Store for PgStore {
     fn nodes(&self, level: u8, start: u64, end: u64) -> Result<Vec<Hash>, StoreError> {
         let (start, end) = (end_i64(start), end_i64(end));
         let level = i16::from(level);
-        self.run(|c| {
+        self.run("read tree nodes (table nodes)", |c| {
             let stmt = c.stmt(
                 "SELECT hash FROM nodes WHERE level = $1 AND idx >= $2 AND idx < $3 ORDER BY idx",
             )?;
@@ -1380,7 +1418,7 @@ impl Store for PgStore {
     fn put_checkpoint(&self, cp: &StoredCheckpoint) -> Result<(), StoreError> {
         let (size, time) = (to_i64(cp.size)?, to_i64(cp.time)?);
         let mut repeated = false;
-        self.run(|c| {
+        self.run("store a checkpoint (table checkpoints)", |c| {
             let insert =
                 c.stmt("INSERT INTO checkpoints (size, note, time) VALUES ($1, $2, $3)")?;
             match c.client.execute(&insert, &[&size, &cp.note, &time]) {
@@ -1406,7 +1444,7 @@ impl Store for PgStore {
     }
 
     fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, StoreError> {
-        self.run(|c| {
+        self.run("read the latest checkpoint (table checkpoints)", |c| {
             let stmt =
                 c.stmt("SELECT size, note, time FROM checkpoints ORDER BY size DESC LIMIT 1")?;
             match c.client.query_opt(&stmt, &[])? {
@@ -1418,7 +1456,7 @@ impl Store for PgStore {
 
     fn checkpoint_at(&self, size: u64) -> Result<Option<StoredCheckpoint>, StoreError> {
         let size = to_i64(size)?;
-        self.run(|c| {
+        self.run("read a checkpoint (table checkpoints)", |c| {
             let stmt = c.stmt("SELECT size, note, time FROM checkpoints WHERE size = $1")?;
             match c.client.query_opt(&stmt, &[&size])? {
                 Some(r) => Ok(Some(checkpoint_from(checkpoint_row(&r)?)?)),
@@ -1428,7 +1466,7 @@ impl Store for PgStore {
     }
 
     fn checkpoints(&self) -> Result<Vec<StoredCheckpoint>, StoreError> {
-        self.run(|c| {
+        self.run("read the checkpoints (table checkpoints)", |c| {
             let stmt = c.stmt("SELECT size, note, time FROM checkpoints ORDER BY size")?;
             c.client
                 .query(&stmt, &[])?
@@ -1441,7 +1479,7 @@ impl Store for PgStore {
     fn put_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
         let created = to_i64(key.created)?;
         let mut repeated = false;
-        self.run(|c| {
+        self.run("store an API key (table api_keys)", |c| {
             let insert = c.stmt(
                 "INSERT INTO api_keys (key_hash, name, role, created) VALUES ($1, $2, $3, $4)",
             )?;
@@ -1470,7 +1508,7 @@ impl Store for PgStore {
     }
 
     fn api_key(&self, key_hash: &Hash) -> Result<Option<ApiKeyRecord>, StoreError> {
-        self.run(|c| {
+        self.run("read an API key (table api_keys)", |c| {
             let stmt = c.stmt("SELECT name, role, created FROM api_keys WHERE key_hash = $1")?;
             match c.client.query_opt(&stmt, &[&&key_hash.0[..]])? {
                 Some(r) => Ok(Some(ApiKeyRecord {
@@ -1485,15 +1523,20 @@ impl Store for PgStore {
     }
 
     fn lock_log(&self) -> Result<(), StoreError> {
-        let mut slot = self
-            .log_lock
-            .lock()
-            .map_err(|_| StoreError::Io("log lock poisoned".into()))?;
+        let mut slot = self.log_lock.lock().map_err(|_| {
+            StoreError::Unavailable(format!(
+                "the writer lock session of {} failed earlier (lock poisoned); restart the server",
+                self.place
+            ))
+        })?;
         if slot.is_none() {
             *slot = Some(self.pool.connect()?);
         }
         let Some(conn) = slot.as_mut() else {
-            return Err(StoreError::Io("log lock session missing".into()));
+            return Err(StoreError::Unavailable(format!(
+                "no session for the writer lock of {}",
+                self.place
+            )));
         };
         match conn
             .client
@@ -1503,10 +1546,8 @@ impl Store for PgStore {
             Err(e) => {
                 // A dead session holds no lock; the next call opens a new one.
                 *slot = None;
-                Err(StoreError::Io(format!(
-                    "cannot take the log's writer lock: {}",
-                    describe(&e)
-                )))
+                Err(pg_err(&e)
+                    .during(|| format!("cannot take the log's writer lock in {}", self.place)))
             }
         }
     }
@@ -1527,7 +1568,7 @@ impl Store for PgStore {
 
     fn put_access(&self, kind: &str, id: &str, record: &[u8]) -> Result<(), StoreError> {
         // An upsert: repeating it after a lost connection is harmless.
-        self.run(|c| {
+        self.run("store an access record (table access)", |c| {
             let stmt = c.stmt(
                 "INSERT INTO access (kind, id, record) VALUES ($1, $2, $3)
                  ON CONFLICT (kind, id) DO UPDATE SET record = EXCLUDED.record",
@@ -1537,8 +1578,52 @@ impl Store for PgStore {
         })
     }
 
+    fn put_access_if(
+        &self,
+        kind: &str,
+        id: &str,
+        expected: Option<&[u8]>,
+        record: &[u8],
+    ) -> Result<bool, StoreError> {
+        let mut tries = 0;
+        self.run("store an access record (table access)", |c| {
+            tries += 1;
+            // One statement each way: under READ COMMITTED an UPDATE
+            // re-checks its WHERE on the newest row version, so this is a
+            // true compare-and-set between nodes.
+            let changed = match expected {
+                None => {
+                    let stmt = c.stmt(
+                        "INSERT INTO access (kind, id, record) VALUES ($1, $2, $3)
+                         ON CONFLICT (kind, id) DO NOTHING",
+                    )?;
+                    c.client.execute(&stmt, &[&kind, &id, &record])?
+                }
+                Some(old) => {
+                    let stmt = c.stmt(
+                        "UPDATE access SET record = $3 WHERE kind = $1 AND id = $2 AND record = $4",
+                    )?;
+                    c.client.execute(&stmt, &[&kind, &id, &record, &old])?
+                }
+            };
+            if changed == 1 {
+                return Ok(true);
+            }
+            // A repeat after a lost connection that finds exactly this
+            // record means the first try committed.
+            if tries > 1 {
+                let stmt = c.stmt("SELECT record FROM access WHERE kind = $1 AND id = $2")?;
+                if let Some(r) = c.client.query_opt(&stmt, &[&kind, &id])? {
+                    let now: Vec<u8> = r.try_get(0)?;
+                    return Ok(now == record);
+                }
+            }
+            Ok(false)
+        })
+    }
+
     fn access(&self, kind: &str, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.run(|c| {
+        self.run("read an access record (table access)", |c| {
             let stmt = c.stmt("SELECT record FROM access WHERE kind = $1 AND id = $2")?;
             match c.client.query_opt(&stmt, &[&kind, &id])? {
                 Some(r) => Ok(Some(r.try_get(0)?)),
@@ -1548,7 +1633,7 @@ impl Store for PgStore {
     }
 
     fn access_all(&self, kind: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
-        self.run(|c| {
+        self.run("read the access records (table access)", |c| {
             let stmt = c.stmt("SELECT id, record FROM access WHERE kind = $1 ORDER BY id")?;
             let rows = c.client.query(&stmt, &[&kind])?;
             rows.iter()
@@ -1558,7 +1643,7 @@ impl Store for PgStore {
     }
 
     fn api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
-        self.run(|c| {
+        self.run("read the API keys (table api_keys)", |c| {
             let stmt = c.stmt(
                 "SELECT key_hash, name, role, created FROM api_keys ORDER BY created, name",
             )?;
@@ -1587,7 +1672,7 @@ impl Store for PgStore {
         let expires = to_i64(now.saturating_add(ttl))?;
         let now = to_i64(now)?;
         // Repeatable: renewing a lease one holds gives the same answer.
-        self.run(|c| {
+        self.run("take a lease (table leases)", |c| {
             let stmt = c.stmt(
                 "INSERT INTO leases (name, holder, expires) VALUES ($1, $2, $3)
                  ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires = excluded.expires

@@ -122,15 +122,20 @@ impl SegmentWriter {
     /// Opens the active segment at its committed length, cutting off any
     /// bytes an interrupted batch left behind.
     pub fn open(dir: &Path, segment: u32, committed_len: u64) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(dir)?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::io(format!("create directory {}", dir.display()), e))?;
         let path = segment_path(dir, segment);
         let file = OpenOptions::new()
             .create(true)
             .read(true)
             .write(true)
             .truncate(false)
-            .open(&path)?;
-        let actual = file.metadata()?.len();
+            .open(&path)
+            .map_err(|e| StoreError::io(format!("open segment {}", path.display()), e))?;
+        let actual = file
+            .metadata()
+            .map_err(|e| StoreError::io(format!("read the size of segment {}", path.display()), e))?
+            .len();
         if actual < committed_len {
             return Err(StoreError::Corrupt(format!(
                 "body segment {} is {actual} bytes but {committed_len} bytes were committed; bodies are missing",
@@ -138,8 +143,17 @@ impl SegmentWriter {
             )));
         }
         if actual > committed_len {
-            file.set_len(committed_len)?;
-            file.sync_all()?;
+            file.set_len(committed_len)
+                .and_then(|()| file.sync_all())
+                .map_err(|e| {
+                    StoreError::io(
+                        format!(
+                            "cut segment {} back to its committed {committed_len} bytes",
+                            path.display()
+                        ),
+                        e,
+                    )
+                })?;
         }
         sync_dir(dir)?;
         Ok(SegmentWriter {
@@ -198,7 +212,11 @@ impl SegmentWriter {
         buf.reserve(total as usize);
         let mut locations = Vec::with_capacity(records.len());
         let mut offset = self.len;
-        let too_large = |n: usize| StoreError::Io(format!("record of {n} bytes is too large"));
+        let too_large = |n: usize| {
+            StoreError::Invalid(format!(
+                "a record of {n} bytes is too large for a segment (at most 4 GiB)"
+            ))
+        };
         for r in records {
             let header_len =
                 u32::try_from(r.header.len()).map_err(|_| too_large(r.header.len()))?;
@@ -227,7 +245,10 @@ impl SegmentWriter {
         self.file
             .write_all_at(buf, pending.start)
             .and_then(|()| self.file.sync_data())
-            .map_err(StoreError::from)
+            .map_err(|e| {
+                let path = segment_path(&self.dir, self.segment);
+                StoreError::io(format!("write segment {}", path.display()), e)
+            })
     }
 
     /// The prepared records are durable and committed: the segment grows.
@@ -253,12 +274,14 @@ impl SegmentWriter {
 
     fn roll_over(&mut self) -> Result<(), StoreError> {
         let next = self.segment + 1;
+        let path = segment_path(&self.dir, next);
         let file = OpenOptions::new()
             .create(true)
             .read(true)
             .write(true)
             .truncate(true)
-            .open(segment_path(&self.dir, next))?;
+            .open(&path)
+            .map_err(|e| StoreError::io(format!("create segment {}", path.display()), e))?;
         sync_dir(&self.dir)?;
         self.file = file;
         self.segment = next;
@@ -283,14 +306,19 @@ impl SegmentReader {
     }
 
     fn file(&self, segment: u32) -> Result<std::sync::Arc<File>, StoreError> {
-        let mut files = self
-            .files
-            .lock()
-            .map_err(|_| StoreError::Io("segment reader lock poisoned".into()))?;
+        let mut files = self.files.lock().map_err(|_| {
+            StoreError::Unavailable(format!(
+                "the segment reader of {} failed earlier (lock poisoned); restart the server",
+                self.dir.display()
+            ))
+        })?;
         if let Some(f) = files.get(&segment) {
             return Ok(f.clone());
         }
-        let f = std::sync::Arc::new(File::open(segment_path(&self.dir, segment))?);
+        let path = segment_path(&self.dir, segment);
+        let f = File::open(&path)
+            .map_err(|e| StoreError::io(format!("open segment {}", path.display()), e))?;
+        let f = std::sync::Arc::new(f);
         files.insert(segment, f.clone());
         Ok(f)
     }
@@ -303,8 +331,10 @@ impl SegmentReader {
     ) -> Result<(Vec<u8>, Option<([u8; SALT_LEN], Vec<u8>)>), StoreError> {
         self.read_record(loc).map_err(|e| match e {
             // Opening can fail for passing reasons (too many open files).
-            RecordError::Open { .. } => StoreError::Io(e.to_string()),
-            _ => StoreError::Corrupt(e.to_string()),
+            RecordError::Open { .. } => {
+                StoreError::Unavailable(format!("{e} (in {}); retry later", self.dir.display()))
+            }
+            _ => StoreError::Corrupt(format!("{e} (in {})", self.dir.display())),
         })
     }
 
@@ -373,6 +403,7 @@ impl SegmentReader {
 
 /// Makes a file creation durable (the directory entry, not just the data).
 pub fn sync_dir(dir: &Path) -> Result<(), StoreError> {
-    File::open(dir)?.sync_all()?;
-    Ok(())
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| StoreError::io(format!("sync directory {}", dir.display()), e))
 }

@@ -130,18 +130,29 @@ struct Writer {
 /// refills from the sessions table on demand).
 const SID_CACHE_LIMIT: usize = 1_000_000;
 
+/// A SQLite error, sorted by what the caller should do about it; the
+/// operation it happened in is named by [`StoreError::during`] where the
+/// operation is known (`read`, `write_one`, `open`, `append_batch`).
 fn sql_err(e: rusqlite::Error) -> StoreError {
-    if let rusqlite::Error::SqliteFailure(f, _) = &e {
-        match f.code {
-            ErrorCode::DiskFull => return StoreError::Full(e.to_string()),
-            ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase => {
-                return StoreError::Corrupt(e.to_string())
+    let code = match &e {
+        rusqlite::Error::SqliteFailure(f, _) => {
+            match f.code {
+                ErrorCode::DiskFull => return StoreError::Full(e.to_string()),
+                ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase => {
+                    return StoreError::Corrupt(e.to_string())
+                }
+                ErrorCode::ConstraintViolation => return StoreError::Duplicate(e.to_string()),
+                _ => {}
             }
-            ErrorCode::ConstraintViolation => return StoreError::Duplicate(e.to_string()),
-            _ => {}
+            Some(format!("SQLite {:?} ({})", f.code, f.extended_code))
         }
+        _ => None,
+    };
+    StoreError::Database {
+        what: String::new(),
+        message: e.to_string(),
+        code,
     }
-    StoreError::Io(e.to_string())
 }
 
 fn hash_from(blob: Vec<u8>, what: &str) -> Result<Hash, StoreError> {
@@ -151,7 +162,7 @@ fn hash_from(blob: Vec<u8>, what: &str) -> Result<Hash, StoreError> {
 
 fn to_i64(v: u64) -> Result<i64, StoreError> {
     i64::try_from(v)
-        .map_err(|_| StoreError::Io(format!("{v} does not fit in a signed 64-bit column")))
+        .map_err(|_| StoreError::Invalid(format!("{v} does not fit in a signed 64-bit column")))
 }
 
 fn to_u64(v: i64, what: &str) -> Result<u64, StoreError> {
@@ -161,8 +172,15 @@ fn to_u64(v: i64, what: &str) -> Result<u64, StoreError> {
 impl SqliteStore {
     /// Opens (creating if needed) the store in `dir`.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(dir)?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::io(format!("create directory {}", dir.display()), e))?;
         let db_path = dir.join("log.db");
+        Self::open_in(dir, &db_path)
+            .map_err(|e| e.during(|| format!("cannot open {}", db_path.display())))
+    }
+
+    fn open_in(dir: &Path, db_path: &Path) -> Result<Self, StoreError> {
+        let db_path = db_path.to_path_buf();
         let conn = Connection::open(&db_path).map_err(sql_err)?;
         conn.execute_batch(
             "PRAGMA journal_mode=WAL;
@@ -356,24 +374,47 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// One statement on the writer connection (small writes outside batches).
-    fn write_one(&self, sql: &str, params: impl rusqlite::Params) -> Result<usize, StoreError> {
-        let w = self
-            .writer
-            .lock()
-            .map_err(|_| StoreError::Io("writer lock poisoned".into()))?;
-        w.conn.execute(sql, params).map_err(sql_err)
+    /// One statement on the writer connection (small writes outside
+    /// batches); `what` names it in errors ("store a checkpoint").
+    fn write_one(
+        &self,
+        what: &str,
+        sql: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<usize, StoreError> {
+        let w = self.writer.lock().map_err(|_| self.poisoned("writer"))?;
+        w.conn
+            .execute(sql, params)
+            .map_err(sql_err)
+            .map_err(|e| e.during(|| format!("cannot {what} in {}", self.db_path.display())))
     }
 
-    /// Runs `f` with a pooled read-only connection.
+    fn poisoned(&self, which: &str) -> StoreError {
+        StoreError::Unavailable(format!(
+            "the {which} of {} failed earlier (lock poisoned); restart the server",
+            self.db_path.display()
+        ))
+    }
+
+    /// Runs `f` with a pooled read-only connection; `what` names the read
+    /// in errors ("read the checkpoints").
     fn read<T>(
+        &self,
+        what: &str,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.read_on(f)
+            .map_err(|e| e.during(|| format!("cannot {what} in {}", self.db_path.display())))
+    }
+
+    fn read_on<T>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let pooled = self
             .readers
             .lock()
-            .map_err(|_| StoreError::Io("reader pool lock poisoned".into()))?
+            .map_err(|_| self.poisoned("reader pool"))?
             .pop();
         let conn = match pooled {
             Some(c) => c,
@@ -431,9 +472,12 @@ impl SqliteStore {
                 seg_after,
                 pending.end(),
                 || {
-                    writer
-                        .join()
-                        .unwrap_or_else(|_| Err(StoreError::Io("segment writer panicked".into())))
+                    writer.join().unwrap_or_else(|_| {
+                        Err(StoreError::Unavailable(
+                            "the segment writer thread panicked; nothing of the batch was kept"
+                                .into(),
+                        ))
+                    })
                 },
             )
         });
@@ -617,12 +661,13 @@ impl SqliteStore {
     /// checking it with `convert`.
     fn lookup<R, T>(
         &self,
+        what: &str,
         select_in: &str,
         keys: &[&str],
         row: impl Fn(&rusqlite::Row<'_>) -> rusqlite::Result<R>,
         convert: impl Fn(R) -> Result<T, StoreError>,
     ) -> Result<Vec<T>, StoreError> {
-        self.read(|c| {
+        self.read(what, |c| {
             let mut out = Vec::new();
             for chunk in keys.chunks(LOOKUP_CHUNK) {
                 let sql = format!("{select_in} ({})", Self::placeholders(chunk.len()));
@@ -698,7 +743,12 @@ impl WalCheckpointer {
                 }
                 let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
             })
-            .map_err(|e| StoreError::Io(format!("cannot start the WAL checkpoint thread: {e}")))?;
+            .map_err(|e| {
+                StoreError::io(
+                    format!("start the WAL checkpoint thread of {}", db_path.display()),
+                    e,
+                )
+            })?;
         Ok(WalCheckpointer {
             stop,
             thread: Some(thread),
@@ -781,7 +831,7 @@ impl SqliteStore {
     /// `EXPLAIN QUERY PLAN` of each statement a query page runs, one line
     /// per step: how tests check that every filter is served by an index.
     pub fn query_plan(&self) -> Result<Vec<String>, StoreError> {
-        self.read(|c| {
+        self.read("explain the query plan", |c| {
             let mut plan = Vec::new();
             for sql in [TIME_AT, POSTING_ROWS, ENTRY_ROW, RANGE_ROWS] {
                 let mut stmt = c
@@ -863,7 +913,7 @@ impl SqliteStore {
 
     /// The rows of committed entries (immutable, so any snapshot will do).
     fn entry_rows(&self, indexes: &[u64]) -> Result<Vec<Hit>, StoreError> {
-        self.read(|c| {
+        self.read("read entry rows (table entries)", |c| {
             let mut stmt = c.prepare_cached(ENTRY_ROW).map_err(sql_err)?;
             let mut hits = Vec::with_capacity(indexes.len());
             for &i in indexes {
@@ -923,10 +973,9 @@ fn in_parallel<T: Sync>(
             .collect();
         let mut events = Vec::with_capacity(items.len());
         for p in parts {
-            events.extend(
-                p.join()
-                    .map_err(|_| StoreError::Io("a record reader panicked".into()))??,
-            );
+            events.extend(p.join().map_err(|_| {
+                StoreError::Unavailable("a segment record reader thread panicked".into())
+            })??);
         }
         Ok(events)
     })
@@ -942,7 +991,7 @@ enum Found {
 
 impl Store for SqliteStore {
     fn all_stream_heads(&self) -> Result<(u64, Vec<(String, StreamHead)>), StoreError> {
-        self.read(|c| {
+        self.read("read the stream heads (table streams)", |c| {
             let tx = c.unchecked_transaction().map_err(sql_err)?;
             let size: i64 = tx
                 .query_row("SELECT size FROM head WHERE id = 1", [], |r| r.get(0))
@@ -980,7 +1029,7 @@ impl Store for SqliteStore {
         end: u64,
     ) -> Result<Vec<(u64, String, Option<String>)>, StoreError> {
         let (start, end) = (to_i64(start)?, i64::try_from(end).unwrap_or(i64::MAX));
-        self.read(|c| {
+        self.read("read the stream members of entries (table entries)", |c| {
             let mut stmt = c
                 .prepare_cached(
                     "SELECT idx, agent, session FROM entries WHERE idx >= ?1 AND idx < ?2 ORDER BY idx",
@@ -1000,7 +1049,10 @@ impl Store for SqliteStore {
     }
 
     fn query(&self, q: &EventQuery) -> Result<QueryPage, StoreError> {
-        let (found, next_cursor) = self.read(|c| Self::query_rows(c, q))?;
+        let (found, next_cursor) = self.read(
+            "query the entries (tables postings, sessions, entries)",
+            |c| Self::query_rows(c, q),
+        )?;
         let bodies = q.include_bodies;
         let events = match &found {
             Found::Rows(hits) => in_parallel(hits, |part| self.events_of(part, bodies))?,
@@ -1030,7 +1082,7 @@ impl Store for SqliteStore {
             let cols = groups.join(", ");
             sql.push_str(&format!(" GROUP BY {cols} ORDER BY {cols}"));
         }
-        self.read(|c| {
+        self.read("read the counts (table counts)", |c| {
             let mut stmt = c.prepare_cached(&sql).map_err(sql_err)?;
             let mut rows = stmt
                 .query(params![first_day, end_day, q.agent, q.kind, q.outcome])
@@ -1059,7 +1111,7 @@ impl Store for SqliteStore {
     }
 
     fn head(&self) -> Result<LogHead, StoreError> {
-        self.read(|c| {
+        self.read("read the log head (table head)", |c| {
             let (size, root, frontier, last_time, last_leaf): (
                 i64,
                 Vec<u8>,
@@ -1090,15 +1142,25 @@ impl Store for SqliteStore {
     }
 
     fn append_batch(&self, batch: &Batch) -> Result<(), StoreError> {
-        let mut w = self
-            .writer
-            .lock()
-            .map_err(|_| StoreError::Io("writer lock poisoned".into()))?;
-        Self::write_batch(&mut w, batch)
+        let mut w = self.writer.lock().map_err(|_| self.poisoned("writer"))?;
+        Self::write_batch(&mut w, batch).map_err(|e| {
+            e.during(|| {
+                let first = batch
+                    .entries
+                    .first()
+                    .map_or(batch.expected_size, |e| e.index);
+                format!(
+                    "cannot append entries {first}..{} to {}",
+                    batch.head.size,
+                    self.db_path.display()
+                )
+            })
+        })
     }
 
     fn find_event_ids(&self, ids: &[&str]) -> Result<Vec<(String, Receipt)>, StoreError> {
         self.lookup(
+            "look up event ids (table entries)",
             "SELECT event_id, idx, leaf, time FROM entries WHERE event_id IN",
             ids,
             |r| {
@@ -1123,7 +1185,7 @@ impl Store for SqliteStore {
     }
 
     fn event_ids(&self, start: u64, end: u64) -> Result<Vec<String>, StoreError> {
-        self.read(|c| {
+        self.read("read event ids (table entries)", |c| {
             let mut stmt = c
                 .prepare_cached(
                     "SELECT event_id FROM entries WHERE idx >= ?1 AND idx < ?2 AND event_id IS NOT NULL",
@@ -1138,6 +1200,7 @@ impl Store for SqliteStore {
 
     fn stream_heads(&self, keys: &[&str]) -> Result<Vec<(String, StreamHead)>, StoreError> {
         self.lookup(
+            "read stream heads (table streams)",
             "SELECT key, count, last FROM streams WHERE key IN",
             keys,
             |r| {
@@ -1161,6 +1224,7 @@ impl Store for SqliteStore {
 
     fn last_seqs(&self, keys: &[&str]) -> Result<Vec<(String, u64)>, StoreError> {
         self.lookup(
+            "read sequence numbers (table seqs)",
             "SELECT key, last FROM seqs WHERE key IN",
             keys,
             |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)),
@@ -1173,7 +1237,7 @@ impl Store for SqliteStore {
     }
 
     fn entries(&self, start: u64, end: u64) -> Result<Vec<StoredEntry>, StoreError> {
-        let rows = self.read(|c| {
+        let rows = self.read("read entries (table entries)", |c| {
             let mut stmt = c
                 .prepare_cached(
                     "SELECT idx, leaf, seg, off, hlen, blen FROM entries WHERE idx >= ?1 AND idx < ?2 ORDER BY idx",
@@ -1214,7 +1278,7 @@ impl Store for SqliteStore {
     }
 
     fn entry_headers(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StoreError> {
-        let rows = self.read(|c| {
+        let rows = self.read("read entry headers (table entries)", |c| {
             let mut stmt = c
                 .prepare_cached(
                     "SELECT seg, off, hlen FROM entries WHERE idx >= ?1 AND idx < ?2 ORDER BY idx",
@@ -1245,7 +1309,7 @@ impl Store for SqliteStore {
     }
 
     fn leaf_hashes(&self, start: u64, end: u64) -> Result<Vec<Hash>, StoreError> {
-        self.read(|c| {
+        self.read("read leaf hashes (table entries)", |c| {
             let mut stmt = c
                 .prepare_cached(
                     "SELECT leaf FROM entries WHERE idx >= ?1 AND idx < ?2 ORDER BY idx",
@@ -1262,7 +1326,7 @@ impl Store for SqliteStore {
     }
 
     fn nodes(&self, level: u8, start: u64, end: u64) -> Result<Vec<Hash>, StoreError> {
-        self.read(|c| {
+        self.read("read tree nodes (table nodes)", |c| {
             let mut stmt = c
                 .prepare_cached(
                     "SELECT hash FROM nodes WHERE level = ?1 AND idx >= ?2 AND idx < ?3 ORDER BY idx",
@@ -1280,6 +1344,7 @@ impl Store for SqliteStore {
 
     fn put_checkpoint(&self, cp: &StoredCheckpoint) -> Result<(), StoreError> {
         self.write_one(
+            "store a checkpoint (table checkpoints)",
             "INSERT INTO checkpoints (size, note, time) VALUES (?1, ?2, ?3)",
             params![to_i64(cp.size)?, &cp.note, to_i64(cp.time)?],
         )
@@ -1287,7 +1352,7 @@ impl Store for SqliteStore {
     }
 
     fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, StoreError> {
-        self.read(|c| {
+        self.read("read the latest checkpoint (table checkpoints)", |c| {
             c.query_row(
                 "SELECT size, note, time FROM checkpoints ORDER BY size DESC LIMIT 1",
                 [],
@@ -1301,7 +1366,7 @@ impl Store for SqliteStore {
     }
 
     fn checkpoint_at(&self, size: u64) -> Result<Option<StoredCheckpoint>, StoreError> {
-        self.read(|c| {
+        self.read("read a checkpoint (table checkpoints)", |c| {
             c.query_row(
                 "SELECT size, note, time FROM checkpoints WHERE size = ?1",
                 params![to_i64(size)?],
@@ -1315,7 +1380,7 @@ impl Store for SqliteStore {
     }
 
     fn checkpoints(&self) -> Result<Vec<StoredCheckpoint>, StoreError> {
-        self.read(|c| {
+        self.read("read the checkpoints (table checkpoints)", |c| {
             let mut stmt = c
                 .prepare_cached("SELECT size, note, time FROM checkpoints ORDER BY size")
                 .map_err(sql_err)?;
@@ -1327,6 +1392,7 @@ impl Store for SqliteStore {
 
     fn put_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
         self.write_one(
+            "store an API key (table api_keys)",
             "INSERT INTO api_keys (key_hash, name, role, created) VALUES (?1, ?2, ?3, ?4)",
             params![
                 &key.key_hash.0[..],
@@ -1339,7 +1405,7 @@ impl Store for SqliteStore {
     }
 
     fn api_key(&self, key_hash: &Hash) -> Result<Option<ApiKeyRecord>, StoreError> {
-        self.read(|c| {
+        self.read("read an API key (table api_keys)", |c| {
             c.query_row(
                 "SELECT name, role, created FROM api_keys WHERE key_hash = ?1",
                 params![&key_hash.0[..]],
@@ -1374,14 +1440,39 @@ impl Store for SqliteStore {
 
     fn put_access(&self, kind: &str, id: &str, record: &[u8]) -> Result<(), StoreError> {
         self.write_one(
+            "store an access record (table access)",
             "INSERT OR REPLACE INTO access (kind, id, record) VALUES (?1, ?2, ?3)",
             params![kind, id, record],
         )
         .map(|_| ())
     }
 
+    fn put_access_if(
+        &self,
+        kind: &str,
+        id: &str,
+        expected: Option<&[u8]>,
+        record: &[u8],
+    ) -> Result<bool, StoreError> {
+        // One statement each way: atomic even against another process.
+        let changed = match expected {
+            None => self.write_one(
+                "store an access record (table access)",
+                "INSERT INTO access (kind, id, record) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(kind, id) DO NOTHING",
+                params![kind, id, record],
+            )?,
+            Some(old) => self.write_one(
+                "store an access record (table access)",
+                "UPDATE access SET record = ?3 WHERE kind = ?1 AND id = ?2 AND record = ?4",
+                params![kind, id, record, old],
+            )?,
+        };
+        Ok(changed == 1)
+    }
+
     fn access(&self, kind: &str, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.read(|c| {
+        self.read("read an access record (table access)", |c| {
             c.query_row(
                 "SELECT record FROM access WHERE kind = ?1 AND id = ?2",
                 params![kind, id],
@@ -1393,7 +1484,7 @@ impl Store for SqliteStore {
     }
 
     fn access_all(&self, kind: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
-        self.read(|c| {
+        self.read("read the access records (table access)", |c| {
             let mut stmt = c
                 .prepare_cached("SELECT id, record FROM access WHERE kind = ?1 ORDER BY id")
                 .map_err(sql_err)?;
@@ -1405,7 +1496,7 @@ impl Store for SqliteStore {
     }
 
     fn api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
-        self.read(|c| {
+        self.read("read the API keys (table api_keys)", |c| {
             let mut stmt = c
                 .prepare_cached(
                     "SELECT key_hash, name, role, created FROM api_keys ORDER BY created, name",
@@ -1442,6 +1533,7 @@ impl Store for SqliteStore {
         ttl: u64,
     ) -> Result<bool, StoreError> {
         let changed = self.write_one(
+            "take a lease (table leases)",
             "INSERT INTO leases (name, holder, expires) VALUES (?1, ?2, ?3)
              ON CONFLICT(name) DO UPDATE SET holder = excluded.holder, expires = excluded.expires
              WHERE leases.holder = excluded.holder OR leases.expires < ?4",

@@ -53,18 +53,22 @@ fn schema_too_new_is_refused() {
 }
 
 #[test]
-fn unreachable_database_is_an_io_error_naming_the_address() {
+fn unreachable_database_is_a_transient_error_naming_the_address() {
     let started = Instant::now();
     match PgStore::connect("postgres://postgres@127.0.0.1:1/x", PgOptions::default()) {
-        Err(StoreError::Io(msg)) => {
-            assert!(msg.contains("127.0.0.1:1"), "{msg}");
+        Err(e @ StoreError::Database { .. }) => {
+            let msg = e.to_string();
+            assert!(
+                msg.starts_with("cannot connect to PostgreSQL at 127.0.0.1:1"),
+                "{msg}"
+            );
             assert!(msg.to_lowercase().contains("refused"), "{msg}");
+            assert!(e.is_transient());
         }
-        Err(e) => panic!("expected Io, got {e:?}"),
+        Err(e) => panic!("expected a database error, got {e:?}"),
         Ok(_) => panic!("connected to port 1"),
     }
     assert!(started.elapsed() < Duration::from_secs(5));
-    assert!(StoreError::Io(String::new()).is_transient());
 }
 
 #[test]
@@ -74,8 +78,11 @@ fn invalid_schema_names_are_refused_before_connecting() {
         ..PgOptions::default()
     };
     match PgStore::connect("postgres://postgres@127.0.0.1:1/x", opts) {
-        Err(StoreError::Io(msg)) => assert!(msg.contains("schema name"), "{msg}"),
-        Err(e) => panic!("expected Io, got {e:?}"),
+        Err(e @ StoreError::Invalid(_)) => {
+            assert!(e.to_string().contains("schema name"), "{e}");
+            assert!(!e.is_transient(), "a retry cannot help");
+        }
+        Err(e) => panic!("expected Invalid, got {e:?}"),
         Ok(_) => panic!("accepted"),
     }
 }
@@ -171,8 +178,8 @@ fn store_recovers_after_its_connections_are_killed() {
 }
 
 #[test]
-fn a_statement_over_the_timeout_is_an_io_error() {
-    if skip_postgres("a_statement_over_the_timeout_is_an_io_error") {
+fn a_statement_over_the_timeout_is_a_transient_error_naming_the_operation() {
+    if skip_postgres("a_statement_over_the_timeout_is_a_transient_error_naming_the_operation") {
         return;
     }
     let schema = SchemaGuard {
@@ -203,11 +210,18 @@ fn a_statement_over_the_timeout_is_an_io_error() {
     let batch = b.batch(3);
     let started = Instant::now();
     match store.append_batch(&batch) {
-        Err(e @ StoreError::Io(_)) => {
+        Err(e @ StoreError::Database { .. }) => {
             assert!(e.is_transient());
-            assert!(e.to_string().contains("statement timeout"), "{e}");
+            let msg = e.to_string();
+            assert!(msg.contains("statement timeout"), "{msg}");
+            assert!(
+                msg.starts_with("cannot append entries 3..6 in PostgreSQL at ")
+                    && msg.contains(&format!("(schema {}): ", schema.name)),
+                "{msg}"
+            );
+            assert!(matches!(&e, StoreError::Database { code: Some(c), .. } if c == "57014"));
         }
-        other => panic!("expected Io, got {other:?}"),
+        other => panic!("expected a database error, got {other:?}"),
     }
     assert!(started.elapsed() < Duration::from_secs(5));
     tx.rollback().unwrap();

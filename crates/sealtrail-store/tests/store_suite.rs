@@ -50,6 +50,7 @@ store_suite!(
     checkpoints_by_size,
     api_keys,
     access_records,
+    access_compare_and_set,
     leases,
     fsck_is_clean_after_appends,
     fsck_finds_a_changed_header,
@@ -383,6 +384,54 @@ fn access_records(f: &Fixture) {
         ]
     );
     assert_eq!(s.access_all("project").unwrap(), vec![]);
+}
+
+fn access_compare_and_set(f: &Fixture) {
+    let s = f.store();
+    let (a, b) = (&br#"{"v":1}"#[..], &br#"{"v":2}"#[..]);
+    assert!(s.put_access_if("key", "k", None, a).unwrap(), "absent");
+    assert!(!s.put_access_if("key", "k", None, b).unwrap(), "exists now");
+    assert!(!s.put_access_if("key", "k", Some(b), b).unwrap(), "not b");
+    assert_eq!(s.access("key", "k").unwrap().as_deref(), Some(a));
+    assert!(s.put_access_if("key", "k", Some(a), b).unwrap());
+    assert_eq!(s.access("key", "k").unwrap().as_deref(), Some(b));
+    // Expecting a record where there is none writes nothing either.
+    assert!(!s.put_access_if("key", "gone", Some(a), b).unwrap());
+    assert_eq!(s.access("key", "gone").unwrap(), None);
+    // Same id, other kind: its own record.
+    assert!(s.put_access_if("agent", "k", None, a).unwrap());
+    assert_eq!(s.access("key", "k").unwrap().as_deref(), Some(b));
+
+    // Read-modify-CAS increments from several threads: none is lost, and
+    // every success is the one increment that moved the counter.
+    s.put_access("counter", "c", b"0").unwrap();
+    let (threads, each) = (4, 40);
+    let wins: u64 = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut won = 0u64;
+                    while won < each {
+                        let now = s.access("counter", "c").unwrap().unwrap();
+                        let n: u64 = std::str::from_utf8(&now).unwrap().parse().unwrap();
+                        let next = (n + 1).to_string();
+                        if s.put_access_if("counter", "c", Some(&now), next.as_bytes())
+                            .unwrap()
+                        {
+                            won += 1;
+                        }
+                    }
+                    won
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).sum()
+    });
+    assert_eq!(wins, threads * each);
+    assert_eq!(
+        s.access("counter", "c").unwrap(),
+        Some(wins.to_string().into_bytes())
+    );
 }
 
 fn leases(f: &Fixture) {

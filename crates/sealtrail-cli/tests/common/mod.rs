@@ -18,7 +18,7 @@ mod server;
 #[allow(unused_imports)]
 pub use server::{
     fsck_ok, get_json, off_runtime, pg_store, pg_url, post_json, postgres_schema, random_hex,
-    require_postgres, skip_postgres, SchemaGuard,
+    require_postgres, skip_or_fail, skip_postgres, SchemaGuard,
 };
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_sealtrail");

@@ -5,6 +5,13 @@
 //! and in memory here; every change is written through. Nodes sharing a
 //! PostgreSQL database reload the records every second, so a revocation on
 //! one node holds on the others within that second.
+//!
+//! Nodes never overwrite each other's authority changes: a change is made
+//! on the record as stored and written with a compare-and-set
+//! (`Store::put_access_if`), answered 409 when another node changed the
+//! record in between. Last-used times, written often by every node that
+//! sees a key used, live in records of their own (`key_used`) and are
+//! merged on read, so they never carry an old copy of a key record back.
 
 pub mod audit;
 pub mod caller;
@@ -16,11 +23,12 @@ pub mod tokens;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use anyhow::Context;
 use sealtrail_core::hash::Hash;
-use sealtrail_core::registry::AgentRecord;
+use sealtrail_core::registry::{AgentRecord, AgentStatus};
 use sealtrail_store::Store;
 use serde::{Deserialize, Serialize};
 
@@ -35,6 +43,35 @@ pub use roles::{Role, Scope};
 pub const KIND_KEY: &str = "key";
 pub const KIND_AGENT: &str = "agent";
 pub const KIND_PROJECT: &str = "project";
+/// A key's last-used time (`{"last_used": µs}`), by key id: apart from the
+/// key record, which only changes with authority (create, update, rotate,
+/// revoke).
+pub const KIND_KEY_USED: &str = "key_used";
+
+/// A key's last-used time as stored.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+struct KeyUsed {
+    last_used: u64,
+}
+
+/// A record as read from the store, with the bytes a compare-and-set of
+/// a change to it expects to find.
+#[derive(Debug, Clone)]
+pub struct Stored<T> {
+    pub record: T,
+    bytes: Vec<u8>,
+}
+
+impl<T: Serialize + Clone> Stored<T> {
+    /// `record` as this node writes it (the encoding `put_*` stores).
+    pub fn of(record: &T) -> Result<Stored<T>, ApiError> {
+        let bytes = serde_json::to_vec(record).map_err(|e| ApiError::internal(e.to_string()))?;
+        Ok(Stored {
+            record: record.clone(),
+            bytes,
+        })
+    }
+}
 
 /// The project every data directory starts with: the log it held before
 /// projects existed.
@@ -78,6 +115,90 @@ struct Records {
     /// Project → agent id → record: looked up per event without building a key.
     agents: HashMap<String, BTreeMap<String, AgentRecord>>,
     projects: BTreeMap<String, ProjectRecord>,
+    /// Last-used times as stored (`key_used` records), by key id.
+    used: HashMap<String, u64>,
+    /// Records this node wrote, with the write's generation: a reload that
+    /// began before a write may have read the record before it, so it keeps
+    /// the written version.
+    written: Vec<(u64, Written)>,
+}
+
+/// Which record a node wrote.
+enum Written {
+    Key(String),
+    Agent(String, String),
+    Project(String),
+}
+
+/// Most writes remembered for reloads in flight (a reload takes far less
+/// time than this many administrative changes).
+const WRITTEN_KEPT: usize = 4096;
+
+impl Records {
+    /// Takes over from `old` (the records before a reload began at
+    /// generation `since`) what the store read may have missed, and keeps
+    /// final states final: a read that predates a revocation or a
+    /// retirement never undoes it.
+    fn merge_from(&mut self, mut old: Records, since: u64) {
+        for (g, w) in &old.written {
+            if *g <= since {
+                continue;
+            }
+            match w {
+                Written::Key(id) => {
+                    if let Some(k) = old.keys.get(id) {
+                        self.keys.insert(id.clone(), k.clone());
+                    }
+                }
+                Written::Agent(project, id) => {
+                    if let Some(a) = old.agents.get(project).and_then(|m| m.get(id)) {
+                        self.agents
+                            .entry(project.clone())
+                            .or_default()
+                            .insert(id.clone(), a.clone());
+                    }
+                }
+                Written::Project(name) => {
+                    if let Some(p) = old.projects.get(name) {
+                        self.projects.insert(name.clone(), p.clone());
+                    }
+                }
+            }
+        }
+        old.written.retain(|(g, _)| *g > since);
+        self.written = old.written;
+        for (id, before) in &old.keys {
+            if let (Some(at), Some(now)) = (before.info.revoked, self.keys.get_mut(id)) {
+                if now.info.revoked.is_none() {
+                    now.info.revoked = Some(at);
+                    now.info.revoked_by = before.info.revoked_by.clone();
+                }
+            }
+        }
+        for (project, agents) in &old.agents {
+            for (id, before) in agents {
+                if before.status != AgentStatus::Retired {
+                    continue;
+                }
+                if let Some(now) = self.agents.get_mut(project).and_then(|m| m.get_mut(id)) {
+                    if now.status != AgentStatus::Retired {
+                        *now = before.clone();
+                    }
+                }
+            }
+        }
+        for (id, t) in old.used {
+            let e = self.used.entry(id).or_insert(t);
+            *e = (*e).max(t);
+        }
+    }
+
+    fn remember(&mut self, generation: u64, w: Written) {
+        if self.written.len() >= WRITTEN_KEPT {
+            self.written.remove(0);
+        }
+        self.written.push((generation, w));
+    }
 }
 
 /// What `/metrics` shows of access control (never a key, only counts).
@@ -139,7 +260,10 @@ pub struct Access {
     pub counters: AccessCounters,
     store: Arc<dyn Store>,
     records: RwLock<Records>,
+    /// Keys used since the last flush, and when.
     last_used: Mutex<HashMap<String, u64>>,
+    /// Counts the writes made here (see `Records::written`).
+    generation: AtomicU64,
     pub rate: RateLimiter,
     pub default_rate: RateLimit,
     pub tokens: TokenKey,
@@ -179,6 +303,7 @@ impl Access {
             counters: AccessCounters::default(),
             records: RwLock::new(Records::default()),
             last_used: Mutex::default(),
+            generation: AtomicU64::new(0),
             rate: RateLimiter::default(),
             default_rate,
             tokens: load_token_key(data)?,
@@ -198,7 +323,7 @@ impl Access {
     /// old `api_keys` table) get a record like every other key, named
     /// `legacy-<first 16 hex digits of their hash>` and matched by the hash
     /// of the whole key: they can then be listed, rotated and revoked.
-    fn adopt_legacy_keys(&self) -> Result<(), sealtrail_store::StoreError> {
+    fn adopt_legacy_keys(&self) -> anyhow::Result<()> {
         for old in self.store.api_keys()? {
             let id = legacy_id(&old.key_hash);
             if self.store.access(KIND_KEY, &id)?.is_some() {
@@ -230,14 +355,16 @@ impl Access {
                 secret_hash: old.key_hash.to_hex(),
             };
             let json = serde_json::to_vec(&rec)
-                .map_err(|e| sealtrail_store::StoreError::Io(e.to_string()))?;
-            self.store.put_access(KIND_KEY, &id, &json)?;
+                .map_err(|e| anyhow::anyhow!("cannot encode the record of legacy key {id}: {e}"))?;
+            // Another node starting at the same time may adopt it first.
+            self.store.put_access_if(KIND_KEY, &id, None, &json)?;
         }
         Ok(())
     }
 
     /// Re-reads every record (nodes sharing a database call this often).
     pub fn reload(&self) -> Result<(), sealtrail_store::StoreError> {
+        let since = self.generation.load(Ordering::SeqCst);
         let mut fresh = Records::default();
         for (id, json) in self.store.access_all(KIND_KEY)? {
             match serde_json::from_slice::<KeyRecord>(&json) {
@@ -268,17 +395,46 @@ impl Access {
                 Err(e) => tracing::error!(project = %name, "unreadable project record: {e}"),
             }
         }
+        for (id, json) in self.store.access_all(KIND_KEY_USED)? {
+            match serde_json::from_slice::<KeyUsed>(&json) {
+                Ok(u) => {
+                    fresh.used.insert(id, u.last_used);
+                }
+                Err(e) => tracing::error!(key = %id, "unreadable last-used record: {e}"),
+            }
+        }
         if let Ok(mut r) = self.records.write() {
+            let old = std::mem::take(&mut *r);
+            fresh.merge_from(old, since);
             *r = fresh;
         }
         Ok(())
     }
 
+    /// A key as this node knows it (up to a reload interval old), with the
+    /// newest last-used time known here.
     pub fn key(&self, id: &str) -> Option<KeyRecord> {
         let r = self.records.read().ok()?;
         let mut k = r.keys.get(id).cloned()?;
-        k.info.last_used = self.last_used_of(id).or(k.info.last_used);
+        k.info.last_used = self.last_used_in(&r, id, k.info.last_used);
         Some(k)
+    }
+
+    /// `info` with the newest last-used time known here (stored records
+    /// from before `key_used` existed kept theirs inside the key record).
+    pub fn with_last_used(&self, mut info: KeyInfo) -> KeyInfo {
+        if let Ok(r) = self.records.read() {
+            info.last_used = self.last_used_in(&r, &info.id, info.last_used);
+        }
+        info
+    }
+
+    fn last_used_in(&self, r: &Records, id: &str, in_record: Option<u64>) -> Option<u64> {
+        let pending = self.last_used.lock().ok().and_then(|m| m.get(id).copied());
+        [in_record, r.used.get(id).copied(), pending]
+            .into_iter()
+            .flatten()
+            .max()
     }
 
     pub fn keys(&self, project: Option<&str>) -> Vec<KeyInfo> {
@@ -291,7 +447,7 @@ impl Access {
             .filter(|k| project.is_none_or(|p| k.info.project == p))
             .map(|k| {
                 let mut info = k.info.clone();
-                info.last_used = self.last_used_of(&info.id).or(info.last_used);
+                info.last_used = self.last_used_in(&r, &info.id, info.last_used);
                 info
             })
             .collect();
@@ -333,67 +489,178 @@ impl Access {
             .unwrap_or_default()
     }
 
-    /// Writes a record through to the store, then to memory.
-    async fn put(&self, kind: &'static str, id: String, json: Vec<u8>) -> Result<(), ApiError> {
+    /// The record `(kind, id)` as stored now (not as this node last
+    /// loaded it), for a change to be made on.
+    async fn stored<T: serde::de::DeserializeOwned>(
+        &self,
+        kind: &'static str,
+        id: String,
+        what: impl FnOnce() -> String,
+    ) -> Result<Option<Stored<T>>, ApiError> {
         let store = self.store.clone();
-        let id2 = id.clone();
-        tokio::task::spawn_blocking(move || store.put_access(kind, &id2, &json))
+        let bytes = tokio::task::spawn_blocking(move || store.access(kind, &id))
             .await
             .map_err(|e| ApiError::internal(format!("store task failed: {e}")))?
             .map_err(|e| {
-                tracing::error!("cannot store a {kind} record: {e}");
+                tracing::error!("cannot read a {kind} record: {e}");
                 ApiError::unavailable(
                     "the access-control store is unavailable; nothing was changed",
                 )
-            })
+            })?;
+        let Some(bytes) = bytes else {
+            return Ok(None);
+        };
+        let record = serde_json::from_slice(&bytes).map_err(|e| {
+            let what = what();
+            tracing::error!("the stored record of {what} is unreadable: {e}");
+            ApiError::internal(format!(
+                "the stored record of {what} is unreadable; the operator has the details in the server log"
+            ))
+        })?;
+        Ok(Some(Stored { record, bytes }))
     }
 
-    pub async fn put_key(&self, rec: KeyRecord) -> Result<(), ApiError> {
-        let json = serde_json::to_vec(&rec).map_err(|e| ApiError::internal(e.to_string()))?;
-        self.put(KIND_KEY, rec.info.id.clone(), json).await?;
-        if let Ok(mut r) = self.records.write() {
-            r.keys.insert(rec.info.id.clone(), rec);
+    /// Key `id` as stored now.
+    pub async fn stored_key(&self, id: &str) -> Result<Option<Stored<KeyRecord>>, ApiError> {
+        self.stored(KIND_KEY, id.to_string(), || format!("API key {id}"))
+            .await
+    }
+
+    /// Agent `id` of `project` as stored now.
+    pub async fn stored_agent(
+        &self,
+        project: &str,
+        id: &str,
+    ) -> Result<Option<Stored<AgentRecord>>, ApiError> {
+        self.stored(KIND_AGENT, agent_slot(project, id), || {
+            format!("agent {id:?} of project {project:?}")
+        })
+        .await
+    }
+
+    /// Writes a record through to the store if the stored one is still
+    /// `expected` (see [`Stored`]); 409 when another node got there first.
+    async fn put(
+        &self,
+        kind: &'static str,
+        id: String,
+        expected: Option<Vec<u8>>,
+        json: Vec<u8>,
+        what: &str,
+    ) -> Result<(), ApiError> {
+        let store = self.store.clone();
+        let creating = expected.is_none();
+        let written = tokio::task::spawn_blocking(move || {
+            store.put_access_if(kind, &id, expected.as_deref(), &json)
+        })
+        .await
+        .map_err(|e| ApiError::internal(format!("store task failed: {e}")))?
+        .map_err(|e| {
+            tracing::error!("cannot store a {kind} record: {e}");
+            ApiError::unavailable("the access-control store is unavailable; nothing was changed")
+        })?;
+        match (written, creating) {
+            (true, _) => Ok(()),
+            (false, true) => Err(ApiError::conflict(format!(
+                "{what} already exists (made on another node); nothing was changed"
+            ))),
+            (false, false) => Err(ApiError::conflict(format!(
+                "{what} was changed on another node while this change was made; nothing was changed: read it again and retry"
+            ))),
         }
+    }
+
+    /// Applies a write made here to memory.
+    fn remember(&self, apply: impl FnOnce(&mut Records) -> Written) {
+        if let Ok(mut r) = self.records.write() {
+            let w = apply(&mut r);
+            let g = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
+            r.remember(g, w);
+        }
+    }
+
+    /// Stores key `rec`: a new key when `expected` is `None`, else a change
+    /// of the stored record `expected` (409 if it changed meanwhile).
+    pub async fn put_key(
+        &self,
+        rec: KeyRecord,
+        expected: Option<&Stored<KeyRecord>>,
+    ) -> Result<(), ApiError> {
+        let json = serde_json::to_vec(&rec).map_err(|e| ApiError::internal(e.to_string()))?;
+        let what = format!("API key {}", rec.info.id);
+        self.put(
+            KIND_KEY,
+            rec.info.id.clone(),
+            expected.map(|s| s.bytes.clone()),
+            json,
+            &what,
+        )
+        .await?;
+        self.remember(|r| {
+            let id = rec.info.id.clone();
+            r.keys.insert(id.clone(), rec);
+            Written::Key(id)
+        });
         Ok(())
     }
 
-    pub async fn put_agent(&self, project: &str, rec: AgentRecord) -> Result<(), ApiError> {
+    /// Stores agent `rec` of `project`, as [`Access::put_key`] does keys.
+    pub async fn put_agent(
+        &self,
+        project: &str,
+        rec: AgentRecord,
+        expected: Option<&Stored<AgentRecord>>,
+    ) -> Result<(), ApiError> {
         let json = serde_json::to_vec(&rec).map_err(|e| ApiError::internal(e.to_string()))?;
-        self.put(KIND_AGENT, agent_slot(project, &rec.id), json)
-            .await?;
-        if let Ok(mut r) = self.records.write() {
+        let what = format!("agent {:?} of project {project:?}", rec.id);
+        self.put(
+            KIND_AGENT,
+            agent_slot(project, &rec.id),
+            expected.map(|s| s.bytes.clone()),
+            json,
+            &what,
+        )
+        .await?;
+        self.remember(|r| {
+            let id = rec.id.clone();
             r.agents
                 .entry(project.to_string())
                 .or_default()
-                .insert(rec.id.clone(), rec);
-        }
+                .insert(id.clone(), rec);
+            Written::Agent(project.to_string(), id)
+        });
         Ok(())
     }
 
+    /// Stores a new project's record (409 if one exists).
     pub async fn put_project(&self, rec: ProjectRecord) -> Result<(), ApiError> {
         let json = serde_json::to_vec(&rec).map_err(|e| ApiError::internal(e.to_string()))?;
-        self.put(KIND_PROJECT, rec.name.clone(), json).await?;
-        if let Ok(mut r) = self.records.write() {
-            r.projects.insert(rec.name.clone(), rec);
-        }
+        let what = format!("project {:?}", rec.name);
+        self.put(KIND_PROJECT, rec.name.clone(), None, json, &what)
+            .await?;
+        self.remember(|r| {
+            let name = rec.name.clone();
+            r.projects.insert(name.clone(), rec);
+            Written::Project(name)
+        });
         Ok(())
     }
 
     /// Takes the right to create project `name`: false when it exists in
     /// the store or another node is creating it (a lease of a minute).
-    pub fn claim_project(&self, name: &str) -> Result<bool, sealtrail_store::StoreError> {
+    pub fn claim_project(&self, name: &str) -> anyhow::Result<bool> {
         if self.store.access(KIND_PROJECT, name)?.is_some() {
             return Ok(false);
         }
         let mut b = [0u8; 8];
-        getrandom::fill(&mut b).map_err(|e| sealtrail_store::StoreError::Io(e.to_string()))?;
+        getrandom::fill(&mut b).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
         let now = crate::clock::now_micros();
-        self.store.acquire_lease(
+        Ok(self.store.acquire_lease(
             &format!("project-create:{name}"),
             &hex::encode(b),
             now,
             60_000_000,
-        )
+        )?)
     }
 
     pub fn touch(&self, id: &str, now: u64) {
@@ -402,36 +669,57 @@ impl Access {
         }
     }
 
-    fn last_used_of(&self, id: &str) -> Option<u64> {
-        self.last_used.lock().ok()?.get(id).copied()
-    }
-
     /// Writes the last-used times gathered since the last call (every
-    /// minute, and at shutdown), so a restart keeps them.
+    /// minute, and at shutdown), so a restart keeps them. Only `key_used`
+    /// records are written: never a key record, whose copy here may
+    /// predate a change made on another node.
     pub async fn flush_last_used(&self) {
         let used: Vec<(String, u64)> = match self.last_used.lock() {
             Ok(mut m) => m.drain().collect(),
             Err(_) => return,
         };
-        let _guard = self.write.lock().await;
-        for (id, t) in used {
-            let Some(mut rec) = self
-                .records
-                .read()
-                .ok()
-                .and_then(|r| r.keys.get(&id).cloned())
-            else {
-                continue;
-            };
-            if rec.info.last_used.is_some_and(|old| old >= t) {
-                continue;
-            }
-            rec.info.last_used = Some(t);
-            if let Err(e) = self.put_key(rec).await {
-                tracing::warn!(key = %id, "cannot record last use: {}", e.body.message);
+        if used.is_empty() {
+            return;
+        }
+        if let Ok(mut r) = self.records.write() {
+            for (id, t) in &used {
+                let e = r.used.entry(id.clone()).or_insert(*t);
+                *e = (*e).max(*t);
             }
         }
+        let store = self.store.clone();
+        let flushed = tokio::task::spawn_blocking(move || {
+            for (id, t) in used {
+                if let Err(e) = store_last_used(&*store, &id, t) {
+                    tracing::warn!(key = %id, "cannot record last use: {e}");
+                }
+            }
+        })
+        .await;
+        if let Err(e) = flushed {
+            tracing::warn!("last-use task failed: {e}");
+        }
     }
+}
+
+/// Raises the stored last-used time of key `id` to `t`, never lowering it:
+/// every node writes the times it saw, and the newest stands.
+fn store_last_used(store: &dyn Store, id: &str, t: u64) -> anyhow::Result<()> {
+    let json = serde_json::to_vec(&KeyUsed { last_used: t })?;
+    // A few rounds: other nodes may be writing newer times meanwhile.
+    for _ in 0..5 {
+        let old = store.access(KIND_KEY_USED, id)?;
+        let stored = old
+            .as_deref()
+            .and_then(|b| serde_json::from_slice::<KeyUsed>(b).ok());
+        if stored.is_some_and(|s| s.last_used >= t) {
+            return Ok(());
+        }
+        if store.put_access_if(KIND_KEY_USED, id, old.as_deref(), &json)? {
+            return Ok(());
+        }
+    }
+    Ok(())
 }
 
 /// The first owner key of a new data directory (`sealtrail init`): stored
@@ -465,16 +753,36 @@ pub fn bootstrap_owner(store: &dyn Store) -> anyhow::Result<String> {
     Ok(secret.text)
 }
 
+/// How often [`upkeep`] works. Only tests change these: a short flush
+/// interval is how a test makes last-used writes race with other changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UpkeepTimes {
+    /// Every record re-read (nodes sharing a database only).
+    pub reload: std::time::Duration,
+    /// Last-used times written.
+    pub flush_last_used: std::time::Duration,
+}
+
+impl Default for UpkeepTimes {
+    fn default() -> Self {
+        UpkeepTimes {
+            reload: std::time::Duration::from_secs(1),
+            flush_last_used: std::time::Duration::from_secs(60),
+        }
+    }
+}
+
 /// Background care of the access records: last-used times written every
 /// minute (and at shutdown); with a shared database, every record re-read
 /// every second so revocations made on other nodes hold here too.
 pub async fn upkeep(
     access: Arc<Access>,
     shared: bool,
+    times: UpkeepTimes,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
-    let mut reload = tokio::time::interval(std::time::Duration::from_secs(1));
-    let mut flush = tokio::time::interval(std::time::Duration::from_secs(60));
+    let mut reload = tokio::time::interval(times.reload);
+    let mut flush = tokio::time::interval(times.flush_last_used);
     reload.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
@@ -495,4 +803,88 @@ pub async fn upkeep(
         }
     }
     access.flush_last_used().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(id: &str, revoked: Option<u64>) -> KeyRecord {
+        KeyRecord {
+            info: KeyInfo {
+                id: id.into(),
+                name: "n".into(),
+                role: Role::Member,
+                scopes: Role::Member.scopes().to_vec(),
+                project: DEFAULT_PROJECT.into(),
+                agent: None,
+                created: 1,
+                created_by: "t".into(),
+                expires: None,
+                revoked,
+                revoked_by: revoked.map(|_| "owner".into()),
+                last_used: None,
+                rotated_from: None,
+                rotated_to: None,
+                rate_limit: None,
+            },
+            secret_hash: "00".repeat(32),
+        }
+    }
+
+    fn agent(id: &str, status: AgentStatus) -> AgentRecord {
+        serde_json::from_value(serde_json::json!({"id": id, "status": status})).unwrap()
+    }
+
+    fn records(keys: &[KeyRecord], agents: &[AgentRecord]) -> Records {
+        let mut r = Records::default();
+        for k in keys {
+            r.keys.insert(k.info.id.clone(), k.clone());
+        }
+        for a in agents {
+            r.agents
+                .entry(DEFAULT_PROJECT.into())
+                .or_default()
+                .insert(a.id.clone(), a.clone());
+        }
+        r
+    }
+
+    /// A reload whose read predates a revocation or retirement (made here
+    /// or seen in an earlier reload) keeps it.
+    #[test]
+    fn final_states_survive_a_stale_read() {
+        let old = records(&[key("k", Some(5))], &[agent("a", AgentStatus::Retired)]);
+        let mut fresh = records(&[key("k", None)], &[agent("a", AgentStatus::Active)]);
+        fresh.merge_from(old, 0);
+        assert_eq!(fresh.keys["k"].info.revoked, Some(5));
+        assert_eq!(fresh.keys["k"].info.revoked_by.as_deref(), Some("owner"));
+        assert_eq!(
+            fresh.agents[DEFAULT_PROJECT]["a"].status,
+            AgentStatus::Retired
+        );
+    }
+
+    /// Other changes come from the store, except those written here after
+    /// the reload began: its read may have missed them.
+    #[test]
+    fn writes_made_during_a_reload_are_kept() {
+        let mut old = records(&[key("k", None), key("w", None)], &[]);
+        old.keys.get_mut("k").unwrap().info.name = "here".into();
+        old.keys.get_mut("w").unwrap().info.name = "written during".into();
+        old.remember(3, Written::Key("k".into()));
+        old.remember(7, Written::Key("w".into()));
+        old.used.insert("k".into(), 50);
+        let mut fresh = records(&[key("k", None)], &[]);
+        fresh.keys.get_mut("k").unwrap().info.name = "stored".into();
+        fresh.used.insert("k".into(), 40);
+        fresh.merge_from(old, 5);
+        assert_eq!(
+            fresh.keys["k"].info.name, "stored",
+            "written before the read"
+        );
+        assert_eq!(fresh.keys["w"].info.name, "written during");
+        assert_eq!(fresh.written.len(), 1, "only what a later reload may miss");
+        assert_eq!(fresh.used["k"], 50, "last-used times only grow");
+    }
 }

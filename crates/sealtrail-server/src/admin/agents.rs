@@ -93,7 +93,7 @@ pub async fn register(
         Audit::new(CONFIG_CHANGE, "agent.register")
             .target(format!("agent:{}", rec.id))
             .change(None, snapshot(&rec)),
-        log.access.put_agent(&log.project, rec.clone()),
+        log.access.put_agent(&log.project, rec.clone(), None),
     )
     .await?;
     Ok((StatusCode::CREATED, Json(rec)).into_response())
@@ -107,10 +107,14 @@ pub async fn update(
     caller.require(Scope::AgentsWrite, "PATCH /v1/agents/{id}")?;
     let patch = body(json)?;
     let _guard = log.access.write.lock().await;
-    let before = log
+    // The change is made on the record as stored, never on the copy held in
+    // memory, which may predate a change made on another node.
+    let stored = log
         .access
-        .agent(&log.project, &id)
+        .stored_agent(&log.project, &id)
+        .await?
         .ok_or_else(|| not_found(&id, &log.project))?;
+    let before = stored.record.clone();
     if patch.is_empty() {
         return Ok(Json(before));
     }
@@ -147,7 +151,9 @@ pub async fn update(
         event = event.attr("revoked_keys", bound);
     }
     let store = async {
-        log.access.put_agent(&log.project, after.clone()).await?;
+        log.access
+            .put_agent(&log.project, after.clone(), Some(&stored))
+            .await?;
         if retiring {
             super::keys::revoke_agent_keys(&log, &caller, &id).await?;
         }

@@ -13,7 +13,7 @@ use crate::access::audit::{self, Audit, ACCESS_CHANGE};
 use crate::access::keys::{self as k, KeyInfo, KeyRecord, RateLimit};
 use crate::access::roles::scopes_for;
 use crate::access::tokens::Claims;
-use crate::access::{Caller, Ctx, Role, Scope, SELF_AGENT};
+use crate::access::{Caller, Ctx, Role, Scope, Stored, SELF_AGENT};
 use crate::clock::now_micros;
 use crate::error::ApiError;
 
@@ -52,6 +52,21 @@ fn key_in(log: &crate::state::AppState, id: &str) -> Result<KeyRecord, ApiError>
     log.access
         .key(id)
         .filter(|r| r.info.project == log.project)
+        .ok_or_else(|| {
+            ApiError::not_found(format!("no API key {id:?} in project {:?}", log.project))
+        })
+}
+
+/// A key of the request's project as stored now (a change is made on
+/// this, never on the copy held in memory), or 404.
+async fn stored_key_in(
+    log: &crate::state::AppState,
+    id: &str,
+) -> Result<Stored<KeyRecord>, ApiError> {
+    log.access
+        .stored_key(id)
+        .await?
+        .filter(|s| s.record.info.project == log.project)
         .ok_or_else(|| {
             ApiError::not_found(format!("no API key {id:?} in project {:?}", log.project))
         })
@@ -241,10 +256,13 @@ pub async fn create(
         Audit::new(ACCESS_CHANGE, "key.create")
             .target(format!("key:{}", info.id))
             .change(None, snapshot(&info)),
-        log.access.put_key(KeyRecord {
-            info: info.clone(),
-            secret_hash: secret.secret_hash,
-        }),
+        log.access.put_key(
+            KeyRecord {
+                info: info.clone(),
+                secret_hash: secret.secret_hash,
+            },
+            None,
+        ),
     )
     .await?;
     Ok((
@@ -276,7 +294,8 @@ pub async fn update(
     caller.require(Scope::KeysWrite, "PATCH /v1/keys/{id}")?;
     let req = body(json)?;
     let _guard = log.access.write.lock().await;
-    let rec = key_in(&log, &id)?;
+    let stored = stored_key_in(&log, &id).await?;
+    let rec = &stored.record;
     let before = rec.info.clone();
     // Nobody changes a key above their own rank, nor to one.
     may_grant(&caller, before.role)?;
@@ -320,7 +339,7 @@ pub async fn update(
         after.rate_limit = req.rate_limit;
     }
     if after == before {
-        return Ok(Json(after));
+        return Ok(Json(log.access.with_last_used(after)));
     }
     audit::audited(
         &log,
@@ -328,13 +347,16 @@ pub async fn update(
         Audit::new(ACCESS_CHANGE, "key.update")
             .target(format!("key:{id}"))
             .change(snapshot(&before), snapshot(&after)),
-        log.access.put_key(KeyRecord {
-            info: after.clone(),
-            secret_hash: rec.secret_hash,
-        }),
+        log.access.put_key(
+            KeyRecord {
+                info: after.clone(),
+                secret_hash: rec.secret_hash.clone(),
+            },
+            Some(&stored),
+        ),
     )
     .await?;
-    Ok(Json(after))
+    Ok(Json(log.access.with_last_used(after)))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -357,7 +379,8 @@ pub async fn rotate(
         .overlap_seconds
         .unwrap_or(86_400);
     let _guard = log.access.write.lock().await;
-    let rec = key_in(&log, &id)?;
+    let stored = stored_key_in(&log, &id).await?;
+    let rec = &stored.record;
     if caller.key.id != id {
         may_grant(&caller, rec.info.role)?;
     }
@@ -390,19 +413,23 @@ pub async fn rotate(
             snapshot(&rec.info),
             Some(json!({"old": snapshot(&old), "new": snapshot(&new)})),
         );
+    let new_rec = KeyRecord {
+        info: new.clone(),
+        secret_hash: secret.secret_hash,
+    };
     let store = async {
-        log.access
-            .put_key(KeyRecord {
-                info: new.clone(),
-                secret_hash: secret.secret_hash,
-            })
-            .await?;
-        log.access
-            .put_key(KeyRecord {
-                info: old,
-                secret_hash: rec.secret_hash,
-            })
-            .await
+        log.access.put_key(new_rec.clone(), None).await?;
+        let old = KeyRecord {
+            info: old,
+            secret_hash: rec.secret_hash.clone(),
+        };
+        if let Err(e) = log.access.put_key(old, Some(&stored)).await {
+            // The new key's secret is never handed out now: make sure
+            // nobody could ever use it either.
+            disable_orphan(&log, &caller, new_rec).await;
+            return Err(e);
+        }
+        Ok(())
     };
     audit::audited(&log, &caller, event, store).await?;
     Ok((
@@ -423,12 +450,13 @@ pub async fn revoke(
         caller.require(Scope::KeysWrite, "DELETE /v1/keys/{id}")?;
     }
     let _guard = log.access.write.lock().await;
-    let rec = key_in(&log, &id)?;
+    let stored = stored_key_in(&log, &id).await?;
+    let rec = &stored.record;
     if caller.key.id != id {
         may_grant(&caller, rec.info.role)?;
     }
     if rec.info.revoked.is_some() {
-        return Ok(Json(rec.info));
+        return Ok(Json(log.access.with_last_used(rec.info.clone())));
     }
     let mut after = rec.info.clone();
     after.revoked = Some(now_micros());
@@ -439,13 +467,65 @@ pub async fn revoke(
         Audit::new(ACCESS_CHANGE, "key.revoke")
             .target(format!("key:{id}"))
             .change(snapshot(&rec.info), snapshot(&after)),
-        log.access.put_key(KeyRecord {
-            info: after.clone(),
-            secret_hash: rec.secret_hash,
-        }),
+        log.access.put_key(
+            KeyRecord {
+                info: after.clone(),
+                secret_hash: rec.secret_hash.clone(),
+            },
+            Some(&stored),
+        ),
     )
     .await?;
-    Ok(Json(after))
+    Ok(Json(log.access.with_last_used(after)))
+}
+
+/// Revokes a key written by a rotation whose second half failed. Nobody
+/// holds its secret; this is defence in depth, so a failure is only logged.
+async fn disable_orphan(log: &crate::state::AppState, caller: &Caller, rec: KeyRecord) {
+    let id = rec.info.id.clone();
+    let written = Stored::of(&rec);
+    let mut revoked = rec;
+    revoked.info.revoked = Some(now_micros());
+    revoked.info.revoked_by = Some(caller.label());
+    let result = match written {
+        Ok(w) => log.access.put_key(revoked, Some(&w)).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = result {
+        tracing::error!(key = %id, "cannot revoke the key of a failed rotation: {}", e.body.message);
+    }
+}
+
+/// Attempts at revoking one key whose record other nodes keep changing.
+const REVOKE_ATTEMPTS: usize = 5;
+
+/// Revokes key `id` on its stored record, again on a fresh read if another
+/// node changed it meanwhile (revoking is idempotent, so redoing it is
+/// safe). False if it was revoked already.
+async fn revoke_stored(
+    log: &crate::state::AppState,
+    caller: &Caller,
+    id: &str,
+    now: u64,
+) -> Result<bool, ApiError> {
+    let mut last = None;
+    for _ in 0..REVOKE_ATTEMPTS {
+        let Some(stored) = log.access.stored_key(id).await? else {
+            return Ok(false);
+        };
+        if stored.record.info.revoked.is_some() {
+            return Ok(false);
+        }
+        let mut after = stored.record.clone();
+        after.info.revoked = Some(now);
+        after.info.revoked_by = Some(caller.label());
+        match log.access.put_key(after, Some(&stored)).await {
+            Ok(()) => return Ok(true),
+            Err(e) if e.status == StatusCode::CONFLICT => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| ApiError::conflict(format!("API key {id} keeps changing"))))
 }
 
 /// Revokes every key bound to `agent` (its retirement).
@@ -460,19 +540,9 @@ pub(crate) async fn revoke_agent_keys(
         if info.agent.as_deref() != Some(agent) || info.revoked.is_some() {
             continue;
         }
-        let Some(rec) = log.access.key(&info.id) else {
-            continue;
-        };
-        let mut after = rec.info.clone();
-        after.revoked = Some(now);
-        after.revoked_by = Some(caller.label());
-        log.access
-            .put_key(KeyRecord {
-                info: after,
-                secret_hash: rec.secret_hash,
-            })
-            .await?;
-        revoked.push(info.id);
+        if revoke_stored(log, caller, &info.id, now).await? {
+            revoked.push(info.id);
+        }
     }
     Ok(revoked)
 }

@@ -117,7 +117,7 @@ pub async fn rotate_signing_key(
             .change(change.get("before").cloned(), change.get("after").cloned()),
     )
     .await?;
-    if let Err(e) = log.signing_keys.mark_logged(&rotation.new_key_id) {
+    if let Err(e) = crate::projects::mark_logged(&log, rotation.new_key_id.clone()).await {
         tracing::warn!("cannot mark the rotation as logged: {e:#}");
     }
     Ok((StatusCode::CREATED, Json(rotation)).into_response())

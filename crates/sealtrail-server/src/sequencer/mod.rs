@@ -232,7 +232,7 @@ impl Sequencer {
         let writer_thread = std::thread::Builder::new()
             .name("sealtrail-writer".into())
             .spawn(move || writer.run(writer_rx))
-            .map_err(|e| StoreError::Io(format!("cannot start the writer thread: {e}")))?;
+            .map_err(|e| StoreError::io("start the writer thread", e))?;
         let shared_handle = shared.clone();
         let seen = if config.shared_store {
             None
@@ -262,7 +262,7 @@ impl Sequencer {
                 // The sealer's sender is gone: the writer drains and stops.
                 let _ = writer_thread.join();
             })
-            .map_err(|e| StoreError::Io(format!("cannot start the sequencer thread: {e}")))?;
+            .map_err(|e| StoreError::io("start the sequencer thread", e))?;
         Ok((
             Sequencer {
                 shared: shared_handle,

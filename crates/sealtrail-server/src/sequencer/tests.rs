@@ -98,6 +98,15 @@ impl Store for Flaky {
     fn put_access(&self, kind: &str, id: &str, record: &[u8]) -> Result<(), StoreError> {
         self.inner.put_access(kind, id, record)
     }
+    fn put_access_if(
+        &self,
+        kind: &str,
+        id: &str,
+        expected: Option<&[u8]>,
+        record: &[u8],
+    ) -> Result<bool, StoreError> {
+        self.inner.put_access_if(kind, id, expected, record)
+    }
     fn access(&self, kind: &str, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
         self.inner.access(kind, id)
     }
