@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use super::jsonrpc;
+use crate::jsonrpc;
 
 /// JSON-RPC error code of a denial: in MCP's implementation-defined band
 /// (-32000..-32019), clear of the codes the SDKs use (-32000, -32001) and
