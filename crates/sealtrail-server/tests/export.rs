@@ -239,7 +239,9 @@ async fn exports_and_queries_judge_filters_alike() {
         ("action", "lookup".into(), true),
         ("data_class", "pii".into(), true),
     ];
-    let mut pairs: Vec<(Vec<(&str, String)>, Option<&str>)> = cases
+    // (filters, the field a 400 must name, if refused)
+    type Case<'a> = (Vec<(&'a str, String)>, Option<&'a str>);
+    let mut pairs: Vec<Case> = cases
         .iter()
         .map(|(k, v, ok)| (vec![(*k, v.clone())], (!ok).then_some(*k)))
         .collect();
