@@ -43,24 +43,36 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         log.append(agent, Some(&format!("{agent}-s")), kind, 100 + 10 * i)?;
     }
     let queries = [
-        ("agent", Query {
-            agent: Some("bot".into()),
-            ..Query::default()
-        }),
-        ("range", Query {
-            from: Some(120),
-            to: Some(150),
-            ..Query::default()
-        }),
-        ("kind", Query {
-            kind: Some("decision".into()),
-            ..Query::default()
-        }),
+        (
+            "agent",
+            Query {
+                agent: Some("bot".into()),
+                ..Query::default()
+            },
+        ),
+        (
+            "range",
+            Query {
+                from: Some(120),
+                to: Some(150),
+                ..Query::default()
+            },
+        ),
+        (
+            "kind",
+            Query {
+                kind: Some("decision".into()),
+                ..Query::default()
+            },
+        ),
     ];
     for (name, q) in queries {
         let members = log.bundle(&q, true)?;
         // A seed that does not verify would start the fuzzer off the path.
-        let report = verify_members(&mut members.clone(), &[&log.verifier() as &dyn NoteVerifier]);
+        let report = verify_members(
+            &mut members.clone(),
+            &[&log.verifier() as &dyn NoteVerifier],
+        );
         if !report.ok() {
             return Err(format!("seed {name} does not verify: {:?}", report.failures).into());
         }
