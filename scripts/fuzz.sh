@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fuzz sealtrail-core's parsers with cargo-fuzz (libFuzzer), on the stable
+# Fuzz sealtrail's parsers with cargo-fuzz (libFuzzer), on the stable
 # toolchain. See docs/fuzzing.md.
 #
 # Usage: scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]
@@ -121,6 +121,40 @@ write_seeds() {
     seed keys skey 'PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz'
     seed registry record '\146%s%b' '{"id":"bot","status":"active","scope":{"tools":["crm.*"],"actions":["lookup"],"data_classes":["pii"]}}' 'crm.lookup\0lookup\0crm:customer/1\0pii'
     seed event review '%s' '{"agent":{"id":"a"},"kind":"human_review","review":{"reviewer":"bob","decision":"approve","reason":"ok"},"change":{"target":"cfg","before":{"a":1},"after":{"a":2},"approved_by":"bob"}}'
+
+    # tile_path: tile names, then NUL and 27 bytes of raw numbers (level 1,
+    # index 5, width 256, tree size 70000, hash index 300).
+    seed tile_path partial 'tile/0/x001/x234/067.p/5'
+    seed tile_path entries 'tile/entries/x001/002'
+    seed tile_path numbers 'tile/1/000\000\001\000\000\000\000\000\000\000\005\001\000\000\000\000\000\000\001\021\160\000\000\000\000\000\000\001\054'
+    seed tile_path overflow 'tile/0/x018/x446/x744/x073/x709/x551/615'
+
+    # mcp_jsonrpc: messages split by \377; the first byte of each: 0 client,
+    # 1 server, 2 HTTP body, 3 denied, 4 end of exchange; +8 a session;
+    # +16 per exchange number.
+    seed mcp_jsonrpc call '\000%s\377\001%s' \
+        '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"add","arguments":{"a":1}}}' \
+        '{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"2"}]}}'
+    seed mcp_jsonrpc session '\010%s\377\011%s\377\010%s' \
+        '{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18"}}' \
+        '{"jsonrpc":"2.0","id":0,"result":{"protocolVersion":"2025-06-18","serverInfo":{"name":"s"}}}' \
+        '{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":0}}'
+    seed mcp_jsonrpc http '\020%s\377\022%s\377\024' \
+        '[{"jsonrpc":"2.0","id":"a","method":"resources/read","params":{"uri":"x"}},{"jsonrpc":"2.0","method":"ping"}]' \
+        '{"jsonrpc":"2.0","id":"a","error":{"code":-32602,"message":"no"}}'
+    seed mcp_jsonrpc denied '\003%s' \
+        '{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"rm","name":"add"}}'
+
+    # mcp_sse: cut count, cut offsets (/256 of the stream), the stream.
+    seed mcp_sse answer '\002\100\200%b' \
+        'event: message\r\nid: 1\r\ndata: {"jsonrpc":"2.0","id":1,\r\ndata: "result":{"isError":true}}\r\n\r\n: keep-alive\n\ndata: {"jsonrpc":"2.0","method":"notifications/progress"}\n\n'
+    seed mcp_sse cr '\001\200%b' 'data: a\r\rdata: b\r\n\r\ndata: tail'
+
+    # bundle: small real bundles of a synthetic log (a ZIP, and bare
+    # members), built by sealtrail-core rather than kept as binaries in git.
+    # Outside this script's RUSTC_BOOTSTRAP, so the main build is not redone.
+    env -u RUSTC_BOOTSTRAP cargo run --quiet --locked -p sealtrail-core --features zip \
+        --example bundle_seeds -- fuzz/corpus/bundle
 }
 
 write_seeds

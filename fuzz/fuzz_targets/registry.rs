@@ -1,12 +1,33 @@
 //! Agent registry records and scope verdicts: any JSON the record parser
 //! accepts validates without panicking and re-serializes to the same record;
-//! a verdict is always one of the three documented shapes, on one line.
+//! a verdict is always one of the three documented shapes, on one line;
+//! `glob_match` (the matcher of scope patterns, here and in the MCP proxy)
+//! agrees with the textbook table (dynamic programming) definition of `*`
+//! and `?` over characters.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use sealtrail_core::registry::{
     glob_match, scope_verdict, AgentRecord, ScopeInput, IN_SCOPE, OUT_OF_SCOPE_PREFIX, UNREGISTERED,
 };
+
+/// `*` any run of characters, `?` one character, the rest literal:
+/// `m[i][j]` says whether `p[i..]` matches `t[j..]`.
+fn reference(p: &[char], t: &[char]) -> bool {
+    let mut m = vec![vec![false; t.len() + 1]; p.len() + 1];
+    m[p.len()][t.len()] = true;
+    for i in (0..p.len()).rev() {
+        for j in (0..=t.len()).rev() {
+            let one = j < t.len() && m[i + 1][j + 1];
+            m[i][j] = match p[i] {
+                '*' => m[i + 1][j] || (j < t.len() && m[i][j + 1]),
+                '?' => one,
+                c => one && t[j] == c,
+            };
+        }
+    }
+    m[0][0]
+}
 
 fuzz_target!(|data: &[u8]| {
     // First byte splits the rest: a record, then an event's fields.
@@ -32,7 +53,11 @@ fuzz_target!(|data: &[u8]| {
         data_classes: &classes,
     };
     if let (Some(p), Some(t)) = (tool, action) {
-        let _ = glob_match(p, t);
+        let got = glob_match(p, t);
+        if p.chars().count() <= 64 && t.chars().count() <= 256 {
+            let (pc, tc): (Vec<char>, Vec<char>) = (p.chars().collect(), t.chars().collect());
+            assert_eq!(got, reference(&pc, &tc), "glob_match({p:?}, {t:?})");
+        }
     }
     let rec = serde_json::from_slice::<AgentRecord>(record).ok();
     if let Some(r) = &rec {

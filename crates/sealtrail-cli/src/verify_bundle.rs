@@ -1,119 +1,19 @@
 //! `sealtrail verify BUNDLE`: offline verification of an evidence bundle
-//! (docs/formats.md §9, docs/evidence.md). Reads the ZIP, hands its members to
-//! the core verifier and prints every failure with the entry it concerns.
+//! (docs/formats.md §9, docs/evidence.md). Reads the file, hands it to the
+//! core's ZIP reader and verifier (`sealtrail_core::bundle::zip`, shared
+//! with the fuzz target) and prints every failure with the entry it concerns.
 //!
 //! Exit status: 0 the bundle verifies, 1 it does not (including a damaged or
 //! truncated ZIP: what can still be read is checked and reported), 2 the
 //! command could not run (no such file, a malformed key).
 
-use std::collections::HashMap;
-use std::io::{Cursor, Read};
 use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use sealtrail_core::bundle::{Failure, Member, Members, Problem, Report, Verifier, ENTRIES, KEYS};
+use sealtrail_core::bundle::zip::{verify_zip, ZipLimits, ZipMembers};
+use sealtrail_core::bundle::{Failure, Member, Members, Problem, Report, KEYS};
 use sealtrail_core::note::{Ed25519Verifier, NoteVerifier};
-use zip::ZipArchive;
-
-/// The bundle's members: through the ZIP's central directory, or, when
-/// that is damaged (a truncated file), as recovered by reading the local
-/// headers from the start.
-struct ZipMembers<'a> {
-    archive: Option<ZipArchive<Cursor<&'a [u8]>>>,
-    recovered: HashMap<String, Vec<u8>>,
-    /// Members listed but unreadable, with the reason.
-    broken: HashMap<String, String>,
-    buf: Vec<u8>,
-    why: String,
-    /// The member after the last one read.
-    next: usize,
-}
-
-impl Members for ZipMembers<'_> {
-    fn get(&mut self, name: &str) -> Member<'_> {
-        if let Some(why) = self.broken.get(name) {
-            return Member::Unreadable(why);
-        }
-        let Some(archive) = self.archive.as_mut() else {
-            return match self.recovered.get(name) {
-                Some(b) => Member::Present(b),
-                None => Member::Absent,
-            };
-        };
-        self.buf.clear();
-        // Proofs are stored in the order they are asked for: try the member
-        // after the last one read before looking the name up.
-        let at = match archive.name_for_index(self.next) {
-            Some(n) if n == name => Some(self.next),
-            _ => archive.index_for_name(name),
-        };
-        let Some(at) = at else {
-            return Member::Absent;
-        };
-        self.next = at + 1;
-        let read = match archive.by_index(at) {
-            Ok(mut f) => f.read_to_end(&mut self.buf).map(|_| ()),
-            Err(e) => Err(std::io::Error::other(e.to_string())),
-        };
-        match read {
-            Ok(()) => Member::Present(&self.buf),
-            Err(e) => {
-                self.why = e.to_string();
-                Member::Unreadable(&self.why)
-            }
-        }
-    }
-}
-
-impl ZipMembers<'_> {
-    /// The bytes of the member [`Members::get`] just returned as present.
-    fn take_last(&mut self, name: &str) -> Vec<u8> {
-        match self.archive {
-            Some(_) => std::mem::take(&mut self.buf),
-            None => self.recovered.remove(name).unwrap_or_default(),
-        }
-    }
-}
-
-/// What could be read of a damaged ZIP: the members, those cut short
-/// (with the reason), and why reading stopped, if it did.
-type Recovered = (
-    HashMap<String, Vec<u8>>,
-    HashMap<String, String>,
-    Option<String>,
-);
-
-/// Members read one local header after another, up to where the file is
-/// cut or damaged.
-fn recover(bytes: &[u8]) -> Recovered {
-    let mut cursor = Cursor::new(bytes);
-    let mut members = HashMap::new();
-    let mut broken = HashMap::new();
-    loop {
-        match zip::read::read_zipfile_from_stream(&mut cursor) {
-            Ok(Some(mut f)) => {
-                let name = f.name().to_string();
-                let mut b = Vec::new();
-                match f.read_to_end(&mut b) {
-                    Ok(_) => {
-                        members.insert(name, b);
-                    }
-                    Err(e) => {
-                        broken.insert(name.clone(), e.to_string());
-                        return (
-                            members,
-                            broken,
-                            Some(format!("the file is cut or damaged in member {name}: {e}")),
-                        );
-                    }
-                }
-            }
-            Ok(None) => return (members, broken, None),
-            Err(e) => return (members, broken, Some(e.to_string())),
-        }
-    }
-}
 
 /// The trusted keys: `--vkey` (a key or a file of keys), `--vkey-file`,
 /// or else the bundle's own `keys/log.vkey` (with a warning).
@@ -169,37 +69,15 @@ pub fn run(
 ) -> Result<ExitCode> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut warnings = Vec::new();
-    let mut zip_failures = Vec::new();
-    let mut members = match ZipArchive::new(Cursor::new(&bytes[..])) {
-        Ok(a) => ZipMembers {
-            archive: Some(a),
-            recovered: HashMap::new(),
-            broken: HashMap::new(),
-            buf: Vec::new(),
-            why: String::new(),
-            next: 0,
-        },
-        Err(e) => {
-            let (recovered, broken, stop) = recover(&bytes);
-            zip_failures.push(Failure {
-                entry: None,
-                member: path.display().to_string(),
-                problem: Problem::MemberUnreadable(format!(
-                    "not a complete ZIP file ({e}); {} members could be read from the start{}",
-                    recovered.len(),
-                    stop.map(|s| format!(" before: {s}")).unwrap_or_default()
-                )),
-            });
-            ZipMembers {
-                archive: None,
-                recovered,
-                broken,
-                buf: Vec::new(),
-                why: String::new(),
-                next: 0,
-            }
-        }
-    };
+    let (mut members, damage) = ZipMembers::open(&bytes, ZipLimits::default());
+    let zip_failures: Vec<Failure> = damage
+        .map(|why| Failure {
+            entry: None,
+            member: path.display().to_string(),
+            problem: Problem::MemberUnreadable(why),
+        })
+        .into_iter()
+        .collect();
     let keys = match trusted_keys(vkey, vkey_file, &mut members, &mut warnings) {
         Ok(k) => k,
         Err(e) => {
@@ -208,7 +86,7 @@ pub fn run(
         }
     };
     let trusted: Vec<&dyn NoteVerifier> = keys.iter().map(|k| k as &dyn NoteVerifier).collect();
-    let mut report = verify(&mut members, &trusted);
+    let mut report = verify_zip(&mut members, &trusted);
     report.failures.splice(0..0, zip_failures);
     print(&report, &warnings, &keys, json);
     Ok(if report.ok() {
@@ -216,40 +94,6 @@ pub fn run(
     } else {
         ExitCode::from(1)
     })
-}
-
-/// Reads `entries.jsonl` and feeds its lines to the verifier.
-fn verify(members: &mut ZipMembers<'_>, trusted: &[&dyn NoteVerifier]) -> Report {
-    let mut v = Verifier::new(members, trusted);
-    let mut extra = Vec::new();
-    // One copy of the decompressed lines, so that proofs can be read from
-    // the same archive while they are checked.
-    let entries = match members.get(ENTRIES) {
-        // Taken out of the reader's buffer, not copied: it can be large.
-        Member::Present(_) => Some(members.take_last(ENTRIES)),
-        Member::Absent => {
-            extra.push((ENTRIES, Problem::MemberMissing));
-            None
-        }
-        Member::Unreadable(why) => {
-            extra.push((ENTRIES, Problem::MemberUnreadable(why.to_owned())));
-            None
-        }
-    };
-    for l in entries.iter().flat_map(|e| e.split(|&b| b == b'\n')) {
-        if !l.is_empty() {
-            v.line(l, members);
-        }
-    }
-    let mut report = v.finish();
-    report
-        .failures
-        .extend(extra.into_iter().map(|(member, problem)| Failure {
-            entry: None,
-            member: member.into(),
-            problem,
-        }));
-    report
 }
 
 fn print(report: &Report, warnings: &[String], keys: &[Ed25519Verifier], json: bool) {

@@ -352,3 +352,46 @@ fn human_output_and_exit_codes() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// A member that inflates past the reader's cap (here the checkpoint, 64 MiB
+/// and one byte of deflated zeros, about 64 KiB in the file) is reported
+/// unreadable by size instead of being inflated whole: a bundle is
+/// untrusted input and `sealtrail verify` used to read every member to its
+/// end, however large.
+#[test]
+fn a_member_inflating_past_its_cap_is_refused_by_size() {
+    use sealtrail_core::bundle::synthetic::SyntheticLog;
+    use sealtrail_core::bundle::{Query, CHECKPOINT};
+
+    let mut log = SyntheticLog::new("example.com/bomb").unwrap();
+    for i in 0..4 {
+        log.append("bot", None, "tool_call", 10 + i).unwrap();
+    }
+    let members: Vec<(String, Vec<u8>)> = log
+        .bundle(&Query::default(), true)
+        .unwrap()
+        .into_iter()
+        .map(|(name, bytes)| {
+            if name == CHECKPOINT {
+                (name, vec![0u8; (64 << 20) + 1])
+            } else {
+                (name, bytes)
+            }
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bomb.zip");
+    write_zip(&path, &members);
+    let size = std::fs::metadata(&path).unwrap().len();
+    assert!(size < 1 << 20, "the bomb is small on disk: {size}");
+    let (code, report) = verify_json(&path, &log.vkey());
+    assert_eq!(code, 1, "{report:#}");
+    let failures = report["failures"].as_array().unwrap();
+    assert!(
+        failures.iter().any(|f| f["member"] == CHECKPOINT
+            && f["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("larger than 67108864 bytes"))),
+        "{failures:#?}"
+    );
+}

@@ -51,6 +51,14 @@ pub enum TileError {
     TruncatedBundle { offset: usize },
     #[error("entry bundle holds {got} entries, expected {expected}")]
     BundleCount { expected: usize, got: usize },
+    /// A tile whose hashes would lie past the largest tree a 64-bit size can
+    /// describe: no log has it, so ask for a smaller index.
+    #[error("tile {tile} cannot exist: {why}")]
+    OutOfRange { tile: String, why: &'static str },
+    /// A well-formed tile that the tree of `size` leaves does not (yet) hold
+    /// at that width: ask again once the log has grown past it.
+    #[error("{tile} is not in the tree of size {size}")]
+    NotInTree { tile: String, size: u64 },
 }
 
 impl TileId {
@@ -92,6 +100,48 @@ impl TileId {
     /// Byte length of this tile.
     pub fn byte_len(&self) -> usize {
         usize::from(self.width) * HASH_LEN
+    }
+
+    /// The hashes this tile holds, as indexes within its Merkle level
+    /// (`index * 256 .. index * 256 + width`). Every caller that turns a
+    /// tile into store offsets goes through here: a tile index comes from a
+    /// URL, and `index * 256` of a large one does not fit in 64 bits.
+    pub fn hash_range(&self) -> Result<std::ops::Range<u64>, TileError> {
+        let out_of_range = |why| TileError::OutOfRange {
+            tile: self.path(),
+            why,
+        };
+        if self.width == 0 || self.width > TILE_WIDTH {
+            return Err(out_of_range("a tile holds 1 to 256 hashes"));
+        }
+        let start = self
+            .index
+            .checked_mul(u64::from(TILE_WIDTH))
+            .ok_or_else(|| out_of_range("its first hash index overflows 64 bits"))?;
+        let end = start
+            .checked_add(u64::from(self.width))
+            .ok_or_else(|| out_of_range("its last hash index overflows 64 bits"))?;
+        Ok(start..end)
+    }
+
+    /// Whether a tree of `size` leaves holds this tile at least as wide as
+    /// it is named: a partial tile stays servable once its tile has grown,
+    /// because its hashes never change. `Err(NotInTree)` when it does not,
+    /// `Err(OutOfRange)` when no tree could.
+    pub fn check_in_tree(&self, size: u64) -> Result<(), TileError> {
+        let hashes = self.hash_range()?;
+        // The range is non-empty (width >= 1), so `end - 1` cannot wrap.
+        let last = hashes.end - 1;
+        let held = tile_containing(self.level, last, size)
+            .is_some_and(|t| t.index == self.index && t.width >= self.width);
+        if held {
+            Ok(())
+        } else {
+            Err(TileError::NotInTree {
+                tile: self.path(),
+                size,
+            })
+        }
     }
 }
 
@@ -185,6 +235,13 @@ pub fn parse_tile_path(path: &str) -> Result<TilePath, TileError> {
     if encode_index(index) != index_part {
         return Err(bad("index is not canonically encoded"));
     }
+    // A name no tree can hold is refused here, so every TileId this parser
+    // returns has a hash range that fits in 64 bits.
+    if tile.hash_range().is_err() {
+        return Err(bad(
+            "index is too large: its hashes would lie past hash 2^64",
+        ));
+    }
     Ok(if entries {
         TilePath::Entries(tile)
     } else {
@@ -211,6 +268,7 @@ pub fn tile_containing(level: u8, hash_index: u64, size: u64) -> Option<TileId> 
         return None;
     }
     let index = hash_index / u64::from(TILE_WIDTH);
+    // index * 256 <= hash_index < count: neither step can overflow or wrap.
     let width = (count - index * u64::from(TILE_WIDTH)).min(u64::from(TILE_WIDTH)) as u16;
     Some(TileId {
         level,
@@ -491,6 +549,168 @@ mod tests {
                     !before.contains(&t),
                     "{old}->{new} {t}"
                 );
+            }
+        }
+    }
+
+    /// Tile names whose hash index does not fit in 64 bits: the largest
+    /// canonical index (u64::MAX), and the first index whose `* 256` wraps.
+    const OVERFLOWING: [&str; 6] = [
+        "tile/0/x018/x446/x744/x073/x709/x551/615",
+        "tile/entries/x018/x446/x744/x073/x709/x551/615",
+        "tile/0/x018/x446/x744/x073/x709/x551/615.p/1",
+        "tile/entries/x018/x446/x744/x073/x709/x551/615.p/255",
+        "tile/63/x072/x057/x594/x037/x927/936",
+        "tile/entries/x072/x057/x594/x037/x927/936",
+    ];
+
+    #[test]
+    fn names_past_hash_2_pow_64_are_refused_not_wrapped() {
+        for path in OVERFLOWING {
+            let err = parse_tile_path(path).expect_err(path);
+            assert!(err.to_string().contains("too large"), "{path}: {err}");
+        }
+        // The last tile index that fits holds hashes up to 2^64 - 2 (the
+        // largest hash index a 64-bit tree size allows): width 255 parses,
+        // a full tile there would end at 2^64 and is refused.
+        let last = (1u64 << 56) - 1;
+        let edge = TileId {
+            level: 0,
+            index: last,
+            width: 255,
+        };
+        assert_eq!(parse_tile_path(&edge.path()), Ok(TilePath::Hashes(edge)));
+        assert_eq!(edge.hash_range(), Ok(last * 256..u64::MAX));
+        assert!(parse_tile_path(&TileId::full(0, last).path()).is_err());
+        let full = TileId::full(0, last - 1);
+        assert_eq!(parse_tile_path(&full.path()), Ok(TilePath::Hashes(full)));
+        for width in [0, 257, u16::MAX] {
+            let t = TileId {
+                level: 0,
+                index: 0,
+                width,
+            };
+            assert!(
+                matches!(t.hash_range(), Err(TileError::OutOfRange { .. })),
+                "{width}"
+            );
+            assert!(t.check_in_tree(1000).is_err(), "{width}");
+        }
+    }
+
+    #[test]
+    fn check_in_tree_matches_the_tiles_a_tree_has() {
+        assert_eq!(TileId::full(0, 0).check_in_tree(256), Ok(()));
+        assert!(matches!(
+            TileId::full(0, 1).check_in_tree(256),
+            Err(TileError::NotInTree { size: 256, .. })
+        ));
+        let narrow = TileId {
+            level: 0,
+            index: 1,
+            width: 3,
+        };
+        assert!(narrow.check_in_tree(258).is_err());
+        assert_eq!(narrow.check_in_tree(259), Ok(()));
+        // A partial tile stays available after its tile has grown.
+        assert_eq!(narrow.check_in_tree(100_000), Ok(()));
+        // Levels past 7 hold nothing in any 64-bit tree.
+        assert!(TileId::full(8, 0).check_in_tree(u64::MAX).is_err());
+        assert!(TileId::full(63, 0).check_in_tree(u64::MAX).is_err());
+        assert!(TileId::full(0, u64::MAX).check_in_tree(u64::MAX).is_err());
+        assert_eq!(
+            TileId {
+                level: 7,
+                index: 0,
+                width: 255
+            }
+            .check_in_tree(u64::MAX),
+            Ok(())
+        );
+    }
+
+    mod props {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        fn any_tile() -> impl Strategy<Value = TileId> {
+            let index = prop_oneof![
+                0u64..2000,
+                any::<u64>(),
+                (0u64..300).prop_map(|d| u64::MAX / 256 - 150 + d),
+                (0u64..4).prop_map(|d| u64::MAX - d),
+            ];
+            (0u8..=70, index, 0u16..=300).prop_map(|(level, index, width)| TileId {
+                level,
+                index,
+                width,
+            })
+        }
+
+        fn any_size() -> impl Strategy<Value = u64> {
+            prop_oneof![
+                0u64..100_000,
+                any::<u64>(),
+                (0u64..4).prop_map(|d| u64::MAX - d)
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(4096))]
+
+            /// Every tile, named or constructed, gets an answer: a range that
+            /// holds exactly `width` hashes, or a typed refusal.
+            #[test]
+            fn tile_math_answers_without_overflow(t in any_tile(), size in any_size()) {
+                match t.hash_range() {
+                    Ok(r) => {
+                        prop_assert!((1..=256).contains(&t.width));
+                        prop_assert_eq!(r.end - r.start, u64::from(t.width));
+                        prop_assert_eq!(r.start / 256, t.index);
+                    }
+                    Err(e) => prop_assert!(matches!(e, TileError::OutOfRange { .. }), "{}", e),
+                }
+                match t.check_in_tree(size) {
+                    Ok(()) => {
+                        let r = t.hash_range().expect("a tile in a tree has a range");
+                        let held = hashes_at_tile_level(size, t.level);
+                        prop_assert!(r.end <= held, "{t} past {held} hashes");
+                    }
+                    Err(TileError::NotInTree { size: s, .. }) => prop_assert_eq!(s, size),
+                    Err(TileError::OutOfRange { .. }) => prop_assert!(t.hash_range().is_err(), "{}", t),
+                    Err(e) => prop_assert!(false, "unexpected {e}"),
+                }
+                for path in [t.path(), t.entries_path()] {
+                    match parse_tile_path(&path) {
+                        Ok(TilePath::Hashes(p) | TilePath::Entries(p)) => {
+                            prop_assert!(p.hash_range().is_ok());
+                            prop_assert_eq!(p.index, t.index);
+                        }
+                        Err(TileError::BadPath { .. }) => {}
+                        Err(e) => prop_assert!(false, "unexpected {e}"),
+                    }
+                }
+            }
+
+            /// A valid tile's names parse back to it.
+            #[test]
+            fn valid_tiles_round_trip(level in 0u8..=63, index in 0u64..=(u64::MAX / 256 - 1), width in 1u16..=256) {
+                let t = TileId { level, index, width };
+                prop_assert_eq!(parse_tile_path(&t.path()), Ok(TilePath::Hashes(t)));
+                if level == 0 {
+                    prop_assert_eq!(parse_tile_path(&t.entries_path()), Ok(TilePath::Entries(t)));
+                }
+            }
+
+            /// `check_in_tree` says yes exactly for the tiles of the tree (at
+            /// their width or narrower).
+            #[test]
+            fn check_in_tree_agrees_with_tiles_for_size(size in 0u64..70_000, level in 0u8..3, index in 0u64..300, width in 1u16..=256) {
+                let t = TileId { level, index, width };
+                let listed = tiles_for_size(size)
+                    .iter()
+                    .any(|x| x.level == level && x.index == index && x.width >= width);
+                prop_assert_eq!(t.check_in_tree(size).is_ok(), listed);
             }
         }
     }

@@ -42,7 +42,7 @@ use crate::access::{Ctx, Scope};
 use crate::checkpointer::Signed;
 use crate::clock::now_micros;
 use crate::error::ApiError;
-use crate::query::parse_time;
+use crate::filters::{RawFilters, TimeInput};
 use crate::state::AppState;
 use crate::tiles::StoreTiles;
 
@@ -67,66 +67,53 @@ pub struct ExportRequest {
     pub tool: Option<String>,
     pub outcome: Option<String>,
     pub data_class: Option<String>,
-    /// The subject's keyed MAC as sealed in headers (64 hex digits).
+    /// The subject's keyed MAC as sealed in headers (64 hex digits, either case).
     pub subject: Option<String>,
     pub scope: Option<String>,
     /// Include the bodies (and salts) of the matches; default true.
     pub bodies: Option<bool>,
 }
 
-fn bad(field: &str, message: impl Into<String>) -> ApiError {
-    let mut e = ApiError::bad_request("invalid_parameter", message);
-    e.body.field = Some(field.to_string());
-    e
-}
-
-fn time(field: &str, v: &Option<TimeValue>) -> Result<Option<u64>, ApiError> {
-    match v {
-        None => Ok(None),
-        Some(TimeValue::Micros(t)) => Ok(Some(*t)),
-        Some(TimeValue::Text(s)) => parse_time(s)
-            .map(Some)
-            .map_err(|why| bad(field, format!("{field}: {why}"))),
+impl TimeValue {
+    fn input(&self) -> TimeInput<'_> {
+        match self {
+            TimeValue::Micros(t) => TimeInput::Micros(*t),
+            TimeValue::Text(s) => TimeInput::Text(s),
+        }
     }
 }
 
 impl ExportRequest {
-    /// The bundle query, validated.
+    /// The bundle query, validated by the same code as `GET /v1/events`'
+    /// filters: a value that query refuses is refused here with the same
+    /// field, rather than signed into a bundle that can match nothing.
     pub fn query(&self) -> Result<Query, ApiError> {
-        let (from, to) = (time("from", &self.from)?, time("to", &self.to)?);
-        if let (Some(f), Some(t)) = (from, to) {
-            if f > t {
-                return Err(bad("from", format!("from ({f}) is after to ({t})")));
-            }
+        let f = RawFilters {
+            from: self.from.as_ref().map(TimeValue::input),
+            to: self.to.as_ref().map(TimeValue::input),
+            agent: self.agent.as_deref(),
+            session: self.session.as_deref(),
+            kind: self.kind.as_deref(),
+            action: self.action.as_deref(),
+            tool: self.tool.as_deref(),
+            outcome: self.outcome.as_deref(),
+            data_class: self.data_class.as_deref(),
+            subject: self.subject.as_deref(),
+            scope: self.scope.as_deref(),
         }
-        let subject = self
-            .subject
-            .as_deref()
-            .map(|s| {
-                Hash::from_hex(s)
-                    .ok()
-                    .filter(|_| !s.bytes().any(|b| b.is_ascii_uppercase()))
-                    .ok_or_else(|| {
-                        bad(
-                            "subject",
-                            "subject must be the subject's keyed MAC as sealed in headers: 64 lowercase hex digits",
-                        )
-                    })
-            })
-            .transpose()?;
-        let empty = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
+        .validate()?;
         Ok(Query {
-            from,
-            to,
-            agent: empty(&self.agent),
-            session: empty(&self.session),
-            kind: empty(&self.kind),
-            action: empty(&self.action),
-            tool: empty(&self.tool),
-            outcome: empty(&self.outcome),
-            data_class: empty(&self.data_class),
-            subject,
-            scope: empty(&self.scope),
+            from: f.from,
+            to: f.to,
+            agent: f.agent,
+            session: f.session,
+            kind: f.kind,
+            action: f.action,
+            tool: f.tool,
+            outcome: f.outcome,
+            data_class: f.data_class,
+            subject: f.subject,
+            scope: f.scope,
         })
     }
 }

@@ -4,7 +4,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use sealtrail_core::tile::{encode_entry_bundle, parse_tile_path, tile_containing, TilePath};
+use sealtrail_core::tile::{encode_entry_bundle, parse_tile_path, TileError, TilePath};
 use serde::{Deserialize, Serialize};
 
 use crate::access::audit::read_access;
@@ -272,21 +272,21 @@ pub async fn tlog_tile(
         TilePath::Hashes(t) => (t, false),
         TilePath::Entries(t) => (t, true),
     };
-    // The tile must exist in the committed tree, at least as wide as asked.
-    let last = tile.index * 256 + u64::from(tile.width) - 1;
-    let available = tile_containing(tile.level, last, size)
-        .filter(|t| t.index == tile.index && t.width >= tile.width);
-    if available.is_none() {
-        return Err(ApiError::not_found(format!(
-            "{path} is not in the tree of size {size}"
-        )));
-    }
+    // The tile must exist in the committed tree, at least as wide as asked;
+    // a tile no 64-bit tree can hold is as absent as one not yet written.
+    let absent = |e: TileError| {
+        ApiError::not_found(match e {
+            TileError::NotInTree { .. } => format!("{path} is not in the tree of size {size}"),
+            e => format!("{path}: {e}"),
+        })
+    };
+    tile.check_in_tree(size).map_err(absent)?;
+    let hashes = tile.hash_range().map_err(absent)?;
     let tiles = state.tiles.clone();
     let store = state.store.clone();
     let bytes = blocking(move || {
         if entries {
-            let start = tile.index * 256;
-            let headers = store.entry_headers(start, start + u64::from(tile.width))?;
+            let headers = store.entry_headers(hashes.start, hashes.end)?;
             encode_entry_bundle(&headers).map_err(|e| ApiError::internal(e.to_string()))
         } else {
             Ok(tiles.tile(&tile)?.as_ref().clone())

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use sealtrail_core::tile::{encode_tile, TileId, TileSource, TILE_WIDTH};
+use sealtrail_core::tile::{encode_tile, TileId, TileSource};
 use sealtrail_store::{Store, StoreError};
 
 /// Full tiles kept in memory (8 KiB each: 4096 tiles = 32 MiB).
@@ -34,8 +34,9 @@ impl StoreTiles {
                 return Ok(hit);
             }
         }
-        let start = tile.index * u64::from(TILE_WIDTH);
-        let end = start + u64::from(tile.width);
+        let std::ops::Range { start, end } = tile
+            .hash_range()
+            .map_err(|e| StoreError::Corrupt(format!("asked for an impossible tile: {e}")))?;
         let hashes = if tile.level == 0 {
             self.store.leaf_hashes(start, end)?
         } else {

@@ -214,6 +214,48 @@ async fn read_errors() {
     s.stop().await;
 }
 
+/// Tile names whose index arithmetic leaves 64 bits, or that no parser may
+/// accept: each is a 4xx with a message, never a dropped connection (the
+/// handler used to compute `index * 256` unchecked and panic on the first).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overflowing_tile_paths_are_4xx_not_a_panic() {
+    let mut s = TestServer::start().await;
+    s.ingest(json!([event("a", 1), event("a", 2)])).await;
+    for path in [
+        "/tlog/tile/0/x018/x446/x744/x073/x709/x551/615",
+        "/tlog/tile/0/x018/x446/x744/x073/x709/x551/615.p/1",
+        "/tlog/tile/entries/x018/x446/x744/x073/x709/x551/615",
+        "/tlog/tile/entries/x018/x446/x744/x073/x709/x551/615.p/2",
+        "/tlog/tile/0/x072/x057/x594/x037/x927/936",
+        "/tlog/tile/entries/x072/x057/x594/x037/x927/936.p/1",
+        "/tlog/tile/7/x072/x057/x594/x037/x927/936",
+        "/tlog/tile/63/x018/x446/x744/x073/x709/x551/615",
+        "/tlog/tile/63/000",
+        "/tlog/tile/255/000",
+        "/tlog/tile/0/000.p/0",
+        "/tlog/tile/0/000.p/257",
+        "/tlog/tile/entries/000.p/0",
+        "/tlog/tile/entries/000.p/257",
+        "/tlog/tile/0/x018/x446/x744/x073/x709/x551/616",
+    ] {
+        let r = s.get(path).send().await;
+        let r = r.unwrap_or_else(|e| panic!("{path}: no answer (did the handler panic?): {e}"));
+        let status = r.status().as_u16();
+        let body: Value = r.json().await.unwrap_or(Value::Null);
+        assert!((400..500).contains(&status), "{path}: {status} {body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "{path}: {body}"
+        );
+    }
+    // The server is still there and still serves the real tile.
+    let ok = s.get("/tlog/tile/entries/000.p/2").send().await.unwrap();
+    assert_eq!(ok.status(), 200);
+    s.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_queue_answers_503_with_retry_after_and_loses_nothing_acknowledged() {
     let mut s = TestServer::start_with(|o| {

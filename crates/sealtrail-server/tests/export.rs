@@ -188,3 +188,114 @@ async fn bad_requests_get_the_standard_error_body() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 401);
 }
+
+/// `GET /v1/events` and `POST /v1/exports` take the same filters through
+/// one validator: every input gets the same verdict on both (accepted, or
+/// a 400 naming the same field), and a subject MAC in upper case is the
+/// same filter as in lower case. Exports used to sign an empty bundle for
+/// a misspelt kind or outcome, and refused upper-case subjects that the
+/// query accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exports_and_queries_judge_filters_alike() {
+    let mut s = TestServer::start().await;
+    fill(&s).await;
+    let mac = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+    let upper = mac.to_uppercase();
+    let mixed = format!("{}{}", &upper[..32], &mac[32..]);
+    // (member, value, accepted)
+    let cases: Vec<(&str, String, bool)> = vec![
+        ("kind", "tool_call".into(), true),
+        ("kind", "toolcall".into(), false),
+        ("kind", "Tool_Call".into(), false),
+        ("kind", "".into(), true),
+        ("outcome", "success".into(), true),
+        ("outcome", "denied".into(), true),
+        ("outcome", "ok".into(), false),
+        ("outcome", "SUCCESS".into(), false),
+        ("subject", mac.into(), true),
+        ("subject", upper.clone(), true),
+        ("subject", mixed, true),
+        ("subject", "zz".into(), false),
+        ("subject", mac[..62].into(), false),
+        ("subject", format!("{mac}00"), false),
+        ("subject", "alice@example.com".into(), false),
+        ("from", "2026-01-01".into(), true),
+        ("from", "1795000000000000".into(), true),
+        ("from", "2026-01-01T10:00:00+01:00".into(), true),
+        ("from", "yesterday".into(), false),
+        ("from", "2026-02-30".into(), false),
+        ("from", "2026-01-01T10:00:00".into(), false),
+        ("from", "".into(), true),
+        ("to", "2030-01-01T00:00:00Z".into(), true),
+        ("to", "1969-12-31".into(), false),
+        ("scope", "in_scope".into(), true),
+        ("scope", "out_of_scope".into(), true),
+        ("scope", "unregistered_agent".into(), true),
+        ("scope", "out_of_scope: agent is suspended".into(), true),
+        ("scope", "in-scope".into(), false),
+        ("scope", "out_of_scope:".into(), false),
+        ("scope", "OUT_OF_SCOPE".into(), false),
+        ("tool", "crm.lookup".into(), true),
+        ("action", "lookup".into(), true),
+        ("data_class", "pii".into(), true),
+    ];
+    // (filters, the field a 400 must name, if refused)
+    type Case<'a> = (Vec<(&'a str, String)>, Option<&'a str>);
+    let mut pairs: Vec<Case> = cases
+        .iter()
+        .map(|(k, v, ok)| (vec![(*k, v.clone())], (!ok).then_some(*k)))
+        .collect();
+    pairs.push((
+        vec![("from", "2026-02-01".into()), ("to", "2026-01-01".into())],
+        Some("from"),
+    ));
+    for (params, bad_field) in pairs {
+        let r = s.get("/v1/events").query(&params).send().await.unwrap();
+        let get_status = r.status().as_u16();
+        let get_body: Value = r.json().await.unwrap();
+        let body: serde_json::Map<String, Value> = params
+            .iter()
+            .map(|(k, v)| (k.to_string(), Value::String(v.clone())))
+            .collect();
+        let (post_status, bytes) = export(&s, Value::Object(body)).await;
+        let post_body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        match bad_field {
+            None => {
+                assert_eq!(get_status, 200, "GET {params:?}: {get_body}");
+                assert_eq!(post_status, 200, "POST {params:?}: {post_body}");
+            }
+            Some(field) => {
+                for (how, status, body) in [
+                    ("GET", get_status, &get_body),
+                    ("POST", post_status, &post_body),
+                ] {
+                    assert_eq!(status, 400, "{how} {params:?}: {body}");
+                    assert_eq!(
+                        body["error"]["code"], "invalid_parameter",
+                        "{how} {params:?}"
+                    );
+                    assert_eq!(body["error"]["field"], field, "{how} {params:?}: {body}");
+                }
+                assert_eq!(
+                    get_body["error"]["message"], post_body["error"]["message"],
+                    "{params:?}: the two endpoints explain the same refusal differently"
+                );
+            }
+        }
+    }
+    // Upper case is normalised, not passed on: the bundle's manifest names
+    // the MAC in lower case, exactly as a lower-case request does.
+    let (status, bytes) = export(&s, json!({"subject": upper})).await;
+    assert_eq!(status, 200);
+    let manifest: Value = serde_json::from_slice(&unzip(&bytes)[MANIFEST]).unwrap();
+    assert_eq!(manifest["query"]["subject"], mac, "{manifest}");
+    // The refusal lists what is allowed.
+    let (_, bytes) = export(&s, json!({"kind": "toolcall"})).await;
+    let e: Value = serde_json::from_slice(&bytes).unwrap();
+    let message = e["error"]["message"].as_str().unwrap_or("");
+    assert!(
+        message.contains("tool_call") && message.contains("model_call"),
+        "{message}"
+    );
+    s.stop().await;
+}

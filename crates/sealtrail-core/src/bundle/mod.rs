@@ -3,9 +3,10 @@
 //!
 //! This module is the pure part: the member names, the manifest and the
 //! `entries.jsonl` line format (for writers and readers), the completeness
-//! file, the README text, and the verifier. It never touches a file or a
-//! ZIP: readers hand it member bytes through [`Members`], so the same code
-//! runs in the CLI, in the server's tests and in a browser.
+//! file, the README text, and the verifier. It never touches a file, and
+//! by default no ZIP: readers hand it member bytes through [`Members`], so
+//! the same code runs in the CLI, in the server's tests and in a browser.
+//! With the `zip` feature, [`zip`] reads a bundle's ZIP bytes (in memory).
 //!
 //! Verification is built to be fast on large bundles: headers are parsed
 //! with a direct deserialiser (no JSON tree), proof files are checked
@@ -22,6 +23,8 @@ pub mod proofs;
 mod readme;
 pub mod synthetic;
 mod verify;
+#[cfg(feature = "zip")]
+pub mod zip;
 
 pub use completeness::{CompletenessFile, HeadsProofJson, HeadsRecordJson};
 pub use line::{write_entry_line, EntryLine, LineError};

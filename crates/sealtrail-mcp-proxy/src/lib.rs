@@ -1,5 +1,7 @@
-//! `sealtrail mcp-proxy`: an audit proxy on the Model Context Protocol path
-//! (docs/mcp-proxy.md).
+//! The audit proxy behind `sealtrail mcp-proxy`: it relays the Model
+//! Context Protocol (stdio or Streamable HTTP) and records every call
+//! (docs/mcp-proxy.md). A library so that its parsers (JSON-RPC, SSE, the
+//! scope policy) and the recorder can be fuzzed; the CLI only parses flags.
 //!
 //! ```text
 //! relay thread:      relay (stdio | http) ──bytes, unchanged──▶ peer
@@ -11,15 +13,15 @@
 
 mod http;
 mod ids;
-mod jsonrpc;
-mod mapping;
+pub mod jsonrpc;
+pub mod mapping;
 #[cfg(test)]
 mod proptests;
-mod recorder;
-mod scope;
+pub mod recorder;
+pub mod scope;
 mod sender;
 mod spool;
-mod sse;
+pub mod sse;
 mod stdio;
 
 use std::path::PathBuf;
@@ -27,64 +29,126 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use anyhow::{bail, Context};
-use sealtrail_client::Client;
+use sealtrail_client::{Client, ClientBuilder, ClientError};
 use tokio::sync::mpsc;
 
-use crate::ingest::ServerArgs;
 use mapping::Agent;
 use recorder::{Feed, Recorder};
 use sender::{Sender, SenderConfig};
 
-/// Relay an MCP server (stdio or Streamable HTTP) and record every call.
-#[derive(Debug, clap::Args)]
-#[command(group = clap::ArgGroup::new("transport").required(true).args(["command", "listen"]))]
-pub struct McpProxyArgs {
-    /// The agent whose calls these are (`agent.id` of every event).
-    #[arg(long, value_name = "ID")]
+/// What `sealtrail mcp-proxy` was asked to do (its flags, parsed). No
+/// `Debug`: the client builder holds the API key.
+#[derive(Clone)]
+pub struct ProxyOptions {
+    /// `agent.id` of every event.
     pub agent: String,
-    #[command(flatten)]
-    pub server: ServerArgs,
-    /// Streamable HTTP: address to listen on (e.g. 127.0.0.1:8800).
-    #[arg(long, value_name = "ADDR", requires = "upstream")]
+    /// The sealtrail server, key and project; the proxy sets its timeouts.
+    pub server: ClientBuilder,
+    /// Streamable HTTP: address to listen on.
     pub listen: Option<String>,
-    /// Streamable HTTP: the MCP server's endpoint (e.g. http://127.0.0.1:8000/mcp).
-    #[arg(long, value_name = "URL", requires = "listen")]
+    /// Streamable HTTP: the MCP server's endpoint.
     pub upstream: Option<String>,
-    /// Where undelivered events wait [default: $XDG_STATE_HOME/sealtrail/mcp-spool,
-    /// or ~/.local/state/sealtrail/mcp-spool].
-    #[arg(long, env = "SEALTRAIL_SPOOL", value_name = "DIR")]
+    /// Where undelivered events wait (default: the XDG state directory).
     pub spool: Option<PathBuf>,
-    /// Refuse tool calls outside the agent's scope (answered with a
-    /// JSON-RPC error, recorded as denied). The scope is the agent's record
-    /// in the server's registry (`sealtrail agents register`), read at
-    /// start, unless --scope names a file.
-    #[arg(long)]
+    /// Refuse tool calls outside the agent's scope.
     pub enforce_scope: bool,
-    /// The agent's declared scope as a file instead of the registry: one
-    /// allowed tool-name pattern per line (`*`, `?` wildcards; `#` comments).
-    #[arg(long, value_name = "FILE")]
+    /// The scope as a file instead of the registry.
     pub scope: Option<PathBuf>,
-    /// At exit, how long to keep trying to deliver before leaving the rest
-    /// in the spool.
-    #[arg(long, default_value_t = 3.0, value_name = "SECONDS")]
+    /// At exit, how long to keep trying to deliver, in seconds.
     pub flush_timeout: f64,
-    /// stdio: the command that starts the MCP server, after `--`.
-    #[arg(last = true, value_name = "COMMAND")]
+    /// stdio: the command that starts the MCP server.
     pub command: Vec<String>,
 }
 
-pub fn run(args: McpProxyArgs) -> anyhow::Result<ExitCode> {
-    init_logging();
+/// Why the proxy could not start or run.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    #[error("--agent must be 1 to 256 bytes, without control characters or surrounding spaces")]
+    BadAgent,
+    #[error(
+        "give either --listen/--upstream (Streamable HTTP) or a command after -- (stdio), not both"
+    )]
+    BothTransports,
+    #[error("--flush-timeout must be a non-negative number of seconds (got {0})")]
+    FlushTimeout(f64),
+    #[error(transparent)]
+    Scope(#[from] scope::ScopeError),
+    #[error(transparent)]
+    Client(ClientError),
+    #[error(
+        "--enforce-scope: cannot read agent {agent:?} from the registry (register it with \
+         `sealtrail agents register {agent} --allow-tool …`, or give --scope FILE)"
+    )]
+    Registry {
+        agent: String,
+        #[source]
+        source: ClientError,
+    },
+    #[error("--upstream {url:?}: {why}")]
+    Upstream { url: String, why: String },
+    #[error("cannot listen on {addr}")]
+    Listen {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("no MCP server command given after --")]
+    NoCommand,
+    #[error("cannot start the MCP server {program:?}")]
+    Spawn {
+        program: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the MCP server's stdin/stdout are not pipes")]
+    NotPipes,
+    #[error("{what}")]
+    Io {
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("no --spool given and neither XDG_STATE_HOME nor HOME is set")]
+    NoSpoolDir,
+}
+
+fn io(what: &'static str) -> impl FnOnce(std::io::Error) -> ProxyError {
+    move |source| ProxyError::Io { what, source }
+}
+
+/// An error and its causes on one line (`what: why: why`), as the CLI
+/// prints them.
+pub fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cause = c.source();
+    }
+    out
+}
+
+/// A single-threaded runtime: the relay and the recorder each get one.
+fn runtime() -> Result<tokio::runtime::Runtime, ProxyError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(io("cannot start the async runtime"))
+}
+
+/// Runs the proxy until the MCP server exits (stdio; its exit status) or a
+/// signal stops it (Streamable HTTP).
+pub fn run(args: ProxyOptions) -> Result<ExitCode, ProxyError> {
     // The rules of `agent.id` (sealtrail-core's event model), checked up
     // front: a bad id would get every event refused.
     if args.agent.trim() != args.agent
         || mapping::label(&args.agent).as_deref() != Some(args.agent.as_str())
     {
-        bail!("--agent must be 1 to 256 bytes, without control characters or surrounding spaces");
+        return Err(ProxyError::BadAgent);
     }
     if args.listen.is_some() && !args.command.is_empty() {
-        bail!("give either --listen/--upstream (Streamable HTTP) or a command after -- (stdio), not both");
+        return Err(ProxyError::BothTransports);
     }
     let scope = match (&args.scope, args.enforce_scope) {
         (Some(path), true) => Some(Arc::new(scope::Scope::load(path)?)),
@@ -95,7 +159,7 @@ pub fn run(args: McpProxyArgs) -> anyhow::Result<ExitCode> {
         _ => None,
     };
     let flush_timeout = Duration::try_from_secs_f64(args.flush_timeout)
-        .context("--flush-timeout must be a non-negative number of seconds")?;
+        .map_err(|_| ProxyError::FlushTimeout(args.flush_timeout))?;
 
     let started = SystemTime::now();
     let instance = ids::uuid_v7(started);
@@ -111,10 +175,11 @@ pub fn run(args: McpProxyArgs) -> anyhow::Result<ExitCode> {
     });
     let client = args
         .server
-        .builder()
+        .clone()
         .timeout(Duration::from_secs(10))
         .connect_timeout(Duration::from_secs(2))
-        .build()?;
+        .build()
+        .map_err(ProxyError::Client)?;
     let scope = match scope {
         Some(s) => Some(s),
         None if args.enforce_scope => Some(Arc::new(registry_scope(&client, &args.agent)?)),
@@ -144,8 +209,8 @@ pub fn run(args: McpProxyArgs) -> anyhow::Result<ExitCode> {
     // and talking to sealtrail never take the relay's thread.
     let recording = std::thread::Builder::new()
         .name("mcp-recorder".into())
-        .spawn(move || -> anyhow::Result<()> {
-            let rt = crate::ingest::runtime(0)?;
+        .spawn(move || -> Result<(), ProxyError> {
+            let rt = runtime()?;
             rt.block_on(async move {
                 let (event_tx, event_rx) = mpsc::unbounded_channel();
                 // stdio has no session id of its own: one proxy run is one
@@ -157,11 +222,11 @@ pub fn run(args: McpProxyArgs) -> anyhow::Result<ExitCode> {
             });
             Ok(())
         })
-        .context("cannot start the recording thread")?;
+        .map_err(io("cannot start the recording thread"))?;
 
     // The relay: one thread, so a message crosses no thread boundary
     // between being read and being written.
-    let rt = crate::ingest::runtime(0)?;
+    let rt = runtime()?;
     let code = rt.block_on(async move {
         let outcome = match (&args.listen, upstream) {
             (Some(listen), Some(up)) => http::run(listen, up, feed_tx.clone(), scope)
@@ -176,7 +241,7 @@ pub fn run(args: McpProxyArgs) -> anyhow::Result<ExitCode> {
     // stdin may still be blocked in a reader thread: do not wait for it.
     rt.shutdown_background();
     match recording.join() {
-        Ok(Err(e)) => tracing::error!("recording: {e:#}"),
+        Ok(Err(e)) => tracing::error!("recording: {}", with_causes(&e)),
         Err(_) => tracing::error!("the recording thread panicked"),
         Ok(Ok(())) => {}
     }
@@ -186,19 +251,19 @@ pub fn run(args: McpProxyArgs) -> anyhow::Result<ExitCode> {
 
 /// The agent's scope from the server's registry; an unregistered agent or
 /// an unreachable server stops the proxy (enforcing nothing would be wrong).
-fn registry_scope(client: &Client, agent: &str) -> anyhow::Result<scope::Scope> {
-    let rt = crate::ingest::runtime(0)?;
-    let record = rt.block_on(client.get_agent(agent)).with_context(|| {
-        format!(
-            "--enforce-scope: cannot read agent {agent:?} from the registry (register it with \
-             `sealtrail agents register {agent} --allow-tool …`, or give --scope FILE)"
-        )
-    })?;
+fn registry_scope(client: &Client, agent: &str) -> Result<scope::Scope, ProxyError> {
+    let rt = runtime()?;
+    let record = rt
+        .block_on(client.get_agent(agent))
+        .map_err(|source| ProxyError::Registry {
+            agent: agent.to_owned(),
+            source,
+        })?;
     Ok(scope::Scope::from_registry(&record))
 }
 
 /// `$XDG_STATE_HOME/sealtrail/mcp-spool`, else `~/.local/state/sealtrail/mcp-spool`.
-fn default_spool_dir() -> anyhow::Result<PathBuf> {
+fn default_spool_dir() -> Result<PathBuf, ProxyError> {
     let state = std::env::var_os("XDG_STATE_HOME")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
@@ -207,16 +272,6 @@ fn default_spool_dir() -> anyhow::Result<PathBuf> {
                 .filter(|v| !v.is_empty())
                 .map(|h| PathBuf::from(h).join(".local/state"))
         })
-        .context("no --spool given and neither XDG_STATE_HOME nor HOME is set")?;
+        .ok_or(ProxyError::NoSpoolDir)?;
     Ok(state.join("sealtrail").join("mcp-spool"))
-}
-
-/// Logs go to stderr: on stdio, stdout is the protocol.
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
 }

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use sealtrail_client::{Client, ClientError, EventResult, Wait, CONTENT_TYPE_NDJSON};
 use tokio::sync::mpsc::UnboundedReceiver;
 
-use super::spool::Spool;
+use crate::spool::Spool;
 
 /// Tuning knobs (defaults suit a proxy in front of one agent).
 #[derive(Debug, Clone)]

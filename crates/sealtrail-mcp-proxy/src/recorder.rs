@@ -11,9 +11,9 @@ use bytes::{Bytes, BytesMut};
 use serde_json::{json, Map, Value};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
-use super::jsonrpc::{self, Id, Message, Parsed, Side};
-use super::mapping::{self, Agent, Answer, Exchange};
-use super::sse::SseParser;
+use crate::jsonrpc::{self, Id, Message, Parsed, Side};
+use crate::mapping::{self, Agent, Answer, Exchange};
+use crate::sse::SseParser;
 
 /// HTTP facts that travel with a message (Streamable HTTP only).
 #[derive(Debug, Clone, Default)]
@@ -155,7 +155,8 @@ impl Recorder {
         self.close();
     }
 
-    pub(super) fn handle(&mut self, feed: Feed) {
+    /// Handles one item of the feed (what [`Recorder::run`] does for each).
+    pub fn handle(&mut self, feed: Feed) {
         match feed {
             Feed::Message {
                 origin,
@@ -544,7 +545,8 @@ impl Recorder {
         }
     }
 
-    pub(super) fn close(&mut self) {
+    /// Records every request still unanswered as `pending`.
+    pub fn close(&mut self) {
         let now = Instant::now();
         let mut left: Vec<Pending> = self.pending.drain().map(|(_, p)| p).collect();
         left.sort_by_key(|p| p.at);

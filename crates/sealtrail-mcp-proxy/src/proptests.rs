@@ -9,11 +9,11 @@ use proptest::prelude::*;
 use sealtrail_core::event::Event;
 use tokio::sync::mpsc;
 
-use super::jsonrpc::{self, Side};
-use super::mapping::Agent;
-use super::recorder::{Ctx, Feed, Recorder};
-use super::scope::Scope;
-use super::sse::SseParser;
+use crate::jsonrpc::{self, Side};
+use crate::mapping::Agent;
+use crate::recorder::{Ctx, Feed, Recorder};
+use crate::scope::Scope;
+use crate::sse::SseParser;
 
 /// JSON-RPC-shaped text with hostile corners: odd ids, huge numbers, deep
 /// nesting, control characters, truncation.

@@ -17,7 +17,6 @@ use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 use std::time::{Instant, SystemTime};
 
-use anyhow::{bail, Context};
 use base64::Engine;
 use bytes::Bytes;
 use http_body_util::combinators::UnsyncBoxBody;
@@ -32,9 +31,10 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::Map;
 use tokio::net::TcpListener;
 
-use super::jsonrpc::Side;
-use super::recorder::{Ctx, Feed, FeedTx, HttpMeta};
-use super::scope::{Scope, Verdict};
+use crate::jsonrpc::Side;
+use crate::recorder::{Ctx, Feed, FeedTx, HttpMeta};
+use crate::scope::{Scope, Verdict};
+use crate::ProxyError;
 
 /// Largest agent request body relayed (the MCP SDK's servers refuse far
 /// smaller ones themselves, and their answer is what the agent should see).
@@ -53,15 +53,17 @@ pub struct Upstream {
 
 impl Upstream {
     /// Parses `--upstream` (http only: the proxy has no TLS client).
-    pub fn parse(url: &str) -> anyhow::Result<Upstream> {
-        let uri: Uri = url
-            .parse()
-            .with_context(|| format!("--upstream {url:?} is not a URL"))?;
+    pub fn parse(url: &str) -> Result<Upstream, ProxyError> {
+        let refuse = |why: String| ProxyError::Upstream {
+            url: url.to_owned(),
+            why,
+        };
+        let uri: Uri = url.parse().map_err(|e| refuse(format!("not a URL: {e}")))?;
         if uri.scheme_str() != Some("http") {
-            bail!("--upstream {url:?}: only http:// upstreams are supported");
+            return Err(refuse("only http:// upstreams are supported".into()));
         }
         let Some(authority) = uri.authority() else {
-            bail!("--upstream {url:?} has no host");
+            return Err(refuse("no host".into()));
         };
         Ok(Upstream {
             origin: format!("http://{authority}"),
@@ -89,11 +91,17 @@ pub async fn run(
     upstream: Upstream,
     feed: FeedTx,
     scope: Option<Arc<Scope>>,
-) -> anyhow::Result<()> {
+) -> Result<(), ProxyError> {
     let listener = TcpListener::bind(listen)
         .await
-        .with_context(|| format!("cannot listen on {listen}"))?;
-    let addr: SocketAddr = listener.local_addr()?;
+        .map_err(|source| ProxyError::Listen {
+            addr: listen.to_owned(),
+            source,
+        })?;
+    let addr: SocketAddr = listener.local_addr().map_err(|source| ProxyError::Listen {
+        addr: listen.to_owned(),
+        source,
+    })?;
     println!(
         "sealtrail mcp-proxy listening on http://{addr}{}",
         upstream.path
@@ -109,7 +117,11 @@ pub async fn run(
         exchanges: AtomicU64::new(0),
     });
 
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|source| ProxyError::Io {
+            what: "cannot watch for SIGTERM",
+            source,
+        })?;
     loop {
         let (stream, _) = tokio::select! {
             accepted = listener.accept() => match accepted {

@@ -13,16 +13,16 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use anyhow::Context;
 use bytes::Bytes;
 use serde_json::Map;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::process::Command;
 use tokio::sync::Mutex;
 
-use super::jsonrpc::Side;
-use super::recorder::{Ctx, Feed, FeedTx};
-use super::scope::{Scope, Verdict};
+use crate::jsonrpc::Side;
+use crate::recorder::{Ctx, Feed, FeedTx};
+use crate::scope::{Scope, Verdict};
+use crate::ProxyError;
 
 const READ_BUFFER: usize = 64 * 1024;
 
@@ -31,10 +31,8 @@ pub async fn run(
     command: &[String],
     feed: FeedTx,
     scope: Option<Arc<Scope>>,
-) -> anyhow::Result<i32> {
-    let (program, args) = command
-        .split_first()
-        .context("no MCP server command given after --")?;
+) -> Result<i32, ProxyError> {
+    let (program, args) = command.split_first().ok_or(ProxyError::NoCommand)?;
     let mut child = Command::new(program)
         .args(args)
         .stdin(Stdio::piped())
@@ -44,10 +42,13 @@ pub async fn run(
         // which passes it on once (not twice).
         .process_group(0)
         .spawn()
-        .with_context(|| format!("cannot start the MCP server {program:?}"))?;
+        .map_err(|source| ProxyError::Spawn {
+            program: program.clone(),
+            source,
+        })?;
     let pid = child.id();
     let (Some(server_in), Some(server_out)) = (child.stdin.take(), child.stdout.take()) else {
-        anyhow::bail!("the MCP server's stdin/stdout are not pipes");
+        return Err(ProxyError::NotPipes);
     };
     forward_signals(pid);
 
@@ -62,7 +63,10 @@ pub async fn run(
     // The server's stdout ends when it exits (or closes it): then the proxy
     // is done, whatever the agent still sends.
     server_to_client(server_out, agent_out, feed.clone()).await;
-    let status = child.wait().await.context("waiting for the MCP server")?;
+    let status = child.wait().await.map_err(|source| ProxyError::Io {
+        what: "waiting for the MCP server",
+        source,
+    })?;
     upstream.abort();
 
     let code = match (

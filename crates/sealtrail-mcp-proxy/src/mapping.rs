@@ -12,8 +12,8 @@ use sha2::{Digest, Sha256};
 
 use sealtrail_core::event::{Event, MAX_LABEL_BYTES};
 
-use super::ids::{rfc3339, uuid_v7};
-use super::jsonrpc::{param_str, Id, Side};
+use crate::ids::{rfc3339, uuid_v7};
+use crate::jsonrpc::{param_str, Id, Side};
 
 /// Largest free-form value (arguments, result, input, output) kept inline;
 /// four of them stay under the server's 1 MiB event limit.

@@ -8,9 +8,10 @@
 
 use std::path::{Path, PathBuf};
 
+use sealtrail_core::registry::glob_match;
 use serde_json::Value;
 
-use super::jsonrpc;
+use crate::jsonrpc;
 
 /// JSON-RPC error code of a denial: in MCP's implementation-defined band
 /// (-32000..-32019), clear of the codes the SDKs use (-32000, -32001) and
@@ -74,11 +75,11 @@ impl Scope {
         Scope { patterns }
     }
 
-    /// Whether the agent may call `tool`.
+    /// Whether the agent may call `tool`. The registry's own matcher: the
+    /// proxy must allow exactly what the server's scope verdict calls in
+    /// scope (`?` is one character, not one byte).
     pub fn allows(&self, tool: &str) -> bool {
-        self.patterns
-            .iter()
-            .any(|p| glob(p.as_bytes(), tool.as_bytes()))
+        self.patterns.iter().any(|p| glob_match(p, tool))
     }
 }
 
@@ -161,34 +162,6 @@ impl Scope {
     }
 }
 
-/// `*` and `?` glob over bytes, iterative with one backtrack point (linear
-/// in practice, no recursion on hostile names).
-fn glob(pattern: &[u8], text: &[u8]) -> bool {
-    let (mut p, mut t) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while t < text.len() {
-        match pattern.get(p) {
-            Some(b'*') => {
-                star = Some((p, t));
-                p += 1;
-            }
-            Some(&c) if c == b'?' || c == text[t] => {
-                p += 1;
-                t += 1;
-            }
-            _ => match star {
-                Some((sp, st)) => {
-                    p = sp + 1;
-                    t = st + 1;
-                    star = Some((sp, st + 1));
-                }
-                None => return false,
-            },
-        }
-    }
-    pattern[p..].iter().all(|&c| c == b'*')
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -212,6 +185,29 @@ mod tests {
         assert!(Scope::parse("*").allows(""));
         assert!(Scope::parse("a*b*c").allows("aXbYbZc"));
         assert!(!Scope::parse("a*b*c").allows("aXbYbZ"));
+    }
+
+    /// `?` is one character, as in the registry's verdict: the proxy used
+    /// to match it against one byte, so a registry pattern `caf?` was in
+    /// scope for `café` at the server and denied by the proxy.
+    #[test]
+    fn question_mark_is_one_character_like_the_registry() {
+        for (pattern, tool, allowed) in [
+            ("caf?", "café", true),
+            ("caf??", "café", false),
+            ("?", "é", true),
+            ("??", "é", false),
+            ("search_?", "search_🦀", true),
+            ("search_????", "search_🦀", false),
+            ("*é", "café", true),
+        ] {
+            assert_eq!(
+                Scope::parse(pattern).allows(tool),
+                allowed,
+                "{pattern} / {tool}"
+            );
+            assert_eq!(glob_match(pattern, tool), allowed, "{pattern} / {tool}");
+        }
     }
 
     #[test]
