@@ -1,7 +1,7 @@
 //! False positives on machine identifiers, per kind (docs/benchmarks.md,
 //! "PII scanning: machine identifiers").
 //!
-//! Generates the seeded corpus of `tests/support/id_corpus.rs` (30 kinds:
+//! Generates the seeded corpus of `tests/support/id_corpus.rs` (32 kinds:
 //! UUIDs, ULIDs, digests, trace ids, timestamps, order numbers, semver
 //! builds, pod names, ARNs, …) and scans every identifier twice: alone, and
 //! inside a tool-call event that carries it in `id`, `parent`, `session`,

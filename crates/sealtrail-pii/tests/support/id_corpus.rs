@@ -347,6 +347,31 @@ fn build_ref(r: &mut Rng) -> String {
     }
 }
 
+/// Database serial ids: 6 to 11 digits (11 is the length of a PESEL).
+fn db_serial(r: &mut Rng) -> String {
+    let n = r.range(6, 12) as usize;
+    format!("{}{}", r.range(1, 10), r.digits(n - 1))
+}
+
+/// Ids in URL paths and query strings (Shopify's 13-digit ids are in the
+/// range of 13-digit Visa numbers).
+fn url_with_ids(r: &mut Rng) -> String {
+    let big = format!("{}{}", r.range(4, 8), r.digits(12));
+    match r.range(0, 4) {
+        0 => format!("https://shop.example.net/admin/api/2024-10/orders/{big}.json"),
+        1 => format!("gid://shopify/Order/{big}"),
+        2 => format!(
+            "/v2/users/{}/orders?order_id={big}&page={}",
+            r.digits(10),
+            r.range(1, 20)
+        ),
+        _ => format!(
+            "https://api.example.net/v1/invoices/{big}/lines/{}",
+            r.range(1, 50)
+        ),
+    }
+}
+
 /// One kind of machine identifier.
 pub struct Kind {
     pub name: &'static str,
@@ -506,6 +531,16 @@ pub const KINDS: &[Kind] = &[
         generate: build_ref,
         key: "build",
     },
+    Kind {
+        name: "db_serial",
+        generate: db_serial,
+        key: "customer_id",
+    },
+    Kind {
+        name: "url_with_ids",
+        generate: url_with_ids,
+        key: "url",
+    },
 ];
 
 /// `per_kind` identifiers of every kind, kind by kind; each kind draws from
@@ -545,6 +580,12 @@ pub fn event_with(kind: &Kind, id: &str) -> serde_json::Value {
     });
     if valid_event_id(id) {
         ev["id"] = serde_json::Value::String(id.to_string());
+    }
+    // Integer ids travel as JSON numbers too (scanned as their text).
+    if let Ok(n) = id.parse::<u64>() {
+        if n < (1 << 53) {
+            ev["attributes"] = serde_json::json!({ kind.key: n });
+        }
     }
     ev
 }
