@@ -262,6 +262,14 @@ fn real_numbers_next_to_identifiers_are_still_found() {
         Entity::CreditCard,
         "4111111111111111",
     );
+    // Line breaks escaped twice (`\n` as two characters), as in logged
+    // JSON and in the presidio-evaluator samples.
+    found(r"Phone:\n(85) 6894-5401\n", Entity::Phone, "(85) 6894-5401");
+    found(
+        r"office\n+41 51 996 63 65 fax",
+        Entity::Phone,
+        "+41 51 996 63 65",
+    );
     found("ssn=536-22-5486", Entity::UsSsn, "536-22-5486");
     found(
         "request 05318337-9945-468c-adf5-b1343fcfdbdf from +44 20 7946 0958",

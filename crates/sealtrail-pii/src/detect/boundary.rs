@@ -29,10 +29,14 @@ pub(crate) fn glued_before(text: &[u8], start: usize, end: usize) -> bool {
     let Some(b) = start.checked_sub(1).map(|p| text[p]) else {
         return false;
     };
+    if escaped_space(text, start - 1) {
+        return false;
+    }
     // `1.2.3+123456789`: a `+` right after a letter or digit is build
-    // metadata, never an international prefix.
+    // metadata, never an international prefix. (A `(` opens a value of its
+    // own; a digit is never preceded by one, by construction of tokens.)
     if b.is_ascii_alphanumeric() {
-        return true;
+        return text.get(start) == Some(&b'+');
     }
     let a = start.checked_sub(2).map(|p| text[p]);
     let alnum = a.is_some_and(|a| a.is_ascii_alphanumeric());
@@ -43,6 +47,13 @@ pub(crate) fn glued_before(text: &[u8], start: usize, end: usize) -> bool {
         b':' => a == Some(b':') || (alnum && text.get(end) == Some(&b':')),
         _ => false,
     }
+}
+
+/// Whether `text[i]` is the letter of a `\n`, `\t` or `\r` escape: JSON
+/// encoded twice (common in agent logs) writes line breaks that way, and
+/// they separate values like the breaks themselves.
+fn escaped_space(text: &[u8], i: usize) -> bool {
+    matches!(text[i], b'n' | b't' | b'r') && i > 0 && text[i - 1] == b'\\'
 }
 
 /// Whether the candidate ending at `end` is glued to a token after it.
@@ -151,6 +162,8 @@ mod tests {
             ("#4111111111111111", "4111111111111111"),
             ("4111111111111111", "4111111111111111"),
             ("x -4111111111111111", "4111111111111111"),
+            ("Fax:\\n+41 51 996 63 65", "+41 51 996 63 65"),
+            ("Phone:\\n(85) 6894-5401", "(85) 6894-5401"),
         ] {
             let (s, e) = at(text, value);
             assert!(!glued_before(text.as_bytes(), s, e), "{text}");
