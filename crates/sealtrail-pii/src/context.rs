@@ -35,10 +35,11 @@ impl Hit {
 pub(crate) struct Context<'a> {
     pub(crate) text: &'a str,
     pub(crate) key: Option<&'a [u8]>,
-    /// The string is one of an event's identifier fields
-    /// ([`crate::IDENTIFIER_FIELDS`]): it names an identifier whatever its
-    /// member is called (`session`, `parent`, `agent.instance`).
-    pub(crate) id_field: bool,
+    /// JSON path of the string, `None` for a member name. One of an event's
+    /// identifier fields ([`crate::IDENTIFIER_FIELDS`]) names an identifier
+    /// whatever its member is called (`session`, `parent`,
+    /// `agent.instance`); looked up only when a detector asks.
+    pub(crate) path: Option<&'a str>,
 }
 
 /// A word character: ASCII letters and digits, and any non-ASCII byte (so a
@@ -106,14 +107,14 @@ impl<'a> Context<'a> {
         Context {
             text,
             key: None,
-            id_field: false,
+            path: None,
         }
     }
 
     /// Whether the member name says its value is an identifier (`id`,
     /// `call_id`, `messageId`; see [`crate::detect::boundary`]).
     pub(crate) fn names_identifier(&self) -> bool {
-        self.id_field
+        self.path.is_some_and(crate::is_identifier_field)
             || self
                 .key
                 .is_some_and(crate::detect::boundary::names_identifier)
@@ -179,7 +180,7 @@ mod tests {
         let k = Context {
             text: "C01X00T47",
             key: Some(&folded),
-            id_field: false,
+            path: None,
         };
         assert_eq!(k.find(0, 9, &["passport"]), Some(Hit::Key("passport")));
         let mut folded = Vec::new();
@@ -187,7 +188,7 @@ mod tests {
         let k = Context {
             text: "x",
             key: Some(&folded),
-            id_field: false,
+            path: None,
         };
         assert_eq!(k.find(0, 1, &["api key"]), Some(Hit::Key("api key")));
     }

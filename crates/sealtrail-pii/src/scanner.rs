@@ -174,7 +174,7 @@ impl Scanner {
         let ctx = Context {
             text,
             key: key.map(|_| folded.as_slice()),
-            id_field: !in_key && crate::is_identifier_field(path),
+            path: (!in_key).then_some(path),
         };
         self.scan_context(&ctx, &mut sink);
         // Detectors cut only at ASCII bytes, so spans fall on character
