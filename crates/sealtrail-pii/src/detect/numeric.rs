@@ -354,9 +354,12 @@ fn check_sequence(
 /// dotted token ("n04.15.68.30.65", "1.2.3.4.5"). A port after it
 /// ("203.0.113.7:8080") does not make it part of an identifier.
 fn check_ipv4(text: &[u8], run: &Run, i: usize, j: usize, env: &Env<'_>, sink: &mut Sink) {
-    let whole = i == 0 && j == run.groups.len() - 1;
-    let l = lens(run, i, j);
-    if !whole || l.len() != 4 || l.iter().any(|&x| x > 3) {
+    // Called for every group sequence: rule out all but the whole run of
+    // four groups before looking at anything.
+    if i != 0 || j != run.groups.len() - 1 || j != 3 {
+        return;
+    }
+    if run.groups.iter().any(|&(gs, ge)| ge - gs > 3) {
         return;
     }
     let start = run.groups[i].0;
