@@ -211,6 +211,40 @@ mod tests {
     }
 
     #[test]
+    fn identifier_tokens_are_valid_in_every_identifier_field() {
+        // Before, `[hash:…]` in `id` made the event invalid and it was
+        // refused; now every identifier field holds an `h:` token, which
+        // the validator accepts, and equal values share one token.
+        let s = sensitive(ScanConfig::default());
+        let out = run(
+            &s,
+            r#"{"id":"030-1234-5678","parent":"jane@example.org","session":"030-1234-5678",
+                "agent":{"id":"jane@example.org","instance":"+44 20 7946 0958"},"kind":"tool_call",
+                "tool":{"name":"crm","call_id":"jane@example.org"}}"#,
+        )
+        .expect("accepted");
+        let e = &out.event;
+        let token = |v: Option<&str>| {
+            v.and_then(|v| v.strip_prefix("h:"))
+                .is_some_and(|h| h.len() == 32 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+        };
+        for v in [
+            e.id.as_deref(),
+            e.parent.as_deref(),
+            e.session.as_deref(),
+            Some(e.agent.id.as_str()),
+            e.agent.instance.as_deref(),
+            e.tool.as_ref().and_then(|t| t.call_id.as_deref()),
+        ] {
+            assert!(token(v), "{v:?}");
+        }
+        assert_eq!(e.id, e.session);
+        assert_eq!(e.parent.as_deref(), Some(e.agent.id.as_str()));
+        assert_ne!(e.id, e.parent);
+        assert_eq!(out.redacted.as_deref(), Some(s.policy_version()));
+    }
+
+    #[test]
     fn clean_events_are_unchanged_and_unmarked() {
         let s = sensitive(ScanConfig::default());
         let json = r#"{"agent":{"id":"bot"},"kind":"decision","action":"approve"}"#;
