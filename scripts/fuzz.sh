@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Fuzz sealtrail's parsers with cargo-fuzz (libFuzzer), on the stable
-# toolchain. See docs/fuzzing.md.
+# Fuzz sealtrail's parsers and redaction with cargo-fuzz (libFuzzer), on
+# the stable toolchain. See docs/fuzzing.md.
 #
 # Usage: scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]
 #        scripts/fuzz.sh --install-only
@@ -155,6 +155,13 @@ write_seeds() {
     # Outside this script's RUSTC_BOOTSTRAP, so the main build is not redone.
     env -u RUSTC_BOOTSTRAP cargo run --quiet --locked -p sealtrail-core --features zip \
         --example bundle_seeds -- fuzz/corpus/bundle
+
+    # pii_redact: text with entities next to machine identifiers.
+    seed pii_redact contact '%s' 'call +49 30 1234-5678 or (030) 1234 5678, mail jane.doe@example.org'
+    seed pii_redact card-and-ids '%s' 'card 4111 1111 1111 1111 12/28 for order 05318337-9945-468c-adf5-b1343fcfdbdf, build 1.2.3+4930123456'
+    seed pii_redact tokens '%s' 'arn:aws:iam::017646889706:role/x on fe80::1ff:fe23:4567:890a%%eth0, IBAN DE89 3704 0044 0532 0130 00, SSN 536-22-5486'
+    seed pii_redact secrets '%s' 'password: hunter2XYZ! api_key=sk-ant-api03-Zq8vN3kR7tW2yB5mL9pX4cJ6hF1dG0sA born 1985-07-30'
+    seed pii_redact bare '%s' '4532015112830366'
 }
 
 write_seeds

@@ -35,6 +35,11 @@ impl Hit {
 pub(crate) struct Context<'a> {
     pub(crate) text: &'a str,
     pub(crate) key: Option<&'a [u8]>,
+    /// JSON path of the string, `None` for a member name. One of an event's
+    /// identifier fields ([`crate::IDENTIFIER_FIELDS`]) names an identifier
+    /// whatever its member is called (`session`, `parent`,
+    /// `agent.instance`); looked up only when a detector asks.
+    pub(crate) path: Option<&'a str>,
 }
 
 /// A word character: ASCII letters and digits, and any non-ASCII byte (so a
@@ -99,7 +104,20 @@ pub(crate) fn contains_word(hay: &[u8], word: &str) -> bool {
 impl<'a> Context<'a> {
     #[cfg(test)]
     pub(crate) fn text(text: &'a str) -> Self {
-        Context { text, key: None }
+        Context {
+            text,
+            key: None,
+            path: None,
+        }
+    }
+
+    /// Whether the member name says its value is an identifier (`id`,
+    /// `call_id`, `messageId`; see [`crate::detect::boundary`]).
+    pub(crate) fn names_identifier(&self) -> bool {
+        self.path.is_some_and(crate::is_identifier_field)
+            || self
+                .key
+                .is_some_and(crate::detect::boundary::names_identifier)
     }
 
     /// The first of `words` found in the member name, else in the text
@@ -109,7 +127,14 @@ impl<'a> Context<'a> {
             return None;
         }
         if let Some(key) = self.key {
-            if let Some(w) = words.iter().find(|w| contains_word(key, w)) {
+            // `call_id`, `contact_id`, `card_id` name the id *of* a call, a
+            // contact, a card: not a phone number or a card number. Only a
+            // phrase that is itself an id ("national id") counts there.
+            let id_key = self.names_identifier();
+            if let Some(w) = words
+                .iter()
+                .find(|w| (!id_key || w.ends_with("id")) && contains_word(key, w))
+            {
                 return Some(Hit::Key(w));
             }
         }
@@ -155,6 +180,7 @@ mod tests {
         let k = Context {
             text: "C01X00T47",
             key: Some(&folded),
+            path: None,
         };
         assert_eq!(k.find(0, 9, &["passport"]), Some(Hit::Key("passport")));
         let mut folded = Vec::new();
@@ -162,6 +188,7 @@ mod tests {
         let k = Context {
             text: "x",
             key: Some(&folded),
+            path: None,
         };
         assert_eq!(k.find(0, 1, &["api key"]), Some(Hit::Key("api key")));
     }

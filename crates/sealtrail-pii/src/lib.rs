@@ -68,8 +68,29 @@ pub use finding::{Entity, Finding, Span};
 pub use json::{FieldError, JsonScan};
 pub use policy::{
     Action, Redacted, RedactionPolicy, RedactionRecord, RedactionSummary, Redactor, Unscanned,
-    UNSCANNED,
+    ID_TOKEN_PREFIX, UNSCANNED,
 };
+
+/// The members of a sealtrail event that identify things rather than say
+/// something (DESIGN §2): the idempotency key, stream and parent links, the
+/// agent's identity. Their values are identifiers by definition, so a bare
+/// number in them is not read as a card or a national id, and one that
+/// does hold personal data is replaced whole by [`Redactor::id_token`]
+/// (`h:<32 hex>`), never masked, dropped or refused.
+pub const IDENTIFIER_FIELDS: [&str; 6] = [
+    "$.id",
+    "$.parent",
+    "$.session",
+    "$.agent.id",
+    "$.agent.instance",
+    "$.tool.call_id",
+];
+
+/// Whether a JSON path (as in [`Finding::path`]) is one of
+/// [`IDENTIFIER_FIELDS`].
+pub fn is_identifier_field(path: &str) -> bool {
+    IDENTIFIER_FIELDS.contains(&path)
+}
 pub use scanner::{ScanConfig, Scanner};
 
 use std::sync::OnceLock;

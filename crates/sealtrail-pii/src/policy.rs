@@ -26,6 +26,12 @@ pub enum Action {
     Hash,
     /// Remove the whole field (object member; array items become `null`).
     Drop,
+    /// Replace the whole string with an identifier token, `h:<32 hex>`
+    /// ([`Redactor::id_token`]): the same value always gives the same
+    /// token, so ids stay joinable and still pass as ids. The redactor
+    /// applies it to an event's identifier fields
+    /// ([`crate::IDENTIFIER_FIELDS`]) in place of any action but `keep`.
+    Pseudonymize,
 }
 
 /// A versioned redaction policy.
@@ -163,6 +169,19 @@ impl std::fmt::Debug for Redactor {
     }
 }
 
+/// Prefix of the tokens that replace identifiers holding personal data.
+pub const ID_TOKEN_PREFIX: &str = "h:";
+
+/// Bytes of HMAC-SHA-256 kept in an identifier token (32 hex digits): wide
+/// enough that two different ids in one project never share a token
+/// (collisions become likely only around 2^64 distinct ids), short enough
+/// to read.
+const ID_TOKEN_BYTES: usize = 16;
+
+/// Domain separation: identifier tokens never equal a `[hash:…]` of the
+/// same value (those MAC an entity name first; no entity is called this).
+const ID_TOKEN_DOMAIN: &[u8] = b"identifier\0";
+
 /// What becomes of one scalar.
 enum Outcome {
     Same,
@@ -209,6 +228,19 @@ impl Redactor {
         format!("[hash:{}]", hex::encode(&tag[..8]))
     }
 
+    /// The token that replaces a whole identifier: `h:` and the first 16
+    /// bytes of HMAC-SHA-256 under the project key over the value exactly
+    /// as written, in lower-case hex. It depends on the value alone (not on
+    /// the field or on what was found in it), so an event's `id` and a
+    /// child's `parent`, or two events of one `session`, still match.
+    pub fn id_token(&self, value: &str) -> String {
+        let mut mac = self.mac.clone();
+        mac.update(ID_TOKEN_DOMAIN);
+        mac.update(value.as_bytes());
+        let tag = mac.finalize().into_bytes();
+        format!("{ID_TOKEN_PREFIX}{}", hex::encode(&tag[..ID_TOKEN_BYTES]))
+    }
+
     /// Redacts an event. Never fails: what cannot be scanned is replaced.
     pub fn redact(&self, event: &Value) -> Redacted {
         let mut summary = RedactionSummary {
@@ -241,6 +273,12 @@ impl Redactor {
     ) -> Option<Value> {
         let max_depth = self.scanner.config().max_depth;
         match v {
+            Value::String(s) if crate::is_identifier_field(path) => {
+                match self.identifier(s, key, path, summary, classes) {
+                    Outcome::Replace(r) => Some(Value::String(r)),
+                    Outcome::Same | Outcome::Drop => Some(v.clone()),
+                }
+            }
             Value::String(s) => match self.scalar(s, key, path, false, summary, classes) {
                 Outcome::Same => Some(v.clone()),
                 Outcome::Replace(r) => Some(Value::String(r)),
@@ -337,6 +375,54 @@ impl Redactor {
         Value::String(UNSCANNED.to_string())
     }
 
+    /// An event identifier field (`id`, `session`, `agent.id`, …; see
+    /// [`crate::IDENTIFIER_FIELDS`]). Masking, hashing a span or dropping
+    /// it would leave an id that is no id, and refusing the event would
+    /// lose it: so whatever the policy says (bar `keep`), a finding replaces
+    /// the whole value with its [`Redactor::id_token`], which is the same
+    /// for the same value and is a valid id for every one of these fields.
+    fn identifier(
+        &self,
+        s: &str,
+        key: Option<&str>,
+        path: &str,
+        summary: &mut RedactionSummary,
+        classes: &mut std::collections::BTreeSet<DataClass>,
+    ) -> Outcome {
+        let findings = match self.scanner.scan_field(s, key, path, false) {
+            Ok(f) => f,
+            Err(e) => {
+                // Fail closed, and still a valid id.
+                summary.unscanned.push(Unscanned {
+                    path: path.to_string(),
+                    reason: e.to_string(),
+                });
+                return Outcome::Replace(self.id_token(s));
+            }
+        };
+        let mut replace = false;
+        for f in findings.iter().filter(|f| f.score >= self.policy.min_score) {
+            classes.insert(f.entity.data_class());
+            let action = match self.policy.action(f.entity) {
+                Action::Keep => Action::Keep,
+                _ => Action::Pseudonymize,
+            };
+            replace |= action == Action::Pseudonymize;
+            summary.records.push(RedactionRecord {
+                entity: f.entity,
+                path: path.to_string(),
+                in_key: false,
+                action,
+                score: f.score,
+            });
+        }
+        if replace {
+            Outcome::Replace(self.id_token(s))
+        } else {
+            Outcome::Same
+        }
+    }
+
     fn scalar(
         &self,
         s: &str,
@@ -384,6 +470,7 @@ impl Redactor {
             return Outcome::Same;
         }
         let mut drop = false;
+        let mut pseudonymize = false;
         let mut out = String::with_capacity(s.len());
         let mut last = 0;
         let mut changed = false;
@@ -417,11 +504,15 @@ impl Redactor {
                     changed = true;
                 }
                 Action::Drop => drop = true,
+                Action::Pseudonymize => pseudonymize = true,
             }
             last = b;
         }
         if drop {
             return Outcome::Drop;
+        }
+        if pseudonymize {
+            return Outcome::Replace(self.id_token(s));
         }
         if !changed {
             return Outcome::Same;

@@ -174,6 +174,7 @@ impl Scanner {
         let ctx = Context {
             text,
             key: key.map(|_| folded.as_slice()),
+            path: (!in_key).then_some(path),
         };
         self.scan_context(&ctx, &mut sink);
         // Detectors cut only at ASCII bytes, so spans fall on character

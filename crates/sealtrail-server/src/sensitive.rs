@@ -81,18 +81,42 @@ impl Sensitive {
     }
 
     /// Scans `value` (already validated as `event`), redacts it, and
-    /// returns what to seal. An event that redaction leaves invalid (a
-    /// secret in `agent.id`, say) is refused with the reason: storing the
-    /// secret instead is not an option.
+    /// returns what to seal.
+    ///
+    /// Identifier fields (`id`, `parent`, `session`, `agent.id`,
+    /// `agent.instance`, `tool.call_id`) that hold personal data or a
+    /// secret come back as `h:` tokens, which are valid ids, so they never
+    /// make an event unstorable. What still can: a policy action that
+    /// leaves another constrained field invalid (`drop` on `tool.name`,
+    /// `review.reviewer` or `change.target`, or on an item of `subjects`; a
+    /// masked `data_classes` tag or `occurred_at`; a finding in a numeric
+    /// field such as `seq`). Such an event is refused with the reason:
+    /// storing the value instead is not an option.
     pub fn apply(&self, value: &Value, event: Event) -> Result<Scanned, String> {
         let redacted = self.redactor.redact(value);
         let summary = &redacted.summary;
         let changed = !summary.records.is_empty() || !summary.unscanned.is_empty();
         let (event, body) = if changed {
             let event = Event::from_value_ref(&redacted.event).map_err(|e| {
+                // Paths and entity names only: never the value.
+                let touched: Vec<String> = summary
+                    .records
+                    .iter()
+                    .filter(|r| r.action != sealtrail_pii::Action::Keep)
+                    .map(|r| format!("{} ({}: {:?})", r.path, r.entity, r.action))
+                    .chain(
+                        summary
+                            .unscanned
+                            .iter()
+                            .map(|u| format!("{} (unscanned)", u.path)),
+                    )
+                    .collect();
                 format!(
-                    "the event holds sensitive data in a field that cannot be redacted \
-                     ({e}); remove it from that field"
+                    "the event holds sensitive data in a field that cannot be redacted: \
+                     policy {} changed {} and left the event invalid ({e}); remove the \
+                     data from that field or use a policy that hashes it",
+                    summary.policy_version,
+                    touched.join(", ")
                 )
             })?;
             let body = jcs::to_canonical_vec(&redacted.event)
@@ -184,6 +208,40 @@ mod tests {
             out.data_classes
         );
         assert!(out.data_classes.contains(&"custom".to_string()));
+    }
+
+    #[test]
+    fn identifier_tokens_are_valid_in_every_identifier_field() {
+        // Before, `[hash:…]` in `id` made the event invalid and it was
+        // refused; now every identifier field holds an `h:` token, which
+        // the validator accepts, and equal values share one token.
+        let s = sensitive(ScanConfig::default());
+        let out = run(
+            &s,
+            r#"{"id":"030-1234-5678","parent":"jane@example.org","session":"030-1234-5678",
+                "agent":{"id":"jane@example.org","instance":"+44 20 7946 0958"},"kind":"tool_call",
+                "tool":{"name":"crm","call_id":"jane@example.org"}}"#,
+        )
+        .expect("accepted");
+        let e = &out.event;
+        let token = |v: Option<&str>| {
+            v.and_then(|v| v.strip_prefix("h:"))
+                .is_some_and(|h| h.len() == 32 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+        };
+        for v in [
+            e.id.as_deref(),
+            e.parent.as_deref(),
+            e.session.as_deref(),
+            Some(e.agent.id.as_str()),
+            e.agent.instance.as_deref(),
+            e.tool.as_ref().and_then(|t| t.call_id.as_deref()),
+        ] {
+            assert!(token(v), "{v:?}");
+        }
+        assert_eq!(e.id, e.session);
+        assert_eq!(e.parent.as_deref(), Some(e.agent.id.as_str()));
+        assert_ne!(e.id, e.parent);
+        assert_eq!(out.redacted.as_deref(), Some(s.policy_version()));
     }
 
     #[test]

@@ -4,6 +4,8 @@
 //! policy version, and a policy file and `--no-pii-scan` are honoured.
 
 mod common;
+#[path = "../../sealtrail-pii/tests/support/id_corpus.rs"]
+mod id_corpus;
 
 use std::path::Path;
 
@@ -115,28 +117,52 @@ async fn a_policy_file_and_turning_scanning_off_are_honoured() {
     s.stop().await;
 }
 
+/// `h:` and 32 lower-case hex digits: an identifier token.
+fn is_id_token(v: &serde_json::Value) -> bool {
+    v.as_str()
+        .and_then(|s| s.strip_prefix("h:"))
+        .is_some_and(|h| h.len() == 32 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_event_that_redaction_would_make_invalid_is_refused_not_stored() {
+async fn an_identifier_field_with_personal_data_is_tokenised_not_refused() {
     // A policy that drops personal data, and an agent id that is an e-mail
-    // address: dropping it leaves no agent id. The event is refused with the
-    // reason; storing the address instead is not an option.
+    // address. Dropping it would leave no agent id; the agent id becomes
+    // its keyed token instead, and the event is stored.
     let policy_dir = tempfile::tempdir().unwrap();
     let policy = policy_dir.path().join("policy.json");
     std::fs::write(&policy, r#"{"version": "strict/1", "default": "drop"}"#).unwrap();
     let mut s = TestServer::start_with(|o| o.pii.policy = Some(policy.clone())).await;
-    let mut bad = sensitive_event("e-4");
-    bad["agent"]["id"] = json!(EMAIL);
+    let mut ev = sensitive_event("e-4");
+    ev["agent"]["id"] = json!(EMAIL);
+    let (status, answer) = s.ingest(json!([ev, sensitive_event("e-5")])).await;
+    assert_eq!(status, 200, "{answer}");
+    let entry = s.get_json("/v1/entries/0").await;
+    assert!(is_id_token(&entry["header"]["agent"]), "{entry}");
+    assert_eq!(entry["body"]["agent"]["id"], entry["header"]["agent"]);
+    assert_eq!(entry["header"]["redacted"], "strict/1");
+    s.stop().await;
+    assert!(!contains(&store_bytes(s.dir.path()), EMAIL));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_that_redaction_would_make_invalid_is_still_refused_not_stored() {
+    // `review.reviewer` is required and is not an identifier field: a
+    // policy that drops e-mail addresses leaves a review without reviewer.
+    // Storing the address instead is not an option, so the event is refused.
+    let policy_dir = tempfile::tempdir().unwrap();
+    let policy = policy_dir.path().join("policy.json");
+    std::fs::write(&policy, r#"{"version": "strict/1", "default": "drop"}"#).unwrap();
+    let mut s = TestServer::start_with(|o| o.pii.policy = Some(policy.clone())).await;
+    let bad = json!({"agent": {"id": "billing-bot"}, "kind": "human_review",
+                     "review": {"reviewer": EMAIL, "decision": "approve"}});
     let (status, answer) = s.ingest(json!([bad, sensitive_event("e-5")])).await;
     assert_eq!(status, 207, "{answer}");
     let error = &answer["results"][0]["error"];
     assert_eq!(error["code"], "unredactable_event", "{answer}");
-    assert!(
-        error["message"]
-            .as_str()
-            .unwrap()
-            .contains("cannot be redacted"),
-        "{answer}"
-    );
+    let message = error["message"].as_str().unwrap();
+    assert!(message.contains("cannot be redacted"), "{answer}");
+    assert!(message.contains("review.reviewer"), "{answer}");
     assert!(
         !answer.to_string().contains(EMAIL),
         "the answer echoes the value"
@@ -144,6 +170,87 @@ async fn an_event_that_redaction_would_make_invalid_is_refused_not_stored() {
     assert_eq!(answer["results"][1]["status"], "sealed", "{answer}");
     s.stop().await;
     assert!(!contains(&store_bytes(s.dir.path()), EMAIL));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phone_number_as_session_becomes_one_token_for_the_whole_session() {
+    // Before: the session was hashed to `[hash:…]` span by span. Now it is
+    // replaced whole by `h:` + keyed MAC, the same for both events, so the
+    // session stream links them.
+    const PHONE: &str = "+49 30 1234-5678";
+    let mut s = TestServer::start().await;
+    let ev = |id: &str| {
+        json!({"id": id, "agent": {"id": "whatsapp-bot"}, "kind": "model_call",
+               "session": PHONE, "input": "hello"})
+    };
+    let (status, answer) = s.ingest(json!([ev("m-1"), ev("m-2")])).await;
+    assert_eq!(status, 200, "{answer}");
+    let first = s.get_json("/v1/entries/0").await;
+    let second = s.get_json("/v1/entries/1").await;
+    let token = &first["header"]["session"];
+    assert!(is_id_token(token), "{first}");
+    assert_eq!(&second["header"]["session"], token);
+    assert_eq!(&first["body"]["session"], token);
+    assert_eq!(
+        second["header"]["streams"]["session"],
+        json!({"n": 2, "prev": 0})
+    );
+    assert!(first["header"]["data_classes"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("pii")));
+    s.stop().await;
+    let disk = store_bytes(s.dir.path());
+    assert!(!contains(&disk, PHONE) && !contains(&disk, "1234-5678"));
+}
+
+#[test]
+fn events_whose_ids_are_machine_identifiers_are_accepted_unchanged() {
+    use sealtrail_server::decode::{prepare, PrepareWith};
+    use sealtrail_server::sensitive::Sensitive;
+    let sensitive = Sensitive::with(
+        sealtrail_pii::RedactionPolicy::standard(),
+        &[7u8; 32],
+        sealtrail_pii::ScanConfig::default(),
+    )
+    .unwrap();
+    let with = PrepareWith {
+        max_event_bytes: 1 << 20,
+        sensitive: Some(&sensitive),
+    };
+    // UUIDs the previous detectors read as phone or card numbers: as an
+    // event `id` they were refused with `unredactable_event`.
+    let mut ids: Vec<(&str, String)> = [
+        "05318337-9945-468c-adf5-b1343fcfdbdf",
+        "08843116-8417-4b5a-bed3-a5221ba704d2",
+        "42795344-9281-4748-aeed-c941a02c5d07",
+        "01621535-0352-7b53-8eeb-aa619693e8ca",
+    ]
+    .iter()
+    .map(|u| ("regression", u.to_string()))
+    .collect();
+    ids.extend(id_corpus::corpus(16, 40).map(|(k, id)| (k.name, id)));
+    for (kind, id) in ids {
+        let event = id_corpus::event_with(
+            id_corpus::KINDS
+                .iter()
+                .find(|k| k.name == kind)
+                .unwrap_or(&id_corpus::KINDS[0]),
+            &id,
+        );
+        let bytes = serde_json::to_vec(&event).unwrap();
+        let prepared = match prepare(&bytes, with, [0u8; 32]) {
+            Ok(p) => p,
+            Err(e) => panic!("{kind} {id}: {} {}", e.code, e.message),
+        };
+        assert_eq!(prepared.redacted, None, "{kind} {id}");
+        assert_eq!(
+            prepared.body,
+            sealtrail_core::jcs::to_canonical_vec(&event).unwrap(),
+            "{kind} {id}"
+        );
+        assert_eq!(prepared.session.as_deref(), Some(id.as_str()));
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

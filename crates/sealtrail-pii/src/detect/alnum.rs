@@ -2,6 +2,7 @@
 //! addresses, and national ids that mix letters and digits (IT codice
 //! fiscale, ES DNI/NIE, UK NINO, DE identity documents).
 
+use super::boundary::{glued_after, glued_before};
 use super::numeric::NINO_CONTEXT;
 use super::{crypto, iban, national_id, with_context, Sink};
 use crate::context::Context;
@@ -65,6 +66,11 @@ pub(crate) fn check_token(
     if n != 16 && n != 9 && n != 10 {
         return e;
     }
+    // National ids are values of their own; a 9- or 10-character part of
+    // a pod name, a Stripe id or a hex group is not one.
+    if glued_before(text, s, e) || glued_after(text, e) {
+        return e;
+    }
     let upper = t.to_ascii_uppercase();
     if n == 16 && national_id::it_codice_fiscale(&upper) {
         let (score, why) = with_context(
@@ -77,7 +83,10 @@ pub(crate) fn check_token(
         return e;
     }
     if n == 9 {
-        if let Some(kind) = national_id::es_dni_nie(&upper) {
+        // DNI and NIE letters are printed upper case; `96120919d` is a
+        // short git hash.
+        let letters_upper = !t.iter().any(u8::is_ascii_lowercase);
+        if let Some(kind) = national_id::es_dni_nie(&upper).filter(|_| letters_upper) {
             let (score, why) = with_context(
                 &format!("{kind} check letter valid"),
                 0.85,

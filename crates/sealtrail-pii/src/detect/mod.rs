@@ -3,6 +3,7 @@
 //! scanner drives the ones that start at a prefilter hit.
 
 pub(crate) mod alnum;
+pub(crate) mod boundary;
 pub(crate) mod card;
 pub(crate) mod crypto;
 pub(crate) mod dob;

@@ -72,7 +72,10 @@ pub(crate) fn around_colon(
     // "::" alone, times (12:30:00) and ratios are not addresses: require a
     // parse with at least two groups of hex.
     let groups = st.split(':').filter(|g| !g.is_empty()).count();
-    if groups >= 2 && st.parse::<Ipv6Addr>().is_ok() {
+    if let (true, Ok(addr)) = (groups >= 2, st.parse::<Ipv6Addr>()) {
+        if is_scoped_link_local(text, end, addr) {
+            return (None, end.max(colon + 1));
+        }
         let why = if st.contains("::") || groups >= 3 {
             "IPv6 address"
         } else {
@@ -84,6 +87,17 @@ pub(crate) fn around_colon(
         return (Some((start, end, false, why)), end);
     }
     (None, end.max(colon + 1))
+}
+
+/// `fe80::1ff:fe23:4567:890a%eth0`: a link-local address written with its
+/// zone id (RFC 4007 §11) names an interface of the machine that wrote it,
+/// as a bind or listen address; it reaches no one beyond that link and is
+/// a machine identifier, not a person's address. Without the zone id it
+/// is still reported.
+fn is_scoped_link_local(text: &[u8], end: usize, addr: Ipv6Addr) -> bool {
+    text.get(end) == Some(&b'%')
+        && text.get(end + 1).is_some_and(u8::is_ascii_alphanumeric)
+        && addr.segments()[0] & 0xffc0 == 0xfe80
 }
 
 /// hh:mm:ss — three groups of two decimal digits — parses as IPv6 only with
@@ -124,6 +138,12 @@ mod tests {
         let t = b"mac 00:1A:2B:3C:4D:5E.";
         let (hit, _) = around_colon(t, 6);
         assert!(hit.expect("mac").2);
+        let t = b"bind fe80::1ff:fe23:4567:890a%eth0 ok";
+        assert!(around_colon(t, 9).0.is_none());
+        let t = b"bind fe80::1ff:fe23:4567:890a ok";
+        assert!(around_colon(t, 9).0.is_some());
+        let t = b"from 2001:db8::1%eth0 ok";
+        assert!(around_colon(t, 9).0.is_some());
         let t = b"at 12:30:45 ok";
         assert!(around_colon(t, 5).0.is_none());
         let t = b"ratio 3:2";

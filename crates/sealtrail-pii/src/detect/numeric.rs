@@ -3,8 +3,9 @@
 //! sequence of groups is offered to the validators whose length and
 //! separators it fits.
 
+use super::boundary::{glued_after, glued_before, id_label_before};
 use super::{card, national_id, network, phone, ssn, with_context, Sink};
-use crate::checksum::luhn;
+use crate::checksum::{luhn, num, valid_date};
 use crate::context::Context;
 use crate::Entity;
 use phonenumber::country::Id;
@@ -22,6 +23,9 @@ pub(crate) struct Run {
     plus: bool,
     /// The run stopped because the text ended or a non-separator came.
     pub(crate) end: usize,
+    /// The run stopped at a digit group glued to a letter (`…-5678-4abc`):
+    /// it is the head of an alphanumeric identifier, not a number.
+    cut: bool,
 }
 
 fn is_sep(b: u8) -> bool {
@@ -33,6 +37,7 @@ fn is_sep(b: u8) -> bool {
 pub(crate) fn read_run(text: &[u8], start: usize) -> Run {
     let mut groups = Vec::new();
     let mut i = start;
+    let mut cut = false;
     loop {
         let mut e = i;
         while e < text.len() && text[e].is_ascii_digit() {
@@ -48,6 +53,8 @@ pub(crate) fn read_run(text: &[u8], start: usize) -> Run {
                 matches!(text[e], b'x' | b'X') && text.get(e + 1).is_some_and(u8::is_ascii_digit);
             if groups.is_empty() || extension {
                 groups.push((i, e));
+            } else {
+                cut = true;
             }
             break;
         }
@@ -77,6 +84,7 @@ pub(crate) fn read_run(text: &[u8], start: usize) -> Run {
         lead,
         plus,
         end,
+        cut,
     }
 }
 
@@ -109,9 +117,33 @@ pub(crate) struct Env<'a> {
     pub(crate) regions: &'a [Id],
 }
 
+/// Whether `run` touches a longer identifier on each side (see
+/// [`super::boundary`]).
+#[derive(Clone, Copy)]
+struct Edges {
+    before: bool,
+    after: bool,
+}
+
+/// Whether the separator between group `k` and `k + 1` is a token boundary
+/// (holds a space): "4111 1111 1111 1111 12/28" has a card and an expiry
+/// date, "2026-4111111111111111" has neither.
+fn spaced(text: &[u8], run: &Run, k: usize) -> bool {
+    sep(text, run, k).iter().any(u8::is_ascii_whitespace)
+}
+
 /// Offers every contiguous group sequence of `run` to the validators.
 pub(crate) fn check_run(text: &[u8], run: &Run, env: &Env<'_>, sink: &mut Sink) {
     let k = run.groups.len();
+    // A bare number under a member or label that names an identifier
+    // (`"user_id": "4501234567890"`, `?order_id=4501234567890`) is that
+    // identifier: checksums alone do not make it a card or a national id.
+    let bare = k == 1 && !run.plus && text[run.lead] != b'(';
+    let id_named = bare && (env.ctx.names_identifier() || id_label_before(text, run.lead));
+    let edges = Edges {
+        before: glued_before(text, run.lead, run.end),
+        after: run.cut || glued_after(text, run.end),
+    };
     let mut digits = Vec::with_capacity(24);
     for i in 0..k {
         digits.clear();
@@ -121,12 +153,40 @@ pub(crate) fn check_run(text: &[u8], run: &Run, env: &Env<'_>, sink: &mut Sink) 
             if digits.len() > 19 {
                 break;
             }
-            check_sequence(text, run, i, j, &digits, env, sink);
+            let glued = id_named
+                || (if i == 0 {
+                    edges.before
+                } else {
+                    !spaced(text, run, i - 1)
+                })
+                || (if j == k - 1 {
+                    edges.after
+                } else {
+                    !spaced(text, run, j)
+                });
+            if !glued {
+                check_sequence(text, run, i, j, &digits, env, sink);
+            }
+            check_ipv4(text, run, i, j, env, sink);
         }
+    }
+    if id_named || edges.before || edges.after {
+        return;
     }
     check_phone(text, run, env, sink);
     check_nino_spaced(text, run, env, sink);
     check_dni_separated(text, run, env, sink);
+}
+
+/// How card numbers are printed: in fours (the last group shorter for 13,
+/// 14 and 19 digits), or 4-6-5 (Amex) and 4-6-4 (Diners). An order number
+/// in 3-7-7 groups is not a card whatever its checksum.
+fn card_grouping(l: &[usize]) -> bool {
+    match l {
+        [_] | [4, 6, 5] | [4, 6, 4] => true,
+        [head @ .., last] => head.iter().all(|&g| g == 4) && (1..=4).contains(last),
+        [] => false,
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -142,12 +202,14 @@ fn check_sequence(
     let start = run.groups[i].0;
     let end = run.groups[j].1;
     let n = d.len();
-    let whole = i == 0 && j == run.groups.len() - 1;
     let ctx = |words: &[&'static str]| env.ctx.find(start, end, words);
     let l = lens(run, i, j);
 
-    if (12..=19).contains(&n) && uniform(text, run, i, j, b" -").is_some() {
-        if let Some(net) = card::check(d) {
+    // No network issues 17 or 18 digits in practice, and 64-bit snowflake
+    // ids (Twitter, Discord) are that long: those need a card word.
+    let usual_length = !matches!(n, 17 | 18) || ctx(card::CONTEXT).is_some();
+    if (12..=19).contains(&n) && uniform(text, run, i, j, b" -").is_some() && card_grouping(&l) {
+        if let Some(net) = card::check(d).filter(|_| usual_length) {
             let (score, why) = with_context(
                 &format!("Luhn valid, {net} range"),
                 0.9,
@@ -214,9 +276,11 @@ fn check_sequence(
         }
     }
     if n == 11 && l == [11] && national_id::pl_pesel(d) {
+        // One check digit in ten: alone, an 11-digit id passes often enough
+        // that only "pesel" nearby makes it one (below `min_score` without).
         let (score, why) = with_context(
             "PL PESEL checksum and date valid",
-            0.5,
+            0.45,
             0.95,
             ctx(&["pesel"]),
         );
@@ -266,7 +330,9 @@ fn check_sequence(
     if n == 15 {
         let formatted = l == [1, 2, 2, 2, 3, 3, 2] && uniform(text, run, i, j, b" ").is_some();
         if (formatted || l.len() == 1) && national_id::fr_nir(d) {
-            let base = if formatted { 0.8 } else { 0.55 };
+            // Bare, a 15-digit id passes the key once in ~250: like the other
+            // bare national numbers it needs a context word.
+            let base = if formatted { 0.8 } else { 0.45 };
             let (score, why) = with_context(
                 "FR NIR key valid",
                 base,
@@ -282,24 +348,35 @@ fn check_sequence(
             sink.push(Entity::NationalId, start, end, score, why);
         }
     }
-    // Not part of a longer dotted token ("n04.15.68.30.65", "1.2.3.4.5").
+}
+
+/// IPv4 addresses: four dotted groups, the whole run, not part of a longer
+/// dotted token ("n04.15.68.30.65", "1.2.3.4.5"). A port after it
+/// ("203.0.113.7:8080") does not make it part of an identifier.
+fn check_ipv4(text: &[u8], run: &Run, i: usize, j: usize, env: &Env<'_>, sink: &mut Sink) {
+    // Called for every group sequence: rule out all but the whole run of
+    // four groups before looking at anything.
+    if i != 0 || j != run.groups.len() - 1 || j != 3 {
+        return;
+    }
+    if run.groups.iter().any(|&(gs, ge)| ge - gs > 3) {
+        return;
+    }
+    let start = run.groups[i].0;
+    let end = run.groups[j].1;
     let dotted_neighbour =
         (start >= 2 && text[start - 1] == b'.' && text[start - 2].is_ascii_alphanumeric())
             || (text.get(end) == Some(&b'.')
                 && text.get(end + 1).is_some_and(u8::is_ascii_alphanumeric));
-    if whole
-        && !dotted_neighbour
-        && l.len() == 4
-        && l.iter().all(|&x| x <= 3)
-        && uniform(text, run, i, j, b".") == Some(b'.')
+    if dotted_neighbour || uniform(text, run, i, j, b".") != Some(b'.') {
+        return;
+    }
+    if let Some(why) = std::str::from_utf8(&text[start..end])
+        .ok()
+        .and_then(network::ipv4)
     {
-        if let Some(why) = std::str::from_utf8(&text[start..end])
-            .ok()
-            .and_then(network::ipv4)
-        {
-            let (score, why) = with_context(why, 0.6, 0.85, ctx(network::CONTEXT));
-            sink.push(Entity::IpAddress, start, end, score, why);
-        }
+        let (score, why) = with_context(why, 0.6, 0.85, env.ctx.find(start, end, network::CONTEXT));
+        sink.push(Entity::IpAddress, start, end, score, why);
     }
 }
 
@@ -321,7 +398,23 @@ fn looks_like_date_or_version(text: &[u8], run: &Run) -> bool {
         && (n == 3 || sep(text, run, 2) != sep(text, run, 0));
     // The French dotted style "05.06.52.16.25" is a number, not a version.
     let french = l == [2, 2, 2, 2, 2] && text[run.groups[0].0] == b'0';
-    date_head || (dotted && !french && l.len() >= 3 && l.iter().all(|&x| x <= 3))
+    // Phone numbers are dotted in short groups; a dotted group of five or
+    // more digits is a decimal, a version or a build ("20180117.20").
+    let dotted_long = dotted && n > 1 && l.iter().any(|&x| x > 4);
+    // "20261122-1530", "20180117.20": a build stamped with its date.
+    let date_stamp = n > 1 && l[0] == 8 && is_yyyymmdd(&text[run.groups[0].0..run.groups[0].1]);
+    date_head
+        || dotted_long
+        || date_stamp
+        || (dotted && !french && l.len() >= 3 && l.iter().all(|&x| x <= 3))
+}
+
+/// Eight digits that read as a calendar date from 1990 to 2099.
+fn is_yyyymmdd(d: &[u8]) -> bool {
+    let (Some(y), Some(m), Some(day)) = (num(&d[..4]), num(&d[4..6]), num(&d[6..8])) else {
+        return false;
+    };
+    (1990..=2099).contains(&y) && valid_date(y, m, day)
 }
 
 /// Digits right after `:` or `.` continue a time or a decimal
@@ -330,7 +423,9 @@ fn looks_like_date_or_version(text: &[u8], run: &Run) -> bool {
 /// number is not enough ("0494 41 18 24-Office" is a phone number).
 fn continues_number(text: &[u8], run: &Run) -> bool {
     let lead = run.lead;
-    lead >= 2
+    // A `+` never continues a time or a decimal: "tel:+4930…" is a number.
+    !run.plus
+        && lead >= 2
         && matches!(text[lead - 1], b':' | b'.' | b',' | b'-' | b'_' | b'/')
         && text[lead - 2].is_ascii_alphanumeric()
 }
