@@ -2,8 +2,8 @@
 
 use std::sync::atomic::Ordering;
 
+use crate::extract::ApiQuery;
 use axum::body::Body;
-use axum::extract::Query;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -54,7 +54,7 @@ pub struct IngestResponse {
 
 pub async fn post_events(
     Ctx { caller, log: state }: Ctx,
-    Query(params): Query<IngestParams>,
+    ApiQuery(params): ApiQuery<IngestParams>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {

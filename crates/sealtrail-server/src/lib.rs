@@ -11,6 +11,7 @@ pub mod datadir;
 pub mod decode;
 pub mod error;
 pub mod export;
+pub mod extract;
 pub mod filters;
 pub mod ingest;
 pub mod metrics;

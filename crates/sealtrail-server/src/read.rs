@@ -1,6 +1,6 @@
 //! Read endpoints: checkpoint, entries, proofs, and the C2SP tlog-tiles API.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::access::audit::read_access;
 use crate::access::{Ctx, Scope};
 use crate::error::ApiError;
+use crate::extract::ApiQuery;
 use crate::projects::Root;
 use crate::proofs;
 use crate::state::AppState;
@@ -123,7 +124,7 @@ pub struct ProofResponse {
 pub async fn get_proof(
     Ctx { caller, log: state }: Ctx,
     Path(index): Path<String>,
-    Query(q): Query<SizeParam>,
+    ApiQuery(q): ApiQuery<SizeParam>,
 ) -> Result<Json<ProofResponse>, ApiError> {
     caller.require(Scope::Proofs, "GET /v1/entries/{index}/proof")?;
     let index = parse_index(&index)?;
@@ -191,7 +192,7 @@ pub struct ConsistencyResponse {
 
 pub async fn get_consistency(
     Ctx { caller, log: state }: Ctx,
-    Query(q): Query<ConsistencyParams>,
+    ApiQuery(q): ApiQuery<ConsistencyParams>,
 ) -> Result<Json<ConsistencyResponse>, ApiError> {
     caller.require(Scope::Proofs, "GET /v1/consistency")?;
     let committed = committed_size(&state);

@@ -214,6 +214,64 @@ async fn read_errors() {
     s.stop().await;
 }
 
+/// Malformed query strings and JSON bodies are refused in the API's one
+/// error shape (axum's own rejections were plain text, and 422 for a body of
+/// the wrong type: found by schemathesis against /openapi.json).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_queries_and_bodies_answer_the_error_shape() {
+    let mut s = TestServer::start().await;
+    s.ingest(json!([event("a", 1)])).await;
+    let url = |p: &str| format!("{}{p}", s.url);
+    for (method, path, body) in [
+        ("POST", "/v1/keys/x/rotate", Some(r#"{"overlap_seconds": {}}"#)),
+        ("POST", "/v1/signing-keys/rotate", Some("[null, null]")),
+        ("POST", "/v1/signing-keys/rotate", Some(r#"{"overlap_seconds": -1}"#)),
+        ("POST", "/v1/keys", Some("{")),
+        ("GET", "/v1/agents?status=sleeping", None),
+        ("GET", "/v1/consistency?from=x&to=1", None),
+        ("GET", "/v1/entries/0/proof?size=big", None),
+        ("POST", "/v1/events?wait=checkpoint&also=1", Some("[]")),
+    ] {
+        let mut r = match method {
+            "GET" => s.http.get(url(path)),
+            _ => s.http.post(url(path)),
+        }
+        .bearer_auth(&s.key);
+        if let Some(b) = body {
+            r = r.header("content-type", "application/json").body(b);
+        }
+        let r = r.send().await.unwrap();
+        let status = r.status().as_u16();
+        let ct = r
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let text = r.text().await.unwrap();
+        assert_eq!(status, 400, "{method} {path}: {text}");
+        assert!(ct.starts_with("application/json"), "{method} {path}: {ct}");
+        let v: Value = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{method} {path}: not JSON ({e}): {text}"));
+        assert!(v["error"]["code"].is_string(), "{method} {path}: {v}");
+        assert!(v["error"]["message"].is_string(), "{method} {path}: {v}");
+    }
+    // A JSON body sent as something else is a 415 in the same shape.
+    let r = s
+        .http
+        .post(url("/v1/keys"))
+        .bearer_auth(&s.key)
+        .header("content-type", "text/plain")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 415);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "unsupported_media_type");
+    s.stop().await;
+}
+
 /// Tile names whose index arithmetic leaves 64 bits, or that no parser may
 /// accept: each is a 4xx with a message, never a dropped connection (the
 /// handler used to compute `index * 256` unchecked and panic on the first).

@@ -1,7 +1,7 @@
 //! `/v1/agents…`: the agent registry of the request's project.
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, Query};
+use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -13,6 +13,7 @@ use crate::access::audit::{self, Audit, CONFIG_CHANGE};
 use crate::access::{Ctx, Scope, SELF_AGENT};
 use crate::clock::now_micros;
 use crate::error::ApiError;
+use crate::extract::ApiQuery;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -27,7 +28,7 @@ pub struct AgentList {
 
 pub async fn list(
     Ctx { caller, log }: Ctx,
-    Query(p): Query<ListParams>,
+    ApiQuery(p): ApiQuery<ListParams>,
 ) -> Result<Json<AgentList>, ApiError> {
     caller.require(Scope::AgentsRead, "GET /v1/agents")?;
     let mut agents = log.access.agents(&log.project);

@@ -16,6 +16,7 @@ use crate::access::tokens::Claims;
 use crate::access::{Caller, Ctx, Role, Scope, Stored, SELF_AGENT};
 use crate::clock::now_micros;
 use crate::error::ApiError;
+use crate::extract::ApiJson;
 
 const DAY_MICROS: u64 = 86_400_000_000;
 /// Auditor keys are time-boxed: at most this long.
@@ -368,12 +369,12 @@ pub struct RotateKey {
 pub async fn rotate(
     Ctx { caller, log }: Ctx,
     Path(id): Path<String>,
-    json: Option<Json<RotateKey>>,
+    json: Result<Option<ApiJson<RotateKey>>, ApiError>,
 ) -> Result<Response, ApiError> {
     if caller.key.id != id || caller.token.is_some() {
         caller.require(Scope::KeysWrite, "POST /v1/keys/{id}/rotate")?;
     }
-    let overlap = json
+    let overlap = json?
         .map(|j| j.0)
         .unwrap_or_default()
         .overlap_seconds

@@ -38,10 +38,8 @@ pub fn routes() -> Router<Root> {
 pub(crate) fn body<T: DeserializeOwned>(
     json: Result<axum::Json<T>, JsonRejection>,
 ) -> Result<T, ApiError> {
-    match json {
-        Ok(axum::Json(v)) => Ok(v),
-        Err(e) => Err(ApiError::bad_request("invalid_request", e.body_text())),
-    }
+    // The one rejection shape of crate::extract (400, or 415 without JSON).
+    json.map(|axum::Json(v)| v).map_err(ApiError::from)
 }
 
 /// JSON of a value for a self-audit event's before/after.

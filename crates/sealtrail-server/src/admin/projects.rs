@@ -13,6 +13,7 @@ use crate::access::audit::{self, Audit, CONFIG_CHANGE};
 use crate::access::{valid_project_name, Ctx, ProjectRecord, Scope, DEFAULT_PROJECT};
 use crate::clock::now_micros;
 use crate::error::ApiError;
+use crate::extract::ApiJson;
 use crate::projects::Root;
 
 pub async fn list(State(root): State<Root>, Ctx { caller, log }: Ctx) -> Json<serde_json::Value> {
@@ -92,10 +93,10 @@ pub struct RotateSigning {
 
 pub async fn rotate_signing_key(
     Ctx { caller, log }: Ctx,
-    json: Option<Json<RotateSigning>>,
+    json: Result<Option<ApiJson<RotateSigning>>, ApiError>,
 ) -> Result<Response, ApiError> {
     caller.require(Scope::Signing, "POST /v1/signing-keys/rotate")?;
-    let overlap = json
+    let overlap = json?
         .map(|j| j.0)
         .unwrap_or_default()
         .overlap_seconds
