@@ -153,6 +153,30 @@ pub struct ServeArgs {
     backend: BackendArgs,
     #[command(flatten)]
     signing: SigningArgs,
+    #[command(flatten)]
+    tls: TlsArgs,
+}
+
+/// Serve HTTPS (docs/deploy.md, "TLS").
+#[derive(Debug, Args)]
+pub struct TlsArgs {
+    /// Serve the API and OTLP/gRPC over TLS with this certificate (PEM: the
+    /// server certificate, then its intermediates). Reloaded on SIGHUP and
+    /// when the file changes.
+    #[arg(long, env = "SEALTRAIL_TLS_CERT", value_name = "PEM", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "SEALTRAIL_TLS_KEY", value_name = "PEM", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+}
+
+impl TlsArgs {
+    fn options(&self) -> Option<sealtrail_server::tls::TlsOptions> {
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Some(sealtrail_server::tls::TlsOptions::new(cert, key)),
+            _ => None,
+        }
+    }
 }
 
 pub fn init(a: InitArgs) -> Result<ExitCode> {
@@ -254,6 +278,7 @@ pub fn serve(a: ServeArgs) -> Result<ExitCode> {
         signing: a.signing.options(),
         rate_limit: a.rate_limit,
         audit_reads: !a.no_audit_reads,
+        tls: a.tls.options(),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -264,9 +289,14 @@ pub fn serve(a: ServeArgs) -> Result<ExitCode> {
         if let Some(key) = owner_key {
             println!("Initialised a new log. Owner API key (shown only once): {key}");
         }
-        println!("sealtrail listening on http://{}", running.addr);
+        let scheme = running.scheme();
+        println!("sealtrail listening on {scheme}://{}", running.addr);
         if let Some(at) = running.otlp_grpc_addr {
-            println!("OTLP/gRPC listening on http://{at}");
+            println!("OTLP/gRPC listening on {scheme}://{at}");
+        }
+        // Only with TLS: without it SIGHUP keeps its default (ends the process).
+        if let Some(certs) = running.tls.clone() {
+            tokio::spawn(reload_on_sighup(certs));
         }
         println!("log origin: {}", running.origin);
         println!("log vkey:   {}", running.vkey);
@@ -281,6 +311,21 @@ pub fn serve(a: ServeArgs) -> Result<ExitCode> {
         Ok::<_, anyhow::Error>(())
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Each SIGHUP reloads the certificate and key; a bad pair keeps the old one.
+async fn reload_on_sighup(certs: std::sync::Arc<sealtrail_server::tls::CertStore>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hup = match signal(SignalKind::hangup()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!("cannot listen for SIGHUP ({e}); the certificate reloads only when its file changes");
+            return;
+        }
+    };
+    while hup.recv().await.is_some() {
+        certs.reload_logged("SIGHUP");
+    }
 }
 
 async fn wait_for_signal() {
@@ -326,6 +371,13 @@ pub fn show(a: ServeArgs) -> Result<ExitCode> {
     }
     if let Some(c) = &a.signing.signer_command {
         println!("signer_command = {c:?}");
+    }
+    match (&a.tls.tls_cert, &a.tls.tls_key) {
+        (Some(cert), Some(key)) => {
+            println!("tls_cert = {:?}", cert.display().to_string());
+            println!("tls_key = {:?}", key.display().to_string());
+        }
+        _ => println!("# tls_cert, tls_key: none (plain HTTP)"),
     }
     Ok(ExitCode::SUCCESS)
 }
