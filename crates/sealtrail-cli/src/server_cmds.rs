@@ -163,10 +163,20 @@ pub struct TlsArgs {
     /// Serve the API and OTLP/gRPC over TLS with this certificate (PEM: the
     /// server certificate, then its intermediates). Reloaded on SIGHUP and
     /// when the file changes.
-    #[arg(long, env = "SEALTRAIL_TLS_CERT", value_name = "PEM", requires = "tls_key")]
+    #[arg(
+        long,
+        env = "SEALTRAIL_TLS_CERT",
+        value_name = "PEM",
+        requires = "tls_key"
+    )]
     tls_cert: Option<PathBuf>,
     /// The certificate's private key (PEM: PKCS#8, PKCS#1 or SEC1).
-    #[arg(long, env = "SEALTRAIL_TLS_KEY", value_name = "PEM", requires = "tls_cert")]
+    #[arg(
+        long,
+        env = "SEALTRAIL_TLS_KEY",
+        value_name = "PEM",
+        requires = "tls_cert"
+    )]
     tls_key: Option<PathBuf>,
 }
 

@@ -496,12 +496,7 @@ mod tests {
             c.url("v1/entries/3/proof").unwrap().as_str(),
             "http://h:1/prefix/v1/entries/3/proof"
         );
-        for bad in [
-            "127.0.0.1:7700",
-            "ftp://h/",
-            "http://h/?a=b",
-            "not a url",
-        ] {
+        for bad in ["127.0.0.1:7700", "ftp://h/", "http://h/?a=b", "not a url"] {
             assert!(
                 matches!(parse_base_url(bad), Err(ClientError::InvalidUrl { .. })),
                 "{bad}"

@@ -196,9 +196,13 @@ fn stamp(paths: &[&Path]) -> Stamp {
         paths
             .iter()
             .map(|p| {
-                std::fs::metadata(p)
-                    .ok()
-                    .map(|m| (m.modified().unwrap_or(SystemTime::UNIX_EPOCH), m.len(), m.ino()))
+                std::fs::metadata(p).ok().map(|m| {
+                    (
+                        m.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+                        m.len(),
+                        m.ino(),
+                    )
+                })
             })
             .collect(),
     )
@@ -337,7 +341,12 @@ pub fn listen(
 ) -> io::Result<TlsListener> {
     let local = listener.local_addr()?;
     let (tx, rx) = mpsc::channel(64);
-    tokio::spawn(accept_loop(listener, TlsAcceptor::from(config), tx, shutdown));
+    tokio::spawn(accept_loop(
+        listener,
+        TlsAcceptor::from(config),
+        tx,
+        shutdown,
+    ));
     Ok(TlsListener { rx, local })
 }
 

@@ -92,7 +92,10 @@ impl Tls {
     }
 }
 
-async fn tls_server(t: &Tls, tweak: impl FnOnce(&mut sealtrail_server::ServeOptions)) -> TestServer {
+async fn tls_server(
+    t: &Tls,
+    tweak: impl FnOnce(&mut sealtrail_server::ServeOptions),
+) -> TestServer {
     let mut srv = TestServer::start_with(|o| {
         o.tls = Some(t.options());
         tweak(o);
@@ -154,7 +157,10 @@ async fn https_ingest_and_query_over_http1_and_h2() {
 
     // Plain HTTP on the TLS port gets no answer.
     let plain = reqwest::Client::new()
-        .get(format!("http://{}/healthz", srv.running.as_ref().unwrap().addr))
+        .get(format!(
+            "http://{}/healthz",
+            srv.running.as_ref().unwrap().addr
+        ))
         .timeout(Duration::from_secs(15))
         .send()
         .await;
@@ -171,10 +177,13 @@ async fn https_ingest_and_query_over_http1_and_h2() {
     .await
     .unwrap();
     tokio::spawn(conn);
-    let req = hyper::Request::get(format!("https://localhost:{}/v1/events?agent=tls-agent", addr.port()))
-        .header("authorization", format!("Bearer {}", srv.key))
-        .body(http_body_util::Empty::<hyper::body::Bytes>::new())
-        .unwrap();
+    let req = hyper::Request::get(format!(
+        "https://localhost:{}/v1/events?agent=tls-agent",
+        addr.port()
+    ))
+    .header("authorization", format!("Bearer {}", srv.key))
+    .body(http_body_util::Empty::<hyper::body::Bytes>::new())
+    .unwrap();
     let resp = send.send_request(req).await.unwrap();
     assert_eq!(resp.version(), hyper::Version::HTTP_2);
     assert_eq!(resp.status(), 200);
@@ -199,7 +208,10 @@ fn start_error(opts: TlsOptions) -> String {
         Ok(_) => panic!("started with an unusable certificate"),
         Err(e) => format!("{e:#}"),
     };
-    assert!(!data.exists(), "the data directory was made before the TLS check");
+    assert!(
+        !data.exists(),
+        "the data directory was made before the TLS check"
+    );
     err
 }
 
@@ -209,25 +221,39 @@ fn unusable_pem_files_refuse_the_start_and_name_the_file() {
     let d = t.dir.path();
     let missing = d.join("missing.crt");
     let e = start_error(TlsOptions::new(&missing, &t.key));
-    assert!(e.contains("cannot read the TLS certificate file") && e.contains("missing.crt"), "{e}");
+    assert!(
+        e.contains("cannot read the TLS certificate file") && e.contains("missing.crt"),
+        "{e}"
+    );
 
     let e = start_error(TlsOptions::new(&t.cert, d.join("missing.key")));
-    assert!(e.contains("cannot read the TLS private key file") && e.contains("missing.key"), "{e}");
+    assert!(
+        e.contains("cannot read the TLS private key file") && e.contains("missing.key"),
+        "{e}"
+    );
 
     // Swapped: the key where the certificate belongs.
     let e = start_error(TlsOptions::new(&t.key, &t.cert));
-    assert!(e.contains("holds no PEM CERTIFICATE block") && e.contains("server.key"), "{e}");
+    assert!(
+        e.contains("holds no PEM CERTIFICATE block") && e.contains("server.key"),
+        "{e}"
+    );
     assert!(e.contains("swapped"), "{e}");
 
     let junk = d.join("junk.pem");
     std::fs::write(&junk, "hello\n").unwrap();
     let e = start_error(TlsOptions::new(&t.cert, &junk));
-    assert!(e.contains("holds no PEM private key") && e.contains("junk.pem"), "{e}");
+    assert!(
+        e.contains("holds no PEM private key") && e.contains("junk.pem"),
+        "{e}"
+    );
 
     let other = t.ca.leaf("other", &[]).write(d, "other");
     let e = start_error(TlsOptions::new(&t.cert, &other.1));
     assert!(
-        e.contains("does not belong to the certificate") && e.contains("other.key") && e.contains("server.crt"),
+        e.contains("does not belong to the certificate")
+            && e.contains("other.key")
+            && e.contains("server.crt"),
         "{e}"
     );
 
@@ -253,9 +279,15 @@ async fn stalled_and_failed_handshakes_do_not_hold_up_other_clients() {
         stalled.push(TcpStream::connect(addr).await.unwrap());
     }
     let mut garbage = TcpStream::connect(addr).await.unwrap();
-    garbage.write_all(&[0x16, 0x03, 0x01, 0xff, 0xff, 1, 2, 3]).await.unwrap();
+    garbage
+        .write_all(&[0x16, 0x03, 0x01, 0xff, 0xff, 1, 2, 3])
+        .await
+        .unwrap();
     let mut plain = TcpStream::connect(addr).await.unwrap();
-    plain.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    plain
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
     // Were the handshakes done in the accept loop, this client would wait
     // behind the first stalled one for the whole handshake time limit.
     let started = Instant::now();
@@ -272,7 +304,10 @@ async fn stalled_and_failed_handshakes_do_not_hold_up_other_clients() {
     let mut b = [0u8; 64];
     let n = tokio::time::timeout(Duration::from_secs(5), plain.read(&mut b)).await;
     if let Ok(Ok(n)) = n {
-        assert!(!String::from_utf8_lossy(&b[..n]).contains("ok"), "plain HTTP answered");
+        assert!(
+            !String::from_utf8_lossy(&b[..n]).contains("ok"),
+            "plain HTTP answered"
+        );
     }
     drop((stalled, garbage));
     srv.stop().await;
@@ -322,17 +357,20 @@ async fn otlp_grpc_over_tls() {
     let tls = tonic::transport::ClientTlsConfig::new()
         .ca_certificate(tonic::transport::Certificate::from_pem(&t.ca.pem))
         .domain_name("localhost");
-    let channel = tonic::transport::Channel::from_shared(format!("https://localhost:{}", addr.port()))
-        .unwrap()
-        .tls_config(tls)
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let channel =
+        tonic::transport::Channel::from_shared(format!("https://localhost:{}", addr.port()))
+            .unwrap()
+            .tls_config(tls)
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
     let mut client = TraceServiceClient::new(channel);
     let mut req = tonic::Request::new(grpc_request("conv-grpc-tls"));
-    req.metadata_mut()
-        .insert("authorization", format!("Bearer {}", srv.key).parse().unwrap());
+    req.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {}", srv.key).parse().unwrap(),
+    );
     let resp = client.export(req).await.unwrap().into_inner();
     assert_eq!(resp.partial_success, None);
     let page = srv.get_json("/v1/events?session=conv-grpc-tls").await;
@@ -360,7 +398,10 @@ async fn wait_for_cert(t: &Tls, addr: std::net::SocketAddr, want: &str) {
         if peer_sha256(&s) == want {
             return;
         }
-        assert!(Instant::now() < deadline, "the server never presented the new certificate");
+        assert!(
+            Instant::now() < deadline,
+            "the server never presented the new certificate"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -388,12 +429,18 @@ async fn reload_serves_new_connections_the_new_cert_and_keeps_open_ones() {
     let after = t.connect(addr, &[]).await;
     assert_eq!(peer_sha256(&after), b);
     // The connection opened before keeps its session and keeps working.
-    assert_eq!(http1_get(&mut before, "/healthz").await, (200, "ok\n".into()));
+    assert_eq!(
+        http1_get(&mut before, "/healthz").await,
+        (200, "ok\n".into())
+    );
     assert_eq!(peer_sha256(&before), a);
 
     // A bad new file is refused and the current certificate kept.
-    std::fs::write(&t.cert, "-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n")
-        .unwrap();
+    std::fs::write(
+        &t.cert,
+        "-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
     let e = certs.reload().unwrap_err().to_string();
     assert!(e.contains("server.crt"), "{e}");
     assert_eq!(peer_sha256(&t.connect(addr, &[]).await), b);

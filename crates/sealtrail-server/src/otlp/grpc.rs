@@ -85,8 +85,7 @@ pub async fn serve(
     let service = TraceServiceServer::new(OtlpTraceService { root })
         .accept_compressed(CompressionEncoding::Gzip)
         .max_decoding_message_size(limit);
-    let router = tonic::transport::Server::builder()
-        .add_service(service);
+    let router = tonic::transport::Server::builder().add_service(service);
     let accepting = shutdown.clone();
     let stopped = async move {
         let _ = shutdown.wait_for(|stop| *stop).await;
@@ -103,9 +102,7 @@ pub async fn serve(
         // Handshakes run per connection (crate::tls), never in tonic's accept loop.
         Some(config) => {
             let incoming = crate::tls::listen(listener, config, accepting)?.into_incoming();
-            router
-                .serve_with_incoming_shutdown(incoming, stopped)
-                .await
+            router.serve_with_incoming_shutdown(incoming, stopped).await
         }
     }
     .context("OTLP/gRPC server failed")
