@@ -20,7 +20,7 @@ pub struct TestCa {
 pub struct Leaf {
     pub cert_pem: String,
     pub key_pem: String,
-    /// SHA-256 of the certificate's DER, hex (what `sealtrail serve` logs).
+    /// The certificate, DER.
     pub der: Vec<u8>,
 }
 
@@ -45,8 +45,14 @@ impl TestCa {
     /// A server certificate for `localhost`, 127.0.0.1 and ::1 (plus
     /// `extra` names), with common name `cn`.
     pub fn leaf(&self, cn: &str, extra: &[&str]) -> Leaf {
-        let mut names: Vec<String> = vec!["localhost".into(), "127.0.0.1".into(), "::1".into()];
-        names.extend(extra.iter().map(|s| s.to_string()));
+        let mut names = vec!["localhost", "127.0.0.1", "::1"];
+        names.extend_from_slice(extra);
+        self.leaf_for(cn, &names)
+    }
+
+    /// A server certificate for exactly `names` (DNS names or IP addresses).
+    pub fn leaf_for(&self, cn: &str, names: &[&str]) -> Leaf {
+        let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
         let mut params = CertificateParams::new(names).unwrap();
         params.distinguished_name.push(DnType::CommonName, cn);
         params.use_authority_key_identifier_extension = true;
@@ -79,11 +85,5 @@ impl Leaf {
         std::fs::write(&c, &self.cert_pem).unwrap();
         std::fs::write(&k, &self.key_pem).unwrap();
         (c, k)
-    }
-
-    /// SHA-256 of the DER, hex.
-    pub fn sha256(&self) -> String {
-        use sha2::Digest;
-        hex::encode(sha2::Sha256::digest(&self.der))
     }
 }
