@@ -92,3 +92,38 @@ pub(crate) fn build_error(e: &reqwest::Error, ca: Option<&CaCert>) -> ClientErro
         None => ClientError::Build(transport_message(e)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unusable_ca_files_are_named() {
+        let e = CaCert::from_file("/nonexistent/ca.pem").unwrap_err();
+        assert_eq!(e.code(), "invalid_ca_cert");
+        let msg = e.to_string();
+        assert!(
+            msg.contains("/nonexistent/ca.pem") && msg.contains("cannot read"),
+            "{msg}"
+        );
+        let e = CaCert::from_pem(b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no PEM CERTIFICATE block"), "{e}");
+        // A CERTIFICATE block that is not a certificate shows up at build.
+        let junk =
+            CaCert::from_pem(b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
+                .unwrap();
+        let e = crate::Client::builder("https://h:1", "k")
+            .ca_cert(junk)
+            .build()
+            .unwrap_err();
+        assert_eq!(e.code(), "invalid_ca_cert", "{e}");
+        let e = crate::Client::builder("https://h:1", "k")
+            .ca_cert_file("/nonexistent/other.pem")
+            .build()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("/nonexistent/other.pem"), "{e}");
+    }
+}
