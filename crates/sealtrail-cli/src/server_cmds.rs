@@ -296,6 +296,14 @@ pub fn serve(a: ServeArgs) -> Result<ExitCode> {
         .context("cannot start the async runtime")?;
     rt.block_on(async move {
         let (running, owner_key) = sealtrail_server::start(opts).await?;
+        // Only with TLS: without it SIGHUP keeps its default (ends the
+        // process). Listening starts before the banner, so a SIGHUP sent by
+        // whoever waits for the banner never meets the default action.
+        if let Some(certs) = running.tls.clone() {
+            let hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+                .context("cannot listen for SIGHUP (certificate reload)")?;
+            tokio::spawn(reload_on_sighup(hup, certs));
+        }
         if let Some(key) = owner_key {
             println!("Initialised a new log. Owner API key (shown only once): {key}");
         }
@@ -303,10 +311,6 @@ pub fn serve(a: ServeArgs) -> Result<ExitCode> {
         println!("sealtrail listening on {scheme}://{}", running.addr);
         if let Some(at) = running.otlp_grpc_addr {
             println!("OTLP/gRPC listening on {scheme}://{at}");
-        }
-        // Only with TLS: without it SIGHUP keeps its default (ends the process).
-        if let Some(certs) = running.tls.clone() {
-            tokio::spawn(reload_on_sighup(certs));
         }
         println!("log origin: {}", running.origin);
         println!("log vkey:   {}", running.vkey);
@@ -324,15 +328,10 @@ pub fn serve(a: ServeArgs) -> Result<ExitCode> {
 }
 
 /// Each SIGHUP reloads the certificate and key; a bad pair keeps the old one.
-async fn reload_on_sighup(certs: std::sync::Arc<sealtrail_server::tls::CertStore>) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut hup = match signal(SignalKind::hangup()) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::warn!("cannot listen for SIGHUP ({e}); the certificate reloads only when its file changes");
-            return;
-        }
-    };
+async fn reload_on_sighup(
+    mut hup: tokio::signal::unix::Signal,
+    certs: std::sync::Arc<sealtrail_server::tls::CertStore>,
+) {
     while hup.recv().await.is_some() {
         certs.reload_logged("SIGHUP");
     }

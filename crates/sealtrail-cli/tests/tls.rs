@@ -514,3 +514,110 @@ fn mcp_proxy_records_to_an_https_server() {
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(events[0]["event"]["tool"]["name"], "add");
 }
+
+#[test]
+fn mcp_proxy_relays_to_an_https_upstream() {
+    if !need("curl") {
+        return;
+    }
+    let s = Setup::new();
+    // The https sealtrail server stands in for an MCP server behind TLS: the
+    // relay forwards any path, so its /healthz shows the upstream was reached.
+    let server = s.serve(&[]);
+    let upstream = format!("{}/mcp", server.url.replace("127.0.0.1", "localhost"));
+    let mut proxy = Command::new(BIN)
+        .args([
+            "mcp-proxy",
+            "--agent",
+            "mcp-up",
+            "--server",
+            &server.url,
+            "--api-key",
+            &s.api_key,
+        ])
+        .arg("--ca-cert")
+        .arg(&s.ca_file)
+        .arg("--spool")
+        .arg(s.dir.path().join("spool"))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream",
+            &upstream,
+            "--upstream-ca-cert",
+        ])
+        .arg(&s.ca_file)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(proxy.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    let listen = line
+        .trim()
+        .strip_prefix("sealtrail mcp-proxy listening on ")
+        .unwrap_or_else(|| panic!("{line:?}"))
+        .trim_end_matches("/mcp")
+        .to_string();
+    let got = curl(&[&format!("{listen}/healthz")]);
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe { libc::kill(proxy.id() as i32, libc::SIGTERM) };
+    let _ = proxy.wait();
+    assert_eq!(ok(&got, "curl through the proxy"), "ok\n");
+
+    // Without the upstream's CA the relay cannot verify it: 502.
+    let mut proxy = Command::new(BIN)
+        .args([
+            "mcp-proxy",
+            "--agent",
+            "mcp-up",
+            "--server",
+            &server.url,
+            "--api-key",
+            &s.api_key,
+        ])
+        .arg("--spool")
+        .arg(s.dir.path().join("spool2"))
+        .args(["--listen", "127.0.0.1:0", "--upstream", &upstream])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(proxy.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    let listen = line
+        .trim()
+        .trim_start_matches("sealtrail mcp-proxy listening on ")
+        .trim_end_matches("/mcp")
+        .to_string();
+    let got = curl(&[
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        &format!("{listen}/healthz"),
+    ]);
+    unsafe { libc::kill(proxy.id() as i32, libc::SIGTERM) };
+    let _ = proxy.wait();
+    assert_eq!(String::from_utf8_lossy(&got.stdout), "502");
+}
+
+#[test]
+fn sighup_at_once_after_the_banner_does_not_stop_the_server() {
+    let s = Setup::new();
+    for _ in 0..3 {
+        let mut server = s.serve(&[]);
+        // Whoever waits for the banner may signal at once.
+        sighup(&server);
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(
+            server.child.try_wait().unwrap().is_none(),
+            "SIGHUP right after the banner stopped the server"
+        );
+        let mut c = connect(&server.url, &s.ca.pem);
+        assert_eq!(healthz(&mut c), "HTTP/1.1 200 OK");
+        server.terminate_cleanly();
+    }
+}
