@@ -155,7 +155,8 @@ fn https_with_curl_the_cli_the_rust_client_and_monitor() {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    // The CLI, with --ca-cert and with SEALTRAIL_CA_CERT.
+    // The CLI, with --ca-cert and with SEALTRAIL_CA_CERT (waiting for a
+    // checkpoint, which `monitor` below needs).
     let events = s.dir.path().join("events.jsonl");
     std::fs::write(
         &events,
@@ -169,7 +170,11 @@ fn https_with_curl_the_cli_the_rust_client_and_monitor() {
     .unwrap();
     let ev = events.to_str().unwrap();
     ok(
-        &s.cli(&url, &["ingest", ev, "--ca-cert", ca], &[]),
+        &s.cli(
+            &url,
+            &["ingest", ev, "--ca-cert", ca, "--wait-checkpoint"],
+            &[],
+        ),
         "ingest --ca-cert",
     );
     let out = s.cli(
