@@ -242,7 +242,15 @@ pub async fn start(opts: ServeOptions) -> Result<(Running, Option<String>)> {
             let _ = http_shutdown.wait_for(|stop| *stop).await;
         };
         match http_listener {
-            Listener::Plain(l) => axum::serve(l, app).with_graceful_shutdown(stopped).await,
+            Listener::Plain(l) => {
+                use axum::serve::ListenerExt;
+                // As on the TLS listener: an answer written in two parts
+                // must not wait for the client's delayed ACK (Nagle).
+                let l = l.tap_io(|tcp| {
+                    let _ = tcp.set_nodelay(true);
+                });
+                axum::serve(l, app).with_graceful_shutdown(stopped).await
+            }
             Listener::Tls(l) => axum::serve(l, app).with_graceful_shutdown(stopped).await,
         }
         .context("HTTP server failed")?;
