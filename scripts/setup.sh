@@ -234,6 +234,8 @@ main() {
     setup_postgres
     setup_python_venv
     python3 -c 'import cryptography' 2>/dev/null || python3 -m pip install -q cryptography || warn "python3 cryptography missing: the independent verifier (verifiers/python) cannot run; SEALTRAIL_SKIP_PYTHON=1 skips its test"
+    # The TLS tests (crates/sealtrail-cli/tests/tls.rs) and the bench scripts use curl.
+    have curl || pg_sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl >/dev/null || warn "curl missing: the TLS tests fail under CI=true"
     log "ok"
 }
 

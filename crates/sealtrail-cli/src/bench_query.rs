@@ -410,6 +410,9 @@ pub struct BenchQueryArgs {
     pub server: Option<String>,
     #[arg(long, env = "SEALTRAIL_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
+    /// For an https:// --server: trust only this CA certificate (PEM).
+    #[arg(long, env = "SEALTRAIL_CA_CERT", value_name = "PEM")]
+    pub ca_cert: Option<PathBuf>,
     /// Print the results as one JSON object.
     #[arg(long)]
     pub json: bool,
@@ -555,7 +558,13 @@ pub fn query(a: BenchQueryArgs) -> anyhow::Result<ExitCode> {
         limit: a.limit,
     };
     let http = match (&a.server, &a.api_key) {
-        (Some(url), Some(key)) => Some(sealtrail_client::Client::new(url, key)?),
+        (Some(url), Some(key)) => {
+            let mut b = sealtrail_client::Client::builder(url, key);
+            if let Some(ca) = &a.ca_cert {
+                b = b.ca_cert_file(ca);
+            }
+            Some(b.build()?)
+        }
         (Some(_), None) => bail!("--server needs --api-key (or SEALTRAIL_API_KEY)"),
         _ => None,
     };

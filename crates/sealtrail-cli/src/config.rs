@@ -30,6 +30,8 @@ pub const KEYS: &[(&str, &str)] = &[
     ("pg_schema", "SEALTRAIL_PG_SCHEMA"),
     ("signing_key", "SEALTRAIL_SIGNING_KEY"),
     ("signer_command", "SEALTRAIL_SIGNER_COMMAND"),
+    ("tls_cert", "SEALTRAIL_TLS_CERT"),
+    ("tls_key", "SEALTRAIL_TLS_KEY"),
 ];
 
 /// The data directory the command line names (`--data DIR`, `--data=DIR`),
@@ -111,6 +113,8 @@ pub const TEMPLATE: &str = "\
 # pg_schema = \"sealtrail\"
 # signing_key = \"/etc/sealtrail/log.key\"   # default: log.key in this directory
 # signer_command = \"sealtrail signer --key /etc/sealtrail/log.key\"   # docs/deploy.md
+# tls_cert = \"/etc/sealtrail/tls/cert.pem\"   # HTTPS; reloaded on SIGHUP or change
+# tls_key = \"/etc/sealtrail/tls/key.pem\"
 ";
 
 #[cfg(test)]

@@ -72,10 +72,11 @@ pub fn run(a: ExportArgs) -> Result<ExitCode> {
             scope: f.scope.clone(),
             bodies: Some(!a.no_bodies),
         };
-        let mut exporter = Exporter::new(
+        let mut exporter = Exporter::with_ca_cert(
             &a.server.server,
             &a.server.api_key,
             Duration::from_secs(a.timeout),
+            a.server.ca_cert()?.as_ref(),
         )?;
         if let Some(p) = a.server.project() {
             exporter = exporter.project(p);

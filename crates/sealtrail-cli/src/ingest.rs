@@ -42,6 +42,10 @@ pub struct ServerArgs {
     /// project (`default` for owner keys).
     #[arg(long, env = "SEALTRAIL_PROJECT", value_name = "NAME")]
     pub project: Option<String>,
+    /// For an https:// server: trust only this CA certificate (PEM) instead
+    /// of the system's trust store.
+    #[arg(long, env = "SEALTRAIL_CA_CERT", value_name = "PEM")]
+    pub ca_cert: Option<PathBuf>,
 }
 
 impl ServerArgs {
@@ -51,7 +55,10 @@ impl ServerArgs {
 
     /// A client builder with the server, key and project.
     pub fn builder(&self) -> sealtrail_client::ClientBuilder {
-        let b = Client::builder(&self.server, &self.api_key);
+        let mut b = Client::builder(&self.server, &self.api_key);
+        if let Some(ca) = &self.ca_cert {
+            b = b.ca_cert_file(ca);
+        }
         match self.project() {
             Some(p) => b.project(p),
             None => b,
@@ -61,6 +68,18 @@ impl ServerArgs {
     pub fn project(&self) -> Option<&str> {
         self.project.as_deref().filter(|p| !p.is_empty())
     }
+
+    /// The `--ca-cert` file, read and parsed.
+    pub fn ca_cert(&self) -> anyhow::Result<Option<sealtrail_client::CaCert>> {
+        Ok(ca_cert(self.ca_cert.as_deref())?)
+    }
+}
+
+/// The CA certificate a `--ca-cert` names, read and parsed (`None`: none given).
+pub fn ca_cert(
+    path: Option<&std::path::Path>,
+) -> Result<Option<sealtrail_client::CaCert>, ClientError> {
+    path.map(sealtrail_client::CaCert::from_file).transpose()
 }
 
 /// A Tokio runtime for one command (`threads` = 0: current thread).

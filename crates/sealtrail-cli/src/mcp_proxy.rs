@@ -23,6 +23,10 @@ pub struct McpProxyArgs {
     /// Streamable HTTP: the MCP server's endpoint (e.g. http://127.0.0.1:8000/mcp).
     #[arg(long, value_name = "URL", requires = "listen")]
     pub upstream: Option<String>,
+    /// For an https:// --upstream: trust only this CA certificate (PEM)
+    /// instead of the system's trust store.
+    #[arg(long, value_name = "PEM", requires = "upstream")]
+    pub upstream_ca_cert: Option<PathBuf>,
     /// Where undelivered events wait [default: $XDG_STATE_HOME/sealtrail/mcp-spool,
     /// or ~/.local/state/sealtrail/mcp-spool].
     #[arg(long, env = "SEALTRAIL_SPOOL", value_name = "DIR")]
@@ -53,6 +57,7 @@ pub fn run(args: McpProxyArgs) -> anyhow::Result<ExitCode> {
         agent: args.agent,
         listen: args.listen,
         upstream: args.upstream,
+        upstream_ca_cert: args.upstream_ca_cert,
         spool: args.spool,
         enforce_scope: args.enforce_scope,
         scope: args.scope,

@@ -65,6 +65,10 @@ pub struct MonitorArgs {
         value_name = "KEY"
     )]
     api_key: Option<String>,
+    /// For an https:// server: trust only this CA certificate (PEM) instead
+    /// of the system's trust store.
+    #[arg(long, env = "SEALTRAIL_CA_CERT", value_name = "PEM")]
+    ca_cert: Option<PathBuf>,
     /// Where the last trusted checkpoint is kept. Default:
     /// ./sealtrail-monitor-<key id>.json
     #[arg(long, value_name = "FILE")]
@@ -188,16 +192,24 @@ struct Source {
 }
 
 impl Source {
-    fn new(url: &str, api_key: Option<&str>, timeout: Duration) -> Result<Source> {
+    fn new(
+        url: &str,
+        api_key: Option<&str>,
+        timeout: Duration,
+        ca: Option<&sealtrail_client::CaCert>,
+    ) -> Result<Source> {
         let base = url.trim().trim_end_matches('/');
-        let tlog = TlogClient::new(&format!("{base}/tlog/"), api_key, timeout)?;
+        let tlog = TlogClient::with_ca_cert(&format!("{base}/tlog/"), api_key, timeout, ca)?;
         let api = match api_key {
-            Some(key) => Some(
-                Client::builder(base, key)
+            Some(key) => {
+                let mut b = Client::builder(base, key)
                     .timeout(timeout)
-                    .connect_timeout(timeout)
-                    .build()?,
-            ),
+                    .connect_timeout(timeout);
+                if let Some(ca) = ca {
+                    b = b.ca_cert(ca.clone());
+                }
+                Some(b.build()?)
+            }
             None => None,
         };
         Ok(Source {
@@ -756,7 +768,8 @@ pub fn run(a: MonitorArgs) -> Result<ExitCode> {
         .clone()
         .unwrap_or_else(|| default_state_path(&verifier));
     let state = load_state(&state_path, &vkey, &verifier)?;
-    let source = Source::new(&a.url, a.api_key.as_deref(), a.timeout)?;
+    let ca = crate::ingest::ca_cert(a.ca_cert.as_deref())?;
+    let source = Source::new(&a.url, a.api_key.as_deref(), a.timeout, ca.as_ref())?;
     let trusted = match &state {
         Some(s) => {
             if s.url != source.url && !a.json {

@@ -153,6 +153,40 @@ pub struct ServeArgs {
     backend: BackendArgs,
     #[command(flatten)]
     signing: SigningArgs,
+    #[command(flatten)]
+    tls: TlsArgs,
+}
+
+/// Serve HTTPS (docs/deploy.md, "TLS").
+#[derive(Debug, Args)]
+pub struct TlsArgs {
+    /// Serve the API and OTLP/gRPC over TLS with this certificate (PEM: the
+    /// server certificate, then its intermediates). Reloaded on SIGHUP and
+    /// when the file changes.
+    #[arg(
+        long,
+        env = "SEALTRAIL_TLS_CERT",
+        value_name = "PEM",
+        requires = "tls_key"
+    )]
+    tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(
+        long,
+        env = "SEALTRAIL_TLS_KEY",
+        value_name = "PEM",
+        requires = "tls_cert"
+    )]
+    tls_key: Option<PathBuf>,
+}
+
+impl TlsArgs {
+    fn options(&self) -> Option<sealtrail_server::tls::TlsOptions> {
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Some(sealtrail_server::tls::TlsOptions::new(cert, key)),
+            _ => None,
+        }
+    }
 }
 
 pub fn init(a: InitArgs) -> Result<ExitCode> {
@@ -255,6 +289,7 @@ pub fn serve(a: ServeArgs) -> Result<ExitCode> {
         rate_limit: a.rate_limit,
         access_upkeep: Default::default(),
         audit_reads: !a.no_audit_reads,
+        tls: a.tls.options(),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -262,12 +297,21 @@ pub fn serve(a: ServeArgs) -> Result<ExitCode> {
         .context("cannot start the async runtime")?;
     rt.block_on(async move {
         let (running, owner_key) = sealtrail_server::start(opts).await?;
+        // Only with TLS: without it SIGHUP keeps its default (ends the
+        // process). Listening starts before the banner, so a SIGHUP sent by
+        // whoever waits for the banner never meets the default action.
+        if let Some(certs) = running.tls.clone() {
+            let hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+                .context("cannot listen for SIGHUP (certificate reload)")?;
+            tokio::spawn(reload_on_sighup(hup, certs));
+        }
         if let Some(key) = owner_key {
             println!("Initialised a new log. Owner API key (shown only once): {key}");
         }
-        println!("sealtrail listening on http://{}", running.addr);
+        let scheme = running.scheme();
+        println!("sealtrail listening on {scheme}://{}", running.addr);
         if let Some(at) = running.otlp_grpc_addr {
-            println!("OTLP/gRPC listening on http://{at}");
+            println!("OTLP/gRPC listening on {scheme}://{at}");
         }
         println!("log origin: {}", running.origin);
         println!("log vkey:   {}", running.vkey);
@@ -282,6 +326,16 @@ pub fn serve(a: ServeArgs) -> Result<ExitCode> {
         Ok::<_, anyhow::Error>(())
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Each SIGHUP reloads the certificate and key; a bad pair keeps the old one.
+async fn reload_on_sighup(
+    mut hup: tokio::signal::unix::Signal,
+    certs: std::sync::Arc<sealtrail_server::tls::CertStore>,
+) {
+    while hup.recv().await.is_some() {
+        certs.reload_logged("SIGHUP");
+    }
 }
 
 async fn wait_for_signal() {
@@ -327,6 +381,13 @@ pub fn show(a: ServeArgs) -> Result<ExitCode> {
     }
     if let Some(c) = &a.signing.signer_command {
         println!("signer_command = {c:?}");
+    }
+    match (&a.tls.tls_cert, &a.tls.tls_key) {
+        (Some(cert), Some(key)) => {
+            println!("tls_cert = {:?}", cert.display().to_string());
+            println!("tls_key = {:?}", key.display().to_string());
+        }
+        _ => println!("# tls_cert, tls_key: none (plain HTTP)"),
     }
     Ok(ExitCode::SUCCESS)
 }

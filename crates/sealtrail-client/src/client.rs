@@ -1,5 +1,6 @@
 //! The HTTP client.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
@@ -9,6 +10,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::{body_snippet, from_error_answer, transport_message, ClientError};
+use crate::tls::CaCert;
 use crate::types::{
     ConsistencyResponse, EntryResponse, EventsPage, EventsQuery, IngestResponse, ProofResponse,
     StatsQuery, StatsResponse,
@@ -43,6 +45,14 @@ pub struct ClientBuilder {
     pool_idle_timeout: Duration,
     pool_max_idle_per_host: usize,
     project: Option<String>,
+    ca_cert: Option<CaSource>,
+}
+
+/// A CA given to the builder, read when the client is built.
+#[derive(Debug, Clone)]
+enum CaSource {
+    Parsed(CaCert),
+    File(PathBuf),
 }
 
 impl ClientBuilder {
@@ -71,6 +81,20 @@ impl ClientBuilder {
     /// How long an idle pooled connection is kept (default 90 s).
     pub fn pool_idle_timeout(mut self, t: Duration) -> Self {
         self.pool_idle_timeout = t;
+        self
+    }
+
+    /// Trust only this CA for an `https://` server (default: the system's
+    /// trust store).
+    pub fn ca_cert(mut self, ca: CaCert) -> Self {
+        self.ca_cert = Some(CaSource::Parsed(ca));
+        self
+    }
+
+    /// [`ClientBuilder::ca_cert`] from a PEM file, read by
+    /// [`ClientBuilder::build`] (errors name the file).
+    pub fn ca_cert_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.ca_cert = Some(CaSource::File(path.into()));
         self
     }
 
@@ -104,7 +128,13 @@ impl ClientBuilder {
                 })?;
             headers.insert(PROJECT_HEADER, value);
         }
-        let http = reqwest::Client::builder()
+        let ca = match self.ca_cert {
+            None => None,
+            Some(CaSource::Parsed(ca)) => Some(ca),
+            Some(CaSource::File(path)) => Some(CaCert::from_file(path)?),
+        };
+        let http = reqwest::Client::builder();
+        let http = crate::tls::configure(http, base.scheme() == "https", ca.as_ref())
             .default_headers(headers)
             .user_agent(concat!("sealtrail-client/", env!("CARGO_PKG_VERSION")))
             .timeout(self.timeout)
@@ -113,7 +143,7 @@ impl ClientBuilder {
             .pool_max_idle_per_host(self.pool_max_idle_per_host)
             .tcp_nodelay(true)
             .build()
-            .map_err(|e| ClientError::Build(transport_message(&e)))?;
+            .map_err(|e| crate::tls::build_error(&e, ca.as_ref()))?;
         Ok(Client {
             http,
             base,
@@ -131,15 +161,8 @@ fn parse_base_url(url: &str) -> Result<Url, ClientError> {
     };
     let mut parsed = Url::parse(url.trim()).map_err(|e| invalid(e.to_string()))?;
     match parsed.scheme() {
-        "http" => {}
-        "https" => {
-            return Err(invalid(
-                "https is not supported yet (this client has no TLS backend); \
-                 use the server's http:// listener"
-                    .into(),
-            ))
-        }
-        other => return Err(invalid(format!("scheme {other:?} is not http"))),
+        "http" | "https" => {}
+        other => return Err(invalid(format!("scheme {other:?} is not http or https"))),
     }
     if parsed.host_str().is_none_or(str::is_empty) {
         return Err(invalid("no host".into()));
@@ -220,6 +243,7 @@ impl Client {
             pool_idle_timeout: Duration::from_secs(90),
             pool_max_idle_per_host: usize::MAX,
             project: None,
+            ca_cert: None,
         }
     }
 
@@ -472,20 +496,16 @@ mod tests {
             c.url("v1/entries/3/proof").unwrap().as_str(),
             "http://h:1/prefix/v1/entries/3/proof"
         );
-        for bad in [
-            "127.0.0.1:7700",
-            "ftp://h/",
-            "http://h/?a=b",
-            "not a url",
-            "https://h/",
-        ] {
+        for bad in ["127.0.0.1:7700", "ftp://h/", "http://h/?a=b", "not a url"] {
             assert!(
                 matches!(parse_base_url(bad), Err(ClientError::InvalidUrl { .. })),
                 "{bad}"
             );
         }
-        let e = parse_base_url("https://h/").unwrap_err().to_string();
-        assert!(e.contains("https is not supported"), "{e}");
+        assert_eq!(
+            parse_base_url("https://h:7700").unwrap().as_str(),
+            "https://h:7700/"
+        );
     }
 
     #[test]

@@ -47,6 +47,9 @@ pub enum ClientError {
     /// The API key cannot be sent in an HTTP header.
     #[error("invalid API key: {0}")]
     InvalidApiKey(&'static str),
+    /// The CA certificate given for `https://` cannot be used.
+    #[error("invalid CA certificate {file}: {reason}")]
+    InvalidCaCert { file: String, reason: String },
     /// The HTTP client could not be built (TLS backend, resolver…).
     #[error("cannot build the HTTP client: {0}")]
     Build(String),
@@ -140,6 +143,7 @@ impl ClientError {
             ClientError::InvalidUrl { .. } => "invalid_url".into(),
             ClientError::InvalidApiKey(_) => "invalid_api_key".into(),
             ClientError::Build(_) => "build".into(),
+            ClientError::InvalidCaCert { .. } => "invalid_ca_cert".into(),
         }
     }
 }

@@ -64,10 +64,22 @@ impl Exporter {
     /// For the server at `base_url`, with `api_key`; `timeout` bounds the
     /// whole download (a large bundle takes a while to build and send).
     pub fn new(base_url: &str, api_key: &str, timeout: Duration) -> Result<Self, ClientError> {
-        let http = reqwest::Client::builder()
+        Self::with_ca_cert(base_url, api_key, timeout, None)
+    }
+
+    /// [`Exporter::new`], trusting only `ca` for an `https://` server
+    /// (`None`: the system's trust store).
+    pub fn with_ca_cert(
+        base_url: &str,
+        api_key: &str,
+        timeout: Duration,
+        ca: Option<&crate::CaCert>,
+    ) -> Result<Self, ClientError> {
+        let https = base_url.trim_start().starts_with("https://");
+        let http = crate::tls::configure(reqwest::Client::builder(), https, ca)
             .timeout(timeout)
             .build()
-            .map_err(|e| ClientError::Build(e.to_string()))?;
+            .map_err(|e| crate::tls::build_error(&e, ca))?;
         Ok(Exporter {
             http,
             url: format!("{}/v1/exports", base_url.trim_end_matches('/')),

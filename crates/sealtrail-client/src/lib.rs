@@ -31,6 +31,7 @@ mod error;
 mod export;
 pub mod metrics;
 mod tlog;
+mod tls;
 mod types;
 mod verify;
 
@@ -45,6 +46,7 @@ pub use error::{ApiError, ClientError};
 pub use export::{ExportError, ExportRequest, Exporter};
 pub use sealtrail_core::hash::Hash;
 pub use tlog::TlogClient;
+pub use tls::CaCert;
 pub use types::{
     ConsistencyResponse, EntryResponse, EventResult, EventsPage, EventsQuery, IngestResponse,
     ProofResponse, QueriedEvent, Receipt, StatsQuery, StatsResponse, StatsRow,

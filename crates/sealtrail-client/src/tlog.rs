@@ -41,14 +41,25 @@ impl TlogClient {
         api_key: Option<&str>,
         timeout: Duration,
     ) -> Result<TlogClient, ClientError> {
+        Self::with_ca_cert(prefix, api_key, timeout, None)
+    }
+
+    /// [`TlogClient::new`], trusting only `ca` for an `https://` prefix
+    /// (`None`: the system's trust store).
+    pub fn with_ca_cert(
+        prefix: &str,
+        api_key: Option<&str>,
+        timeout: Duration,
+        ca: Option<&crate::CaCert>,
+    ) -> Result<TlogClient, ClientError> {
         let invalid = |reason: String| ClientError::InvalidUrl {
             url: prefix.to_string(),
             reason,
         };
         let mut url = Url::parse(prefix.trim()).map_err(|e| invalid(e.to_string()))?;
-        if url.scheme() != "http" {
+        if !matches!(url.scheme(), "http" | "https") {
             return Err(invalid(format!(
-                "scheme {:?} is not supported (http only)",
+                "scheme {:?} is not http or https",
                 url.scheme()
             )));
         }
@@ -73,13 +84,14 @@ impl TlogClient {
             v.set_sensitive(true);
             headers.insert(AUTHORIZATION, v);
         }
-        let http = reqwest::Client::builder()
+        let http = reqwest::Client::builder();
+        let http = crate::tls::configure(http, url.scheme() == "https", ca)
             .default_headers(headers)
             .user_agent(concat!("sealtrail-client/", env!("CARGO_PKG_VERSION")))
             .timeout(timeout)
             .connect_timeout(timeout)
             .build()
-            .map_err(|e| ClientError::Build(transport_message(&e)))?;
+            .map_err(|e| crate::tls::build_error(&e, ca))?;
         Ok(TlogClient {
             http,
             prefix: url,

@@ -25,6 +25,7 @@ use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode, Uri};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -45,30 +46,95 @@ type ProxyBody = UnsyncBoxBody<Bytes, hyper::Error>;
 /// The upstream MCP server.
 #[derive(Debug, Clone)]
 pub struct Upstream {
-    /// `http://host:port`, no trailing slash.
+    /// `http(s)://host:port`, no trailing slash.
     origin: String,
     /// The MCP endpoint's path (`/mcp`).
     pub path: String,
+    /// For an https:// upstream: the only CA trusted (else the system's store).
+    pub ca_cert: Option<std::path::PathBuf>,
 }
 
 impl Upstream {
-    /// Parses `--upstream` (http only: the proxy has no TLS client).
+    /// Parses `--upstream` (http:// or https://).
     pub fn parse(url: &str) -> Result<Upstream, ProxyError> {
         let refuse = |why: String| ProxyError::Upstream {
             url: url.to_owned(),
             why,
         };
         let uri: Uri = url.parse().map_err(|e| refuse(format!("not a URL: {e}")))?;
-        if uri.scheme_str() != Some("http") {
-            return Err(refuse("only http:// upstreams are supported".into()));
-        }
+        let scheme = match uri.scheme_str() {
+            Some(s @ ("http" | "https")) => s,
+            _ => {
+                return Err(refuse(
+                    "only http:// and https:// upstreams are supported".into(),
+                ))
+            }
+        };
         let Some(authority) = uri.authority() else {
             return Err(refuse("no host".into()));
         };
         Ok(Upstream {
-            origin: format!("http://{authority}"),
+            origin: format!("{scheme}://{authority}"),
             path: uri.path().to_string(),
+            ca_cert: None,
         })
+    }
+
+    fn is_https(&self) -> bool {
+        self.origin.starts_with("https://")
+    }
+
+    /// A connector for http:// and https://; roots are loaded only for an
+    /// https:// upstream: `ca_cert` alone, or the system's trust store.
+    fn connector(&self) -> Result<HttpsConnector<HttpConnector>, ProxyError> {
+        use hyper_rustls::ConfigBuilderExt;
+        let mut http = HttpConnector::new();
+        http.set_nodelay(true);
+        http.enforce_http(false);
+        let ca_error = |path: &std::path::Path, why: String| ProxyError::UpstreamCa {
+            path: path.to_owned(),
+            why,
+        };
+        // ring, as everywhere in sealtrail (docs/decisions.md, "TLS everywhere").
+        #[allow(deprecated)]
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| ProxyError::Upstream {
+                url: self.origin.clone(),
+                why: format!("no TLS protocol version available: {e}"),
+            })?;
+        let config = match (&self.ca_cert, self.is_https()) {
+            (Some(path), _) => {
+                use rustls::pki_types::pem::PemObject;
+                let pem = std::fs::read(path)
+                    .map_err(|e| ca_error(path, format!("cannot read it: {e}")))?;
+                let mut roots = rustls::RootCertStore::empty();
+                for cert in rustls::pki_types::CertificateDer::pem_slice_iter(&pem) {
+                    let cert = cert.map_err(|e| ca_error(path, format!("not PEM: {e}")))?;
+                    roots
+                        .add(cert)
+                        .map_err(|e| ca_error(path, format!("not a usable CA certificate: {e}")))?;
+                }
+                if roots.is_empty() {
+                    return Err(ca_error(path, "holds no PEM CERTIFICATE block".into()));
+                }
+                builder.with_root_certificates(roots)
+            }
+            (None, true) => builder
+                .with_native_roots()
+                .map_err(|e| ProxyError::Upstream {
+                    url: self.origin.clone(),
+                    why: format!("cannot read the system's trust store: {e}"),
+                })?,
+            (None, false) => builder.with_root_certificates(rustls::RootCertStore::empty()),
+        }
+        .with_no_client_auth();
+        Ok(hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(config)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http))
     }
 
     fn target(&self, incoming: &Uri) -> Result<Uri, hyper::http::uri::InvalidUri> {
@@ -79,7 +145,7 @@ impl Upstream {
 
 struct Proxy {
     upstream: Upstream,
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
     feed: FeedTx,
     scope: Option<Arc<Scope>>,
     exchanges: AtomicU64,
@@ -107,8 +173,7 @@ pub async fn run(
         upstream.path
     );
 
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
+    let connector = upstream.connector()?;
     let proxy = Arc::new(Proxy {
         upstream,
         client: Client::builder(TokioExecutor::new()).build(connector),
@@ -449,7 +514,8 @@ mod tests {
         assert_eq!(u.path, "/mcp");
         let t = u.target(&"/mcp?x=1".parse().unwrap()).unwrap();
         assert_eq!(t.to_string(), "http://127.0.0.1:8000/mcp?x=1");
-        assert!(Upstream::parse("https://h/mcp").is_err());
+        assert!(Upstream::parse("https://h/mcp").unwrap().is_https());
+        assert!(Upstream::parse("ftp://h/mcp").is_err());
         assert!(Upstream::parse("not a url").is_err());
     }
 

@@ -48,6 +48,9 @@ pub struct ProxyOptions {
     pub listen: Option<String>,
     /// Streamable HTTP: the MCP server's endpoint.
     pub upstream: Option<String>,
+    /// For an https:// upstream: trust only this CA certificate (PEM)
+    /// instead of the system's trust store.
+    pub upstream_ca_cert: Option<PathBuf>,
     /// Where undelivered events wait (default: the XDG state directory).
     pub spool: Option<PathBuf>,
     /// Refuse tool calls outside the agent's scope.
@@ -86,6 +89,8 @@ pub enum ProxyError {
     },
     #[error("--upstream {url:?}: {why}")]
     Upstream { url: String, why: String },
+    #[error("--upstream-ca-cert {}: {why}", path.display())]
+    UpstreamCa { path: PathBuf, why: String },
     #[error("cannot listen on {addr}")]
     Listen {
         addr: String,
@@ -189,7 +194,11 @@ pub fn run(args: ProxyOptions) -> Result<ExitCode, ProxyError> {
         .upstream
         .as_deref()
         .map(http::Upstream::parse)
-        .transpose()?;
+        .transpose()?
+        .map(|mut u| {
+            u.ca_cert = args.upstream_ca_cert.clone();
+            u
+        });
 
     let (feed_tx, feed_rx) = mpsc::unbounded_channel();
     let transport = if upstream.is_some() {

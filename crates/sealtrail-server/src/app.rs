@@ -48,6 +48,9 @@ pub struct ServeOptions {
     /// Where the log's private key lives (data directory, a path, or an
     /// external signer command).
     pub signing: crate::signing::SigningOptions,
+    /// Serve the API and OTLP/gRPC over TLS with this certificate (plain
+    /// HTTP when `None`).
+    pub tls: Option<crate::tls::TlsOptions>,
 }
 
 pub fn router(root: Root) -> Router {
@@ -116,6 +119,8 @@ pub struct Running {
     pub vkey: String,
     /// The log's signing keys (rotation, history, current vkeys).
     pub signing_keys: Arc<crate::signing::KeyRing>,
+    /// The TLS certificate both listeners present (`None`: plain HTTP).
+    pub tls: Option<Arc<crate::tls::CertStore>>,
     shutdown: watch::Sender<bool>,
     task: tokio::task::JoinHandle<Result<()>>,
 }
@@ -136,10 +141,32 @@ impl Running {
     pub fn shutdown_handle(&self) -> watch::Sender<bool> {
         self.shutdown.clone()
     }
+
+    /// `https` with TLS, else `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    }
 }
 
 /// Opens the data directory (initialising it if needed) and starts serving.
 pub async fn start(opts: ServeOptions) -> Result<(Running, Option<String>)> {
+    // A bad certificate refuses the start before the data directory is touched.
+    let tls = match &opts.tls {
+        Some(t) => {
+            let store = crate::tls::CertStore::open(t)?;
+            tracing::info!(
+                "TLS certificate from {}: sha256 {}",
+                t.cert.display(),
+                crate::tls::fingerprint(&store.current())
+            );
+            Some(store)
+        }
+        None => None,
+    };
     let (data, backend, signing) = (
         opts.data.clone(),
         opts.backend.clone(),
@@ -184,13 +211,26 @@ pub async fn start(opts: ServeOptions) -> Result<(Running, Option<String>)> {
         None => None,
     };
     let otlp_grpc_addr = grpc.as_ref().map(|l| l.local_addr()).transpose()?;
+    let grpc_tls = match &tls {
+        Some(store) => Some(store.server_config(crate::tls::ALPN_GRPC)?),
+        None => None,
+    };
     let grpc_task = grpc.map(|l| {
         tokio::spawn(crate::otlp::grpc::serve(
             l,
+            grpc_tls,
             root.clone(),
             shutdown_rx.clone(),
         ))
     });
+    let http_listener = match &tls {
+        Some(store) => {
+            let config = store.server_config(crate::tls::ALPN_HTTP)?;
+            tokio::spawn(store.clone().watch(shutdown_rx.clone()));
+            Listener::Tls(crate::tls::listen(listener, config, shutdown_rx.clone())?)
+        }
+        None => Listener::Plain(listener),
+    };
     let upkeep = tokio::spawn(crate::access::upkeep(
         access.clone(),
         shared,
@@ -201,12 +241,22 @@ pub async fn start(opts: ServeOptions) -> Result<(Running, Option<String>)> {
     let app = router(root.clone());
     let mut http_shutdown = shutdown_rx.clone();
     let task = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = http_shutdown.wait_for(|stop| *stop).await;
-            })
-            .await
-            .context("HTTP server failed")?;
+        let stopped = async move {
+            let _ = http_shutdown.wait_for(|stop| *stop).await;
+        };
+        match http_listener {
+            Listener::Plain(l) => {
+                use axum::serve::ListenerExt;
+                // As on the TLS listener: an answer written in two parts
+                // must not wait for the client's delayed ACK (Nagle).
+                let l = l.tap_io(|tcp| {
+                    let _ = tcp.set_nodelay(true);
+                });
+                axum::serve(l, app).with_graceful_shutdown(stopped).await
+            }
+            Listener::Tls(l) => axum::serve(l, app).with_graceful_shutdown(stopped).await,
+        }
+        .context("HTTP server failed")?;
         if let Some(t) = grpc_task {
             t.await.context("OTLP/gRPC task")??;
         }
@@ -226,9 +276,16 @@ pub async fn start(opts: ServeOptions) -> Result<(Running, Option<String>)> {
             origin: init.origin,
             vkey: signing_keys.primary_vkey(),
             signing_keys,
+            tls,
             shutdown: shutdown_tx,
             task,
         },
         init.owner_api_key,
     ))
+}
+
+/// The API listener: plain TCP, or TLS with handshakes done off the accept loop.
+enum Listener {
+    Plain(tokio::net::TcpListener),
+    Tls(crate::tls::TlsListener),
 }

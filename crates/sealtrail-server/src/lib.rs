@@ -27,5 +27,6 @@ pub mod sequencer;
 pub mod signing;
 pub mod state;
 pub mod tiles;
+pub mod tls;
 
 pub use app::{start, ServeOptions};

@@ -223,9 +223,17 @@ async fn malformed_queries_and_bodies_answer_the_error_shape() {
     s.ingest(json!([event("a", 1)])).await;
     let url = |p: &str| format!("{}{p}", s.url);
     for (method, path, body) in [
-        ("POST", "/v1/keys/x/rotate", Some(r#"{"overlap_seconds": {}}"#)),
+        (
+            "POST",
+            "/v1/keys/x/rotate",
+            Some(r#"{"overlap_seconds": {}}"#),
+        ),
         ("POST", "/v1/signing-keys/rotate", Some("[null, null]")),
-        ("POST", "/v1/signing-keys/rotate", Some(r#"{"overlap_seconds": -1}"#)),
+        (
+            "POST",
+            "/v1/signing-keys/rotate",
+            Some(r#"{"overlap_seconds": -1}"#),
+        ),
         ("POST", "/v1/keys", Some("{")),
         ("GET", "/v1/agents?status=sleeping", None),
         ("GET", "/v1/consistency?from=x&to=1", None),

@@ -9,6 +9,7 @@
 
 pub mod copy;
 pub mod fsck;
+pub mod pg_tls;
 pub mod postgres;
 pub mod postings;
 pub mod query;

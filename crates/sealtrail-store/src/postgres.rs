@@ -402,6 +402,8 @@ impl Drop for Pool {
 /// At most `max` connections; idle ones are reused, dead ones dropped.
 struct Pool {
     config: Config,
+    /// Plain, or TLS as the URL's sslmode asks (crate::pg_tls).
+    tls: crate::pg_tls::Connector,
     /// Run on every new connection.
     session_setup: String,
     /// Where the database is, for messages.
@@ -506,9 +508,19 @@ impl Pool {
 
     fn connect(&self) -> Result<Conn, StoreError> {
         let fail = |e: postgres::Error| {
-            pg_err(&e).during(|| format!("cannot connect to PostgreSQL at {}", self.target))
+            let hint = if describe(&e).contains("invalid peer certificate") {
+                "; the server's certificate must be signed by a CA in sslrootcert \
+                 and, with verify-full, name the host the URL connects to"
+            } else {
+                ""
+            };
+            pg_err(&e).during(|| format!("cannot connect to PostgreSQL at {}{hint}", self.target))
         };
-        let mut client = self.config.connect(NoTls).map_err(fail)?;
+        let mut client = match &self.tls {
+            crate::pg_tls::Connector::Plain => self.config.connect(NoTls),
+            crate::pg_tls::Connector::Tls(tls) => self.config.connect(tls.clone()),
+        }
+        .map_err(fail)?;
         client.batch_execute(&self.session_setup).map_err(fail)?;
         Ok(Conn {
             client,
@@ -622,8 +634,11 @@ impl PgStore {
     /// schema newer than this binary with [`StoreError::SchemaTooNew`].
     pub fn connect(url: &str, options: PgOptions) -> Result<PgStore, StoreError> {
         check_schema_name(&options.schema)?;
-        let mut config: Config = url.parse().map_err(|e: postgres::Error| {
-            StoreError::Invalid(format!("invalid PostgreSQL URL: {}", describe(&e)))
+        let (mut config, tls, verify) = crate::pg_tls::parse(url).map_err(|e| match e {
+            crate::pg_tls::PgTlsError::Malformed(m) => {
+                StoreError::Invalid(format!("invalid PostgreSQL URL: {m}"))
+            }
+            other => StoreError::Invalid(other.to_string()),
         })?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
@@ -645,7 +660,13 @@ impl PgStore {
                  WHERE current_setting('synchronous_commit') = 'off';",
             schema = options.schema
         );
-        let target = describe_target(&config);
+        let target = describe_target(&config)
+            + match verify {
+                crate::pg_tls::Verify::Off => "",
+                crate::pg_tls::Verify::Encrypt => " over TLS (certificate not checked)",
+                crate::pg_tls::Verify::Ca => " over TLS (verify-ca)",
+                crate::pg_tls::Verify::Full => " over TLS (verify-full)",
+            };
         let lock_key = {
             let h = sealtrail_core::hash::sha256(
                 format!("sealtrail log {}", options.schema).as_bytes(),
@@ -660,6 +681,7 @@ impl PgStore {
             lock_key,
             pool: Pool {
                 config,
+                tls,
                 session_setup,
                 target: target.clone(),
                 max: options.pool_size.max(1),

@@ -21,6 +21,7 @@ import os
 import random
 import re
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -90,6 +91,8 @@ class Client:
     - ``batch_max`` (events per request), ``max_queue`` (events waiting in memory
       before ``record()`` blocks), ``timeout`` (HTTP seconds), ``backoff_base``,
       ``max_backoff`` (seconds; exponential backoff with full jitter).
+    - ``ca_cert``: for an ``https://`` url, trust only this CA certificate (PEM
+      file) instead of the system's trust store; default ``$SEALTRAIL_CA_CERT``.
     - ``wait_checkpoint``: ask for receipts with inclusion proofs
       (``?wait=checkpoint``); ``vkey``: verify each proof against the log's
       verifier key (needs ``cryptography``); ``on_receipt(event_id, result)``.
@@ -116,6 +119,7 @@ class Client:
         on_receipt: Optional[Callable[[str, Dict[str, Any]], None]] = None,
         keep_receipts: int = 100_000,
         close_at_exit: bool = True,
+        ca_cert: Optional[str] = None,
     ):
         if agent is None:
             agent = os.environ.get("SEALTRAIL_AGENT") or os.path.splitext(
@@ -125,6 +129,8 @@ class Client:
         if u.scheme not in ("http", "https"):
             raise ValueError(f"url must be http:// or https://, not {url!r}")
         self._scheme, self._netloc = u.scheme, u.netloc
+        # Built here, so that a bad CA file fails the constructor, not every send.
+        self._ssl = _ssl_context(ca_cert) if u.scheme == "https" else None
         self._path = (u.path or "") + "/v1/events" + ("?wait=checkpoint" if wait_checkpoint else "")
         self._auth = "Bearer " + api_key
         self.agent_id = agent
@@ -348,8 +354,11 @@ class Client:
 
     def _connection(self) -> http.client.HTTPConnection:
         if self._conn is None:
-            cls = http.client.HTTPSConnection if self._scheme == "https" else http.client.HTTPConnection
-            self._conn = cls(self._netloc, timeout=self.timeout)
+            if self._scheme == "https":
+                self._conn = http.client.HTTPSConnection(self._netloc, timeout=self.timeout,
+                                                         context=self._ssl)
+            else:
+                self._conn = http.client.HTTPConnection(self._netloc, timeout=self.timeout)
         return self._conn
 
     def _backoff(self, retry_after: Optional[float]) -> None:
@@ -458,15 +467,34 @@ class Client:
 _default: Optional[Client] = None
 
 
+def _ssl_context(ca_cert: Optional[str]) -> ssl.SSLContext:
+    """The TLS settings for an https:// server: only ``ca_cert`` (else
+    ``$SEALTRAIL_CA_CERT``) as the trusted CA when given, else the system's
+    trust store. Host names are always checked."""
+    if ca_cert is None:
+        ca_cert = os.environ.get("SEALTRAIL_CA_CERT") or None
+    if ca_cert is None:
+        return ssl.create_default_context()
+    try:
+        return ssl.create_default_context(cafile=ca_cert)
+    except (OSError, ssl.SSLError) as e:
+        raise ValueError(f"sealtrail: cannot use CA certificate {ca_cert!r} (ca_cert / "
+                         f"SEALTRAIL_CA_CERT): {e}") from e
+
+
 def mint_token(url: str, agent_key: str, session: str, ttl_seconds: int = 3600,
-               timeout: float = 10.0) -> Dict[str, Any]:
+               timeout: float = 10.0, ca_cert: Optional[str] = None) -> Dict[str, Any]:
     """A session token for one task, minted from an agent key (``sta_…``):
     ``{"token", "expires", "agent", "session"}``. Give ``token`` to
     ``Client`` as its api_key: it may only write that agent's events in that
-    session, and dies with its key (docs/access.md)."""
+    session, and dies with its key (docs/access.md). ``ca_cert`` as for
+    ``Client``."""
     u = urllib.parse.urlsplit(url.rstrip("/"))
-    cls = http.client.HTTPSConnection if u.scheme == "https" else http.client.HTTPConnection
-    conn = cls(u.netloc, timeout=timeout)
+    conn: http.client.HTTPConnection
+    if u.scheme == "https":
+        conn = http.client.HTTPSConnection(u.netloc, timeout=timeout, context=_ssl_context(ca_cert))
+    else:
+        conn = http.client.HTTPConnection(u.netloc, timeout=timeout)
     try:
         body = json.dumps({"session": session, "ttl_seconds": ttl_seconds}).encode()
         conn.request("POST", (u.path or "") + "/v1/tokens", body=body, headers={

@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import signal
+import ssl
 import subprocess
 import tempfile
 import time
@@ -26,7 +27,9 @@ def binary() -> str:
 
 
 class Server:
-    def __init__(self):
+    def __init__(self, tls=None):
+        """``tls``: (cert file, key file, CA file) to serve https:// with."""
+        self.tls = tls
         self.tmp = tempfile.mkdtemp(prefix="sealtrail-sdk-test-")
         self.data = os.path.join(self.tmp, "data")
         out = subprocess.run([binary(), "init", "--data", self.data, "--json"],
@@ -39,18 +42,20 @@ class Server:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
 
     def start(self) -> None:
         """Start (again, on the same port after the first time)."""
         for attempt in range(50):
             self._log = open(os.path.join(self.tmp, "serve.log"), "a")
+            tls = ["--tls-cert", self.tls[0], "--tls-key", self.tls[1]] if self.tls else []
             self.proc = subprocess.Popen(
                 [binary(), "serve", "--data", self.data, "--listen", f"127.0.0.1:{self.port}",
-                 "--checkpoint-interval", "1"],
+                 "--checkpoint-interval", "1"] + tls,
                 stdout=subprocess.PIPE, stderr=self._log, text=True)
             line = self.proc.stdout.readline()
-            m = re.search(r"listening on http://127\.0\.0\.1:(\d+)", line)
+            m = re.search(r"listening on https?://127\.0\.0\.1:(\d+)", line)
             if m:
                 self.port = int(m.group(1))
                 return
@@ -78,7 +83,8 @@ class Server:
         q = urllib.parse.urlencode({k: v for k, v in params.items() if v is not None})
         req = urllib.request.Request(f"{self.url}{path}?{q}",
                                      headers={"Authorization": f"Bearer {self.api_key}"})
-        with urllib.request.urlopen(req, timeout=30) as r:
+        context = ssl.create_default_context(cafile=self.tls[2]) if self.tls else None
+        with urllib.request.urlopen(req, timeout=30, context=context) as r:
             return json.loads(r.read())
 
     def events(self, **filters):

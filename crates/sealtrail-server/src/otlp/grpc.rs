@@ -77,6 +77,7 @@ pub async fn bind(addr: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
 /// Serves until `shutdown` turns true, then finishes in-flight calls.
 pub async fn serve(
     listener: tokio::net::TcpListener,
+    tls: Option<std::sync::Arc<rustls::ServerConfig>>,
     root: Root,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
@@ -84,14 +85,25 @@ pub async fn serve(
     let service = TraceServiceServer::new(OtlpTraceService { root })
         .accept_compressed(CompressionEncoding::Gzip)
         .max_decoding_message_size(limit);
-    tonic::transport::Server::builder()
-        .add_service(service)
-        .serve_with_incoming_shutdown(
-            tonic::transport::server::TcpIncoming::from(listener),
-            async move {
-                let _ = shutdown.wait_for(|stop| *stop).await;
-            },
-        )
-        .await
-        .context("OTLP/gRPC server failed")
+    let router = tonic::transport::Server::builder().add_service(service);
+    let accepting = shutdown.clone();
+    let stopped = async move {
+        let _ = shutdown.wait_for(|stop| *stop).await;
+    };
+    match tls {
+        None => {
+            router
+                .serve_with_incoming_shutdown(
+                    tonic::transport::server::TcpIncoming::from(listener),
+                    stopped,
+                )
+                .await
+        }
+        // Handshakes run per connection (crate::tls), never in tonic's accept loop.
+        Some(config) => {
+            let incoming = crate::tls::listen(listener, config, accepting)?.into_incoming();
+            router.serve_with_incoming_shutdown(incoming, stopped).await
+        }
+    }
+    .context("OTLP/gRPC server failed")
 }

@@ -38,6 +38,7 @@ pub fn options(dir: &std::path::Path) -> ServeOptions {
         // Off here so that tests counting entries see only their own;
         // tests/access.rs turns it on.
         audit_reads: false,
+        tls: None,
     }
 }
 
