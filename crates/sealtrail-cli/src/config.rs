@@ -14,6 +14,7 @@ pub const FILE: &str = "sealtrail.toml";
 /// The keys the file may hold, and their environment variables.
 pub const KEYS: &[(&str, &str)] = &[
     ("listen", "SEALTRAIL_LISTEN"),
+    ("otlp_grpc_listen", "SEALTRAIL_OTLP_GRPC_LISTEN"),
     ("checkpoint_interval", "SEALTRAIL_CHECKPOINT_INTERVAL"),
     ("batch_max", "SEALTRAIL_BATCH_MAX"),
     ("batch_linger_ms", "SEALTRAIL_BATCH_LINGER_MS"),
@@ -99,6 +100,7 @@ pub const TEMPLATE: &str = "\
 # `sealtrail config show --data DIR` prints the values in effect.
 
 # listen = \"127.0.0.1:7700\"
+# otlp_grpc_listen = \"127.0.0.1:4317\"   # OTLP/gRPC ingest; off unless set
 # checkpoint_interval = 1.0        # seconds
 # batch_max = 2048                 # events per durable transaction
 # batch_linger_ms = 0

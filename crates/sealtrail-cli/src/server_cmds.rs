@@ -305,6 +305,10 @@ pub fn serve(a: ServeArgs) -> Result<ExitCode> {
                 .context("cannot listen for SIGHUP (certificate reload)")?;
             tokio::spawn(reload_on_sighup(hup, certs));
         }
+        // SIGTERM/SIGINT too: handlers exist before the banner, so whoever
+        // stops the server as soon as it says it listens gets a drain, not
+        // the default action (an abrupt exit).
+        let stop_signals = StopSignals::install()?;
         if let Some(key) = owner_key {
             println!("Initialised a new log. Owner API key (shown only once): {key}");
         }
@@ -317,7 +321,7 @@ pub fn serve(a: ServeArgs) -> Result<ExitCode> {
         println!("log vkey:   {}", running.vkey);
         let stop = running.shutdown_handle();
         tokio::spawn(async move {
-            wait_for_signal().await;
+            stop_signals.wait().await;
             tracing::info!("shutting down: draining requests and sealing queued events");
             let _ = stop.send(true);
         });
@@ -338,19 +342,26 @@ async fn reload_on_sighup(
     }
 }
 
-async fn wait_for_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let term = signal(SignalKind::terminate());
-    let int = signal(SignalKind::interrupt());
-    match (term, int) {
-        (Ok(mut t), Ok(mut i)) => {
-            tokio::select! {
-                _ = t.recv() => {}
-                _ = i.recv() => {}
-            }
-        }
-        _ => {
-            let _ = tokio::signal::ctrl_c().await;
+/// The signals that stop the server, listened for from the moment they are
+/// installed (a signal that arrives before `wait` is kept, not lost).
+struct StopSignals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn install() -> Result<StopSignals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(StopSignals {
+            term: signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?,
+            int: signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?,
+        })
+    }
+
+    async fn wait(mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
         }
     }
 }
@@ -359,6 +370,10 @@ async fn wait_for_signal() {
 pub fn show(a: ServeArgs) -> Result<ExitCode> {
     println!("# effective settings for {}", a.data.display());
     println!("listen = \"{}\"", a.listen);
+    match a.otlp_grpc_listen {
+        Some(at) => println!("otlp_grpc_listen = \"{at}\""),
+        None => println!("# otlp_grpc_listen: none (OTLP/gRPC off)"),
+    }
     println!("checkpoint_interval = {:?}", a.checkpoint_interval);
     println!("batch_max = {}", a.batch_max);
     println!("batch_linger_ms = {}", a.batch_linger_ms);

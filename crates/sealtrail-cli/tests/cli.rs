@@ -118,3 +118,17 @@ fn init_ingest_and_verify_a_proof_with_the_cli() {
     assert_eq!(denied.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&denied.stderr).contains("unknown API key"));
 }
+
+/// Whoever starts the server and waits for its banner may stop it at once:
+/// SIGTERM right after "listening on" drains and exits 0 (the handlers used
+/// to be installed after the banner, so an early SIGTERM met the default
+/// action and the process died with the signal).
+#[test]
+fn sigterm_at_once_after_the_banner_stops_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    common::init(dir.path(), &[]);
+    for _ in 0..5 {
+        let mut server = common::Server::start(dir.path(), "1", &[], None);
+        server.terminate_cleanly();
+    }
+}

@@ -68,3 +68,27 @@ fn settings_come_from_flag_then_environment_then_file_then_default() {
         "{err}"
     );
 }
+
+/// Every `serve` setting can live in the file: the OTLP/gRPC listener was
+/// a flag and a variable only, and `config show` did not print it.
+#[test]
+fn the_otlp_grpc_listener_is_a_setting_like_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(show(dir.path(), &[], &[]).contains("# otlp_grpc_listen: none"));
+    std::fs::create_dir_all(dir.path()).unwrap();
+    std::fs::write(
+        dir.path().join("sealtrail.toml"),
+        "otlp_grpc_listen = \"127.0.0.1:4317\"\n",
+    )
+    .unwrap();
+    let shown = show(dir.path(), &[], &[]);
+    assert!(
+        shown.contains("otlp_grpc_listen = \"127.0.0.1:4317\""),
+        "{shown}"
+    );
+    let flag = show(dir.path(), &[], &["--otlp-grpc-listen", "127.0.0.1:4318"]);
+    assert!(
+        flag.contains("otlp_grpc_listen = \"127.0.0.1:4318\""),
+        "{flag}"
+    );
+}
