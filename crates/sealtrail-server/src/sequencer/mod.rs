@@ -336,6 +336,18 @@ struct Shared {
 }
 
 impl Shared {
+    /// The jobs waiting to be sealed again. A panic while the lock was held
+    /// must not lose them: a poisoned lock is taken over, because the only
+    /// things done under it are `Vec::extend`, `pop` and `is_empty`, none
+    /// of which can leave the vector half-changed (each job is moved in or
+    /// out whole, and a job dropped by a panic drops its reply sender, so
+    /// its submitter is answered `Stopped`, never left waiting).
+    fn retry_queue(&self) -> std::sync::MutexGuard<'_, Vec<Job>> {
+        self.retry
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// Publishes a committed head if it is newer than the one known.
     fn publish(&self, head: TreeHead) {
         self.head.send_if_modified(|known| {

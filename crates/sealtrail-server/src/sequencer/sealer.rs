@@ -12,7 +12,7 @@ impl Sealer {
     /// wakes up regularly to pick up retries; `None` once every handle is gone.
     fn next_job(&self) -> Option<Job> {
         loop {
-            if let Some(j) = self.shared.retry.lock().ok().and_then(|mut q| q.pop()) {
+            if let Some(j) = self.shared.retry_queue().pop() {
                 return Some(j);
             }
             if !self.config.shared_store {
@@ -22,13 +22,7 @@ impl Sealer {
                 Ok(j) => return Some(j),
                 Err(RecvTimeoutError::Timeout) => continue,
                 Err(RecvTimeoutError::Disconnected) => {
-                    let empty = self
-                        .shared
-                        .retry
-                        .lock()
-                        .map(|q| q.is_empty())
-                        .unwrap_or(true);
-                    if empty {
+                    if self.shared.retry_queue().is_empty() {
                         return None;
                     }
                 }
@@ -42,7 +36,7 @@ impl Sealer {
             let mut count = jobs[0].count;
             let deadline = Instant::now() + self.config.linger;
             while count < self.config.batch_max {
-                let retried = self.shared.retry.lock().ok().and_then(|mut q| q.pop());
+                let retried = self.shared.retry_queue().pop();
                 let next = match retried {
                     Some(j) => Some(j),
                     None => match self.rx.try_recv() {

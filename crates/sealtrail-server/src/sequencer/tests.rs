@@ -7,10 +7,22 @@ use sealtrail_store::{ApiKeyRecord, StoredCheckpoint, StoredEntry};
 
 use super::*;
 
-/// The real store, with a switch that makes the next writes fail.
+/// The real store, with switches that make the next write fail, or lose
+/// the race for the log head to another node.
 struct Flaky {
     inner: SqliteStore,
     fail: AtomicBool,
+    conflict: AtomicBool,
+}
+
+impl Flaky {
+    fn open(dir: &std::path::Path) -> Flaky {
+        Flaky {
+            inner: SqliteStore::open(dir).unwrap(),
+            fail: AtomicBool::new(false),
+            conflict: AtomicBool::new(false),
+        }
+    }
 }
 
 impl Store for Flaky {
@@ -42,6 +54,12 @@ impl Store for Flaky {
     fn append_batch(&self, batch: &Batch) -> Result<(), StoreError> {
         if self.fail.swap(false, Ordering::SeqCst) {
             return Err(StoreError::Full("injected".into()));
+        }
+        if self.conflict.swap(false, Ordering::SeqCst) {
+            return Err(StoreError::Conflict {
+                expected: batch.expected_size,
+                found: batch.expected_size + 1,
+            });
         }
         // Slow writes let the sealer run ahead, as in production.
         std::thread::sleep(Duration::from_millis(5));
@@ -133,10 +151,7 @@ fn prepared(agent: &str, n: u64) -> PreparedEvent {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_write_refuses_the_batches_sealed_on_it_and_the_log_stays_dense() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(Flaky {
-        inner: SqliteStore::open(dir.path()).unwrap(),
-        fail: AtomicBool::new(false),
-    });
+    let store = Arc::new(Flaky::open(dir.path()));
     let config = SequencerConfig {
         batch_max: 20,
         ..SequencerConfig::default()
@@ -229,4 +244,38 @@ async fn retries_stay_duplicates_while_and_after_the_seen_filter_grows() {
     drop(seq);
     thread.join().unwrap();
     assert_eq!(store.head().unwrap().size, 600);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poisoned_retry_lock_neither_drops_nor_strands_a_retried_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Flaky::open(dir.path()));
+    let config = SequencerConfig {
+        shared_store: true,
+        ..SequencerConfig::default()
+    };
+    let (seq, thread) =
+        Sequencer::start(store.clone(), config, Arc::new(Metrics::default())).unwrap();
+    // Some thread panicked while holding the retry lock.
+    let shared = seq.shared.clone();
+    let _ = std::thread::spawn(move || {
+        let _held = shared.retry.lock();
+        panic!("poisoning the retry lock on purpose");
+    })
+    .join();
+    assert!(seq.shared.retry.is_poisoned());
+    // The first write loses the head to "another node": the job goes to the
+    // retry queue, and must come back out and be sealed.
+    store.conflict.store(true, Ordering::SeqCst);
+    let events: Vec<PreparedEvent> = (0..5).map(|i| prepared("p", i)).collect();
+    let outcomes = tokio::time::timeout(Duration::from_secs(20), seq.submit(events))
+        .await
+        .expect("the retried job was never answered")
+        .expect("the retried job must be sealed, not dropped");
+    assert_eq!(outcomes.len(), 5);
+    assert!(outcomes.iter().all(|o| matches!(o, SealOutcome::Sealed(_))));
+    assert_eq!(seq.queue_depth(), 0, "nothing left counted as queued");
+    drop(seq);
+    thread.join().unwrap();
+    assert_eq!(store.head().unwrap().size, 5);
 }

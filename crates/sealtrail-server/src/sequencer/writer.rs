@@ -95,9 +95,7 @@ impl Writer {
         fail(give_up, &err);
         debug_assert!(given_up <= count);
         if !again.is_empty() {
-            if let Ok(mut q) = self.shared.retry.lock() {
-                q.extend(again);
-            }
+            self.shared.retry_queue().extend(again);
         }
     }
 }
