@@ -4,6 +4,7 @@
 //! validation (and scanning), the same sequencer, the same backpressure.
 //! docs/otlp.md has the mapping table.
 
+pub mod budget;
 pub mod grpc;
 pub mod http;
 pub mod map;
