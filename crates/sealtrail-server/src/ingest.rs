@@ -13,7 +13,7 @@ use crate::access::{Ctx, Scope};
 use crate::decode::{decode, Framing};
 use crate::error::{ApiError, ErrorBody};
 use crate::proofs;
-use crate::sequencer::{PreparedEvent, SealOutcome, SubmitError};
+use crate::sequencer::{Lane, PreparedEvent, SealOutcome, SubmitError};
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize)]
@@ -245,16 +245,26 @@ fn outcomes_match(sent: usize, got: usize) -> Result<(), ApiError> {
     )))
 }
 
-/// Hands validated events to the sequencer; its refusals become the
-/// answers every ingest endpoint gives (503 with `Retry-After`).
+/// Hands validated client events to the sequencer's ingest lane; its
+/// refusals become the answers every ingest endpoint gives (503 with
+/// `Retry-After`).
 pub(crate) async fn seal(
     state: &AppState,
+    prepared: Vec<PreparedEvent>,
+) -> Result<Vec<SealOutcome>, ApiError> {
+    seal_in(state, Lane::Ingest, prepared).await
+}
+
+/// [`seal`] in the given lane (self-audit events use [`Lane::Admin`]).
+pub(crate) async fn seal_in(
+    state: &AppState,
+    lane: Lane,
     prepared: Vec<PreparedEvent>,
 ) -> Result<Vec<SealOutcome>, ApiError> {
     let sent = prepared.len();
     let outcomes = state
         .sequencer
-        .submit(prepared)
+        .submit_in(lane, prepared)
         .await
         .map_err(|e| match &e {
             SubmitError::Overloaded { .. } => {
