@@ -298,3 +298,43 @@ fn with_key(body: Vec<u8>, key: &str) -> tonic::Request<Vec<u8>> {
         .insert("authorization", format!("Bearer {key}").parse().unwrap());
     req
 }
+
+/// A request whose 16 MiB body never arrives (16 bytes of it are sent, then
+/// the client waits): without a valid key it is answered at once, which it
+/// could not be if any of its body were awaited before the key is checked.
+#[test]
+fn unauthenticated_http_requests_are_answered_without_waiting_for_their_body() {
+    use std::io::{Read, Write};
+    let _one = MEASURING.lock().unwrap_or_else(|p| p.into_inner());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let srv = rt.block_on(TestServer::start());
+    let addr = srv.url.trim_start_matches("http://").to_string();
+    for (path, content_type) in [
+        ("/v1/events", "application/json"),
+        ("/v1/events", "application/x-ndjson"),
+        ("/v1/traces", "application/x-protobuf"),
+        ("/v1/traces", "application/json"),
+    ] {
+        for auth in ["", "Authorization: Bearer stk_0123456789abcdef_wrong\r\n"] {
+            let mut s = std::net::TcpStream::connect(&addr).unwrap();
+            s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+                .unwrap();
+            let head = format!(
+                "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {content_type}\r\n\
+                 Content-Length: {}\r\n{auth}\r\n",
+                16 << 20
+            );
+            s.write_all(head.as_bytes()).unwrap();
+            s.write_all(b"[{}, {}, {}, {},").unwrap();
+            let mut answer = [0u8; 12];
+            s.read_exact(&mut answer)
+                .unwrap_or_else(|e| panic!("{path} {content_type}: no answer: {e}"));
+            assert_eq!(&answer, b"HTTP/1.1 401", "{path} {content_type} {auth:?}");
+        }
+    }
+    drop(srv);
+}

@@ -18,6 +18,9 @@
 
 use std::cell::Cell;
 
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use crate::state::Limits;
@@ -438,67 +441,64 @@ impl Visitor<'_> for KeyIsSpans {
     }
 }
 
+/// The counts of a decoded request, from its structure: what the walkers
+/// must report for the bytes it was decoded from (tests, fuzzing).
+pub fn count_decoded(req: &ExportTraceServiceRequest) -> Counts {
+    fn kvs(kvs: &[KeyValue]) -> usize {
+        kvs.len()
+            + kvs
+                .iter()
+                .filter_map(|kv| kv.value.as_ref())
+                .map(any)
+                .sum::<usize>()
+    }
+    fn any(v: &AnyValue) -> usize {
+        match &v.value {
+            Some(Any::ArrayValue(a)) => a.values.len() + a.values.iter().map(any).sum::<usize>(),
+            Some(Any::KvlistValue(l)) => kvs(&l.values),
+            _ => 0,
+        }
+    }
+    let mut c = Counts::default();
+    for rs in &req.resource_spans {
+        c.elements += 1;
+        if let Some(r) = &rs.resource {
+            c.elements += kvs(&r.attributes) + r.entity_refs.len();
+            for e in &r.entity_refs {
+                c.elements += e.id_keys.len() + e.description_keys.len();
+            }
+        }
+        for ss in &rs.scope_spans {
+            c.elements += 1;
+            if let Some(s) = &ss.scope {
+                c.elements += kvs(&s.attributes);
+            }
+            for span in &ss.spans {
+                c.spans += 1;
+                c.elements += 1 + kvs(&span.attributes) + span.events.len() + span.links.len();
+                c.elements += span
+                    .events
+                    .iter()
+                    .map(|e| kvs(&e.attributes))
+                    .sum::<usize>();
+                c.elements += span.links.iter().map(|l| kvs(&l.attributes)).sum::<usize>();
+            }
+        }
+    }
+    c
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-    use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
     use opentelemetry_proto::tonic::common::v1::{
-        AnyValue, ArrayValue, EntityRef, InstrumentationScope, KeyValue, KeyValueList,
+        ArrayValue, EntityRef, InstrumentationScope, KeyValueList,
     };
     use opentelemetry_proto::tonic::resource::v1::Resource;
     use opentelemetry_proto::tonic::trace::v1::span::{Event, Link};
     use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status};
     use proptest::prelude::*;
     use prost::Message;
-
-    /// The counts of a decoded request, computed from its structure.
-    fn counted(req: &ExportTraceServiceRequest) -> Counts {
-        fn kvs(kvs: &[KeyValue]) -> usize {
-            kvs.len()
-                + kvs
-                    .iter()
-                    .filter_map(|kv| kv.value.as_ref())
-                    .map(any)
-                    .sum::<usize>()
-        }
-        fn any(v: &AnyValue) -> usize {
-            match &v.value {
-                Some(Any::ArrayValue(a)) => {
-                    a.values.len() + a.values.iter().map(any).sum::<usize>()
-                }
-                Some(Any::KvlistValue(l)) => kvs(&l.values),
-                _ => 0,
-            }
-        }
-        let mut c = Counts::default();
-        for rs in &req.resource_spans {
-            c.elements += 1;
-            if let Some(r) = &rs.resource {
-                c.elements += kvs(&r.attributes) + r.entity_refs.len();
-                for e in &r.entity_refs {
-                    c.elements += e.id_keys.len() + e.description_keys.len();
-                }
-            }
-            for ss in &rs.scope_spans {
-                c.elements += 1;
-                if let Some(s) = &ss.scope {
-                    c.elements += kvs(&s.attributes);
-                }
-                for span in &ss.spans {
-                    c.spans += 1;
-                    c.elements += 1 + kvs(&span.attributes) + span.events.len() + span.links.len();
-                    c.elements += span
-                        .events
-                        .iter()
-                        .map(|e| kvs(&e.attributes))
-                        .sum::<usize>();
-                    c.elements += span.links.iter().map(|l| kvs(&l.attributes)).sum::<usize>();
-                }
-            }
-        }
-        c
-    }
 
     fn kv(key: &str, value: Any) -> KeyValue {
         KeyValue {
@@ -606,7 +606,7 @@ mod tests {
         let req = sample();
         let bytes = req.encode_to_vec();
         let c = count_protobuf(&bytes, Budget::UNLIMITED).unwrap();
-        assert_eq!(c, counted(&req));
+        assert_eq!(c, count_decoded(&req));
         assert_eq!(c.spans, 2);
         // 1 resource_spans, 1 attr, 1 entity ref + 3 keys, 1 scope_spans,
         // 1 scope attr, and per span: itself, 2 attrs + 2 kvlist entries +
@@ -858,8 +858,8 @@ mod tests {
         fn counts_equal_those_of_the_decoded_message(req in request()) {
             let bytes = req.encode_to_vec();
             let decoded = ExportTraceServiceRequest::decode(&bytes[..]).unwrap();
-            let expected = counted(&decoded);
-            prop_assert_eq!(counted(&req), expected);
+            let expected = count_decoded(&decoded);
+            prop_assert_eq!(count_decoded(&req), expected);
             prop_assert_eq!(count_protobuf(&bytes, Budget::UNLIMITED).unwrap(), expected);
             let json = serde_json::to_vec(&req).unwrap();
             prop_assert_eq!(count_json(&json, Budget::UNLIMITED).unwrap(), expected);
@@ -898,7 +898,7 @@ mod tests {
                 let walked = count_protobuf(input, Budget::UNLIMITED);
                 if let Ok(decoded) = ExportTraceServiceRequest::decode(input) {
                     let walked = walked.unwrap();
-                    let c = counted(&decoded);
+                    let c = count_decoded(&decoded);
                     prop_assert_eq!(walked.spans, c.spans);
                     // A oneof set twice keeps the last value when decoded.
                     prop_assert!(walked.elements >= c.elements);

@@ -123,7 +123,7 @@ pub async fn export(
 
 /// One span through the mapping and then the same preparation as a JSON
 /// event (validation, size limit, scanning, canonical body).
-fn prepare_span(
+pub fn prepare_span(
     origin: Origin<'_>,
     span: &opentelemetry_proto::tonic::trace::v1::Span,
     with: PrepareWith<'_>,
