@@ -12,16 +12,14 @@
 //! repeated and nested messages); everything else is skipped by wire type.
 //! It accepts every message `prost` accepts, and for a well-formed message
 //! its counts equal those of the decoded message (tests below). The JSON
-//! walker needs no schema: every array element is an element, and the
-//! elements of arrays under a `"spans"` key are spans (the only place OTLP
-//! JSON uses that key).
-
-use std::cell::Cell;
+//! walker is a structural scan that needs no schema: every array element
+//! is an element, and the elements of arrays under a `"spans"` key are
+//! spans (the only place OTLP JSON uses that key); it checks brackets and
+//! strings only, so it accepts every body serde_json accepts.
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
-use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use crate::state::Limits;
 
@@ -300,145 +298,200 @@ fn skip(r: &mut Reader<'_>, number: u64, wire: u8, depth: u32) -> Result<(), Str
     }
 }
 
-/// Counts an OTLP/JSON `ExportTraceServiceRequest`; syntax errors are
-/// `Malformed` with serde_json's line and column.
-pub fn count_json(bytes: &[u8], budget: Budget) -> Result<Counts, BudgetError> {
-    let state = JsonState {
-        budget,
-        counts: Cell::new(Counts::default()),
-        refused: Cell::new(None),
-    };
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let walked = JsonValue {
-        state: &state,
-        spans: false,
-    }
-    .deserialize(&mut de)
-    .and_then(|()| de.end());
-    if let Some(e) = state.refused.take() {
-        return Err(e);
-    }
-    walked.map_err(|e| BudgetError::Malformed(e.to_string()))?;
-    Ok(state.counts.get())
-}
+/// JSON nested deeper than this is refused; serde_json itself stops at
+/// 128, so nothing it accepts is refused for its depth.
+const MAX_JSON_DEPTH: usize = 256;
 
-struct JsonState {
-    budget: Budget,
-    counts: Cell<Counts>,
-    /// Set when the budget ran out (serde errors carry only text).
-    refused: Cell<Option<BudgetError>>,
-}
-
-impl JsonState {
-    fn count<E: serde::de::Error>(&self, span: bool) -> Result<(), E> {
-        let mut c = self.counts.get();
-        let over = if span && c.spans >= self.budget.max_spans {
-            Some(BudgetError::TooManySpans {
-                max: self.budget.max_spans,
-            })
-        } else if c.elements >= self.budget.max_elements {
-            Some(BudgetError::TooManyElements {
-                max: self.budget.max_elements,
-            })
-        } else {
-            None
-        };
-        if let Some(e) = over {
-            let text = e.to_string();
-            self.refused.set(Some(e));
-            return Err(E::custom(text));
-        }
-        c.spans += usize::from(span);
-        c.elements += 1;
-        self.counts.set(c);
-        Ok(())
-    }
-}
-
-/// Any JSON value; `spans` when it is the value of a `"spans"` key.
+/// Where the JSON scanner is.
 #[derive(Clone, Copy)]
-struct JsonValue<'s> {
-    state: &'s JsonState,
-    spans: bool,
+enum Frame {
+    /// Inside an array; `spans` when it is the value of a `"spans"` key.
+    Array { spans: bool },
+    /// Inside an object; `key` while the next string is a key, and whether
+    /// the last key was `"spans"`.
+    Object { key: bool, spans: bool },
 }
 
-impl<'de> DeserializeSeed<'de> for JsonValue<'_> {
-    type Value = ();
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
+/// Counts an OTLP/JSON `ExportTraceServiceRequest` with a structural scan:
+/// brackets, strings and commas only. It validates no more than that (no
+/// UTF-8, escapes, numbers or literals), so it never refuses a body
+/// serde_json accepts, not even one with invalid text in a field the
+/// decoder ignores; whatever it does not check, serde_json refuses later.
+/// Only unbalanced brackets and unterminated strings are `Malformed`.
+pub fn count_json(bytes: &[u8], budget: Budget) -> Result<Counts, BudgetError> {
+    let mut counts = Counts::default();
+    let mut stack: Vec<Frame> = Vec::new();
+    // True right after `[` or `,` inside an array: the next value starts
+    // an element.
+    let mut element_next = false;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b.is_ascii_whitespace() || b == b':' {
+            i += 1;
+            continue;
+        }
+        if b == b',' {
+            match stack.last_mut() {
+                Some(Frame::Array { .. }) => element_next = true,
+                Some(Frame::Object { key, .. }) => *key = true,
+                None => {}
+            }
+            i += 1;
+            continue;
+        }
+        if matches!(b, b']' | b'}') {
+            let closes = matches!(
+                (b, stack.pop()),
+                (b']', Some(Frame::Array { .. })) | (b'}', Some(Frame::Object { .. }))
+            );
+            if !closes {
+                return Err(BudgetError::Malformed(format!(
+                    "unexpected `{}` at byte {i}",
+                    b as char
+                )));
+            }
+            element_next = false;
+            i += 1;
+            continue;
+        }
+        // A value, or an object key.
+        let is_key = matches!(stack.last(), Some(Frame::Object { key: true, .. }));
+        if !is_key {
+            if let (true, Some(Frame::Array { spans })) = (element_next, stack.last()) {
+                let span = *spans;
+                count_element(&mut counts, budget, span)?;
+            }
+            element_next = false;
+        }
+        match b {
+            b'"' => {
+                let end = string_end(bytes, i)?;
+                if is_key {
+                    let spans = unescaped_eq(&bytes[i + 1..end], b"spans");
+                    if let Some(Frame::Object { key, spans: last }) = stack.last_mut() {
+                        *key = false;
+                        *last = spans;
+                    }
+                }
+                i = end + 1;
+            }
+            b'[' | b'{' => {
+                if stack.len() >= MAX_JSON_DEPTH {
+                    return Err(BudgetError::Malformed(format!(
+                        "JSON nested more than {MAX_JSON_DEPTH} deep"
+                    )));
+                }
+                let under_spans = matches!(stack.last(), Some(Frame::Object { spans: true, .. }));
+                stack.push(if b == b'[' {
+                    element_next = true;
+                    Frame::Array { spans: under_spans }
+                } else {
+                    Frame::Object {
+                        key: true,
+                        spans: false,
+                    }
+                });
+                i += 1;
+            }
+            _ => {
+                // A number or literal: up to the next structural byte.
+                while i < bytes.len()
+                    && !matches!(bytes[i], b',' | b']' | b'}' | b'"' | b'[' | b'{' | b':')
+                    && !bytes[i].is_ascii_whitespace()
+                {
+                    i += 1;
+                }
+            }
+        }
     }
-}
-
-impl<'de> Visitor<'de> for JsonValue<'_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("an OTLP/JSON value")
-    }
-
-    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_str<E>(self, _: &str) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_unit<E>(self) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        let element = JsonValue {
-            state: self.state,
-            spans: false,
+    if let Some(open) = stack.last() {
+        let what = match open {
+            Frame::Array { .. } => "an array",
+            Frame::Object { .. } => "an object",
         };
-        while seq.next_element_seed(element)?.is_some() {
-            self.state.count(self.spans)?;
-        }
-        Ok(())
+        return Err(BudgetError::Malformed(format!(
+            "the body ends inside {what} (EOF at byte {})",
+            bytes.len()
+        )));
     }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while let Some(is_spans) = map.next_key_seed(KeyIsSpans)? {
-            map.next_value_seed(JsonValue {
-                state: self.state,
-                spans: is_spans,
-            })?;
-        }
-        Ok(())
-    }
+    Ok(counts)
 }
 
-/// A map key, compared with `spans` without keeping it.
-struct KeyIsSpans;
-
-impl<'de> DeserializeSeed<'de> for KeyIsSpans {
-    type Value = bool;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
-        d.deserialize_str(self)
+fn count_element(counts: &mut Counts, budget: Budget, span: bool) -> Result<(), BudgetError> {
+    if span {
+        if counts.spans >= budget.max_spans {
+            return Err(BudgetError::TooManySpans {
+                max: budget.max_spans,
+            });
+        }
+        counts.spans += 1;
     }
+    if counts.elements >= budget.max_elements {
+        return Err(BudgetError::TooManyElements {
+            max: budget.max_elements,
+        });
+    }
+    counts.elements += 1;
+    Ok(())
 }
 
-impl Visitor<'_> for KeyIsSpans {
-    type Value = bool;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("an object key")
+/// The index of the quote closing the string that opens at `start`.
+fn string_end(bytes: &[u8], start: usize) -> Result<usize, BudgetError> {
+    let mut i = start + 1;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' => return Ok(i),
+            b'\\' => i += 2,
+            _ => i += 1,
+        }
     }
+    Err(BudgetError::Malformed(format!(
+        "the string at byte {start} is not closed"
+    )))
+}
 
-    fn visit_str<E>(self, key: &str) -> Result<bool, E> {
-        Ok(key == "spans")
+/// Whether JSON string contents `raw` (escapes not yet resolved) spell
+/// `want` (ASCII), as a decoder that resolves escapes would read them.
+fn unescaped_eq(raw: &[u8], want: &[u8]) -> bool {
+    let mut got = want.iter();
+    let mut i = 0;
+    while i < raw.len() {
+        let c = if raw[i] == b'\\' {
+            let Some(&e) = raw.get(i + 1) else {
+                return false;
+            };
+            i += 2;
+            match e {
+                b'u' => {
+                    let Some(hex) = raw.get(i..i + 4) else {
+                        return false;
+                    };
+                    i += 4;
+                    let Some(code) = std::str::from_utf8(hex)
+                        .ok()
+                        .and_then(|h| u16::from_str_radix(h, 16).ok())
+                    else {
+                        return false;
+                    };
+                    match u8::try_from(code) {
+                        Ok(c) if c.is_ascii() => c,
+                        _ => return false,
+                    }
+                }
+                b'"' | b'\\' | b'/' => e,
+                // \b \f \n \r \t are not in `want`.
+                _ => return false,
+            }
+        } else {
+            i += 1;
+            raw[i - 1]
+        };
+        if got.next() != Some(&c) {
+            return false;
+        }
     }
+    got.next().is_none()
 }
 
 /// The counts of a decoded request, from its structure: what the walkers
@@ -705,8 +758,57 @@ mod tests {
         }
         let e = count_protobuf(b"\x0a\x05\x12", Budget::UNLIMITED).unwrap_err();
         assert!(e.to_string().contains("at byte 2"), "{e}");
-        let e = count_json(b"{\"resourceSpans\":[", Budget::UNLIMITED).unwrap_err();
-        assert!(e.to_string().contains("line 1"), "{e}");
+        for (json, why) in [
+            (&b"{\"resourceSpans\":["[..], "ends inside an array"),
+            (b"{\"a\":\"b", "string at byte 5 is not closed"),
+            (b"[}", "unexpected `}` at byte 1"),
+        ] {
+            let e = count_json(json, Budget::UNLIMITED).unwrap_err();
+            assert!(e.to_string().contains(why), "{e}");
+            assert!(serde_json::from_slice::<ExportTraceServiceRequest>(json).is_err());
+        }
+        let deep = "[".repeat(300);
+        let e = count_json(deep.as_bytes(), Budget::UNLIMITED).unwrap_err();
+        assert!(e.to_string().contains("nested more than 256"), "{e}");
+    }
+
+    #[test]
+    fn json_the_decoder_accepts_is_never_refused() {
+        // Found by the `otlp` fuzz target: invalid UTF-8 (and other text
+        // serde_json does not check) in a field the decoder ignores.
+        let mut body = [
+            &br#"{"ignored":{"k"#[..],
+            &[0xa3],
+            br#"":""#,
+            &[0xff],
+            br#"","s":"\ud800","n":1e400},"resourceSpans":[{"scopeSpans":[{"spans":[{},{}]}]}]}"#,
+        ]
+        .concat();
+        let decoded: ExportTraceServiceRequest = serde_json::from_slice(&body).unwrap();
+        let c = count_json(&body, Budget::UNLIMITED).unwrap();
+        assert_eq!(c, count_decoded(&decoded));
+        assert_eq!(
+            c,
+            Counts {
+                spans: 2,
+                elements: 4
+            }
+        );
+        // An escaped key is still the `spans` key the decoder reads.
+        body = br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{},{},{}]}]}]}"#.to_vec();
+        let decoded: ExportTraceServiceRequest = serde_json::from_slice(&body).unwrap();
+        assert_eq!(count_decoded(&decoded).spans, 3);
+        assert_eq!(
+            count_json(&body, small(2, 100)).unwrap_err(),
+            BudgetError::TooManySpans { max: 2 }
+        );
+        // Strings holding brackets, quotes and commas are not structure.
+        body = br#"{"resourceSpans":[{"resource":{"attributes":[{"key":"],[\\\",{","value":{"stringValue":"[[["}}]}}]}"#.to_vec();
+        let decoded: ExportTraceServiceRequest = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            count_json(&body, Budget::UNLIMITED).unwrap(),
+            count_decoded(&decoded)
+        );
     }
 
     #[test]
@@ -904,6 +1006,21 @@ mod tests {
                     prop_assert!(walked.elements >= c.elements);
                 }
                 let _ = count_json(input, Budget::UNLIMITED);
+            }
+            // The same for OTLP/JSON with a few bytes overwritten.
+            let mut json = serde_json::to_vec(&req).unwrap();
+            for (at, b) in &cuts {
+                if !json.is_empty() {
+                    let i = at.index(json.len());
+                    json[i] = *b;
+                }
+            }
+            let walked = count_json(&json, Budget::UNLIMITED);
+            if let Ok(decoded) = serde_json::from_slice::<ExportTraceServiceRequest>(&json) {
+                let walked = walked.unwrap();
+                let c = count_decoded(&decoded);
+                prop_assert!(walked.spans >= c.spans);
+                prop_assert!(walked.elements >= c.elements);
             }
         }
     }
