@@ -121,6 +121,14 @@ write_seeds() {
     seed keys skey 'PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz'
     seed registry record '\146%s%b' '{"id":"bot","status":"active","scope":{"tools":["crm.*"],"actions":["lookup"],"data_classes":["pii"]}}' 'crm.lookup\0lookup\0crm:customer/1\0pii'
     seed event review '%s' '{"agent":{"id":"a"},"kind":"human_review","review":{"reviewer":"bob","decision":"approve","reason":"ok"},"change":{"target":"cfg","before":{"a":1},"after":{"a":2},"approved_by":"bob"}}'
+
+    # otlp: ExportTraceServiceRequest, protobuf (octal escapes) and OTLP/JSON.
+    # A GenAI chat span and an execute_tool child (attributes, an array
+    # value, an event, a link, an error status) under one resource and scope:
+    seed otlp proto-genai '\012\320\002\012\037\012\035\012\014\163\145\162\166\151\143\145\056\156\141\155\145\022\015\012\013\142\151\154\154\151\156\147\055\142\157\164\022\254\002\012\012\012\003\154\151\142\022\003\061\056\060\022\171\012\020\001\002\003\004\005\006\007\010\011\012\013\014\015\016\017\020\022\010\001\002\003\004\005\006\007\010\052\013\143\150\141\164\040\147\160\164\055\064\157\060\003\071\000\110\131\343\372\353\157\025\101\000\022\364\036\373\353\157\025\112\031\012\015\147\145\156\137\141\151\056\163\171\163\164\145\155\022\010\012\006\157\160\145\156\141\151\112\037\012\025\147\145\156\137\141\151\056\157\160\145\162\141\164\151\157\156\056\156\141\155\145\022\006\012\004\143\150\141\164\022\242\001\012\020\001\002\003\004\005\006\007\010\011\012\013\014\015\016\017\020\022\010\011\012\013\014\015\016\017\020\042\010\001\002\003\004\005\006\007\010\052\023\145\170\145\143\165\164\145\137\164\157\157\154\040\154\157\157\153\165\160\112\040\012\020\147\145\156\137\141\151\056\164\157\157\154\056\156\141\155\145\022\014\012\012\143\162\155\056\154\157\157\153\165\160\112\013\012\001\156\022\006\052\004\012\002\030\007\132\016\022\002\145\166\032\010\012\001\153\022\003\012\001\166\152\034\012\020\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\022\010\000\000\000\000\000\000\000\000\172\010\022\004\142\157\157\155\030\002'
+    seed otlp proto-empty-spans '\012\010\022\006\022\000\022\000\022\000'
+    seed otlp proto-group '\243\006\010\001\244\006\012\004\022\002\022\000'
+    seed otlp json-span '%s' '{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"bot"}}]},"scopeSpans":[{"scope":{"name":"lib"},"spans":[{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","name":"chat","kind":3,"startTimeUnixNano":"1544712660000000000","attributes":[{"key":"gen_ai.system","value":{"stringValue":"openai"}},{"key":"n","value":{"arrayValue":{"values":[{"intValue":"3"},{"kvlistValue":{"values":[{"key":"a","value":{"boolValue":true}}]}}]}}}],"events":[{"name":"e","attributes":[]}],"status":{"code":2,"message":"boom"}}]}]}]}'
 }
 
 write_seeds
