@@ -115,6 +115,96 @@ fn prepare_all<'a>(
         .collect())
 }
 
+/// The elements of a JSON array, as raw text, refusing (with `over` set)
+/// once there are more than `max`: a 16 MiB array of `{}` must cost at most
+/// `max` slots, never millions.
+struct CappedArray<'c> {
+    max: usize,
+    over: &'c std::cell::Cell<bool>,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for CappedArray<'_> {
+    type Value = Vec<&'de RawValue>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for CappedArray<'_> {
+    type Value = Vec<&'de RawValue>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON array of events")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element::<&'de RawValue>()? {
+            if items.len() == self.max {
+                self.over.set(true);
+                return Err(serde::de::Error::custom(format_args!(
+                    "more than {} events",
+                    self.max
+                )));
+            }
+            items.push(item);
+        }
+        Ok(items)
+    }
+}
+
+/// `413` for a request with more than `max_events` events (counting stops
+/// there, so the real number is not known).
+fn too_many(max_events: usize) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "too_many_events",
+        format!(
+            "request holds more than {max_events} events; the limit is {max_events} per request"
+        ),
+    )
+}
+
+/// The array's elements, at most `max_events` of them.
+fn split_array(body: &[u8], max_events: usize) -> Result<Vec<&RawValue>, ApiError> {
+    use serde::de::DeserializeSeed;
+    let over = std::cell::Cell::new(false);
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let items = CappedArray {
+        max: max_events,
+        over: &over,
+    }
+    .deserialize(&mut de)
+    .and_then(|items| de.end().map(|()| items));
+    items.map_err(|e| {
+        if over.get() {
+            too_many(max_events)
+        } else {
+            ApiError::bad_request(
+                "invalid_json",
+                format!("request body is not a JSON array of events: {e}"),
+            )
+        }
+    })
+}
+
+/// The non-blank lines, at most `max_events` of them.
+fn split_lines(body: &[u8], max_events: usize) -> Result<Vec<&[u8]>, ApiError> {
+    let mut lines = Vec::new();
+    let all = body
+        .split(|b| *b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+        .filter(|l| !l.iter().all(u8::is_ascii_whitespace));
+    for line in all {
+        if lines.len() == max_events {
+            return Err(too_many(max_events));
+        }
+        lines.push(line);
+    }
+    Ok(lines)
+}
+
 /// Splits and validates a request body. Whole-request problems (not JSON at
 /// all, too many events) are an `ApiError`; per-event problems are slots.
 pub fn decode(
@@ -123,28 +213,12 @@ pub fn decode(
     max_events: usize,
     with: PrepareWith<'_>,
 ) -> Result<Vec<Slot>, ApiError> {
-    let too_many = |n: usize| {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_many_events",
-            format!("request holds {n} events; the limit is {max_events} per request"),
-        )
-    };
+    let empty = || ApiError::bad_request("empty_request", "the request holds no events");
     match framing {
         Framing::Ndjson => {
-            let lines: Vec<&[u8]> = body
-                .split(|b| *b == b'\n')
-                .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
-                .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
-                .collect();
-            if lines.len() > max_events {
-                return Err(too_many(lines.len()));
-            }
+            let lines = split_lines(body, max_events)?;
             if lines.is_empty() {
-                return Err(ApiError::bad_request(
-                    "empty_request",
-                    "the request holds no events",
-                ));
+                return Err(empty());
             }
             prepare_all(lines.iter().copied(), with)
         }
@@ -152,23 +226,13 @@ pub fn decode(
             let first = body.iter().find(|b| !b.is_ascii_whitespace()).copied();
             match first {
                 Some(b'[') => {
-                    let items: Vec<&RawValue> = serde_json::from_slice(body).map_err(|e| {
-                        ApiError::bad_request(
-                            "invalid_json",
-                            format!("request body is not a JSON array of events: {e}"),
-                        )
-                    })?;
-                    if items.len() > max_events {
-                        return Err(too_many(items.len()));
-                    }
+                    let items = split_array(body, max_events)?;
                     if items.is_empty() {
-                        return Err(ApiError::bad_request(
-                            "empty_request",
-                            "the request holds no events",
-                        ));
+                        return Err(empty());
                     }
                     prepare_all(items.iter().map(|raw| raw.get().as_bytes()), with)
                 }
+                Some(b'{') if max_events == 0 => Err(too_many(0)),
                 Some(b'{') => prepare_all(std::iter::once(body), with),
                 Some(_) => Err(ApiError::bad_request(
                     "invalid_json",
@@ -243,6 +307,48 @@ mod tests {
         let e = decode(many.as_bytes(), Framing::Json, 10, plain(100)).unwrap_err();
         assert_eq!(e.status, StatusCode::PAYLOAD_TOO_LARGE);
         assert!(e.body.message.contains("limit is 10"));
+        // Exactly at the limit is fine, and trailing garbage is still caught.
+        let ten = format!("[{}]", ["{}"; 10].join(","));
+        assert_eq!(
+            decode(ten.as_bytes(), Framing::Json, 10, plain(100))
+                .unwrap()
+                .len(),
+            10
+        );
+        let trailing = format!("{ten} x");
+        assert_eq!(
+            decode(trailing.as_bytes(), Framing::Json, 10, plain(100))
+                .unwrap_err()
+                .body
+                .code,
+            "invalid_json"
+        );
+    }
+
+    #[test]
+    fn counting_stops_at_the_first_event_over_the_limit() {
+        // What follows event 11 is never looked at: not parsed (the array's
+        // garbage tail would be a 400), not collected.
+        let head = ["{}"; 11].join(",");
+        let body = format!("[{head},{}", "nonsense ".repeat(1000));
+        let e = decode(body.as_bytes(), Framing::Json, 10, plain(100)).unwrap_err();
+        assert_eq!(e.status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(e.body.code, "too_many_events");
+        assert!(
+            e.body.message.contains("more than 10 events"),
+            "{}",
+            e.body.message
+        );
+        let lines = "{}\n".repeat(11) + "\n\n";
+        let e = decode(lines.as_bytes(), Framing::Ndjson, 10, plain(100)).unwrap_err();
+        assert_eq!(e.body.code, "too_many_events");
+        let ten = "{}\r\n".repeat(10) + "  \n";
+        assert_eq!(
+            decode(ten.as_bytes(), Framing::Ndjson, 10, plain(100))
+                .unwrap()
+                .len(),
+            10
+        );
     }
 
     #[test]

@@ -13,7 +13,7 @@ use crate::access::{Ctx, Scope};
 use crate::decode::{decode, Framing};
 use crate::error::{ApiError, ErrorBody};
 use crate::proofs;
-use crate::sequencer::{PreparedEvent, SealOutcome, SubmitError};
+use crate::sequencer::{Lane, PreparedEvent, SealOutcome, SubmitError};
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize)]
@@ -129,32 +129,7 @@ pub async fn post_events(
         None
     };
 
-    let (mut sealed, mut dups) = (0, 0);
-    for (k, (pos, outcome)) in positions.iter().zip(&outcomes).enumerate() {
-        let proof = proofs.as_ref().and_then(|p| p.get(k).cloned());
-        let r = outcome.receipt();
-        let (index, leaf_hash, time) = (r.index, r.leaf_hash.to_hex(), r.time);
-        results[*pos] = Some(match outcome {
-            SealOutcome::Sealed(_) => {
-                sealed += 1;
-                EventResult::Sealed {
-                    index,
-                    leaf_hash,
-                    time,
-                    proof,
-                }
-            }
-            SealOutcome::Duplicate(_) => {
-                dups += 1;
-                EventResult::Duplicate {
-                    index,
-                    leaf_hash,
-                    time,
-                    proof,
-                }
-            }
-        });
-    }
+    let Tally { sealed, dups } = assemble(&mut results, &positions, &outcomes, proofs.as_deref())?;
     state
         .metrics
         .events_sealed
@@ -186,15 +161,110 @@ pub async fn post_events(
     Ok((status, Json(response)).into_response())
 }
 
-/// Hands validated events to the sequencer; its refusals become the
-/// answers every ingest endpoint gives (503 with `Retry-After`).
+/// How many of a request's events were sealed now, and how many before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Tally {
+    sealed: usize,
+    dups: usize,
+}
+
+/// Puts each outcome (and proof, when asked for) in the slot of the event
+/// it answers: `positions[k]` is the slot of the k-th submitted event.
+fn assemble(
+    results: &mut [Option<EventResult>],
+    positions: &[usize],
+    outcomes: &[SealOutcome],
+    proofs: Option<&[String]>,
+) -> Result<Tally, ApiError> {
+    // Zipping unequal lists would silently leave events unanswered (or
+    // answer with someone else's receipt); refuse the whole answer instead.
+    outcomes_match(positions.len(), outcomes.len())?;
+    if let Some(p) = proofs {
+        if p.len() != outcomes.len() {
+            tracing::error!(
+                outcomes = outcomes.len(),
+                proofs = p.len(),
+                "proofs do not match the receipts"
+            );
+            return Err(ApiError::internal(format!(
+                "{} proofs were built for {} receipts; the events are sealed, fetch their proofs from /v1/entries/{{index}}/proof",
+                p.len(),
+                outcomes.len()
+            )));
+        }
+    }
+    let mut tally = Tally { sealed: 0, dups: 0 };
+    for (k, (pos, outcome)) in positions.iter().zip(outcomes).enumerate() {
+        let slot = results.get_mut(*pos).ok_or_else(|| {
+            ApiError::internal(format!(
+                "receipt {k} belongs to event {pos}, but the request has {} events",
+                positions.len()
+            ))
+        })?;
+        let proof = proofs.and_then(|p| p.get(k).cloned());
+        let r = outcome.receipt();
+        let (index, leaf_hash, time) = (r.index, r.leaf_hash.to_hex(), r.time);
+        *slot = Some(match outcome {
+            SealOutcome::Sealed(_) => {
+                tally.sealed += 1;
+                EventResult::Sealed {
+                    index,
+                    leaf_hash,
+                    time,
+                    proof,
+                }
+            }
+            SealOutcome::Duplicate(_) => {
+                tally.dups += 1;
+                EventResult::Duplicate {
+                    index,
+                    leaf_hash,
+                    time,
+                    proof,
+                }
+            }
+        });
+    }
+    Ok(tally)
+}
+
+/// `500` (and an error log line) unless the sequencer answered every
+/// submitted event exactly once.
+fn outcomes_match(sent: usize, got: usize) -> Result<(), ApiError> {
+    if sent == got {
+        return Ok(());
+    }
+    tracing::error!(
+        sent,
+        got,
+        "the sequencer answered a different number of outcomes than events submitted"
+    );
+    Err(ApiError::internal(format!(
+        "the sequencer returned {got} receipts for {sent} events, so no per-event answer can be given; \
+         some events may be sealed: retry the request (events with an `id` are deduplicated)"
+    )))
+}
+
+/// Hands validated client events to the sequencer's ingest lane; its
+/// refusals become the answers every ingest endpoint gives (503 with
+/// `Retry-After`).
 pub(crate) async fn seal(
     state: &AppState,
     prepared: Vec<PreparedEvent>,
 ) -> Result<Vec<SealOutcome>, ApiError> {
-    state
+    seal_in(state, Lane::Ingest, prepared).await
+}
+
+/// [`seal`] in the given lane (self-audit events use [`Lane::Admin`]).
+pub(crate) async fn seal_in(
+    state: &AppState,
+    lane: Lane,
+    prepared: Vec<PreparedEvent>,
+) -> Result<Vec<SealOutcome>, ApiError> {
+    let sent = prepared.len();
+    let outcomes = state
         .sequencer
-        .submit(prepared)
+        .submit_in(lane, prepared)
         .await
         .map_err(|e| match &e {
             SubmitError::Overloaded { .. } => {
@@ -225,7 +295,9 @@ pub(crate) async fn seal(
                 e.to_string(),
             )
             .retry_after(5),
-        })
+        })?;
+    outcomes_match(sent, outcomes.len())?;
+    Ok(outcomes)
 }
 
 /// Waits for a checkpoint covering every receipt, then proves each one.
@@ -270,4 +342,84 @@ async fn wait_for_proofs(
     })
     .await
     .map_err(|e| ApiError::internal(format!("proof task failed: {e}")))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sealtrail_core::hash::Hash;
+    use sealtrail_store::Receipt;
+
+    fn receipt(index: u64) -> Receipt {
+        Receipt {
+            index,
+            leaf_hash: Hash::default(),
+            time: 7,
+        }
+    }
+
+    fn rejected() -> Option<EventResult> {
+        Some(EventResult::Rejected {
+            error: ErrorBody {
+                code: "invalid_event",
+                message: "bad".into(),
+                field: None,
+            },
+        })
+    }
+
+    #[test]
+    fn receipts_fill_the_slots_of_the_accepted_events() {
+        // Slots 0 and 2 accepted, slot 1 rejected while decoding.
+        let mut results = vec![None, rejected(), None];
+        let outcomes = [
+            SealOutcome::Sealed(receipt(4)),
+            SealOutcome::Duplicate(receipt(1)),
+        ];
+        let proofs = ["p4".to_string(), "p1".to_string()];
+        let tally = assemble(&mut results, &[0, 2], &outcomes, Some(&proofs)).unwrap();
+        assert_eq!(tally, Tally { sealed: 1, dups: 1 });
+        assert!(matches!(
+            &results[0],
+            Some(EventResult::Sealed { index: 4, proof: Some(p), .. }) if p == "p4"
+        ));
+        assert!(matches!(&results[1], Some(EventResult::Rejected { .. })));
+        assert!(matches!(
+            &results[2],
+            Some(EventResult::Duplicate { index: 1, proof: Some(p), .. }) if p == "p1"
+        ));
+    }
+
+    #[test]
+    fn fewer_or_more_outcomes_than_events_is_a_500_not_a_shorter_answer() {
+        for outcomes in [
+            vec![SealOutcome::Sealed(receipt(0))],
+            vec![
+                SealOutcome::Sealed(receipt(0)),
+                SealOutcome::Sealed(receipt(1)),
+                SealOutcome::Sealed(receipt(2)),
+            ],
+        ] {
+            let mut results = vec![None, None];
+            let e = assemble(&mut results, &[0, 1], &outcomes, None).unwrap_err();
+            assert_eq!(e.status, StatusCode::INTERNAL_SERVER_ERROR);
+            assert!(
+                e.body
+                    .message
+                    .contains(&format!("{} receipts for 2 events", outcomes.len())),
+                "{}",
+                e.body.message
+            );
+        }
+        let mut results = vec![None];
+        let e = assemble(
+            &mut results,
+            &[0],
+            &[SealOutcome::Sealed(receipt(0))],
+            Some(&[]),
+        )
+        .unwrap_err();
+        assert_eq!(e.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(outcomes_match(3, 3).is_ok());
+    }
 }

@@ -131,7 +131,9 @@ pub async fn record(log: &AppState, caller: &Caller, a: Audit) -> Result<u64, Ap
         salt,
     )
     .map_err(|e| ApiError::internal(format!("self-audit event is invalid: {}", e.message)))?;
-    let outcomes = crate::ingest::seal(log, vec![prepared])
+    // The admin lane: a flood of client events must not refuse (or
+    // starve) the record of a revocation, suspension or rotation.
+    let outcomes = crate::ingest::seal_in(log, crate::sequencer::Lane::Admin, vec![prepared])
         .await
         .map_err(|e| {
             tracing::error!("cannot record a self-audit event: {}", e.body.message);

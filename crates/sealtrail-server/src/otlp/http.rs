@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 
+use super::budget::{self, Budget, BudgetError};
 use super::{export, rpc, Exported};
 use crate::error::ApiError;
 use crate::projects::Root;
@@ -66,7 +67,7 @@ pub async fn post_traces(State(root): State<Root>, request: Request) -> Response
             .await
             .map_err(|_| too_large(limit))?;
         let bytes = decompress(&parts.headers, &bytes, limit)?;
-        let request = decode(encoding, &bytes)?;
+        let request = decode(encoding, &bytes, Budget::for_limits(&state.limits))?;
         drop(bytes);
         export(&state, &caller, &request).await
     }
@@ -121,20 +122,53 @@ fn decompress<'a>(
     Ok(out.into())
 }
 
-pub fn decode(encoding: Encoding, bytes: &[u8]) -> Result<ExportTraceServiceRequest, ApiError> {
+/// Decodes an export whose spans and other repeated elements fit `budget`
+/// (counted on the bytes first, so an over-budget body is never decoded).
+pub fn decode(
+    encoding: Encoding,
+    bytes: &[u8],
+    budget: Budget,
+) -> Result<ExportTraceServiceRequest, ApiError> {
     match encoding {
-        Encoding::Protobuf => ExportTraceServiceRequest::decode(bytes).map_err(|e| {
-            ApiError::bad_request(
-                "invalid_otlp",
-                format!("body is not an OTLP ExportTraceServiceRequest: {e}"),
-            )
-        }),
-        Encoding::Json => serde_json::from_slice(bytes).map_err(|e| {
-            ApiError::bad_request(
-                "invalid_otlp",
-                format!("body is not OTLP/JSON ExportTraceServiceRequest: {e}"),
-            )
-        }),
+        Encoding::Protobuf => {
+            budget::count_protobuf(bytes, budget).map_err(|e| refused(e, "an OTLP"))?;
+            ExportTraceServiceRequest::decode(bytes).map_err(|e| {
+                ApiError::bad_request(
+                    "invalid_otlp",
+                    format!("body is not an OTLP ExportTraceServiceRequest: {e}"),
+                )
+            })
+        }
+        Encoding::Json => {
+            budget::count_json(bytes, budget).map_err(|e| refused(e, "OTLP/JSON"))?;
+            serde_json::from_slice(bytes).map_err(|e| {
+                ApiError::bad_request(
+                    "invalid_otlp",
+                    format!("body is not OTLP/JSON ExportTraceServiceRequest: {e}"),
+                )
+            })
+        }
+    }
+}
+
+/// The answer to a body refused before decoding: 413 over the budget, 400
+/// when it is not even well-formed (`what` names the expected encoding).
+pub fn refused(e: BudgetError, what: &str) -> ApiError {
+    match e {
+        BudgetError::TooManySpans { .. } => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_many_spans",
+            e.to_string(),
+        ),
+        BudgetError::TooManyElements { .. } => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_many_elements",
+            e.to_string(),
+        ),
+        BudgetError::Malformed(why) => ApiError::bad_request(
+            "invalid_otlp",
+            format!("body is not {what} ExportTraceServiceRequest: {why}"),
+        ),
     }
 }
 
@@ -219,16 +253,52 @@ mod tests {
     #[test]
     fn undecodable_bodies_are_400() {
         assert_eq!(
-            decode(Encoding::Protobuf, b"\xff\xff").unwrap_err().status,
+            decode(Encoding::Protobuf, b"\xff\xff", Budget::UNLIMITED)
+                .unwrap_err()
+                .status,
             StatusCode::BAD_REQUEST
         );
         assert_eq!(
-            decode(Encoding::Json, b"[").unwrap_err().status,
+            decode(Encoding::Json, b"[", Budget::UNLIMITED)
+                .unwrap_err()
+                .status,
             StatusCode::BAD_REQUEST
         );
-        let ok = decode(Encoding::Json, br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","name":"x","kind":3,"startTimeUnixNano":"1544712660000000000"}]}]}]}"#).unwrap();
+        let ok = decode(Encoding::Json, br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","name":"x","kind":3,"startTimeUnixNano":"1544712660000000000"}]}]}]}"#, Budget::UNLIMITED).unwrap();
         let span = &ok.resource_spans[0].scope_spans[0].spans[0];
         assert_eq!(span.span_id, hex::decode("eee19b7ec3c1b174").unwrap());
         assert_eq!(span.start_time_unix_nano, 1_544_712_660_000_000_000);
+    }
+
+    #[test]
+    fn bodies_over_the_budget_are_413_before_decoding() {
+        let budget = Budget {
+            max_spans: 2,
+            max_elements: 100,
+        };
+        // Three empty spans in one scope of one resource.
+        let body = b"\x0a\x08\x12\x06\x12\x00\x12\x00\x12\x00";
+        let e = decode(Encoding::Protobuf, body, budget).unwrap_err();
+        assert_eq!(e.status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(e.body.code, "too_many_spans");
+        assert!(
+            e.body.message.contains("more than 2 spans"),
+            "{}",
+            e.body.message
+        );
+        let json = br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{},{},{}]}]}]}"#;
+        let e = decode(Encoding::Json, json, budget).unwrap_err();
+        assert_eq!(e.body.code, "too_many_spans");
+        let many = format!(r#"{{"resourceSpans":[{}]}}"#, ["{}"; 101].join(","));
+        let e = decode(Encoding::Json, many.as_bytes(), budget).unwrap_err();
+        assert_eq!(e.status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(e.body.code, "too_many_elements");
+        let e = decode(Encoding::Protobuf, b"\x0a\x09", budget).unwrap_err();
+        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+        assert!(
+            e.body.message.contains("runs past the end"),
+            "{}",
+            e.body.message
+        );
     }
 }

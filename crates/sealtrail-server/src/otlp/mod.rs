@@ -4,6 +4,7 @@
 //! validation (and scanning), the same sequencer, the same backpressure.
 //! docs/otlp.md has the mapping table.
 
+pub mod budget;
 pub mod grpc;
 pub mod http;
 pub mod map;
@@ -122,7 +123,7 @@ pub async fn export(
 
 /// One span through the mapping and then the same preparation as a JSON
 /// event (validation, size limit, scanning, canonical body).
-fn prepare_span(
+pub fn prepare_span(
     origin: Origin<'_>,
     span: &opentelemetry_proto::tonic::trace::v1::Span,
     with: PrepareWith<'_>,

@@ -12,6 +12,14 @@
 //! durable. Nothing is acknowledged before its own batch commits. If a write
 //! fails, the writer bumps an epoch: every batch sealed on top of the failed
 //! one is refused unwritten, and the sealer reloads its state from the store.
+//!
+//! Submissions wait in one of two lanes. Client events use the ingest lane,
+//! bounded by `queue_limit`. sealtrail's own administrative and security
+//! events (revoking a key, suspending an agent, rotating a signing key: the
+//! self-audit events that must be sealed before the change is made) use the
+//! admin lane: its own small bound, not counted against `queue_limit`, and
+//! taken by the sealer ahead of every waiting ingest job, so a flood of
+//! ingest can delay a revocation by a batch or two but never refuse it.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -107,11 +115,36 @@ impl SealOutcome {
     }
 }
 
+/// Which queue a submission waits in (see the module documentation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lane {
+    /// Client events, bounded by [`SequencerConfig::queue_limit`].
+    Ingest,
+    /// sealtrail's own administrative and security events, bounded by
+    /// [`ADMIN_QUEUE_LIMIT`] and sealed ahead of waiting ingest.
+    Admin,
+}
+
+impl std::fmt::Display for Lane {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Lane::Ingest => "ingest",
+            Lane::Admin => "administrative",
+        })
+    }
+}
+
+/// Most events waiting in the admin lane. Each administrative request
+/// seals one or two events and the sealer takes them first, so the lane
+/// only fills when the store itself stalls; the bound keeps even a burst of
+/// audited reads from holding more than a few MiB (docs/decisions.md).
+pub const ADMIN_QUEUE_LIMIT: usize = 1024;
+
 /// Why a submission was not sealed. Nothing of it was acknowledged.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum SubmitError {
-    #[error("the ingest queue is full ({queued} events waiting); retry shortly")]
-    Overloaded { queued: usize },
+    #[error("the {lane} queue is full ({queued} events waiting); retry shortly")]
+    Overloaded { lane: Lane, queued: usize },
     #[error("storage is full; nothing was written. Free space and retry")]
     StorageFull,
     #[error("storage is unavailable: {0}")]
@@ -161,15 +194,51 @@ struct Job {
     count: usize,
     /// Times this job lost the race for the log head to another node.
     attempts: u32,
+    lane: Lane,
     reply: oneshot::Sender<Result<Vec<SealOutcome>, SubmitError>>,
+}
+
+/// What reaches the sealer through its channel. Admin jobs wait in
+/// [`Shared::admin`] instead (so the sealer can take them ahead of the
+/// channel's backlog); `Wake` tells an idle sealer to look there.
+enum Submission {
+    Job(Job),
+    Wake,
+}
+
+/// Events waiting to be sealed, per lane.
+#[derive(Default)]
+struct Queued {
+    ingest: AtomicUsize,
+    admin: AtomicUsize,
+}
+
+impl Queued {
+    fn lane(&self, lane: Lane) -> &AtomicUsize {
+        match lane {
+            Lane::Ingest => &self.ingest,
+            Lane::Admin => &self.admin,
+        }
+    }
+
+    /// `jobs` leave their queues (answered, failed, or given up).
+    fn release(&self, jobs: &[Job]) {
+        for j in jobs {
+            self.lane(j.lane).fetch_sub(j.count, Ordering::AcqRel);
+        }
+    }
+
+    fn total(&self) -> usize {
+        self.ingest.load(Ordering::Relaxed) + self.admin.load(Ordering::Relaxed)
+    }
 }
 
 /// Handle to submit events; cheap to clone.
 #[derive(Clone)]
 pub struct Sequencer {
     shared: Arc<Shared>,
-    tx: mpsc::Sender<Job>,
-    queued: Arc<AtomicUsize>,
+    tx: mpsc::Sender<Submission>,
+    queued: Arc<Queued>,
     limit: usize,
     head: watch::Receiver<TreeHead>,
 }
@@ -211,12 +280,13 @@ impl Sequencer {
             ..config
         };
         metrics.tree_size.store(state.head.size, Ordering::Relaxed);
-        let (tx, rx) = mpsc::channel::<Job>();
-        let queued = Arc::new(AtomicUsize::new(0));
+        let (tx, rx) = mpsc::channel::<Submission>();
+        let queued = Arc::new(Queued::default());
         let shared = Arc::new(Shared {
             epoch: AtomicU64::new(0),
             committed: AtomicU64::new(state.head.size),
             retry: std::sync::Mutex::new(Vec::new()),
+            admin: std::sync::Mutex::new(VecDeque::new()),
             head: head_tx,
         });
         // One batch being written and one waiting: the sealer runs at most
@@ -255,12 +325,21 @@ impl Sequencer {
             queued: queued.clone(),
             metrics,
         };
+        let (left_shared, left_queued) = (shared_handle.clone(), queued.clone());
         let handle = std::thread::Builder::new()
             .name("sealtrail-sealer".into())
             .spawn(move || {
                 sealer.run();
                 // The sealer's sender is gone: the writer drains and stops.
                 let _ = writer_thread.join();
+                // The sealer (and its receiver) is gone, so every later
+                // submission fails to send and answers itself; what still
+                // waits outside the channel (admin lane, retries the writer
+                // queued last) is answered here, never left hanging.
+                let mut stranded: Vec<Job> = left_shared.admin_queue().drain(..).collect();
+                stranded.append(&mut left_shared.retry_queue());
+                left_queued.release(&stranded);
+                fail(stranded, &SubmitError::Stopped);
             })
             .map_err(|e| StoreError::io("start the sequencer thread", e))?;
         Ok((
@@ -275,40 +354,71 @@ impl Sequencer {
         ))
     }
 
-    /// Seals `events`; answers once they are durable. Outcomes are in order.
+    /// Seals client `events` (the ingest lane); answers once they are
+    /// durable. Outcomes are in order.
     pub async fn submit(
         &self,
+        events: Vec<PreparedEvent>,
+    ) -> Result<Vec<SealOutcome>, SubmitError> {
+        self.submit_in(Lane::Ingest, events).await
+    }
+
+    /// Seals `events` in `lane`; answers once they are durable. Outcomes
+    /// are in order.
+    pub async fn submit_in(
+        &self,
+        lane: Lane,
         events: Vec<PreparedEvent>,
     ) -> Result<Vec<SealOutcome>, SubmitError> {
         if events.is_empty() {
             return Ok(Vec::new());
         }
         let n = events.len();
-        let before = self.queued.fetch_add(n, Ordering::AcqRel);
-        if before + n > self.limit && before > 0 {
-            self.queued.fetch_sub(n, Ordering::AcqRel);
-            return Err(SubmitError::Overloaded { queued: before });
+        let limit = match lane {
+            Lane::Ingest => self.limit,
+            Lane::Admin => ADMIN_QUEUE_LIMIT,
+        };
+        let counter = self.queued.lane(lane);
+        let before = counter.fetch_add(n, Ordering::AcqRel);
+        if before + n > limit && before > 0 {
+            counter.fetch_sub(n, Ordering::AcqRel);
+            return Err(SubmitError::Overloaded {
+                lane,
+                queued: before,
+            });
         }
         let (reply, answer) = oneshot::channel();
-        if self
-            .tx
-            .send(Job {
-                events,
-                count: n,
-                attempts: 0,
-                reply,
-            })
-            .is_err()
-        {
-            self.queued.fetch_sub(n, Ordering::AcqRel);
+        let job = Job {
+            events,
+            count: n,
+            attempts: 0,
+            lane,
+            reply,
+        };
+        let sent = match lane {
+            Lane::Ingest => self.tx.send(Submission::Job(job)).is_ok(),
+            Lane::Admin => {
+                self.shared.admin_queue().push_back(job);
+                self.tx.send(Submission::Wake).is_ok()
+            }
+        };
+        if !sent {
+            // The sealer is gone: nobody will take what waits in the admin
+            // lane, so answer all of it (this job included) now.
+            let stranded: Vec<Job> = self.shared.admin_queue().drain(..).collect();
+            self.queued.release(&stranded);
+            fail(stranded, &SubmitError::Stopped);
+            if lane == Lane::Ingest {
+                counter.fetch_sub(n, Ordering::AcqRel);
+            }
             return Err(SubmitError::Stopped);
         }
         answer.await.map_err(|_| SubmitError::Stopped)?
     }
 
-    /// Events waiting to be sealed.
+    /// Events waiting to be sealed, in both lanes.
     pub fn queue_depth(&self) -> usize {
-        self.queued.load(Ordering::Relaxed)
+        self.queued.total()
     }
 
     /// Watch the committed tree head.
@@ -331,11 +441,41 @@ struct Shared {
     committed: AtomicU64,
     /// Jobs that lost the race for the log head, to be sealed again.
     retry: std::sync::Mutex<Vec<Job>>,
+    /// Admin-lane jobs, oldest first; the sealer takes them before any
+    /// job waiting in its channel.
+    admin: std::sync::Mutex<VecDeque<Job>>,
     /// The committed head, for readers and the checkpointer.
     head: watch::Sender<TreeHead>,
 }
 
 impl Shared {
+    /// The jobs waiting to be sealed again. A panic while the lock was held
+    /// must not lose them: a poisoned lock is taken over, because the only
+    /// things done under it are `Vec::extend`, `pop` and `is_empty`, none
+    /// of which can leave the vector half-changed (each job is moved in or
+    /// out whole, and a job dropped by a panic drops its reply sender, so
+    /// its submitter is answered `Stopped`, never left waiting).
+    fn retry_queue(&self) -> std::sync::MutexGuard<'_, Vec<Job>> {
+        self.retry
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The admin lane; a poisoned lock is taken over for the same reason
+    /// as [`Shared::retry_queue`] (only `push_back`, `pop_front`, `drain`).
+    fn admin_queue(&self) -> std::sync::MutexGuard<'_, VecDeque<Job>> {
+        self.admin
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A job that goes before anything in the sealer's channel: a retry,
+    /// else the oldest admin job.
+    fn priority_job(&self) -> Option<Job> {
+        let retried = self.retry_queue().pop();
+        retried.or_else(|| self.admin_queue().pop_front())
+    }
+
     /// Publishes a committed head if it is newer than the one known.
     fn publish(&self, head: TreeHead) {
         self.head.send_if_modified(|known| {
@@ -430,7 +570,7 @@ struct Sealer {
     store: Arc<dyn Store>,
     config: SequencerConfig,
     state: State,
-    rx: mpsc::Receiver<Job>,
+    rx: mpsc::Receiver<Submission>,
     to_writer: mpsc::SyncSender<ToWriter>,
     shared: Arc<Shared>,
     /// The writer epoch this sealer's state is built on.
@@ -445,14 +585,14 @@ struct Sealer {
     /// A larger filter being built in the background, and the ids sealed
     /// since it started (added when it is swapped in).
     growing: Option<(GrowingFilter, Vec<String>)>,
-    queued: Arc<AtomicUsize>,
+    queued: Arc<Queued>,
     metrics: Arc<Metrics>,
 }
 
 struct Writer {
     store: Arc<dyn Store>,
     shared: Arc<Shared>,
-    queued: Arc<AtomicUsize>,
+    queued: Arc<Queued>,
     metrics: Arc<Metrics>,
     shared_store: bool,
 }

@@ -8,27 +8,30 @@ fn instance_key(e: &PreparedEvent) -> String {
 }
 
 impl Sealer {
-    /// Next job: retries first, then new submissions. With a shared store it
-    /// wakes up regularly to pick up retries; `None` once every handle is gone.
+    /// Next job: retries first, then the admin lane, then new ingest
+    /// submissions. With a shared store it wakes up regularly to pick up
+    /// retries; `None` once every handle is gone and nothing waits.
     fn next_job(&self) -> Option<Job> {
         loop {
-            if let Some(j) = self.shared.retry.lock().ok().and_then(|mut q| q.pop()) {
+            if let Some(j) = self.shared.priority_job() {
                 return Some(j);
             }
-            if !self.config.shared_store {
-                return self.rx.recv().ok();
-            }
-            match self.rx.recv_timeout(Duration::from_millis(10)) {
-                Ok(j) => return Some(j),
-                Err(RecvTimeoutError::Timeout) => continue,
-                Err(RecvTimeoutError::Disconnected) => {
-                    let empty = self
-                        .shared
-                        .retry
-                        .lock()
-                        .map(|q| q.is_empty())
-                        .unwrap_or(true);
-                    if empty {
+            let received = if self.config.shared_store {
+                match self.rx.recv_timeout(Duration::from_millis(10)) {
+                    Ok(m) => Some(m),
+                    Err(RecvTimeoutError::Timeout) => continue,
+                    Err(RecvTimeoutError::Disconnected) => None,
+                }
+            } else {
+                self.rx.recv().ok()
+            };
+            match received {
+                Some(Submission::Job(j)) => return Some(j),
+                // An admin job arrived: the loop takes it.
+                Some(Submission::Wake) => continue,
+                None => {
+                    if self.shared.retry_queue().is_empty() && self.shared.admin_queue().is_empty()
+                    {
                         return None;
                     }
                 }
@@ -42,21 +45,24 @@ impl Sealer {
             let mut count = jobs[0].count;
             let deadline = Instant::now() + self.config.linger;
             while count < self.config.batch_max {
-                let retried = self.shared.retry.lock().ok().and_then(|mut q| q.pop());
-                let next = match retried {
+                let next = match self.shared.priority_job() {
                     Some(j) => Some(j),
-                    None => match self.rx.try_recv() {
-                        Ok(j) => Some(j),
-                        Err(mpsc::TryRecvError::Empty) if !self.config.linger.is_zero() => {
-                            let left = deadline.saturating_duration_since(Instant::now());
-                            match self.rx.recv_timeout(left) {
-                                Ok(j) => Some(j),
-                                Err(RecvTimeoutError::Timeout)
-                                | Err(RecvTimeoutError::Disconnected) => None,
+                    None => {
+                        let received = match self.rx.try_recv() {
+                            Ok(m) => Some(m),
+                            Err(mpsc::TryRecvError::Empty) if !self.config.linger.is_zero() => {
+                                let left = deadline.saturating_duration_since(Instant::now());
+                                self.rx.recv_timeout(left).ok()
                             }
+                            Err(_) => None,
+                        };
+                        match received {
+                            Some(Submission::Job(j)) => Some(j),
+                            // An admin job arrived: look again.
+                            Some(Submission::Wake) => continue,
+                            None => None,
                         }
-                        Err(_) => None,
-                    },
+                    }
                 };
                 match next {
                     Some(j) => {
@@ -84,8 +90,8 @@ impl Sealer {
     fn seal_and_send(&mut self, mut jobs: Vec<Job>, count: usize) -> bool {
         if let Err(e) = self.resync() {
             tracing::error!(error = %e, "cannot reload the log head after a failed batch");
+            self.queued.release(&jobs);
             fail(jobs, &submit_error(&e));
-            self.shared_queue_release(count);
             return true;
         }
         let started = Instant::now();
@@ -105,8 +111,8 @@ impl Sealer {
             }
             Err(e) => {
                 tracing::error!(error = %e, events = count, "batch not sealed; answering 503");
+                self.queued.release(&jobs);
                 fail(jobs, &submit_error(&e));
-                self.shared_queue_release(count);
                 true
             }
         }
@@ -119,8 +125,8 @@ impl Sealer {
     fn seal_in_turn(&mut self, jobs: Vec<Job>, count: usize) -> bool {
         if let Err(e) = self.store.lock_log() {
             tracing::error!(error = %e, "cannot take the log's writer lock; answering 503");
+            self.queued.release(&jobs);
             fail(jobs, &submit_error(&e));
-            self.shared_queue_release(count);
             return true;
         }
         let caught_up = self.catch_up();
@@ -133,8 +139,8 @@ impl Sealer {
             }
             Err(e) => {
                 tracing::error!(error = %e, "cannot read the shared log head; answering 503");
+                self.queued.release(&jobs);
                 fail(jobs, &submit_error(&e));
-                self.shared_queue_release(count);
                 true
             }
         };
@@ -214,11 +220,6 @@ impl Sealer {
                 self.seen = None;
             }
         }
-    }
-
-    /// Events the writer will never see leave the queue here.
-    fn shared_queue_release(&self, count: usize) {
-        self.queued.fetch_sub(count, Ordering::AcqRel);
     }
 
     /// After a failed write: wait until the writer has handled everything

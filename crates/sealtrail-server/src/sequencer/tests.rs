@@ -7,10 +7,32 @@ use sealtrail_store::{ApiKeyRecord, StoredCheckpoint, StoredEntry};
 
 use super::*;
 
-/// The real store, with a switch that makes the next writes fail.
+/// The real store, with switches that make the next write fail, lose the
+/// race for the log head to another node, or wait until released.
 struct Flaky {
     inner: SqliteStore,
     fail: AtomicBool,
+    conflict: AtomicBool,
+    stalled: std::sync::Mutex<bool>,
+    unstalled: std::sync::Condvar,
+}
+
+impl Flaky {
+    fn open(dir: &std::path::Path) -> Flaky {
+        Flaky {
+            inner: SqliteStore::open(dir).unwrap(),
+            fail: AtomicBool::new(false),
+            conflict: AtomicBool::new(false),
+            stalled: std::sync::Mutex::new(false),
+            unstalled: std::sync::Condvar::new(),
+        }
+    }
+
+    /// Writes wait (`true`) or go on (`false`).
+    fn stall(&self, on: bool) {
+        *self.stalled.lock().unwrap() = on;
+        self.unstalled.notify_all();
+    }
 }
 
 impl Store for Flaky {
@@ -42,6 +64,17 @@ impl Store for Flaky {
     fn append_batch(&self, batch: &Batch) -> Result<(), StoreError> {
         if self.fail.swap(false, Ordering::SeqCst) {
             return Err(StoreError::Full("injected".into()));
+        }
+        let mut stalled = self.stalled.lock().unwrap();
+        while *stalled {
+            stalled = self.unstalled.wait(stalled).unwrap();
+        }
+        drop(stalled);
+        if self.conflict.swap(false, Ordering::SeqCst) {
+            return Err(StoreError::Conflict {
+                expected: batch.expected_size,
+                found: batch.expected_size + 1,
+            });
         }
         // Slow writes let the sealer run ahead, as in production.
         std::thread::sleep(Duration::from_millis(5));
@@ -142,10 +175,7 @@ fn prepared(agent: &str, n: u64) -> PreparedEvent {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_write_refuses_the_batches_sealed_on_it_and_the_log_stays_dense() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(Flaky {
-        inner: SqliteStore::open(dir.path()).unwrap(),
-        fail: AtomicBool::new(false),
-    });
+    let store = Arc::new(Flaky::open(dir.path()));
     let config = SequencerConfig {
         batch_max: 20,
         ..SequencerConfig::default()
@@ -238,4 +268,179 @@ async fn retries_stay_duplicates_while_and_after_the_seen_filter_grows() {
     drop(seq);
     thread.join().unwrap();
     assert_eq!(store.head().unwrap().size, 600);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poisoned_retry_lock_neither_drops_nor_strands_a_retried_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Flaky::open(dir.path()));
+    let config = SequencerConfig {
+        shared_store: true,
+        ..SequencerConfig::default()
+    };
+    let (seq, thread) =
+        Sequencer::start(store.clone(), config, Arc::new(Metrics::default())).unwrap();
+    // Some thread panicked while holding the retry lock.
+    let shared = seq.shared.clone();
+    let _ = std::thread::spawn(move || {
+        let _held = shared.retry.lock();
+        panic!("poisoning the retry lock on purpose");
+    })
+    .join();
+    assert!(seq.shared.retry.is_poisoned());
+    // The first write loses the head to "another node": the job goes to the
+    // retry queue, and must come back out and be sealed.
+    store.conflict.store(true, Ordering::SeqCst);
+    let events: Vec<PreparedEvent> = (0..5).map(|i| prepared("p", i)).collect();
+    let outcomes = tokio::time::timeout(Duration::from_secs(20), seq.submit(events))
+        .await
+        .expect("the retried job was never answered")
+        .expect("the retried job must be sealed, not dropped");
+    assert_eq!(outcomes.len(), 5);
+    assert!(outcomes.iter().all(|o| matches!(o, SealOutcome::Sealed(_))));
+    assert_eq!(seq.queue_depth(), 0, "nothing left counted as queued");
+    drop(seq);
+    thread.join().unwrap();
+    assert_eq!(store.head().unwrap().size, 5);
+}
+
+/// Waits (up to 10 s) until `seq` counts `n` events as queued.
+async fn until_queued(seq: &Sequencer, n: usize) {
+    let t = Instant::now();
+    while seq.queue_depth() != n {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "queue depth {} never reached {n}",
+            seq.queue_depth()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_events_are_taken_while_ingest_is_overloaded_and_sealed_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Flaky::open(dir.path()));
+    let config = SequencerConfig {
+        batch_max: 10,
+        queue_limit: 100,
+        ..SequencerConfig::default()
+    };
+    let (seq, thread) =
+        Sequencer::start(store.clone(), config, Arc::new(Metrics::default())).unwrap();
+    store.stall(true);
+    // Ten jobs of ten events fill the ingest lane: a few are sealed and
+    // wait for the stalled writer, the rest wait for the sealer.
+    let mut ingest = Vec::new();
+    for job in 0..10u64 {
+        let events: Vec<PreparedEvent> = (0..10).map(|i| prepared("i", job * 10 + i)).collect();
+        let handle = seq.clone();
+        ingest.push(tokio::spawn(async move { handle.submit(events).await }));
+        until_queued(&seq, (job as usize + 1) * 10).await;
+    }
+    match seq.submit(vec![prepared("late", 0)]).await {
+        Err(SubmitError::Overloaded {
+            lane: Lane::Ingest,
+            queued: 100,
+        }) => {}
+        other => panic!("the ingest lane should be full: {other:?}"),
+    }
+    // The admin lane takes the event anyway.
+    let admin = {
+        let seq = seq.clone();
+        tokio::spawn(async move {
+            seq.submit_in(Lane::Admin, vec![prepared("sealtrail", 0)])
+                .await
+        })
+    };
+    until_queued(&seq, 101).await;
+    assert!(!admin.is_finished(), "answered before anything was written");
+    store.stall(false);
+    let admin = admin.await.unwrap().expect("the admin event is sealed");
+    let admin_index = admin[0].receipt().index;
+    let mut later = 0;
+    for job in ingest {
+        let outcomes = job.await.unwrap().unwrap();
+        later += outcomes
+            .iter()
+            .filter(|o| o.receipt().index > admin_index)
+            .count();
+    }
+    // At most the three batches already sealed (one being written, one
+    // queued for the writer, one the sealer was handing over) go first.
+    assert!(admin_index <= 30, "admin event sealed at {admin_index}");
+    assert!(
+        later >= 70,
+        "only {later} ingest events were sealed after it"
+    );
+    assert_eq!(seq.queue_depth(), 0);
+    drop(seq);
+    thread.join().unwrap();
+    assert_eq!(store.head().unwrap().size, 101);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_lane_has_its_own_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Flaky::open(dir.path()));
+    let config = SequencerConfig {
+        queue_limit: 5,
+        ..SequencerConfig::default()
+    };
+    let (seq, thread) =
+        Sequencer::start(store.clone(), config, Arc::new(Metrics::default())).unwrap();
+    store.stall(true);
+    let full: Vec<PreparedEvent> = (0..ADMIN_QUEUE_LIMIT as u64)
+        .map(|i| prepared("sealtrail", i))
+        .collect();
+    let first = {
+        let seq = seq.clone();
+        tokio::spawn(async move { seq.submit_in(Lane::Admin, full).await })
+    };
+    until_queued(&seq, ADMIN_QUEUE_LIMIT).await;
+    match seq
+        .submit_in(Lane::Admin, vec![prepared("sealtrail", 9_999)])
+        .await
+    {
+        Err(
+            e @ SubmitError::Overloaded {
+                lane: Lane::Admin, ..
+            },
+        ) => assert!(
+            e.to_string().contains("administrative queue is full"),
+            "{e}"
+        ),
+        other => panic!("the admin lane should be full: {other:?}"),
+    }
+    // A full admin lane does not count against ingest (queue_limit 5).
+    let ingest = {
+        let seq = seq.clone();
+        tokio::spawn(async move { seq.submit((0..5).map(|i| prepared("i", i)).collect()).await })
+    };
+    until_queued(&seq, ADMIN_QUEUE_LIMIT + 5).await;
+    store.stall(false);
+    assert_eq!(first.await.unwrap().unwrap().len(), ADMIN_QUEUE_LIMIT);
+    assert_eq!(ingest.await.unwrap().unwrap().len(), 5);
+    drop(seq);
+    thread.join().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_job_wakes_an_idle_sealer() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Flaky::open(dir.path()));
+    let (seq, thread) = Sequencer::start(
+        store.clone(),
+        SequencerConfig::default(),
+        Arc::new(Metrics::default()),
+    )
+    .unwrap();
+    let done = seq
+        .submit_in(Lane::Admin, vec![prepared("sealtrail", 1)])
+        .await
+        .unwrap();
+    assert!(matches!(done[0], SealOutcome::Sealed(_)));
+    drop(seq);
+    thread.join().unwrap();
+    assert_eq!(store.head().unwrap().size, 1);
 }

@@ -49,7 +49,7 @@ impl Writer {
                     tracing::error!(error = %e, events = count, "batch not written; answering 503");
                     self.metrics.batch_failures.fetch_add(1, Ordering::Relaxed);
                     self.shared.epoch.fetch_add(1, Ordering::AcqRel);
-                    self.queued.fetch_sub(count, Ordering::AcqRel);
+                    self.queued.release(&jobs);
                     return fail(jobs, &submit_error(&e));
                 }
             }
@@ -67,7 +67,7 @@ impl Writer {
         }
         // Leaves the queue before anyone hears back, so a client that got
         // its answer never sees its own events still counted as queued.
-        self.queued.fetch_sub(count, Ordering::AcqRel);
+        self.queued.release(&jobs);
         let mut it = outcomes.into_iter();
         for job in jobs {
             let mine: Vec<SealOutcome> = it.by_ref().take(job.count).collect();
@@ -91,13 +91,11 @@ impl Writer {
         if self.shared_store && given_up > 0 {
             tracing::warn!(events = given_up, error = %err, "giving up on events after repeated conflicts");
         }
-        self.queued.fetch_sub(given_up, Ordering::AcqRel);
+        self.queued.release(&give_up);
         fail(give_up, &err);
         debug_assert!(given_up <= count);
         if !again.is_empty() {
-            if let Ok(mut q) = self.shared.retry.lock() {
-                q.extend(again);
-            }
+            self.shared.retry_queue().extend(again);
         }
     }
 }
