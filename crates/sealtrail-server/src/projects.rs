@@ -108,10 +108,6 @@ impl Root {
         }))
     }
 
-    pub fn opts_limits(&self) -> &crate::state::Limits {
-        &self.opts.limits
-    }
-
     /// The log of `project`, or 404.
     pub fn log(&self, project: &str) -> Result<AppState, ApiError> {
         self.logs
