@@ -16,8 +16,8 @@ use base64::Engine as _;
 use clap::{Args, Subcommand, ValueEnum};
 use sealtrail_core::checkpoint::Checkpoint;
 use sealtrail_core::note::{NoteSigner, MAX_NOTE_SIZE};
+use sealtrail_keys::{self as signing, KeyHistoryEntry};
 use sealtrail_server::query::format_time;
-use sealtrail_server::signing::{self, KeyHistoryEntry};
 
 #[derive(Debug, Args)]
 pub struct SignerArgs {

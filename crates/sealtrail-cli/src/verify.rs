@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::Args;
 use sealtrail_core::note::NoteVerifier;
-use sealtrail_server::datadir::{self, Backend};
+use sealtrail_keys::Backend;
 use sealtrail_store::fsck::{self, Report};
 
 #[derive(Debug, Args)]
@@ -68,7 +68,7 @@ fn check_store(a: &VerifyArgs) -> Result<Report> {
             .map_err(|e| anyhow::anyhow!("--vkey is not a valid verifier key: {e}"))?],
         // Every key the log has had (signing-keys.json), so that checkpoints
         // signed before a rotation verify too.
-        None => sealtrail_server::signing::history_verifiers(&data)?,
+        None => sealtrail_keys::history_verifiers(&data)?,
     };
     let verifiers: Vec<&dyn NoteVerifier> = keys.iter().map(|v| v as &dyn NoteVerifier).collect();
     Ok(match &a.database {
@@ -81,7 +81,7 @@ fn check_store(a: &VerifyArgs) -> Result<Report> {
                 url: url.clone(),
                 schema: a.pg_schema.clone(),
             };
-            let store = datadir::open_store(&data, &backend)?;
+            let store = sealtrail_keys::open_store(&data, &backend)?;
             fsck::check(store.as_ref(), &verifiers)?
         }
     })
