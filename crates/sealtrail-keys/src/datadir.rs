@@ -215,3 +215,89 @@ fn init_external(
         data: data.to_path_buf(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::files;
+    use std::cell::Cell;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn init_writes_the_key_last_and_makes_the_owner_key_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let made = Cell::new(0);
+        let maker = |_: &dyn Store| -> Result<String, BoxError> {
+            made.set(made.get() + 1);
+            Ok("owner-secret".into())
+        };
+        let opts = SigningOptions::default();
+        let first = init(
+            &data,
+            Some("example.com/init"),
+            &Backend::Embedded,
+            &opts,
+            &maker,
+        )
+        .unwrap();
+        assert!(first.created);
+        assert_eq!(first.origin, "example.com/init");
+        assert_eq!(first.owner_api_key.as_deref(), Some("owner-secret"));
+        let key = load_signer(&data).unwrap();
+        assert_eq!(key.vkey(), first.vkey);
+        let mode = std::fs::metadata(data.join(KEY_FILE))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert!(
+            !files(&data).iter().any(|f| f.ends_with(".tmp")),
+            "{:?}",
+            files(&data)
+        );
+
+        // Initialised: nothing is made again, and the origin stays.
+        let again = init(&data, None, &Backend::Embedded, &opts, &maker).unwrap();
+        assert!(!again.created);
+        assert_eq!((again.vkey, again.owner_api_key), (first.vkey, None));
+        assert_eq!(made.get(), 1);
+        let e = init(
+            &data,
+            Some("example.com/other"),
+            &Backend::Embedded,
+            &opts,
+            &maker,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("cannot be changed"), "{e}");
+
+        // A project's log gets no owner key.
+        let log = init_log(&dir.path().join("p"), None, &Backend::Embedded, &opts).unwrap();
+        assert!(log.created && log.owner_api_key.is_none());
+        assert!(
+            log.origin.starts_with("sealtrail.local/log-"),
+            "{}",
+            log.origin
+        );
+    }
+
+    #[test]
+    fn the_owner_key_makers_error_is_kept_and_no_key_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let failing = |_: &dyn Store| -> Result<String, BoxError> {
+            Err("cannot store the owner key: disk full".into())
+        };
+        let e = init(
+            dir.path(),
+            None,
+            &Backend::Embedded,
+            &SigningOptions::default(),
+            &failing,
+        )
+        .unwrap_err();
+        assert_eq!(e.to_string(), "cannot store the owner key: disk full");
+        assert!(!dir.path().join(KEY_FILE).exists());
+    }
+}
