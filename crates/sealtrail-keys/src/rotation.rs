@@ -3,8 +3,8 @@
 //! then the history names the new key primary (the commit point), then
 //! `log.key.<new id>` is renamed over `log.key`. A load that finds the
 //! history ahead of `log.key` finishes the rename
-//! ([`finish_pending_rotation`]); key files the history does not reference
-//! are deleted ([`remove_stray_keys`]).
+//! (`finish_pending_rotation`); key files the history does not reference
+//! are deleted (`remove_stray_keys`).
 
 use std::path::Path;
 use std::time::Duration;

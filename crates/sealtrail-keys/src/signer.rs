@@ -1,4 +1,4 @@
-//! A key that signs note text: held in this process ([`LocalSigner`]) or
+//! A key that signs note text: held in this process (`LocalSigner`) or
 //! behind an external command (the `command` module), which may fail.
 
 use std::time::Duration;
