@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use hdrhistogram::Histogram;
+use sealtrail_keys::Backend;
 use sealtrail_server::checkpointer::Checkpointer;
-use sealtrail_server::datadir::{self, Backend};
 use sealtrail_server::metrics::Metrics;
 use sealtrail_server::query::{format_day, parse_time};
 use sealtrail_server::sequencer::{
@@ -191,8 +191,14 @@ pub fn populate(a: PopulateArgs) -> anyhow::Result<ExitCode> {
     if a.agents == 0 || a.days == 0 || a.entries == 0 {
         bail!("--entries, --agents and --days must be at least 1");
     }
-    let init = datadir::init(&a.data, None, &Backend::Embedded)?;
-    let store = datadir::open_store(&a.data, &Backend::Embedded)?;
+    let init = sealtrail_keys::init(
+        &a.data,
+        None,
+        &Backend::Embedded,
+        &sealtrail_keys::SigningOptions::default(),
+        &sealtrail_server::access::owner_key_maker,
+    )?;
+    let store = sealtrail_keys::open_store(&a.data, &Backend::Embedded)?;
     if store.head()?.size > 0 {
         bail!(
             "{} already holds a log; populate a new directory",
@@ -302,7 +308,7 @@ pub fn populate(a: PopulateArgs) -> anyhow::Result<ExitCode> {
     let checkpointer = Checkpointer {
         store: store.clone(),
         tiles: Arc::new(StoreTiles::new(store.clone())),
-        keys: sealtrail_server::signing::KeyRing::from_signer(datadir::load_signer(&a.data)?),
+        keys: sealtrail_keys::KeyRing::from_signer(sealtrail_keys::load_signer(&a.data)?),
         origin: init.origin.clone(),
         interval: Duration::from_secs(1),
         metrics,
@@ -530,7 +536,7 @@ fn client_query(q: &EventQuery) -> sealtrail_client::EventsQuery {
 }
 
 pub fn query(a: BenchQueryArgs) -> anyhow::Result<ExitCode> {
-    let store = datadir::open_store(&a.data, &Backend::Embedded)?;
+    let store = sealtrail_keys::open_store(&a.data, &Backend::Embedded)?;
     let size = store.head()?.size;
     if size == 0 {
         bail!(

@@ -13,7 +13,7 @@ use sealtrail_client::{ExportRequest, Exporter, QueriedEvent};
 use sealtrail_core::checkpoint::Checkpoint;
 use sealtrail_core::header::EntryHeader;
 use sealtrail_core::note::Note;
-use sealtrail_server::ocsf::{to_ocsf, OcsfInput, ProvenIn};
+use sealtrail_core::ocsf::{to_ocsf, OcsfInput, ProvenIn};
 use serde_json::Value;
 
 use crate::ingest::{runtime, ServerArgs};

@@ -29,7 +29,6 @@ mod scan;
 mod server_cmds;
 mod signer;
 mod verify;
-mod verify_bundle;
 
 /// sealtrail: the tamper-evident audit trail for AI agents.
 #[derive(Debug, Parser)]

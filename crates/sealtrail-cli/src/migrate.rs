@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::Args;
 use sealtrail_core::note::NoteVerifier;
-use sealtrail_server::datadir::{self, Backend};
+use sealtrail_keys::Backend;
 use sealtrail_store::copy::copy_log;
 
 #[derive(Debug, Args)]
@@ -27,17 +27,17 @@ pub struct MigrateArgs {
 
 pub fn run(a: MigrateArgs) -> Result<ExitCode> {
     // Every key the log has had (its checkpoints may predate a rotation).
-    let keys = sealtrail_server::signing::history_verifiers(&a.from)?;
+    let keys = sealtrail_keys::history_verifiers(&a.from)?;
     let verifiers: Vec<&dyn NoteVerifier> = keys.iter().map(|v| v as &dyn NoteVerifier).collect();
-    let origin = match sealtrail_server::signing::read_history(&a.from)? {
+    let origin = match sealtrail_keys::read_history(&a.from)? {
         Some(h) => h.origin,
         None => {
             use sealtrail_core::note::NoteSigner;
-            datadir::load_signer(&a.from)?.name().to_string()
+            sealtrail_keys::load_signer(&a.from)?.name().to_string()
         }
     };
-    let from = datadir::open_store(&a.from, &Backend::Embedded)?;
-    let to = datadir::open_store(
+    let from = sealtrail_keys::open_store(&a.from, &Backend::Embedded)?;
+    let to = sealtrail_keys::open_store(
         &a.from,
         &Backend::Postgres {
             url: a.to.clone(),

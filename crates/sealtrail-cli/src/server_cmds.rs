@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use sealtrail_server::datadir::Backend;
+use sealtrail_keys::Backend;
 use sealtrail_server::sequencer::SequencerConfig;
 use sealtrail_server::state::Limits;
 use sealtrail_server::ServeOptions;
@@ -50,8 +50,8 @@ pub struct SigningArgs {
 }
 
 impl SigningArgs {
-    fn options(&self) -> sealtrail_server::signing::SigningOptions {
-        sealtrail_server::signing::SigningOptions {
+    fn options(&self) -> sealtrail_keys::SigningOptions {
+        sealtrail_keys::SigningOptions {
             key_path: self.signing_key.clone(),
             signer_command: self.signer_command.clone(),
         }
@@ -190,11 +190,12 @@ impl TlsArgs {
 }
 
 pub fn init(a: InitArgs) -> Result<ExitCode> {
-    let out = sealtrail_server::datadir::init_with(
+    let out = sealtrail_keys::init(
         &a.data,
         a.origin.as_deref(),
         &a.backend.backend(),
         &a.signing.options(),
+        &sealtrail_server::access::owner_key_maker,
     )?;
     let settings = a.data.join(crate::config::FILE);
     if out.created && !settings.exists() {

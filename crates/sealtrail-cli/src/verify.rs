@@ -1,16 +1,12 @@
-//! `sealtrail verify --data DIR`: fsck of a store. Re-derives every hash from
-//! the stored bytes and names each entry, body, stream link, tile node, head
-//! or checkpoint that does not match. Exit status: 0 clean, 1 problems found,
-//! 2 the check could not run (docs/verify.md).
+//! `sealtrail verify BUNDLE` and `sealtrail verify --data DIR`: the flags;
+//! the checks are sealtrail_offline's `bundle` and `fsck` (docs/verify.md).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
-use sealtrail_core::note::NoteVerifier;
-use sealtrail_server::datadir::{self, Backend};
-use sealtrail_store::fsck::{self, Report};
+use sealtrail_offline::fsck::StoreCheck;
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
@@ -42,95 +38,19 @@ pub struct VerifyArgs {
 
 pub fn run(a: VerifyArgs) -> Result<ExitCode> {
     if let Some(bundle) = &a.bundle {
-        return crate::verify_bundle::run(
+        return Ok(sealtrail_offline::bundle::run(
             bundle,
             a.vkey.as_deref(),
             a.vkey_file.as_deref(),
             a.json,
-        );
+        )?);
     }
-    let report = check_store(&a)?;
-    print_store_report(&report, a.json);
-    Ok(if report.ok() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
-}
-
-/// fsck of the store in `--data` (or PostgreSQL). An `Err` means the check
-/// could not run (exit 2), not that the store is bad.
-fn check_store(a: &VerifyArgs) -> Result<Report> {
-    // clap requires --data when no bundle is given.
-    let data = a.data.clone().unwrap_or_default();
-    let keys = match &a.vkey {
-        Some(v) => vec![sealtrail_core::note::Ed25519Verifier::from_vkey(v)
-            .map_err(|e| anyhow::anyhow!("--vkey is not a valid verifier key: {e}"))?],
-        // Every key the log has had (signing-keys.json), so that checkpoints
-        // signed before a rotation verify too.
-        None => sealtrail_server::signing::history_verifiers(&data)?,
-    };
-    let verifiers: Vec<&dyn NoteVerifier> = keys.iter().map(|v| v as &dyn NoteVerifier).collect();
-    Ok(match &a.database {
-        // Read-only: opening the store for writing would cut off and so
-        // destroy bytes past the committed end of a segment.
-        None => fsck::check_embedded(&data, &verifiers)
-            .with_context(|| format!("cannot check the store in {}", data.display()))?,
-        Some(url) => {
-            let backend = Backend::Postgres {
-                url: url.clone(),
-                schema: a.pg_schema.clone(),
-            };
-            let store = datadir::open_store(&data, &backend)?;
-            fsck::check(store.as_ref(), &verifiers)?
-        }
-    })
-}
-
-fn print_store_report(report: &Report, json: bool) {
-    if json {
-        let items = |list: &[fsck::Problem]| -> Vec<serde_json::Value> {
-            list.iter()
-                .map(|p| serde_json::json!({"location": p.location, "code": p.code, "problem": p.what}))
-                .collect()
-        };
-        println!(
-            "{}",
-            serde_json::json!({
-                "ok": report.ok(),
-                "entries": report.entries,
-                "bodies": report.bodies,
-                "erased": report.erased,
-                "checkpoints": report.checkpoints,
-                "root": report.root.map(|r| r.to_base64()),
-                "problems": items(&report.problems),
-                "unlisted_problems": report.unlisted,
-                "warnings": items(&report.warnings),
-            })
-        );
-        return;
-    }
-    for p in &report.problems {
-        println!("FAIL {p}");
-    }
-    if report.unlisted > 0 {
-        println!("FAIL … and {} more problems not listed", report.unlisted);
-    }
-    for w in &report.warnings {
-        println!("WARN {w}");
-    }
-    println!(
-        "{}: {} entries ({} bodies, {} erased), {} checkpoints, root {}{}",
-        if report.ok() { "OK" } else { "FAILED" },
-        report.entries,
-        report.bodies,
-        report.erased,
-        report.checkpoints,
-        report.root.map(|r| r.to_base64()).unwrap_or_default(),
-        if report.ok() {
-            String::new()
-        } else {
-            format!("; {} problems", report.problem_count())
-        }
-    );
+    Ok(sealtrail_offline::fsck::run(&StoreCheck {
+        // clap requires --data when no bundle is given.
+        data: a.data.unwrap_or_default(),
+        vkey: a.vkey,
+        database: a.database,
+        pg_schema: a.pg_schema,
+        json: a.json,
+    })?)
 }

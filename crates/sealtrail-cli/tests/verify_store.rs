@@ -373,7 +373,7 @@ fn changed_bytes_are_named() {
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .unwrap();
-    let signer = sealtrail_server::datadir::load_signer(&dir).unwrap();
+    let signer = sealtrail_keys::load_signer(&dir).unwrap();
     let opened = SignedCheckpoint::open(&note, &[&signer.verifier()]).unwrap();
     let mut cp = opened.checkpoint;
     let mut root = heads::root_from_extensions(&cp.extensions).unwrap();

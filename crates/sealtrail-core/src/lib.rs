@@ -19,6 +19,7 @@ pub mod header;
 pub mod heads;
 pub mod jcs;
 pub mod note;
+pub mod ocsf;
 pub mod proof;
 pub mod registry;
 pub mod tile;

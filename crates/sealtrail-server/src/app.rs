@@ -14,7 +14,6 @@ use axum::Router;
 use tokio::sync::watch;
 
 use crate::access::{Access, DEFAULT_PROJECT};
-use crate::datadir;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::projects::Root;
@@ -33,7 +32,7 @@ pub struct ServeOptions {
     /// Serve `/tlog/*` without an API key.
     pub public_tiles: bool,
     /// Where the entries live.
-    pub backend: datadir::Backend,
+    pub backend: sealtrail_keys::Backend,
     /// Where to serve OTLP/gRPC (off when `None`).
     pub otlp_grpc_listen: Option<SocketAddr>,
     /// PII and secrets scanning and the redaction policy.
@@ -47,7 +46,7 @@ pub struct ServeOptions {
     pub audit_reads: bool,
     /// Where the log's private key lives (data directory, a path, or an
     /// external signer command).
-    pub signing: crate::signing::SigningOptions,
+    pub signing: sealtrail_keys::SigningOptions,
     /// Serve the API and OTLP/gRPC over TLS with this certificate (plain
     /// HTTP when `None`).
     pub tls: Option<crate::tls::TlsOptions>,
@@ -118,7 +117,7 @@ pub struct Running {
     pub origin: String,
     pub vkey: String,
     /// The log's signing keys (rotation, history, current vkeys).
-    pub signing_keys: Arc<crate::signing::KeyRing>,
+    pub signing_keys: Arc<sealtrail_keys::KeyRing>,
     /// The TLS certificate both listeners present (`None`: plain HTTP).
     pub tls: Option<Arc<crate::tls::CertStore>>,
     shutdown: watch::Sender<bool>,
@@ -174,8 +173,14 @@ pub async fn start(opts: ServeOptions) -> Result<(Running, Option<String>)> {
     );
     let rate = opts.rate_limit;
     let (init, store, access) = tokio::task::spawn_blocking(move || {
-        let init = datadir::init_with(&data, None, &backend, &signing)?;
-        let store = datadir::open_store(&data, &backend)?;
+        let init = sealtrail_keys::init(
+            &data,
+            None,
+            &backend,
+            &signing,
+            &crate::access::owner_key_maker,
+        )?;
+        let store = sealtrail_keys::open_store(&data, &backend)?;
         let access = Access::load(store.clone(), &data, rate)?;
         anyhow::Ok((init, store, access))
     })

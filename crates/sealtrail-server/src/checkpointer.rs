@@ -24,13 +24,13 @@ use sealtrail_core::heads::{self, StreamHeads};
 use sealtrail_core::note::NoteVerifier;
 use sealtrail_core::proof::{prove_consistency, tree_root, verify_consistency};
 use sealtrail_core::tile::TileNodeSource;
+use sealtrail_keys::KeyRing;
 use sealtrail_store::{Store, StoredCheckpoint};
 use tokio::sync::{watch, Notify};
 
 use crate::clock::now_micros;
 use crate::metrics::Metrics;
 use crate::sequencer::{HeadPublisher, TreeHead};
-use crate::signing::KeyRing;
 use crate::tiles::StoreTiles;
 
 /// The latest signed checkpoint, published to waiters.

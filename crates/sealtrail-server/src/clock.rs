@@ -1,11 +1,4 @@
-//! The server's clock, in the unit every sealtrail timestamp uses.
+//! The server's clock: the one in sealtrail-keys, so that key history
+//! times and log times come from one definition.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
-/// Microseconds since the Unix epoch (0 if the clock is before 1970).
-pub fn now_micros() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_micros() as u64)
-        .unwrap_or(0)
-}
+pub use sealtrail_keys::clock::now_micros;

@@ -121,7 +121,7 @@ impl ExportRequest {
 /// The verifier key to ship with a checkpoint: the primary key if it signed
 /// it, else the key of the history that did (a rotation may have happened
 /// since the checkpoint, or since the server started).
-fn vkey_for(keys: &crate::signing::KeyRing, note: &[u8]) -> String {
+fn vkey_for(keys: &sealtrail_keys::KeyRing, note: &[u8]) -> String {
     use sealtrail_core::checkpoint::SignedCheckpoint;
     use sealtrail_core::note::NoteVerifier;
     let primary = keys.primary_vkey();

@@ -7,18 +7,17 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 
 use anyhow::{Context, Result};
+use sealtrail_keys::{Backend, KeyRing, SigningOptions};
 use sealtrail_store::Store;
 use tokio::sync::{watch, Notify};
 
 use crate::access::{Access, ProjectRecord, DEFAULT_PROJECT};
 use crate::app::ServeOptions;
 use crate::checkpointer::{Checkpointer, SharedMode};
-use crate::datadir::{self, Backend};
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::sensitive::Sensitive;
 use crate::sequencer::{Sequencer, SequencerConfig};
-use crate::signing::{KeyRing, SigningOptions};
 use crate::state::AppState;
 use crate::tiles::StoreTiles;
 
@@ -142,7 +141,8 @@ impl Root {
         let (dir, _) = location(&self.opts, &p.name);
         let d = dir.clone();
         let has_key = tokio::task::spawn_blocking(move || -> Result<bool> {
-            Ok(d.join(datadir::KEY_FILE).exists() || crate::signing::read_history(&d)?.is_some())
+            Ok(d.join(sealtrail_keys::KEY_FILE).exists()
+                || sealtrail_keys::read_history(&d)?.is_some())
         })
         .await
         .context("key file task")??;
@@ -174,11 +174,11 @@ impl Root {
         };
         let (d, b, s) = (dir.clone(), backend.clone(), signing.clone());
         let (init, store, keys) = tokio::task::spawn_blocking(move || {
-            let init = datadir::init_log(&d, origin.as_deref(), &b, &s)?;
+            let init = sealtrail_keys::init_log(&d, origin.as_deref(), &b, &s)?;
             let keys = KeyRing::load(&d, &s)?;
             match store {
                 Some(st) => Ok((init, st, keys)),
-                None => datadir::open_store(&d, &b).map(|st| (init, st, keys)),
+                None => sealtrail_keys::open_store(&d, &b).map(|st| (init, st, keys)),
             }
         })
         .await
@@ -425,5 +425,6 @@ pub(crate) async fn mark_logged(log: &AppState, new_key_id: String) -> Result<()
     let ring = log.signing_keys.clone();
     tokio::task::spawn_blocking(move || ring.mark_logged(&new_key_id))
         .await
-        .context("key history task")?
+        .context("key history task")??;
+    Ok(())
 }

@@ -56,7 +56,7 @@ pub struct AppState {
     /// The log's verifier key (written into evidence bundles).
     pub vkey: String,
     /// The log's signing keys (rotation, history).
-    pub signing_keys: Arc<crate::signing::KeyRing>,
+    pub signing_keys: Arc<sealtrail_keys::KeyRing>,
     /// PII and secrets scanning with the redaction policy; `None` when off.
     pub sensitive: Option<Arc<crate::sensitive::Sensitive>>,
 }

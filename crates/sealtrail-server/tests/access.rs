@@ -1039,7 +1039,7 @@ async fn revocations_and_projects_reach_every_node() {
     let dir = tempfile::tempdir().unwrap();
     let opts = || {
         let mut o = common::options(dir.path());
-        o.backend = sealtrail_server::datadir::Backend::Postgres {
+        o.backend = sealtrail_keys::Backend::Postgres {
             url: url.clone(),
             schema: schema.name.clone(),
         };

@@ -33,7 +33,7 @@ async fn two_nodes(url: &str, schema: &str, times: UpkeepTimes) -> Nodes {
     let dir = tempfile::tempdir().unwrap();
     let opts = || {
         let mut o = common::options(dir.path());
-        o.backend = sealtrail_server::datadir::Backend::Postgres {
+        o.backend = sealtrail_keys::Backend::Postgres {
             url: url.to_string(),
             schema: schema.to_string(),
         };

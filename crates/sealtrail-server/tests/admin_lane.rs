@@ -55,7 +55,7 @@ async fn a_revocation_holds_at_once_while_ingest_is_overloaded() {
     };
     let dir = tempfile::tempdir().unwrap();
     let mut opts = common::options(dir.path());
-    opts.backend = sealtrail_server::datadir::Backend::Postgres {
+    opts.backend = sealtrail_keys::Backend::Postgres {
         url: url.clone(),
         schema: schema.name.clone(),
     };

@@ -8,7 +8,7 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use sealtrail_server::signing::{self, SigningOptions, HISTORY_FILE};
+use sealtrail_keys::{self as signing, SigningOptions, HISTORY_FILE};
 
 /// A signer whose `vkey` hangs while `CTL/hold` exists (after touching
 /// `CTL/started`), until `CTL/release` appears. It cannot sign: the test

@@ -392,7 +392,7 @@ async fn waiting_for_a_checkpoint_that_does_not_come_answers_504_and_keeps_the_e
             .unwrap());
     });
     let mut s = TestServer::start_with(|o| {
-        o.backend = sealtrail_server::datadir::Backend::Postgres {
+        o.backend = sealtrail_keys::Backend::Postgres {
             url: url.clone(),
             schema: schema.name.clone(),
         };

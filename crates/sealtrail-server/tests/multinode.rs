@@ -21,7 +21,7 @@ use sealtrail_core::checkpoint::SignedCheckpoint;
 use sealtrail_core::hash::Hash;
 use sealtrail_core::note::Ed25519Verifier;
 use sealtrail_core::proof::verify_consistency;
-use sealtrail_server::datadir::Backend;
+use sealtrail_keys::Backend;
 use sealtrail_store::postgres::PgOptions;
 use sealtrail_store::Store;
 use serde_json::{json, Value};

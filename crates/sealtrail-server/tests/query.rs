@@ -354,7 +354,7 @@ async fn postgres_and_the_embedded_store_answer_alike() {
     };
     let mut lite = TestServer::start().await;
     let mut pg = TestServer::start_with(|o| {
-        o.backend = sealtrail_server::datadir::Backend::Postgres {
+        o.backend = sealtrail_keys::Backend::Postgres {
             url: url.clone(),
             schema: schema.name.clone(),
         };

@@ -16,8 +16,8 @@ use common::{event, options, TestServer};
 use sealtrail_core::bundle::verify_members;
 use sealtrail_core::checkpoint::SignedCheckpoint;
 use sealtrail_core::note::{Ed25519Verifier, Note, NoteVerifier};
+use sealtrail_keys::{self as signing, KeyRole, SigningOptions};
 use sealtrail_server::clock::now_micros;
-use sealtrail_server::signing::{self, KeyRole, SigningOptions};
 use serde_json::json;
 
 /// Ingests `n` events and waits until a checkpoint covers them; the

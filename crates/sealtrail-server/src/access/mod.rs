@@ -753,6 +753,12 @@ pub fn bootstrap_owner(store: &dyn Store) -> anyhow::Result<String> {
     Ok(secret.text)
 }
 
+/// [`bootstrap_owner`] as `sealtrail_keys::init` takes it: the data
+/// directory's first owner key, made while the directory is initialised.
+pub fn owner_key_maker(store: &dyn Store) -> Result<String, sealtrail_keys::BoxError> {
+    bootstrap_owner(store).map_err(Into::into)
+}
+
 /// How often [`upkeep`] works. Only tests change these: a short flush
 /// interval is how a test makes last-used writes race with other changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -26,7 +26,7 @@ pub fn options(dir: &std::path::Path) -> ServeOptions {
         sequencer: SequencerConfig::default(),
         limits: Limits::default(),
         public_tiles: false,
-        backend: sealtrail_server::datadir::Backend::Embedded,
+        backend: sealtrail_keys::Backend::Embedded,
         otlp_grpc_listen: None,
         pii: Default::default(),
         signing: Default::default(),

@@ -29,9 +29,9 @@
 
 use serde_json::{json, Map, Value};
 
-use sealtrail_core::hash::{sha256, Hash};
-use sealtrail_core::header::EntryHeader;
-use sealtrail_core::jcs;
+use crate::hash::{sha256, Hash};
+use crate::header::EntryHeader;
+use crate::jcs;
 
 /// The OCSF schema version written in `metadata.version`.
 pub const OCSF_VERSION: &str = "1.8.0";
@@ -609,9 +609,9 @@ fn u64_at(v: &Value, path: &[&str]) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sealtrail_core::event::Event;
-    use sealtrail_core::hash::leaf_hash;
-    use sealtrail_core::header::{commit_body, Seal, StreamLink, Streams, SALT_LEN};
+    use crate::event::Event;
+    use crate::hash::leaf_hash;
+    use crate::header::{commit_body, Seal, StreamLink, Streams, SALT_LEN};
 
     const ORIGIN: &str = "audit.example.com/log";
 

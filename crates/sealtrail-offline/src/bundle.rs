@@ -10,10 +10,12 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
 use sealtrail_core::bundle::zip::{verify_zip, ZipLimits, ZipMembers};
 use sealtrail_core::bundle::{Failure, Member, Members, Problem, Report, KEYS};
 use sealtrail_core::note::{Ed25519Verifier, NoteVerifier};
+
+use crate::error::OfflineError;
+use crate::vkeys::key_arg_text;
 
 /// The trusted keys: `--vkey` (a key or a file of keys), `--vkey-file`,
 /// or else the bundle's own `keys/log.vkey` (with a warning).
@@ -22,20 +24,13 @@ fn trusted_keys(
     vkey_file: Option<&Path>,
     members: &mut ZipMembers<'_>,
     warnings: &mut Vec<String>,
-) -> Result<Vec<Ed25519Verifier>> {
+) -> Result<Vec<Ed25519Verifier>, OfflineError> {
     let text = match (vkey, vkey_file) {
-        (Some(v), _) => {
-            let v = v.trim();
-            let path = Path::new(v);
-            if !v.contains('+') && path.is_file() {
-                std::fs::read_to_string(path)
-                    .with_context(|| format!("cannot read the key file {v}"))?
-            } else {
-                v.to_string()
-            }
-        }
-        (None, Some(f)) => std::fs::read_to_string(f)
-            .with_context(|| format!("cannot read the key file {}", f.display()))?,
+        (Some(v), _) => key_arg_text(v)?,
+        (None, Some(f)) => std::fs::read_to_string(f).map_err(|cause| OfflineError::KeyFile {
+            arg: f.display().to_string(),
+            cause,
+        })?,
         (None, None) => {
             warnings.push(
                 "no trusted key given (--vkey or --vkey-file): checking against the key inside the bundle, which proves only that the bundle is consistent with itself, not that the log's operator signed it".into(),
@@ -51,23 +46,30 @@ fn trusted_keys(
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .map(|l| {
-            Ed25519Verifier::from_vkey(l)
-                .map_err(|e| anyhow::anyhow!("{l:?} is not a valid verifier key: {e}"))
+            Ed25519Verifier::from_vkey(l).map_err(|cause| OfflineError::VkeyLine {
+                line: l.to_string(),
+                cause,
+            })
         })
-        .collect::<Result<Vec<_>>>()?;
+        .collect::<Result<Vec<_>, _>>()?;
     if keys.is_empty() && (vkey.is_some() || vkey_file.is_some()) {
-        anyhow::bail!("no verifier key found in the given key or file");
+        return Err(OfflineError::NoVkey);
     }
     Ok(keys)
 }
 
+/// `sealtrail verify BUNDLE`: checks the bundle at `path` against the
+/// trusted keys and prints the report (one JSON object with `json`).
 pub fn run(
     path: &Path,
     vkey: Option<&str>,
     vkey_file: Option<&Path>,
     json: bool,
-) -> Result<ExitCode> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+) -> Result<ExitCode, OfflineError> {
+    let bytes = std::fs::read(path).map_err(|cause| OfflineError::Read {
+        path: path.to_path_buf(),
+        cause,
+    })?;
     let mut warnings = Vec::new();
     let (mut members, damage) = ZipMembers::open(&bytes, ZipLimits::default());
     let zip_failures: Vec<Failure> = damage
@@ -81,7 +83,7 @@ pub fn run(
     let keys = match trusted_keys(vkey, vkey_file, &mut members, &mut warnings) {
         Ok(k) => k,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {e}");
             return Ok(ExitCode::from(2));
         }
     };
