@@ -9,7 +9,6 @@
 
 pub mod copy;
 pub mod fsck;
-pub mod pg_tls;
 pub mod postgres;
 pub mod postings;
 pub mod query;

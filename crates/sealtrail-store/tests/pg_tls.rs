@@ -15,7 +15,7 @@ mod tls;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use sealtrail_store::pg_tls::{parse, Connector};
+use sealtrail_store::postgres::tls::{parse, Connector};
 use sealtrail_store::postgres::{PgOptions, PgStore};
 use sealtrail_store::Store;
 use tls::TestCa;

@@ -9,6 +9,8 @@
 //! dropped, never reused, so the store recovers by itself when the database
 //! comes back.
 
+pub mod tls;
+
 use std::collections::HashMap;
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -402,8 +404,8 @@ impl Drop for Pool {
 /// At most `max` connections; idle ones are reused, dead ones dropped.
 struct Pool {
     config: Config,
-    /// Plain, or TLS as the URL's sslmode asks (crate::pg_tls).
-    tls: crate::pg_tls::Connector,
+    /// Plain, or TLS as the URL's sslmode asks (see `tls`).
+    tls: tls::Connector,
     /// Run on every new connection.
     session_setup: String,
     /// Where the database is, for messages.
@@ -517,8 +519,8 @@ impl Pool {
             pg_err(&e).during(|| format!("cannot connect to PostgreSQL at {}{hint}", self.target))
         };
         let mut client = match &self.tls {
-            crate::pg_tls::Connector::Plain => self.config.connect(NoTls),
-            crate::pg_tls::Connector::Tls(tls) => self.config.connect(tls.clone()),
+            tls::Connector::Plain => self.config.connect(NoTls),
+            tls::Connector::Tls(tls) => self.config.connect(tls.clone()),
         }
         .map_err(fail)?;
         client.batch_execute(&self.session_setup).map_err(fail)?;
@@ -634,8 +636,8 @@ impl PgStore {
     /// schema newer than this binary with [`StoreError::SchemaTooNew`].
     pub fn connect(url: &str, options: PgOptions) -> Result<PgStore, StoreError> {
         check_schema_name(&options.schema)?;
-        let (mut config, tls, verify) = crate::pg_tls::parse(url).map_err(|e| match e {
-            crate::pg_tls::PgTlsError::Malformed(m) => {
+        let (mut config, tls, verify) = tls::parse(url).map_err(|e| match e {
+            tls::PgTlsError::Malformed(m) => {
                 StoreError::Invalid(format!("invalid PostgreSQL URL: {m}"))
             }
             other => StoreError::Invalid(other.to_string()),
@@ -662,10 +664,10 @@ impl PgStore {
         );
         let target = describe_target(&config)
             + match verify {
-                crate::pg_tls::Verify::Off => "",
-                crate::pg_tls::Verify::Encrypt => " over TLS (certificate not checked)",
-                crate::pg_tls::Verify::Ca => " over TLS (verify-ca)",
-                crate::pg_tls::Verify::Full => " over TLS (verify-full)",
+                tls::Verify::Off => "",
+                tls::Verify::Encrypt => " over TLS (certificate not checked)",
+                tls::Verify::Ca => " over TLS (verify-ca)",
+                tls::Verify::Full => " over TLS (verify-full)",
             };
         let lock_key = {
             let h = sealtrail_core::hash::sha256(
