@@ -5,8 +5,9 @@
 mod common;
 
 use common::LogBuilder;
+use sealtrail_store::prelude::*;
 use sealtrail_store::sqlite::SqliteStore;
-use sealtrail_store::{Store, StoreError};
+use sealtrail_store::StoreError;
 
 /// A segment on a device that is always full (`/dev/full`): the batch is
 /// refused as `Full`, and the message names the segment file.

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use common::{admin, pg_url, pg_url_named, skip_postgres, unique_schema, LogBuilder, SchemaGuard};
 use sealtrail_store::postgres::{PgOptions, PgStore, SCHEMA_VERSION};
-use sealtrail_store::{Store, StoreError, StoredCheckpoint};
+use sealtrail_store::prelude::*;
+use sealtrail_store::{StoreError, StoredCheckpoint};
 
 fn options(schema: &SchemaGuard) -> PgOptions {
     PgOptions {

@@ -17,7 +17,7 @@ use std::process::Command;
 
 use sealtrail_store::postgres::tls::{parse, Connector};
 use sealtrail_store::postgres::{PgOptions, PgStore};
-use sealtrail_store::Store;
+use sealtrail_store::prelude::*;
 use tls::TestCa;
 
 /// Says why the test cannot run: a failure under CI=true, SKIPPED otherwise.

@@ -23,8 +23,9 @@ use sealtrail_core::hash::{Hash, HASH_LEN};
 
 use crate::query::{count_deltas, distinct, scope_class};
 use crate::{
-    ApiKeyRecord, Batch, EventQuery, LogHead, QueryEvent, QueryPage, Receipt, StatsGroup,
-    StatsQuery, StatsRow, Store, StoreError, StoredCheckpoint, StoredEntry, StreamHead,
+    AccessRecords, ApiKeyRecord, Batch, CheckpointStore, Coordination, EventQuery, LogHead,
+    LogLock, LogStore, QueryEvent, QueryIndex, QueryPage, Receipt, StatsGroup, StatsQuery,
+    StatsRow, StoreError, StoredCheckpoint, StoredEntry, StreamHead,
 };
 
 /// Migrations, oldest first. Append new ones; never edit one that shipped.
@@ -169,7 +170,7 @@ pub struct PgStore {
     /// The database and schema, for messages (never the password).
     place: String,
     /// The session holding the log's advisory lock while this node seals
-    /// and writes a batch (see [`Store::lock_log`]); outside the pool.
+    /// and writes a batch (see [`Coordination::lock_log`]); outside the pool.
     log_lock: Mutex<Option<Conn>>,
     /// Advisory lock key of this log (derived from the schema name).
     lock_key: i64,
@@ -1105,7 +1106,105 @@ fn day_i32(day: Option<i64>) -> Option<i32> {
     day.map(|d| i32::try_from(d).unwrap_or(if d < 0 { i32::MIN } else { i32::MAX }))
 }
 
-impl Store for PgStore {
+impl LogStore for PgStore {
+    fn head(&self) -> Result<LogHead, StoreError> {
+        self.run("read the log head (table head)", |c| {
+            let stmt =
+                c.stmt("SELECT size, root, frontier, last_time, last_leaf FROM head WHERE id = 1")?;
+            let row = c.client.query_one(&stmt, &[])?;
+            let frontier: &[u8] = row.try_get(2)?;
+            if frontier.len() % HASH_LEN != 0 {
+                return Err(StoreError::Corrupt("frontier length".into()).into());
+            }
+            let last_leaf: Option<&[u8]> = row.try_get(4)?;
+            Ok(LogHead {
+                size: to_u64(row.try_get(0)?, "head size")?,
+                root: hash_from(row.try_get(1)?, "head root")?,
+                frontier: frontier
+                    .chunks_exact(HASH_LEN)
+                    .filter_map(Hash::from_slice)
+                    .collect(),
+                last_time: to_u64(row.try_get(3)?, "last time")?,
+                last_leaf: last_leaf.map(|l| hash_from(l, "last leaf")).transpose()?,
+            })
+        })
+    }
+
+    fn append_batch(&self, batch: &Batch) -> Result<(), StoreError> {
+        match self.attempt(&mut |c| Self::append_once(c, batch, false)) {
+            Ok(()) => Ok(()),
+            // The commit may or may not have happened before the connection
+            // died; a second try on a new connection finds out (and does it
+            // if it had not).
+            Err(Failed { lost: true, .. }) => self
+                .attempt(&mut |c| Self::append_once(c, batch, true))
+                .map_err(|x| x.error),
+            Err(x) => Err(x.error),
+        }
+        .map_err(|e| {
+            let first = batch
+                .entries
+                .first()
+                .map_or(batch.expected_size, |e| e.index);
+            self.during(e, &format!("append entries {first}..{}", batch.head.size))
+        })
+    }
+
+    fn find_event_ids(&self, ids: &[&str]) -> Result<Vec<(String, Receipt)>, StoreError> {
+        self.lookup(
+            "look up event ids (table entries)",
+            "SELECT event_id, idx, leaf, time FROM entries WHERE event_id = ANY($1::text[])",
+            ids,
+            |r| {
+                Ok((
+                    r.try_get::<_, String>(0)?,
+                    Receipt {
+                        index: to_u64(r.try_get(1)?, "index")?,
+                        leaf_hash: hash_from(r.try_get(2)?, "leaf hash")?,
+                        time: to_u64(r.try_get(3)?, "time")?,
+                    },
+                ))
+            },
+        )
+    }
+
+    fn event_ids(&self, start: u64, end: u64) -> Result<Vec<String>, StoreError> {
+        let (start, end) = (to_i64(start)?, to_i64(end)?);
+        self.run("read event ids (table entries)", |c| {
+            let stmt = c.stmt(
+                "SELECT event_id FROM entries WHERE idx >= $1 AND idx < $2 AND event_id IS NOT NULL",
+            )?;
+            let rows = c.client.query(&stmt, &[&start, &end])?;
+            rows.iter().map(|r| Ok(r.try_get::<_, String>(0)?)).collect()
+        })
+    }
+
+    fn stream_heads(&self, keys: &[&str]) -> Result<Vec<(String, StreamHead)>, StoreError> {
+        self.lookup(
+            "read stream heads (table streams)",
+            "SELECT key, count, last FROM streams WHERE key = ANY($1::text[])",
+            keys,
+            |r| {
+                Ok((
+                    r.try_get::<_, String>(0)?,
+                    StreamHead {
+                        count: to_u64(r.try_get(1)?, "stream count")?,
+                        last: to_u64(r.try_get(2)?, "stream last")?,
+                    },
+                ))
+            },
+        )
+    }
+
+    fn last_seqs(&self, keys: &[&str]) -> Result<Vec<(String, u64)>, StoreError> {
+        self.lookup(
+            "read sequence numbers (table seqs)",
+            "SELECT key, last FROM seqs WHERE key = ANY($1::text[])",
+            keys,
+            |r| Ok((r.try_get::<_, String>(0)?, to_u64(r.try_get(1)?, "seq")?)),
+        )
+    }
+
     fn all_stream_heads(&self) -> Result<(u64, Vec<(String, StreamHead)>), StoreError> {
         self.run("read the stream heads (table streams)", |c| {
             let size = c.stmt("SELECT size FROM head WHERE id = 1")?;
@@ -1157,6 +1256,78 @@ impl Store for PgStore {
         })
     }
 
+    fn entry(&self, index: u64) -> Result<Option<StoredEntry>, StoreError> {
+        Ok(self.entries(index, index.saturating_add(1))?.pop())
+    }
+
+    fn entries(&self, start: u64, end: u64) -> Result<Vec<StoredEntry>, StoreError> {
+        let (start, end) = (end_i64(start), end_i64(end));
+        self.run("read entries (tables entries, bodies)", |c| {
+            let stmt = c.stmt(
+                "SELECT e.idx, e.leaf, e.header, b.salt, b.body
+                 FROM entries e LEFT JOIN bodies b ON b.idx = e.idx
+                 WHERE e.idx >= $1 AND e.idx < $2 ORDER BY e.idx",
+            )?;
+            let rows = c.client.query(&stmt, &[&start, &end])?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in rows {
+                let index = to_u64(r.try_get(0)?, "index")?;
+                let (salt, body) = salt_and_body(index, r.try_get(3)?, r.try_get(4)?)?;
+                out.push(StoredEntry {
+                    index,
+                    leaf_hash: hash_from(r.try_get(1)?, "leaf hash")?,
+                    header: r.try_get(2)?,
+                    body,
+                    salt,
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    fn entry_headers(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StoreError> {
+        let (start, end) = (end_i64(start), end_i64(end));
+        self.run("read entry headers (table entries)", |c| {
+            let stmt =
+                c.stmt("SELECT header FROM entries WHERE idx >= $1 AND idx < $2 ORDER BY idx")?;
+            c.client
+                .query(&stmt, &[&start, &end])?
+                .iter()
+                .map(|r| r.try_get(0).map_err(Fail::from))
+                .collect()
+        })
+    }
+
+    fn leaf_hashes(&self, start: u64, end: u64) -> Result<Vec<Hash>, StoreError> {
+        let (start, end) = (end_i64(start), end_i64(end));
+        self.run("read leaf hashes (table entries)", |c| {
+            let stmt =
+                c.stmt("SELECT leaf FROM entries WHERE idx >= $1 AND idx < $2 ORDER BY idx")?;
+            c.client
+                .query(&stmt, &[&start, &end])?
+                .iter()
+                .map(|r| Ok(hash_from(r.try_get(0)?, "leaf hash")?))
+                .collect()
+        })
+    }
+
+    fn nodes(&self, level: u8, start: u64, end: u64) -> Result<Vec<Hash>, StoreError> {
+        let (start, end) = (end_i64(start), end_i64(end));
+        let level = i16::from(level);
+        self.run("read tree nodes (table nodes)", |c| {
+            let stmt = c.stmt(
+                "SELECT hash FROM nodes WHERE level = $1 AND idx >= $2 AND idx < $3 ORDER BY idx",
+            )?;
+            c.client
+                .query(&stmt, &[&level, &start, &end])?
+                .iter()
+                .map(|r| Ok(hash_from(r.try_get(0)?, "node hash")?))
+                .collect()
+        })
+    }
+}
+
+impl QueryIndex for PgStore {
     fn query(&self, q: &EventQuery) -> Result<QueryPage, StoreError> {
         let mut values: Vec<Box<dyn ToSql + Sync>> = Vec::new();
         let sql = query_sql(q, &mut values);
@@ -1270,175 +1441,9 @@ impl Store for PgStore {
             Ok(out)
         })
     }
+}
 
-    fn head(&self) -> Result<LogHead, StoreError> {
-        self.run("read the log head (table head)", |c| {
-            let stmt =
-                c.stmt("SELECT size, root, frontier, last_time, last_leaf FROM head WHERE id = 1")?;
-            let row = c.client.query_one(&stmt, &[])?;
-            let frontier: &[u8] = row.try_get(2)?;
-            if frontier.len() % HASH_LEN != 0 {
-                return Err(StoreError::Corrupt("frontier length".into()).into());
-            }
-            let last_leaf: Option<&[u8]> = row.try_get(4)?;
-            Ok(LogHead {
-                size: to_u64(row.try_get(0)?, "head size")?,
-                root: hash_from(row.try_get(1)?, "head root")?,
-                frontier: frontier
-                    .chunks_exact(HASH_LEN)
-                    .filter_map(Hash::from_slice)
-                    .collect(),
-                last_time: to_u64(row.try_get(3)?, "last time")?,
-                last_leaf: last_leaf.map(|l| hash_from(l, "last leaf")).transpose()?,
-            })
-        })
-    }
-
-    fn append_batch(&self, batch: &Batch) -> Result<(), StoreError> {
-        match self.attempt(&mut |c| Self::append_once(c, batch, false)) {
-            Ok(()) => Ok(()),
-            // The commit may or may not have happened before the connection
-            // died; a second try on a new connection finds out (and does it
-            // if it had not).
-            Err(Failed { lost: true, .. }) => self
-                .attempt(&mut |c| Self::append_once(c, batch, true))
-                .map_err(|x| x.error),
-            Err(x) => Err(x.error),
-        }
-        .map_err(|e| {
-            let first = batch
-                .entries
-                .first()
-                .map_or(batch.expected_size, |e| e.index);
-            self.during(e, &format!("append entries {first}..{}", batch.head.size))
-        })
-    }
-
-    fn find_event_ids(&self, ids: &[&str]) -> Result<Vec<(String, Receipt)>, StoreError> {
-        self.lookup(
-            "look up event ids (table entries)",
-            "SELECT event_id, idx, leaf, time FROM entries WHERE event_id = ANY($1::text[])",
-            ids,
-            |r| {
-                Ok((
-                    r.try_get::<_, String>(0)?,
-                    Receipt {
-                        index: to_u64(r.try_get(1)?, "index")?,
-                        leaf_hash: hash_from(r.try_get(2)?, "leaf hash")?,
-                        time: to_u64(r.try_get(3)?, "time")?,
-                    },
-                ))
-            },
-        )
-    }
-
-    fn event_ids(&self, start: u64, end: u64) -> Result<Vec<String>, StoreError> {
-        let (start, end) = (to_i64(start)?, to_i64(end)?);
-        self.run("read event ids (table entries)", |c| {
-            let stmt = c.stmt(
-                "SELECT event_id FROM entries WHERE idx >= $1 AND idx < $2 AND event_id IS NOT NULL",
-            )?;
-            let rows = c.client.query(&stmt, &[&start, &end])?;
-            rows.iter().map(|r| Ok(r.try_get::<_, String>(0)?)).collect()
-        })
-    }
-
-    fn stream_heads(&self, keys: &[&str]) -> Result<Vec<(String, StreamHead)>, StoreError> {
-        self.lookup(
-            "read stream heads (table streams)",
-            "SELECT key, count, last FROM streams WHERE key = ANY($1::text[])",
-            keys,
-            |r| {
-                Ok((
-                    r.try_get::<_, String>(0)?,
-                    StreamHead {
-                        count: to_u64(r.try_get(1)?, "stream count")?,
-                        last: to_u64(r.try_get(2)?, "stream last")?,
-                    },
-                ))
-            },
-        )
-    }
-
-    fn last_seqs(&self, keys: &[&str]) -> Result<Vec<(String, u64)>, StoreError> {
-        self.lookup(
-            "read sequence numbers (table seqs)",
-            "SELECT key, last FROM seqs WHERE key = ANY($1::text[])",
-            keys,
-            |r| Ok((r.try_get::<_, String>(0)?, to_u64(r.try_get(1)?, "seq")?)),
-        )
-    }
-
-    fn entry(&self, index: u64) -> Result<Option<StoredEntry>, StoreError> {
-        Ok(self.entries(index, index.saturating_add(1))?.pop())
-    }
-
-    fn entries(&self, start: u64, end: u64) -> Result<Vec<StoredEntry>, StoreError> {
-        let (start, end) = (end_i64(start), end_i64(end));
-        self.run("read entries (tables entries, bodies)", |c| {
-            let stmt = c.stmt(
-                "SELECT e.idx, e.leaf, e.header, b.salt, b.body
-                 FROM entries e LEFT JOIN bodies b ON b.idx = e.idx
-                 WHERE e.idx >= $1 AND e.idx < $2 ORDER BY e.idx",
-            )?;
-            let rows = c.client.query(&stmt, &[&start, &end])?;
-            let mut out = Vec::with_capacity(rows.len());
-            for r in rows {
-                let index = to_u64(r.try_get(0)?, "index")?;
-                let (salt, body) = salt_and_body(index, r.try_get(3)?, r.try_get(4)?)?;
-                out.push(StoredEntry {
-                    index,
-                    leaf_hash: hash_from(r.try_get(1)?, "leaf hash")?,
-                    header: r.try_get(2)?,
-                    body,
-                    salt,
-                });
-            }
-            Ok(out)
-        })
-    }
-
-    fn entry_headers(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StoreError> {
-        let (start, end) = (end_i64(start), end_i64(end));
-        self.run("read entry headers (table entries)", |c| {
-            let stmt =
-                c.stmt("SELECT header FROM entries WHERE idx >= $1 AND idx < $2 ORDER BY idx")?;
-            c.client
-                .query(&stmt, &[&start, &end])?
-                .iter()
-                .map(|r| r.try_get(0).map_err(Fail::from))
-                .collect()
-        })
-    }
-
-    fn leaf_hashes(&self, start: u64, end: u64) -> Result<Vec<Hash>, StoreError> {
-        let (start, end) = (end_i64(start), end_i64(end));
-        self.run("read leaf hashes (table entries)", |c| {
-            let stmt =
-                c.stmt("SELECT leaf FROM entries WHERE idx >= $1 AND idx < $2 ORDER BY idx")?;
-            c.client
-                .query(&stmt, &[&start, &end])?
-                .iter()
-                .map(|r| Ok(hash_from(r.try_get(0)?, "leaf hash")?))
-                .collect()
-        })
-    }
-
-    fn nodes(&self, level: u8, start: u64, end: u64) -> Result<Vec<Hash>, StoreError> {
-        let (start, end) = (end_i64(start), end_i64(end));
-        let level = i16::from(level);
-        self.run("read tree nodes (table nodes)", |c| {
-            let stmt = c.stmt(
-                "SELECT hash FROM nodes WHERE level = $1 AND idx >= $2 AND idx < $3 ORDER BY idx",
-            )?;
-            c.client
-                .query(&stmt, &[&level, &start, &end])?
-                .iter()
-                .map(|r| Ok(hash_from(r.try_get(0)?, "node hash")?))
-                .collect()
-        })
-    }
-
+impl CheckpointStore for PgStore {
     fn put_checkpoint(&self, cp: &StoredCheckpoint) -> Result<(), StoreError> {
         let (size, time) = (to_i64(cp.size)?, to_i64(cp.time)?);
         let mut repeated = false;
@@ -1499,7 +1504,61 @@ impl Store for PgStore {
                 .collect()
         })
     }
+}
 
+impl Coordination for PgStore {
+    fn lock_log(&self) -> Result<LogLock<'_>, StoreError> {
+        let mut slot = self.log_lock.lock().map_err(|_| {
+            StoreError::Unavailable(format!(
+                "the writer lock session of {} failed earlier (lock poisoned); restart the server",
+                self.place
+            ))
+        })?;
+        if slot.is_none() {
+            *slot = Some(self.pool.connect()?);
+        }
+        let Some(conn) = slot.as_mut() else {
+            return Err(StoreError::Unavailable(format!(
+                "no session for the writer lock of {}",
+                self.place
+            )));
+        };
+        match conn
+            .client
+            .execute("SELECT pg_advisory_lock($1)", &[&self.lock_key])
+        {
+            Ok(_) => Ok(LogLock::held(move || self.unlock_log())),
+            Err(e) => {
+                // A dead session holds no lock; the next call opens a new one.
+                *slot = None;
+                Err(pg_err(&e)
+                    .during(|| format!("cannot take the log's writer lock in {}", self.place)))
+            }
+        }
+    }
+
+    fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: u64,
+        ttl: u64,
+    ) -> Result<bool, StoreError> {
+        let expires = to_i64(now.saturating_add(ttl))?;
+        let now = to_i64(now)?;
+        // Repeatable: renewing a lease one holds gives the same answer.
+        self.run("take a lease (table leases)", |c| {
+            let stmt = c.stmt(
+                "INSERT INTO leases (name, holder, expires) VALUES ($1, $2, $3)
+                 ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires = excluded.expires
+                 WHERE leases.holder = excluded.holder OR leases.expires < $4",
+            )?;
+            Ok(c.client.execute(&stmt, &[&name, &holder, &expires, &now])? > 0)
+        })
+    }
+}
+
+impl AccessRecords for PgStore {
     fn put_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
         let created = to_i64(key.created)?;
         let mut repeated = false;
@@ -1546,48 +1605,24 @@ impl Store for PgStore {
         })
     }
 
-    fn lock_log(&self) -> Result<(), StoreError> {
-        let mut slot = self.log_lock.lock().map_err(|_| {
-            StoreError::Unavailable(format!(
-                "the writer lock session of {} failed earlier (lock poisoned); restart the server",
-                self.place
-            ))
-        })?;
-        if slot.is_none() {
-            *slot = Some(self.pool.connect()?);
-        }
-        let Some(conn) = slot.as_mut() else {
-            return Err(StoreError::Unavailable(format!(
-                "no session for the writer lock of {}",
-                self.place
-            )));
-        };
-        match conn
-            .client
-            .execute("SELECT pg_advisory_lock($1)", &[&self.lock_key])
-        {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                // A dead session holds no lock; the next call opens a new one.
-                *slot = None;
-                Err(pg_err(&e)
-                    .during(|| format!("cannot take the log's writer lock in {}", self.place)))
-            }
-        }
-    }
-
-    fn unlock_log(&self) {
-        if let Ok(mut slot) = self.log_lock.lock() {
-            let failed = slot.as_mut().is_some_and(|conn| {
-                conn.client
-                    .execute("SELECT pg_advisory_unlock($1)", &[&self.lock_key])
-                    .is_err()
-            });
-            if failed {
-                // Its session is gone, and with it the lock.
-                *slot = None;
-            }
-        }
+    fn api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        self.run("read the API keys (table api_keys)", |c| {
+            let stmt = c.stmt(
+                "SELECT key_hash, name, role, created FROM api_keys ORDER BY created, name",
+            )?;
+            let rows = c.client.query(&stmt, &[])?;
+            rows.iter()
+                .map(|r| {
+                    let hash: Vec<u8> = r.try_get(0)?;
+                    Ok(ApiKeyRecord {
+                        key_hash: hash_from(&hash, "api key hash").map_err(Fail::Store)?,
+                        name: r.try_get(1)?,
+                        role: r.try_get(2)?,
+                        created: to_u64(r.try_get(3)?, "key created").map_err(Fail::Store)?,
+                    })
+                })
+                .collect()
+        })
     }
 
     fn put_access(&self, kind: &str, id: &str, record: &[u8]) -> Result<(), StoreError> {
@@ -1665,45 +1700,22 @@ impl Store for PgStore {
                 .collect()
         })
     }
+}
 
-    fn api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
-        self.run("read the API keys (table api_keys)", |c| {
-            let stmt = c.stmt(
-                "SELECT key_hash, name, role, created FROM api_keys ORDER BY created, name",
-            )?;
-            let rows = c.client.query(&stmt, &[])?;
-            rows.iter()
-                .map(|r| {
-                    let hash: Vec<u8> = r.try_get(0)?;
-                    Ok(ApiKeyRecord {
-                        key_hash: hash_from(&hash, "api key hash").map_err(Fail::Store)?,
-                        name: r.try_get(1)?,
-                        role: r.try_get(2)?,
-                        created: to_u64(r.try_get(3)?, "key created").map_err(Fail::Store)?,
-                    })
-                })
-                .collect()
-        })
-    }
-
-    fn acquire_lease(
-        &self,
-        name: &str,
-        holder: &str,
-        now: u64,
-        ttl: u64,
-    ) -> Result<bool, StoreError> {
-        let expires = to_i64(now.saturating_add(ttl))?;
-        let now = to_i64(now)?;
-        // Repeatable: renewing a lease one holds gives the same answer.
-        self.run("take a lease (table leases)", |c| {
-            let stmt = c.stmt(
-                "INSERT INTO leases (name, holder, expires) VALUES ($1, $2, $3)
-                 ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires = excluded.expires
-                 WHERE leases.holder = excluded.holder OR leases.expires < $4",
-            )?;
-            Ok(c.client.execute(&stmt, &[&name, &holder, &expires, &now])? > 0)
-        })
+impl PgStore {
+    /// Gives the log's writer lock back (the drop of [`LogLock`]).
+    fn unlock_log(&self) {
+        if let Ok(mut slot) = self.log_lock.lock() {
+            let failed = slot.as_mut().is_some_and(|conn| {
+                conn.client
+                    .execute("SELECT pg_advisory_unlock($1)", &[&self.lock_key])
+                    .is_err()
+            });
+            if failed {
+                // Its session is gone, and with it the lock.
+                *slot = None;
+            }
+        }
     }
 }
 

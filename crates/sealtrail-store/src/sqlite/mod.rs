@@ -16,8 +16,9 @@ use crate::postings::{self, Chunk, ChunkSource, Field, PostingRow, Source};
 use crate::query::SCAN_BUDGET;
 use crate::segment::{Record, RecordLocation, SegmentReader, SegmentWriter};
 use crate::{
-    ApiKeyRecord, Batch, EntryColumns, EventQuery, LogHead, QueryEvent, QueryPage, Receipt,
-    StatsGroup, StatsQuery, StatsRow, Store, StoreError, StoredCheckpoint, StoredEntry, StreamHead,
+    AccessRecords, ApiKeyRecord, Batch, CheckpointStore, Coordination, EntryColumns, EventQuery,
+    LogHead, LogLock, LogStore, QueryEvent, QueryIndex, QueryPage, Receipt, StatsGroup, StatsQuery,
+    StatsRow, StoreError, StoredCheckpoint, StoredEntry, StreamHead,
 };
 
 /// The schema this code creates and reads. Version 2 added the query
@@ -989,127 +990,7 @@ enum Found {
     Indexes(Vec<u64>),
 }
 
-impl Store for SqliteStore {
-    fn all_stream_heads(&self) -> Result<(u64, Vec<(String, StreamHead)>), StoreError> {
-        self.read("read the stream heads (table streams)", |c| {
-            let tx = c.unchecked_transaction().map_err(sql_err)?;
-            let size: i64 = tx
-                .query_row("SELECT size FROM head WHERE id = 1", [], |r| r.get(0))
-                .map_err(sql_err)?;
-            let mut stmt = tx
-                .prepare_cached("SELECT key, count, last FROM streams ORDER BY key")
-                .map_err(sql_err)?;
-            let rows = stmt
-                .query_map([], |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, i64>(1)?,
-                        r.get::<_, i64>(2)?,
-                    ))
-                })
-                .map_err(sql_err)?;
-            let mut heads = Vec::new();
-            for r in rows {
-                let (key, count, last) = r.map_err(sql_err)?;
-                heads.push((
-                    key,
-                    StreamHead {
-                        count: to_u64(count, "stream count")?,
-                        last: to_u64(last, "stream last")?,
-                    },
-                ));
-            }
-            Ok((to_u64(size, "head size")?, heads))
-        })
-    }
-
-    fn stream_members(
-        &self,
-        start: u64,
-        end: u64,
-    ) -> Result<Vec<(u64, String, Option<String>)>, StoreError> {
-        let (start, end) = (to_i64(start)?, i64::try_from(end).unwrap_or(i64::MAX));
-        self.read("read the stream members of entries (table entries)", |c| {
-            let mut stmt = c
-                .prepare_cached(
-                    "SELECT idx, agent, session FROM entries WHERE idx >= ?1 AND idx < ?2 ORDER BY idx",
-                )
-                .map_err(sql_err)?;
-            let rows = stmt
-                .query_map(params![start, end], |r| {
-                    Ok((r.get::<_, i64>(0)?, r.get(1)?, r.get(2)?))
-                })
-                .map_err(sql_err)?;
-            rows.map(|r| {
-                let (idx, agent, session) = r.map_err(sql_err)?;
-                Ok((to_u64(idx, "index")?, agent, session))
-            })
-            .collect()
-        })
-    }
-
-    fn query(&self, q: &EventQuery) -> Result<QueryPage, StoreError> {
-        let (found, next_cursor) = self.read(
-            "query the entries (tables postings, sessions, entries)",
-            |c| Self::query_rows(c, q),
-        )?;
-        let bodies = q.include_bodies;
-        let events = match &found {
-            Found::Rows(hits) => in_parallel(hits, |part| self.events_of(part, bodies))?,
-            Found::Indexes(ids) => {
-                in_parallel(ids, |part| self.events_of(&self.entry_rows(part)?, bodies))?
-            }
-        };
-        Ok(QueryPage {
-            events,
-            next_cursor,
-        })
-    }
-
-    fn stats(&self, q: &StatsQuery) -> Result<Vec<StatsRow>, StoreError> {
-        let (first_day, end_day) = q.days();
-        let groups: Vec<&str> = q.group_by.iter().map(|g| g.name()).collect();
-        let mut sql = String::from("SELECT ");
-        for g in &groups {
-            sql.push_str(g);
-            sql.push_str(", ");
-        }
-        sql.push_str(
-            "coalesce(sum(n), 0) FROM counts WHERE (?1 IS NULL OR day >= ?1) AND (?2 IS NULL OR day < ?2)
-             AND (?3 IS NULL OR agent = ?3) AND (?4 IS NULL OR kind = ?4) AND (?5 IS NULL OR outcome = ?5)",
-        );
-        if !groups.is_empty() {
-            let cols = groups.join(", ");
-            sql.push_str(&format!(" GROUP BY {cols} ORDER BY {cols}"));
-        }
-        self.read("read the counts (table counts)", |c| {
-            let mut stmt = c.prepare_cached(&sql).map_err(sql_err)?;
-            let mut rows = stmt
-                .query(params![first_day, end_day, q.agent, q.kind, q.outcome])
-                .map_err(sql_err)?;
-            let mut out = Vec::new();
-            while let Some(r) = rows.next().map_err(sql_err)? {
-                let mut row = StatsRow {
-                    day: None,
-                    agent: None,
-                    kind: None,
-                    outcome: None,
-                    count: to_u64(r.get(groups.len()).map_err(sql_err)?, "count")?,
-                };
-                for (i, g) in q.group_by.iter().enumerate() {
-                    match g {
-                        StatsGroup::Day => row.day = Some(r.get(i).map_err(sql_err)?),
-                        StatsGroup::Agent => row.agent = Some(r.get(i).map_err(sql_err)?),
-                        StatsGroup::Kind => row.kind = Some(r.get(i).map_err(sql_err)?),
-                        StatsGroup::Outcome => row.outcome = Some(r.get(i).map_err(sql_err)?),
-                    }
-                }
-                out.push(row);
-            }
-            Ok(out)
-        })
-    }
-
+impl LogStore for SqliteStore {
     fn head(&self) -> Result<LogHead, StoreError> {
         self.read("read the log head (table head)", |c| {
             let (size, root, frontier, last_time, last_leaf): (
@@ -1232,6 +1113,64 @@ impl Store for SqliteStore {
         )
     }
 
+    fn all_stream_heads(&self) -> Result<(u64, Vec<(String, StreamHead)>), StoreError> {
+        self.read("read the stream heads (table streams)", |c| {
+            let tx = c.unchecked_transaction().map_err(sql_err)?;
+            let size: i64 = tx
+                .query_row("SELECT size FROM head WHERE id = 1", [], |r| r.get(0))
+                .map_err(sql_err)?;
+            let mut stmt = tx
+                .prepare_cached("SELECT key, count, last FROM streams ORDER BY key")
+                .map_err(sql_err)?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, i64>(2)?,
+                    ))
+                })
+                .map_err(sql_err)?;
+            let mut heads = Vec::new();
+            for r in rows {
+                let (key, count, last) = r.map_err(sql_err)?;
+                heads.push((
+                    key,
+                    StreamHead {
+                        count: to_u64(count, "stream count")?,
+                        last: to_u64(last, "stream last")?,
+                    },
+                ));
+            }
+            Ok((to_u64(size, "head size")?, heads))
+        })
+    }
+
+    fn stream_members(
+        &self,
+        start: u64,
+        end: u64,
+    ) -> Result<Vec<(u64, String, Option<String>)>, StoreError> {
+        let (start, end) = (to_i64(start)?, i64::try_from(end).unwrap_or(i64::MAX));
+        self.read("read the stream members of entries (table entries)", |c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT idx, agent, session FROM entries WHERE idx >= ?1 AND idx < ?2 ORDER BY idx",
+                )
+                .map_err(sql_err)?;
+            let rows = stmt
+                .query_map(params![start, end], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get(1)?, r.get(2)?))
+                })
+                .map_err(sql_err)?;
+            rows.map(|r| {
+                let (idx, agent, session) = r.map_err(sql_err)?;
+                Ok((to_u64(idx, "index")?, agent, session))
+            })
+            .collect()
+        })
+    }
+
     fn entry(&self, index: u64) -> Result<Option<StoredEntry>, StoreError> {
         Ok(self.entries(index, index.saturating_add(1))?.pop())
     }
@@ -1341,7 +1280,73 @@ impl Store for SqliteStore {
                 .collect()
         })
     }
+}
 
+impl QueryIndex for SqliteStore {
+    fn query(&self, q: &EventQuery) -> Result<QueryPage, StoreError> {
+        let (found, next_cursor) = self.read(
+            "query the entries (tables postings, sessions, entries)",
+            |c| Self::query_rows(c, q),
+        )?;
+        let bodies = q.include_bodies;
+        let events = match &found {
+            Found::Rows(hits) => in_parallel(hits, |part| self.events_of(part, bodies))?,
+            Found::Indexes(ids) => {
+                in_parallel(ids, |part| self.events_of(&self.entry_rows(part)?, bodies))?
+            }
+        };
+        Ok(QueryPage {
+            events,
+            next_cursor,
+        })
+    }
+
+    fn stats(&self, q: &StatsQuery) -> Result<Vec<StatsRow>, StoreError> {
+        let (first_day, end_day) = q.days();
+        let groups: Vec<&str> = q.group_by.iter().map(|g| g.name()).collect();
+        let mut sql = String::from("SELECT ");
+        for g in &groups {
+            sql.push_str(g);
+            sql.push_str(", ");
+        }
+        sql.push_str(
+            "coalesce(sum(n), 0) FROM counts WHERE (?1 IS NULL OR day >= ?1) AND (?2 IS NULL OR day < ?2)
+             AND (?3 IS NULL OR agent = ?3) AND (?4 IS NULL OR kind = ?4) AND (?5 IS NULL OR outcome = ?5)",
+        );
+        if !groups.is_empty() {
+            let cols = groups.join(", ");
+            sql.push_str(&format!(" GROUP BY {cols} ORDER BY {cols}"));
+        }
+        self.read("read the counts (table counts)", |c| {
+            let mut stmt = c.prepare_cached(&sql).map_err(sql_err)?;
+            let mut rows = stmt
+                .query(params![first_day, end_day, q.agent, q.kind, q.outcome])
+                .map_err(sql_err)?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next().map_err(sql_err)? {
+                let mut row = StatsRow {
+                    day: None,
+                    agent: None,
+                    kind: None,
+                    outcome: None,
+                    count: to_u64(r.get(groups.len()).map_err(sql_err)?, "count")?,
+                };
+                for (i, g) in q.group_by.iter().enumerate() {
+                    match g {
+                        StatsGroup::Day => row.day = Some(r.get(i).map_err(sql_err)?),
+                        StatsGroup::Agent => row.agent = Some(r.get(i).map_err(sql_err)?),
+                        StatsGroup::Kind => row.kind = Some(r.get(i).map_err(sql_err)?),
+                        StatsGroup::Outcome => row.outcome = Some(r.get(i).map_err(sql_err)?),
+                    }
+                }
+                out.push(row);
+            }
+            Ok(out)
+        })
+    }
+}
+
+impl CheckpointStore for SqliteStore {
     fn put_checkpoint(&self, cp: &StoredCheckpoint) -> Result<(), StoreError> {
         self.write_one(
             "store a checkpoint (table checkpoints)",
@@ -1389,7 +1394,33 @@ impl Store for SqliteStore {
                 .collect()
         })
     }
+}
 
+impl Coordination for SqliteStore {
+    /// One node owns an embedded store: nothing to take turns with.
+    fn lock_log(&self) -> Result<LogLock<'_>, StoreError> {
+        Ok(LogLock::uncontended())
+    }
+
+    fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: u64,
+        ttl: u64,
+    ) -> Result<bool, StoreError> {
+        let changed = self.write_one(
+            "take a lease (table leases)",
+            "INSERT INTO leases (name, holder, expires) VALUES (?1, ?2, ?3)
+             ON CONFLICT(name) DO UPDATE SET holder = excluded.holder, expires = excluded.expires
+             WHERE leases.holder = excluded.holder OR leases.expires < ?4",
+            params![name, holder, to_i64(now.saturating_add(ttl))?, to_i64(now)?],
+        )?;
+        Ok(changed > 0)
+    }
+}
+
+impl AccessRecords for SqliteStore {
     fn put_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
         self.write_one(
             "store an API key (table api_keys)",
@@ -1431,12 +1462,35 @@ impl Store for SqliteStore {
         })
     }
 
-    /// One node owns an embedded store: nothing to take turns with.
-    fn lock_log(&self) -> Result<(), StoreError> {
-        Ok(())
+    fn api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        self.read("read the API keys (table api_keys)", |c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT key_hash, name, role, created FROM api_keys ORDER BY created, name",
+                )
+                .map_err(sql_err)?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, Vec<u8>>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, i64>(3)?,
+                    ))
+                })
+                .map_err(sql_err)?;
+            rows.map(|r| {
+                let (hash, name, role, created) = r.map_err(sql_err)?;
+                Ok(ApiKeyRecord {
+                    key_hash: hash_from(hash, "api key hash")?,
+                    name,
+                    role,
+                    created: to_u64(created, "key created")?,
+                })
+            })
+            .collect()
+        })
     }
-
-    fn unlock_log(&self) {}
 
     fn put_access(&self, kind: &str, id: &str, record: &[u8]) -> Result<(), StoreError> {
         self.write_one(
@@ -1493,53 +1547,6 @@ impl Store for SqliteStore {
                 .map_err(sql_err)?;
             rows.map(|r| r.map_err(sql_err)).collect()
         })
-    }
-
-    fn api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
-        self.read("read the API keys (table api_keys)", |c| {
-            let mut stmt = c
-                .prepare_cached(
-                    "SELECT key_hash, name, role, created FROM api_keys ORDER BY created, name",
-                )
-                .map_err(sql_err)?;
-            let rows = stmt
-                .query_map([], |r| {
-                    Ok((
-                        r.get::<_, Vec<u8>>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, i64>(3)?,
-                    ))
-                })
-                .map_err(sql_err)?;
-            rows.map(|r| {
-                let (hash, name, role, created) = r.map_err(sql_err)?;
-                Ok(ApiKeyRecord {
-                    key_hash: hash_from(hash, "api key hash")?,
-                    name,
-                    role,
-                    created: to_u64(created, "key created")?,
-                })
-            })
-            .collect()
-        })
-    }
-
-    fn acquire_lease(
-        &self,
-        name: &str,
-        holder: &str,
-        now: u64,
-        ttl: u64,
-    ) -> Result<bool, StoreError> {
-        let changed = self.write_one(
-            "take a lease (table leases)",
-            "INSERT INTO leases (name, holder, expires) VALUES (?1, ?2, ?3)
-             ON CONFLICT(name) DO UPDATE SET holder = excluded.holder, expires = excluded.expires
-             WHERE leases.holder = excluded.holder OR leases.expires < ?4",
-            params![name, holder, to_i64(now.saturating_add(ttl))?, to_i64(now)?],
-        )?;
-        Ok(changed > 0)
     }
 }
 
