@@ -79,8 +79,14 @@ impl StoreError {
         }
     }
 
-    /// Names the operation (and the database) of a database error that
-    /// does not name one yet; other errors are returned as they are.
+    /// Names the operation `what` (and the database or file it ran on) in
+    /// an error that came up inside it, ripgrep style: a database error
+    /// that names no operation yet gets `what` as its subject; a full or
+    /// corrupt store gets `what: ` in front of its cause, which names what
+    /// it can itself (a column, a segment file), e.g. `store is corrupt:
+    /// cannot read entries (table entries) in /data/log.db: database disk
+    /// image is malformed`. Other errors name their subject where they are
+    /// made and are returned as they are; the kind never changes.
     pub fn during(self, what: impl FnOnce() -> String) -> StoreError {
         match self {
             StoreError::Database {
@@ -92,6 +98,8 @@ impl StoreError {
                 message,
                 code,
             },
+            StoreError::Full(cause) => StoreError::Full(format!("{}: {cause}", what())),
+            StoreError::Corrupt(cause) => StoreError::Corrupt(format!("{}: {cause}", what())),
             other => other,
         }
     }

@@ -16,6 +16,7 @@
 
 pub mod access;
 pub mod checkpoints;
+mod column;
 pub mod coordination;
 pub mod copy;
 mod error;

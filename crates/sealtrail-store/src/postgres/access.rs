@@ -4,14 +4,15 @@ use postgres::error::SqlState;
 use postgres::types::ToSql;
 use sealtrail_core::hash::Hash;
 
+use crate::column::{hash_from, to_i64, to_u64};
 use crate::{AccessRecords, ApiKeyRecord, StoreError};
 
 use super::error::Fail;
-use super::{hash_from, to_i64, to_u64, PgStore};
+use super::PgStore;
 
 impl AccessRecords for PgStore {
     fn put_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
-        let created = to_i64(key.created)?;
+        let created = to_i64(key.created, "api_keys.created")?;
         let mut repeated = false;
         self.run("store an API key (table api_keys)", |c| {
             let insert = c.stmt(
@@ -49,7 +50,7 @@ impl AccessRecords for PgStore {
                     key_hash: *key_hash,
                     name: r.try_get(0)?,
                     role: r.try_get(1)?,
-                    created: to_u64(r.try_get(2)?, "key created")?,
+                    created: to_u64(r.try_get(2)?, "api_keys.created")?,
                 })),
                 None => Ok(None),
             }
@@ -66,10 +67,10 @@ impl AccessRecords for PgStore {
                 .map(|r| {
                     let hash: Vec<u8> = r.try_get(0)?;
                     Ok(ApiKeyRecord {
-                        key_hash: hash_from(&hash, "api key hash").map_err(Fail::Store)?,
+                        key_hash: hash_from(&hash, "api_keys.key_hash").map_err(Fail::Store)?,
                         name: r.try_get(1)?,
                         role: r.try_get(2)?,
-                        created: to_u64(r.try_get(3)?, "key created").map_err(Fail::Store)?,
+                        created: to_u64(r.try_get(3)?, "api_keys.created").map_err(Fail::Store)?,
                     })
                 })
                 .collect()

@@ -2,17 +2,18 @@
 
 use postgres::error::SqlState;
 
+use crate::column::{to_i64, to_u64};
 use crate::{CheckpointStore, StoreError, StoredCheckpoint};
 
-use super::{to_i64, to_u64, PgStore};
+use super::PgStore;
 
 type CheckpointRow = (i64, Vec<u8>, i64);
 
 fn checkpoint_from((size, note, time): CheckpointRow) -> Result<StoredCheckpoint, StoreError> {
     Ok(StoredCheckpoint {
-        size: to_u64(size, "checkpoint size")?,
+        size: to_u64(size, "checkpoints.size")?,
         note,
-        time: to_u64(time, "checkpoint time")?,
+        time: to_u64(time, "checkpoints.time")?,
     })
 }
 
@@ -22,7 +23,10 @@ fn checkpoint_row(r: &postgres::Row) -> Result<CheckpointRow, postgres::Error> {
 
 impl CheckpointStore for PgStore {
     fn put_checkpoint(&self, cp: &StoredCheckpoint) -> Result<(), StoreError> {
-        let (size, time) = (to_i64(cp.size)?, to_i64(cp.time)?);
+        let (size, time) = (
+            to_i64(cp.size, "checkpoints.size")?,
+            to_i64(cp.time, "checkpoints.time")?,
+        );
         let mut repeated = false;
         self.run("store a checkpoint (table checkpoints)", |c| {
             let insert =
@@ -61,7 +65,7 @@ impl CheckpointStore for PgStore {
     }
 
     fn checkpoint_at(&self, size: u64) -> Result<Option<StoredCheckpoint>, StoreError> {
-        let size = to_i64(size)?;
+        let size = to_i64(size, "checkpoints.size")?;
         self.run("read a checkpoint (table checkpoints)", |c| {
             let stmt = c.stmt("SELECT size, note, time FROM checkpoints WHERE size = $1")?;
             match c.client.query_opt(&stmt, &[&size])? {

@@ -2,10 +2,11 @@
 //! on a connection of its own, outside the pool) and leases (table
 //! `leases`).
 
+use crate::column::to_i64;
 use crate::{Coordination, LogLock, StoreError};
 
 use super::error::pg_err;
-use super::{to_i64, PgStore};
+use super::PgStore;
 
 /// Closes the log-lock session off any async runtime thread, like the pool.
 impl Drop for PgStore {
@@ -63,8 +64,8 @@ impl Coordination for PgStore {
         now: u64,
         ttl: u64,
     ) -> Result<bool, StoreError> {
-        let expires = to_i64(now.saturating_add(ttl))?;
-        let now = to_i64(now)?;
+        let expires = to_i64(now.saturating_add(ttl), "leases.expires")?;
+        let now = to_i64(now, "leases.expires")?;
         // Repeatable: renewing a lease one holds gives the same answer.
         self.run("take a lease (table leases)", |c| {
             let stmt = c.stmt(

@@ -24,7 +24,6 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use postgres::Config;
-use sealtrail_core::hash::Hash;
 
 use crate::StoreError;
 
@@ -75,23 +74,9 @@ pub struct PgStore {
     lock_key: i64,
 }
 
-fn hash_from(blob: &[u8], what: &str) -> Result<Hash, StoreError> {
-    Hash::from_slice(blob)
-        .ok_or_else(|| StoreError::Corrupt(format!("{what} is {} bytes, not 32", blob.len())))
-}
-
-fn to_i64(v: u64) -> Result<i64, StoreError> {
-    i64::try_from(v)
-        .map_err(|_| StoreError::Invalid(format!("{v} does not fit in a signed 64-bit column")))
-}
-
 /// A range end past `i64::MAX` means "to the end".
 fn end_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
-}
-
-fn to_u64(v: i64, what: &str) -> Result<u64, StoreError> {
-    u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("{what} is negative: {v}")))
 }
 
 /// Where the URL points, for messages (never the password).

@@ -3,6 +3,7 @@
 
 use postgres::types::ToSql;
 
+use crate::column::{hash_from, to_i64, to_u64};
 use crate::query::scope_class;
 use crate::{
     EventQuery, QueryEvent, QueryIndex, QueryPage, StatsGroup, StatsQuery, StatsRow, StoreError,
@@ -10,7 +11,7 @@ use crate::{
 
 use super::error::{pg_err, Fail};
 use super::read::salt_and_body;
-use super::{hash_from, to_i64, to_u64, PgStore};
+use super::PgStore;
 
 /// The statement of one query page: every filter in the WHERE clause,
 /// each served by its `(value, idx)` index, the planner choosing which one
@@ -86,22 +87,25 @@ impl QueryIndex for PgStore {
                 .isolation_level(postgres::IsolationLevel::RepeatableRead)
                 .read_only(true)
                 .start()?;
-            let size = to_u64(tx.query_one(&head, &[])?.try_get(0)?, "head size")?;
+            let size = to_u64(tx.query_one(&head, &[])?.try_get(0)?, "head.size")?;
             let mut failed: Option<postgres::Error> = None;
             let range = q.index_range(size, |i| {
-                let row = tx.query_opt(&probe, &[&to_i64(i)?]).map_err(|e| {
-                    let err = pg_err(&e);
-                    failed = Some(e);
-                    err
-                })?;
+                let row = tx
+                    .query_opt(&probe, &[&to_i64(i, "entries.idx")?])
+                    .map_err(|e| {
+                        let err = pg_err(&e);
+                        failed = Some(e);
+                        err
+                    })?;
                 let row = row.ok_or_else(|| {
-                    StoreError::Corrupt(format!("entry {i} is missing below the head ({size})"))
+                    StoreError::Corrupt(format!(
+                        "table entries: entry {i} is missing below the head ({size})"
+                    ))
                 })?;
-                to_u64(
-                    row.try_get(0)
-                        .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                    "time",
-                )
+                let time = row.try_get(0).map_err(|e| {
+                    StoreError::Corrupt(format!("table entries: time of entry {i}: {e}"))
+                })?;
+                to_u64(time, "entries.time")
             });
             if let Some(e) = failed {
                 return Err(Fail::Pg(e));
@@ -110,19 +114,19 @@ impl QueryIndex for PgStore {
             if lo >= hi {
                 return Ok(QueryPage::default());
             }
-            let (lo, hi) = (to_i64(lo)?, to_i64(hi)?);
+            let (lo, hi) = (to_i64(lo, "entries.idx")?, to_i64(hi, "entries.idx")?);
             let mut params: Vec<&(dyn ToSql + Sync)> = vec![&lo, &hi];
             params.extend(values.iter().map(|v| v.as_ref()));
             let rows = tx.query(&page, &params)?;
             tx.commit()?;
             let mut events = Vec::with_capacity(rows.len());
             for r in &rows {
-                let index = to_u64(r.try_get(0)?, "index")?;
+                let index = to_u64(r.try_get(0)?, "entries.idx")?;
                 let (salt, body) = salt_and_body(index, r.try_get(4)?, r.try_get(5)?)?;
                 events.push(QueryEvent {
                     index,
-                    leaf_hash: hash_from(r.try_get(1)?, "leaf hash")?,
-                    time: to_u64(r.try_get(2)?, "time")?,
+                    leaf_hash: hash_from(r.try_get(1)?, "entries.leaf")?,
+                    time: to_u64(r.try_get(2)?, "entries.time")?,
                     header: r.try_get(3)?,
                     body,
                     salt,
@@ -169,7 +173,7 @@ impl QueryIndex for PgStore {
                     agent: None,
                     kind: None,
                     outcome: None,
-                    count: to_u64(r.try_get(groups.len())?, "count")?,
+                    count: to_u64(r.try_get(groups.len())?, "counts.n")?,
                 };
                 for (i, g) in q.group_by.iter().enumerate() {
                     match g {

@@ -3,10 +3,11 @@
 
 use sealtrail_core::hash::{Hash, HASH_LEN};
 
+use crate::column::{frontier_length, hash_from, to_i64, to_u64};
 use crate::{Batch, LogHead, LogStore, Receipt, StoreError, StoredEntry, StreamHead};
 
 use super::error::Fail;
-use super::{end_i64, hash_from, to_i64, to_u64, PgStore};
+use super::{end_i64, PgStore};
 
 /// Keys per lookup statement: bounds one statement's size (PostgreSQL has
 /// no parameter limit here; the keys go as one array).
@@ -46,18 +47,20 @@ impl LogStore for PgStore {
             let row = c.client.query_one(&stmt, &[])?;
             let frontier: &[u8] = row.try_get(2)?;
             if frontier.len() % HASH_LEN != 0 {
-                return Err(StoreError::Corrupt("frontier length".into()).into());
+                return Err(frontier_length(frontier.len()).into());
             }
             let last_leaf: Option<&[u8]> = row.try_get(4)?;
             Ok(LogHead {
-                size: to_u64(row.try_get(0)?, "head size")?,
-                root: hash_from(row.try_get(1)?, "head root")?,
+                size: to_u64(row.try_get(0)?, "head.size")?,
+                root: hash_from(row.try_get(1)?, "head.root")?,
                 frontier: frontier
                     .chunks_exact(HASH_LEN)
                     .filter_map(Hash::from_slice)
                     .collect(),
-                last_time: to_u64(row.try_get(3)?, "last time")?,
-                last_leaf: last_leaf.map(|l| hash_from(l, "last leaf")).transpose()?,
+                last_time: to_u64(row.try_get(3)?, "head.last_time")?,
+                last_leaf: last_leaf
+                    .map(|l| hash_from(l, "head.last_leaf"))
+                    .transpose()?,
             })
         })
     }
@@ -75,9 +78,9 @@ impl LogStore for PgStore {
                 Ok((
                     r.try_get::<_, String>(0)?,
                     Receipt {
-                        index: to_u64(r.try_get(1)?, "index")?,
-                        leaf_hash: hash_from(r.try_get(2)?, "leaf hash")?,
-                        time: to_u64(r.try_get(3)?, "time")?,
+                        index: to_u64(r.try_get(1)?, "entries.idx")?,
+                        leaf_hash: hash_from(r.try_get(2)?, "entries.leaf")?,
+                        time: to_u64(r.try_get(3)?, "entries.time")?,
                     },
                 ))
             },
@@ -85,7 +88,7 @@ impl LogStore for PgStore {
     }
 
     fn event_ids(&self, start: u64, end: u64) -> Result<Vec<String>, StoreError> {
-        let (start, end) = (to_i64(start)?, to_i64(end)?);
+        let (start, end) = (to_i64(start, "entries.idx")?, to_i64(end, "entries.idx")?);
         self.run("read event ids (table entries)", |c| {
             let stmt = c.stmt(
                 "SELECT event_id FROM entries WHERE idx >= $1 AND idx < $2 AND event_id IS NOT NULL",
@@ -104,8 +107,8 @@ impl LogStore for PgStore {
                 Ok((
                     r.try_get::<_, String>(0)?,
                     StreamHead {
-                        count: to_u64(r.try_get(1)?, "stream count")?,
-                        last: to_u64(r.try_get(2)?, "stream last")?,
+                        count: to_u64(r.try_get(1)?, "streams.count")?,
+                        last: to_u64(r.try_get(2)?, "streams.last")?,
                     },
                 ))
             },
@@ -117,7 +120,12 @@ impl LogStore for PgStore {
             "read sequence numbers (table seqs)",
             "SELECT key, last FROM seqs WHERE key = ANY($1::text[])",
             keys,
-            |r| Ok((r.try_get::<_, String>(0)?, to_u64(r.try_get(1)?, "seq")?)),
+            |r| {
+                Ok((
+                    r.try_get::<_, String>(0)?,
+                    to_u64(r.try_get(1)?, "seqs.last")?,
+                ))
+            },
         )
     }
 
@@ -132,14 +140,14 @@ impl LogStore for PgStore {
                 .isolation_level(postgres::IsolationLevel::RepeatableRead)
                 .read_only(true)
                 .start()?;
-            let size = to_u64(tx.query_one(&size, &[])?.try_get(0)?, "head size")?;
+            let size = to_u64(tx.query_one(&size, &[])?.try_get(0)?, "head.size")?;
             let mut heads = Vec::new();
             for r in tx.query(&streams, &[])? {
                 heads.push((
                     r.try_get::<_, String>(0)?,
                     StreamHead {
-                        count: to_u64(r.try_get(1)?, "stream count")?,
-                        last: to_u64(r.try_get(2)?, "stream last")?,
+                        count: to_u64(r.try_get(1)?, "streams.count")?,
+                        last: to_u64(r.try_get(2)?, "streams.last")?,
                     },
                 ));
             }
@@ -163,7 +171,7 @@ impl LogStore for PgStore {
                 .iter()
                 .map(|r| {
                     Ok((
-                        to_u64(r.try_get(0)?, "index")?,
+                        to_u64(r.try_get(0)?, "entries.idx")?,
                         r.try_get(1)?,
                         r.try_get(2)?,
                     ))
@@ -187,11 +195,11 @@ impl LogStore for PgStore {
             let rows = c.client.query(&stmt, &[&start, &end])?;
             let mut out = Vec::with_capacity(rows.len());
             for r in rows {
-                let index = to_u64(r.try_get(0)?, "index")?;
+                let index = to_u64(r.try_get(0)?, "entries.idx")?;
                 let (salt, body) = salt_and_body(index, r.try_get(3)?, r.try_get(4)?)?;
                 out.push(StoredEntry {
                     index,
-                    leaf_hash: hash_from(r.try_get(1)?, "leaf hash")?,
+                    leaf_hash: hash_from(r.try_get(1)?, "entries.leaf")?,
                     header: r.try_get(2)?,
                     body,
                     salt,
@@ -222,7 +230,7 @@ impl LogStore for PgStore {
             c.client
                 .query(&stmt, &[&start, &end])?
                 .iter()
-                .map(|r| Ok(hash_from(r.try_get(0)?, "leaf hash")?))
+                .map(|r| Ok(hash_from(r.try_get(0)?, "entries.leaf")?))
                 .collect()
         })
     }
@@ -237,7 +245,7 @@ impl LogStore for PgStore {
             c.client
                 .query(&stmt, &[&level, &start, &end])?
                 .iter()
-                .map(|r| Ok(hash_from(r.try_get(0)?, "node hash")?))
+                .map(|r| Ok(hash_from(r.try_get(0)?, "nodes.hash")?))
                 .collect()
         })
     }
@@ -255,7 +263,10 @@ pub(super) fn salt_and_body(
     match (salt, body) {
         (Some(s), Some(b)) => {
             let s: [u8; 32] = s.try_into().map_err(|_| {
-                StoreError::Corrupt(format!("entry {index}: salt is {} bytes, not 32", s.len()))
+                StoreError::Corrupt(format!(
+                    "table bodies: the salt of entry {index} is {} bytes, not 32",
+                    s.len()
+                ))
             })?;
             Ok((Some(s), Some(b)))
         }

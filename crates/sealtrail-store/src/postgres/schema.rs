@@ -145,7 +145,9 @@ impl PgStore {
                 let v: Option<i32> = row.try_get(0)?;
                 v.map(|v| {
                     u32::try_from(v).map_err(|_| {
-                        Fail::Store(StoreError::Corrupt(format!("schema version {v}")))
+                        Fail::Store(StoreError::Corrupt(format!(
+                            "table schema_migrations: version {v} is negative"
+                        )))
                     })
                 })
                 .transpose()
@@ -196,8 +198,11 @@ impl PgStore {
                     &[&&Hash::EMPTY_ROOT.0[..]],
                 )?;
             }
-            let v = i32::try_from(*version)
-                .map_err(|_| StoreError::Corrupt(format!("migration {version}")))?;
+            let v = i32::try_from(*version).map_err(|_| {
+                StoreError::Corrupt(format!(
+                    "migration {version} does not fit in column schema_migrations.version"
+                ))
+            })?;
             tx.execute("INSERT INTO schema_migrations (version) VALUES ($1)", &[&v])?;
         }
         tx.commit()?;

@@ -7,12 +7,13 @@ use std::collections::HashMap;
 use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::types::Type;
 
+use crate::column::{to_i64, to_u64};
 use crate::query::{count_deltas, distinct};
 use crate::{Batch, StoreError};
 
 use super::error::{Fail, Failed};
 use super::pool::Conn;
-use super::{to_i64, to_u64, PgStore};
+use super::PgStore;
 
 /// Locks the head row: how writers on several nodes take turns.
 const LOCK_HEAD: &str = "SELECT size, root FROM head WHERE id = 1 FOR UPDATE";
@@ -114,30 +115,30 @@ impl PgStore {
         let mut idx = Vec::with_capacity(batch.entries.len());
         let mut time = Vec::with_capacity(batch.entries.len());
         for e in &batch.entries {
-            idx.push(to_i64(e.index)?);
-            time.push(to_i64(e.columns.time)?);
+            idx.push(to_i64(e.index, "entries.idx")?);
+            time.push(to_i64(e.columns.time, "entries.time")?);
         }
         let mut node_level = Vec::with_capacity(batch.nodes.len());
         let mut node_idx = Vec::with_capacity(batch.nodes.len());
         let mut node_hash = Vec::with_capacity(batch.nodes.len());
         for (level, index, hash) in &batch.nodes {
             node_level.push(i16::from(*level));
-            node_idx.push(to_i64(*index)?);
+            node_idx.push(to_i64(*index, "nodes.idx")?);
             node_hash.push(&hash.0[..]);
         }
         let (stream_keys, stream_heads) = last_per_key(&batch.streams);
         let stream_count = stream_heads
             .iter()
-            .map(|h| to_i64(h.count))
+            .map(|h| to_i64(h.count, "streams.count"))
             .collect::<Result<Vec<_>, _>>()?;
         let stream_last = stream_heads
             .iter()
-            .map(|h| to_i64(h.last))
+            .map(|h| to_i64(h.last, "streams.last"))
             .collect::<Result<Vec<_>, _>>()?;
         let (seq_keys, seq_last) = last_per_key(&batch.seqs);
         let seq_last = seq_last
             .into_iter()
-            .map(to_i64)
+            .map(|last| to_i64(last, "seqs.last"))
             .collect::<Result<Vec<_>, _>>()?;
         let (mut class_value, mut class_idx) = (Vec::new(), Vec::new());
         let (mut subject_value, mut subject_idx) = (Vec::new(), Vec::new());
@@ -159,7 +160,7 @@ impl PgStore {
         let mut count_n = Vec::with_capacity(deltas.len());
         for (day, agent, kind, outcome, n) in deltas {
             count_day.push(i32::try_from(day).map_err(|_| {
-                StoreError::Invalid(format!("day {day} is out of range for table counts"))
+                StoreError::Invalid(format!("day {day} does not fit in column counts.day"))
             })?);
             count_agent.push(agent);
             count_kind.push(kind);
@@ -169,11 +170,14 @@ impl PgStore {
         let h = &batch.head;
         let frontier: Vec<u8> = h.frontier.iter().flat_map(|x| x.0).collect();
         let last_leaf = h.last_leaf.map(|l| l.0.to_vec());
-        let (head_size, head_time) = (to_i64(h.size)?, to_i64(h.last_time)?);
+        let (head_size, head_time) = (
+            to_i64(h.size, "head.size")?,
+            to_i64(h.last_time, "head.last_time")?,
+        );
 
         let mut tx = c.client.transaction()?;
         let row = tx.query_one(&lock, &[])?;
-        let size = to_u64(row.try_get::<_, i64>(0)?, "head size")?;
+        let size = to_u64(row.try_get::<_, i64>(0)?, "head.size")?;
         if size != batch.expected_size {
             if after_loss && size == batch.head.size {
                 let root: &[u8] = row.try_get(1)?;

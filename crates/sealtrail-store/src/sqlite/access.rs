@@ -3,9 +3,10 @@
 use rusqlite::{params, OptionalExtension};
 use sealtrail_core::hash::Hash;
 
+use crate::column::{hash_from, to_i64, to_u64};
 use crate::{AccessRecords, ApiKeyRecord, StoreError};
 
-use super::{hash_from, sql_err, to_i64, to_u64, SqliteStore};
+use super::{sql_err, SqliteStore};
 
 impl AccessRecords for SqliteStore {
     fn put_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
@@ -16,7 +17,7 @@ impl AccessRecords for SqliteStore {
                 &key.key_hash.0[..],
                 key.name,
                 key.role,
-                to_i64(key.created)?
+                to_i64(key.created, "api_keys.created")?
             ],
         )
         .map(|_| ())
@@ -42,7 +43,7 @@ impl AccessRecords for SqliteStore {
                     key_hash: *key_hash,
                     name,
                     role,
-                    created: to_u64(created, "key created")?,
+                    created: to_u64(created, "api_keys.created")?,
                 })
             })
             .transpose()
@@ -69,10 +70,10 @@ impl AccessRecords for SqliteStore {
             rows.map(|r| {
                 let (hash, name, role, created) = r.map_err(sql_err)?;
                 Ok(ApiKeyRecord {
-                    key_hash: hash_from(hash, "api key hash")?,
+                    key_hash: hash_from(&hash, "api_keys.key_hash")?,
                     name,
                     role,
-                    created: to_u64(created, "key created")?,
+                    created: to_u64(created, "api_keys.created")?,
                 })
             })
             .collect()

@@ -2,16 +2,21 @@
 
 use rusqlite::{params, OptionalExtension};
 
+use crate::column::{to_i64, to_u64};
 use crate::{CheckpointStore, StoreError, StoredCheckpoint};
 
-use super::{sql_err, to_i64, to_u64, SqliteStore};
+use super::{sql_err, SqliteStore};
 
 impl CheckpointStore for SqliteStore {
     fn put_checkpoint(&self, cp: &StoredCheckpoint) -> Result<(), StoreError> {
         self.write_one(
             "store a checkpoint (table checkpoints)",
             "INSERT INTO checkpoints (size, note, time) VALUES (?1, ?2, ?3)",
-            params![to_i64(cp.size)?, &cp.note, to_i64(cp.time)?],
+            params![
+                to_i64(cp.size, "checkpoints.size")?,
+                &cp.note,
+                to_i64(cp.time, "checkpoints.time")?
+            ],
         )
         .map(|_| ())
     }
@@ -34,7 +39,7 @@ impl CheckpointStore for SqliteStore {
         self.read("read a checkpoint (table checkpoints)", |c| {
             c.query_row(
                 "SELECT size, note, time FROM checkpoints WHERE size = ?1",
-                params![to_i64(size)?],
+                params![to_i64(size, "checkpoints.size")?],
                 checkpoint_row,
             )
             .optional()
@@ -64,8 +69,8 @@ fn checkpoint_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CheckpointRow> {
 
 fn checkpoint_from((size, note, time): CheckpointRow) -> Result<StoredCheckpoint, StoreError> {
     Ok(StoredCheckpoint {
-        size: to_u64(size, "checkpoint size")?,
+        size: to_u64(size, "checkpoints.size")?,
         note,
-        time: to_u64(time, "checkpoint time")?,
+        time: to_u64(time, "checkpoints.time")?,
     })
 }

@@ -3,9 +3,10 @@
 
 use rusqlite::params;
 
+use crate::column::to_i64;
 use crate::{Coordination, LogLock, StoreError};
 
-use super::{to_i64, SqliteStore};
+use super::SqliteStore;
 
 impl Coordination for SqliteStore {
     /// One node owns an embedded store: nothing to take turns with.
@@ -25,7 +26,12 @@ impl Coordination for SqliteStore {
             "INSERT INTO leases (name, holder, expires) VALUES (?1, ?2, ?3)
              ON CONFLICT(name) DO UPDATE SET holder = excluded.holder, expires = excluded.expires
              WHERE leases.holder = excluded.holder OR leases.expires < ?4",
-            params![name, holder, to_i64(now.saturating_add(ttl))?, to_i64(now)?],
+            params![
+                name,
+                holder,
+                to_i64(now.saturating_add(ttl), "leases.expires")?,
+                to_i64(now, "leases.expires")?
+            ],
         )?;
         Ok(changed > 0)
     }

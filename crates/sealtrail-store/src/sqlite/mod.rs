@@ -18,8 +18,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use rusqlite::{Connection, ErrorCode, OpenFlags};
-use sealtrail_core::hash::Hash;
 
+use crate::column::to_u64;
 use crate::segment::{SegmentReader, SegmentWriter};
 use crate::StoreError;
 
@@ -72,20 +72,6 @@ fn sql_err(e: rusqlite::Error) -> StoreError {
     }
 }
 
-fn hash_from(blob: Vec<u8>, what: &str) -> Result<Hash, StoreError> {
-    Hash::from_slice(&blob)
-        .ok_or_else(|| StoreError::Corrupt(format!("{what} is {} bytes, not 32", blob.len())))
-}
-
-fn to_i64(v: u64) -> Result<i64, StoreError> {
-    i64::try_from(v)
-        .map_err(|_| StoreError::Invalid(format!("{v} does not fit in a signed 64-bit column")))
-}
-
-fn to_u64(v: i64, what: &str) -> Result<u64, StoreError> {
-    u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("{what} is negative: {v}")))
-}
-
 impl SqliteStore {
     /// Opens (creating if needed) the store in `dir`.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
@@ -119,7 +105,7 @@ impl SqliteStore {
                 |r| Ok((r.get::<_, u32>(0)?, r.get::<_, i64>(1)?)),
             )
             .map_err(sql_err)
-            .and_then(|(s, l)| Ok((s, to_u64(l, "segment length")?)))?;
+            .and_then(|(s, l)| Ok((s, to_u64(l, "head.segment_len")?)))?;
         let segments = SegmentWriter::open(&seg_dir, segment, segment_len)?;
         let wal = WalCheckpointer::start(&db_path)?;
         Ok(SqliteStore {

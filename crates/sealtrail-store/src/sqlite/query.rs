@@ -1,8 +1,11 @@
 //! The query index (posting lists, see `crate::postings`) and the counts
 //! kept at ingest: pages of matching entries, and stats.
 
+use std::path::Path;
+
 use rusqlite::{params, Connection, OptionalExtension};
 
+use crate::column::{hash_from, to_i64, to_u64};
 use crate::postings::{self, Chunk, ChunkSource, Field};
 use crate::query::SCAN_BUDGET;
 use crate::segment::RecordLocation;
@@ -10,7 +13,7 @@ use crate::{
     EventQuery, QueryEvent, QueryIndex, QueryPage, StatsGroup, StatsQuery, StatsRow, StoreError,
 };
 
-use super::{hash_from, sql_err, to_i64, to_u64, SqliteStore};
+use super::{sql_err, SqliteStore};
 
 /// Pages of at least this many events read their records on
 /// `READ_THREADS` threads.
@@ -35,12 +38,12 @@ const RANGE_ROWS: &str = "SELECT idx, leaf, time, seg, off, hlen, blen FROM entr
 
 fn hit(r: &rusqlite::Row<'_>) -> Result<Hit, StoreError> {
     Ok(Hit {
-        index: to_u64(r.get(0).map_err(sql_err)?, "index")?,
+        index: to_u64(r.get(0).map_err(sql_err)?, "entries.idx")?,
         leaf: r.get(1).map_err(sql_err)?,
         time: r.get(2).map_err(sql_err)?,
         location: RecordLocation {
             segment: r.get(3).map_err(sql_err)?,
-            offset: to_u64(r.get(4).map_err(sql_err)?, "record offset")?,
+            offset: to_u64(r.get(4).map_err(sql_err)?, "entries.off")?,
             header_len: r.get(5).map_err(sql_err)?,
             body_len: r.get(6).map_err(sql_err)?,
         },
@@ -60,17 +63,24 @@ impl ChunkSource for Postings<'_> {
     ) -> Result<Vec<Chunk>, StoreError> {
         let mut stmt = self.0.prepare_cached(POSTING_ROWS).map_err(sql_err)?;
         let rows = stmt
-            .query_map(params![field as u8, value, to_i64(from)?, n as i64], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, Vec<u8>>(2)?,
-                ))
-            })
+            .query_map(
+                params![field as u8, value, to_i64(from, "postings.last")?, n as i64],
+                |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, Vec<u8>>(2)?,
+                    ))
+                },
+            )
             .map_err(sql_err)?;
         rows.map(|r| {
             let (first, last, gaps) = r.map_err(sql_err)?;
-            Ok((to_u64(first, "posting")?, to_u64(last, "posting")?, gaps))
+            Ok((
+                to_u64(first, "postings.first")?,
+                to_u64(last, "postings.last")?,
+                gaps,
+            ))
         })
         .collect()
     }
@@ -107,18 +117,20 @@ impl SqliteStore {
         let size: i64 = tx
             .query_row("SELECT size FROM head WHERE id = 1", [], |r| r.get(0))
             .map_err(sql_err)?;
-        let size = to_u64(size, "head size")?;
+        let size = to_u64(size, "head.size")?;
         let (lo, hi) = {
             let mut probe = tx.prepare_cached(TIME_AT).map_err(sql_err)?;
             q.index_range(size, |i| {
                 let t: Option<i64> = probe
-                    .query_row(params![to_i64(i)?], |r| r.get(0))
+                    .query_row(params![to_i64(i, "entries.idx")?], |r| r.get(0))
                     .optional()
                     .map_err(sql_err)?;
                 let t = t.ok_or_else(|| {
-                    StoreError::Corrupt(format!("entry {i} is missing below the head ({size})"))
+                    StoreError::Corrupt(format!(
+                        "table entries: entry {i} is missing below the head ({size})"
+                    ))
                 })?;
-                to_u64(t, "time")
+                to_u64(t, "entries.time")
             })?
         };
         if lo >= hi {
@@ -137,7 +149,7 @@ impl SqliteStore {
                     .optional()
                     .map_err(sql_err)?;
                 match sid {
-                    Some(sid) => Some(to_u64(sid, "session number")?),
+                    Some(sid) => Some(to_u64(sid, "sessions.sid")?),
                     None => return Ok((Found::Rows(Vec::new()), None)),
                 }
             }
@@ -146,7 +158,11 @@ impl SqliteStore {
         if filters.is_empty() {
             let mut stmt = tx.prepare_cached(RANGE_ROWS).map_err(sql_err)?;
             let mut rows = stmt
-                .query(params![to_i64(lo)?, to_i64(hi)?, limit as i64])
+                .query(params![
+                    to_i64(lo, "entries.idx")?,
+                    to_i64(hi, "entries.idx")?,
+                    limit as i64
+                ])
                 .map_err(sql_err)?;
             let mut hits = Vec::with_capacity(limit);
             while let Some(r) = rows.next().map_err(sql_err)? {
@@ -166,12 +182,12 @@ impl SqliteStore {
             let mut stmt = c.prepare_cached(ENTRY_ROW).map_err(sql_err)?;
             let mut hits = Vec::with_capacity(indexes.len());
             for &i in indexes {
-                let mut rows = stmt.query(params![to_i64(i)?]).map_err(sql_err)?;
+                let mut rows = stmt.query(params![to_i64(i, "entries.idx")?]).map_err(sql_err)?;
                 match rows.next().map_err(sql_err)? {
                     Some(r) => hits.push(hit(r)?),
                     None => {
                         return Err(StoreError::Corrupt(format!(
-                            "entry {i} is in a posting list but not in the log"
+                            "table entries: entry {i} is in a posting list (table postings) but not in the log"
                         )))
                     }
                 }
@@ -191,8 +207,8 @@ impl SqliteStore {
                 };
                 Ok(QueryEvent {
                     index: h.index,
-                    leaf_hash: hash_from(h.leaf.clone(), "leaf hash")?,
-                    time: to_u64(h.time, "time")?,
+                    leaf_hash: hash_from(&h.leaf, "entries.leaf")?,
+                    time: to_u64(h.time, "entries.time")?,
                     header,
                     salt: body.as_ref().map(|(s, _)| *s),
                     body: body.map(|(_, b)| b),
@@ -208,6 +224,7 @@ impl SqliteStore {
 /// several reads in flight keep the disk busy instead of waiting for one
 /// random read at a time (cold p50 halved at 10 M entries, benchmarks.md).
 fn in_parallel<T: Sync>(
+    db_path: &Path,
     items: &[T],
     read: impl Fn(&[T]) -> Result<Vec<QueryEvent>, StoreError> + Sync,
 ) -> Result<Vec<QueryEvent>, StoreError> {
@@ -223,7 +240,10 @@ fn in_parallel<T: Sync>(
         let mut events = Vec::with_capacity(items.len());
         for p in parts {
             events.extend(p.join().map_err(|_| {
-                StoreError::Unavailable("a segment record reader thread panicked".into())
+                StoreError::Unavailable(format!(
+                    "a record reader thread of {} panicked",
+                    db_path.display()
+                ))
             })??);
         }
         Ok(events)
@@ -246,10 +266,12 @@ impl QueryIndex for SqliteStore {
         )?;
         let bodies = q.include_bodies;
         let events = match &found {
-            Found::Rows(hits) => in_parallel(hits, |part| self.events_of(part, bodies))?,
-            Found::Indexes(ids) => {
-                in_parallel(ids, |part| self.events_of(&self.entry_rows(part)?, bodies))?
+            Found::Rows(hits) => {
+                in_parallel(&self.db_path, hits, |part| self.events_of(part, bodies))?
             }
+            Found::Indexes(ids) => in_parallel(&self.db_path, ids, |part| {
+                self.events_of(&self.entry_rows(part)?, bodies)
+            })?,
         };
         Ok(QueryPage {
             events,
@@ -285,7 +307,7 @@ impl QueryIndex for SqliteStore {
                     agent: None,
                     kind: None,
                     outcome: None,
-                    count: to_u64(r.get(groups.len()).map_err(sql_err)?, "count")?,
+                    count: to_u64(r.get(groups.len()).map_err(sql_err)?, "counts.n")?,
                 };
                 for (i, g) in q.group_by.iter().enumerate() {
                     match g {

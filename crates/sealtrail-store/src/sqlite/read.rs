@@ -4,10 +4,11 @@
 use rusqlite::params;
 use sealtrail_core::hash::{Hash, HASH_LEN};
 
+use crate::column::{frontier_length, hash_from, to_i64, to_u64};
 use crate::segment::RecordLocation;
 use crate::{Batch, LogHead, LogStore, Receipt, StoreError, StoredEntry, StreamHead};
 
-use super::{hash_from, sql_err, to_i64, to_u64, SqliteStore};
+use super::{sql_err, SqliteStore};
 
 /// SQLite limits host parameters per statement; look keys up in chunks.
 const LOOKUP_CHUNK: usize = 500;
@@ -69,17 +70,19 @@ impl LogStore for SqliteStore {
                 )
                 .map_err(sql_err)?;
             if frontier.len() % HASH_LEN != 0 {
-                return Err(StoreError::Corrupt("frontier length".into()));
+                return Err(frontier_length(frontier.len()));
             }
             Ok(LogHead {
-                size: to_u64(size, "head size")?,
-                root: hash_from(root, "head root")?,
+                size: to_u64(size, "head.size")?,
+                root: hash_from(&root, "head.root")?,
                 frontier: frontier
                     .chunks_exact(HASH_LEN)
                     .filter_map(Hash::from_slice)
                     .collect(),
-                last_time: to_u64(last_time, "last time")?,
-                last_leaf: last_leaf.map(|l| hash_from(l, "last leaf")).transpose()?,
+                last_time: to_u64(last_time, "head.last_time")?,
+                last_leaf: last_leaf
+                    .map(|l| hash_from(&l, "head.last_leaf"))
+                    .transpose()?,
             })
         })
     }
@@ -105,9 +108,9 @@ impl LogStore for SqliteStore {
                 Ok((
                     id,
                     Receipt {
-                        index: to_u64(idx, "index")?,
-                        leaf_hash: hash_from(leaf, "leaf hash")?,
-                        time: to_u64(time, "time")?,
+                        index: to_u64(idx, "entries.idx")?,
+                        leaf_hash: hash_from(&leaf, "entries.leaf")?,
+                        time: to_u64(time, "entries.time")?,
                     },
                 ))
             },
@@ -122,7 +125,7 @@ impl LogStore for SqliteStore {
                 )
                 .map_err(sql_err)?;
             let rows = stmt
-                .query_map(params![to_i64(start)?, to_i64(end)?], |r| r.get::<_, String>(0))
+                .query_map(params![to_i64(start, "entries.idx")?, to_i64(end, "entries.idx")?], |r| r.get::<_, String>(0))
                 .map_err(sql_err)?;
             rows.map(|r| r.map_err(sql_err)).collect()
         })
@@ -144,8 +147,8 @@ impl LogStore for SqliteStore {
                 Ok((
                     k,
                     StreamHead {
-                        count: to_u64(count, "stream count")?,
-                        last: to_u64(last, "stream last")?,
+                        count: to_u64(count, "streams.count")?,
+                        last: to_u64(last, "streams.last")?,
                     },
                 ))
             },
@@ -158,7 +161,7 @@ impl LogStore for SqliteStore {
             "SELECT key, last FROM seqs WHERE key IN",
             keys,
             |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)),
-            |(k, last)| Ok((k, to_u64(last, "seq")?)),
+            |(k, last)| Ok((k, to_u64(last, "seqs.last")?)),
         )
     }
 
@@ -186,12 +189,12 @@ impl LogStore for SqliteStore {
                 heads.push((
                     key,
                     StreamHead {
-                        count: to_u64(count, "stream count")?,
-                        last: to_u64(last, "stream last")?,
+                        count: to_u64(count, "streams.count")?,
+                        last: to_u64(last, "streams.last")?,
                     },
                 ));
             }
-            Ok((to_u64(size, "head size")?, heads))
+            Ok((to_u64(size, "head.size")?, heads))
         })
     }
 
@@ -200,7 +203,10 @@ impl LogStore for SqliteStore {
         start: u64,
         end: u64,
     ) -> Result<Vec<(u64, String, Option<String>)>, StoreError> {
-        let (start, end) = (to_i64(start)?, i64::try_from(end).unwrap_or(i64::MAX));
+        let (start, end) = (
+            to_i64(start, "entries.idx")?,
+            i64::try_from(end).unwrap_or(i64::MAX),
+        );
         self.read("read the stream members of entries (table entries)", |c| {
             let mut stmt = c
                 .prepare_cached(
@@ -214,7 +220,7 @@ impl LogStore for SqliteStore {
                 .map_err(sql_err)?;
             rows.map(|r| {
                 let (idx, agent, session) = r.map_err(sql_err)?;
-                Ok((to_u64(idx, "index")?, agent, session))
+                Ok((to_u64(idx, "entries.idx")?, agent, session))
             })
             .collect()
         })
@@ -232,7 +238,7 @@ impl LogStore for SqliteStore {
                 )
                 .map_err(sql_err)?;
             let rows = stmt
-                .query_map(params![to_i64(start)?, to_i64(end)?], |r| {
+                .query_map(params![to_i64(start, "entries.idx")?, to_i64(end, "entries.idx")?], |r| {
                     Ok((
                         r.get::<_, i64>(0)?,
                         r.get::<_, Vec<u8>>(1)?,
@@ -247,16 +253,16 @@ impl LogStore for SqliteStore {
         })?;
         rows.into_iter()
             .map(|(idx, leaf, segment, off, header_len, body_len)| {
-                let index = to_u64(idx, "index")?;
+                let index = to_u64(idx, "entries.idx")?;
                 let (header, body) = self.bodies.read(RecordLocation {
                     segment,
-                    offset: to_u64(off, "record offset")?,
+                    offset: to_u64(off, "entries.off")?,
                     header_len,
                     body_len,
                 })?;
                 Ok(StoredEntry {
                     index,
-                    leaf_hash: hash_from(leaf, "leaf hash")?,
+                    leaf_hash: hash_from(&leaf, "entries.leaf")?,
                     header,
                     salt: body.as_ref().map(|(s, _)| *s),
                     body: body.map(|(_, b)| b),
@@ -273,13 +279,16 @@ impl LogStore for SqliteStore {
                 )
                 .map_err(sql_err)?;
             let rows = stmt
-                .query_map(params![to_i64(start)?, to_i64(end)?], |r| {
-                    Ok((
-                        r.get::<_, u32>(0)?,
-                        r.get::<_, i64>(1)?,
-                        r.get::<_, u32>(2)?,
-                    ))
-                })
+                .query_map(
+                    params![to_i64(start, "entries.idx")?, to_i64(end, "entries.idx")?],
+                    |r| {
+                        Ok((
+                            r.get::<_, u32>(0)?,
+                            r.get::<_, i64>(1)?,
+                            r.get::<_, u32>(2)?,
+                        ))
+                    },
+                )
                 .map_err(sql_err)?;
             rows.map(|r| r.map_err(sql_err))
                 .collect::<Result<Vec<_>, _>>()
@@ -288,7 +297,7 @@ impl LogStore for SqliteStore {
             .map(|(segment, off, header_len)| {
                 self.bodies.read_header(RecordLocation {
                     segment,
-                    offset: to_u64(off, "record offset")?,
+                    offset: to_u64(off, "entries.off")?,
                     header_len,
                     body_len: None,
                 })
@@ -304,12 +313,16 @@ impl LogStore for SqliteStore {
                 )
                 .map_err(sql_err)?;
             let rows = stmt
-                .query_map(params![to_i64(start)?, to_i64(end)?], |r| {
-                    r.get::<_, Vec<u8>>(0)
-                })
+                .query_map(
+                    params![to_i64(start, "entries.idx")?, to_i64(end, "entries.idx")?],
+                    |r| r.get::<_, Vec<u8>>(0),
+                )
                 .map_err(sql_err)?;
-            rows.map(|r| r.map_err(sql_err).and_then(|b| hash_from(b, "leaf hash")))
-                .collect()
+            rows.map(|r| {
+                r.map_err(sql_err)
+                    .and_then(|b| hash_from(&b, "entries.leaf"))
+            })
+            .collect()
         })
     }
 
@@ -321,11 +334,11 @@ impl LogStore for SqliteStore {
                 )
                 .map_err(sql_err)?;
             let rows = stmt
-                .query_map(params![level, to_i64(start)?, to_i64(end)?], |r| {
+                .query_map(params![level, to_i64(start, "nodes.idx")?, to_i64(end, "nodes.idx")?], |r| {
                     r.get::<_, Vec<u8>>(0)
                 })
                 .map_err(sql_err)?;
-            rows.map(|r| r.map_err(sql_err).and_then(|b| hash_from(b, "node hash")))
+            rows.map(|r| r.map_err(sql_err).and_then(|b| hash_from(&b, "nodes.hash")))
                 .collect()
         })
     }

@@ -5,11 +5,12 @@ use rusqlite::{params, Connection, OptionalExtension};
 use sealtrail_core::hash::Hash;
 use sealtrail_core::header::EntryHeader;
 
+use crate::column::{to_i64, to_u64};
 use crate::postings::{self, Source};
 use crate::segment::{RecordLocation, SegmentReader};
 use crate::{EntryColumns, StoreError};
 
-use super::{sql_err, to_i64, to_u64, SqliteStore};
+use super::{sql_err, SqliteStore};
 
 /// The schema this code creates and reads. Version 2 added the query
 /// indexes, the data class, subject and session tables, and the counts.
@@ -115,10 +116,11 @@ impl SqliteStore {
             })
             .map_err(sql_err)?;
         let found = match existing {
-            Some(v) => Some(
-                v.parse::<u32>()
-                    .map_err(|_| StoreError::Corrupt(format!("schema_version {v:?}")))?,
-            ),
+            Some(v) => Some(v.parse::<u32>().map_err(|_| {
+                StoreError::Corrupt(format!(
+                    "table meta: schema_version is {v:?}, not a version number"
+                ))
+            })?),
             None => None,
         };
         if let Some(found) = found.filter(|f| *f > SCHEMA_VERSION) {
@@ -193,7 +195,7 @@ impl SqliteStore {
             Self::insert_postings(conn, &rows)
         };
         while let Some(r) = it.next().map_err(sql_err)? {
-            let index = to_u64(r.get(0).map_err(sql_err)?, "index")?;
+            let index = to_u64(r.get(0).map_err(sql_err)?, "entries.idx")?;
             let mut columns = EntryColumns {
                 agent: r.get(1).map_err(sql_err)?,
                 session: r.get(2).map_err(sql_err)?,
@@ -205,21 +207,21 @@ impl SqliteStore {
             };
             let header = bodies.read_header(RecordLocation {
                 segment: r.get(7).map_err(sql_err)?,
-                offset: to_u64(r.get(8).map_err(sql_err)?, "record offset")?,
+                offset: to_u64(r.get(8).map_err(sql_err)?, "entries.off")?,
                 header_len: r.get(9).map_err(sql_err)?,
                 body_len: None,
             })?;
             let sid = r
                 .get::<_, Option<i64>>(10)
                 .map_err(sql_err)?
-                .map(|s| to_u64(s, "session number"))
+                .map(|s| to_u64(s, "sessions.sid"))
                 .transpose()?;
             // A header that does not parse was altered (fsck names it): its
             // entry is indexed by its columns only rather than failing the open.
             if let Ok(h) = EntryHeader::parse(&header) {
                 if h.scope.is_some() {
                     scope
-                        .execute(params![to_i64(index)?, h.scope])
+                        .execute(params![to_i64(index, "entries.idx")?, h.scope])
                         .map_err(sql_err)?;
                 }
                 columns.scope = h.scope;

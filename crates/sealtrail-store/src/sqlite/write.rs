@@ -7,11 +7,12 @@ use std::path::PathBuf;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
+use crate::column::{to_i64, to_u64};
 use crate::postings::{self, PostingRow, Source};
 use crate::segment::{Record, RecordLocation, SegmentWriter};
 use crate::{Batch, StoreError};
 
-use super::{sql_err, to_i64, to_u64, SqliteStore, Writer};
+use super::{sql_err, SqliteStore, Writer};
 
 /// Session numbers cached by the writer before the cache is dropped (it
 /// refills from the sessions table on demand).
@@ -50,8 +51,8 @@ impl SqliteStore {
             ins.execute(params![
                 r.field as u8,
                 r.value,
-                to_i64(r.last)?,
-                to_i64(r.first)?,
+                to_i64(r.last, "postings.last")?,
+                to_i64(r.first, "postings.first")?,
                 r.gaps
             ])
             .map_err(sql_err)?;
@@ -83,6 +84,7 @@ impl SqliteStore {
             sids,
         } = &mut *w;
         let (segments_ref, buf_ref, pending_ref) = (&*segments, buf.as_slice(), &pending);
+        let seg_dir = segments_ref.dir();
         let result = std::thread::scope(|scope| {
             let writer = scope.spawn(move || segments_ref.write_durably(buf_ref, pending_ref));
             Self::commit(
@@ -94,10 +96,10 @@ impl SqliteStore {
                 pending.end(),
                 || {
                     writer.join().unwrap_or_else(|_| {
-                        Err(StoreError::Unavailable(
-                            "the segment writer thread panicked; nothing of the batch was kept"
-                                .into(),
-                        ))
+                        Err(StoreError::Unavailable(format!(
+                            "the segment writer thread of {} panicked; nothing of the batch was kept",
+                            seg_dir.display()
+                        )))
                     })
                 },
             )
@@ -133,7 +135,7 @@ impl SqliteStore {
         let size: i64 = tx
             .query_row("SELECT size FROM head WHERE id = 1", [], |r| r.get(0))
             .map_err(sql_err)?;
-        let size = to_u64(size, "head size")?;
+        let size = to_u64(size, "head.size")?;
         if size != batch.expected_size {
             return Err(StoreError::Conflict {
                 expected: batch.expected_size,
@@ -164,10 +166,10 @@ impl SqliteStore {
                                 .optional()
                                 .map_err(sql_err)?;
                             let sid = match found {
-                                Some(sid) => to_u64(sid, "session number")?,
+                                Some(sid) => to_u64(sid, "sessions.sid")?,
                                 None => {
                                     new_sid
-                                        .execute(params![name, to_i64(e.index)?])
+                                        .execute(params![name, to_i64(e.index, "sessions.sid")?])
                                         .map_err(sql_err)?;
                                     e.index
                                 }
@@ -179,9 +181,9 @@ impl SqliteStore {
                 };
                 entry_sids.push(sid);
                 ins.execute(params![
-                    to_i64(e.index)?,
+                    to_i64(e.index, "entries.idx")?,
                     &e.leaf_hash.0[..],
-                    to_i64(c.time)?,
+                    to_i64(c.time, "entries.time")?,
                     c.agent,
                     c.session,
                     c.kind,
@@ -190,7 +192,7 @@ impl SqliteStore {
                     c.outcome,
                     c.event_id,
                     loc.segment,
-                    to_i64(loc.offset)?,
+                    to_i64(loc.offset, "entries.off")?,
                     loc.header_len,
                     loc.body_len,
                     c.scope,
@@ -227,7 +229,7 @@ impl SqliteStore {
                 .prepare_cached("INSERT INTO nodes (level, idx, hash) VALUES (?1, ?2, ?3)")
                 .map_err(sql_err)?;
             for (level, index, hash) in &batch.nodes {
-                node.execute(params![level, to_i64(*index)?, &hash.0[..]])
+                node.execute(params![level, to_i64(*index, "nodes.idx")?, &hash.0[..]])
                     .map_err(sql_err)?;
             }
             let mut stream = tx
@@ -238,7 +240,11 @@ impl SqliteStore {
                 .map_err(sql_err)?;
             for (key, head) in &batch.streams {
                 stream
-                    .execute(params![key, to_i64(head.count)?, to_i64(head.last)?])
+                    .execute(params![
+                        key,
+                        to_i64(head.count, "streams.count")?,
+                        to_i64(head.last, "streams.last")?
+                    ])
                     .map_err(sql_err)?;
             }
             let mut seq = tx
@@ -248,7 +254,8 @@ impl SqliteStore {
                 )
                 .map_err(sql_err)?;
             for (key, last) in &batch.seqs {
-                seq.execute(params![key, to_i64(*last)?]).map_err(sql_err)?;
+                seq.execute(params![key, to_i64(*last, "seqs.last")?])
+                    .map_err(sql_err)?;
             }
             let h = &batch.head;
             let frontier: Vec<u8> = h.frontier.iter().flat_map(|x| x.0).collect();
@@ -256,13 +263,13 @@ impl SqliteStore {
                 "UPDATE head SET size = ?1, root = ?2, frontier = ?3, last_time = ?4, last_leaf = ?5,
                  segment = ?6, segment_len = ?7 WHERE id = 1",
                 params![
-                    to_i64(h.size)?,
+                    to_i64(h.size, "head.size")?,
                     &h.root.0[..],
                     frontier,
-                    to_i64(h.last_time)?,
+                    to_i64(h.last_time, "head.last_time")?,
                     h.last_leaf.map(|l| l.0.to_vec()),
                     segment,
-                    to_i64(segment_len)?,
+                    to_i64(segment_len, "head.segment_len")?,
                 ],
             )
             .map_err(sql_err)?;
