@@ -12,8 +12,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::{fsck_ok, get_json, init, post_json, Server};
 use sealtrail_core::note::Ed25519Verifier;
+use sealtrail_store::prelude::*;
 use sealtrail_store::sqlite::SqliteStore;
-use sealtrail_store::Store;
 use serde_json::{json, Value};
 
 /// Tiny deterministic PRNG (xorshift) for kill moments and ids.

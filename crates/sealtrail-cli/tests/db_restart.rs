@@ -24,7 +24,7 @@ use common::{fsck_ok, init, off_runtime, pg_store, skip_or_fail, skip_postgres, 
 
 const TEST: &str = "ingest_answers_503_while_the_database_is_down_and_recovers_by_itself";
 use sealtrail_core::note::Ed25519Verifier;
-use sealtrail_store::Store;
+use sealtrail_store::prelude::*;
 use serde_json::{json, Value};
 
 /// A PostgreSQL cluster of this test's own, on a unix socket in its

@@ -18,8 +18,8 @@ use sealtrail_core::checkpoint::SignedCheckpoint;
 use sealtrail_core::hash::Hash;
 use sealtrail_core::note::Ed25519Verifier;
 use sealtrail_core::proof::verify_consistency;
+use sealtrail_store::prelude::*;
 use sealtrail_store::sqlite::SqliteStore;
-use sealtrail_store::Store;
 use serde_json::{json, Value};
 
 const EVENTS: u64 = 2000;

@@ -20,7 +20,7 @@ use common::{
 };
 use sealtrail_core::checkpoint::SignedCheckpoint;
 use sealtrail_core::note::Ed25519Verifier;
-use sealtrail_store::Store;
+use sealtrail_store::prelude::*;
 use serde_json::{json, Value};
 
 const NODES: usize = 3;

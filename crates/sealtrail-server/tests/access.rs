@@ -962,7 +962,7 @@ async fn keys_made_before_key_ids_are_adopted() {
     let legacy = format!("stk_{}", "L".repeat(43));
     {
         let store = sealtrail_store::sqlite::SqliteStore::open(&dir).unwrap();
-        sealtrail_store::Store::put_api_key(
+        sealtrail_store::AccessRecords::put_api_key(
             &store,
             &sealtrail_store::ApiKeyRecord {
                 key_hash: sealtrail_core::hash::sha256(legacy.as_bytes()),

@@ -240,7 +240,7 @@ async fn last_used_times_inside_old_key_records_are_still_read() {
     );
     s.stop().await;
     {
-        use sealtrail_store::Store;
+        use sealtrail_store::prelude::*;
         let store = sealtrail_store::sqlite::SqliteStore::open(s.dir.path()).unwrap();
         let mut rec: Value =
             serde_json::from_slice(&store.access("key", &id).unwrap().unwrap()).unwrap();

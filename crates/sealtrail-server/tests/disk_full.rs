@@ -114,7 +114,7 @@ async fn full_disk_answers_503_keeps_acknowledged_events_and_recovers() {
 
     // Every acknowledged event is there with its receipt; the store verifies.
     let store = SqliteStore::open(&data).unwrap();
-    use sealtrail_store::Store;
+    use sealtrail_store::prelude::*;
     for (index, leaf) in &acked {
         let e = store
             .entry(*index)

@@ -384,7 +384,7 @@ async fn waiting_for_a_checkpoint_that_does_not_come_answers_504_and_keeps_the_e
     };
     let (u, name) = (url.clone(), schema.name.clone());
     common::off_runtime(move || {
-        use sealtrail_store::Store;
+        use sealtrail_store::prelude::*;
         let store = common::pg_store(&u, &name, 1);
         let now = sealtrail_server::clock::now_micros();
         assert!(store

@@ -23,7 +23,7 @@ use sealtrail_core::note::Ed25519Verifier;
 use sealtrail_core::proof::verify_consistency;
 use sealtrail_keys::Backend;
 use sealtrail_store::postgres::PgOptions;
-use sealtrail_store::Store;
+use sealtrail_store::prelude::*;
 use serde_json::{json, Value};
 
 const NODES: usize = 3;

@@ -22,6 +22,7 @@ use sealtrail_core::header::EntryHeader;
 use sealtrail_core::heads::{self, HeadsAudit, HeadsMismatch};
 use sealtrail_core::note::NoteVerifier;
 
+use crate::column::{frontier_length, hash_from, to_u64};
 use crate::segment::{segment_name, RecordLocation, SegmentReader, SALT_LEN};
 use crate::{LogHead, Store, StoreError, StoredCheckpoint};
 
@@ -691,15 +692,6 @@ fn sql_err(db: &Path, what: &str, e: rusqlite::Error) -> StoreError {
     }
 }
 
-fn hash_col(blob: Vec<u8>, what: &str) -> Result<Hash, StoreError> {
-    Hash::from_slice(&blob)
-        .ok_or_else(|| StoreError::Corrupt(format!("{what} is {} bytes, not 32", blob.len())))
-}
-
-fn u64_col(v: i64, what: &str) -> Result<u64, StoreError> {
-    u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("{what} is negative: {v}")))
-}
-
 fn i64_param(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
@@ -734,11 +726,12 @@ impl EmbeddedFiles {
             )
             .optional()
             .map_err(|e| sql_err(&db, "open the log", e))?;
-        let found: u32 = version
-            .as_deref()
-            .unwrap_or("0")
-            .parse()
-            .map_err(|_| StoreError::Corrupt(format!("schema_version {version:?}")))?;
+        let found: u32 = version.as_deref().unwrap_or("0").parse().map_err(|_| {
+            StoreError::Corrupt(format!(
+                "{}: table meta: schema_version is {version:?}, not a version number",
+                db.display()
+            ))
+        })?;
         if found > crate::sqlite::SCHEMA_VERSION {
             return Err(StoreError::SchemaTooNew {
                 found,
@@ -764,7 +757,7 @@ impl EmbeddedFiles {
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .map_err(|e| sql_err(&self.db, "read the log head (table head)", e))?;
-        Ok((seg, u64_col(len, "segment length")?))
+        Ok((seg, to_u64(len, "head.segment_len")?))
     }
 }
 
@@ -785,20 +778,19 @@ impl FsckSource for EmbeddedFiles {
             )
             .map_err(|e| sql_err(&self.db, "read the log head (table head)", e))?;
         if frontier.len() % HASH_LEN != 0 {
-            return Err(StoreError::Corrupt(format!(
-                "head frontier is {} bytes, not a multiple of 32",
-                frontier.len()
-            )));
+            return Err(frontier_length(frontier.len()));
         }
         Ok(LogHead {
-            size: u64_col(size, "head size")?,
-            root: hash_col(root, "head root")?,
+            size: to_u64(size, "head.size")?,
+            root: hash_from(&root, "head.root")?,
             frontier: frontier
                 .chunks_exact(HASH_LEN)
                 .filter_map(Hash::from_slice)
                 .collect(),
-            last_time: u64_col(last_time, "last time")?,
-            last_leaf: last_leaf.map(|l| hash_col(l, "last leaf")).transpose()?,
+            last_time: to_u64(last_time, "head.last_time")?,
+            last_leaf: last_leaf
+                .map(|l| hash_from(&l, "head.last_leaf"))
+                .transpose()?,
         })
     }
 
@@ -820,9 +812,9 @@ impl FsckSource for EmbeddedFiles {
             let (size, note, time) =
                 r.map_err(|e| sql_err(&self.db, "read the checkpoints (table checkpoints)", e))?;
             Ok(StoredCheckpoint {
-                size: u64_col(size, "checkpoint size")?,
+                size: to_u64(size, "checkpoints.size")?,
                 note,
-                time: u64_col(time, "checkpoint time")?,
+                time: to_u64(time, "checkpoints.time")?,
             })
         })
         .collect()
@@ -842,7 +834,7 @@ impl FsckSource for EmbeddedFiles {
             .map_err(|e| sql_err(&self.db, "read tree nodes (table nodes)", e))?;
         rows.map(|r| {
             r.map_err(|e| sql_err(&self.db, "read tree nodes (table nodes)", e))
-                .and_then(|b| hash_col(b, "node hash"))
+                .and_then(|b| hash_from(&b, "nodes.hash"))
         })
         .collect()
     }
@@ -870,7 +862,7 @@ impl FsckSource for EmbeddedFiles {
         for row in rows {
             let (idx, leaf, seg, off, hlen, blen) =
                 row.map_err(|e| sql_err(&self.db, "read entries (table entries)", e))?;
-            let index = u64_col(idx, "entry index")?;
+            let index = to_u64(idx, "entries.idx")?;
             let bad_row = |what: String| RecordProblem {
                 code: "row_unreadable",
                 what,

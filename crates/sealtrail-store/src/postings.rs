@@ -68,13 +68,15 @@ pub fn decode(first: u64, gaps: &[u8]) -> Result<Vec<u64>, StoreError> {
     let (mut cur, mut v, mut shift) = (first, 0u64, 0u32);
     for &b in gaps {
         if shift > 63 {
-            return Err(StoreError::Corrupt("posting list varint too long".into()));
+            return Err(StoreError::Corrupt(
+                "table postings: a posting list varint is too long".into(),
+            ));
         }
         v |= u64::from(b & 0x7f) << shift;
         if b & 0x80 == 0 {
-            cur = cur
-                .checked_add(v)
-                .ok_or_else(|| StoreError::Corrupt("posting list overflows".into()))?;
+            cur = cur.checked_add(v).ok_or_else(|| {
+                StoreError::Corrupt("table postings: a posting list overflows".into())
+            })?;
             out.push(cur);
             (v, shift) = (0, 0);
         } else {
@@ -83,7 +85,7 @@ pub fn decode(first: u64, gaps: &[u8]) -> Result<Vec<u64>, StoreError> {
     }
     if shift != 0 {
         return Err(StoreError::Corrupt(
-            "posting list ends inside a varint".into(),
+            "table postings: a posting list ends inside a varint".into(),
         ));
     }
     Ok(out)

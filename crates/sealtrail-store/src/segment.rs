@@ -212,9 +212,11 @@ impl SegmentWriter {
         buf.reserve(total as usize);
         let mut locations = Vec::with_capacity(records.len());
         let mut offset = self.len;
+        let dir = &self.dir;
         let too_large = |n: usize| {
             StoreError::Invalid(format!(
-                "a record of {n} bytes is too large for a segment (at most 4 GiB)"
+                "a record of {n} bytes is too large for a segment in {} (at most 4 GiB)",
+                dir.display()
             ))
         };
         for r in records {

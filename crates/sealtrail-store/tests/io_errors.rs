@@ -5,8 +5,9 @@
 mod common;
 
 use common::LogBuilder;
+use sealtrail_store::prelude::*;
 use sealtrail_store::sqlite::SqliteStore;
-use sealtrail_store::{Store, StoreError};
+use sealtrail_store::StoreError;
 
 /// A segment on a device that is always full (`/dev/full`): the batch is
 /// refused as `Full`, and the message names the segment file.
@@ -77,5 +78,48 @@ fn a_database_error_names_the_operation_and_the_file() {
             assert!(msg.contains("no such table"), "{msg}");
         }
         other => panic!("expected a database error, got {other:?}"),
+    }
+}
+
+/// A value the store cannot have written is corrupt, and the message says
+/// where: the operation and the database file, then the column.
+#[test]
+fn a_corrupt_value_names_the_file_and_the_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let db_path = dir.path().join("log.db");
+    let db = rusqlite::Connection::open(&db_path).unwrap();
+    db.execute_batch("UPDATE head SET last_time = -5 WHERE id = 1")
+        .unwrap();
+    drop(db);
+    match store.head() {
+        Err(e @ StoreError::Corrupt(_)) => {
+            assert_eq!(
+                e.to_string(),
+                format!(
+                    "store is corrupt: cannot read the log head (table head) in {}: \
+                     column head.last_time holds a negative value: -5",
+                    db_path.display()
+                )
+            );
+            assert!(!e.is_transient());
+        }
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+}
+
+/// An index past what a database column holds is refused as invalid, and
+/// the message names the column.
+#[test]
+fn an_index_past_the_column_names_the_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    match store.checkpoint_at(u64::MAX) {
+        Err(e @ StoreError::Invalid(_)) => {
+            let msg = e.to_string();
+            assert!(msg.contains("column checkpoints.size"), "{msg}");
+            assert!(!e.is_transient());
+        }
+        other => panic!("expected Invalid, got {other:?}"),
     }
 }

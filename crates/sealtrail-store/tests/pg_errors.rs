@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use common::{admin, pg_url, pg_url_named, skip_postgres, unique_schema, LogBuilder, SchemaGuard};
 use sealtrail_store::postgres::{PgOptions, PgStore, SCHEMA_VERSION};
-use sealtrail_store::{Store, StoreError, StoredCheckpoint};
+use sealtrail_store::prelude::*;
+use sealtrail_store::{StoreError, StoredCheckpoint};
 
 fn options(schema: &SchemaGuard) -> PgOptions {
     PgOptions {
@@ -229,4 +230,36 @@ fn a_statement_over_the_timeout_is_a_transient_error_naming_the_operation() {
     // Once the lock is free the same batch goes in on the same pool.
     store.append_batch(&batch).unwrap();
     assert_eq!(store.head().unwrap(), b.head());
+}
+
+/// A value the store cannot have written is corrupt, and the message says
+/// where: the operation, the database and schema, then the column.
+#[test]
+fn a_corrupt_value_names_the_schema_and_the_column() {
+    if skip_postgres("a_corrupt_value_names_the_schema_and_the_column") {
+        return;
+    }
+    let schema = SchemaGuard {
+        name: unique_schema("corrupt"),
+    };
+    let store = PgStore::connect(&pg_url(), options(&schema)).expect("connect");
+    admin()
+        .execute(
+            &format!("UPDATE \"{}\".head SET last_time = -5", schema.name),
+            &[],
+        )
+        .unwrap();
+    match store.head() {
+        Err(e @ StoreError::Corrupt(_)) => {
+            let msg = e.to_string();
+            assert!(
+                msg.starts_with(
+                    "store is corrupt: cannot read the log head (table head) in PostgreSQL at "
+                ) && msg.contains(&format!("(schema {}): ", schema.name))
+                    && msg.ends_with(": column head.last_time holds a negative value: -5"),
+                "{msg}"
+            );
+        }
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
 }

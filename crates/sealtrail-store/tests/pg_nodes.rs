@@ -6,7 +6,8 @@ mod common;
 
 use common::{pg_url, skip_postgres, unique_schema, LogBuilder, SchemaGuard};
 use sealtrail_store::postgres::{PgOptions, PgStore};
-use sealtrail_store::{Store, StoreError};
+use sealtrail_store::prelude::*;
+use sealtrail_store::StoreError;
 
 fn options(schema: &SchemaGuard) -> PgOptions {
     PgOptions {
@@ -101,4 +102,38 @@ fn writers_on_several_nodes_serialize_on_the_head() {
     assert!(report.ok(), "{:?}", report.problems);
     assert_eq!(report.entries, total);
     eprintln!("{total} entries from {WRITERS} writers on 2 nodes; {conflicts} conflicts retried");
+}
+
+/// The writer lock is a guard: while one node holds it another waits, and
+/// dropping the guard hands it over (an advisory lock of the schema's key).
+#[test]
+fn the_writer_lock_is_held_until_its_guard_is_dropped() {
+    if skip_postgres("the_writer_lock_is_held_until_its_guard_is_dropped") {
+        return;
+    }
+    let schema = SchemaGuard {
+        name: unique_schema("loglock"),
+    };
+    let a = PgStore::connect(&pg_url(), options(&schema)).unwrap();
+    let b = PgStore::connect(&pg_url(), options(&schema)).unwrap();
+    let held = a.lock_log().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let lock = b.lock_log().unwrap();
+            tx.send(()).unwrap();
+            drop(lock);
+        });
+        assert!(
+            rx.recv_timeout(std::time::Duration::from_millis(300))
+                .is_err(),
+            "a second node took the writer lock while the first held it"
+        );
+        drop(held);
+        rx.recv_timeout(std::time::Duration::from_secs(10))
+            .expect("the second node gets the lock once the guard is dropped");
+    });
+    // Both guards dropped: the lock is free again, for either node.
+    drop(a.lock_log().unwrap());
+    drop(b.lock_log().unwrap());
 }

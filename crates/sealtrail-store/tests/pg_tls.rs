@@ -15,9 +15,9 @@ mod tls;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use sealtrail_store::pg_tls::{parse, Connector};
+use sealtrail_store::postgres::tls::{parse, Connector};
 use sealtrail_store::postgres::{PgOptions, PgStore};
-use sealtrail_store::Store;
+use sealtrail_store::prelude::*;
 use tls::TestCa;
 
 /// Says why the test cannot run: a failure under CI=true, SKIPPED otherwise.

@@ -123,12 +123,18 @@ impl Sealer {
     /// writer has committed. Nodes take turns instead of racing (a race
     /// starved the slower nodes: measured with three nodes).
     fn seal_in_turn(&mut self, jobs: Vec<Job>, count: usize) -> bool {
-        if let Err(e) = self.store.lock_log() {
-            tracing::error!(error = %e, "cannot take the log's writer lock; answering 503");
-            self.queued.release(&jobs);
-            fail(jobs, &submit_error(&e));
-            return true;
-        }
+        // The guard borrows a handle of its own: `self` is borrowed mutably
+        // while it is held.
+        let store = self.store.clone();
+        let lock = match store.lock_log() {
+            Ok(lock) => lock,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot take the log's writer lock; answering 503");
+                self.queued.release(&jobs);
+                fail(jobs, &submit_error(&e));
+                return true;
+            }
+        };
         let caught_up = self.catch_up();
         let go_on = match caught_up {
             Ok(()) => {
@@ -144,7 +150,7 @@ impl Sealer {
                 true
             }
         };
-        self.store.unlock_log();
+        drop(lock);
         go_on
     }
 

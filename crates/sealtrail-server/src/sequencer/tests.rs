@@ -2,8 +2,9 @@
 
 use std::sync::atomic::AtomicBool;
 
+use sealtrail_store::prelude::*;
 use sealtrail_store::sqlite::SqliteStore;
-use sealtrail_store::{ApiKeyRecord, StoredCheckpoint, StoredEntry};
+use sealtrail_store::{ApiKeyRecord, LogLock, StoredCheckpoint, StoredEntry};
 
 use super::*;
 
@@ -35,29 +36,7 @@ impl Flaky {
     }
 }
 
-impl Store for Flaky {
-    fn all_stream_heads(&self) -> Result<(u64, Vec<(String, StreamHead)>), StoreError> {
-        self.inner.all_stream_heads()
-    }
-    fn stream_members(
-        &self,
-        start: u64,
-        end: u64,
-    ) -> Result<Vec<(u64, String, Option<String>)>, StoreError> {
-        self.inner.stream_members(start, end)
-    }
-    fn query(
-        &self,
-        q: &sealtrail_store::EventQuery,
-    ) -> Result<sealtrail_store::QueryPage, StoreError> {
-        self.inner.query(q)
-    }
-    fn stats(
-        &self,
-        q: &sealtrail_store::StatsQuery,
-    ) -> Result<Vec<sealtrail_store::StatsRow>, StoreError> {
-        self.inner.stats(q)
-    }
+impl LogStore for Flaky {
     fn head(&self) -> Result<LogHead, StoreError> {
         self.inner.head()
     }
@@ -80,17 +59,27 @@ impl Store for Flaky {
         std::thread::sleep(Duration::from_millis(5));
         self.inner.append_batch(batch)
     }
-    fn event_ids(&self, start: u64, end: u64) -> Result<Vec<String>, StoreError> {
-        self.inner.event_ids(start, end)
-    }
     fn find_event_ids(&self, ids: &[&str]) -> Result<Vec<(String, Receipt)>, StoreError> {
         self.inner.find_event_ids(ids)
+    }
+    fn event_ids(&self, start: u64, end: u64) -> Result<Vec<String>, StoreError> {
+        self.inner.event_ids(start, end)
     }
     fn stream_heads(&self, keys: &[&str]) -> Result<Vec<(String, StreamHead)>, StoreError> {
         self.inner.stream_heads(keys)
     }
     fn last_seqs(&self, keys: &[&str]) -> Result<Vec<(String, u64)>, StoreError> {
         self.inner.last_seqs(keys)
+    }
+    fn all_stream_heads(&self) -> Result<(u64, Vec<(String, StreamHead)>), StoreError> {
+        self.inner.all_stream_heads()
+    }
+    fn stream_members(
+        &self,
+        start: u64,
+        end: u64,
+    ) -> Result<Vec<(u64, String, Option<String>)>, StoreError> {
+        self.inner.stream_members(start, end)
     }
     fn entry(&self, index: u64) -> Result<Option<StoredEntry>, StoreError> {
         self.inner.entry(index)
@@ -107,6 +96,24 @@ impl Store for Flaky {
     fn nodes(&self, level: u8, start: u64, end: u64) -> Result<Vec<Hash>, StoreError> {
         self.inner.nodes(level, start, end)
     }
+}
+
+impl QueryIndex for Flaky {
+    fn query(
+        &self,
+        q: &sealtrail_store::EventQuery,
+    ) -> Result<sealtrail_store::QueryPage, StoreError> {
+        self.inner.query(q)
+    }
+    fn stats(
+        &self,
+        q: &sealtrail_store::StatsQuery,
+    ) -> Result<Vec<sealtrail_store::StatsRow>, StoreError> {
+        self.inner.stats(q)
+    }
+}
+
+impl CheckpointStore for Flaky {
     fn put_checkpoint(&self, cp: &StoredCheckpoint) -> Result<(), StoreError> {
         self.inner.put_checkpoint(cp)
     }
@@ -119,6 +126,24 @@ impl Store for Flaky {
     fn checkpoints(&self) -> Result<Vec<StoredCheckpoint>, StoreError> {
         self.inner.checkpoints()
     }
+}
+
+impl Coordination for Flaky {
+    fn lock_log(&self) -> Result<LogLock<'_>, StoreError> {
+        self.inner.lock_log()
+    }
+    fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: u64,
+        ttl: u64,
+    ) -> Result<bool, StoreError> {
+        self.inner.acquire_lease(name, holder, now, ttl)
+    }
+}
+
+impl AccessRecords for Flaky {
     fn put_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
         self.inner.put_api_key(key)
     }
@@ -145,21 +170,6 @@ impl Store for Flaky {
     }
     fn access_all(&self, kind: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
         self.inner.access_all(kind)
-    }
-    fn lock_log(&self) -> Result<(), StoreError> {
-        self.inner.lock_log()
-    }
-    fn unlock_log(&self) {
-        self.inner.unlock_log()
-    }
-    fn acquire_lease(
-        &self,
-        name: &str,
-        holder: &str,
-        now: u64,
-        ttl: u64,
-    ) -> Result<bool, StoreError> {
-        self.inner.acquire_lease(name, holder, now, ttl)
     }
 }
 
