@@ -23,8 +23,8 @@ const LAYERS: &[(&str, &[&str])] = &[
         "foundation",
         &["config", "error", "clock", "metrics", "filters"],
     ),
-    // Engines over the store and the wire: tiles and proofs, PII, TLS.
-    ("engines", &["tiles", "proofs", "sensitive", "tls"]),
+    // Engines over the store: tiles and proofs, sensitive data.
+    ("engines", &["tiles", "proofs", "sensitive"]),
     // The write path's core: one sequencer and one checkpointer per log.
     ("sequencing", &["sequencer", "checkpointer"]),
     // Keys, roles, tokens, rate limits, records: no HTTP, no ingest.
@@ -37,8 +37,9 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("audit", &["audit"]),
     // The registry of project logs and each log's lifecycle.
     ("logs", &["logs"]),
-    // Routes, extractors, one file per API area, OTLP adapters.
-    ("http", &["http"]),
+    // The edge: routes, extractors, one file per API area, OTLP adapters,
+    // and the TLS listeners both servers accept from.
+    ("edge", &["http", "tls"]),
     // Start, serve, drain, stop.
     ("app", &["app"]),
 ];
@@ -261,11 +262,16 @@ fn root_items(lib: &str) -> BTreeMap<String, String> {
         if *t != Tok::Ident("use".into()) {
             continue;
         }
-        let Some((Tok::Ident(module), _)) = toks.get(i + 1) else {
+        // `use a::…` or `use crate::a::…`.
+        let at = match toks.get(i + 1) {
+            Some((Tok::Ident(c), _)) if c == "crate" => i + 3,
+            _ => i + 1,
+        };
+        let Some((Tok::Ident(module), _)) = toks.get(at) else {
             continue;
         };
         let module = module.clone();
-        for (t, _) in toks[i + 2..].iter() {
+        for (t, _) in toks[at + 1..].iter() {
             match t {
                 Tok::Punct(';') => break,
                 Tok::Ident(name) if name != "self" => {
@@ -421,6 +427,53 @@ fn layer_violations(g: &Graph, modules: &BTreeSet<String>) -> Vec<String> {
         }
     }
     out
+}
+
+/// The HTTP and gRPC frameworks: only the edge layer (and `app`, which
+/// starts it) may name them.
+const FRAMEWORKS: [&str; 3] = ["axum", "tonic", "hyper"];
+
+/// Files of modules below the edge that name an HTTP framework.
+fn framework_uses(src: &Path) -> Vec<String> {
+    let edge = LAYERS
+        .iter()
+        .position(|(name, _)| *name == "edge")
+        .expect("an edge layer");
+    let below: BTreeSet<&str> = LAYERS[..edge]
+        .iter()
+        .flat_map(|(_, ms)| ms.iter().copied())
+        .collect();
+    let mut files = Vec::new();
+    rust_files(src, &mut files);
+    let mut out = Vec::new();
+    for f in &files {
+        let Some(m) = top_module(src, f) else {
+            continue;
+        };
+        if !below.contains(m.as_str()) {
+            continue;
+        }
+        let text = std::fs::read_to_string(f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        for (t, line) in lex(&text) {
+            if let Tok::Ident(w) = t {
+                if FRAMEWORKS.contains(&w.as_str()) {
+                    let file = f.strip_prefix(src).expect("under src").display();
+                    out.push(format!("{file}:{line} names `{w}`"));
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn nothing_below_the_edge_names_an_http_framework() {
+    let found = framework_uses(&src_dir());
+    assert!(
+        found.is_empty(),
+        "below the edge layer, code must not know HTTP servers (return an ApiError, let http/ answer):\n  {}",
+        found.join("\n  ")
+    );
 }
 
 #[test]

@@ -18,13 +18,7 @@ pub const TOKEN_PREFIX: &str = "sts_";
 
 const ID_HEX: usize = 16;
 
-/// Per-key token bucket settings.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RateLimit {
-    pub per_second: f64,
-    pub burst: f64,
-}
+pub use crate::config::RateLimit;
 
 /// What anyone allowed to list keys may see: never the secret nor its hash.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

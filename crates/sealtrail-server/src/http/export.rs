@@ -37,13 +37,14 @@ use serde::Deserialize;
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipWriter};
 
-use crate::access::audit::read_access;
-use crate::access::{Ctx, Scope};
+use super::auth::{scope, Ctx};
+use crate::access::Scope;
+use crate::audit::read_access;
 use crate::checkpointer::Signed;
 use crate::clock::now_micros;
 use crate::error::ApiError;
 use crate::filters::{RawFilters, TimeInput};
-use crate::state::AppState;
+use crate::log::AppState;
 use crate::tiles::StoreTiles;
 
 /// A time as µs since the epoch, or as text (RFC 3339 or µs digits).
@@ -141,10 +142,11 @@ fn vkey_for(keys: &sealtrail_keys::KeyRing, note: &[u8]) -> String {
 
 /// `POST /v1/exports`: the bundle, as `application/zip`.
 pub async fn post_export(
-    Ctx { caller, log: state }: Ctx,
+    Ctx {
+        caller, log: state, ..
+    }: Ctx<scope::Export>,
     body: Result<Json<ExportRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    caller.require(Scope::Export, "POST /v1/exports")?;
     let Json(req) = body.map_err(|e| {
         ApiError::bad_request(
             "invalid_request",

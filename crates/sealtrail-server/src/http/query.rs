@@ -10,10 +10,11 @@ use sealtrail_store::{EventQuery, StatsGroup, StatsQuery};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::access::audit::{params_object, read_access};
-use crate::access::{Ctx, Scope};
+use super::auth::{scope, Ctx};
+use crate::access::Scope;
+use crate::audit::{params_object, read_access};
 use crate::error::ApiError;
-pub use crate::filters::{format_day, format_time, parse_time};
+use crate::filters::{format_day, format_time};
 use crate::filters::{FilterError, Filters, RawFilters, TimeInput};
 
 fn bad(field: &str, message: impl Into<String>) -> ApiError {
@@ -191,14 +192,18 @@ async fn blocking<T: Send + 'static>(
 
 /// `GET /v1/events`: one page of entries matching every filter given.
 pub async fn get_events(
-    Ctx { caller, log: state }: Ctx,
+    Ctx {
+        caller,
+        log: state,
+        route,
+        ..
+    }: Ctx<scope::Read>,
     q: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Json<EventsResponse>, ApiError> {
-    caller.require(Scope::Read, "GET /v1/events")?;
     let audit = q.as_ref().map(|q| params_object(&q.0)).unwrap_or_default();
     let query = event_query(&Params::new(q, EVENT_PARAMS)?)?;
     if query.include_bodies {
-        caller.require(Scope::Bodies, "GET /v1/events?include=body")?;
+        caller.require(Scope::Bodies, &format!("{route}?include=body"))?;
     }
     read_access(&state, &caller, "log.query", audit).await?;
     let store = state.store.clone();
@@ -292,10 +297,11 @@ pub struct StatsResponse {
 
 /// `GET /v1/stats`: entry counts, grouped.
 pub async fn get_stats(
-    Ctx { caller, log: state }: Ctx,
+    Ctx {
+        caller, log: state, ..
+    }: Ctx<scope::Read>,
     q: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Json<StatsResponse>, ApiError> {
-    caller.require(Scope::Read, "GET /v1/stats")?;
     let audit = q.as_ref().map(|q| params_object(&q.0)).unwrap_or_default();
     let query = stats_query(&Params::new(q, STATS_PARAMS)?)?;
     read_access(&state, &caller, "log.stats", audit).await?;

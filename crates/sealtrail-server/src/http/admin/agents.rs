@@ -9,11 +9,12 @@ use sealtrail_core::registry::{AgentPatch, AgentRecord, AgentStatus};
 use serde::{Deserialize, Serialize};
 
 use super::{body, snapshot};
-use crate::access::audit::{self, Audit, CONFIG_CHANGE};
-use crate::access::{Ctx, Scope, SELF_AGENT};
+use crate::access::{Scope, SELF_AGENT};
+use crate::audit::{self, Audit, CONFIG_CHANGE};
 use crate::clock::now_micros;
 use crate::error::ApiError;
-use crate::extract::ApiQuery;
+use crate::http::auth::{scope, Ctx};
+use crate::http::extract::ApiQuery;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -27,10 +28,9 @@ pub struct AgentList {
 }
 
 pub async fn list(
-    Ctx { caller, log }: Ctx,
+    Ctx { log, .. }: Ctx<scope::AgentsRead>,
     ApiQuery(p): ApiQuery<ListParams>,
 ) -> Result<Json<AgentList>, ApiError> {
-    caller.require(Scope::AgentsRead, "GET /v1/agents")?;
     let mut agents = log.access.agents(&log.project);
     if let Some(s) = p.status {
         agents.retain(|a| a.status == s);
@@ -45,12 +45,14 @@ fn not_found(id: &str, project: &str) -> ApiError {
 }
 
 pub async fn show(
-    Ctx { caller, log }: Ctx,
+    Ctx {
+        caller, log, route, ..
+    }: Ctx<scope::Authenticated>,
     Path(id): Path<String>,
 ) -> Result<Json<AgentRecord>, ApiError> {
     // An agent may read its own record (the MCP proxy enforces its scope).
     if caller.key.agent.as_deref() != Some(id.as_str()) {
-        caller.require(Scope::AgentsRead, "GET /v1/agents/{id}")?;
+        caller.require(Scope::AgentsRead, &route)?;
     }
     log.access
         .agent(&log.project, &id)
@@ -65,10 +67,9 @@ fn invalid(e: sealtrail_core::registry::RegistryError) -> ApiError {
 }
 
 pub async fn register(
-    Ctx { caller, log }: Ctx,
+    Ctx { caller, log, .. }: Ctx<scope::AgentsWrite>,
     json: Result<Json<AgentRecord>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    caller.require(Scope::AgentsWrite, "POST /v1/agents")?;
     let mut rec = body(json)?;
     if rec.id == SELF_AGENT {
         return Err(ApiError::bad_request(
@@ -101,11 +102,10 @@ pub async fn register(
 }
 
 pub async fn update(
-    Ctx { caller, log }: Ctx,
+    Ctx { caller, log, .. }: Ctx<scope::AgentsWrite>,
     Path(id): Path<String>,
     json: Result<Json<AgentPatch>, JsonRejection>,
 ) -> Result<Json<AgentRecord>, ApiError> {
-    caller.require(Scope::AgentsWrite, "PATCH /v1/agents/{id}")?;
     let patch = body(json)?;
     let _guard = log.access.write.lock().await;
     // The change is made on the record as stored, never on the copy held in

@@ -9,20 +9,22 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{body, snapshot};
-use crate::access::audit::{self, Audit, ACCESS_CHANGE};
 use crate::access::keys::{self as k, KeyInfo, KeyRecord, RateLimit};
 use crate::access::roles::scopes_for;
 use crate::access::tokens::Claims;
-use crate::access::{Caller, Ctx, Role, Scope, Stored, SELF_AGENT};
+use crate::access::{Caller, Role, Scope, Stored, SELF_AGENT};
+use crate::audit::{self, Audit, ACCESS_CHANGE};
 use crate::clock::now_micros;
 use crate::error::ApiError;
-use crate::extract::ApiJson;
+use crate::http::auth::{scope, Ctx};
+use crate::http::extract::ApiJson;
+use crate::log::AppState;
 
 const DAY_MICROS: u64 = 86_400_000_000;
 /// Auditor keys are time-boxed: at most this long.
 const AUDITOR_MAX_MICROS: u64 = 366 * DAY_MICROS;
 
-pub async fn whoami(Ctx { caller, log }: Ctx) -> Json<serde_json::Value> {
+pub async fn whoami(Ctx { caller, log, .. }: Ctx<scope::Authenticated>) -> Json<serde_json::Value> {
     Json(json!({
         "id": caller.key.id,
         "name": caller.key.name,
@@ -40,8 +42,7 @@ pub struct KeyList {
     keys: Vec<KeyInfo>,
 }
 
-pub async fn list(Ctx { caller, log }: Ctx) -> Result<Json<KeyList>, ApiError> {
-    caller.require(Scope::KeysRead, "GET /v1/keys")?;
+pub async fn list(Ctx { log, .. }: Ctx<scope::KeysRead>) -> Result<Json<KeyList>, ApiError> {
     Ok(Json(KeyList {
         keys: log.access.keys(Some(&log.project)),
     }))
@@ -49,7 +50,7 @@ pub async fn list(Ctx { caller, log }: Ctx) -> Result<Json<KeyList>, ApiError> {
 
 /// A key of the request's project, or 404 (keys of other projects are not
 /// there, as far as this caller can tell).
-fn key_in(log: &crate::state::AppState, id: &str) -> Result<KeyRecord, ApiError> {
+fn key_in(log: &AppState, id: &str) -> Result<KeyRecord, ApiError> {
     log.access
         .key(id)
         .filter(|r| r.info.project == log.project)
@@ -60,10 +61,7 @@ fn key_in(log: &crate::state::AppState, id: &str) -> Result<KeyRecord, ApiError>
 
 /// A key of the request's project as stored now (a change is made on
 /// this, never on the copy held in memory), or 404.
-async fn stored_key_in(
-    log: &crate::state::AppState,
-    id: &str,
-) -> Result<Stored<KeyRecord>, ApiError> {
+async fn stored_key_in(log: &AppState, id: &str) -> Result<Stored<KeyRecord>, ApiError> {
     log.access
         .stored_key(id)
         .await?
@@ -74,11 +72,13 @@ async fn stored_key_in(
 }
 
 pub async fn show(
-    Ctx { caller, log }: Ctx,
+    Ctx {
+        caller, log, route, ..
+    }: Ctx<scope::Authenticated>,
     Path(id): Path<String>,
 ) -> Result<Json<KeyInfo>, ApiError> {
     if caller.key.id != id {
-        caller.require(Scope::KeysRead, "GET /v1/keys/{id}")?;
+        caller.require(Scope::KeysRead, &route)?;
     }
     Ok(Json(key_in(&log, &id)?.info))
 }
@@ -213,10 +213,9 @@ fn new_secret(role: Role) -> Result<k::NewSecret, ApiError> {
 }
 
 pub async fn create(
-    Ctx { caller, log }: Ctx,
+    Ctx { caller, log, .. }: Ctx<scope::KeysWrite>,
     json: Result<Json<CreateKey>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    caller.require(Scope::KeysWrite, "POST /v1/keys")?;
     let req = body(json)?;
     may_grant(&caller, req.role)?;
     check_name(&req.name)?;
@@ -288,11 +287,10 @@ pub struct KeyUpdate {
 }
 
 pub async fn update(
-    Ctx { caller, log }: Ctx,
+    Ctx { caller, log, .. }: Ctx<scope::KeysWrite>,
     Path(id): Path<String>,
     json: Result<Json<KeyUpdate>, JsonRejection>,
 ) -> Result<Json<KeyInfo>, ApiError> {
-    caller.require(Scope::KeysWrite, "PATCH /v1/keys/{id}")?;
     let req = body(json)?;
     let _guard = log.access.write.lock().await;
     let stored = stored_key_in(&log, &id).await?;
@@ -367,12 +365,14 @@ pub struct RotateKey {
 }
 
 pub async fn rotate(
-    Ctx { caller, log }: Ctx,
+    Ctx {
+        caller, log, route, ..
+    }: Ctx<scope::Authenticated>,
     Path(id): Path<String>,
     json: Result<Option<ApiJson<RotateKey>>, ApiError>,
 ) -> Result<Response, ApiError> {
     if caller.key.id != id || caller.token.is_some() {
-        caller.require(Scope::KeysWrite, "POST /v1/keys/{id}/rotate")?;
+        caller.require(Scope::KeysWrite, &route)?;
     }
     let overlap = json?
         .map(|j| j.0)
@@ -444,11 +444,13 @@ pub async fn rotate(
 }
 
 pub async fn revoke(
-    Ctx { caller, log }: Ctx,
+    Ctx {
+        caller, log, route, ..
+    }: Ctx<scope::Authenticated>,
     Path(id): Path<String>,
 ) -> Result<Json<KeyInfo>, ApiError> {
     if caller.key.id != id || caller.token.is_some() {
-        caller.require(Scope::KeysWrite, "DELETE /v1/keys/{id}")?;
+        caller.require(Scope::KeysWrite, &route)?;
     }
     let _guard = log.access.write.lock().await;
     let stored = stored_key_in(&log, &id).await?;
@@ -482,7 +484,7 @@ pub async fn revoke(
 
 /// Revokes a key written by a rotation whose second half failed. Nobody
 /// holds its secret; this is defence in depth, so a failure is only logged.
-async fn disable_orphan(log: &crate::state::AppState, caller: &Caller, rec: KeyRecord) {
+async fn disable_orphan(log: &AppState, caller: &Caller, rec: KeyRecord) {
     let id = rec.info.id.clone();
     let written = Stored::of(&rec);
     let mut revoked = rec;
@@ -504,7 +506,7 @@ const REVOKE_ATTEMPTS: usize = 5;
 /// node changed it meanwhile (revoking is idempotent, so redoing it is
 /// safe). False if it was revoked already.
 async fn revoke_stored(
-    log: &crate::state::AppState,
+    log: &AppState,
     caller: &Caller,
     id: &str,
     now: u64,
@@ -531,7 +533,7 @@ async fn revoke_stored(
 
 /// Revokes every key bound to `agent` (its retirement).
 pub(crate) async fn revoke_agent_keys(
-    log: &crate::state::AppState,
+    log: &AppState,
     caller: &Caller,
     agent: &str,
 ) -> Result<Vec<String>, ApiError> {
@@ -556,7 +558,7 @@ pub struct TokenRequest {
 }
 
 pub async fn mint_token(
-    Ctx { caller, log }: Ctx,
+    Ctx { caller, log, .. }: Ctx<scope::Ingest>,
     json: Result<Json<TokenRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Some(agent) = caller.key.agent.clone().filter(|_| caller.token.is_none()) else {
@@ -564,7 +566,6 @@ pub async fn mint_token(
             "session tokens are minted from an agent key (sta_…), not from this key",
         ));
     };
-    caller.require(Scope::Ingest, "POST /v1/tokens")?;
     let req = body(json)?;
     if req.session.is_empty()
         || req.session.len() > 256

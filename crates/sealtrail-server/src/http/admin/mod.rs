@@ -12,7 +12,7 @@ use axum::Router;
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
-use crate::projects::Root;
+use crate::logs::Root;
 
 pub fn routes() -> Router<Root> {
     Router::new()
@@ -38,7 +38,7 @@ pub fn routes() -> Router<Root> {
 pub(crate) fn body<T: DeserializeOwned>(
     json: Result<axum::Json<T>, JsonRejection>,
 ) -> Result<T, ApiError> {
-    // The one rejection shape of crate::extract (400, or 415 without JSON).
+    // The one rejection shape of http::extract (400, or 415 without JSON).
     json.map(|axum::Json(v)| v).map_err(ApiError::from)
 }
 

@@ -9,14 +9,18 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::body;
-use crate::access::audit::{self, Audit, CONFIG_CHANGE};
-use crate::access::{valid_project_name, Ctx, ProjectRecord, Scope, DEFAULT_PROJECT};
+use crate::access::{valid_project_name, ProjectRecord, DEFAULT_PROJECT};
+use crate::audit::{self, Audit, CONFIG_CHANGE};
 use crate::clock::now_micros;
 use crate::error::ApiError;
-use crate::extract::ApiJson;
-use crate::projects::Root;
+use crate::http::auth::{scope, Ctx};
+use crate::http::extract::ApiJson;
+use crate::logs::Root;
 
-pub async fn list(State(root): State<Root>, Ctx { caller, log }: Ctx) -> Json<serde_json::Value> {
+pub async fn list(
+    State(root): State<Root>,
+    Ctx { caller, log, .. }: Ctx<scope::Authenticated>,
+) -> Json<serde_json::Value> {
     let default = ProjectRecord {
         name: DEFAULT_PROJECT.into(),
         created: 0,
@@ -42,10 +46,9 @@ pub struct CreateProject {
 
 pub async fn create(
     State(root): State<Root>,
-    Ctx { caller, log }: Ctx,
+    Ctx { caller, log, .. }: Ctx<scope::Projects>,
     json: Result<Json<CreateProject>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    caller.require(Scope::Projects, "POST /v1/projects")?;
     let req = body(json)?;
     if !valid_project_name(&req.name) {
         let mut e = ApiError::bad_request(
@@ -75,8 +78,9 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(rec)).into_response())
 }
 
-pub async fn signing_keys(Ctx { caller, log }: Ctx) -> Result<Json<serde_json::Value>, ApiError> {
-    caller.require(Scope::Proofs, "GET /v1/signing-keys")?;
+pub async fn signing_keys(
+    Ctx { log, .. }: Ctx<scope::Proofs>,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let now = now_micros();
     Ok(Json(json!({
         "origin": log.origin,
@@ -92,10 +96,9 @@ pub struct RotateSigning {
 }
 
 pub async fn rotate_signing_key(
-    Ctx { caller, log }: Ctx,
+    Ctx { caller, log, .. }: Ctx<scope::Signing>,
     json: Result<Option<ApiJson<RotateSigning>>, ApiError>,
 ) -> Result<Response, ApiError> {
-    caller.require(Scope::Signing, "POST /v1/signing-keys/rotate")?;
     let overlap = json?
         .map(|j| j.0)
         .unwrap_or_default()
@@ -118,7 +121,7 @@ pub async fn rotate_signing_key(
             .change(change.get("before").cloned(), change.get("after").cloned()),
     )
     .await?;
-    if let Err(e) = crate::projects::mark_logged(&log, rotation.new_key_id.clone()).await {
+    if let Err(e) = crate::logs::mark_logged(&log, rotation.new_key_id.clone()).await {
         tracing::warn!("cannot mark the rotation as logged: {e:#}");
     }
     Ok((StatusCode::CREATED, Json(rotation)).into_response())

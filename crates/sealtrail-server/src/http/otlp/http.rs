@@ -5,7 +5,7 @@
 
 use std::io::Read;
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -14,7 +14,7 @@ use prost::Message;
 use super::budget::{self, Budget, BudgetError};
 use super::{export, rpc, Exported};
 use crate::error::ApiError;
-use crate::projects::Root;
+use crate::http::auth::{scope, Ctx};
 
 /// The two OTLP/HTTP encodings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,14 +47,17 @@ impl Encoding {
     }
 }
 
-pub async fn post_traces(State(root): State<Root>, request: Request) -> Response {
+/// `POST /v1/traces`. The caller's refusal (401, 403, 429, a bad project)
+/// is taken as a value, to be answered in the request's encoding like
+/// every other error here.
+pub async fn post_traces(ctx: Result<Ctx<scope::Ingest>, ApiError>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     // Errors are answered in the request's encoding; JSON when unknown.
     let encoding = Encoding::from_headers(&parts.headers);
     let answer = async {
-        let caller = crate::access::caller::authenticate(&root.access, &parts.headers).await?;
-        caller.require(crate::access::Scope::Ingest, "POST /v1/traces")?;
-        let state = crate::access::caller::log_for(&root, &caller, &parts.headers)?;
+        let Ctx {
+            caller, log: state, ..
+        } = ctx?;
         let encoding = encoding.ok_or_else(|| {
             ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
