@@ -103,7 +103,7 @@ pub struct PiiOptions {
 }
 
 /// Per-key token bucket settings.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimit {
     pub per_second: f64,

@@ -21,8 +21,9 @@ const ID_HEX: usize = 16;
 pub use crate::config::RateLimit;
 
 /// What anyone allowed to list keys may see: never the secret nor its hash.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct KeyInfo {
+    #[schema(pattern = "^([0-9a-f]{16}|legacy-[0-9a-f]{16})$")]
     pub id: String,
     pub name: String,
     pub role: Role,

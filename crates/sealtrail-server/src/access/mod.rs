@@ -81,7 +81,8 @@ pub const DEFAULT_PROJECT: &str = "default";
 /// The agent id of sealtrail's own events: nobody else may write as it.
 pub const SELF_AGENT: &str = "sealtrail";
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = Project)]
 pub struct ProjectRecord {
     pub name: String,
     pub created: u64,

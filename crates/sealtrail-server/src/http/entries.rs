@@ -4,23 +4,41 @@
 use axum::extract::Path;
 use axum::Json;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::auth::{scope, Ctx};
+use super::error::Envelope;
+use super::openapi::Refusals;
 use super::proofs::parse_index;
 use super::{blocking, committed_size};
 use crate::access::Scope;
 use crate::audit::read_access;
 use crate::error::ApiError;
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Entry)]
 pub struct EntryResponse {
     index: u64,
     leaf_hash: String,
+    #[schema(value_type = Object)]
     header: serde_json::Value,
     body: Option<serde_json::Value>,
     salt: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/entries/{index}",
+    tag = "read",
+    summary = "One entry: header, and body and salt with the `bodies` scope",
+    security(("bearer" = ["read"])),
+    params(("index" = String, Path, description = "Entry index")),
+    responses(
+        (status = 200, description = "The entry", body = EntryResponse),
+        (status = 404, description = "No such entry", body = Envelope),
+        Refusals
+    )
+)]
 pub async fn get_entry(
     Ctx {
         caller, log: state, ..

@@ -7,9 +7,11 @@ use serde::Serialize;
 
 use crate::error::{ApiError, ErrorBody};
 
-#[derive(Serialize)]
-struct Envelope<'a> {
-    error: &'a ErrorBody,
+/// The body of every error answer (schema `Error`).
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
+pub struct Envelope<'a> {
+    pub error: &'a ErrorBody,
 }
 
 impl IntoResponse for ApiError {

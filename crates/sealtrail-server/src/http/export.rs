@@ -34,10 +34,12 @@ use sealtrail_core::tlog_proof::TlogProof;
 use sealtrail_store::query::MAX_LIMIT;
 use sealtrail_store::{EventQuery, QueryEvent, Store};
 use serde::Deserialize;
+use utoipa::ToSchema;
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipWriter};
 
 use super::auth::{scope, Ctx};
+use super::openapi::{Binary, JsonBodyRefusals};
 use crate::access::Scope;
 use crate::audit::read_access;
 use crate::checkpointer::Signed;
@@ -48,7 +50,7 @@ use crate::log::AppState;
 use crate::tiles::StoreTiles;
 
 /// A time as µs since the epoch, or as text (RFC 3339 or µs digits).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum TimeValue {
     Micros(u64),
@@ -56,7 +58,7 @@ pub enum TimeValue {
 }
 
 /// The body of `POST /v1/exports`.
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExportRequest {
     pub from: Option<TimeValue>,
@@ -141,6 +143,18 @@ fn vkey_for(keys: &sealtrail_keys::KeyRing, note: &[u8]) -> String {
 }
 
 /// `POST /v1/exports`: the bundle, as `application/zip`.
+#[utoipa::path(
+    post,
+    path = "/v1/exports",
+    tag = "read",
+    summary = "Export an evidence bundle (zip) for a query",
+    security(("bearer" = ["export"])),
+    request_body = ExportRequest,
+    responses(
+        (status = 200, description = "The bundle", content_type = "application/zip", body = inline(Binary)),
+        JsonBodyRefusals
+    )
+)]
 pub async fn post_export(
     Ctx {
         caller, log: state, ..

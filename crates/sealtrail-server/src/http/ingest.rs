@@ -7,9 +7,11 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::auth::{scope, Ctx};
 use super::extract::ApiQuery;
+use super::openapi::{EventOrEvents, IngestRefusals};
 use crate::error::{ApiError, ErrorBody};
 use crate::log::AppState;
 use crate::pipeline::decode::{decode, Framing, PrepareWith};
@@ -24,7 +26,7 @@ pub struct IngestParams {
     wait: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum EventResult {
     Sealed {
@@ -46,7 +48,7 @@ pub enum EventResult {
     },
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct IngestResponse {
     pub accepted: usize,
     pub duplicates: usize,
@@ -54,6 +56,23 @@ pub struct IngestResponse {
     pub results: Vec<EventResult>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/events",
+    tag = "ingest",
+    summary = "Ingest events (JSON array, one object, or NDJSON)",
+    security(("bearer" = ["ingest"])),
+    params(("wait" = Option<String>, Query, description = "`checkpoint`: answer once a signed checkpoint covers the events, with inclusion proofs")),
+    request_body(content(
+        (EventOrEvents = "application/json"),
+        (String = "application/x-ndjson")
+    )),
+    responses(
+        (status = 200, description = "Every event sealed or a duplicate", body = IngestResponse),
+        (status = 207, description = "Some events rejected (one result per event)", body = IngestResponse),
+        IngestRefusals
+    )
+)]
 pub async fn post_events(
     Ctx {
         caller, log: state, ..

@@ -8,11 +8,30 @@ use axum::response::IntoResponse;
 use crate::logs::Root;
 
 /// Liveness.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    summary = "Liveness",
+    security(()),
+    responses((status = 200, description = "ok"))
+)]
 pub async fn healthz() -> &'static str {
     "ok\n"
 }
 
 /// Readiness: the default project's store answers.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "operations",
+    summary = "Readiness (the default project's store answers)",
+    security(()),
+    responses(
+        (status = 200, description = "ready"),
+        (status = 503, description = "store unavailable")
+    )
+)]
 pub async fn readyz(State(root): State<Root>) -> impl IntoResponse {
     let Ok(log) = root.default_log() else {
         return (StatusCode::SERVICE_UNAVAILABLE, "starting\n".to_string());
@@ -29,6 +48,14 @@ pub async fn readyz(State(root): State<Root>) -> impl IntoResponse {
 }
 
 /// Prometheus metrics in the text exposition format (never keys).
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    summary = "Prometheus metrics (never keys)",
+    security(()),
+    responses((status = 200, description = "Text exposition format"))
+)]
 pub async fn metrics(State(root): State<Root>) -> impl IntoResponse {
     let queued: usize = root.logs().iter().map(|l| l.sequencer.queue_depth()).sum();
     (

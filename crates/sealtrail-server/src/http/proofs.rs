@@ -6,9 +6,12 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::auth::{scope, Ctx};
+use super::error::Envelope;
 use super::extract::ApiQuery;
+use super::openapi::Refusals;
 use super::{blocking, committed_size};
 use crate::error::ApiError;
 use crate::log::AppState;
@@ -31,6 +34,18 @@ pub(super) fn checkpoint_text(state: &AppState) -> Result<Response, ApiError> {
     Ok(resp)
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/checkpoint",
+    tag = "proofs",
+    summary = "The latest signed checkpoint (C2SP signed note)",
+    security(("bearer" = ["proofs"])),
+    responses(
+        (status = 200, description = "Signed note text", content_type = "text/plain", body = String),
+        (status = 404, description = "No checkpoint yet", body = Envelope),
+        Refusals
+    )
+)]
 pub async fn get_checkpoint(
     Ctx { log: state, .. }: Ctx<scope::Proofs>,
 ) -> Result<Response, ApiError> {
@@ -46,13 +61,15 @@ pub(super) fn parse_index(s: &str) -> Result<u64, ApiError> {
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct SizeParam {
+    /// Tree size to prove against (default: latest checkpoint)
     size: Option<u64>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct ProofResponse {
     index: u64,
     size: u64,
@@ -63,6 +80,19 @@ pub struct ProofResponse {
     tlog_proof: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/entries/{index}/proof",
+    tag = "proofs",
+    summary = "Inclusion proof of an entry",
+    security(("bearer" = ["proofs"])),
+    params(("index" = String, Path, description = "Entry index"), SizeParam),
+    responses(
+        (status = 200, description = "Audit path and tlog-proof", body = ProofResponse),
+        (status = 404, description = "No such entry or checkpoint", body = Envelope),
+        Refusals
+    )
+)]
 pub async fn get_proof(
     Ctx { log: state, .. }: Ctx<scope::Proofs>,
     Path(index): Path<String>,
@@ -117,20 +147,35 @@ pub async fn get_proof(
     .await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ConsistencyParams {
+    /// Smaller size
     from: u64,
+    /// Larger size
     to: u64,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct ConsistencyResponse {
     from: u64,
     to: u64,
     path: Vec<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/consistency",
+    tag = "proofs",
+    summary = "Consistency proof between two tree sizes",
+    security(("bearer" = ["proofs"])),
+    params(ConsistencyParams),
+    responses(
+        (status = 200, description = "Proof path (base64 hashes)", body = ConsistencyResponse),
+        Refusals
+    )
+)]
 pub async fn get_consistency(
     Ctx { log: state, .. }: Ctx<scope::Proofs>,
     ApiQuery(q): ApiQuery<ConsistencyParams>,

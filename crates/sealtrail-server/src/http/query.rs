@@ -9,8 +9,10 @@ use sealtrail_store::query::{DAY_MICROS, MAX_LIMIT};
 use sealtrail_store::{EventQuery, StatsGroup, StatsQuery};
 use serde::Serialize;
 use serde_json::Value;
+use utoipa::ToSchema;
 
 use super::auth::{scope, Ctx};
+use super::openapi::Refusals;
 use crate::access::Scope;
 use crate::audit::{params_object, read_access};
 use crate::error::ApiError;
@@ -163,11 +165,12 @@ fn event_query(p: &Params) -> Result<EventQuery, ApiError> {
     })
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct EventItem {
     index: u64,
     time: u64,
     leaf_hash: String,
+    #[schema(value_type = Object)]
     header: Value,
     /// With `include=body`: the event, or `null` once erased.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -176,7 +179,8 @@ pub struct EventItem {
     salt: Option<Value>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = EventsPage)]
 pub struct EventsResponse {
     events: Vec<EventItem>,
     next_cursor: Option<u64>,
@@ -191,6 +195,30 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// `GET /v1/events`: one page of entries matching every filter given.
+#[utoipa::path(
+    get,
+    path = "/v1/events",
+    tag = "read",
+    summary = "Query the log: one page of entries matching every filter",
+    security(("bearer" = ["read"])),
+    params(
+        ("from" = Option<String>, Query, description = "Start of the time range (RFC 3339 or microseconds), inclusive"),
+        ("to" = Option<String>, Query, description = "End of the time range, exclusive"),
+        ("agent" = Option<String>, Query, description = "agent.id"),
+        ("session" = Option<String>, Query, description = "session"),
+        ("kind" = Option<String>, Query, description = "Event kind"),
+        ("action" = Option<String>, Query, description = "action"),
+        ("tool" = Option<String>, Query, description = "tool.name"),
+        ("outcome" = Option<String>, Query, description = "success | failure | denied | pending"),
+        ("data_class" = Option<String>, Query, description = "A data class (pii, pci, …)"),
+        ("subject" = Option<String>, Query, description = "A data subject's keyed MAC (64 hex digits)"),
+        ("scope" = Option<String>, Query, description = "in_scope | out_of_scope (any reason) | unregistered_agent | an exact verdict"),
+        ("cursor" = Option<String>, Query, description = "From the previous page's next_cursor"),
+        ("limit" = Option<i64>, Query, description = "Page size (1–1000)"),
+        ("include" = Option<String>, Query, description = "`body`: include event bodies (needs `bodies`)")
+    ),
+    responses((status = 200, description = "A page", body = EventsResponse), Refusals)
+)]
 pub async fn get_events(
     Ctx {
         caller,
@@ -288,14 +316,31 @@ fn stats_query(p: &Params) -> Result<StatsQuery, ApiError> {
     })
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct StatsResponse {
     group_by: Vec<&'static str>,
+    #[schema(value_type = Vec<Object>)]
     rows: Vec<serde_json::Map<String, Value>>,
     total: u64,
 }
 
 /// `GET /v1/stats`: entry counts, grouped.
+#[utoipa::path(
+    get,
+    path = "/v1/stats",
+    tag = "read",
+    summary = "Entry counts grouped by agent, kind, outcome and/or day",
+    security(("bearer" = ["read"])),
+    params(
+        ("group_by" = String, Query, description = "Comma-separated: agent, kind, outcome, day"),
+        ("from" = Option<String>, Query, description = "Day-aligned start"),
+        ("to" = Option<String>, Query, description = "Day-aligned end"),
+        ("agent" = Option<String>, Query, description = "agent.id"),
+        ("kind" = Option<String>, Query, description = "kind"),
+        ("outcome" = Option<String>, Query, description = "outcome")
+    ),
+    responses((status = 200, description = "Rows and total", body = StatsResponse), Refusals)
+)]
 pub async fn get_stats(
     Ctx {
         caller, log: state, ..

@@ -2,12 +2,15 @@
 //! default project, `/projects/{project}/tlog/…` of a named one. Public with
 //! `--public-tiles`; otherwise the key needs `proofs`.
 
-use axum::extract::{Path, State};
+use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use sealtrail_core::tile::{encode_entry_bundle, parse_tile_path, TileError, TilePath};
 
 use super::auth::{authenticate, requested_project};
+use super::error::Envelope;
+use super::extract::ApiPath;
+use super::openapi::{Binary, Refusals};
 use super::proofs::checkpoint_text;
 use super::{blocking, committed_size};
 use crate::access::caller::project_of;
@@ -39,30 +42,108 @@ async fn tiles_log(
     root.log(&project_of(&caller, asked)?)
 }
 
-/// The `{project}` of `/projects/{project}/tlog/…`, when the route has one.
-fn project_param(params: &std::collections::HashMap<String, String>) -> Option<&str> {
-    params.get("project").map(String::as_str)
-}
-
-pub async fn tlog_checkpoint(
-    State(root): State<Root>,
-    Path(params): Path<std::collections::HashMap<String, String>>,
-    req: axum::extract::Request,
+/// The signed checkpoint of the log a tiles request asks for.
+async fn checkpoint_of(
+    root: &Root,
+    project: Option<&str>,
+    req: Request,
 ) -> Result<Response, ApiError> {
     let (parts, _) = req.into_parts();
-    let state = tiles_log(&root, project_param(&params), &parts).await?;
+    let state = tiles_log(root, project, &parts).await?;
     checkpoint_text(&state)
 }
 
-/// `GET /tlog/tile/...`: hash tiles and entry bundles.
+#[utoipa::path(
+    get,
+    path = "/tlog/checkpoint",
+    tag = "tiles",
+    summary = "C2SP tlog-tiles checkpoint of the default project (public with --public-tiles)",
+    security(("bearer" = ["proofs"])),
+    responses(
+        (status = 200, description = "Signed note", content_type = "text/plain", body = String),
+        (status = 404, description = "No checkpoint yet", body = Envelope),
+        Refusals
+    )
+)]
+pub async fn tlog_checkpoint(State(root): State<Root>, req: Request) -> Result<Response, ApiError> {
+    checkpoint_of(&root, None, req).await
+}
+
+#[utoipa::path(
+    get,
+    path = "/projects/{project}/tlog/checkpoint",
+    tag = "tiles",
+    summary = "C2SP checkpoint of a named project",
+    security(("bearer" = ["proofs"])),
+    params(("project" = String, Path, description = "Project name")),
+    responses(
+        (status = 200, description = "Signed note", content_type = "text/plain", body = String),
+        (status = 404, description = "No such project", body = Envelope),
+        Refusals
+    )
+)]
+pub async fn project_checkpoint(
+    State(root): State<Root>,
+    ApiPath(project): ApiPath<String>,
+    req: Request,
+) -> Result<Response, ApiError> {
+    checkpoint_of(&root, Some(&project), req).await
+}
+
+#[utoipa::path(
+    get,
+    path = "/tlog/tile/{path}",
+    tag = "tiles",
+    summary = "C2SP tlog-tiles hash tile or entry bundle",
+    security(("bearer" = ["proofs"])),
+    params(("path" = String, Path, description = "Tile path, e.g. 0/x001/234 or entries/000.p/7")),
+    responses(
+        (status = 200, description = "Tile bytes", content_type = "application/octet-stream", body = inline(Binary)),
+        (status = 404, description = "Not in the tree", body = Envelope),
+        Refusals
+    )
+)]
 pub async fn tlog_tile(
     State(root): State<Root>,
-    Path(params): Path<std::collections::HashMap<String, String>>,
-    req: axum::extract::Request,
+    ApiPath(path): ApiPath<String>,
+    req: Request,
+) -> Result<Response, ApiError> {
+    tile_of(&root, None, &path, req).await
+}
+
+#[utoipa::path(
+    get,
+    path = "/projects/{project}/tlog/tile/{path}",
+    tag = "tiles",
+    summary = "C2SP tile of a named project",
+    security(("bearer" = ["proofs"])),
+    params(
+        ("project" = String, Path, description = "Project name"),
+        ("path" = String, Path, description = "Tile path")
+    ),
+    responses(
+        (status = 200, description = "Tile bytes", content_type = "application/octet-stream", body = inline(Binary)),
+        (status = 404, description = "Not in the tree", body = Envelope),
+        Refusals
+    )
+)]
+pub async fn project_tile(
+    State(root): State<Root>,
+    ApiPath((project, path)): ApiPath<(String, String)>,
+    req: Request,
+) -> Result<Response, ApiError> {
+    tile_of(&root, Some(&project), &path, req).await
+}
+
+/// Hash tiles and entry bundles of the log a tiles request asks for.
+async fn tile_of(
+    root: &Root,
+    project: Option<&str>,
+    rest: &str,
+    req: Request,
 ) -> Result<Response, ApiError> {
     let (parts, _) = req.into_parts();
-    let state = tiles_log(&root, project_param(&params), &parts).await?;
-    let rest = params.get("rest").cloned().unwrap_or_default();
+    let state = tiles_log(root, project, &parts).await?;
     let path = format!("tile/{rest}");
     let parsed = parse_tile_path(&path).map_err(|e| ApiError::not_found(e.to_string()))?;
     let size = committed_size(&state);

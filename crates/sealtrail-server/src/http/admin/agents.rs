@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use sealtrail_core::registry::{AgentPatch, AgentRecord, AgentStatus};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::{body, snapshot};
 use crate::access::{Scope, SELF_AGENT};
@@ -14,19 +15,35 @@ use crate::audit::{self, Audit, CONFIG_CHANGE};
 use crate::clock::now_micros;
 use crate::error::ApiError;
 use crate::http::auth::{scope, Ctx};
+use crate::http::error::Envelope;
 use crate::http::extract::ApiQuery;
+use crate::http::openapi::{AgentPatchSchema, AgentRecordSchema, JsonBodyRefusals, Refusals};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
+    /// active | suspended | retired
+    #[param(value_type = Option<String>)]
     status: Option<AgentStatus>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct AgentList {
+    #[schema(value_type = Vec<AgentRecordSchema>)]
     agents: Vec<AgentRecord>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/agents",
+    operation_id = "list_agents",
+    tag = "registry",
+    summary = "The agent registry of the project",
+    security(("bearer" = ["agents:read"])),
+    params(ListParams),
+    responses((status = 200, description = "Agents", body = AgentList), Refusals)
+)]
 pub async fn list(
     Ctx { log, .. }: Ctx<scope::AgentsRead>,
     ApiQuery(p): ApiQuery<ListParams>,
@@ -44,6 +61,20 @@ fn not_found(id: &str, project: &str) -> ApiError {
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/agents/{id}",
+    operation_id = "show_agent",
+    tag = "registry",
+    summary = "One agent (an agent key may read its own)",
+    security(("bearer" = ["agents:read"])),
+    params(("id" = String, Path, description = "Agent id")),
+    responses(
+        (status = 200, description = "The agent", body = AgentRecordSchema),
+        (status = 404, description = "Not registered", body = Envelope),
+        Refusals
+    )
+)]
 pub async fn show(
     Ctx {
         caller, log, route, ..
@@ -66,6 +97,20 @@ fn invalid(e: sealtrail_core::registry::RegistryError) -> ApiError {
     err
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/agents",
+    operation_id = "register_agent",
+    tag = "registry",
+    summary = "Register an agent",
+    security(("bearer" = ["agents:write"])),
+    request_body = AgentRecordSchema,
+    responses(
+        (status = 201, description = "Registered", body = AgentRecordSchema),
+        (status = 409, description = "Already registered", body = Envelope),
+        JsonBodyRefusals
+    )
+)]
 pub async fn register(
     Ctx { caller, log, .. }: Ctx<scope::AgentsWrite>,
     json: Result<Json<AgentRecord>, JsonRejection>,
@@ -101,6 +146,22 @@ pub async fn register(
     Ok((StatusCode::CREATED, Json(rec)).into_response())
 }
 
+#[utoipa::path(
+    patch,
+    path = "/v1/agents/{id}",
+    operation_id = "update_agent",
+    tag = "registry",
+    summary = "Change an agent; status retired is final and revokes its keys",
+    security(("bearer" = ["agents:write"])),
+    params(("id" = String, Path, description = "Agent id")),
+    request_body = inline(AgentPatchSchema),
+    responses(
+        (status = 200, description = "The agent", body = AgentRecordSchema),
+        (status = 404, description = "Not registered", body = Envelope),
+        (status = 409, description = "Retired, or changed on another node meanwhile (retry)", body = Envelope),
+        JsonBodyRefusals
+    )
+)]
 pub async fn update(
     Ctx { caller, log, .. }: Ctx<scope::AgentsWrite>,
     Path(id): Path<String>,

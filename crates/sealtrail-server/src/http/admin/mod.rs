@@ -2,37 +2,15 @@
 //! projects and signing keys (docs/access.md). Each change is sealed as a
 //! self-audit event before the change is answered.
 
-mod agents;
-mod keys;
-mod projects;
+pub mod agents;
+pub mod keys;
+pub mod projects;
+pub mod signing_keys;
 
 use axum::extract::rejection::JsonRejection;
-use axum::routing::{get, post};
-use axum::Router;
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
-use crate::logs::Root;
-
-pub fn routes() -> Router<Root> {
-    Router::new()
-        .route("/v1/whoami", get(keys::whoami))
-        .route("/v1/keys", get(keys::list).post(keys::create))
-        .route(
-            "/v1/keys/{id}",
-            get(keys::show).patch(keys::update).delete(keys::revoke),
-        )
-        .route("/v1/keys/{id}/rotate", post(keys::rotate))
-        .route("/v1/tokens", post(keys::mint_token))
-        .route("/v1/agents", get(agents::list).post(agents::register))
-        .route("/v1/agents/{id}", get(agents::show).patch(agents::update))
-        .route("/v1/projects", get(projects::list).post(projects::create))
-        .route("/v1/signing-keys", get(projects::signing_keys))
-        .route(
-            "/v1/signing-keys/rotate",
-            post(projects::rotate_signing_key),
-        )
-}
 
 /// A JSON body with a clear 400 naming the problem (unknown fields, types).
 pub(crate) fn body<T: DeserializeOwned>(

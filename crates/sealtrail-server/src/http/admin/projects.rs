@@ -1,26 +1,40 @@
-//! `/v1/projects` and `/v1/signing-keys…`.
+//! `/v1/projects`: the projects (logs) of this server.
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::body;
 use crate::access::{valid_project_name, ProjectRecord, DEFAULT_PROJECT};
 use crate::audit::{self, Audit, CONFIG_CHANGE};
-use crate::clock::now_micros;
 use crate::error::ApiError;
 use crate::http::auth::{scope, Ctx};
-use crate::http::extract::ApiJson;
+use crate::http::error::Envelope;
+use crate::http::openapi::{JsonBodyRefusals, Refusals};
 use crate::logs::Root;
 
+/// The projects. One member: the order this answer always had.
+#[derive(Serialize, ToSchema)]
+pub struct ProjectList {
+    projects: Vec<ProjectRecord>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/projects",
+    operation_id = "list_projects",
+    tag = "access",
+    summary = "Projects this key can see",
+    responses((status = 200, description = "Projects", body = ProjectList), Refusals)
+)]
 pub async fn list(
     State(root): State<Root>,
     Ctx { caller, log, .. }: Ctx<scope::Authenticated>,
-) -> Json<serde_json::Value> {
+) -> Json<ProjectList> {
     let default = ProjectRecord {
         name: DEFAULT_PROJECT.into(),
         created: 0,
@@ -35,14 +49,30 @@ pub async fn list(
     } else {
         all.filter(|p| p.name == log.project).collect()
     };
-    Json(json!({ "projects": projects }))
+    Json(ProjectList { projects })
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateProject {
+    #[schema(pattern = "^[a-z0-9][a-z0-9-]{0,62}$")]
     name: String,
 }
+
+#[utoipa::path(
+    post,
+    path = "/v1/projects",
+    operation_id = "create_project",
+    tag = "access",
+    summary = "Create a project (a new log)",
+    security(("bearer" = ["projects"])),
+    request_body = CreateProject,
+    responses(
+        (status = 201, description = "Created", body = ProjectRecord),
+        (status = 409, description = "Exists", body = Envelope),
+        JsonBodyRefusals
+    )
+)]
 
 pub async fn create(
     State(root): State<Root>,
@@ -76,53 +106,4 @@ pub async fn create(
     let new_log = root.log(&rec.name)?;
     audit::record(&new_log, &caller, event()).await?;
     Ok((StatusCode::CREATED, Json(rec)).into_response())
-}
-
-pub async fn signing_keys(
-    Ctx { log, .. }: Ctx<scope::Proofs>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let now = now_micros();
-    Ok(Json(json!({
-        "origin": log.origin,
-        "signing": log.signing_keys.vkeys(now),
-        "history": log.signing_keys.history(now),
-    })))
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RotateSigning {
-    overlap_seconds: Option<u64>,
-}
-
-pub async fn rotate_signing_key(
-    Ctx { caller, log, .. }: Ctx<scope::Signing>,
-    json: Result<Option<ApiJson<RotateSigning>>, ApiError>,
-) -> Result<Response, ApiError> {
-    let overlap = json?
-        .map(|j| j.0)
-        .unwrap_or_default()
-        .overlap_seconds
-        .unwrap_or(86_400);
-    let ring = log.signing_keys.clone();
-    let now = now_micros();
-    let rotation = tokio::task::spawn_blocking(move || {
-        ring.rotate(std::time::Duration::from_secs(overlap), now)
-    })
-    .await
-    .map_err(|e| ApiError::internal(format!("rotation task failed: {e}")))?
-    .map_err(|e| ApiError::conflict(format!("{e:#}")))?;
-    let change = rotation.change();
-    audit::record(
-        &log,
-        &caller,
-        Audit::new(CONFIG_CHANGE, "signing_key.rotate")
-            .target("signing_key")
-            .change(change.get("before").cloned(), change.get("after").cloned()),
-    )
-    .await?;
-    if let Err(e) = crate::logs::mark_logged(&log, rotation.new_key_id.clone()).await {
-        tracing::warn!("cannot mark the rotation as logged: {e:#}");
-    }
-    Ok((StatusCode::CREATED, Json(rotation)).into_response())
 }

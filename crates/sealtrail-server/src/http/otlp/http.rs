@@ -15,6 +15,7 @@ use super::budget::{self, Budget, BudgetError};
 use super::{export, rpc, Exported};
 use crate::error::ApiError;
 use crate::http::auth::{scope, Ctx};
+use crate::http::openapi::{AnyObject, Binary};
 
 /// The two OTLP/HTTP encodings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +48,64 @@ impl Encoding {
     }
 }
 
+/// The refusals of `POST /v1/traces`: a `google.rpc.Status` in the
+/// request's encoding.
+pub struct OtlpRefusals;
+
+impl utoipa::IntoResponses for OtlpRefusals {
+    fn responses() -> std::collections::BTreeMap<
+        String,
+        utoipa::openapi::RefOr<utoipa::openapi::response::Response>,
+    > {
+        use utoipa::openapi::{Content, Ref, ResponseBuilder};
+        use utoipa::PartialSchema;
+        [
+            ("400", "Undecodable"),
+            ("401", "Missing, unknown, revoked or expired key (`unauthorized`, `key_revoked`, `key_expired`, `token_expired`)"),
+            ("403", "The key lacks the scope this endpoint needs (`forbidden`), or may not act on that project"),
+            ("413", "Too large"),
+            ("415", "Unsupported media type"),
+            ("429", "Over the key's rate limit (`rate_limited`), with Retry-After"),
+            ("503", "Overloaded or storage unavailable, with Retry-After"),
+        ]
+        .into_iter()
+        .map(|(code, text)| {
+            let r = ResponseBuilder::new()
+                .description(text)
+                .content(
+                    "application/json",
+                    Content::new(Some(Ref::from_schema_name("RpcStatus"))),
+                )
+                .content("application/x-protobuf", Content::new(Some(Binary::schema())))
+                .build();
+            (code.to_string(), r.into())
+        })
+        .collect()
+    }
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/traces",
+    tag = "ingest",
+    summary = "OTLP/HTTP trace ingest (protobuf or JSON, optionally gzip)",
+    security(("bearer" = ["ingest"])),
+    request_body(content(
+        (inline(Binary) = "application/x-protobuf"),
+        (inline(AnyObject) = "application/json")
+    )),
+    responses(
+        (
+            status = 200,
+            description = "ExportTraceServiceResponse, with partial_success naming rejected spans",
+            content(
+                (inline(AnyObject) = "application/json"),
+                (inline(Binary) = "application/x-protobuf")
+            )
+        ),
+        OtlpRefusals
+    )
+)]
 /// `POST /v1/traces`. The caller's refusal (401, 403, 429, a bad project)
 /// is taken as a value, to be answered in the request's encoding like
 /// every other error here.
