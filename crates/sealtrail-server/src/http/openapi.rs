@@ -286,6 +286,7 @@ fn strings() -> Schema {
 
 fn one_of(values: &[&str]) -> Schema {
     ObjectBuilder::new()
+        .schema_type(Type::String)
         .enum_values(Some(values.iter().copied()))
         .into()
 }

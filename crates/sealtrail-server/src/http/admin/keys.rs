@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 
-use super::{body, snapshot};
+use super::{body, overlap, snapshot};
 use crate::access::keys::{self as k, KeyInfo, KeyRecord, RateLimit};
 use crate::access::roles::scopes_for;
 use crate::access::tokens::Claims;
@@ -434,7 +434,8 @@ pub async fn update(
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RotateKey {
-    /// How long the old secret keeps working (default 86400)
+    /// How long the old secret keeps working (default 86400, at most ten years)
+    #[schema(maximum = 315_360_000)]
     overlap_seconds: Option<u64>,
 }
 
@@ -464,11 +465,7 @@ pub async fn rotate(
     if caller.key.id != id || caller.token.is_some() {
         caller.require(Scope::KeysWrite, &route)?;
     }
-    let overlap = json?
-        .map(|j| j.0)
-        .unwrap_or_default()
-        .overlap_seconds
-        .unwrap_or(86_400);
+    let overlap = overlap(json?.map(|j| j.0).unwrap_or_default().overlap_seconds)?;
     let _guard = log.access.write.lock().await;
     let stored = stored_key_in(&log, &id).await?;
     let rec = &stored.record;

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
+use super::overlap;
 use crate::audit::{self, Audit, CONFIG_CHANGE};
 use crate::clock::now_micros;
 use crate::error::ApiError;
@@ -39,7 +40,9 @@ pub async fn list(
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RotateSigning {
-    /// How long the old key keeps signing beside the new one (default 86400)
+    /// How long the old key keeps signing beside the new one (default
+    /// 86400, at most ten years)
+    #[schema(maximum = 315_360_000)]
     overlap_seconds: Option<u64>,
 }
 
@@ -61,11 +64,7 @@ pub async fn rotate(
     Ctx { caller, log, .. }: Ctx<scope::Signing>,
     json: Result<Option<ApiJson<RotateSigning>>, ApiError>,
 ) -> Result<Response, ApiError> {
-    let overlap = json?
-        .map(|j| j.0)
-        .unwrap_or_default()
-        .overlap_seconds
-        .unwrap_or(86_400);
+    let overlap = overlap(json?.map(|j| j.0).unwrap_or_default().overlap_seconds)?;
     let ring = log.signing_keys.clone();
     let now = now_micros();
     let rotation = tokio::task::spawn_blocking(move || {
