@@ -124,25 +124,24 @@ fn describe_scope(op: &mut Operation) {
     let Some(security) = op.security.as_mut() else {
         return;
     };
-    let needed: Vec<String> = serde_json::to_value(&*security)
+    // utoipa keeps a requirement's scheme → scopes map private; its JSON is
+    // `[{"bearer": ["read"]}]`, or `[{}]` for `security(())`.
+    let Some(requirements) = serde_json::to_value(&*security)
         .ok()
-        .and_then(|v| v.as_array().cloned())
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|req| req.get("bearer")?.as_array().cloned())
-        .flatten()
-        .filter_map(|s| s.as_str().map(String::from))
-        .collect();
-    let open = serde_json::to_value(&*security).ok().is_some_and(|v| {
-        v.as_array().is_some_and(|a| {
-            a.iter()
-                .all(|r| r.as_object().is_some_and(|o| o.is_empty()))
-        })
-    });
-    if open {
+        .and_then(|v| serde_json::from_value::<Vec<serde_json::Map<_, _>>>(v).ok())
+    else {
+        return;
+    };
+    if requirements.iter().all(|r| r.is_empty()) {
         security.clear();
         return;
     }
+    let needed: Vec<&str> = requirements
+        .iter()
+        .filter_map(|r| r.get("bearer")?.as_array())
+        .flatten()
+        .filter_map(|s| s.as_str())
+        .collect();
     if let [scope] = needed.as_slice() {
         op.description = Some(format!("Needs the `{scope}` scope (docs/access.md)."));
     }
