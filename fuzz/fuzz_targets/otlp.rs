@@ -11,11 +11,11 @@
 use libfuzzer_sys::fuzz_target;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
-use sealtrail_server::decode::PrepareWith;
-use sealtrail_server::otlp::budget::{self, Budget};
-use sealtrail_server::otlp::http::{decode, Encoding};
-use sealtrail_server::otlp::map::Origin;
-use sealtrail_server::otlp::prepare_span;
+use sealtrail_server::http::otlp::budget::{self, Budget};
+use sealtrail_server::http::otlp::http::{decode, Encoding};
+use sealtrail_server::http::otlp::map::Origin;
+use sealtrail_server::http::otlp::prepare_span;
+use sealtrail_server::pipeline::decode::PrepareWith;
 
 /// A small budget, so the refusal paths run too.
 const SMALL: Budget = Budget {

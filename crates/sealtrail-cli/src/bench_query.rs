@@ -15,8 +15,8 @@ use anyhow::{bail, Context};
 use hdrhistogram::Histogram;
 use sealtrail_keys::Backend;
 use sealtrail_server::checkpointer::Checkpointer;
+use sealtrail_server::filters::{format_day, parse_time};
 use sealtrail_server::metrics::Metrics;
-use sealtrail_server::query::{format_day, parse_time};
 use sealtrail_server::sequencer::{
     PreparedEvent, SealOutcome, Sequencer, SequencerConfig, TreeHead,
 };
@@ -173,10 +173,10 @@ fn prepare_chunk(
         .zip(salts)
         .map(|(i, salt)| {
             let bytes = event_json(i, a.agents, a.event_size, padding);
-            sealtrail_server::decode::prepare(
+            sealtrail_server::pipeline::decode::prepare(
                 &bytes,
                 // Synthetic events hold no personal data: no scanning.
-                sealtrail_server::decode::PrepareWith {
+                sealtrail_server::pipeline::decode::PrepareWith {
                     max_event_bytes: 1 << 20,
                     sensitive: None,
                 },

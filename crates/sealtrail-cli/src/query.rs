@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use sealtrail_client::{EventsQuery, QueriedEvent, StatsQuery};
-use sealtrail_server::query::{format_time, parse_time};
+use sealtrail_server::filters::{format_time, parse_time};
 use serde_json::{json, Value};
 
 use crate::ingest::{runtime, ServerArgs};

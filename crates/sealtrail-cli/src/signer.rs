@@ -11,7 +11,7 @@ use anyhow::Result;
 use clap::{Args, Subcommand, ValueEnum};
 use sealtrail_offline::signer::SignerAction as Action;
 use sealtrail_offline::signing_key::parse_overlap;
-use sealtrail_server::query::format_time;
+use sealtrail_server::filters::format_time;
 
 #[derive(Debug, Args)]
 pub struct SignerArgs {

@@ -12,7 +12,7 @@ use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use prost::Message;
-use sealtrail_server::otlp::budget::{count_json, count_protobuf, Budget};
+use sealtrail_server::http::otlp::budget::{count_json, count_protobuf, Budget};
 
 fn kv(key: &str, value: Any) -> KeyValue {
     KeyValue {

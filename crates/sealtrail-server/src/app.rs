@@ -1,113 +1,17 @@
-//! The HTTP application: routes, and `serve` (start, run, drain, stop).
+//! The server: start (open the data directory, every project's log, the
+//! listeners), run, drain and stop. The top layer: it wires `http` to
+//! `logs`, `access` and the TLS listeners.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{Context, Result};
-use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
-use axum::routing::{get, post};
-use axum::Router;
 use tokio::sync::watch;
 
 use crate::access::{Access, DEFAULT_PROJECT};
-use crate::error::ApiError;
+use crate::config::ServeOptions;
+use crate::logs::Root;
 use crate::metrics::Metrics;
-use crate::projects::Root;
-use crate::sequencer::SequencerConfig;
-use crate::state::Limits;
-use crate::{ingest, query, read};
-
-/// Everything `sealtrail serve` can be told.
-#[derive(Debug, Clone)]
-pub struct ServeOptions {
-    pub data: PathBuf,
-    pub listen: SocketAddr,
-    pub checkpoint_interval: Duration,
-    pub sequencer: SequencerConfig,
-    pub limits: Limits,
-    /// Serve `/tlog/*` without an API key.
-    pub public_tiles: bool,
-    /// Where the entries live.
-    pub backend: sealtrail_keys::Backend,
-    /// Where to serve OTLP/gRPC (off when `None`).
-    pub otlp_grpc_listen: Option<SocketAddr>,
-    /// PII and secrets scanning and the redaction policy.
-    pub pii: crate::sensitive::PiiOptions,
-    /// Each key's default token bucket (a key's own limit overrides it).
-    pub rate_limit: crate::access::keys::RateLimit,
-    /// How often access records are re-read and last-used times written.
-    pub access_upkeep: crate::access::UpkeepTimes,
-    /// Log every query, stats call, export and entry read by a person or
-    /// service as a `data_access` event (agents' reads never are).
-    pub audit_reads: bool,
-    /// Where the log's private key lives (data directory, a path, or an
-    /// external signer command).
-    pub signing: sealtrail_keys::SigningOptions,
-    /// Serve the API and OTLP/gRPC over TLS with this certificate (plain
-    /// HTTP when `None`).
-    pub tls: Option<crate::tls::TlsOptions>,
-}
-
-pub fn router(root: Root) -> Router {
-    let tlog = Router::new()
-        .route("/checkpoint", get(read::tlog_checkpoint))
-        .route("/tile/{*rest}", get(read::tlog_tile));
-    Router::new()
-        .route(
-            "/v1/events",
-            post(ingest::post_events).get(query::get_events),
-        )
-        .route("/v1/traces", post(crate::otlp::http::post_traces))
-        .route("/v1/stats", get(query::get_stats))
-        .route("/v1/exports", post(crate::export::post_export))
-        .route("/v1/checkpoint", get(read::get_checkpoint))
-        .route("/v1/entries/{index}", get(read::get_entry))
-        .route("/v1/entries/{index}/proof", get(read::get_proof))
-        .route("/v1/consistency", get(read::get_consistency))
-        .merge(crate::admin::routes())
-        .nest("/tlog", tlog.clone())
-        .nest("/projects/{project}/tlog", tlog)
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .route("/openapi.json", get(crate::openapi::get_openapi))
-        .fallback(|| async { ApiError::not_found("no such endpoint; see docs/api.md") })
-        .with_state(root)
-}
-
-async fn readyz(State(root): State<Root>) -> impl IntoResponse {
-    let Ok(log) = root.default_log() else {
-        return (StatusCode::SERVICE_UNAVAILABLE, "starting\n".to_string());
-    };
-    let store = log.store.clone();
-    match tokio::task::spawn_blocking(move || store.head()).await {
-        Ok(Ok(_)) => (StatusCode::OK, "ready\n".to_string()),
-        Ok(Err(e)) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("store unavailable: {e}\n"),
-        ),
-        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")),
-    }
-}
-
-async fn metrics(State(root): State<Root>) -> impl IntoResponse {
-    let queued: usize = root.logs().iter().map(|l| l.sequencer.queue_depth()).sum();
-    (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4",
-        )],
-        {
-            let mut text = root.metrics.render(queued);
-            root.access.counters.render(&mut text);
-            text
-        },
-    )
-}
 
 /// A running server: its address, and how to stop it.
 pub struct Running {
@@ -212,7 +116,7 @@ pub async fn start(opts: ServeOptions) -> Result<(Running, Option<String>)> {
         .with_context(|| format!("cannot listen on {}", opts.listen))?;
     let addr = listener.local_addr()?;
     let grpc = match opts.otlp_grpc_listen {
-        Some(at) => Some(crate::otlp::grpc::bind(at).await?),
+        Some(at) => Some(crate::http::otlp::grpc::bind(at).await?),
         None => None,
     };
     let otlp_grpc_addr = grpc.as_ref().map(|l| l.local_addr()).transpose()?;
@@ -221,7 +125,7 @@ pub async fn start(opts: ServeOptions) -> Result<(Running, Option<String>)> {
         None => None,
     };
     let grpc_task = grpc.map(|l| {
-        tokio::spawn(crate::otlp::grpc::serve(
+        tokio::spawn(crate::http::otlp::grpc::serve(
             l,
             grpc_tls,
             root.clone(),
@@ -243,7 +147,7 @@ pub async fn start(opts: ServeOptions) -> Result<(Running, Option<String>)> {
         shutdown_rx.clone(),
     ));
     let follow = shared.then(|| tokio::spawn(root.clone().follow_projects()));
-    let app = router(root.clone());
+    let app = crate::http::router(root.clone());
     let mut http_shutdown = shutdown_rx.clone();
     let task = tokio::spawn(async move {
         let stopped = async move {

@@ -1,16 +1,21 @@
 //! The one error shape every endpoint answers with:
 //! `{"error": {"code", "message", "field"?}}`, plus `Retry-After` where a
 //! retry can succeed.
+//!
+//! A leaf every layer returns: the status class is part of what went wrong
+//! (refused, absent, unavailable), so it is decided where the failure is
+//! known. It names only the `http` crate's vocabulary; `http::error` turns it
+//! into a response.
 
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+pub use ::http::StatusCode;
 use serde::Serialize;
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct ErrorBody {
     pub code: &'static str,
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub field: Option<String>,
 }
 
@@ -65,23 +70,6 @@ impl ApiError {
 
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
-    }
-}
-
-#[derive(Serialize)]
-struct Envelope<'a> {
-    error: &'a ErrorBody,
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let mut resp = (self.status, axum::Json(Envelope { error: &self.body })).into_response();
-        if let Some(s) = self.retry_after {
-            if let Ok(v) = HeaderValue::from_str(&s.to_string()) {
-                resp.headers_mut().insert(header::RETRY_AFTER, v);
-            }
-        }
-        resp
     }
 }
 

@@ -8,7 +8,7 @@
 //! Fail closed: a field the scanner cannot scan (too large, too deep) is
 //! replaced by a marker, never passed through.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result};
 use sealtrail_core::event::Event;
@@ -19,15 +19,7 @@ use serde_json::Value;
 /// File in the data directory holding the project's hashing key.
 pub const KEY_FILE: &str = "pii.key";
 
-/// How ingest treats sensitive data.
-#[derive(Debug, Clone, Default)]
-pub struct PiiOptions {
-    /// Turn scanning (and so redaction) off entirely.
-    pub disabled: bool,
-    /// A redaction policy document (JSON, docs/pii.md); the standard
-    /// policy when absent.
-    pub policy: Option<PathBuf>,
-}
+pub use crate::config::PiiOptions;
 
 /// The scanner and redactor of one log.
 pub struct Sensitive {

@@ -36,34 +36,13 @@ use tokio_rustls::TlsAcceptor;
 
 /// Longest time a client may take to finish its handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// How often [`CertStore::watch`] looks at the files by default.
-pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(2);
+pub use crate::config::DEFAULT_POLL_INTERVAL;
 /// ALPN on the API port: HTTP/2 first, HTTP/1.1 for everyone else.
 pub const ALPN_HTTP: &[&[u8]] = &[b"h2", b"http/1.1"];
 /// ALPN on the OTLP/gRPC port: gRPC is HTTP/2 only.
 pub const ALPN_GRPC: &[&[u8]] = &[b"h2"];
 
-/// Where the certificate and its key are.
-#[derive(Debug, Clone)]
-pub struct TlsOptions {
-    /// PEM: the server certificate first, then any intermediates.
-    pub cert: PathBuf,
-    /// PEM: the private key (PKCS#8, PKCS#1 or SEC1); may be the cert file.
-    pub key: PathBuf,
-    /// How often the files are checked for a change (zero: never; SIGHUP
-    /// still reloads).
-    pub poll_interval: Duration,
-}
-
-impl TlsOptions {
-    pub fn new(cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> TlsOptions {
-        TlsOptions {
-            cert: cert.into(),
-            key: key.into(),
-            poll_interval: DEFAULT_POLL_INTERVAL,
-        }
-    }
-}
+pub use crate::config::TlsOptions;
 
 /// Why a certificate or key could not be used.
 #[derive(Debug, thiserror::Error)]

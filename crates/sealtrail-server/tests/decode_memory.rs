@@ -15,10 +15,10 @@ use common::TestServer;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
 use prost::bytes::BufMut;
 use prost::Message;
-use sealtrail_server::decode::{decode, Framing, PrepareWith};
-use sealtrail_server::otlp::budget::Budget;
-use sealtrail_server::otlp::http::{decode as decode_otlp, Encoding};
-use sealtrail_server::state::Limits;
+use sealtrail_server::config::Limits;
+use sealtrail_server::http::otlp::budget::Budget;
+use sealtrail_server::http::otlp::http::{decode as decode_otlp, Encoding};
+use sealtrail_server::pipeline::decode::{decode, Framing, PrepareWith};
 
 /// The system allocator, counting live bytes and their peak.
 struct Counting;

@@ -206,7 +206,7 @@ async fn a_phone_number_as_session_becomes_one_token_for_the_whole_session() {
 
 #[test]
 fn events_whose_ids_are_machine_identifiers_are_accepted_unchanged() {
-    use sealtrail_server::decode::{prepare, PrepareWith};
+    use sealtrail_server::pipeline::decode::{prepare, PrepareWith};
     use sealtrail_server::sensitive::Sensitive;
     let sensitive = Sensitive::with(
         sealtrail_pii::RedactionPolicy::standard(),

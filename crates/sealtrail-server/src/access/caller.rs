@@ -1,23 +1,17 @@
 //! Who is calling: the bearer key (or session token) checked, rate-limited
-//! and resolved to the project the request acts on.
+//! and resolved to the project the request acts on. The transport reads
+//! the credential (`http::auth` from the `Authorization` header, the gRPC
+//! adapter from the call's metadata) and hands its text here.
 
 use std::time::Instant;
 
-use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, StatusCode};
 use sealtrail_core::hash::sha256;
 
 use super::keys::{self, KeyInfo, Unusable, TOKEN_PREFIX};
 use super::roles::{Role, Scope};
 use super::tokens::{Claims, TokenError};
 use super::{Access, DEFAULT_PROJECT};
-use crate::error::ApiError;
-use crate::projects::Root;
-use crate::state::AppState;
-
-/// The header naming the project a server-wide (owner) key acts on.
-pub const PROJECT_HEADER: &str = "sealtrail-project";
+use crate::error::{ApiError, StatusCode};
 
 /// The authenticated caller.
 #[derive(Debug, Clone)]
@@ -72,39 +66,9 @@ fn unusable(id: &str, why: Unusable) -> ApiError {
     }
 }
 
-/// The bearer value; never echoed back in any message.
-fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
-    let value = headers.get(header::AUTHORIZATION).ok_or_else(|| {
-        unauthorized(
-            "unauthorized",
-            "missing Authorization header; send `Authorization: Bearer <api key>`",
-        )
-    })?;
-    let value = value
-        .to_str()
-        .map_err(|_| unauthorized("unauthorized", "Authorization header is not valid ASCII"))?;
-    Ok(value
-        .strip_prefix("Bearer ")
-        .ok_or_else(|| unauthorized("unauthorized", "Authorization must use the Bearer scheme"))?
-        .trim())
-}
-
-/// Checks the `Authorization: Bearer` header, then the key's rate limit.
-pub async fn authenticate(access: &Access, headers: &HeaderMap) -> Result<Caller, ApiError> {
-    let found = check(access, headers);
-    let counter = match &found {
-        Err(e) if e.status == StatusCode::UNAUTHORIZED => Some(&access.counters.unauthorized),
-        Err(e) if e.status == StatusCode::TOO_MANY_REQUESTS => Some(&access.counters.rate_limited),
-        _ => None,
-    };
-    if let Some(c) = counter {
-        c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    }
-    found
-}
-
-fn check(access: &Access, headers: &HeaderMap) -> Result<Caller, ApiError> {
-    let text = bearer(headers)?;
+/// Checks a presented key or session token (its text, never echoed back
+/// in any message), then the key's rate limit.
+pub fn identify(access: &Access, text: &str) -> Result<Caller, ApiError> {
     let now = crate::clock::now_micros();
     let caller = if text.starts_with(TOKEN_PREFIX) {
         from_token(access, text, now)?
@@ -189,30 +153,6 @@ fn from_token(access: &Access, text: &str, now: u64) -> Result<Caller, ApiError>
     })
 }
 
-/// An authenticated request and the project log it acts on.
-pub struct Ctx {
-    pub caller: Caller,
-    pub log: AppState,
-}
-
-/// The project the `Sealtrail-Project` header names, if any.
-pub fn requested_project(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
-    headers
-        .get(PROJECT_HEADER)
-        .map(|v| {
-            v.to_str()
-                .ok()
-                .filter(|n| super::valid_project_name(n))
-                .ok_or_else(|| {
-                    ApiError::bad_request(
-                        "invalid_project",
-                        "Sealtrail-Project must be a project name ([a-z0-9][a-z0-9-]{0,62})",
-                    )
-                })
-        })
-        .transpose()
-}
-
 /// The project a request acts on: its key's, or for owner keys the one
 /// `asked` names (the header, or a path's `{project}`).
 pub fn project_of(caller: &Caller, asked: Option<&str>) -> Result<String, ApiError> {
@@ -224,20 +164,5 @@ pub fn project_of(caller: &Caller, asked: Option<&str>) -> Result<String, ApiErr
         ))),
         _ if caller.role().server_wide() => Ok(DEFAULT_PROJECT.to_string()),
         _ => Ok(caller.key.project.clone()),
-    }
-}
-
-/// The log a request of `caller` acts on.
-pub fn log_for(root: &Root, caller: &Caller, headers: &HeaderMap) -> Result<AppState, ApiError> {
-    root.log(&project_of(caller, requested_project(headers)?)?)
-}
-
-impl FromRequestParts<Root> for Ctx {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, root: &Root) -> Result<Self, ApiError> {
-        let caller = authenticate(&root.access, &parts.headers).await?;
-        let log = log_for(root, &caller, &parts.headers)?;
-        Ok(Ctx { caller, log })
     }
 }

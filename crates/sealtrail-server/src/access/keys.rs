@@ -18,17 +18,12 @@ pub const TOKEN_PREFIX: &str = "sts_";
 
 const ID_HEX: usize = 16;
 
-/// Per-key token bucket settings.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RateLimit {
-    pub per_second: f64,
-    pub burst: f64,
-}
+pub use crate::config::RateLimit;
 
 /// What anyone allowed to list keys may see: never the secret nor its hash.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct KeyInfo {
+    #[schema(pattern = "^([0-9a-f]{16}|legacy-[0-9a-f]{16})$")]
     pub id: String,
     pub name: String,
     pub role: Role,

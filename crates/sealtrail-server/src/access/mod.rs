@@ -1,5 +1,7 @@
 //! Identity and access (docs/access.md): keys, roles and scopes, session
-//! tokens, the agent registry, projects, rate limits and self-audit.
+//! tokens, the agent registry, projects and rate limits. No HTTP (the
+//! `http` layer reads the bearer header and hands its text here) and no
+//! writes to the log (self-audit events go through `audit` and the pipeline).
 //!
 //! Records live in the default project's store as JSON (`Store::put_access`)
 //! and in memory here; every change is written through. Nodes sharing a
@@ -13,9 +15,7 @@
 //! sees a key used, live in records of their own (`key_used`) and are
 //! merged on read, so they never carry an old copy of a key record back.
 
-pub mod audit;
 pub mod caller;
-pub mod enforce;
 pub mod keys;
 pub mod rate;
 pub mod roles;
@@ -37,7 +37,8 @@ use keys::{KeyInfo, KeyRecord, RateLimit};
 use rate::RateLimiter;
 use tokens::TokenKey;
 
-pub use caller::{Caller, Ctx};
+pub use crate::config::UpkeepTimes;
+pub use caller::Caller;
 pub use roles::{Role, Scope};
 
 pub const KIND_KEY: &str = "key";
@@ -80,7 +81,8 @@ pub const DEFAULT_PROJECT: &str = "default";
 /// The agent id of sealtrail's own events: nobody else may write as it.
 pub const SELF_AGENT: &str = "sealtrail";
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = Project)]
 pub struct ProjectRecord {
     pub name: String,
     pub created: u64,
@@ -757,25 +759,6 @@ pub fn bootstrap_owner(store: &dyn Store) -> anyhow::Result<String> {
 /// directory's first owner key, made while the directory is initialised.
 pub fn owner_key_maker(store: &dyn Store) -> Result<String, sealtrail_keys::BoxError> {
     bootstrap_owner(store).map_err(Into::into)
-}
-
-/// How often [`upkeep`] works. Only tests change these: a short flush
-/// interval is how a test makes last-used writes race with other changes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct UpkeepTimes {
-    /// Every record re-read (nodes sharing a database only).
-    pub reload: std::time::Duration,
-    /// Last-used times written.
-    pub flush_last_used: std::time::Duration,
-}
-
-impl Default for UpkeepTimes {
-    fn default() -> Self {
-        UpkeepTimes {
-            reload: std::time::Duration::from_secs(1),
-            flush_last_used: std::time::Duration::from_secs(60),
-        }
-    }
 }
 
 /// Background care of the access records: last-used times written every

@@ -153,32 +153,7 @@ pub enum SubmitError {
     Stopped,
 }
 
-/// Tuning of the sequencer.
-#[derive(Debug, Clone)]
-pub struct SequencerConfig {
-    /// Most events in one batch (one transaction). 2048 measured ~5% faster
-    /// than 4096 end to end (more overlap between sealing and writing).
-    pub batch_max: usize,
-    /// How long to wait for more events after the first one (0: never wait).
-    pub linger: Duration,
-    /// Most events waiting to be sealed before submissions get `Overloaded`.
-    pub queue_limit: usize,
-    /// The store is shared with other server nodes: a batch that loses the
-    /// race for the log head (`Conflict`) is sealed again on the new head
-    /// instead of failing. Costs a copy of each event until it commits.
-    pub shared_store: bool,
-}
-
-impl Default for SequencerConfig {
-    fn default() -> Self {
-        SequencerConfig {
-            batch_max: 2048,
-            linger: Duration::ZERO,
-            queue_limit: 200_000,
-            shared_store: false,
-        }
-    }
-}
+pub use crate::config::SequencerConfig;
 
 /// The committed tree, published after every batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

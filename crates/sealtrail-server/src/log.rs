@@ -1,40 +1,21 @@
-//! Shared state of the HTTP handlers.
+//! One project's log as every layer above it sees it: its store,
+//! sequencer, tiles, signed checkpoints, keys and the options it runs with.
+//! `logs` opens and closes them; the pipeline writes through them; the
+//! HTTP handlers read through them. (The type keeps the name it had when
+//! only the handlers held it.)
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use sealtrail_store::Store;
 use tokio::sync::{watch, Notify};
 
 use crate::access::Access;
 use crate::checkpointer::Signed;
+use crate::config::Limits;
 use crate::metrics::Metrics;
+use crate::sensitive::Sensitive;
 use crate::sequencer::Sequencer;
 use crate::tiles::StoreTiles;
-
-/// Request and event size limits (DESIGN §3: bad input gets a clear 4xx).
-#[derive(Debug, Clone)]
-pub struct Limits {
-    /// Largest request body in bytes (413 beyond).
-    pub max_body_bytes: usize,
-    /// Most events in one request (413 beyond).
-    pub max_events_per_request: usize,
-    /// Largest single event in bytes (that event is rejected).
-    pub max_event_bytes: usize,
-    /// How long `?wait=checkpoint` may hold a request.
-    pub wait_timeout: Duration,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_body_bytes: 16 << 20,
-            max_events_per_request: 10_000,
-            max_event_bytes: 1 << 20,
-            wait_timeout: Duration::from_secs(30),
-        }
-    }
-}
 
 /// One project's log, as the handlers see it.
 #[derive(Clone)]
@@ -58,5 +39,5 @@ pub struct AppState {
     /// The log's signing keys (rotation, history).
     pub signing_keys: Arc<sealtrail_keys::KeyRing>,
     /// PII and secrets scanning with the redaction policy; `None` when off.
-    pub sensitive: Option<Arc<crate::sensitive::Sensitive>>,
+    pub sensitive: Option<Arc<Sensitive>>,
 }

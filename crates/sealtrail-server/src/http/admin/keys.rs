@@ -7,41 +7,75 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa::ToSchema;
 
-use super::{body, snapshot};
-use crate::access::audit::{self, Audit, ACCESS_CHANGE};
+use super::{body, overlap, snapshot};
 use crate::access::keys::{self as k, KeyInfo, KeyRecord, RateLimit};
 use crate::access::roles::scopes_for;
 use crate::access::tokens::Claims;
-use crate::access::{Caller, Ctx, Role, Scope, Stored, SELF_AGENT};
+use crate::access::{Caller, Role, Scope, Stored, SELF_AGENT};
+use crate::audit::{self, Audit, ACCESS_CHANGE};
 use crate::clock::now_micros;
 use crate::error::ApiError;
-use crate::extract::ApiJson;
+use crate::http::auth::{scope, Ctx};
+use crate::http::error::Envelope;
+use crate::http::extract::ApiJson;
+use crate::http::openapi::{JsonBodyRefusals, Refusals};
+use crate::log::AppState;
 
 const DAY_MICROS: u64 = 86_400_000_000;
 /// Auditor keys are time-boxed: at most this long.
 const AUDITOR_MAX_MICROS: u64 = 366 * DAY_MICROS;
 
-pub async fn whoami(Ctx { caller, log }: Ctx) -> Json<serde_json::Value> {
-    Json(json!({
-        "id": caller.key.id,
-        "name": caller.key.name,
-        "role": caller.key.role,
-        "scopes": caller.key.scopes,
-        "project": log.project,
-        "agent": caller.key.agent,
-        "expires": caller.token.as_ref().map(|t| t.e).or(caller.key.expires),
-        "session": caller.token.as_ref().map(|t| t.s.clone()),
-    }))
+/// The calling key. Members in name order: the order this answer always
+/// had (it was a JSON map).
+#[derive(Serialize, ToSchema)]
+pub struct Whoami {
+    agent: Option<String>,
+    expires: Option<u64>,
+    id: String,
+    name: String,
+    project: String,
+    role: Role,
+    scopes: Vec<Scope>,
+    session: Option<String>,
 }
 
-#[derive(Serialize)]
+#[utoipa::path(
+    get,
+    path = "/v1/whoami",
+    tag = "access",
+    summary = "The calling key: id, role, scopes, project",
+    responses((status = 200, description = "The key", body = Whoami), Refusals)
+)]
+pub async fn whoami(Ctx { caller, log, .. }: Ctx<scope::Authenticated>) -> Json<Whoami> {
+    Json(Whoami {
+        agent: caller.key.agent,
+        expires: caller.token.as_ref().map(|t| t.e).or(caller.key.expires),
+        id: caller.key.id,
+        name: caller.key.name,
+        project: log.project,
+        role: caller.key.role,
+        scopes: caller.key.scopes,
+        session: caller.token.map(|t| t.s),
+    })
+}
+
+#[derive(Serialize, ToSchema)]
 pub struct KeyList {
     keys: Vec<KeyInfo>,
 }
 
-pub async fn list(Ctx { caller, log }: Ctx) -> Result<Json<KeyList>, ApiError> {
-    caller.require(Scope::KeysRead, "GET /v1/keys")?;
+#[utoipa::path(
+    get,
+    path = "/v1/keys",
+    operation_id = "list_keys",
+    tag = "access",
+    summary = "List the project's API keys (never secrets)",
+    security(("bearer" = ["keys:read"])),
+    responses((status = 200, description = "Keys", body = KeyList), Refusals)
+)]
+pub async fn list(Ctx { log, .. }: Ctx<scope::KeysRead>) -> Result<Json<KeyList>, ApiError> {
     Ok(Json(KeyList {
         keys: log.access.keys(Some(&log.project)),
     }))
@@ -49,7 +83,7 @@ pub async fn list(Ctx { caller, log }: Ctx) -> Result<Json<KeyList>, ApiError> {
 
 /// A key of the request's project, or 404 (keys of other projects are not
 /// there, as far as this caller can tell).
-fn key_in(log: &crate::state::AppState, id: &str) -> Result<KeyRecord, ApiError> {
+fn key_in(log: &AppState, id: &str) -> Result<KeyRecord, ApiError> {
     log.access
         .key(id)
         .filter(|r| r.info.project == log.project)
@@ -60,10 +94,7 @@ fn key_in(log: &crate::state::AppState, id: &str) -> Result<KeyRecord, ApiError>
 
 /// A key of the request's project as stored now (a change is made on
 /// this, never on the copy held in memory), or 404.
-async fn stored_key_in(
-    log: &crate::state::AppState,
-    id: &str,
-) -> Result<Stored<KeyRecord>, ApiError> {
+async fn stored_key_in(log: &AppState, id: &str) -> Result<Stored<KeyRecord>, ApiError> {
     log.access
         .stored_key(id)
         .await?
@@ -73,17 +104,33 @@ async fn stored_key_in(
         })
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/keys/{id}",
+    operation_id = "show_key",
+    tag = "access",
+    summary = "One key (or the calling key itself)",
+    security(("bearer" = ["keys:read"])),
+    params(("id" = String, Path, description = "Key id")),
+    responses(
+        (status = 200, description = "The key", body = KeyInfo),
+        (status = 404, description = "No such key in this project", body = Envelope),
+        Refusals
+    )
+)]
 pub async fn show(
-    Ctx { caller, log }: Ctx,
+    Ctx {
+        caller, log, route, ..
+    }: Ctx<scope::Authenticated>,
     Path(id): Path<String>,
 ) -> Result<Json<KeyInfo>, ApiError> {
     if caller.key.id != id {
-        caller.require(Scope::KeysRead, "GET /v1/keys/{id}")?;
+        caller.require(Scope::KeysRead, &route)?;
     }
     Ok(Json(key_in(&log, &id)?.info))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKey {
     name: String,
@@ -97,9 +144,9 @@ pub struct CreateKey {
     rate_limit: Option<RateLimit>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct NewKey {
-    /// The secret: shown in this answer only.
+    /// The secret; shown in this answer only
     key: String,
     info: KeyInfo,
 }
@@ -212,11 +259,20 @@ fn new_secret(role: Role) -> Result<k::NewSecret, ApiError> {
     k::generate(role).map_err(|e| ApiError::internal(format!("no randomness for a key: {e}")))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/keys",
+    operation_id = "create_key",
+    tag = "access",
+    summary = "Create an API key; the secret is in this answer only",
+    security(("bearer" = ["keys:write"])),
+    request_body = CreateKey,
+    responses((status = 201, description = "Created", body = NewKey), JsonBodyRefusals)
+)]
 pub async fn create(
-    Ctx { caller, log }: Ctx,
+    Ctx { caller, log, .. }: Ctx<scope::KeysWrite>,
     json: Result<Json<CreateKey>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    caller.require(Scope::KeysWrite, "POST /v1/keys")?;
     let req = body(json)?;
     may_grant(&caller, req.role)?;
     check_name(&req.name)?;
@@ -276,7 +332,7 @@ pub async fn create(
         .into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KeyUpdate {
     name: Option<String>,
@@ -287,12 +343,27 @@ pub struct KeyUpdate {
     rate_limit: Option<RateLimit>,
 }
 
+#[utoipa::path(
+    patch,
+    path = "/v1/keys/{id}",
+    operation_id = "update_key",
+    tag = "access",
+    summary = "Change a key's name, role, scopes, expiry or rate limit (logged with before and after)",
+    security(("bearer" = ["keys:write"])),
+    params(("id" = String, Path, description = "Key id")),
+    request_body = KeyUpdate,
+    responses(
+        (status = 200, description = "The key", body = KeyInfo),
+        (status = 404, description = "No such key", body = Envelope),
+        (status = 409, description = "Changed on another node meanwhile; nothing was changed: retry", body = Envelope),
+        JsonBodyRefusals
+    )
+)]
 pub async fn update(
-    Ctx { caller, log }: Ctx,
+    Ctx { caller, log, .. }: Ctx<scope::KeysWrite>,
     Path(id): Path<String>,
     json: Result<Json<KeyUpdate>, JsonRejection>,
 ) -> Result<Json<KeyInfo>, ApiError> {
-    caller.require(Scope::KeysWrite, "PATCH /v1/keys/{id}")?;
     let req = body(json)?;
     let _guard = log.access.write.lock().await;
     let stored = stored_key_in(&log, &id).await?;
@@ -360,25 +431,41 @@ pub async fn update(
     Ok(Json(log.access.with_last_used(after)))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RotateKey {
+    /// How long the old secret keeps working (default 86400, at most ten years)
+    #[schema(maximum = 315_360_000)]
     overlap_seconds: Option<u64>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/keys/{id}/rotate",
+    operation_id = "rotate_key",
+    tag = "access",
+    summary = "Rotate a key: a new secret; the old one works until the overlap ends",
+    security(("bearer" = ["keys:write"])),
+    params(("id" = String, Path, description = "Key id")),
+    request_body(content = Option<RotateKey>),
+    responses(
+        (status = 201, description = "The new key", body = NewKey),
+        (status = 404, description = "No such key", body = Envelope),
+        (status = 409, description = "Revoked or expired, or changed on another node meanwhile (retry)", body = Envelope),
+        JsonBodyRefusals
+    )
+)]
 pub async fn rotate(
-    Ctx { caller, log }: Ctx,
+    Ctx {
+        caller, log, route, ..
+    }: Ctx<scope::Authenticated>,
     Path(id): Path<String>,
     json: Result<Option<ApiJson<RotateKey>>, ApiError>,
 ) -> Result<Response, ApiError> {
     if caller.key.id != id || caller.token.is_some() {
-        caller.require(Scope::KeysWrite, "POST /v1/keys/{id}/rotate")?;
+        caller.require(Scope::KeysWrite, &route)?;
     }
-    let overlap = json?
-        .map(|j| j.0)
-        .unwrap_or_default()
-        .overlap_seconds
-        .unwrap_or(86_400);
+    let overlap = overlap(json?.map(|j| j.0).unwrap_or_default().overlap_seconds)?;
     let _guard = log.access.write.lock().await;
     let stored = stored_key_in(&log, &id).await?;
     let rec = &stored.record;
@@ -443,12 +530,29 @@ pub async fn rotate(
         .into_response())
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v1/keys/{id}",
+    operation_id = "revoke_key",
+    tag = "access",
+    summary = "Revoke a key at once (also allowed to the key itself)",
+    security(("bearer" = ["keys:write"])),
+    params(("id" = String, Path, description = "Key id")),
+    responses(
+        (status = 200, description = "The revoked key", body = KeyInfo),
+        (status = 404, description = "No such key", body = Envelope),
+        (status = 409, description = "Changed on another node meanwhile; nothing was changed: retry", body = Envelope),
+        Refusals
+    )
+)]
 pub async fn revoke(
-    Ctx { caller, log }: Ctx,
+    Ctx {
+        caller, log, route, ..
+    }: Ctx<scope::Authenticated>,
     Path(id): Path<String>,
 ) -> Result<Json<KeyInfo>, ApiError> {
     if caller.key.id != id || caller.token.is_some() {
-        caller.require(Scope::KeysWrite, "DELETE /v1/keys/{id}")?;
+        caller.require(Scope::KeysWrite, &route)?;
     }
     let _guard = log.access.write.lock().await;
     let stored = stored_key_in(&log, &id).await?;
@@ -482,7 +586,7 @@ pub async fn revoke(
 
 /// Revokes a key written by a rotation whose second half failed. Nobody
 /// holds its secret; this is defence in depth, so a failure is only logged.
-async fn disable_orphan(log: &crate::state::AppState, caller: &Caller, rec: KeyRecord) {
+async fn disable_orphan(log: &AppState, caller: &Caller, rec: KeyRecord) {
     let id = rec.info.id.clone();
     let written = Stored::of(&rec);
     let mut revoked = rec;
@@ -504,7 +608,7 @@ const REVOKE_ATTEMPTS: usize = 5;
 /// node changed it meanwhile (revoking is idempotent, so redoing it is
 /// safe). False if it was revoked already.
 async fn revoke_stored(
-    log: &crate::state::AppState,
+    log: &AppState,
     caller: &Caller,
     id: &str,
     now: u64,
@@ -531,7 +635,7 @@ async fn revoke_stored(
 
 /// Revokes every key bound to `agent` (its retirement).
 pub(crate) async fn revoke_agent_keys(
-    log: &crate::state::AppState,
+    log: &AppState,
     caller: &Caller,
     agent: &str,
 ) -> Result<Vec<String>, ApiError> {
@@ -548,15 +652,37 @@ pub(crate) async fn revoke_agent_keys(
     Ok(revoked)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenRequest {
     session: String,
+    /// Seconds the token lives (default 3600, at most 86400)
+    #[schema(maximum = 86400)]
     ttl_seconds: Option<u64>,
 }
 
+/// A session token. Members in name order: the order this answer always
+/// had (it was a JSON map).
+#[derive(Serialize, ToSchema)]
+pub struct SessionToken {
+    agent: String,
+    expires: u64,
+    session: String,
+    token: String,
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/tokens",
+    tag = "access",
+    summary = "Mint a session token from an agent key, for one session",
+    security(("bearer" = ["ingest"])),
+    request_body = TokenRequest,
+    responses((status = 201, description = "The token", body = SessionToken), JsonBodyRefusals)
+)]
+
 pub async fn mint_token(
-    Ctx { caller, log }: Ctx,
+    Ctx { caller, log, .. }: Ctx<scope::Ingest>,
     json: Result<Json<TokenRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Some(agent) = caller.key.agent.clone().filter(|_| caller.token.is_none()) else {
@@ -564,7 +690,6 @@ pub async fn mint_token(
             "session tokens are minted from an agent key (sta_…), not from this key",
         ));
     };
-    caller.require(Scope::Ingest, "POST /v1/tokens")?;
     let req = body(json)?;
     if req.session.is_empty()
         || req.session.len() > 256
@@ -605,7 +730,12 @@ pub async fn mint_token(
     let token = log.access.tokens.mint(&claims);
     Ok((
         StatusCode::CREATED,
-        Json(json!({"token": token, "expires": e, "agent": agent, "session": req.session})),
+        Json(SessionToken {
+            agent,
+            expires: e,
+            session: req.session,
+            token,
+        }),
     )
         .into_response())
 }

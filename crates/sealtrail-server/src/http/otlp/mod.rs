@@ -16,10 +16,12 @@ use std::sync::atomic::Ordering;
 use axum::http::StatusCode;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 
-use crate::decode::{prepare, salts, PrepareWith};
+use crate::access::Caller;
 use crate::error::ApiError;
+use crate::log::AppState;
+use crate::pipeline::decode::{prepare, salts, PrepareWith};
+use crate::pipeline::{enrich, seal};
 use crate::sequencer::{PreparedEvent, SealOutcome};
-use crate::state::AppState;
 use map::Origin;
 
 /// How many rejection reasons the partial-success message names.
@@ -39,7 +41,7 @@ pub struct Exported {
 /// become a valid event is counted as rejected; the others are sealed.
 pub async fn export(
     state: &AppState,
-    caller: &crate::access::Caller,
+    caller: &Caller,
     request: &ExportTraceServiceRequest,
 ) -> Result<Exported, ApiError> {
     let total: usize = request
@@ -73,7 +75,7 @@ pub async fn export(
             };
             for (span, salt) in ss.spans.iter().zip(salts.by_ref()) {
                 let checked = prepare_span(origin, span, with, salt).and_then(|mut p| {
-                    crate::access::enforce::check(state, caller, &mut p)
+                    enrich::check(state, caller, &mut p)
                         .map(|()| p)
                         .map_err(|e| e.message)
                 });
@@ -93,7 +95,7 @@ pub async fn export(
     metrics
         .events_rejected
         .fetch_add(rejected as u64, Ordering::Relaxed);
-    let outcomes = crate::ingest::seal(state, prepared).await?;
+    let outcomes = seal(state, prepared).await?;
     let duplicates = outcomes
         .iter()
         .filter(|o| matches!(o, SealOutcome::Duplicate(_)))

@@ -25,8 +25,9 @@ use super::budget::{self, Budget};
 use super::{export, rpc};
 use crate::access::{Caller, Scope};
 use crate::error::ApiError;
-use crate::projects::Root;
-use crate::state::AppState;
+use crate::http::auth::admit;
+use crate::log::AppState;
+use crate::logs::Root;
 
 /// The one method of `TraceService`.
 const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
@@ -69,10 +70,7 @@ impl NamedService for TraceGrpc {
 /// The same bearer-key check as HTTP (scopes, project, rate limit,
 /// revoked and expired keys, the auth counters), on the call's headers.
 async fn authorize(root: &Root, headers: &HeaderMap) -> Result<(Caller, AppState), ApiError> {
-    let caller = crate::access::caller::authenticate(&root.access, headers).await?;
-    caller.require(Scope::Ingest, "OTLP/gRPC Export")?;
-    let state = crate::access::caller::log_for(root, &caller, headers)?;
-    Ok((caller, state))
+    admit(root, headers, Some(Scope::Ingest), "OTLP/gRPC Export").await
 }
 
 impl tower::Service<HttpRequest<Body>> for TraceGrpc {

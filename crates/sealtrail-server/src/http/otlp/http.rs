@@ -5,7 +5,7 @@
 
 use std::io::Read;
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -14,7 +14,8 @@ use prost::Message;
 use super::budget::{self, Budget, BudgetError};
 use super::{export, rpc, Exported};
 use crate::error::ApiError;
-use crate::projects::Root;
+use crate::http::auth::{scope, Ctx};
+use crate::http::openapi::{AnyObject, Binary};
 
 /// The two OTLP/HTTP encodings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,14 +48,75 @@ impl Encoding {
     }
 }
 
-pub async fn post_traces(State(root): State<Root>, request: Request) -> Response {
+/// The refusals of `POST /v1/traces`: a `google.rpc.Status` in the
+/// request's encoding.
+pub struct OtlpRefusals;
+
+impl utoipa::IntoResponses for OtlpRefusals {
+    fn responses() -> std::collections::BTreeMap<
+        String,
+        utoipa::openapi::RefOr<utoipa::openapi::response::Response>,
+    > {
+        use utoipa::openapi::{Content, Ref, ResponseBuilder};
+        use utoipa::PartialSchema;
+        [
+            ("400", "Undecodable"),
+            ("401", "Missing, unknown, revoked or expired key (`unauthorized`, `key_revoked`, `key_expired`, `token_expired`)"),
+            ("403", "The key lacks the scope this endpoint needs (`forbidden`), or may not act on that project"),
+            ("413", "Too large"),
+            ("415", "Unsupported media type"),
+            ("429", "Over the key's rate limit (`rate_limited`), with Retry-After"),
+            ("503", "Overloaded or storage unavailable, with Retry-After"),
+        ]
+        .into_iter()
+        .map(|(code, text)| {
+            let r = ResponseBuilder::new()
+                .description(text)
+                .content(
+                    "application/json",
+                    Content::new(Some(Ref::from_schema_name("RpcStatus"))),
+                )
+                .content("application/x-protobuf", Content::new(Some(Binary::schema())))
+                .build();
+            (code.to_string(), r.into())
+        })
+        .collect()
+    }
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/traces",
+    tag = "ingest",
+    summary = "OTLP/HTTP trace ingest (protobuf or JSON, optionally gzip)",
+    security(("bearer" = ["ingest"])),
+    request_body(content(
+        (inline(Binary) = "application/x-protobuf"),
+        (inline(AnyObject) = "application/json")
+    )),
+    responses(
+        (
+            status = 200,
+            description = "ExportTraceServiceResponse, with partial_success naming rejected spans",
+            content(
+                (inline(AnyObject) = "application/json"),
+                (inline(Binary) = "application/x-protobuf")
+            )
+        ),
+        OtlpRefusals
+    )
+)]
+/// `POST /v1/traces`. The caller's refusal (401, 403, 429, a bad project)
+/// is taken as a value, to be answered in the request's encoding like
+/// every other error here.
+pub async fn post_traces(ctx: Result<Ctx<scope::Ingest>, ApiError>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     // Errors are answered in the request's encoding; JSON when unknown.
     let encoding = Encoding::from_headers(&parts.headers);
     let answer = async {
-        let caller = crate::access::caller::authenticate(&root.access, &parts.headers).await?;
-        caller.require(crate::access::Scope::Ingest, "POST /v1/traces")?;
-        let state = crate::access::caller::log_for(&root, &caller, &parts.headers)?;
+        let Ctx {
+            caller, log: state, ..
+        } = ctx?;
         let encoding = encoding.ok_or_else(|| {
             ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,

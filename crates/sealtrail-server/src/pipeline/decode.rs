@@ -1,12 +1,12 @@
-//! Request bodies → events, each validated on its own so one bad event does
-//! not sink the others (DESIGN §3).
+//! Decode: request bodies → events, each validated on its own so one bad
+//! event does not sink the others (DESIGN §3), scanned for sensitive data
+//! and redacted (`sensitive`) before anything is sealed.
 
-use axum::http::StatusCode;
 use sealtrail_core::event::Event;
 use sealtrail_core::jcs::{self, ParseLimits};
 use serde_json::value::RawValue;
 
-use crate::error::{ApiError, ErrorBody};
+use crate::error::{ApiError, ErrorBody, StatusCode};
 use crate::sensitive::Sensitive;
 use crate::sequencer::PreparedEvent;
 

@@ -34,20 +34,23 @@ use sealtrail_core::tlog_proof::TlogProof;
 use sealtrail_store::query::MAX_LIMIT;
 use sealtrail_store::{EventQuery, QueryEvent, Store};
 use serde::Deserialize;
+use utoipa::ToSchema;
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipWriter};
 
-use crate::access::audit::read_access;
-use crate::access::{Ctx, Scope};
+use super::auth::{scope, Ctx};
+use super::openapi::{Binary, JsonBodyRefusals};
+use crate::access::Scope;
+use crate::audit::read_access;
 use crate::checkpointer::Signed;
 use crate::clock::now_micros;
 use crate::error::ApiError;
 use crate::filters::{RawFilters, TimeInput};
-use crate::state::AppState;
+use crate::log::AppState;
 use crate::tiles::StoreTiles;
 
 /// A time as µs since the epoch, or as text (RFC 3339 or µs digits).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum TimeValue {
     Micros(u64),
@@ -55,7 +58,7 @@ pub enum TimeValue {
 }
 
 /// The body of `POST /v1/exports`.
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExportRequest {
     pub from: Option<TimeValue>,
@@ -140,11 +143,24 @@ fn vkey_for(keys: &sealtrail_keys::KeyRing, note: &[u8]) -> String {
 }
 
 /// `POST /v1/exports`: the bundle, as `application/zip`.
+#[utoipa::path(
+    post,
+    path = "/v1/exports",
+    tag = "read",
+    summary = "Export an evidence bundle (zip) for a query",
+    security(("bearer" = ["export"])),
+    request_body = ExportRequest,
+    responses(
+        (status = 200, description = "The bundle", content_type = "application/zip", body = inline(Binary)),
+        JsonBodyRefusals
+    )
+)]
 pub async fn post_export(
-    Ctx { caller, log: state }: Ctx,
+    Ctx {
+        caller, log: state, ..
+    }: Ctx<scope::Export>,
     body: Result<Json<ExportRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    caller.require(Scope::Export, "POST /v1/exports")?;
     let Json(req) = body.map_err(|e| {
         ApiError::bad_request(
             "invalid_request",

@@ -9,11 +9,14 @@ use sealtrail_store::query::{DAY_MICROS, MAX_LIMIT};
 use sealtrail_store::{EventQuery, StatsGroup, StatsQuery};
 use serde::Serialize;
 use serde_json::Value;
+use utoipa::ToSchema;
 
-use crate::access::audit::{params_object, read_access};
-use crate::access::{Ctx, Scope};
+use super::auth::{scope, Ctx};
+use super::openapi::Refusals;
+use crate::access::Scope;
+use crate::audit::{params_object, read_access};
 use crate::error::ApiError;
-pub use crate::filters::{format_day, format_time, parse_time};
+use crate::filters::{format_day, format_time};
 use crate::filters::{FilterError, Filters, RawFilters, TimeInput};
 
 fn bad(field: &str, message: impl Into<String>) -> ApiError {
@@ -162,11 +165,12 @@ fn event_query(p: &Params) -> Result<EventQuery, ApiError> {
     })
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct EventItem {
     index: u64,
     time: u64,
     leaf_hash: String,
+    #[schema(value_type = Object)]
     header: Value,
     /// With `include=body`: the event, or `null` once erased.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -175,7 +179,8 @@ pub struct EventItem {
     salt: Option<Value>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = EventsPage)]
 pub struct EventsResponse {
     events: Vec<EventItem>,
     next_cursor: Option<u64>,
@@ -190,15 +195,43 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// `GET /v1/events`: one page of entries matching every filter given.
+#[utoipa::path(
+    get,
+    path = "/v1/events",
+    tag = "read",
+    summary = "Query the log: one page of entries matching every filter",
+    security(("bearer" = ["read"])),
+    params(
+        ("from" = Option<String>, Query, description = "Start of the time range (RFC 3339 or microseconds), inclusive"),
+        ("to" = Option<String>, Query, description = "End of the time range, exclusive"),
+        ("agent" = Option<String>, Query, description = "agent.id"),
+        ("session" = Option<String>, Query, description = "session"),
+        ("kind" = Option<String>, Query, description = "Event kind"),
+        ("action" = Option<String>, Query, description = "action"),
+        ("tool" = Option<String>, Query, description = "tool.name"),
+        ("outcome" = Option<String>, Query, description = "success | failure | denied | pending"),
+        ("data_class" = Option<String>, Query, description = "A data class (pii, pci, …)"),
+        ("subject" = Option<String>, Query, description = "A data subject's keyed MAC (64 hex digits)"),
+        ("scope" = Option<String>, Query, description = "in_scope | out_of_scope (any reason) | unregistered_agent | an exact verdict"),
+        ("cursor" = Option<String>, Query, description = "From the previous page's next_cursor"),
+        ("limit" = Option<i64>, Query, description = "Page size (1–1000)"),
+        ("include" = Option<String>, Query, description = "`body`: include event bodies (needs `bodies`)")
+    ),
+    responses((status = 200, description = "A page", body = EventsResponse), Refusals)
+)]
 pub async fn get_events(
-    Ctx { caller, log: state }: Ctx,
+    Ctx {
+        caller,
+        log: state,
+        route,
+        ..
+    }: Ctx<scope::Read>,
     q: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Json<EventsResponse>, ApiError> {
-    caller.require(Scope::Read, "GET /v1/events")?;
     let audit = q.as_ref().map(|q| params_object(&q.0)).unwrap_or_default();
     let query = event_query(&Params::new(q, EVENT_PARAMS)?)?;
     if query.include_bodies {
-        caller.require(Scope::Bodies, "GET /v1/events?include=body")?;
+        caller.require(Scope::Bodies, &format!("{route}?include=body"))?;
     }
     read_access(&state, &caller, "log.query", audit).await?;
     let store = state.store.clone();
@@ -283,19 +316,37 @@ fn stats_query(p: &Params) -> Result<StatsQuery, ApiError> {
     })
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct StatsResponse {
     group_by: Vec<&'static str>,
+    #[schema(value_type = Vec<Object>)]
     rows: Vec<serde_json::Map<String, Value>>,
     total: u64,
 }
 
 /// `GET /v1/stats`: entry counts, grouped.
+#[utoipa::path(
+    get,
+    path = "/v1/stats",
+    tag = "read",
+    summary = "Entry counts grouped by agent, kind, outcome and/or day",
+    security(("bearer" = ["read"])),
+    params(
+        ("group_by" = String, Query, description = "Comma-separated: agent, kind, outcome, day"),
+        ("from" = Option<String>, Query, description = "Day-aligned start"),
+        ("to" = Option<String>, Query, description = "Day-aligned end"),
+        ("agent" = Option<String>, Query, description = "agent.id"),
+        ("kind" = Option<String>, Query, description = "kind"),
+        ("outcome" = Option<String>, Query, description = "outcome")
+    ),
+    responses((status = 200, description = "Rows and total", body = StatsResponse), Refusals)
+)]
 pub async fn get_stats(
-    Ctx { caller, log: state }: Ctx,
+    Ctx {
+        caller, log: state, ..
+    }: Ctx<scope::Read>,
     q: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Json<StatsResponse>, ApiError> {
-    caller.require(Scope::Read, "GET /v1/stats")?;
     let audit = q.as_ref().map(|q| params_object(&q.0)).unwrap_or_default();
     let query = stats_query(&Params::new(q, STATS_PARAMS)?)?;
     read_access(&state, &caller, "log.stats", audit).await?;

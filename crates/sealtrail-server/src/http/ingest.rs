@@ -2,19 +2,23 @@
 
 use std::sync::atomic::Ordering;
 
-use crate::extract::ApiQuery;
 use axum::body::Body;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-use crate::access::{Ctx, Scope};
-use crate::decode::{decode, Framing};
+use super::auth::{scope, Ctx};
+use super::extract::ApiQuery;
+use super::openapi::{EventOrEvents, IngestRefusals};
 use crate::error::{ApiError, ErrorBody};
+use crate::log::AppState;
+use crate::pipeline::decode::{decode, Framing, PrepareWith};
+use crate::pipeline::seal::outcomes_match;
+use crate::pipeline::{enrich, seal};
 use crate::proofs;
-use crate::sequencer::{Lane, PreparedEvent, SealOutcome, SubmitError};
-use crate::state::AppState;
+use crate::sequencer::SealOutcome;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -22,7 +26,7 @@ pub struct IngestParams {
     wait: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum EventResult {
     Sealed {
@@ -44,7 +48,7 @@ pub enum EventResult {
     },
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct IngestResponse {
     pub accepted: usize,
     pub duplicates: usize,
@@ -52,13 +56,31 @@ pub struct IngestResponse {
     pub results: Vec<EventResult>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/events",
+    tag = "ingest",
+    summary = "Ingest events (JSON array, one object, or NDJSON)",
+    security(("bearer" = ["ingest"])),
+    params(("wait" = Option<String>, Query, description = "`checkpoint`: answer once a signed checkpoint covers the events, with inclusion proofs")),
+    request_body(content(
+        (EventOrEvents = "application/json"),
+        (String = "application/x-ndjson")
+    )),
+    responses(
+        (status = 200, description = "Every event sealed or a duplicate", body = IngestResponse),
+        (status = 207, description = "Some events rejected (one result per event)", body = IngestResponse),
+        IngestRefusals
+    )
+)]
 pub async fn post_events(
-    Ctx { caller, log: state }: Ctx,
+    Ctx {
+        caller, log: state, ..
+    }: Ctx<scope::Ingest>,
     ApiQuery(params): ApiQuery<IngestParams>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    caller.require(Scope::Ingest, "POST /v1/events")?;
     let wait = match params.wait.as_deref() {
         None => false,
         Some("checkpoint") => true,
@@ -94,13 +116,13 @@ pub async fn post_events(
         &bytes,
         framing,
         state.limits.max_events_per_request,
-        crate::decode::PrepareWith {
+        PrepareWith {
             max_event_bytes: state.limits.max_event_bytes,
             sensitive: state.sensitive.as_deref(),
         },
     )?;
     drop(bytes);
-    let slots = crate::access::enforce::events(&state, &caller, slots);
+    let slots = enrich::events(&state, &caller, slots);
 
     let mut prepared = Vec::with_capacity(slots.len());
     let mut positions = Vec::with_capacity(slots.len());
@@ -141,7 +163,7 @@ pub async fn post_events(
 
     let not_yours = |r: &Option<EventResult>| {
         matches!(r, Some(EventResult::Rejected { error })
-            if crate::access::enforce::ATTRIBUTION_CODES.contains(&error.code))
+            if enrich::ATTRIBUTION_CODES.contains(&error.code))
     };
     let status = if rejected == 0 {
         StatusCode::OK
@@ -226,78 +248,6 @@ fn assemble(
         });
     }
     Ok(tally)
-}
-
-/// `500` (and an error log line) unless the sequencer answered every
-/// submitted event exactly once.
-fn outcomes_match(sent: usize, got: usize) -> Result<(), ApiError> {
-    if sent == got {
-        return Ok(());
-    }
-    tracing::error!(
-        sent,
-        got,
-        "the sequencer answered a different number of outcomes than events submitted"
-    );
-    Err(ApiError::internal(format!(
-        "the sequencer returned {got} receipts for {sent} events, so no per-event answer can be given; \
-         some events may be sealed: retry the request (events with an `id` are deduplicated)"
-    )))
-}
-
-/// Hands validated client events to the sequencer's ingest lane; its
-/// refusals become the answers every ingest endpoint gives (503 with
-/// `Retry-After`).
-pub(crate) async fn seal(
-    state: &AppState,
-    prepared: Vec<PreparedEvent>,
-) -> Result<Vec<SealOutcome>, ApiError> {
-    seal_in(state, Lane::Ingest, prepared).await
-}
-
-/// [`seal`] in the given lane (self-audit events use [`Lane::Admin`]).
-pub(crate) async fn seal_in(
-    state: &AppState,
-    lane: Lane,
-    prepared: Vec<PreparedEvent>,
-) -> Result<Vec<SealOutcome>, ApiError> {
-    let sent = prepared.len();
-    let outcomes = state
-        .sequencer
-        .submit_in(lane, prepared)
-        .await
-        .map_err(|e| match &e {
-            SubmitError::Overloaded { .. } => {
-                state
-                    .metrics
-                    .requests_overloaded
-                    .fetch_add(1, Ordering::Relaxed);
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", e.to_string())
-                    .retry_after(1)
-            }
-            SubmitError::StorageFull => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "storage_full",
-                e.to_string(),
-            )
-            .retry_after(30),
-            // The cause (a database address, a driver message) is logged by
-            // the sequencer; clients learn only what to do.
-            SubmitError::Storage(_) => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "storage_unavailable",
-                "the log's storage is unavailable; nothing was written. Retry after the delay",
-            )
-            .retry_after(5),
-            SubmitError::Stopped => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "shutting_down",
-                e.to_string(),
-            )
-            .retry_after(5),
-        })?;
-    outcomes_match(sent, outcomes.len())?;
-    Ok(outcomes)
 }
 
 /// Waits for a checkpoint covering every receipt, then proves each one.

@@ -1,6 +1,7 @@
-//! Projects: several independent logs in one server. Each has its own store,
-//! sequencer, checkpointer and signing key; the default project is the log
-//! the data directory itself holds, the others live under `projects/`.
+//! The registry of project logs and each log's lifecycle: several
+//! independent logs in one server. Each has its own store, sequencer,
+//! checkpointer and signing key; the default project is the log the data
+//! directory itself holds, the others live under `projects/`.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -11,14 +12,16 @@ use sealtrail_keys::{Backend, KeyRing, SigningOptions};
 use sealtrail_store::Store;
 use tokio::sync::{watch, Notify};
 
-use crate::access::{Access, ProjectRecord, DEFAULT_PROJECT};
-use crate::app::ServeOptions;
+use crate::access::keys::KeyInfo;
+use crate::access::{Access, Caller, ProjectRecord, Role, DEFAULT_PROJECT};
+use crate::audit::{self, Audit, CONFIG_CHANGE};
 use crate::checkpointer::{Checkpointer, SharedMode};
-use crate::error::ApiError;
+use crate::config::{SequencerConfig, ServeOptions};
+use crate::error::{ApiError, StatusCode};
+use crate::log::AppState;
 use crate::metrics::Metrics;
 use crate::sensitive::Sensitive;
-use crate::sequencer::{Sequencer, SequencerConfig};
-use crate::state::AppState;
+use crate::sequencer::Sequencer;
 use crate::tiles::StoreTiles;
 
 /// What must be awaited when a project's log stops.
@@ -115,7 +118,7 @@ impl Root {
             .and_then(|m| m.get(project).cloned())
             .ok_or_else(|| {
                 ApiError::new(
-                    axum::http::StatusCode::NOT_FOUND,
+                    StatusCode::NOT_FOUND,
                     "no_such_project",
                     format!("there is no project {project:?} on this server"),
                 )
@@ -356,11 +359,11 @@ impl Root {
 /// signing-key rotate`) or by restarting with another external key reach the
 /// log as `signing_key.rotate` events, attributed to the operator.
 async fn log_offline_rotations(log: AppState, mut shutdown: watch::Receiver<bool>) {
-    let operator = crate::access::Caller {
-        key: crate::access::keys::KeyInfo {
+    let operator = Caller {
+        key: KeyInfo {
             id: "operator".into(),
             name: "data directory".into(),
-            role: crate::access::Role::Owner,
+            role: Role::Owner,
             scopes: Vec::new(),
             project: log.project.clone(),
             agent: None,
@@ -397,14 +400,11 @@ async fn log_offline_rotations(log: AppState, mut shutdown: watch::Receiver<bool
         }
         for r in log.signing_keys.pending_rotations() {
             let change = r.change();
-            let event = crate::access::audit::Audit::new(
-                crate::access::audit::CONFIG_CHANGE,
-                "signing_key.rotate",
-            )
-            .target("signing_key")
-            .change(change.get("before").cloned(), change.get("after").cloned())
-            .attr("made", "offline");
-            match crate::access::audit::record(&log, &operator, event).await {
+            let event = Audit::new(CONFIG_CHANGE, "signing_key.rotate")
+                .target("signing_key")
+                .change(change.get("before").cloned(), change.get("after").cloned())
+                .attr("made", "offline");
+            match audit::record(&log, &operator, event).await {
                 Ok(_) => {
                     if let Err(e) = mark_logged(&log, r.new_key_id).await {
                         tracing::warn!("cannot mark a key rotation as logged: {e:#}");

@@ -1,17 +1,17 @@
-//! What the caller may write, event by event: an agent key only for its
-//! agent, a session token only for its session, nobody as `sealtrail`; and
-//! the scope verdict of each event against its agent's registry record.
+//! Enrich: what the caller may write, event by event (an agent key only for
+//! its agent, a session token only for its session, nobody as
+//! `sealtrail`), and the scope verdict of each event against its agent's
+//! registry record, sealed into its header.
 
 use std::sync::atomic::Ordering::Relaxed;
 
 use sealtrail_core::registry::{is_out_of_scope, scope_verdict, ScopeInput, UNREGISTERED};
 
-use super::caller::Caller;
-use super::SELF_AGENT;
-use crate::decode::Slot;
+use super::decode::Slot;
+use crate::access::{Caller, SELF_AGENT};
 use crate::error::ErrorBody;
+use crate::log::AppState;
 use crate::sequencer::PreparedEvent;
-use crate::state::AppState;
 
 /// Error codes that mean "not yours to write" (403 when nothing else was).
 pub const ATTRIBUTION_CODES: [&str; 3] = ["agent_mismatch", "session_mismatch", "reserved_agent"];

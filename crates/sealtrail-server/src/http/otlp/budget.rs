@@ -21,7 +21,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
 
-use crate::state::Limits;
+use crate::config::Limits;
 
 /// Repeated elements allowed per span the request may hold (spans,
 /// attributes, span events, links, resources, scopes, array values):

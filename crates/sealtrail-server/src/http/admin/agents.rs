@@ -7,30 +7,47 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use sealtrail_core::registry::{AgentPatch, AgentRecord, AgentStatus};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::{body, snapshot};
-use crate::access::audit::{self, Audit, CONFIG_CHANGE};
-use crate::access::{Ctx, Scope, SELF_AGENT};
+use crate::access::{Scope, SELF_AGENT};
+use crate::audit::{self, Audit, CONFIG_CHANGE};
 use crate::clock::now_micros;
 use crate::error::ApiError;
-use crate::extract::ApiQuery;
+use crate::http::auth::{scope, Ctx};
+use crate::http::error::Envelope;
+use crate::http::extract::ApiQuery;
+use crate::http::openapi::{AgentPatchSchema, AgentRecordSchema, JsonBodyRefusals, Refusals};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
+    /// active | suspended | retired
+    #[param(value_type = Option<String>)]
     status: Option<AgentStatus>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct AgentList {
+    #[schema(value_type = Vec<AgentRecordSchema>)]
     agents: Vec<AgentRecord>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/agents",
+    operation_id = "list_agents",
+    tag = "registry",
+    summary = "The agent registry of the project",
+    security(("bearer" = ["agents:read"])),
+    params(ListParams),
+    responses((status = 200, description = "Agents", body = AgentList), Refusals)
+)]
 pub async fn list(
-    Ctx { caller, log }: Ctx,
+    Ctx { log, .. }: Ctx<scope::AgentsRead>,
     ApiQuery(p): ApiQuery<ListParams>,
 ) -> Result<Json<AgentList>, ApiError> {
-    caller.require(Scope::AgentsRead, "GET /v1/agents")?;
     let mut agents = log.access.agents(&log.project);
     if let Some(s) = p.status {
         agents.retain(|a| a.status == s);
@@ -44,13 +61,29 @@ fn not_found(id: &str, project: &str) -> ApiError {
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/agents/{id}",
+    operation_id = "show_agent",
+    tag = "registry",
+    summary = "One agent (an agent key may read its own)",
+    security(("bearer" = ["agents:read"])),
+    params(("id" = String, Path, description = "Agent id")),
+    responses(
+        (status = 200, description = "The agent", body = AgentRecordSchema),
+        (status = 404, description = "Not registered", body = Envelope),
+        Refusals
+    )
+)]
 pub async fn show(
-    Ctx { caller, log }: Ctx,
+    Ctx {
+        caller, log, route, ..
+    }: Ctx<scope::Authenticated>,
     Path(id): Path<String>,
 ) -> Result<Json<AgentRecord>, ApiError> {
     // An agent may read its own record (the MCP proxy enforces its scope).
     if caller.key.agent.as_deref() != Some(id.as_str()) {
-        caller.require(Scope::AgentsRead, "GET /v1/agents/{id}")?;
+        caller.require(Scope::AgentsRead, &route)?;
     }
     log.access
         .agent(&log.project, &id)
@@ -64,11 +97,24 @@ fn invalid(e: sealtrail_core::registry::RegistryError) -> ApiError {
     err
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/agents",
+    operation_id = "register_agent",
+    tag = "registry",
+    summary = "Register an agent",
+    security(("bearer" = ["agents:write"])),
+    request_body = AgentRecordSchema,
+    responses(
+        (status = 201, description = "Registered", body = AgentRecordSchema),
+        (status = 409, description = "Already registered", body = Envelope),
+        JsonBodyRefusals
+    )
+)]
 pub async fn register(
-    Ctx { caller, log }: Ctx,
+    Ctx { caller, log, .. }: Ctx<scope::AgentsWrite>,
     json: Result<Json<AgentRecord>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    caller.require(Scope::AgentsWrite, "POST /v1/agents")?;
     let mut rec = body(json)?;
     if rec.id == SELF_AGENT {
         return Err(ApiError::bad_request(
@@ -100,12 +146,27 @@ pub async fn register(
     Ok((StatusCode::CREATED, Json(rec)).into_response())
 }
 
+#[utoipa::path(
+    patch,
+    path = "/v1/agents/{id}",
+    operation_id = "update_agent",
+    tag = "registry",
+    summary = "Change an agent; status retired is final and revokes its keys",
+    security(("bearer" = ["agents:write"])),
+    params(("id" = String, Path, description = "Agent id")),
+    request_body = inline(AgentPatchSchema),
+    responses(
+        (status = 200, description = "The agent", body = AgentRecordSchema),
+        (status = 404, description = "Not registered", body = Envelope),
+        (status = 409, description = "Retired, or changed on another node meanwhile (retry)", body = Envelope),
+        JsonBodyRefusals
+    )
+)]
 pub async fn update(
-    Ctx { caller, log }: Ctx,
+    Ctx { caller, log, .. }: Ctx<scope::AgentsWrite>,
     Path(id): Path<String>,
     json: Result<Json<AgentPatch>, JsonRejection>,
 ) -> Result<Json<AgentRecord>, ApiError> {
-    caller.require(Scope::AgentsWrite, "PATCH /v1/agents/{id}")?;
     let patch = body(json)?;
     let _guard = log.access.write.lock().await;
     // The change is made on the record as stored, never on the copy held in

@@ -1,17 +1,18 @@
 //! Self-audit: sealtrail's own administration and human reads become events
-//! in the project's log, sealed through the same sequencer as every other
-//! event and before the request is answered. They are written as agent
+//! in the project's log, sealed through the pipeline (the admin lane of the
+//! same sequencer as every other event) before the request is answered. They are written as agent
 //! `sealtrail` in the session `key:<id>` of the acting key, so one
 //! stream-complete export holds every administrative action, and another
 //! everything one key did.
 
 use serde_json::{json, Map, Value};
 
-use super::caller::Caller;
-use super::SELF_AGENT;
-use crate::decode::{prepare, salts, PrepareWith};
+use crate::access::{Caller, SELF_AGENT};
 use crate::error::ApiError;
-use crate::state::AppState;
+use crate::log::AppState;
+use crate::pipeline::decode::{prepare, salts, PrepareWith};
+use crate::pipeline::seal_in;
+use crate::sequencer::Lane;
 
 pub const ACCESS_CHANGE: &str = "access_change";
 pub const CONFIG_CHANGE: &str = "config_change";
@@ -133,7 +134,7 @@ pub async fn record(log: &AppState, caller: &Caller, a: Audit) -> Result<u64, Ap
     .map_err(|e| ApiError::internal(format!("self-audit event is invalid: {}", e.message)))?;
     // The admin lane: a flood of client events must not refuse (or
     // starve) the record of a revocation, suspension or rotation.
-    let outcomes = crate::ingest::seal_in(log, crate::sequencer::Lane::Admin, vec![prepared])
+    let outcomes = seal_in(log, Lane::Admin, vec![prepared])
         .await
         .map_err(|e| {
             tracing::error!("cannot record a self-audit event: {}", e.body.message);

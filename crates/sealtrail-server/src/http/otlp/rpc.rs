@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 
 use crate::error::ApiError;
 
+/// `google.rpc.Status` (schema `RpcStatus`).
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct Status {
     #[prost(int32, tag = "1")]
@@ -78,5 +79,38 @@ pub fn status_of(e: &ApiError) -> Status {
         code: grpc_code(e) as i32,
         message: e.body.message.clone(),
         details,
+    }
+}
+
+impl utoipa::PartialSchema for Status {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .description(Some(
+                "google.rpc.Status, as OTLP/HTTP answers errors (in the request's encoding: JSON here, protobuf for application/x-protobuf requests).",
+            ))
+            .property(
+                "code",
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .description(Some("gRPC status code")),
+            )
+            .property("message", ObjectBuilder::new().schema_type(Type::String))
+            .property(
+                "details",
+                ArrayBuilder::new()
+                    .items(ObjectBuilder::new().schema_type(Type::Object))
+                    .description(Some("google.rpc.RetryInfo when a retry can work")),
+            )
+            .required("code")
+            .required("message")
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Status {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "RpcStatus".into()
     }
 }
