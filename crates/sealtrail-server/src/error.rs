@@ -4,15 +4,9 @@
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct ErrorBody {
-    pub code: &'static str,
-    pub message: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub field: Option<String>,
-}
+/// The body is the API's one wire type, shared with the client.
+pub use sealtrail_api::{ErrorBody, ErrorEnvelope};
 
 #[derive(Debug, Clone)]
 pub struct ApiError {
@@ -25,11 +19,7 @@ impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         ApiError {
             status,
-            body: ErrorBody {
-                code,
-                message: message.into(),
-                field: None,
-            },
+            body: ErrorBody::new(code, message),
             retry_after: None,
         }
     }
@@ -68,14 +58,10 @@ impl ApiError {
     }
 }
 
-#[derive(Serialize)]
-struct Envelope<'a> {
-    error: &'a ErrorBody,
-}
-
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut resp = (self.status, axum::Json(Envelope { error: &self.body })).into_response();
+        let envelope = ErrorEnvelope { error: self.body };
+        let mut resp = (self.status, axum::Json(envelope)).into_response();
         if let Some(s) = self.retry_after {
             if let Ok(v) = HeaderValue::from_str(&s.to_string()) {
                 resp.headers_mut().insert(header::RETRY_AFTER, v);

@@ -11,7 +11,6 @@ pub mod decode;
 pub mod error;
 pub mod export;
 pub mod extract;
-pub mod filters;
 pub mod ingest;
 pub mod metrics;
 pub mod openapi;

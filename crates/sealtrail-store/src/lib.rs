@@ -18,6 +18,7 @@ pub mod sqlite;
 mod types;
 
 pub use query::{EventQuery, QueryEvent, QueryPage, StatsGroup, StatsQuery, StatsRow};
+pub use sealtrail_core::filter::EventFilter;
 pub use types::*;
 
 use sealtrail_core::hash::Hash;
