@@ -72,7 +72,7 @@ fn vkey_for(keys: &sealtrail_keys::KeyRing, note: &[u8]) -> String {
 /// `POST /v1/exports`: the bundle, as `application/zip`.
 pub async fn post_export(
     Ctx { caller, log: state }: Ctx,
-    body: Result<Json<serde_json::Value>, JsonRejection>,
+    body: Result<Json<Box<serde_json::value::RawValue>>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     caller.require(Scope::Export, "POST /v1/exports")?;
     let Json(body) = body.map_err(|e| {
@@ -81,7 +81,7 @@ pub async fn post_export(
             format!("export request: {}", e.body_text()),
         )
     })?;
-    let req = ExportRequest::from_json(body).map_err(|e| {
+    let req = ExportRequest::from_json(body.get().as_bytes()).map_err(|e| {
         let mut err = ApiError::bad_request("invalid_request", "");
         err.body = e;
         err

@@ -1077,7 +1077,6 @@ fn stats_sum_the_counts(f: &Fixture) {
                 ..EventFilter::default()
             },
             group_by: vec![Kind, Day],
-            ..StatsQuery::default()
         },
         StatsQuery {
             filter: EventFilter {
@@ -1085,7 +1084,6 @@ fn stats_sum_the_counts(f: &Fixture) {
                 ..EventFilter::default()
             },
             group_by: vec![Outcome],
-            ..StatsQuery::default()
         },
         StatsQuery {
             filter: EventFilter {
@@ -1093,7 +1091,6 @@ fn stats_sum_the_counts(f: &Fixture) {
                 ..EventFilter::default()
             },
             group_by: vec![Agent],
-            ..StatsQuery::default()
         },
         StatsQuery {
             filter: EventFilter {
@@ -1102,7 +1099,6 @@ fn stats_sum_the_counts(f: &Fixture) {
                 ..EventFilter::default()
             },
             group_by: vec![Day, Agent],
-            ..StatsQuery::default()
         },
         StatsQuery {
             filter: EventFilter {
@@ -1117,7 +1113,6 @@ fn stats_sum_the_counts(f: &Fixture) {
                 ..EventFilter::default()
             },
             group_by: vec![Kind],
-            ..StatsQuery::default()
         },
     ] {
         assert_eq!(
