@@ -7,14 +7,18 @@
 //!   query string ([`Params`]) or a JSON body ([`ExportRequest`]), with the
 //!   page and grouping requests of `GET /v1/events` and `GET /v1/stats`;
 //! - [`error`]: the error body every endpoint answers with;
-//! - [`ingest`]: the receipts of `POST /v1/events`.
+//! - [`ingest`]: the receipts of `POST /v1/events`;
+//! - [`access`]: the access requests both sides share (rate limits, session
+//!   tokens, rotations).
 //!
 //! Serde and plain functions only: no HTTP framework, no async runtime.
 
+pub mod access;
 pub mod error;
 pub mod filter;
 pub mod ingest;
 
+pub use access::{RateLimit, RotateRequest, TokenRequest};
 pub use error::{ErrorBody, ErrorEnvelope};
 pub use filter::{
     EventFilter, EventsQuery, ExportRequest, FilterError, Params, RawFilter, StatsGroup,

@@ -18,13 +18,8 @@ pub const TOKEN_PREFIX: &str = "sts_";
 
 const ID_HEX: usize = 16;
 
-/// Per-key token bucket settings.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RateLimit {
-    pub per_second: f64,
-    pub burst: f64,
-}
+/// Per-key token bucket settings (the API's wire type, shared with the client).
+pub use sealtrail_api::access::RateLimit;
 
 /// What anyone allowed to list keys may see: never the secret nor its hash.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

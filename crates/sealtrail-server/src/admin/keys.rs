@@ -360,11 +360,8 @@ pub async fn update(
     Ok(Json(log.access.with_last_used(after)))
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RotateKey {
-    overlap_seconds: Option<u64>,
-}
+/// The body of a key rotation (the API's wire type).
+pub use sealtrail_api::access::RotateRequest as RotateKey;
 
 pub async fn rotate(
     Ctx { caller, log }: Ctx,
@@ -548,12 +545,8 @@ pub(crate) async fn revoke_agent_keys(
     Ok(revoked)
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TokenRequest {
-    session: String,
-    ttl_seconds: Option<u64>,
-}
+/// The body of `POST /v1/tokens` (the API's wire type).
+pub use sealtrail_api::access::TokenRequest;
 
 pub async fn mint_token(
     Ctx { caller, log }: Ctx,

@@ -85,11 +85,8 @@ pub async fn signing_keys(Ctx { caller, log }: Ctx) -> Result<Json<serde_json::V
     })))
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RotateSigning {
-    overlap_seconds: Option<u64>,
-}
+/// The body of a signing-key rotation (the API's wire type).
+pub use sealtrail_api::access::RotateRequest as RotateSigning;
 
 pub async fn rotate_signing_key(
     Ctx { caller, log }: Ctx,
