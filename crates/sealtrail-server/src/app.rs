@@ -99,13 +99,9 @@ async fn metrics(State(root): State<Root>) -> impl IntoResponse {
     (
         [(
             axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4",
+            crate::metrics::CONTENT_TYPE,
         )],
-        {
-            let mut text = root.metrics.render(queued);
-            root.access.counters.render(&mut text);
-            text
-        },
+        crate::metrics::exposition(&root.metrics, &root.access.counters, queued),
     )
 }
 

@@ -216,46 +216,6 @@ pub struct AccessCounters {
     pub unregistered: std::sync::atomic::AtomicU64,
 }
 
-impl AccessCounters {
-    pub fn render(&self, out: &mut String) {
-        use std::fmt::Write as _;
-        use std::sync::atomic::Ordering::Relaxed;
-        for (name, help, v) in [
-            (
-                "sealtrail_requests_unauthorized_total",
-                "Requests refused with 401 (missing, unknown, revoked or expired key).",
-                &self.unauthorized,
-            ),
-            (
-                "sealtrail_requests_rate_limited_total",
-                "Requests refused with 429 (a key over its rate limit).",
-                &self.rate_limited,
-            ),
-            (
-                "sealtrail_events_attribution_refused_total",
-                "Events refused because the key may not write for their agent or session.",
-                &self.attribution_refused,
-            ),
-            (
-                "sealtrail_events_out_of_scope_total",
-                "Events sealed with an out_of_scope verdict.",
-                &self.out_of_scope,
-            ),
-            (
-                "sealtrail_events_unregistered_agent_total",
-                "Events sealed with the unregistered_agent verdict.",
-                &self.unregistered,
-            ),
-        ] {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
-                v.load(Relaxed)
-            );
-        }
-    }
-}
-
 pub struct Access {
     pub counters: AccessCounters,
     store: Arc<dyn Store>,
