@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use sealtrail_client::{Client, ClientError, TokenRequest};
-use sealtrail_server::filters::format_time;
+use sealtrail_core::time::format_time;
 use serde::Serialize;
 use serde_json::Value;
 

@@ -13,16 +13,16 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use hdrhistogram::Histogram;
+use sealtrail_core::time::{format_day, parse_time};
 use sealtrail_keys::Backend;
 use sealtrail_server::checkpointer::Checkpointer;
-use sealtrail_server::filters::{format_day, parse_time};
 use sealtrail_server::metrics::Metrics;
 use sealtrail_server::sequencer::{
     PreparedEvent, SealOutcome, Sequencer, SequencerConfig, TreeHead,
 };
 use sealtrail_server::tiles::StoreTiles;
 use sealtrail_store::query::DAY_MICROS;
-use sealtrail_store::{EventQuery, StatsGroup, StatsQuery};
+use sealtrail_store::{EventFilter, EventQuery, StatsGroup, StatsQuery};
 use serde_json::json;
 
 fn day_arg(s: &str) -> Result<u64, String> {
@@ -471,10 +471,13 @@ const SHAPES: [Shape; 4] = [
         make: |c, r| {
             let (from, to) = c.day_range(mix(r ^ 1));
             EventQuery {
-                agent: Some(Choices::pick(&c.agents, r).clone()),
-                kind: Some(Choices::pick(&c.kinds, mix(r ^ 2)).clone()),
-                from,
-                to,
+                filter: EventFilter {
+                    agent: Some(Choices::pick(&c.agents, r).clone()),
+                    kind: Some(Choices::pick(&c.kinds, mix(r ^ 2)).clone()),
+                    from,
+                    to,
+                    ..EventFilter::default()
+                },
                 limit: c.limit,
                 ..EventQuery::default()
             }
@@ -485,11 +488,14 @@ const SHAPES: [Shape; 4] = [
         make: |c, r| {
             let (from, to) = c.day_range(mix(r ^ 1));
             EventQuery {
-                agent: Some(Choices::pick(&c.agents, r).clone()),
-                kind: Some(Choices::pick(&c.kinds, mix(r ^ 2)).clone()),
-                outcome: Some("denied".into()),
-                from,
-                to,
+                filter: EventFilter {
+                    agent: Some(Choices::pick(&c.agents, r).clone()),
+                    kind: Some(Choices::pick(&c.kinds, mix(r ^ 2)).clone()),
+                    outcome: Some("denied".into()),
+                    from,
+                    to,
+                    ..EventFilter::default()
+                },
                 limit: c.limit,
                 ..EventQuery::default()
             }
@@ -500,9 +506,12 @@ const SHAPES: [Shape; 4] = [
         make: |c, r| {
             let (from, to) = c.day_range(r);
             EventQuery {
-                data_class: Some("pci".into()),
-                from,
-                to,
+                filter: EventFilter {
+                    data_class: Some("pci".into()),
+                    from,
+                    to,
+                    ..EventFilter::default()
+                },
                 limit: c.limit,
                 ..EventQuery::default()
             }
@@ -513,8 +522,11 @@ const SHAPES: [Shape; 4] = [
         make: |c, r| {
             let (from, to) = c.day_range(r);
             EventQuery {
-                from,
-                to,
+                filter: EventFilter {
+                    from,
+                    to,
+                    ..EventFilter::default()
+                },
                 limit: c.limit,
                 ..EventQuery::default()
             }
@@ -524,12 +536,7 @@ const SHAPES: [Shape; 4] = [
 
 fn client_query(q: &EventQuery) -> sealtrail_client::EventsQuery {
     sealtrail_client::EventsQuery {
-        from: q.from,
-        to: q.to,
-        agent: q.agent.clone(),
-        kind: q.kind.clone(),
-        outcome: q.outcome.clone(),
-        data_class: q.data_class.clone(),
+        filter: q.filter.clone(),
         limit: Some(q.limit),
         ..Default::default()
     }

@@ -57,21 +57,7 @@ pub fn run(a: ExportArgs) -> Result<ExitCode> {
         if a.output.as_os_str() == "-" {
             anyhow::bail!("a bundle is a ZIP file: give -o FILE");
         }
-        let f = &a.filters;
-        let req = ExportRequest {
-            from: f.from,
-            to: f.to,
-            agent: f.agent.clone(),
-            session: f.session.clone(),
-            kind: f.kind.clone(),
-            action: f.action.clone(),
-            tool: f.tool.clone(),
-            outcome: f.outcome.clone(),
-            data_class: f.data_class.clone(),
-            subject: f.subject.clone(),
-            scope: f.scope.clone(),
-            bodies: Some(!a.no_bodies),
-        };
+        let req = ExportRequest::new(&a.filters.filter()?, Some(!a.no_bodies));
         let mut exporter = Exporter::with_ca_cert(
             &a.server.server,
             &a.server.api_key,
@@ -122,7 +108,7 @@ pub fn run(a: ExportArgs) -> Result<ExitCode> {
     } else {
         None
     };
-    let mut q = a.filters.events_query(None, Some(1000), !a.no_bodies);
+    let mut q = a.filters.events_query(None, Some(1000), !a.no_bodies)?;
     if a.format == ExportFormat::Csv {
         crate::query::write_csv_row(&mut out, &CSV_COLUMNS.map(String::from))?;
     }

@@ -414,7 +414,7 @@ async fn send_lines(
             }
             Err(e) if splittable(&e) => {
                 let error = e.api_error().cloned().unwrap_or_else(|| ApiError {
-                    code: e.code(),
+                    code: e.code().into(),
                     message: e.to_string(),
                     field: None,
                 });

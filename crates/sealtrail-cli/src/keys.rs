@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::bail;
 use sealtrail_client::{CreateKey, KeyInfo, KeyUpdate, NewKey, RateLimit};
-use sealtrail_server::filters::parse_time;
+use sealtrail_core::time::parse_time;
 
 use crate::access_cmds::{
     call, finish, now_micros, opt_time, parse_seconds, print_fields, print_json, print_table,

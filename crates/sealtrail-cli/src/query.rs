@@ -5,9 +5,10 @@
 use std::io::{self, Write};
 use std::process::ExitCode;
 
-use anyhow::{bail, Context};
-use sealtrail_client::{EventsQuery, QueriedEvent, StatsQuery};
-use sealtrail_server::filters::{format_time, parse_time};
+use anyhow::Context;
+use sealtrail_client::api::filter::{filter_from_pairs, FilterError};
+use sealtrail_client::{EventFilter, EventsQuery, QueriedEvent, StatsQuery};
+use sealtrail_core::time::format_time;
 use serde_json::{json, Value};
 
 use crate::ingest::{runtime, ServerArgs};
@@ -25,19 +26,17 @@ pub enum Format {
     Csv,
 }
 
-fn time_arg(s: &str) -> Result<u64, String> {
-    parse_time(s)
-}
-
 /// The filters `query` and `export` share: every filter given must match.
+/// Flags are taken as text and checked by the API's one filter validator,
+/// so a flag is refused exactly as the same query parameter would be.
 #[derive(Debug, Clone, clap::Args)]
 pub struct FilterArgs {
     /// From this server time on (RFC 3339, a date, or µs since the epoch).
-    #[arg(long, value_parser = time_arg, value_name = "TIME")]
-    pub from: Option<u64>,
+    #[arg(long, value_name = "TIME")]
+    pub from: Option<String>,
     /// Before this server time (exclusive).
-    #[arg(long, value_parser = time_arg, value_name = "TIME")]
-    pub to: Option<u64>,
+    #[arg(long, value_name = "TIME")]
+    pub to: Option<String>,
     /// Only this agent's entries (an export then proves completeness).
     #[arg(long)]
     pub agent: Option<String>,
@@ -66,30 +65,51 @@ pub struct FilterArgs {
     pub scope: Option<String>,
 }
 
+/// A refusal of the filter validator, naming the flag.
+fn flag_error(e: FilterError) -> anyhow::Error {
+    anyhow::anyhow!("--{}: {}", e.field.replace('_', "-"), e.message)
+}
+
+/// `(name, value)` for each flag given, named as the API's parameters.
+fn given(flags: &[(&str, &Option<String>)]) -> Vec<(String, String)> {
+    flags
+        .iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| (k.to_string(), v.clone())))
+        .collect()
+}
+
 impl FilterArgs {
+    /// The filter these flags give, through the validator every API path uses.
+    pub fn filter(&self) -> anyhow::Result<EventFilter> {
+        let pairs = given(&[
+            ("from", &self.from),
+            ("to", &self.to),
+            ("agent", &self.agent),
+            ("session", &self.session),
+            ("kind", &self.kind),
+            ("action", &self.action),
+            ("tool", &self.tool),
+            ("outcome", &self.outcome),
+            ("data_class", &self.data_class),
+            ("subject", &self.subject),
+            ("scope", &self.scope),
+        ]);
+        filter_from_pairs(&pairs).map_err(flag_error)
+    }
+
     /// A page request for these filters.
     pub fn events_query(
         &self,
         cursor: Option<u64>,
         limit: Option<u32>,
         include_bodies: bool,
-    ) -> EventsQuery {
-        EventsQuery {
-            from: self.from,
-            to: self.to,
-            agent: self.agent.clone(),
-            session: self.session.clone(),
-            kind: self.kind.clone(),
-            action: self.action.clone(),
-            tool: self.tool.clone(),
-            outcome: self.outcome.clone(),
-            data_class: self.data_class.clone(),
-            subject: self.subject.clone(),
-            scope: self.scope.clone(),
+    ) -> anyhow::Result<EventsQuery> {
+        Ok(EventsQuery {
+            filter: self.filter()?,
             cursor,
             limit,
             include_bodies,
-        }
+        })
     }
 }
 
@@ -121,7 +141,7 @@ const PAGE: u64 = 1000;
 
 pub fn run(a: QueryArgs) -> anyhow::Result<ExitCode> {
     let client = a.server.client()?;
-    let mut q = a.filters.events_query(a.cursor, None, a.include_bodies);
+    let mut q = a.filters.events_query(a.cursor, None, a.include_bodies)?;
     let want = if a.all { u64::MAX } else { a.limit };
     let rt = runtime(0)?;
     let stdout = io::stdout();
@@ -355,11 +375,11 @@ pub struct StatsArgs {
     #[arg(long, value_delimiter = ',', value_name = "COLUMNS")]
     pub group_by: Vec<String>,
     /// From this UTC day on (a date, or a midnight as RFC 3339 or µs).
-    #[arg(long, value_parser = time_arg, value_name = "DAY")]
-    pub from: Option<u64>,
+    #[arg(long, value_name = "DAY")]
+    pub from: Option<String>,
     /// Before this UTC day.
-    #[arg(long, value_parser = time_arg, value_name = "DAY")]
-    pub to: Option<u64>,
+    #[arg(long, value_name = "DAY")]
+    pub to: Option<String>,
     #[arg(long)]
     pub agent: Option<String>,
     #[arg(long)]
@@ -371,20 +391,18 @@ pub struct StatsArgs {
 }
 
 pub fn stats(a: StatsArgs) -> anyhow::Result<ExitCode> {
-    for g in &a.group_by {
-        if !["agent", "kind", "outcome", "day"].contains(&g.as_str()) {
-            bail!("--group-by {g:?}: use agent, kind, outcome and/or day");
-        }
-    }
+    // The flags go through the parser of `GET /v1/stats` itself.
+    let group_by = (!a.group_by.is_empty()).then(|| a.group_by.join(","));
+    let pairs = given(&[
+        ("group_by", &group_by),
+        ("from", &a.from),
+        ("to", &a.to),
+        ("agent", &a.agent),
+        ("kind", &a.kind),
+        ("outcome", &a.outcome),
+    ]);
+    let q = StatsQuery::from_pairs(&pairs).map_err(flag_error)?;
     let client = a.server.client()?;
-    let q = StatsQuery {
-        group_by: a.group_by.clone(),
-        from: a.from,
-        to: a.to,
-        agent: a.agent.clone(),
-        kind: a.kind.clone(),
-        outcome: a.outcome.clone(),
-    };
     let answer = runtime(0)?
         .block_on(client.stats(&q))
         .context("stats failed")?;

@@ -11,7 +11,6 @@ use anyhow::Result;
 use clap::{Args, Subcommand, ValueEnum};
 use sealtrail_offline::signer::SignerAction as Action;
 use sealtrail_offline::signing_key::parse_overlap;
-use sealtrail_server::filters::format_time;
 
 #[derive(Debug, Args)]
 pub struct SignerArgs {
@@ -78,10 +77,8 @@ pub struct ListArgs {
 pub fn run_signing_key(c: SigningKeyCommand) -> Result<ExitCode> {
     Ok(match c {
         SigningKeyCommand::Rotate(a) => {
-            sealtrail_offline::signing_key::rotate(&a.data, a.overlap, a.json, format_time)?
+            sealtrail_offline::signing_key::rotate(&a.data, a.overlap, a.json)?
         }
-        SigningKeyCommand::List(a) => {
-            sealtrail_offline::signing_key::list(&a.data, a.json, format_time)?
-        }
+        SigningKeyCommand::List(a) => sealtrail_offline::signing_key::list(&a.data, a.json)?,
     })
 }

@@ -361,14 +361,15 @@ fn human_output_and_exit_codes() {
 #[test]
 fn a_member_inflating_past_its_cap_is_refused_by_size() {
     use sealtrail_core::bundle::synthetic::SyntheticLog;
-    use sealtrail_core::bundle::{Query, CHECKPOINT};
+    use sealtrail_core::bundle::CHECKPOINT;
+    use sealtrail_core::filter::EventFilter;
 
     let mut log = SyntheticLog::new("example.com/bomb").unwrap();
     for i in 0..4 {
         log.append("bot", None, "tool_call", 10 + i).unwrap();
     }
     let members: Vec<(String, Vec<u8>)> = log
-        .bundle(&Query::default(), true)
+        .bundle(&EventFilter::default(), true)
         .unwrap()
         .into_iter()
         .map(|(name, bytes)| {

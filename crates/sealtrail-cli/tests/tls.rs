@@ -226,7 +226,10 @@ fn https_with_curl_the_cli_the_rust_client_and_monitor() {
         assert_eq!(answer.accepted, 1, "{answer:?}");
         let page = client
             .events(&sealtrail_client::EventsQuery {
-                agent: Some("tls-rust".into()),
+                filter: sealtrail_client::EventFilter {
+                    agent: Some("tls-rust".into()),
+                    ..Default::default()
+                },
                 ..Default::default()
             })
             .await

@@ -56,12 +56,8 @@ pub struct Whoami {
     pub extra: Extra,
 }
 
-/// A key's token bucket: `per_second` sustained, bursts of `burst`.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct RateLimit {
-    pub per_second: f64,
-    pub burst: f64,
-}
+/// A key's token bucket (the API's wire type, shared with the server).
+pub use sealtrail_api::access::RateLimit;
 
 /// What the server tells about a key: never its secret nor its hash.
 /// Times are µs since the epoch.
@@ -189,14 +185,8 @@ pub struct NewKey {
     pub extra: Extra,
 }
 
-/// `POST /v1/tokens`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct TokenRequest {
-    pub session: String,
-    /// Default 3600, at most 86400.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ttl_seconds: Option<u64>,
-}
+/// `POST /v1/tokens` (the API's wire type, shared with the server).
+pub use sealtrail_api::access::TokenRequest;
 
 /// A session token (`sts_…`): may send events of its agent and its session only.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -387,11 +377,7 @@ struct ProjectsAnswer {
     projects: Vec<Project>,
 }
 
-#[derive(Serialize)]
-struct Overlap {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    overlap_seconds: Option<u64>,
-}
+use sealtrail_api::access::RotateRequest as Overlap;
 
 #[derive(Serialize)]
 struct NewProject<'a> {

@@ -442,14 +442,14 @@ impl Client {
     /// query's `cursor` until it is `None`.
     pub async fn events(&self, q: &EventsQuery) -> Result<EventsPage, ClientError> {
         let mut url = self.url("v1/events")?;
-        url.query_pairs_mut().extend_pairs(q.pairs());
+        url.query_pairs_mut().extend_pairs(q.to_pairs());
         self.send(Method::GET, url, None).await?.json()
     }
 
     /// `GET /v1/stats`: entry counts, grouped.
     pub async fn stats(&self, q: &StatsQuery) -> Result<StatsResponse, ClientError> {
         let mut url = self.url("v1/stats")?;
-        url.query_pairs_mut().extend_pairs(q.pairs());
+        url.query_pairs_mut().extend_pairs(q.to_pairs());
         self.send(Method::GET, url, None).await?.json()
     }
 

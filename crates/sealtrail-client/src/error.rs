@@ -1,42 +1,12 @@
 //! What can go wrong talking to a sealtrail server.
 
-use std::fmt;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
 /// The server's error object: `{"error": {"code", "message", "field"}}` on a
-/// failed request, or `results[i].error` for one rejected event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ApiError {
-    /// Stable, machine-readable (`invalid_event`, `unauthorized`, …).
-    pub code: String,
-    /// For people.
-    #[serde(default)]
-    pub message: String,
-    /// The field at fault, when there is one (`agent.id`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub field: Option<String>,
-}
-
-impl fmt::Display for ApiError {
-    /// `agent.id: required field is missing [invalid_event]`; the field is
-    /// prefixed only when the message does not already start with it.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.field {
-            Some(field) if !self.message.starts_with(field.as_str()) => {
-                write!(f, "{field}: {} [{}]", self.message, self.code)
-            }
-            _ => write!(f, "{} [{}]", self.message, self.code),
-        }
-    }
-}
-
-/// The `{"error": …}` envelope.
-#[derive(Debug, Deserialize)]
-pub(crate) struct ErrorEnvelope {
-    pub error: ApiError,
-}
+/// failed request, or `results[i].error` for one rejected event (the API's
+/// one error type, shared with the server).
+pub use sealtrail_api::ErrorBody as ApiError;
+use sealtrail_api::ErrorEnvelope;
 
 /// Why a client call failed.
 #[derive(Debug, thiserror::Error)]
@@ -136,7 +106,7 @@ impl ClientError {
     /// (`invalid_event`, `overloaded`, `http_502`…), `transport`, `timeout` or `decode`.
     pub fn code(&self) -> String {
         match self {
-            ClientError::Api { error, .. } => error.code.clone(),
+            ClientError::Api { error, .. } => error.code.to_string(),
             ClientError::Transport { .. } => "transport".into(),
             ClientError::Timeout { .. } => "timeout".into(),
             ClientError::Decode { .. } => "decode".into(),
@@ -171,11 +141,7 @@ pub(crate) fn from_error_answer(
     };
     let error = match serde_json::from_slice::<ErrorEnvelope>(body) {
         Ok(env) => env.error,
-        Err(_) => ApiError {
-            code: format!("http_{status}"),
-            message: body_snippet(body, status),
-            field: None,
-        },
+        Err(_) => ApiError::new(format!("http_{status}"), body_snippet(body, status)),
     };
     ClientError::Api {
         status,

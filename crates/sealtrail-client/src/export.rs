@@ -4,42 +4,14 @@
 use std::time::Duration;
 
 use reqwest::header::{CONTENT_TYPE, RETRY_AFTER};
-use serde::Serialize;
 
 use crate::error::{body_snippet, from_error_answer, transport_message};
 use crate::ClientError;
 
-/// What to export: the query (every filter optional) and whether to
-/// include the bodies of the matches. Times are µs since the epoch.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct ExportRequest {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub from: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub to: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub agent: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub session: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub kind: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub action: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tool: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub outcome: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub data_class: Option<String>,
-    /// A subject's keyed MAC (64 hex digits), as sealed in headers.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub subject: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub scope: Option<String>,
-    /// Include the bodies of the matches (the server's default is true).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub bodies: Option<bool>,
-}
+/// What to export: the filter and whether to include the bodies of the
+/// matches (the API's wire type; build it from a validated filter with
+/// [`ExportRequest::new`]).
+pub use sealtrail_api::filter::ExportRequest;
 
 /// Why an export failed.
 #[derive(Debug, thiserror::Error)]

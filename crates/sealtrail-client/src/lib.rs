@@ -44,11 +44,14 @@ pub use client::{
 };
 pub use error::{ApiError, ClientError};
 pub use export::{ExportError, ExportRequest, Exporter};
+/// The API's wire types (filters and their parsers, receipts, errors).
+pub use sealtrail_api as api;
 pub use sealtrail_core::hash::Hash;
 pub use tlog::TlogClient;
 pub use tls::CaCert;
 pub use types::{
-    ConsistencyResponse, EntryResponse, EventResult, EventsPage, EventsQuery, IngestResponse,
-    ProofResponse, QueriedEvent, Receipt, StatsQuery, StatsResponse, StatsRow,
+    ConsistencyResponse, EntryResponse, EventFilter, EventResult, EventsPage, EventsQuery,
+    IngestResponse, ProofResponse, QueriedEvent, Receipt, StatsGroup, StatsQuery, StatsResponse,
+    StatsRow,
 };
 pub use verify::{parse_header, verify_entry_body, verify_entry_proof, VerifiedProof, VerifyError};

@@ -7,91 +7,8 @@ use sealtrail_core::hash::Hash;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::error::ApiError;
-
-/// What the log gave back for one sealed event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Receipt {
-    /// Position in the log.
-    pub index: u64,
-    /// `SHA-256(0x00 ‖ JCS(header))`.
-    pub leaf_hash: Hash,
-    /// Server time, microseconds since the Unix epoch.
-    pub time: u64,
-    /// A `c2sp.org/tlog-proof@v1` text, present with `?wait=checkpoint`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub proof: Option<String>,
-}
-
-/// The answer for one event of an ingest request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(from = "EventResultWire", into = "EventResultWire")]
-pub enum EventResult {
-    /// Logged now.
-    Sealed(Receipt),
-    /// Its `id` was sealed before; this is the original receipt, nothing new was logged.
-    Duplicate(Receipt),
-    /// Refused; the other events of the request are unaffected.
-    Rejected(ApiError),
-}
-
-impl EventResult {
-    /// The receipt of a sealed or duplicate event.
-    pub fn receipt(&self) -> Option<&Receipt> {
-        match self {
-            EventResult::Sealed(r) | EventResult::Duplicate(r) => Some(r),
-            EventResult::Rejected(_) => None,
-        }
-    }
-
-    /// The wire name of the status: `sealed`, `duplicate` or `rejected`.
-    pub fn status(&self) -> &'static str {
-        match self {
-            EventResult::Sealed(_) => "sealed",
-            EventResult::Duplicate(_) => "duplicate",
-            EventResult::Rejected(_) => "rejected",
-        }
-    }
-}
-
-/// `{"status": "rejected", "error": {…}}` carries its error one level down, so
-/// the public enum goes through this internally tagged twin.
-#[derive(Serialize, Deserialize)]
-#[serde(tag = "status", rename_all = "snake_case")]
-enum EventResultWire {
-    Sealed(Receipt),
-    Duplicate(Receipt),
-    Rejected { error: ApiError },
-}
-
-impl From<EventResultWire> for EventResult {
-    fn from(w: EventResultWire) -> Self {
-        match w {
-            EventResultWire::Sealed(r) => EventResult::Sealed(r),
-            EventResultWire::Duplicate(r) => EventResult::Duplicate(r),
-            EventResultWire::Rejected { error } => EventResult::Rejected(error),
-        }
-    }
-}
-
-impl From<EventResult> for EventResultWire {
-    fn from(r: EventResult) -> Self {
-        match r {
-            EventResult::Sealed(r) => EventResultWire::Sealed(r),
-            EventResult::Duplicate(r) => EventResultWire::Duplicate(r),
-            EventResult::Rejected(error) => EventResultWire::Rejected { error },
-        }
-    }
-}
-
-/// The answer to `POST /v1/events`: `results[i]` answers event `i`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct IngestResponse {
-    pub accepted: u64,
-    pub duplicates: u64,
-    pub rejected: u64,
-    pub results: Vec<EventResult>,
-}
+/// The receipts of `POST /v1/events` (the API's wire types, shared with the server).
+pub use sealtrail_api::ingest::{EventResult, IngestResponse, Receipt};
 
 /// `GET /v1/entries/{index}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -108,67 +25,9 @@ pub struct EntryResponse {
     pub salt: Option<String>,
 }
 
-/// `GET /v1/events`: which entries, and which page of them. Every filter
-/// is optional; given ones must all match.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct EventsQuery {
-    /// Server time, microseconds since the epoch, inclusive.
-    pub from: Option<u64>,
-    /// Server time, microseconds since the epoch, exclusive.
-    pub to: Option<u64>,
-    pub agent: Option<String>,
-    pub session: Option<String>,
-    pub kind: Option<String>,
-    pub action: Option<String>,
-    pub tool: Option<String>,
-    pub outcome: Option<String>,
-    pub data_class: Option<String>,
-    /// A subject's keyed MAC (64 hex digits), as sealed in headers.
-    pub subject: Option<String>,
-    /// A verdict (`out_of_scope: budget`) or a verdict class (`out_of_scope`).
-    pub scope: Option<String>,
-    /// Entries after this index: the previous page's `next_cursor`.
-    pub cursor: Option<u64>,
-    /// Page size, 1 to 1000 (server default 100).
-    pub limit: Option<u32>,
-    /// Also return each event and its salt.
-    pub include_bodies: bool,
-}
-
-impl EventsQuery {
-    /// The query string.
-    pub(crate) fn pairs(&self) -> Vec<(&'static str, String)> {
-        let mut p = Vec::new();
-        let mut text = |k: &'static str, v: &Option<String>| {
-            if let Some(v) = v {
-                p.push((k, v.clone()));
-            }
-        };
-        text("agent", &self.agent);
-        text("session", &self.session);
-        text("kind", &self.kind);
-        text("action", &self.action);
-        text("tool", &self.tool);
-        text("outcome", &self.outcome);
-        text("data_class", &self.data_class);
-        text("subject", &self.subject);
-        text("scope", &self.scope);
-        for (k, v) in [
-            ("from", self.from),
-            ("to", self.to),
-            ("cursor", self.cursor),
-            ("limit", self.limit.map(u64::from)),
-        ] {
-            if let Some(v) = v {
-                p.push((k, v.to_string()));
-            }
-        }
-        if self.include_bodies {
-            p.push(("include", "body".into()));
-        }
-        p
-    }
-}
+/// `GET /v1/events` and `GET /v1/stats` requests: the one entry filter
+/// ([`EventFilter`], built by its validator) and the page or grouping.
+pub use sealtrail_api::filter::{EventFilter, EventsQuery, StatsGroup, StatsQuery};
 
 /// One entry of a `GET /v1/events` page.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -193,44 +52,6 @@ pub struct QueriedEvent {
 pub struct EventsPage {
     pub events: Vec<QueriedEvent>,
     pub next_cursor: Option<u64>,
-}
-
-/// `GET /v1/stats`: counts kept per UTC day, agent, kind and outcome.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct StatsQuery {
-    /// Any of `agent`, `kind`, `outcome`, `day`, in the order rows sort by.
-    pub group_by: Vec<String>,
-    /// A UTC midnight, microseconds since the epoch (inclusive).
-    pub from: Option<u64>,
-    /// A UTC midnight, microseconds since the epoch (exclusive).
-    pub to: Option<u64>,
-    pub agent: Option<String>,
-    pub kind: Option<String>,
-    pub outcome: Option<String>,
-}
-
-impl StatsQuery {
-    pub(crate) fn pairs(&self) -> Vec<(&'static str, String)> {
-        let mut p = Vec::new();
-        if !self.group_by.is_empty() {
-            p.push(("group_by", self.group_by.join(",")));
-        }
-        for (k, v) in [("from", self.from), ("to", self.to)] {
-            if let Some(v) = v {
-                p.push((k, v.to_string()));
-            }
-        }
-        for (k, v) in [
-            ("agent", &self.agent),
-            ("kind", &self.kind),
-            ("outcome", &self.outcome),
-        ] {
-            if let Some(v) = v {
-                p.push((k, v.clone()));
-            }
-        }
-        p
-    }
 }
 
 /// One group of `GET /v1/stats`: its grouped columns (`day` as

@@ -10,7 +10,8 @@ use std::collections::HashMap;
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use sealtrail_core::bundle::synthetic::SyntheticLog;
-use sealtrail_core::bundle::{Member, Members, Query, Verifier, ENTRIES};
+use sealtrail_core::bundle::{Member, Members, Verifier, ENTRIES};
+use sealtrail_core::filter::EventFilter;
 use sealtrail_core::hash::{leaf_hash, node_hash, sha256};
 use sealtrail_core::note::NoteVerifier;
 
@@ -66,16 +67,16 @@ fn bench(c: &mut Criterion) {
     let vkey = log.verifier();
     let trusted = [&vkey as &dyn NoteVerifier];
     let cases = [
-        ("range_all_headers", Query::default(), false),
+        ("range_all_headers", EventFilter::default(), false),
         (
             "agent_third_headers",
-            Query {
+            EventFilter {
                 agent: Some("bot".into()),
-                ..Query::default()
+                ..EventFilter::default()
             },
             false,
         ),
-        ("range_all_bodies", Query::default(), true),
+        ("range_all_bodies", EventFilter::default(), true),
     ];
     let mut g = c.benchmark_group("bundle_verify");
     g.sample_size(10);

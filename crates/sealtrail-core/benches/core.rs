@@ -2,7 +2,8 @@
 //! generation and verification, next to raw SHA-256 on the same machine so
 //! every figure can be read as a fraction of the hashing limit.
 //!
-//! Run: `cargo bench -p sealtrail-core --bench core`
+//! Run: `cargo bench -p sealtrail-core --bench core` (`-- jcs` for the
+//! canonicalisation figures alone).
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use sealtrail_core::frontier::Frontier;
@@ -94,5 +95,70 @@ fn proofs(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, sha256_raw, append, proofs);
+/// 4,096 doubles of every shape the ES formatter distinguishes: integers,
+/// short and long fractions, tiny and huge magnitudes (exponent form).
+fn doubles() -> Vec<f64> {
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    (0..4096)
+        .map(|i| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let u = (x >> 11) as f64 / (1u64 << 53) as f64;
+            match i % 4 {
+                0 => (u * 1e6).round(),
+                1 => (u * 1e4 * 100.0).round() / 100.0,
+                2 => u * 1000.0,
+                _ => u * 10f64.powi((i % 40) - 20),
+            }
+        })
+        .collect()
+}
+
+/// RFC 8785 canonicalisation: the number formatter alone, a number-heavy
+/// document, and a typical event (strings, a few integers).
+fn jcs(c: &mut Criterion) {
+    use sealtrail_core::jcs::{to_canonical_vec, write_f64};
+    let mut g = c.benchmark_group("jcs");
+    let nums = doubles();
+    g.throughput(Throughput::Elements(nums.len() as u64));
+    g.bench_function("write_f64_4096", |b| {
+        let mut out = Vec::with_capacity(1 << 16);
+        b.iter(|| {
+            out.clear();
+            for &f in &nums {
+                write_f64(black_box(f), &mut out).unwrap();
+            }
+            out.len()
+        })
+    });
+    // The I-JSON policy refuses plain integers past 2^53: keep to what it takes.
+    let allowed = |f: &&f64| f.abs() <= 9.0e15 || f.abs() >= 1e21;
+    let doc = serde_json::json!({
+        "metrics": nums.iter().filter(allowed).take(256).map(|&f| serde_json::json!({"v": f, "w": f / 3.0})).collect::<Vec<_>>()
+    });
+    g.throughput(Throughput::Elements(512));
+    g.bench_function("canonical_512_numbers", |b| {
+        b.iter(|| to_canonical_vec(black_box(&doc)).unwrap())
+    });
+    let event = serde_json::json!({
+        "id": "0b5c7d1e-6f3a-4c2b-9e8d-1a2b3c4d5e6f",
+        "agent": {"id": "billing-agent", "instance": "i-7"},
+        "session": "s-2026-11-22-0001",
+        "seq": 41,
+        "kind": "tool_call",
+        "action": "refund",
+        "outcome": "success",
+        "tool": {"name": "stripe.refund", "arguments": {"charge": "ch_3Nx", "amount": 1299, "currency": "eur", "ratio": 0.25}},
+        "usage": {"input_tokens": 812, "output_tokens": 64, "cost_usd": 0.00431},
+        "data_classes": ["pci"],
+    });
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("canonical_event", |b| {
+        b.iter(|| to_canonical_vec(black_box(&event)).unwrap())
+    });
+    g.finish();
+}
+
+criterion_group!(benches, sha256_raw, append, proofs, jcs);
 criterion_main!(benches);

@@ -9,7 +9,8 @@
 use std::collections::HashMap;
 
 use sealtrail_core::bundle::synthetic::SyntheticLog;
-use sealtrail_core::bundle::{Member, Members, Query, Verifier, ENTRIES};
+use sealtrail_core::bundle::{Member, Members, Verifier, ENTRIES};
+use sealtrail_core::filter::EventFilter;
 use sealtrail_core::hash::leaf_hash;
 use sealtrail_core::note::NoteVerifier;
 
@@ -53,12 +54,12 @@ fn main() {
     let vkey = log.verifier();
     let trusted = [&vkey as &dyn NoteVerifier];
     for (name, query) in [
-        ("time range, all entries", Query::default()),
+        ("time range, all entries", EventFilter::default()),
         (
             "agent stream (1 in 3)",
-            Query {
+            EventFilter {
                 agent: Some("bot".into()),
-                ..Query::default()
+                ..EventFilter::default()
             },
         ),
     ] {

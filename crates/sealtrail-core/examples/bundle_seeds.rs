@@ -9,8 +9,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use sealtrail_core::bundle::synthetic::SyntheticLog;
+use sealtrail_core::bundle::verify_members;
 use sealtrail_core::bundle::zip::write_zip;
-use sealtrail_core::bundle::{verify_members, Query};
+use sealtrail_core::filter::EventFilter;
 use sealtrail_core::note::NoteVerifier;
 
 /// The origin the fuzz target trusts.
@@ -45,24 +46,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let queries = [
         (
             "agent",
-            Query {
+            EventFilter {
                 agent: Some("bot".into()),
-                ..Query::default()
+                ..EventFilter::default()
             },
         ),
         (
             "range",
-            Query {
+            EventFilter {
                 from: Some(120),
                 to: Some(150),
-                ..Query::default()
+                ..EventFilter::default()
             },
         ),
         (
             "kind",
-            Query {
+            EventFilter {
                 kind: Some("decision".into()),
-                ..Query::default()
+                ..EventFilter::default()
             },
         ),
     ];

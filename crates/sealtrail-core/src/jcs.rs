@@ -445,189 +445,28 @@ fn write_u64(mut u: u64, negative: bool, out: &mut Vec<u8>) {
     }
 }
 
-/// Fixed-size `fmt::Write` sink so formatting a float needs no heap allocation.
-struct StackBuf {
-    buf: [u8; 40],
-    len: usize,
-}
-
-impl fmt::Write for StackBuf {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        let end = self.len + s.len();
-        let dst = self.buf.get_mut(self.len..end).ok_or(fmt::Error)?;
-        dst.copy_from_slice(s.as_bytes());
-        self.len = end;
-        Ok(())
-    }
-}
-
 /// Appends `f` formatted exactly as ECMAScript `Number.prototype.toString` (RFC 8785
 /// §3.2.2.3): shortest round-trip digits, decimal notation for decimal exponents in
 /// [-7, 21), otherwise `d.ddde±N`; `-0` becomes `0`. This is the bare formatter: it does
 /// not apply the safe-integer policy. Non-finite input fails with [`JcsError::NonFinite`].
+///
+/// The digits and the layout are `ryu-js`'s (Ryū, with ECMAScript's notation rules);
+/// integers up to 2^53, by far the most common numbers in events, take a shorter path
+/// of their own. docs/benchmarks.md compares it with the hand-written formatter it
+/// replaced.
 pub fn write_f64(f: f64, out: &mut Vec<u8>) -> Result<(), JcsError> {
-    use fmt::Write as _;
     if !f.is_finite() {
         return Err(JcsError::NonFinite);
     }
-    if f == 0.0 {
-        out.push(b'0');
-        return Ok(());
-    }
     // Integers up to 2^53 print as themselves: every such integer is a double, so the
-    // shortest round-trip digits are exactly its decimal digits.
+    // shortest round-trip digits are exactly its decimal digits (and -0 is 0).
     if f.abs() <= MAX_SAFE_INTEGER as f64 && f.trunc() == f {
         write_u64(f.abs() as u64, f < 0.0, out);
         return Ok(());
     }
-    // Rust's `{:e}` yields the shortest round-trip digits as `d[.ddd]e[-]N`.
-    let mut sb = StackBuf {
-        buf: [0; 40],
-        len: 0,
-    };
-    write!(sb, "{:e}", f.abs()).map_err(|_| JcsError::NonFinite)?;
-    let text = sb.buf.get(..sb.len).unwrap_or_default();
-    let e_pos = text.iter().position(|&c| c == b'e').unwrap_or(text.len());
-    let (mantissa, exp_part) = text.split_at(e_pos);
-    let mut digits = [0u8; 20];
-    let mut k = 0usize;
-    for &c in mantissa.iter().filter(|c| c.is_ascii_digit()) {
-        if let Some(slot) = digits.get_mut(k) {
-            *slot = c;
-            k += 1;
-        }
-    }
-    let exp = parse_exp(exp_part.get(1..).unwrap_or_default());
-    // ES notation: value = 0.d1d2...dk × 10^n, i.e. n = exponent + 1.
-    let n = exp + 1;
-    round_half_even(f.abs(), &mut digits, &mut k, n);
-    let digits = digits.get(..k).unwrap_or_default();
-    let k = k as i32;
-    if f < 0.0 {
-        out.push(b'-');
-    }
-    if k <= n && n <= 21 {
-        out.extend_from_slice(digits);
-        out.extend(std::iter::repeat_n(b'0', (n - k) as usize));
-    } else if 0 < n && n <= 21 {
-        let (int, frac) = digits.split_at(n as usize);
-        out.extend_from_slice(int);
-        out.push(b'.');
-        out.extend_from_slice(frac);
-    } else if -6 < n && n <= 0 {
-        out.extend_from_slice(b"0.");
-        out.extend(std::iter::repeat_n(b'0', (-n) as usize));
-        out.extend_from_slice(digits);
-    } else {
-        let (first, rest) = digits.split_at(1.min(digits.len()));
-        out.extend_from_slice(first);
-        if !rest.is_empty() {
-            out.push(b'.');
-            out.extend_from_slice(rest);
-        }
-        out.push(b'e');
-        let e = n - 1;
-        out.push(if e < 0 { b'-' } else { b'+' });
-        write_u64(u64::from(e.unsigned_abs()), false, out);
-    }
+    let mut buf = ryu_js::Buffer::new();
+    out.extend_from_slice(buf.format_finite(f).as_bytes());
     Ok(())
-}
-
-/// ES picks, among the shortest digit strings that round-trip, the one closest to the
-/// value, and the even one when two are equally close. Rust's shortest formatter rounds
-/// such exact ties up (e.g. 8878312490102.3125 → `...102.313`, where ES says `.312`),
-/// so when the value lies exactly halfway between two `k`-digit candidates, switch to
-/// the even one if it round-trips too. The tie test is exact integer arithmetic.
-fn round_half_even(x: f64, digits: &mut [u8; 20], k: &mut usize, n: i32) {
-    if *k == 0 || *k > 17 {
-        return; // not shortest-digit output; nothing to fix
-    }
-    let Some(ds) = digits.get(..*k) else { return };
-    let s = ds.iter().fold(0u64, |acc, &d| {
-        acc * 10 + u64::from(d.wrapping_sub(b'0') % 10)
-    });
-    let p = n - *k as i32; // value ≈ s × 10^p
-    let pair = if s > 0 && is_exactly(x, 10 * u128::from(s) - 5, p - 1) {
-        (s - 1, s)
-    } else if is_exactly(x, 10 * u128::from(s) + 5, p - 1) {
-        (s, s + 1)
-    } else {
-        return;
-    };
-    let even = if pair.0 % 2 == 0 { pair.0 } else { pair.1 };
-    let lo = 10u64.pow(*k as u32 - 1);
-    if even == s || even < lo || even >= lo * 10 || !round_trips(x, even, p) {
-        return;
-    }
-    let mut c = even;
-    for slot in digits.iter_mut().take(*k).rev() {
-        *slot = b'0' + (c % 10) as u8;
-        c /= 10;
-    }
-    // A trailing zero would mean a shorter form existed; strip defensively (n unchanged).
-    while *k > 1 && digits.get(*k - 1) == Some(&b'0') {
-        *k -= 1;
-    }
-}
-
-/// Whether the finite double `x > 0` equals `t × 10^q` exactly, for odd `t`.
-fn is_exactly(x: f64, t: u128, q: i32) -> bool {
-    let bits = x.to_bits();
-    let field = ((bits >> 52) & 0x7FF) as i32;
-    let frac = bits & ((1u64 << 52) - 1);
-    let (m, e) = if field == 0 {
-        (frac, -1074)
-    } else {
-        (frac | (1u64 << 52), field - 1075)
-    };
-    if m == 0 {
-        return false;
-    }
-    let tz = m.trailing_zeros();
-    let (m_odd, e2) = (u128::from(m >> tz), e + tz as i32);
-    // x = m_odd × 2^e2 and t × 10^q = t × 5^q × 2^q; compare odd parts and powers of 2.
-    if q >= 0 {
-        e2 == q && 5u128.checked_pow(q as u32).and_then(|p5| p5.checked_mul(t)) == Some(m_odd)
-    } else {
-        let r = -q;
-        e2 + r == 0
-            && 5u128
-                .checked_pow(r as u32)
-                .and_then(|p5| p5.checked_mul(m_odd))
-                == Some(t)
-    }
-}
-
-/// Whether `c × 10^p` parses back to exactly `x`.
-fn round_trips(x: f64, c: u64, p: i32) -> bool {
-    use fmt::Write as _;
-    let mut sb = StackBuf {
-        buf: [0; 40],
-        len: 0,
-    };
-    if write!(sb, "{c}e{p}").is_err() {
-        return false;
-    }
-    std::str::from_utf8(sb.buf.get(..sb.len).unwrap_or_default())
-        .ok()
-        .and_then(|t| t.parse::<f64>().ok())
-        .is_some_and(|y| y.to_bits() == x.to_bits())
-}
-
-fn parse_exp(s: &[u8]) -> i32 {
-    let (neg, digits) = match s.split_first() {
-        Some((b'-', rest)) => (true, rest),
-        _ => (false, s),
-    };
-    let mag = digits.iter().fold(0i32, |acc, &d| {
-        acc.saturating_mul(10)
-            .saturating_add(i32::from(d.wrapping_sub(b'0')))
-    });
-    if neg {
-        -mag
-    } else {
-        mag
-    }
 }
 
 // ---------------------------------------------------------------------------------

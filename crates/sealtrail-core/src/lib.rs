@@ -13,6 +13,7 @@ pub mod checkpoint;
 pub mod cosignature;
 pub mod encoding;
 pub mod event;
+pub mod filter;
 pub mod frontier;
 pub mod hash;
 pub mod header;
@@ -23,6 +24,7 @@ pub mod ocsf;
 pub mod proof;
 pub mod registry;
 pub mod tile;
+pub mod time;
 pub mod tlog_proof;
 
 pub use hash::{leaf_hash, node_hash, Hash, HASH_LEN};

@@ -8,8 +8,6 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
 /// Everything `sealtrail serve` can be told.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
@@ -102,13 +100,8 @@ pub struct PiiOptions {
     pub policy: Option<PathBuf>,
 }
 
-/// Per-key token bucket settings.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RateLimit {
-    pub per_second: f64,
-    pub burst: f64,
-}
+/// Per-key token bucket settings (the API's wire type, shared with the client).
+pub use sealtrail_api::access::RateLimit;
 
 /// How often `access::upkeep` works. Only tests change these: a short flush
 /// interval is how a test makes last-used writes race with other changes.

@@ -8,16 +8,9 @@
 //! into a response.
 
 pub use ::http::StatusCode;
-use serde::Serialize;
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
-pub struct ErrorBody {
-    pub code: &'static str,
-    pub message: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(nullable = false)]
-    pub field: Option<String>,
-}
+/// The body is the API's one wire type, shared with the client.
+pub use sealtrail_api::{ErrorBody, ErrorEnvelope};
 
 #[derive(Debug, Clone)]
 pub struct ApiError {
@@ -30,11 +23,7 @@ impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         ApiError {
             status,
-            body: ErrorBody {
-                code,
-                message: message.into(),
-                field: None,
-            },
+            body: ErrorBody::new(code, message),
             retry_after: None,
         }
     }

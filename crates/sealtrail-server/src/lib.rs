@@ -10,7 +10,6 @@
 pub mod clock;
 pub mod config;
 pub mod error;
-pub mod filters;
 pub mod metrics;
 // Engines over the store: tiles, proofs, sensitive data.
 pub mod proofs;

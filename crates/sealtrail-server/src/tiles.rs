@@ -1,8 +1,12 @@
 //! The store seen as C2SP tiles, with a cache of full tiles (immutable once
 //! complete), so proofs and tile requests cost O(log n) small reads.
+//!
+//! The cache is `quick_cache`'s: bounded, sharded (readers on two cores do
+//! not queue on one lock) and scan-resistant, so a monitor reading every
+//! tile once does not evict the upper-level tiles every proof needs (the
+//! hand-written map it replaces emptied itself when full).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use sealtrail_core::tile::{encode_tile, TileId, TileSource};
 use sealtrail_store::{Store, StoreError};
@@ -11,18 +15,18 @@ use sealtrail_store::{Store, StoreError};
 const CACHE_TILES: usize = 4096;
 
 /// Full tiles by `(level, index)`.
-type TileCache = HashMap<(u8, u64), Arc<Vec<u8>>>;
+type TileCache = quick_cache::sync::Cache<(u8, u64), Arc<Vec<u8>>>;
 
 pub struct StoreTiles {
     store: Arc<dyn Store>,
-    cache: Mutex<TileCache>,
+    cache: TileCache,
 }
 
 impl StoreTiles {
     pub fn new(store: Arc<dyn Store>) -> Self {
         StoreTiles {
             store,
-            cache: Mutex::new(HashMap::new()),
+            cache: TileCache::new(CACHE_TILES),
         }
     }
 
@@ -30,7 +34,7 @@ impl StoreTiles {
     pub fn tile(&self, tile: &TileId) -> Result<Arc<Vec<u8>>, StoreError> {
         let key = (tile.level, tile.index);
         if tile.is_full() {
-            if let Some(hit) = self.cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
+            if let Some(hit) = self.cache.get(&key) {
                 return Ok(hit);
             }
         }
@@ -55,12 +59,7 @@ impl StoreTiles {
         }
         let bytes = Arc::new(encode_tile(&hashes));
         if tile.is_full() {
-            if let Ok(mut c) = self.cache.lock() {
-                if c.len() >= CACHE_TILES {
-                    c.clear();
-                }
-                c.insert(key, bytes.clone());
-            }
+            self.cache.insert(key, bytes.clone());
         }
         Ok(bytes)
     }

@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 
 use common::unzip;
 use common::{event, TestServer};
-use sealtrail_core::bundle::{verify_members, Manifest, Query, Report, Role, ENTRIES, MANIFEST};
+use sealtrail_core::bundle::{verify_members, Manifest, Report, Role, ENTRIES, MANIFEST};
+use sealtrail_core::filter::EventFilter;
 use sealtrail_core::header::EntryHeader;
 use sealtrail_core::note::{Ed25519Verifier, NoteVerifier};
 use serde_json::{json, Value};
@@ -72,7 +73,7 @@ async fn all_headers(s: &TestServer, size: u64) -> Vec<EntryHeader> {
 }
 
 /// The roles a bundle for `q` must have, by brute force (formats §9.1).
-fn expected(all: &[EntryHeader], q: &Query) -> Vec<(u64, Role)> {
+fn expected(all: &[EntryHeader], q: &EventFilter) -> Vec<(u64, Role)> {
     let mut out = Vec::new();
     let in_range = |h: &EntryHeader| q.time_check(h.time).is_ok();
     let pick: Vec<&EntryHeader> = match q.completeness_stream() {

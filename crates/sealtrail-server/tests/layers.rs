@@ -19,10 +19,7 @@ use std::path::{Path, PathBuf};
 /// the crate at all. A new top-level module must be placed here.
 const LAYERS: &[(&str, &[&str])] = &[
     // Leaves: options, the error value, time, counters, filter parsing.
-    (
-        "foundation",
-        &["config", "error", "clock", "metrics", "filters"],
-    ),
+    ("foundation", &["config", "error", "clock", "metrics"]),
     // Engines over the store: tiles and proofs, sensitive data.
     ("engines", &["tiles", "proofs", "sensitive"]),
     // The write path's core: one sequencer and one checkpointer per log.

@@ -173,7 +173,7 @@ async fn filters_combine_and_pages_join_up() {
         .collect();
     let got = all_pages(&s, &format!("from={from}&to={to}")).await;
     assert_eq!(indexes(&got), want);
-    let rfc = |us: u64| sealtrail_server::filters::format_time(us);
+    let rfc = |us: u64| sealtrail_core::time::format_time(us);
     let got = all_pages(&s, &format!("from={}&to={}", rfc(from), rfc(to))).await;
     assert_eq!(indexes(&got), want);
     let got = all_pages(&s, &format!("from={}&agent=agent-2", rfc(to))).await;
@@ -207,7 +207,7 @@ async fn stats_count_by_agent_kind_outcome_and_day() {
         json!({"group_by": [], "rows": [{"count": 0}], "total": 0})
     );
     let sealed = fill(&s, 120).await;
-    let day = sealtrail_server::filters::format_day(
+    let day = sealtrail_core::time::format_day(
         (sealed[0].1["time"].as_u64().unwrap() / 86_400_000_000) as i64,
     );
 

@@ -37,6 +37,7 @@ pub use error::StoreError;
 pub use log::LogStore;
 pub use query::{EventQuery, QueryEvent, QueryPage, StatsGroup, StatsQuery, StatsRow};
 pub use query_index::QueryIndex;
+pub use sealtrail_core::filter::EventFilter;
 pub use types::*;
 
 /// The storage a log lives in: every concern of a backend in one object

@@ -176,6 +176,7 @@ pub fn build<'a>(entries: impl IntoIterator<Item = Source<'a>>) -> Vec<PostingRo
 /// starts from it). `sid` is the number of the query's session.
 pub fn filters_of(q: &EventQuery, sid: Option<u64>) -> Vec<(Field, Vec<u8>)> {
     let text = |f: Field, v: &Option<String>| v.as_ref().map(|v| (f, v.as_bytes().to_vec()));
+    let q = &q.filter;
     let scope = q.scope.as_ref().map(|s| {
         if s.contains(':') {
             (Field::Scope, s.as_bytes().to_vec())

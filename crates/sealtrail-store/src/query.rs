@@ -9,43 +9,27 @@
 //! every index yields its matches already in log order: a page is the first
 //! `limit` matches after the cursor, with no sort.
 
+use sealtrail_core::filter::EventFilter;
 use sealtrail_core::hash::Hash;
 
 use crate::StoreError;
 
-/// Events per page unless asked otherwise.
-pub const DEFAULT_LIMIT: u32 = 100;
-/// Most events per page.
-pub const MAX_LIMIT: u32 = 1000;
+/// Page sizes: the API's, kept with the one entry filter.
+pub use sealtrail_core::filter::{DEFAULT_LIMIT, MAX_LIMIT};
 /// Posting-list rows one page of the embedded store reads at most (each
 /// holds up to a batch's entries of one value). A page that reaches it ends
 /// early with a cursor, so no page costs more than this, however rare the
 /// entries matching all of its filters are.
 pub const SCAN_BUDGET: usize = 4_000;
 /// One UTC day in microseconds (counts are kept per day).
-pub const DAY_MICROS: u64 = 86_400_000_000;
+pub use sealtrail_core::time::DAY_MICROS;
 
-/// One page of entries matching every given filter, in index order.
+/// One page of entries matching every filter of an [`EventFilter`] (the
+/// one filter type, validated where it was built), in index order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventQuery {
-    /// Server time (µs since the epoch), inclusive.
-    pub from: Option<u64>,
-    /// Server time (µs since the epoch), exclusive.
-    pub to: Option<u64>,
-    pub agent: Option<String>,
-    pub session: Option<String>,
-    pub kind: Option<String>,
-    pub action: Option<String>,
-    pub tool: Option<String>,
-    pub outcome: Option<String>,
-    /// One data class tag the entry carries.
-    pub data_class: Option<String>,
-    /// One subject MAC the entry carries.
-    pub subject: Option<Hash>,
-    /// A scope verdict (`out_of_scope: budget`) matches exactly; a verdict
-    /// class (`out_of_scope`, the part before `:`) matches every verdict of
-    /// that class.
-    pub scope: Option<String>,
+    /// Which entries.
+    pub filter: EventFilter,
     /// Only entries strictly after this index.
     pub cursor: Option<u64>,
     /// Page size, 1..=[`MAX_LIMIT`] (clamped).
@@ -56,18 +40,15 @@ pub struct EventQuery {
 
 impl Default for EventQuery {
     fn default() -> Self {
+        EventQuery::new(EventFilter::default())
+    }
+}
+
+impl EventQuery {
+    /// The first page of a filter's entries, without bodies.
+    pub fn new(filter: EventFilter) -> Self {
         EventQuery {
-            from: None,
-            to: None,
-            agent: None,
-            session: None,
-            kind: None,
-            action: None,
-            tool: None,
-            outcome: None,
-            data_class: None,
-            subject: None,
-            scope: None,
+            filter,
             cursor: None,
             limit: DEFAULT_LIMIT,
             include_bodies: false,
@@ -112,11 +93,11 @@ impl EventQuery {
         size: u64,
         mut time_at: impl FnMut(u64) -> Result<u64, StoreError>,
     ) -> Result<(u64, u64), StoreError> {
-        let lo = match self.from {
+        let lo = match self.filter.from {
             Some(t) => first_index_at(t, size, &mut time_at)?,
             None => 0,
         };
-        let hi = match self.to {
+        let hi = match self.filter.to {
             Some(t) => first_index_at(t, size, &mut time_at)?,
             None => size,
         };
@@ -162,35 +143,8 @@ pub fn first_index_at(
     Ok(lo)
 }
 
-/// A column stats can group by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum StatsGroup {
-    Day,
-    Agent,
-    Kind,
-    Outcome,
-}
-
-impl StatsGroup {
-    pub fn name(self) -> &'static str {
-        match self {
-            StatsGroup::Day => "day",
-            StatsGroup::Agent => "agent",
-            StatsGroup::Kind => "kind",
-            StatsGroup::Outcome => "outcome",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<StatsGroup> {
-        Some(match s {
-            "day" => StatsGroup::Day,
-            "agent" => StatsGroup::Agent,
-            "kind" => StatsGroup::Kind,
-            "outcome" => StatsGroup::Outcome,
-            _ => return None,
-        })
-    }
-}
+/// A column stats can group by (kept with the one entry filter).
+pub use sealtrail_core::filter::StatsGroup;
 
 /// Entry counts from the `counts` table (kept per UTC day, agent, kind and
 /// outcome, in the same transaction as each batch), summed over the filters
@@ -198,25 +152,51 @@ impl StatsGroup {
 /// up to a UTC midnight.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct StatsQuery {
-    /// µs since the epoch, inclusive.
-    pub from: Option<u64>,
-    /// µs since the epoch, exclusive.
-    pub to: Option<u64>,
-    pub agent: Option<String>,
-    pub kind: Option<String>,
-    /// An outcome; `""` selects entries without one.
-    pub outcome: Option<String>,
+    /// Which entries: only the time range, `agent`, `kind` and `outcome`
+    /// can be counted (the counts table keeps nothing else); a query with
+    /// another filter is refused ([`StatsQuery::check`]). An `outcome` of
+    /// `""` selects entries without one.
+    pub filter: EventFilter,
     /// Group columns, in the order rows are sorted by. Empty: one total.
     pub group_by: Vec<StatsGroup>,
 }
 
 impl StatsQuery {
+    /// Refuses a filter the counts table cannot answer, naming it.
+    pub fn check(&self) -> Result<(), StoreError> {
+        let EventFilter {
+            session,
+            action,
+            tool,
+            data_class,
+            subject,
+            scope,
+            ..
+        } = &self.filter;
+        let uncounted = [
+            ("session", session.is_some()),
+            ("action", action.is_some()),
+            ("tool", tool.is_some()),
+            ("data_class", data_class.is_some()),
+            ("subject", subject.is_some()),
+            ("scope", scope.is_some()),
+        ];
+        match uncounted.iter().find(|(_, set)| *set) {
+            Some((name, _)) => Err(StoreError::Invalid(format!(
+                "entry counts cannot be filtered by {name}: they are kept per day, agent, kind and outcome"
+            ))),
+            None => Ok(()),
+        }
+    }
+
     /// The day range `[first, end)` (days since the epoch).
     pub fn days(&self) -> (Option<i64>, Option<i64>) {
         let day = |us: u64| (us / DAY_MICROS) as i64;
         (
-            self.from.map(day),
-            self.to.map(|t| day(t.saturating_add(DAY_MICROS - 1))),
+            self.filter.from.map(day),
+            self.filter
+                .to
+                .map(|t| day(t.saturating_add(DAY_MICROS - 1))),
         )
     }
 
@@ -298,8 +278,11 @@ mod tests {
         let times = [10u64, 20, 30, 40, 50];
         let at = |i: u64| Ok(times[i as usize]);
         let q = EventQuery {
-            from: Some(20),
-            to: Some(50),
+            filter: EventFilter {
+                from: Some(20),
+                to: Some(50),
+                ..EventFilter::default()
+            },
             ..EventQuery::default()
         };
         assert_eq!(q.index_range(5, at).unwrap(), (1, 4));
@@ -332,14 +315,20 @@ mod tests {
     #[test]
     fn stats_days_round_outward() {
         let q = StatsQuery {
-            from: Some(DAY_MICROS + 5),
-            to: Some(3 * DAY_MICROS + 1),
+            filter: EventFilter {
+                from: Some(DAY_MICROS + 5),
+                to: Some(3 * DAY_MICROS + 1),
+                ..EventFilter::default()
+            },
             ..StatsQuery::default()
         };
         assert_eq!(q.days(), (Some(1), Some(4)));
         let q = StatsQuery {
-            from: Some(DAY_MICROS),
-            to: Some(3 * DAY_MICROS),
+            filter: EventFilter {
+                from: Some(DAY_MICROS),
+                to: Some(3 * DAY_MICROS),
+                ..EventFilter::default()
+            },
             ..StatsQuery::default()
         };
         assert_eq!(q.days(), (Some(1), Some(3)));

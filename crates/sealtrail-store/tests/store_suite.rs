@@ -12,7 +12,9 @@ use sealtrail_core::hash::{leaf_hash, Hash};
 use sealtrail_store::fsck;
 use sealtrail_store::query::{scope_matches, DAY_MICROS};
 use sealtrail_store::{ApiKeyRecord, LogHead, Store, StoreError, StoredCheckpoint, StreamHead};
-use sealtrail_store::{EventQuery, NewEntry, QueryEvent, StatsGroup, StatsQuery, StatsRow};
+use sealtrail_store::{
+    EventFilter, EventQuery, NewEntry, QueryEvent, StatsGroup, StatsQuery, StatsRow,
+};
 
 /// Instantiates each case for both backends.
 macro_rules! store_suite {
@@ -552,6 +554,7 @@ fn query_log(s: &dyn Store) -> LogBuilder {
 
 /// What `q` should find, ignoring its cursor and limit.
 fn reference(entries: &[NewEntry], q: &EventQuery) -> Vec<u64> {
+    let q = &q.filter;
     let eq =
         |want: &Option<String>, got: Option<&String>| want.as_ref().is_none_or(|w| got == Some(w));
     entries
@@ -619,108 +622,180 @@ fn sample_queries(b: &LogBuilder) -> Vec<EventQuery> {
     vec![
         q(),
         EventQuery {
-            agent: s("agent-1"),
+            filter: EventFilter {
+                agent: s("agent-1"),
+                ..EventFilter::default()
+            },
             ..q()
         },
         EventQuery {
-            session: s("session-2"),
+            filter: EventFilter {
+                session: s("session-2"),
+                ..EventFilter::default()
+            },
             ..q()
         },
         EventQuery {
-            kind: s("decision"),
+            filter: EventFilter {
+                kind: s("decision"),
+                ..EventFilter::default()
+            },
             ..q()
         },
         EventQuery {
-            action: s("lookup"),
+            filter: EventFilter {
+                action: s("lookup"),
+                ..EventFilter::default()
+            },
             ..q()
         },
         EventQuery {
-            tool: s("crm.lookup"),
+            filter: EventFilter {
+                tool: s("crm.lookup"),
+                ..EventFilter::default()
+            },
             ..q()
         },
         EventQuery {
-            outcome: s("denied"),
+            filter: EventFilter {
+                outcome: s("denied"),
+                ..EventFilter::default()
+            },
             ..q()
         },
         EventQuery {
-            data_class: s("pci"),
+            filter: EventFilter {
+                data_class: s("pci"),
+                ..EventFilter::default()
+            },
             ..q()
         },
         EventQuery {
-            data_class: s("pii"),
+            filter: EventFilter {
+                data_class: s("pii"),
+                ..EventFilter::default()
+            },
             ..q()
         },
         EventQuery {
-            subject: Some(subject(2)),
+            filter: EventFilter {
+                subject: Some(subject(2)),
+                ..EventFilter::default()
+            },
             ..q()
         },
         EventQuery {
-            subject: Some(subject(1)),
+            filter: EventFilter {
+                subject: Some(subject(1)),
+                ..EventFilter::default()
+            },
             ..q()
         },
         EventQuery {
-            scope: s("out_of_scope"),
+            filter: EventFilter {
+                scope: s("out_of_scope"),
+                ..EventFilter::default()
+            },
             ..q()
         },
         EventQuery {
-            scope: s("out_of_scope: pii"),
+            filter: EventFilter {
+                scope: s("out_of_scope: pii"),
+                ..EventFilter::default()
+            },
             ..q()
         },
         EventQuery {
-            scope: s("in_scope"),
+            filter: EventFilter {
+                scope: s("in_scope"),
+                ..EventFilter::default()
+            },
             ..q()
         },
         EventQuery {
-            from: t(3),
-            to: t(7),
+            filter: EventFilter {
+                from: t(3),
+                to: t(7),
+                ..EventFilter::default()
+            },
             ..q()
         },
-        EventQuery { from: t(5), ..q() },
         EventQuery {
-            to: Some(b.entries[100].columns.time),
+            filter: EventFilter {
+                from: t(5),
+                ..EventFilter::default()
+            },
+            ..q()
+        },
+        EventQuery {
+            filter: EventFilter {
+                to: Some(b.entries[100].columns.time),
+                ..EventFilter::default()
+            },
             ..q()
         },
         // The selective page of the benchmark: one agent, one day, one kind.
         EventQuery {
-            agent: s("agent-0"),
-            kind: s("tool_call"),
-            from: t(4),
-            to: t(8),
+            filter: EventFilter {
+                agent: s("agent-0"),
+                kind: s("tool_call"),
+                from: t(4),
+                to: t(8),
+                ..EventFilter::default()
+            },
             ..q()
         },
         EventQuery {
-            agent: s("agent-0"),
-            kind: s("tool_call"),
-            outcome: s("success"),
+            filter: EventFilter {
+                agent: s("agent-0"),
+                kind: s("tool_call"),
+                outcome: s("success"),
+                ..EventFilter::default()
+            },
             ..q()
         },
         EventQuery {
-            session: s("session-1"),
-            data_class: s("pii"),
+            filter: EventFilter {
+                session: s("session-1"),
+                data_class: s("pii"),
+                ..EventFilter::default()
+            },
             ..q()
         },
         EventQuery {
-            agent: s("agent-2"),
-            scope: s("out_of_scope"),
-            subject: Some(subject(1)),
+            filter: EventFilter {
+                agent: s("agent-2"),
+                scope: s("out_of_scope"),
+                subject: Some(subject(1)),
+                ..EventFilter::default()
+            },
             ..q()
         },
         EventQuery {
-            kind: s("model_call"),
-            from: t(2),
-            to: t(9),
-            outcome: s("failure"),
+            filter: EventFilter {
+                kind: s("model_call"),
+                from: t(2),
+                to: t(9),
+                outcome: s("failure"),
+                ..EventFilter::default()
+            },
             ..q()
         },
         EventQuery {
-            data_class: s("pii"),
-            subject: Some(subject(1)),
+            filter: EventFilter {
+                data_class: s("pii"),
+                subject: Some(subject(1)),
+                ..EventFilter::default()
+            },
             ..q()
         },
         EventQuery {
-            tool: s("crm.lookup"),
-            scope: s("in_scope"),
-            outcome: s("success"),
+            filter: EventFilter {
+                tool: s("crm.lookup"),
+                scope: s("in_scope"),
+                outcome: s("success"),
+                ..EventFilter::default()
+            },
             ..q()
         },
     ]
@@ -805,45 +880,75 @@ fn query_empty_results(f: &Fixture) {
     let end = b.last_time + 1;
     for query in [
         EventQuery {
-            agent: s("nobody"),
+            filter: EventFilter {
+                agent: s("nobody"),
+                ..EventFilter::default()
+            },
             ..q()
         },
         EventQuery {
-            session: s("no-such-session"),
+            filter: EventFilter {
+                session: s("no-such-session"),
+                ..EventFilter::default()
+            },
             ..q()
         },
         EventQuery {
-            data_class: s("phi"),
+            filter: EventFilter {
+                data_class: s("phi"),
+                ..EventFilter::default()
+            },
             ..q()
         },
         EventQuery {
-            subject: Some(Hash([9; 32])),
+            filter: EventFilter {
+                subject: Some(Hash([9; 32])),
+                ..EventFilter::default()
+            },
             ..q()
         },
         EventQuery {
-            scope: s("unregistered_agent"),
+            filter: EventFilter {
+                scope: s("unregistered_agent"),
+                ..EventFilter::default()
+            },
             ..q()
         },
         EventQuery {
-            scope: s("out_of"),
+            filter: EventFilter {
+                scope: s("out_of"),
+                ..EventFilter::default()
+            },
             ..q()
         },
         EventQuery {
-            from: Some(end),
+            filter: EventFilter {
+                from: Some(end),
+                ..EventFilter::default()
+            },
             ..q()
         },
         EventQuery {
-            to: Some(base_time()),
+            filter: EventFilter {
+                to: Some(base_time()),
+                ..EventFilter::default()
+            },
             ..q()
         },
         EventQuery {
-            from: Some(base_time() + 5 * STEP),
-            to: Some(base_time() + 2 * STEP),
+            filter: EventFilter {
+                from: Some(base_time() + 5 * STEP),
+                to: Some(base_time() + 2 * STEP),
+                ..EventFilter::default()
+            },
             ..q()
         },
         EventQuery {
-            kind: s("tool_call"),
-            action: s("llm.generate"),
+            filter: EventFilter {
+                kind: s("tool_call"),
+                action: s("llm.generate"),
+                ..EventFilter::default()
+            },
             ..q()
         },
         EventQuery {
@@ -865,7 +970,10 @@ fn query_returns_bodies_on_request(f: &Fixture) {
     let st = f.store();
     let b = query_log(st);
     let query = EventQuery {
-        agent: s("agent-2"),
+        filter: EventFilter {
+            agent: s("agent-2"),
+            ..EventFilter::default()
+        },
         include_bodies: true,
         limit: 13,
         ..EventQuery::default()
@@ -889,9 +997,9 @@ fn reference_stats(entries: &[NewEntry], q: &StatsQuery) -> Vec<StatsRow> {
         let outcome = c.outcome.clone().unwrap_or_default();
         if first.is_some_and(|d| day < d)
             || end.is_some_and(|d| day >= d)
-            || q.agent.as_ref().is_some_and(|a| *a != c.agent)
-            || q.kind.as_ref().is_some_and(|k| *k != c.kind)
-            || q.outcome.as_ref().is_some_and(|o| *o != outcome)
+            || q.filter.agent.as_ref().is_some_and(|a| *a != c.agent)
+            || q.filter.kind.as_ref().is_some_and(|k| *k != c.kind)
+            || q.filter.outcome.as_ref().is_some_and(|o| *o != outcome)
         {
             continue;
         }
@@ -964,34 +1072,47 @@ fn stats_sum_the_counts(f: &Fixture) {
             ..StatsQuery::default()
         },
         StatsQuery {
+            filter: EventFilter {
+                agent: s("agent-1"),
+                ..EventFilter::default()
+            },
             group_by: vec![Kind, Day],
-            agent: s("agent-1"),
-            ..StatsQuery::default()
         },
         StatsQuery {
+            filter: EventFilter {
+                kind: s("tool_call"),
+                ..EventFilter::default()
+            },
             group_by: vec![Outcome],
-            kind: s("tool_call"),
-            ..StatsQuery::default()
         },
         StatsQuery {
+            filter: EventFilter {
+                outcome: s(""),
+                ..EventFilter::default()
+            },
             group_by: vec![Agent],
-            outcome: s(""),
-            ..StatsQuery::default()
         },
         StatsQuery {
+            filter: EventFilter {
+                from: Some((day + 1) * DAY_MICROS),
+                to: Some((day + 2) * DAY_MICROS),
+                ..EventFilter::default()
+            },
             group_by: vec![Day, Agent],
-            from: Some((day + 1) * DAY_MICROS),
-            to: Some((day + 2) * DAY_MICROS),
+        },
+        StatsQuery {
+            filter: EventFilter {
+                agent: s("nobody"),
+                ..EventFilter::default()
+            },
             ..StatsQuery::default()
         },
         StatsQuery {
-            agent: s("nobody"),
-            ..StatsQuery::default()
-        },
-        StatsQuery {
+            filter: EventFilter {
+                agent: s("nobody"),
+                ..EventFilter::default()
+            },
             group_by: vec![Kind],
-            agent: s("nobody"),
-            ..StatsQuery::default()
         },
     ] {
         assert_eq!(

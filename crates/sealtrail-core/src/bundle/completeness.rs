@@ -3,9 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::manifest::{Query, StreamField};
+use super::manifest::StreamField;
 use super::verify::Problem;
 use super::Role;
+use crate::filter::EventFilter;
 use crate::hash::Hash;
 use crate::header::StreamLink;
 use crate::heads::{HeadRecord, HeadsProof, StreamHead};
@@ -116,7 +117,7 @@ pub(super) type Found = (Option<u64>, &'static str, Problem);
 pub(super) fn check_stream(
     key: &str,
     field: StreamField,
-    query: &Query,
+    query: &EventFilter,
     items: &[Item],
     head: Option<Option<StreamHead>>,
     out: &mut Vec<Found>,
@@ -293,7 +294,7 @@ pub(super) fn check_stream(
 }
 
 /// Range completeness over `items` (sorted by index) in a tree of `size`.
-pub(super) fn check_range(query: &Query, items: &[Item], size: u64, out: &mut Vec<Found>) {
+pub(super) fn check_range(query: &EventFilter, items: &[Item], size: u64, out: &mut Vec<Found>) {
     let entries = super::ENTRIES;
     let fail = |out: &mut Vec<Found>, entry: Option<u64>, reason: String| {
         out.push((entry, entries, Problem::Completeness(reason)));

@@ -1,9 +1,10 @@
-//! `manifest.json` (docs/formats.md §9.2): what a bundle answers, and the
-//! query predicate both the exporter and the verifier apply.
+//! `manifest.json` (docs/formats.md §9.2): what a bundle answers (an
+//! [`EventFilter`], the one filter type) and the completeness it claims.
 
 use serde::{Deserialize, Serialize};
 
 use super::{BUNDLE_VERSION, FORMAT};
+use crate::filter::EventFilter;
 use crate::hash::Hash;
 use crate::header::EntryHeader;
 
@@ -20,7 +21,8 @@ pub struct Manifest {
     pub created: u64,
     pub origin: String,
     pub checkpoint: TreeRef,
-    pub query: Query,
+    /// The filter the bundle answers (every member written, `null` when unset).
+    pub query: EventFilter,
     /// Whether the export included bodies (a match without one is then erased).
     pub with_bodies: bool,
     pub counts: Counts,
@@ -38,38 +40,6 @@ pub struct TreeRef {
     pub size: u64,
     /// Hex, as in headers.
     pub root: Hash,
-}
-
-/// The query a bundle answers. Every filter is written, `null` when unset.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Query {
-    /// Server time, µs since the epoch, inclusive.
-    #[serde(default)]
-    pub from: Option<u64>,
-    /// Server time, µs since the epoch, exclusive.
-    #[serde(default)]
-    pub to: Option<u64>,
-    #[serde(default)]
-    pub agent: Option<String>,
-    #[serde(default)]
-    pub session: Option<String>,
-    #[serde(default)]
-    pub kind: Option<String>,
-    #[serde(default)]
-    pub action: Option<String>,
-    #[serde(default)]
-    pub tool: Option<String>,
-    #[serde(default)]
-    pub outcome: Option<String>,
-    #[serde(default)]
-    pub data_class: Option<String>,
-    /// The subject's keyed MAC, as in headers (never the subject itself).
-    #[serde(default)]
-    pub subject: Option<Hash>,
-    /// A verdict, or a verdict class (the part before `:`).
-    #[serde(default)]
-    pub scope: Option<String>,
 }
 
 /// Counts of what the bundle holds.
@@ -157,124 +127,8 @@ pub enum ManifestError {
     Field(String),
 }
 
-/// The first filter a header fails.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum QueryMismatch {
-    #[error("its time {time} is before the range start {from}")]
-    BeforeFrom { time: u64, from: u64 },
-    #[error("its time {time} is not before the range end {to}")]
-    NotBeforeTo { time: u64, to: u64 },
-    #[error("its {field} is {got:?}, the query asks for {want:?}")]
-    Field {
-        field: &'static str,
-        got: Option<String>,
-        want: String,
-    },
-    #[error("it does not carry the {field} {want:?}")]
-    Missing { field: &'static str, want: String },
-}
-
-fn eq_filter(
-    field: &'static str,
-    want: &Option<String>,
-    got: Option<&str>,
-) -> Result<(), QueryMismatch> {
-    match want {
-        Some(w) if got != Some(w.as_str()) => Err(QueryMismatch::Field {
-            field,
-            got: got.map(str::to_owned),
-            want: w.clone(),
-        }),
-        _ => Ok(()),
-    }
-}
-
-impl Query {
-    /// True when a time of `time` falls in `[from, to)`.
-    pub fn time_check(&self, time: u64) -> Result<(), QueryMismatch> {
-        if let Some(from) = self.from {
-            if time < from {
-                return Err(QueryMismatch::BeforeFrom { time, from });
-            }
-        }
-        if let Some(to) = self.to {
-            if time >= to {
-                return Err(QueryMismatch::NotBeforeTo { time, to });
-            }
-        }
-        Ok(())
-    }
-
-    /// Checks every filter of the query against a header (§9.3 step 4).
-    pub fn matches(&self, h: &EntryHeader) -> Result<(), QueryMismatch> {
-        self.time_check(h.time)?;
-        self.filters_match(h)
-    }
-
-    /// Every filter but the time range.
-    pub fn filters_match(&self, h: &EntryHeader) -> Result<(), QueryMismatch> {
-        eq_filter("agent", &self.agent, Some(&h.agent))?;
-        eq_filter("session", &self.session, h.session.as_deref())?;
-        eq_filter("kind", &self.kind, Some(&h.kind))?;
-        eq_filter("action", &self.action, h.action.as_deref())?;
-        eq_filter("tool", &self.tool, h.tool.as_deref())?;
-        eq_filter("outcome", &self.outcome, h.outcome.as_deref())?;
-        if let Some(dc) = &self.data_class {
-            if !h.data_classes.iter().any(|c| c == dc) {
-                return Err(QueryMismatch::Missing {
-                    field: "data class",
-                    want: dc.clone(),
-                });
-            }
-        }
-        if let Some(s) = &self.subject {
-            if !h.subjects.contains(s) {
-                return Err(QueryMismatch::Missing {
-                    field: "subject",
-                    want: s.to_hex(),
-                });
-            }
-        }
-        if let Some(want) = &self.scope {
-            let got = h.scope.as_deref();
-            let class = got.map(|v| v.split(':').next().unwrap_or(v));
-            if got != Some(want.as_str()) && class != Some(want.as_str()) {
-                return Err(QueryMismatch::Field {
-                    field: "scope",
-                    got: got.map(str::to_owned),
-                    want: want.clone(),
-                });
-            }
-        }
-        Ok(())
-    }
-
-    /// True when the query has no filter but the time range.
-    pub fn is_time_only(&self) -> bool {
-        let Query {
-            from: _,
-            to: _,
-            agent,
-            session,
-            kind,
-            action,
-            tool,
-            outcome,
-            data_class,
-            subject,
-            scope,
-        } = self;
-        agent.is_none()
-            && session.is_none()
-            && kind.is_none()
-            && action.is_none()
-            && tool.is_none()
-            && outcome.is_none()
-            && data_class.is_none()
-            && subject.is_none()
-            && scope.is_none()
-    }
-
+/// What a bundle can prove of its filter.
+impl EventFilter {
     /// The stream whose completeness an export of this query proves, if
     /// any: the session's when the query names one (usually the smaller
     /// stream), else the agent's.
@@ -294,35 +148,12 @@ impl Query {
             None => false,
         }
     }
-
-    /// A short description for people: `agent=billing-bot, kind=tool_call, time in [a, b)`.
-    pub fn describe(&self) -> String {
-        let mut parts = Vec::new();
-        let mut push = |name: &str, v: &Option<String>| {
-            if let Some(v) = v {
-                parts.push(format!("{name}={v}"));
-            }
-        };
-        push("agent", &self.agent);
-        push("session", &self.session);
-        push("kind", &self.kind);
-        push("action", &self.action);
-        push("tool", &self.tool);
-        push("outcome", &self.outcome);
-        push("data_class", &self.data_class);
-        push("subject", &self.subject.map(|s| s.to_hex()));
-        push("scope", &self.scope);
-        let from = self.from.map_or("-∞".to_string(), |v| v.to_string());
-        let to = self.to.map_or("+∞".to_string(), |v| v.to_string());
-        parts.push(format!("time in [{from}, {to}) µs"));
-        parts.join(", ")
-    }
 }
 
 impl Completeness {
     /// The claim a writer makes for `query` at a checkpoint of `size`, with
     /// the statement an auditor reads.
-    pub fn for_query(query: &Query, size: u64, matches: u64) -> Completeness {
+    pub fn for_query(query: &EventFilter, size: u64, matches: u64) -> Completeness {
         if let Some((field, id)) = query.completeness_stream() {
             let key = field.key(id);
             let others = if query.is_time_only_but(field) {
@@ -362,7 +193,7 @@ impl Completeness {
     }
 }
 
-impl Query {
+impl EventFilter {
     fn time_text(&self) -> String {
         match (self.from, self.to) {
             (Some(f), Some(t)) => format!("with {f} ≤ time < {t} (µs since the epoch)"),

@@ -26,11 +26,10 @@ mod verify;
 #[cfg(feature = "zip")]
 pub mod zip;
 
+pub use crate::filter::QueryMismatch;
 pub use completeness::{CompletenessFile, HeadsProofJson, HeadsRecordJson};
 pub use line::{write_entry_line, EntryLine, LineError};
-pub use manifest::{
-    Completeness, Counts, Manifest, ManifestError, Query, QueryMismatch, StreamField, TreeRef,
-};
+pub use manifest::{Completeness, Counts, Manifest, ManifestError, StreamField, TreeRef};
 pub use readme::readme;
 pub use verify::{verify_members, Failure, Problem, Report, Verifier};
 

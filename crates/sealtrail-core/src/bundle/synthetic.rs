@@ -6,12 +6,13 @@
 
 use std::collections::BTreeMap;
 
-use super::manifest::{Completeness, Counts, Manifest, Query, TreeRef};
+use super::manifest::{Completeness, Counts, Manifest, TreeRef};
 use super::{
     line::write_entry_line, proof_member, readme::readme, CompletenessFile, Role, BUNDLE_VERSION,
     CHECKPOINT, COMPLETENESS, ENTRIES, FORMAT, KEYS, MANIFEST, README,
 };
 use crate::checkpoint::{Checkpoint, SignedCheckpoint};
+use crate::filter::EventFilter;
 use crate::hash::{sha256, Hash};
 use crate::header::{commit_body, EntryHeader, StreamLink, Streams, SALT_LEN};
 use crate::heads::{agent_key, extension_line, session_key, StreamHeads};
@@ -153,7 +154,7 @@ impl SyntheticLog {
     }
 
     /// Which entries a bundle for `query` holds, with their roles (brute force).
-    pub fn select(&self, query: &Query) -> Vec<(u64, Role)> {
+    pub fn select(&self, query: &EventFilter) -> Vec<(u64, Role)> {
         let all = &self.entries;
         let in_range = |e: &SyntheticEntry| query.time_check(e.header.time).is_ok();
         let mut out = Vec::new();
@@ -207,7 +208,7 @@ impl SyntheticLog {
     /// The members of a bundle answering `query`.
     pub fn bundle(
         &mut self,
-        query: &Query,
+        query: &EventFilter,
         with_bodies: bool,
     ) -> Result<BTreeMap<String, Vec<u8>>, SyntheticError> {
         let signed = self.checkpoint()?;

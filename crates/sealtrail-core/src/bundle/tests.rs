@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use super::synthetic::SyntheticLog;
 use super::*;
+use crate::filter::EventFilter;
 use crate::note::NoteVerifier;
 
 /// Three agents over two sessions, times 1000, 1010, 1020, …
@@ -25,12 +26,12 @@ fn verify(log: &SyntheticLog, members: &mut BTreeMap<String, Vec<u8>>) -> Report
     verify_members(members, &[&v as &dyn NoteVerifier])
 }
 
-fn q(agent: Option<&str>, from: Option<u64>, to: Option<u64>) -> Query {
-    Query {
+fn q(agent: Option<&str>, from: Option<u64>, to: Option<u64>) -> EventFilter {
+    EventFilter {
         agent: agent.map(str::to_owned),
         from,
         to,
-        ..Query::default()
+        ..EventFilter::default()
     }
 }
 
@@ -72,16 +73,16 @@ fn honest_bundles_verify() {
         q(None, Some(5000), None),
         q(None, Some(0), Some(10)),
         q(None, Some(1101), Some(1102)),
-        Query {
+        EventFilter {
             session: Some("s1".into()),
             kind: Some("decision".into()),
             from: Some(1050),
             to: Some(1300),
-            ..Query::default()
+            ..EventFilter::default()
         },
-        Query {
+        EventFilter {
             kind: Some("decision".into()),
-            ..Query::default()
+            ..EventFilter::default()
         },
     ];
     for query in &queries {
@@ -230,10 +231,10 @@ fn deleted_swapped_forged_and_omitted_entries_are_named() {
 #[test]
 fn a_hidden_match_and_a_range_gap_are_caught() {
     let mut log = log();
-    let query = Query {
+    let query = EventFilter {
         agent: Some("bot".into()),
         kind: Some("decision".into()),
-        ..Query::default()
+        ..EventFilter::default()
     };
     let honest = log.bundle(&query, true).unwrap();
     let mut m = honest.clone();

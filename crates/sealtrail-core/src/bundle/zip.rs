@@ -233,7 +233,7 @@ pub fn write_zip(
 mod tests {
     use super::*;
     use crate::bundle::synthetic::SyntheticLog;
-    use crate::bundle::Query;
+    use crate::filter::EventFilter;
 
     fn small_bundle() -> (SyntheticLog, Vec<u8>) {
         let mut log = SyntheticLog::new("example.com/log").unwrap();
@@ -241,9 +241,9 @@ mod tests {
             log.append(["a", "b"][(i % 2) as usize], Some("s"), "tool_call", 10 + i)
                 .unwrap();
         }
-        let q = Query {
+        let q = EventFilter {
             agent: Some("a".into()),
-            ..Query::default()
+            ..EventFilter::default()
         };
         let members = log.bundle(&q, true).unwrap();
         let zip = write_zip(&members).unwrap();

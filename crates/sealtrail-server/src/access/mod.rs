@@ -203,60 +203,9 @@ impl Records {
     }
 }
 
-/// What `/metrics` shows of access control (never a key, only counts).
-#[derive(Default)]
-pub struct AccessCounters {
-    /// Requests refused with 401 (no, unknown, wrong, revoked or expired key).
-    pub unauthorized: std::sync::atomic::AtomicU64,
-    /// Requests refused with 429.
-    pub rate_limited: std::sync::atomic::AtomicU64,
-    /// Events refused because the key may not write them (403 per event).
-    pub attribution_refused: std::sync::atomic::AtomicU64,
-    /// Events sealed with an `out_of_scope` verdict.
-    pub out_of_scope: std::sync::atomic::AtomicU64,
-    /// Events sealed with `unregistered_agent`.
-    pub unregistered: std::sync::atomic::AtomicU64,
-}
-
-impl AccessCounters {
-    pub fn render(&self, out: &mut String) {
-        use std::fmt::Write as _;
-        use std::sync::atomic::Ordering::Relaxed;
-        for (name, help, v) in [
-            (
-                "sealtrail_requests_unauthorized_total",
-                "Requests refused with 401 (missing, unknown, revoked or expired key).",
-                &self.unauthorized,
-            ),
-            (
-                "sealtrail_requests_rate_limited_total",
-                "Requests refused with 429 (a key over its rate limit).",
-                &self.rate_limited,
-            ),
-            (
-                "sealtrail_events_attribution_refused_total",
-                "Events refused because the key may not write for their agent or session.",
-                &self.attribution_refused,
-            ),
-            (
-                "sealtrail_events_out_of_scope_total",
-                "Events sealed with an out_of_scope verdict.",
-                &self.out_of_scope,
-            ),
-            (
-                "sealtrail_events_unregistered_agent_total",
-                "Events sealed with the unregistered_agent verdict.",
-                &self.unregistered,
-            ),
-        ] {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
-                v.load(Relaxed)
-            );
-        }
-    }
-}
+/// What `/metrics` shows of access control; counted here, kept with the
+/// other metrics.
+pub use crate::metrics::AccessCounters;
 
 pub struct Access {
     pub counters: AccessCounters,

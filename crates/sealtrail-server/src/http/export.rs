@@ -16,15 +16,15 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::rejection::JsonRejection;
-
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use sealtrail_core::bundle::{
-    proof_member, readme, write_entry_line, Completeness, CompletenessFile, Counts, Manifest,
-    Query, Role, StreamField, TreeRef, BUNDLE_VERSION, CHECKPOINT, COMPLETENESS, ENTRIES, FORMAT,
-    KEYS, MANIFEST, README,
+    proof_member, readme, write_entry_line, Completeness, CompletenessFile, Counts, Manifest, Role,
+    StreamField, TreeRef, BUNDLE_VERSION, CHECKPOINT, COMPLETENESS, ENTRIES, FORMAT, KEYS,
+    MANIFEST, README,
 };
+use sealtrail_core::filter::EventFilter;
 use sealtrail_core::hash::Hash;
 use sealtrail_core::header::EntryHeader;
 use sealtrail_core::heads::StreamHeads;
@@ -33,8 +33,6 @@ use sealtrail_core::tile::{TileNodeError, TileNodeSource};
 use sealtrail_core::tlog_proof::TlogProof;
 use sealtrail_store::query::MAX_LIMIT;
 use sealtrail_store::{EventQuery, QueryEvent, Store};
-use serde::Deserialize;
-use utoipa::ToSchema;
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipWriter};
 
@@ -45,81 +43,12 @@ use crate::audit::read_access;
 use crate::checkpointer::Signed;
 use crate::clock::now_micros;
 use crate::error::ApiError;
-use crate::filters::{RawFilters, TimeInput};
 use crate::log::AppState;
 use crate::tiles::StoreTiles;
 
-/// A time as µs since the epoch, or as text (RFC 3339 or µs digits).
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(untagged)]
-pub enum TimeValue {
-    Micros(u64),
-    Text(String),
-}
-
-/// The body of `POST /v1/exports`.
-#[derive(Debug, Clone, Deserialize, Default, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ExportRequest {
-    pub from: Option<TimeValue>,
-    pub to: Option<TimeValue>,
-    pub agent: Option<String>,
-    pub session: Option<String>,
-    pub kind: Option<String>,
-    pub action: Option<String>,
-    pub tool: Option<String>,
-    pub outcome: Option<String>,
-    pub data_class: Option<String>,
-    /// The subject's keyed MAC as sealed in headers (64 hex digits, either case).
-    pub subject: Option<String>,
-    pub scope: Option<String>,
-    /// Include the bodies (and salts) of the matches; default true.
-    pub bodies: Option<bool>,
-}
-
-impl TimeValue {
-    fn input(&self) -> TimeInput<'_> {
-        match self {
-            TimeValue::Micros(t) => TimeInput::Micros(*t),
-            TimeValue::Text(s) => TimeInput::Text(s),
-        }
-    }
-}
-
-impl ExportRequest {
-    /// The bundle query, validated by the same code as `GET /v1/events`'
-    /// filters: a value that query refuses is refused here with the same
-    /// field, rather than signed into a bundle that can match nothing.
-    pub fn query(&self) -> Result<Query, ApiError> {
-        let f = RawFilters {
-            from: self.from.as_ref().map(TimeValue::input),
-            to: self.to.as_ref().map(TimeValue::input),
-            agent: self.agent.as_deref(),
-            session: self.session.as_deref(),
-            kind: self.kind.as_deref(),
-            action: self.action.as_deref(),
-            tool: self.tool.as_deref(),
-            outcome: self.outcome.as_deref(),
-            data_class: self.data_class.as_deref(),
-            subject: self.subject.as_deref(),
-            scope: self.scope.as_deref(),
-        }
-        .validate()?;
-        Ok(Query {
-            from: f.from,
-            to: f.to,
-            agent: f.agent,
-            session: f.session,
-            kind: f.kind,
-            action: f.action,
-            tool: f.tool,
-            outcome: f.outcome,
-            data_class: f.data_class,
-            subject: f.subject,
-            scope: f.scope,
-        })
-    }
-}
+/// The body of `POST /v1/exports`: the API's one wire type, whose filter
+/// goes through the same validator as `GET /v1/events`' parameters.
+pub use sealtrail_api::filter::{ExportRequest, TimeValue};
 
 /// The verifier key to ship with a checkpoint: the primary key if it signed
 /// it, else the key of the history that did (a rotation may have happened
@@ -159,15 +88,20 @@ pub async fn post_export(
     Ctx {
         caller, log: state, ..
     }: Ctx<scope::Export>,
-    body: Result<Json<ExportRequest>, JsonRejection>,
+    body: Result<Json<Box<serde_json::value::RawValue>>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let Json(req) = body.map_err(|e| {
+    let Json(body) = body.map_err(|e| {
         ApiError::bad_request(
             "invalid_request",
             format!("export request: {}", e.body_text()),
         )
     })?;
-    let query = req.query()?;
+    let req = ExportRequest::from_json(body.get().as_bytes()).map_err(|e| {
+        let mut err = ApiError::bad_request("invalid_request", "");
+        err.body = e;
+        err
+    })?;
+    let query = req.filter()?;
     let with_bodies = req.bodies.unwrap_or(caller.has(Scope::Bodies));
     if with_bodies {
         caller.require(
@@ -272,7 +206,7 @@ pub struct ExportInput<'a> {
     pub tiles: &'a StoreTiles,
     pub signed: &'a Signed,
     pub vkey: &'a str,
-    pub query: &'a Query,
+    pub query: &'a EventFilter,
     pub with_bodies: bool,
 }
 
@@ -374,18 +308,21 @@ fn parse(index: u64, bytes: &[u8]) -> Result<EntryHeader, ApiError> {
 
 /// Everything at or after `from`.
 fn from_on(from: u64) -> EventQuery {
-    EventQuery {
+    EventQuery::new(EventFilter {
         from: Some(from),
-        ..EventQuery::default()
-    }
+        ..EventFilter::default()
+    })
 }
 
-fn base_query(q: &Query, include_bodies: bool) -> EventQuery {
+/// Every entry in the filter's time range.
+fn base_query(q: &EventFilter, include_bodies: bool) -> EventQuery {
     EventQuery {
-        from: q.from,
-        to: q.to,
         include_bodies,
-        ..EventQuery::default()
+        ..EventQuery::new(EventFilter {
+            from: q.from,
+            to: q.to,
+            ..EventFilter::default()
+        })
     }
 }
 
@@ -418,19 +355,8 @@ fn select(input: &ExportInput<'_>, lines: &mut Lines) -> Result<(), ApiError> {
         return Ok(());
     }
     let eq = EventQuery {
-        from: q.from,
-        to: q.to,
-        agent: q.agent.clone(),
-        session: q.session.clone(),
-        kind: q.kind.clone(),
-        action: q.action.clone(),
-        tool: q.tool.clone(),
-        outcome: q.outcome.clone(),
-        data_class: q.data_class.clone(),
-        subject: q.subject,
-        scope: q.scope.clone(),
         include_bodies: bodies,
-        ..EventQuery::default()
+        ..EventQuery::new(q.clone())
     };
     each_entry(store, eq, size, |e| {
         let body = body_of(&e);
@@ -448,7 +374,7 @@ fn body_of(e: &QueryEvent) -> Option<(&[u8; 32], &[u8])> {
 #[allow(clippy::too_many_arguments)]
 fn select_stream(
     store: &dyn Store,
-    q: &Query,
+    q: &EventFilter,
     size: u64,
     field: StreamField,
     id: &str,
@@ -457,17 +383,19 @@ fn select_stream(
     lines: &mut Lines,
 ) -> Result<(), ApiError> {
     let stream_query = |from: Option<u64>, to: Option<u64>, include_bodies: bool| {
-        let mut eq = EventQuery {
+        let mut f = EventFilter {
             from,
             to,
-            include_bodies,
-            ..EventQuery::default()
+            ..EventFilter::default()
         };
         match field {
-            StreamField::Agent => eq.agent = Some(id.to_owned()),
-            StreamField::Session => eq.session = Some(id.to_owned()),
+            StreamField::Agent => f.agent = Some(id.to_owned()),
+            StreamField::Session => f.session = Some(id.to_owned()),
         }
-        eq
+        EventQuery {
+            include_bodies,
+            ..EventQuery::new(f)
+        }
     };
     let mut any = false;
     each_entry(store, stream_query(q.from, q.to, bodies), size, |e| {

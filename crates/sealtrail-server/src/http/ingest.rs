@@ -6,13 +6,12 @@ use axum::body::Body;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use serde::Deserialize;
 
 use super::auth::{scope, Ctx};
 use super::extract::ApiQuery;
 use super::openapi::{EventOrEvents, IngestRefusals};
-use crate::error::{ApiError, ErrorBody};
+use crate::error::ApiError;
 use crate::log::AppState;
 use crate::pipeline::decode::{decode, Framing, PrepareWith};
 use crate::pipeline::seal::outcomes_match;
@@ -26,35 +25,8 @@ pub struct IngestParams {
     wait: Option<String>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(tag = "status", rename_all = "snake_case")]
-pub enum EventResult {
-    Sealed {
-        index: u64,
-        leaf_hash: String,
-        time: u64,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        proof: Option<String>,
-    },
-    Duplicate {
-        index: u64,
-        leaf_hash: String,
-        time: u64,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        proof: Option<String>,
-    },
-    Rejected {
-        error: ErrorBody,
-    },
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct IngestResponse {
-    pub accepted: usize,
-    pub duplicates: usize,
-    pub rejected: usize,
-    pub results: Vec<EventResult>,
-}
+/// The answers are the API's one wire type, shared with the client.
+pub use sealtrail_api::ingest::{EventResult, IngestResponse, Receipt};
 
 #[utoipa::path(
     post,
@@ -134,7 +106,7 @@ pub async fn post_events(
                 positions.push(i);
                 results.push(None);
             }
-            Err(error) => results.push(Some(EventResult::Rejected { error })),
+            Err(error) => results.push(Some(EventResult::Rejected(error))),
         }
     }
     let rejected = results.iter().filter(|r| r.is_some()).count();
@@ -162,8 +134,8 @@ pub async fn post_events(
         .fetch_add(dups as u64, Ordering::Relaxed);
 
     let not_yours = |r: &Option<EventResult>| {
-        matches!(r, Some(EventResult::Rejected { error })
-            if enrich::ATTRIBUTION_CODES.contains(&error.code))
+        matches!(r, Some(EventResult::Rejected(error))
+            if enrich::ATTRIBUTION_CODES.contains(&error.code.as_ref()))
     };
     let status = if rejected == 0 {
         StatusCode::OK
@@ -175,9 +147,9 @@ pub async fn post_events(
         StatusCode::BAD_REQUEST
     };
     let response = IngestResponse {
-        accepted: sealed,
-        duplicates: dups,
-        rejected,
+        accepted: sealed as u64,
+        duplicates: dups as u64,
+        rejected: rejected as u64,
         results: results.into_iter().flatten().collect(),
     };
     Ok((status, Json(response)).into_response())
@@ -225,25 +197,20 @@ fn assemble(
         })?;
         let proof = proofs.and_then(|p| p.get(k).cloned());
         let r = outcome.receipt();
-        let (index, leaf_hash, time) = (r.index, r.leaf_hash.to_hex(), r.time);
+        let receipt = Receipt {
+            index: r.index,
+            leaf_hash: r.leaf_hash,
+            time: r.time,
+            proof,
+        };
         *slot = Some(match outcome {
             SealOutcome::Sealed(_) => {
                 tally.sealed += 1;
-                EventResult::Sealed {
-                    index,
-                    leaf_hash,
-                    time,
-                    proof,
-                }
+                EventResult::Sealed(receipt)
             }
             SealOutcome::Duplicate(_) => {
                 tally.dups += 1;
-                EventResult::Duplicate {
-                    index,
-                    leaf_hash,
-                    time,
-                    proof,
-                }
+                EventResult::Duplicate(receipt)
             }
         });
     }
@@ -297,11 +264,11 @@ async fn wait_for_proofs(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErrorBody;
     use sealtrail_core::hash::Hash;
-    use sealtrail_store::Receipt;
 
-    fn receipt(index: u64) -> Receipt {
-        Receipt {
+    fn receipt(index: u64) -> sealtrail_store::Receipt {
+        sealtrail_store::Receipt {
             index,
             leaf_hash: Hash::default(),
             time: 7,
@@ -309,13 +276,10 @@ mod tests {
     }
 
     fn rejected() -> Option<EventResult> {
-        Some(EventResult::Rejected {
-            error: ErrorBody {
-                code: "invalid_event",
-                message: "bad".into(),
-                field: None,
-            },
-        })
+        Some(EventResult::Rejected(ErrorBody::new(
+            "invalid_event",
+            "bad",
+        )))
     }
 
     #[test]
@@ -331,12 +295,12 @@ mod tests {
         assert_eq!(tally, Tally { sealed: 1, dups: 1 });
         assert!(matches!(
             &results[0],
-            Some(EventResult::Sealed { index: 4, proof: Some(p), .. }) if p == "p4"
+            Some(EventResult::Sealed(Receipt { index: 4, proof: Some(p), .. })) if p == "p4"
         ));
-        assert!(matches!(&results[1], Some(EventResult::Rejected { .. })));
+        assert!(matches!(&results[1], Some(EventResult::Rejected(_))));
         assert!(matches!(
             &results[2],
-            Some(EventResult::Duplicate { index: 1, proof: Some(p), .. }) if p == "p1"
+            Some(EventResult::Duplicate(Receipt { index: 1, proof: Some(p), .. })) if p == "p1"
         ));
     }
 

@@ -335,7 +335,7 @@ pub struct EventSchema;
 impl PartialSchema for EventSchema {
     fn schema() -> RefOr<Schema> {
         let kinds: Vec<&str> = EventKind::ALL.iter().map(|k| k.as_str()).collect();
-        let outcomes: Vec<&str> = crate::filters::OUTCOMES
+        let outcomes: Vec<&str> = sealtrail_core::filter::OUTCOMES
             .iter()
             .map(|o: &Outcome| o.as_str())
             .collect();

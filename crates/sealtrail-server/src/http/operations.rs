@@ -54,19 +54,15 @@ pub async fn readyz(State(root): State<Root>) -> impl IntoResponse {
     tag = "operations",
     summary = "Prometheus metrics (never keys)",
     security(()),
-    responses((status = 200, description = "Text exposition format"))
+    responses((status = 200, description = "OpenMetrics text exposition format", content_type = "application/openmetrics-text"))
 )]
 pub async fn metrics(State(root): State<Root>) -> impl IntoResponse {
     let queued: usize = root.logs().iter().map(|l| l.sequencer.queue_depth()).sum();
     (
         [(
             axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4",
+            crate::metrics::CONTENT_TYPE,
         )],
-        {
-            let mut text = root.metrics.render(queued);
-            root.access.counters.render(&mut text);
-            text
-        },
+        crate::metrics::exposition(&root.metrics, &root.access.counters, queued),
     )
 }

@@ -5,8 +5,8 @@
 use axum::extract::rejection::QueryRejection;
 use axum::extract::Query;
 use axum::Json;
-use sealtrail_store::query::{DAY_MICROS, MAX_LIMIT};
-use sealtrail_store::{EventQuery, StatsGroup, StatsQuery};
+use sealtrail_api::filter::{EventsQuery, FilterError, StatsQuery};
+use sealtrail_store::EventQuery;
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -16,153 +16,38 @@ use super::openapi::Refusals;
 use crate::access::Scope;
 use crate::audit::{params_object, read_access};
 use crate::error::ApiError;
-use crate::filters::{format_day, format_time};
-use crate::filters::{FilterError, Filters, RawFilters, TimeInput};
+use sealtrail_core::time::format_day;
 
-fn bad(field: &str, message: impl Into<String>) -> ApiError {
-    let mut e = ApiError::bad_request("invalid_parameter", message);
-    e.body.field = Some(field.to_string());
-    e
-}
-
+/// A refused parameter: `400 invalid_parameter` naming it, as on every path
+/// that reads a filter.
 impl From<FilterError> for ApiError {
     fn from(e: FilterError) -> Self {
-        bad(e.field, e.message)
+        let mut err = ApiError::bad_request("invalid_parameter", "");
+        err.body = e.into();
+        err
     }
 }
 
-/// The query string as `(name, value)` pairs, each name at most once.
-struct Params(Vec<(String, String)>);
-
-impl Params {
-    fn new(
-        q: Result<Query<Vec<(String, String)>>, QueryRejection>,
-        known: &[&str],
-    ) -> Result<Self, ApiError> {
-        let Query(pairs) = q.map_err(|e| {
-            ApiError::bad_request("invalid_parameter", format!("bad query string: {e}"))
-        })?;
-        for (i, (name, _)) in pairs.iter().enumerate() {
-            if !known.contains(&name.as_str()) {
-                return Err(bad(
-                    name,
-                    format!(
-                        "unknown parameter {name:?}; this endpoint takes {}",
-                        known.join(", ")
-                    ),
-                ));
-            }
-            if pairs[..i].iter().any(|(n, _)| n == name) {
-                return Err(bad(name, format!("{name} is given more than once")));
-            }
-        }
-        Ok(Params(pairs))
-    }
-
-    /// The value of `name`; an empty value counts as absent.
-    fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-            .filter(|v| !v.is_empty())
-    }
-
-    /// The filters every entry query shares, checked by the one validator
-    /// `POST /v1/exports` uses too.
-    fn filters(&self) -> Result<Filters, ApiError> {
-        let text = |name| self.get(name).map(TimeInput::Text);
-        Ok(RawFilters {
-            from: text("from"),
-            to: text("to"),
-            agent: self.get("agent"),
-            session: self.get("session"),
-            kind: self.get("kind"),
-            action: self.get("action"),
-            tool: self.get("tool"),
-            outcome: self.get("outcome"),
-            data_class: self.get("data_class"),
-            subject: self.get("subject"),
-            scope: self.get("scope"),
-        }
-        .validate()?)
-    }
+/// The query string as `(name, value)` pairs, for the one parser.
+fn pairs(
+    q: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Vec<(String, String)>, ApiError> {
+    let Query(pairs) = q.map_err(|e| {
+        ApiError::bad_request("invalid_parameter", format!("bad query string: {e}"))
+    })?;
+    Ok(pairs)
 }
-
-const EVENT_PARAMS: &[&str] = &[
-    "from",
-    "to",
-    "agent",
-    "session",
-    "kind",
-    "action",
-    "tool",
-    "outcome",
-    "data_class",
-    "subject",
-    "scope",
-    "cursor",
-    "limit",
-    "include",
-];
 
 /// The store query a `GET /v1/events` query string asks for.
-fn event_query(p: &Params) -> Result<EventQuery, ApiError> {
-    let f = p.filters()?;
-    let limit = match p.get("limit") {
-        None => sealtrail_store::query::DEFAULT_LIMIT,
-        Some(v) => v
-            .parse::<u32>()
-            .ok()
-            .filter(|n| (1..=MAX_LIMIT).contains(n))
-            .ok_or_else(|| {
-                bad(
-                    "limit",
-                    format!("limit {v:?} is not a whole number from 1 to {MAX_LIMIT}"),
-                )
-            })?,
-    };
-    let cursor = p
-        .get("cursor")
-        .map(|v| {
-            v.parse::<u64>().map_err(|_| {
-                bad(
-                    "cursor",
-                    format!(
-                        "cursor {v:?} is not an entry index (use next_cursor of the previous page)"
-                    ),
-                )
-            })
-        })
-        .transpose()?;
-    let include_bodies = match p.get("include") {
-        None => false,
-        Some("body") => true,
-        Some(v) => {
-            return Err(bad(
-                "include",
-                format!("include={v:?} is not supported; use include=body"),
-            ))
-        }
-    };
-    // No subject MAC key yet (nothing seals subjects into headers): the
-    // filter takes the MAC as it would appear in headers.
-    Ok(EventQuery {
-        from: f.from,
-        to: f.to,
-        agent: f.agent,
-        session: f.session,
-        kind: f.kind,
-        action: f.action,
-        tool: f.tool,
-        outcome: f.outcome,
-        data_class: f.data_class,
-        subject: f.subject,
-        scope: f.scope,
-        cursor,
-        limit,
-        include_bodies,
-    })
+// No subject MAC key yet (nothing seals subjects into headers): the
+// filter takes the MAC as it would appear in headers.
+fn event_query(q: EventsQuery) -> EventQuery {
+    EventQuery {
+        limit: q.limit_or_default(),
+        cursor: q.cursor,
+        include_bodies: q.include_bodies,
+        filter: q.filter,
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -229,7 +114,7 @@ pub async fn get_events(
     q: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Json<EventsResponse>, ApiError> {
     let audit = q.as_ref().map(|q| params_object(&q.0)).unwrap_or_default();
-    let query = event_query(&Params::new(q, EVENT_PARAMS)?)?;
+    let query = event_query(EventsQuery::from_pairs(&pairs(q)?)?);
     if query.include_bodies {
         caller.require(Scope::Bodies, &format!("{route}?include=body"))?;
     }
@@ -271,51 +156,6 @@ pub async fn get_events(
     }))
 }
 
-const STATS_PARAMS: &[&str] = &["group_by", "from", "to", "agent", "kind", "outcome"];
-
-fn stats_query(p: &Params) -> Result<StatsQuery, ApiError> {
-    // Only these filters are known here (Params refused the others).
-    let f = p.filters()?;
-    let (from, to) = (f.from, f.to);
-    for (name, t) in [("from", from), ("to", to)] {
-        if let Some(t) = t.filter(|t| t % DAY_MICROS != 0) {
-            return Err(bad(
-                name,
-                format!(
-                    "{name} ({}) is not a UTC midnight: counts are kept per day, give a date such as {}",
-                    format_time(t),
-                    format_day((t / DAY_MICROS) as i64)
-                ),
-            ));
-        }
-    }
-    let mut group_by = Vec::new();
-    for g in p.get("group_by").unwrap_or("").split(',') {
-        let g = g.trim();
-        if g.is_empty() {
-            continue;
-        }
-        let parsed = StatsGroup::parse(g).ok_or_else(|| {
-            bad(
-                "group_by",
-                format!("cannot group by {g:?}; use agent, kind, outcome and/or day"),
-            )
-        })?;
-        if group_by.contains(&parsed) {
-            return Err(bad("group_by", format!("{g} is listed twice")));
-        }
-        group_by.push(parsed);
-    }
-    Ok(StatsQuery {
-        from,
-        to,
-        agent: f.agent,
-        kind: f.kind,
-        outcome: f.outcome,
-        group_by,
-    })
-}
-
 #[derive(Serialize, ToSchema)]
 pub struct StatsResponse {
     group_by: Vec<&'static str>,
@@ -348,7 +188,8 @@ pub async fn get_stats(
     q: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Json<StatsResponse>, ApiError> {
     let audit = q.as_ref().map(|q| params_object(&q.0)).unwrap_or_default();
-    let query = stats_query(&Params::new(q, STATS_PARAMS)?)?;
+    let StatsQuery { filter, group_by } = StatsQuery::from_pairs(&pairs(q)?)?;
+    let query = sealtrail_store::StatsQuery { filter, group_by };
     read_access(&state, &caller, "log.stats", audit).await?;
     let store = state.store.clone();
     let group_by: Vec<&'static str> = query.group_by.iter().map(|g| g.name()).collect();

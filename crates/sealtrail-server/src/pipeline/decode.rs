@@ -47,7 +47,7 @@ pub type Slot = Result<PreparedEvent, ErrorBody>;
 
 fn rejected(code: &'static str, message: String, field: Option<String>) -> ErrorBody {
     ErrorBody {
-        code,
+        code: code.into(),
         message,
         field,
     }

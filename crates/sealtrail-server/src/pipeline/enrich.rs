@@ -18,7 +18,7 @@ pub const ATTRIBUTION_CODES: [&str; 3] = ["agent_mismatch", "session_mismatch", 
 
 fn refuse(code: &'static str, message: String, field: &str) -> ErrorBody {
     ErrorBody {
-        code,
+        code: code.into(),
         message,
         field: Some(field.to_string()),
     }

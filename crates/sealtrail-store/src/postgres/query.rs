@@ -24,19 +24,20 @@ fn query_sql(q: &EventQuery, params: &mut Vec<Box<dyn ToSql + Sync>>) -> String 
         sql.push_str(", NULL::bytea, NULL::bytea FROM entries e");
     }
     sql.push_str(" WHERE e.idx >= $1 AND e.idx < $2");
+    let f = &q.filter;
     let mut text = |sql: &mut String, column: &str, value: &Option<String>| {
         if let Some(v) = value {
             params.push(Box::new(v.clone()));
             sql.push_str(&format!(" AND e.{column} = ${}", params.len() + 2));
         }
     };
-    text(&mut sql, "agent", &q.agent);
-    text(&mut sql, "session", &q.session);
-    text(&mut sql, "kind", &q.kind);
-    text(&mut sql, "action", &q.action);
-    text(&mut sql, "tool", &q.tool);
-    text(&mut sql, "outcome", &q.outcome);
-    if let Some(scope) = &q.scope {
+    text(&mut sql, "agent", &f.agent);
+    text(&mut sql, "session", &f.session);
+    text(&mut sql, "kind", &f.kind);
+    text(&mut sql, "action", &f.action);
+    text(&mut sql, "tool", &f.tool);
+    text(&mut sql, "outcome", &f.outcome);
+    if let Some(scope) = &f.scope {
         params.push(Box::new(scope_class(scope).to_string()));
         sql.push_str(&format!(
             " AND split_part(e.scope, ':', 1) = ${} AND e.scope IS NOT NULL",
@@ -47,14 +48,14 @@ fn query_sql(q: &EventQuery, params: &mut Vec<Box<dyn ToSql + Sync>>) -> String 
             sql.push_str(&format!(" AND e.scope = ${}", params.len() + 2));
         }
     }
-    if let Some(class) = &q.data_class {
+    if let Some(class) = &f.data_class {
         params.push(Box::new(class.clone()));
         sql.push_str(&format!(
             " AND EXISTS (SELECT 1 FROM entry_classes c WHERE c.class = ${} AND c.idx = e.idx)",
             params.len() + 2
         ));
     }
-    if let Some(subject) = &q.subject {
+    if let Some(subject) = &f.subject {
         params.push(Box::new(subject.0.to_vec()));
         sql.push_str(&format!(
             " AND EXISTS (SELECT 1 FROM entry_subjects s WHERE s.subject = ${} AND s.idx = e.idx)",
@@ -143,6 +144,7 @@ impl QueryIndex for PgStore {
     }
 
     fn stats(&self, q: &StatsQuery) -> Result<Vec<StatsRow>, StoreError> {
+        q.check()?;
         let (first_day, end_day) = q.days();
         let (first_day, end_day) = (day_i32(first_day), day_i32(end_day));
         let groups: Vec<&str> = q.group_by.iter().map(|g| g.name()).collect();
@@ -164,7 +166,13 @@ impl QueryIndex for PgStore {
         self.run("read the counts (table counts)", |c| {
             let rows = c.client.query(
                 sql.as_str(),
-                &[&first_day, &end_day, &q.agent, &q.kind, &q.outcome],
+                &[
+                    &first_day,
+                    &end_day,
+                    &q.filter.agent,
+                    &q.filter.kind,
+                    &q.filter.outcome,
+                ],
             )?;
             let mut out = Vec::with_capacity(rows.len());
             for r in &rows {

@@ -137,7 +137,7 @@ impl SqliteStore {
             return Ok((Found::Rows(Vec::new()), None));
         }
         let limit = q.page_size();
-        let sid = match q.session.as_deref() {
+        let sid = match q.filter.session.as_deref() {
             None => None,
             Some(name) => {
                 let sid: Option<i64> = tx
@@ -280,6 +280,7 @@ impl QueryIndex for SqliteStore {
     }
 
     fn stats(&self, q: &StatsQuery) -> Result<Vec<StatsRow>, StoreError> {
+        q.check()?;
         let (first_day, end_day) = q.days();
         let groups: Vec<&str> = q.group_by.iter().map(|g| g.name()).collect();
         let mut sql = String::from("SELECT ");
@@ -298,7 +299,13 @@ impl QueryIndex for SqliteStore {
         self.read("read the counts (table counts)", |c| {
             let mut stmt = c.prepare_cached(&sql).map_err(sql_err)?;
             let mut rows = stmt
-                .query(params![first_day, end_day, q.agent, q.kind, q.outcome])
+                .query(params![
+                    first_day,
+                    end_day,
+                    q.filter.agent,
+                    q.filter.kind,
+                    q.filter.outcome
+                ])
                 .map_err(sql_err)?;
             let mut out = Vec::new();
             while let Some(r) = rows.next().map_err(sql_err)? {

@@ -431,13 +431,8 @@ pub async fn update(
     Ok(Json(log.access.with_last_used(after)))
 }
 
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RotateKey {
-    /// How long the old secret keeps working (default 86400, at most ten years)
-    #[schema(maximum = 315_360_000)]
-    overlap_seconds: Option<u64>,
-}
+/// The body of a key rotation (the API's wire type).
+pub use sealtrail_api::access::RotateRequest as RotateKey;
 
 #[utoipa::path(
     post,
@@ -652,14 +647,8 @@ pub(crate) async fn revoke_agent_keys(
     Ok(revoked)
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TokenRequest {
-    session: String,
-    /// Seconds the token lives (default 3600, at most 86400)
-    #[schema(maximum = 86400)]
-    ttl_seconds: Option<u64>,
-}
+/// The body of `POST /v1/tokens` (the API's wire type).
+pub use sealtrail_api::access::TokenRequest;
 
 /// A session token. Members in name order: the order this answer always
 /// had (it was a JSON map).

@@ -4,9 +4,7 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Deserialize;
 use serde_json::json;
-use utoipa::ToSchema;
 
 use super::overlap;
 use crate::audit::{self, Audit, CONFIG_CHANGE};
@@ -37,14 +35,8 @@ pub async fn list(
     })))
 }
 
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RotateSigning {
-    /// How long the old key keeps signing beside the new one (default
-    /// 86400, at most ten years)
-    #[schema(maximum = 315_360_000)]
-    overlap_seconds: Option<u64>,
-}
+/// The body of a signing-key rotation (the API's wire type).
+pub use sealtrail_api::access::RotateRequest as RotateSigning;
 
 #[utoipa::path(
     post,

@@ -219,7 +219,7 @@ pub fn span_to_event(origin: Origin<'_>, span: &Span) -> Result<Event, MapError>
         Outcome::Success
     });
     let occurred_at = (span.start_time_unix_nano > 0)
-        .then(|| crate::filters::format_time(span.start_time_unix_nano / 1000));
+        .then(|| sealtrail_core::time::format_time(span.start_time_unix_nano / 1000));
 
     let mut attributes = a.into_json();
     otel_attributes(&mut attributes, origin, span);

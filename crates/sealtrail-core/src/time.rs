@@ -1,6 +1,10 @@
-//! Times in filters: RFC 3339 (and bare dates, and integer microseconds)
-//! in, RFC 3339 out. Plain functions of strings and integers, so the filter
-//! module that uses them can move to a shared crate as it is.
+//! Times as people and the API write them: RFC 3339 (and bare dates, and
+//! integer microseconds) in, RFC 3339 out. Plain functions of strings and
+//! integers (no clock), shared by the entry filter, the server, the client
+//! and the CLI.
+
+/// One UTC day in microseconds (entry counts are kept per day).
+pub const DAY_MICROS: u64 = 86_400_000_000;
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
 /// `days_from_civil`).
@@ -139,8 +143,6 @@ pub fn format_day(day: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const DAY_MICROS: u64 = 86_400_000_000;
 
     #[test]
     fn times_parse_in_every_accepted_form() {
