@@ -24,13 +24,15 @@ use sealtrail_client::{Client, ClientError, EventResult, Wait, CONTENT_TYPE_JSON
 use serde::Serialize;
 use serde_json::json;
 
-use crate::ingest::{runtime, ServerArgs};
+use sealtrail_core::time::parse_duration;
 
-/// Drive a running server with synthetic events; report throughput and latency.
+use crate::runtime::runtime;
+
+/// The load: how much, how fast, how big. The server to drive (URL, key,
+/// CA) comes with the CLI's shared server flags, which it flattens in front
+/// of these.
 #[derive(Debug, clap::Args)]
-pub struct BenchIngestArgs {
-    #[command(flatten)]
-    pub server: ServerArgs,
+pub struct LoadArgs {
     /// Requests in flight at once (one per worker).
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub concurrency: u32,
@@ -63,30 +65,6 @@ pub struct BenchIngestArgs {
     /// Print the results as one JSON object.
     #[arg(long)]
     pub json: bool,
-}
-
-/// Parses `30s`, `500ms`, `2m`, `1h`, `1.5s`, or a bare number of seconds.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let t = s.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let scale = match unit.trim() {
-        "ms" => 0.001,
-        "" | "s" => 1.0,
-        "m" | "min" => 60.0,
-        "h" => 3600.0,
-        other => {
-            return Err(format!(
-                "unknown unit {other:?} in {s:?}; use ms, s, m or h (e.g. 30s)"
-            ))
-        }
-    };
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration (e.g. 30s, 500ms, 2m)"))?;
-    Duration::try_from_secs_f64(n * scale).map_err(|_| format!("{s:?} is out of range"))
 }
 
 // ---------------------------------------------------------------------------
@@ -582,7 +560,13 @@ fn fmt_bytes(b: f64) -> String {
     }
 }
 
-pub fn run(args: BenchIngestArgs) -> anyhow::Result<ExitCode> {
+/// Runs the load against `server` (its URL, for the report) with a client
+/// made from `client` (the server, key, project and CA already set).
+pub fn run(
+    server: &str,
+    client: sealtrail_client::ClientBuilder,
+    args: LoadArgs,
+) -> anyhow::Result<ExitCode> {
     if let Some(r) = args.rate {
         if !(r.is_finite() && r > 0.0) {
             bail!("--rate must be a positive number of events per second");
@@ -596,16 +580,12 @@ pub fn run(args: BenchIngestArgs) -> anyhow::Result<ExitCode> {
             .map(|n| n.get())
             .unwrap_or(2)
     });
-    let client = args
-        .server
-        .builder()
-        .timeout(Duration::from_secs(60))
-        .build()?;
+    let client = client.timeout(Duration::from_secs(60)).build()?;
     let rt = runtime(threads.max(1))?;
-    rt.block_on(bench(args, client))
+    rt.block_on(bench(server, args, client))
 }
 
-async fn bench(args: BenchIngestArgs, client: Client) -> anyhow::Result<ExitCode> {
+async fn bench(server: &str, args: LoadArgs, client: Client) -> anyhow::Result<ExitCode> {
     // Fail fast, with the transport's reason, when nothing listens.
     if let Err(e) = client.healthz().await {
         if e.is_transport() {
@@ -683,7 +663,7 @@ async fn bench(args: BenchIngestArgs, client: Client) -> anyhow::Result<ExitCode
 
     if args.json {
         let out = json!({
-            "server": args.server.server,
+            "server": server,
             "mode": if args.rate.is_some() { "open" } else { "closed" },
             "concurrency": args.concurrency,
             "batch_size": args.batch_size,
@@ -709,7 +689,7 @@ async fn bench(args: BenchIngestArgs, client: Client) -> anyhow::Result<ExitCode
         });
         println!("{out}");
     } else {
-        println!("sealtrail bench ingest → {}", args.server.server);
+        println!("sealtrail bench ingest → {server}");
         println!(
             "  load       {} workers, {} events/request, ~{} B/event ({avg_event:.0} B on the wire), {} agents, {}",
             args.concurrency,
@@ -769,20 +749,6 @@ async fn bench(args: BenchIngestArgs, client: Client) -> anyhow::Result<ExitCode
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
-        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
-        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
-        assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
-        assert_eq!(parse_duration("10").unwrap(), Duration::from_secs(10));
-        assert_eq!(parse_duration("1h").unwrap(), Duration::from_secs(3600));
-        assert_eq!(parse_duration("0s").unwrap(), Duration::ZERO);
-        for bad in ["", "s", "10x", "-1s", "1.2.3s", "fast", "1e400s"] {
-            assert!(parse_duration(bad).is_err(), "{bad}");
-        }
-    }
 
     #[test]
     fn events_are_valid_and_about_the_requested_size() {

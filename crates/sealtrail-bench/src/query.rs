@@ -13,10 +13,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use hdrhistogram::Histogram;
+use sealtrail_core::time::{format_day, parse_time};
 use sealtrail_keys::Backend;
 use sealtrail_server::checkpointer::Checkpointer;
 use sealtrail_server::metrics::Metrics;
-use sealtrail_server::query::{format_day, parse_time};
 use sealtrail_server::sequencer::{
     PreparedEvent, SealOutcome, Sequencer, SequencerConfig, TreeHead,
 };
@@ -226,7 +226,7 @@ pub fn populate(a: PopulateArgs) -> anyhow::Result<ExitCode> {
     let chunk = a.batch.max(1) as u64;
     let chunks = total.div_ceil(chunk);
     let threads = a.threads.max(1) as u64;
-    let padding: Arc<str> = crate::bench::padding(a.event_size.max(64));
+    let padding: Arc<str> = crate::ingest::padding(a.event_size.max(64));
     let (tx, rx) = std::sync::mpsc::sync_channel::<anyhow::Result<Vec<PreparedEvent>>>(8);
     let args = Arc::new(a.clone());
     let mut makers = Vec::new();
@@ -263,7 +263,7 @@ pub fn populate(a: PopulateArgs) -> anyhow::Result<ExitCode> {
 
     let started = Instant::now();
     let progress = std::io::stderr().is_terminal();
-    let rt = crate::ingest::runtime(0)?;
+    let rt = crate::runtime::runtime(0)?;
     let sealed = rt.block_on(async {
         let mut in_flight = tokio::task::JoinSet::new();
         let mut sealed = 0u64;
@@ -574,7 +574,7 @@ pub fn query(a: BenchQueryArgs) -> anyhow::Result<ExitCode> {
         (Some(_), None) => bail!("--server needs --api-key (or SEALTRAIL_API_KEY)"),
         _ => None,
     };
-    let rt = crate::ingest::runtime(0)?;
+    let rt = crate::runtime::runtime(0)?;
     let mut results = Vec::new();
     for shape in &SHAPES {
         let mut lat = histogram()?;

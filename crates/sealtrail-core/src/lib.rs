@@ -23,6 +23,7 @@ pub mod ocsf;
 pub mod proof;
 pub mod registry;
 pub mod tile;
+pub mod time;
 pub mod tlog_proof;
 
 pub use hash::{leaf_hash, node_hash, Hash, HASH_LEN};

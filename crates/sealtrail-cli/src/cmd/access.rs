@@ -1,23 +1,22 @@
 //! Identity and access commands (docs/access.md): `whoami`, `token`,
 //! `projects …` and `log-keys …` here, `keys …` in keys.rs and `agents …` in
-//! agents.rs; and what they share: server and project arguments, exit codes,
-//! durations, times and tables.
+//! agents.rs; and what they share: server and project arguments, exit codes
+//! and durations (what they print goes through `output/`).
 //!
 //! Exit codes: 0 done; 1 the server refused (its message is printed, e.g. a
 //! `403` naming the missing scope); 2 a usage error or no answer at all.
 
-use std::io::{self, Write};
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use sealtrail_client::{Client, ClientError, TokenRequest};
-use sealtrail_server::query::format_time;
-use serde::Serialize;
 use serde_json::Value;
 
-use crate::ingest::{runtime, ServerArgs};
-use crate::query::write_table;
+use crate::output::json::print_json;
+use crate::output::objects::{opt_time, print_object, print_objects, short_time};
+use crate::output::table::print_fields;
+use crate::remote::{runtime, ServerArgs};
 
 /// Where the server is, how to authenticate, and which project to act on.
 #[derive(Debug, Clone, clap::Args)]
@@ -77,7 +76,8 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     } else if let Some(n) = t.strip_suffix('w') {
         days(n, 7 * 86_400)
     } else {
-        crate::bench::parse_duration(t).map_err(|e| format!("{e}; d (days) and w (weeks) work too"))
+        sealtrail_core::time::parse_duration(t)
+            .map_err(|e| format!("{e}; d (days) and w (weeks) work too"))
     }
 }
 
@@ -97,57 +97,6 @@ pub fn now_micros() -> u64 {
         .map_or(0, |d| d.as_micros() as u64)
 }
 
-/// A time to the second for tables: `2026-11-22T10:00:00Z`.
-pub fn short_time(us: u64) -> String {
-    let t = format_time(us);
-    match t.get(..19) {
-        Some(s) => format!("{s}Z"),
-        None => t,
-    }
-}
-
-/// An optional time, or `dash` when absent.
-pub fn opt_time(us: Option<u64>, dash: &str) -> String {
-    us.map_or_else(|| dash.to_string(), short_time)
-}
-
-/// Pretty JSON on stdout.
-pub fn print_json(v: &impl Serialize) -> anyhow::Result<()> {
-    let mut out = io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, v)?;
-    writeln!(out)?;
-    Ok(())
-}
-
-/// `field  value` lines, names padded, for one record.
-pub fn print_fields(fields: &[(&str, String)]) -> io::Result<()> {
-    let width = fields.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
-    let mut out = io::stdout().lock();
-    for (k, v) in fields {
-        let v: String = v
-            .chars()
-            .flat_map(|c| {
-                if c.is_control() {
-                    c.escape_default().collect::<Vec<_>>()
-                } else {
-                    vec![c]
-                }
-            })
-            .collect();
-        writeln!(out, "{k:width$}  {v}")?;
-    }
-    out.flush()
-}
-
-/// An aligned table on stdout.
-pub fn print_table(header: &[&str], rows: &[Vec<String>]) -> io::Result<()> {
-    let header: Vec<String> = header.iter().map(|h| h.to_string()).collect();
-    let mut out = io::BufWriter::new(io::stdout().lock());
-    write_table(&mut out, &header, rows)?;
-    out.flush()
-}
-
-/// Members that hold times (µs since the epoch) in answers shown generically.
 /// Column order for projects.
 const PROJECT_FIELDS: [&str; 5] = ["name", "created", "created_by", "origin", "vkey"];
 /// Column order for the log's signing keys and rotations.
@@ -166,96 +115,6 @@ const SIGNING_FIELDS: [&str; 13] = [
     "new_source",
     "time",
 ];
-
-const TIME_FIELDS: [&str; 10] = [
-    "created",
-    "updated",
-    "expires",
-    "revoked",
-    "last_used",
-    "time",
-    "overlap_until",
-    "retired",
-    "since",
-    "until",
-];
-
-/// One JSON value as a table cell: times readable, lists space-separated.
-pub fn cell(name: &str, v: &Value) -> String {
-    match v {
-        Value::Null => "-".into(),
-        Value::String(s) => s.clone(),
-        Value::Number(n) if TIME_FIELDS.contains(&name) => {
-            n.as_u64().map_or_else(|| n.to_string(), short_time)
-        }
-        Value::Array(items) => items
-            .iter()
-            .map(|i| cell("", i))
-            .collect::<Vec<_>>()
-            .join(" "),
-        other => other.to_string(),
-    }
-}
-
-/// The member names of `items`: those of `first` that occur, in that
-/// order, then the others as they appear.
-fn member_names(items: &[&Value], first: &[&str]) -> Vec<String> {
-    let mut columns: Vec<String> = first
-        .iter()
-        .filter(|f| items.iter().any(|i| i.get(**f).is_some()))
-        .map(|f| f.to_string())
-        .collect();
-    for item in items {
-        if let Value::Object(m) = item {
-            for k in m.keys() {
-                if !columns.contains(k) {
-                    columns.push(k.clone());
-                }
-            }
-        }
-    }
-    columns
-}
-
-/// A table of JSON objects, columns ordered as [`member_names`] says.
-pub fn print_objects(items: &[Value], first: &[&str]) -> io::Result<()> {
-    let columns = member_names(&items.iter().collect::<Vec<_>>(), first);
-    let rows: Vec<Vec<String>> = items
-        .iter()
-        .map(|item| {
-            columns
-                .iter()
-                .map(|c| item.get(c).map_or_else(|| "-".into(), |v| cell(c, v)))
-                .collect()
-        })
-        .collect();
-    let header: Vec<&str> = columns.iter().map(String::as_str).collect();
-    print_table(&header, &rows)
-}
-
-/// The members of one JSON object as `field  value` lines, ordered as
-/// [`member_names`] says.
-pub fn print_object(v: &Value, first: &[&str]) -> io::Result<()> {
-    match v {
-        Value::Object(_) => {
-            let names = member_names(&[v], first);
-            let fields: Vec<(&str, String)> = names
-                .iter()
-                .map(|k| {
-                    (
-                        k.as_str(),
-                        v.get(k).map_or_else(String::new, |v| cell(k, v)),
-                    )
-                })
-                .collect();
-            print_fields(&fields)
-        }
-        other => {
-            let mut out = io::stdout().lock();
-            writeln!(out, "{other}")
-        }
-    }
-}
 
 // ---------------------------------------------------------------------------
 // whoami
@@ -528,18 +387,6 @@ mod tests {
         assert!(parse_seconds("5y").is_err());
         assert!(parse_seconds("-1d").is_err());
         assert!(parse_seconds("1e400d").is_err());
-    }
-
-    #[test]
-    fn cells_and_times() {
-        assert_eq!(short_time(1_795_000_000_123_456), "2026-11-18T11:06:40Z");
-        assert_eq!(
-            cell("created", &serde_json::json!(0)),
-            "1970-01-01T00:00:00Z"
-        );
-        assert_eq!(cell("burst", &serde_json::json!(5)), "5");
-        assert_eq!(cell("scopes", &serde_json::json!(["a", "b"])), "a b");
-        assert_eq!(cell("x", &Value::Null), "-");
     }
 
     #[test]

@@ -8,9 +8,10 @@ use anyhow::{bail, Context};
 use sealtrail_client::{AgentRecord, AgentUpdate};
 use serde_json::{Map, Value};
 
-use crate::access_cmds::{
-    call, finish, opt_time, print_fields, print_json, print_table, AccessServer,
-};
+use crate::cmd::access::{call, finish, AccessServer};
+use crate::output::json::print_json;
+use crate::output::objects::opt_time;
+use crate::output::table::{print_fields, print_table};
 
 const RISK_TIERS: [&str; 4] = ["minimal", "limited", "high", "prohibited"];
 const ANNEX_III: [&str; 8] = [
@@ -307,7 +308,7 @@ fn print_record(r: &AgentRecord, json: bool) -> anyhow::Result<()> {
         ),
     ];
     for (k, v) in &r.extra {
-        f.push((k.as_str(), crate::access_cmds::cell(k, v)));
+        f.push((k.as_str(), crate::output::objects::cell(k, v)));
     }
     print_fields(&f)?;
     Ok(())

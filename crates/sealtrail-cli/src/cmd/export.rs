@@ -16,7 +16,8 @@ use sealtrail_core::note::Note;
 use sealtrail_core::ocsf::{to_ocsf, OcsfInput, ProvenIn};
 use serde_json::Value;
 
-use crate::ingest::{runtime, ServerArgs};
+use crate::output::csv::write_csv_row;
+use crate::remote::{runtime, ServerArgs};
 
 /// What `export` writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -37,7 +38,7 @@ pub struct ExportArgs {
     #[command(flatten)]
     pub server: ServerArgs,
     #[command(flatten)]
-    pub filters: crate::query::FilterArgs,
+    pub filters: crate::cmd::query::FilterArgs,
     /// Headers only: leave the event bodies out.
     #[arg(long)]
     pub no_bodies: bool,
@@ -124,7 +125,7 @@ pub fn run(a: ExportArgs) -> Result<ExitCode> {
     };
     let mut q = a.filters.events_query(None, Some(1000), !a.no_bodies);
     if a.format == ExportFormat::Csv {
-        crate::query::write_csv_row(&mut out, &CSV_COLUMNS.map(String::from))?;
+        write_csv_row(&mut out, &CSV_COLUMNS.map(String::from))?;
     }
     let mut n = 0u64;
     loop {
@@ -177,7 +178,7 @@ fn write_event(
             let mut row: Vec<String> = vec![e.index.to_string(), e.time.to_string()];
             row.extend(CSV_COLUMNS[2..10].iter().map(|k| field(k)));
             row.push(e.leaf_hash.to_hex());
-            crate::query::write_csv_row(&mut &mut *out, &row)?;
+            write_csv_row(&mut &mut *out, &row)?;
         }
         ExportFormat::Ocsf => {
             let bytes = sealtrail_core::jcs::to_canonical_vec(&e.header)?;

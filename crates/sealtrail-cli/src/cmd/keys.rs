@@ -6,12 +6,12 @@ use std::process::ExitCode;
 
 use anyhow::bail;
 use sealtrail_client::{CreateKey, KeyInfo, KeyUpdate, NewKey, RateLimit};
-use sealtrail_server::query::parse_time;
+use sealtrail_core::time::parse_time;
 
-use crate::access_cmds::{
-    call, finish, now_micros, opt_time, parse_seconds, print_fields, print_json, print_table,
-    short_time, AccessServer,
-};
+use crate::cmd::access::{call, finish, now_micros, parse_seconds, AccessServer};
+use crate::output::json::print_json;
+use crate::output::objects::{opt_time, short_time};
+use crate::output::table::{print_fields, print_table};
 
 /// Roles a key can have (docs/access.md, "Roles and scopes").
 const ROLES: [&str; 6] = ["owner", "admin", "member", "viewer", "auditor", "agent"];

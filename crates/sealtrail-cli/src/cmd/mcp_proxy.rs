@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use sealtrail_mcp_proxy::ProxyOptions;
 
-use crate::ingest::ServerArgs;
+use crate::remote::ServerArgs;
 
 /// Relay an MCP server (stdio or Streamable HTTP) and record every call.
 #[derive(Debug, clap::Args)]

@@ -74,10 +74,10 @@ pub struct MonitorArgs {
     #[arg(long, value_name = "FILE")]
     state: Option<PathBuf>,
     /// Time between checks (e.g. 5s, 500ms, 1m).
-    #[arg(long, default_value = "5s", value_parser = crate::bench::parse_duration)]
+    #[arg(long, default_value = "5s", value_parser = sealtrail_core::time::parse_duration)]
     interval: Duration,
     /// Time limit of each HTTP request.
-    #[arg(long, default_value = "10s", value_parser = crate::bench::parse_duration)]
+    #[arg(long, default_value = "10s", value_parser = sealtrail_core::time::parse_duration)]
     timeout: Duration,
     /// Check once and exit: 0 consistent, 1 alert, 3 the server could not
     /// be checked, 2 the monitor cannot run (arguments, state file).
@@ -768,7 +768,7 @@ pub fn run(a: MonitorArgs) -> Result<ExitCode> {
         .clone()
         .unwrap_or_else(|| default_state_path(&verifier));
     let state = load_state(&state_path, &vkey, &verifier)?;
-    let ca = crate::ingest::ca_cert(a.ca_cert.as_deref())?;
+    let ca = crate::remote::ca_cert(a.ca_cert.as_deref())?;
     let source = Source::new(&a.url, a.api_key.as_deref(), a.timeout, ca.as_ref())?;
     let trusted = match &state {
         Some(s) => {
@@ -799,7 +799,7 @@ pub fn run(a: MonitorArgs) -> Result<ExitCode> {
         alerted: Default::default(),
         last_kind: None,
     };
-    let rt = crate::ingest::runtime(0)?;
+    let rt = crate::remote::runtime(0)?;
     rt.block_on(async move {
         if a.once {
             let o = observe(&monitor.source, &monitor.verifier, monitor.trusted.as_ref()).await;

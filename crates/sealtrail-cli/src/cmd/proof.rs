@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use sealtrail_offline::proof::ProofOptions;
 
-use crate::ingest::ServerArgs;
+use crate::remote::ServerArgs;
 
 /// Fetch an entry's inclusion proof and optionally verify it offline.
 #[derive(Debug, clap::Args)]

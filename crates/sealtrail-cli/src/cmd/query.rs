@@ -7,10 +7,12 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use sealtrail_client::{EventsQuery, QueriedEvent, StatsQuery};
-use sealtrail_server::query::{format_time, parse_time};
+use sealtrail_core::time::{format_time, parse_time};
 use serde_json::{json, Value};
 
-use crate::ingest::{runtime, ServerArgs};
+use crate::output::csv::write_csv_row;
+use crate::output::table::write_table;
+use crate::remote::{runtime, ServerArgs};
 
 /// How results are printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -264,87 +266,6 @@ impl Printer {
     }
 }
 
-/// One CSV record, RFC 4180: fields with a comma, quote, CR or LF are
-/// quoted (quotes doubled); records end with CRLF.
-pub fn write_csv_row(out: &mut impl Write, fields: &[String]) -> io::Result<()> {
-    for (i, f) in fields.iter().enumerate() {
-        if i > 0 {
-            out.write_all(b",")?;
-        }
-        if f.contains([',', '"', '\r', '\n']) {
-            write!(out, "\"{}\"", f.replace('"', "\"\""))?;
-        } else {
-            out.write_all(f.as_bytes())?;
-        }
-    }
-    out.write_all(b"\r\n")
-}
-
-/// Columns padded to their widest cell (in characters), two spaces apart;
-/// numbers right-aligned. Control characters in cells are escaped so a cell
-/// cannot break the layout.
-pub fn write_table(
-    out: &mut impl Write,
-    header: &[String],
-    rows: &[Vec<String>],
-) -> io::Result<()> {
-    let clean = |s: &str| -> String {
-        s.chars()
-            .flat_map(|c| {
-                if c.is_control() {
-                    c.escape_default().collect::<Vec<_>>()
-                } else {
-                    vec![c]
-                }
-            })
-            .collect()
-    };
-    let header: Vec<String> = header.iter().map(|h| clean(h)).collect();
-    let rows: Vec<Vec<String>> = rows
-        .iter()
-        .map(|r| r.iter().map(|c| clean(c)).collect())
-        .collect();
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for r in &rows {
-        for (w, c) in widths.iter_mut().zip(r) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
-    let numeric: Vec<bool> = (0..header.len())
-        .map(|i| {
-            !rows.is_empty()
-                && rows.iter().all(|r| {
-                    r.get(i)
-                        .is_some_and(|c| c.bytes().all(|b| b.is_ascii_digit()))
-                })
-        })
-        .collect();
-    let line = |out: &mut dyn Write, cells: &[String]| -> io::Result<()> {
-        let mut text = String::new();
-        for (i, c) in cells.iter().enumerate() {
-            let pad = widths[i].saturating_sub(c.chars().count());
-            if i > 0 {
-                text.push_str("  ");
-            }
-            if numeric[i] {
-                text.push_str(&" ".repeat(pad));
-                text.push_str(c);
-            } else {
-                text.push_str(c);
-                if i + 1 < cells.len() {
-                    text.push_str(&" ".repeat(pad));
-                }
-            }
-        }
-        writeln!(out, "{}", text.trim_end())
-    };
-    line(out, &header)?;
-    for r in &rows {
-        line(out, r)?;
-    }
-    Ok(())
-}
-
 /// Entry counts, grouped: kept per UTC day, agent, kind and outcome at
 /// ingest, so this is instant on any size of log.
 #[derive(Debug, clap::Args)]
@@ -439,37 +360,4 @@ pub fn stats(a: StatsArgs) -> anyhow::Result<ExitCode> {
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn csv_quotes_as_rfc_4180_says() {
-        let mut out = Vec::new();
-        let row: Vec<String> = ["plain", "a,b", "say \"hi\"", "two\nlines", ""]
-            .map(String::from)
-            .to_vec();
-        write_csv_row(&mut out, &row).unwrap();
-        assert_eq!(
-            String::from_utf8(out).unwrap(),
-            "plain,\"a,b\",\"say \"\"hi\"\"\",\"two\nlines\",\r\n"
-        );
-    }
-
-    #[test]
-    fn tables_align_and_escape() {
-        let mut out = Vec::new();
-        let header = vec!["index".to_string(), "agent".into(), "kind".into()];
-        let rows = vec![
-            vec!["7".to_string(), "billing".into(), "tool_call".into()],
-            vec!["12".to_string(), "a\nb".into(), "decision".into()],
-        ];
-        write_table(&mut out, &header, &rows).unwrap();
-        assert_eq!(
-            String::from_utf8(out).unwrap(),
-            "index  agent    kind\n    7  billing  tool_call\n   12  a\\nb     decision\n"
-        );
-    }
 }

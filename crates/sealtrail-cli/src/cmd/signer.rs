@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use anyhow::Result;
 use clap::{Args, Subcommand, ValueEnum};
+use sealtrail_core::time::format_time;
 use sealtrail_offline::signer::SignerAction as Action;
 use sealtrail_offline::signing_key::parse_overlap;
-use sealtrail_server::query::format_time;
 
 #[derive(Debug, Args)]
 pub struct SignerArgs {

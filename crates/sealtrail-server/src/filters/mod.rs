@@ -7,7 +7,7 @@
 //! It depends on nothing of the server (only sealtrail-core's vocabulary),
 //! so it can move to a shared crate unchanged.
 
-pub mod time;
+pub use sealtrail_core::time;
 
 use sealtrail_core::event::{EventKind, Outcome};
 use sealtrail_core::hash::Hash;
