@@ -5,7 +5,7 @@
 //! stats over such a log, through the store API (and over HTTP with
 //! `--server`).
 
-use std::io::{IsTerminal, Read};
+use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -187,7 +187,9 @@ fn prepare_chunk(
         .collect()
 }
 
-pub fn populate(a: PopulateArgs) -> anyhow::Result<ExitCode> {
+/// Builds the log; `progress(sealed, total)` is told how many entries are
+/// sealed as batches complete (the CLI draws a bar from it).
+pub fn populate(a: PopulateArgs, progress: &mut dyn FnMut(u64, u64)) -> anyhow::Result<ExitCode> {
     if a.agents == 0 || a.days == 0 || a.entries == 0 {
         bail!("--entries, --agents and --days must be at least 1");
     }
@@ -262,12 +264,10 @@ pub fn populate(a: PopulateArgs) -> anyhow::Result<ExitCode> {
     drop(tx);
 
     let started = Instant::now();
-    let progress = std::io::stderr().is_terminal();
     let rt = crate::runtime::runtime(0)?;
     let sealed = rt.block_on(async {
         let mut in_flight = tokio::task::JoinSet::new();
         let mut sealed = 0u64;
-        let mut next_report = total / 20;
         for made in rx {
             let events = made?;
             let seq = seq.clone();
@@ -275,23 +275,14 @@ pub fn populate(a: PopulateArgs) -> anyhow::Result<ExitCode> {
             while in_flight.len() >= 4 {
                 sealed += count_sealed(in_flight.join_next().await)?;
             }
-            if progress && sealed >= next_report {
-                let secs = started.elapsed().as_secs_f64();
-                eprint!(
-                    "\r{sealed} / {total} entries, {:.0}/s   ",
-                    sealed as f64 / secs
-                );
-                next_report += total / 20;
-            }
+            progress(sealed, total);
         }
         while let Some(done) = in_flight.join_next().await {
             sealed += count_sealed(Some(done))?;
         }
+        progress(sealed, total);
         anyhow::Ok(sealed)
     })?;
-    if progress {
-        eprintln!();
-    }
     for m in makers {
         m.join()
             .map_err(|_| anyhow::anyhow!("an event maker panicked"))??;

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::Subcommand;
 use sealtrail_bench::{diy, ingest, query};
 
+use crate::output::progress;
 use crate::remote::ServerArgs;
 
 #[derive(Debug, Subcommand)]
@@ -33,7 +34,12 @@ pub fn run(c: BenchCommand) -> anyhow::Result<ExitCode> {
     match c {
         BenchCommand::Ingest(a) => ingest::run(&a.server.server, a.server.builder(), a.load),
         BenchCommand::Diy(a) => diy::run(a),
-        BenchCommand::Populate(a) => query::populate(a),
+        BenchCommand::Populate(a) => {
+            let bar = progress::bar("entries sealed", a.json);
+            let built = query::populate(a, &mut progress::reporter(&bar));
+            bar.finish_and_clear();
+            built
+        }
         BenchCommand::Query(a) => query::query(a),
     }
 }

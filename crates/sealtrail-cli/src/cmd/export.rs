@@ -3,7 +3,7 @@
 //! lines, CSV or OCSF (through the query API, no proofs).
 
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::{BufWriter, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -17,6 +17,7 @@ use sealtrail_core::ocsf::{to_ocsf, OcsfInput, ProvenIn};
 use serde_json::Value;
 
 use crate::output::csv::write_csv_row;
+use crate::output::progress;
 use crate::remote::{runtime, ServerArgs};
 
 /// What `export` writes.
@@ -91,11 +92,14 @@ pub fn run(a: ExportArgs) -> Result<ExitCode> {
             .unwrap_or(std::path::Path::new("."));
         let mut tmp = tempfile::NamedTempFile::new_in(dir)
             .with_context(|| format!("cannot write in {}", dir.display()))?;
+        // The server streams the bundle as it builds it: no length ahead.
+        let bar = progress::bytes(None, false);
         let bytes = {
-            let mut out = BufWriter::new(tmp.as_file_mut());
+            let mut out = BufWriter::new(bar.wrap_write(tmp.as_file_mut()));
             rt.block_on(exporter.export(&req, &mut out))
-                .context("export failed")?
         };
+        bar.finish_and_clear();
+        let bytes = bytes.context("export failed")?;
         tmp.persist(&a.output)
             .with_context(|| format!("cannot write {}", a.output.display()))?;
         eprintln!(
@@ -128,17 +132,22 @@ pub fn run(a: ExportArgs) -> Result<ExitCode> {
         write_csv_row(&mut out, &CSV_COLUMNS.map(String::from))?;
     }
     let mut n = 0u64;
+    // Not over events written to this same terminal.
+    let to_terminal = a.output.as_os_str() == "-" && std::io::stdout().is_terminal();
+    let bar = progress::counter("events", to_terminal);
     loop {
         let page = rt.block_on(client.events(&q)).context("query failed")?;
         for e in page.events {
             write_event(&mut out, a.format, &e, proven.as_ref())?;
             n += 1;
         }
+        bar.set_position(n);
         match page.next_cursor {
             Some(c) => q.cursor = Some(c),
             None => break,
         }
     }
+    bar.finish_and_clear();
     out.flush()?;
     eprintln!("wrote {n} events");
     Ok(ExitCode::SUCCESS)

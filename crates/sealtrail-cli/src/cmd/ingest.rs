@@ -13,9 +13,11 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use indicatif::ProgressBar;
 use sealtrail_client::{ApiError, Client, ClientError, EventResult, Wait, CONTENT_TYPE_NDJSON};
 use serde_json::{json, Value};
 
+use crate::output::progress;
 use crate::remote::{runtime, ServerArgs};
 
 /// Send JSONL events from a file (or - for stdin) to a server.
@@ -127,11 +129,16 @@ impl Tally {
 
 pub fn run(args: IngestArgs) -> anyhow::Result<ExitCode> {
     let client = args.server.client()?;
-    let input: Box<dyn BufRead> = if args.file == "-" {
-        Box::new(BufReader::new(io::stdin()))
+    // The bar follows the bytes read: a file's size is known, a pipe's not.
+    let (input, bar): (Box<dyn BufRead>, ProgressBar) = if args.file == "-" {
+        let bar = progress::bytes(None, args.json);
+        let input = BufReader::new(bar.wrap_read(io::stdin()));
+        (Box::new(input), bar)
     } else {
         let f = File::open(&args.file).with_context(|| format!("cannot open {}", args.file))?;
-        Box::new(BufReader::with_capacity(1 << 20, f))
+        let bar = progress::bytes(f.metadata().ok().map(|m| m.len()), args.json);
+        let input = BufReader::with_capacity(1 << 20, bar.wrap_read(f));
+        (Box::new(input), bar)
     };
     let mut receipts = match &args.receipts {
         Some(path) => {
@@ -163,7 +170,7 @@ pub fn run(args: IngestArgs) -> anyhow::Result<ExitCode> {
             break;
         }
         let results = rt
-            .block_on(send_lines(&client, &batch, wait, &mut tally.requests))
+            .block_on(send_lines(&client, &batch, wait, &mut tally.requests, &bar))
             .with_context(|| {
                 let mut msg = format!("stopped at line {} of {name}", batch[0].no);
                 if tally.events > 0 {
@@ -176,7 +183,7 @@ pub fn run(args: IngestArgs) -> anyhow::Result<ExitCode> {
                 msg
             })?;
         for (line, result) in batch.iter().zip(&results) {
-            record(&mut tally, line.no, result);
+            record(&mut tally, line.no, result, &bar);
             if let Some(w) = receipts.as_mut() {
                 let mut v = serde_json::to_value(result)?;
                 if let Value::Object(m) = &mut v {
@@ -187,6 +194,7 @@ pub fn run(args: IngestArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
+    bar.finish_and_clear();
     if let Some(mut w) = receipts {
         w.flush().context("writing receipts")?;
     }
@@ -245,7 +253,9 @@ pub fn run(args: IngestArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-fn record(tally: &mut Tally, line: u64, result: &EventResult) {
+/// Counts one line's result; a rejection is printed on stderr (above the
+/// progress bar, if one is drawn).
+fn record(tally: &mut Tally, line: u64, result: &EventResult, bar: &ProgressBar) {
     tally.events += 1;
     match result {
         EventResult::Sealed(r) => {
@@ -258,7 +268,7 @@ fn record(tally: &mut Tally, line: u64, result: &EventResult) {
         }
         EventResult::Rejected(e) => {
             tally.rejected += 1;
-            eprintln!("{}", rejection_line(line, e));
+            bar.suspend(|| eprintln!("{}", rejection_line(line, e)));
             if tally.rejections.len() < MAX_JSON_REJECTIONS {
                 tally.rejections.push(json!({
                     "line": line,
@@ -307,6 +317,7 @@ async fn send_lines(
     lines: &[Line],
     wait: Wait,
     requests: &mut u64,
+    bar: &ProgressBar,
 ) -> anyhow::Result<Vec<EventResult>> {
     let mut results: Vec<Option<EventResult>> = vec![None; lines.len()];
     // Ranges still to send, the next one last; halves keep the input order.
@@ -314,7 +325,7 @@ async fn send_lines(
     todo.push(0..lines.len());
     while let Some(range) = todo.pop() {
         let part = &lines[range.clone()];
-        match send_with_retry(client, part, wait, requests).await {
+        match send_with_retry(client, part, wait, requests, bar).await {
             Ok(answers) => {
                 if answers.len() != part.len() {
                     bail!(
@@ -358,6 +369,7 @@ async fn send_with_retry(
     lines: &[Line],
     wait: Wait,
     requests: &mut u64,
+    bar: &ProgressBar,
 ) -> Result<Vec<EventResult>, ClientError> {
     let body = ndjson(lines);
     let mut tries = 0;
@@ -371,11 +383,13 @@ async fn send_with_retry(
             Ok(answer) => return Ok(answer.results),
             Err(e) if e.is_overloaded() && tries < MAX_TRIES => {
                 let delay = backoff(e.retry_after(), tries);
-                eprintln!(
-                    "server busy ({}), retrying in {} s ({tries}/{MAX_TRIES})",
-                    e.code(),
-                    delay.as_secs_f64()
-                );
+                bar.suspend(|| {
+                    eprintln!(
+                        "server busy ({}), retrying in {} s ({tries}/{MAX_TRIES})",
+                        e.code(),
+                        delay.as_secs_f64()
+                    )
+                });
                 tokio::time::sleep(delay).await;
             }
             Err(e) => return Err(e),
@@ -468,12 +482,12 @@ mod tests {
             "proof": "p"
         }))
         .unwrap();
-        record(&mut t, 1, &r);
+        record(&mut t, 1, &r, &ProgressBar::hidden());
         let r: EventResult = serde_json::from_value(json!({
             "status": "rejected", "error": {"code": "invalid_event", "message": "m", "field": "kind"}
         }))
         .unwrap();
-        record(&mut t, 2, &r);
+        record(&mut t, 2, &r, &ProgressBar::hidden());
         assert_eq!(
             (t.events, t.accepted, t.rejected, t.with_proof),
             (2, 1, 1, 1)

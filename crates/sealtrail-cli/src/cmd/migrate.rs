@@ -9,6 +9,8 @@ use sealtrail_core::note::NoteVerifier;
 use sealtrail_keys::Backend;
 use sealtrail_store::copy::copy_log;
 
+use crate::output::progress;
+
 #[derive(Debug, Args)]
 pub struct MigrateArgs {
     /// The embedded log's data directory (its log.key proves the copy).
@@ -44,18 +46,17 @@ pub fn run(a: MigrateArgs) -> Result<ExitCode> {
             schema: a.pg_schema.clone(),
         },
     )?;
-    let quiet = a.json;
-    let report = copy_log(from.as_ref(), to.as_ref(), &verifiers, |done, total| {
-        if !quiet {
-            eprint!("\rcopied {done}/{total} entries");
-        }
-    })
-    .context(
+    let bar = progress::bar("entries copied", a.json);
+    let copied = copy_log(
+        from.as_ref(),
+        to.as_ref(),
+        &verifiers,
+        progress::reporter(&bar),
+    );
+    bar.finish_and_clear();
+    let report = copied.context(
         "migration failed; the target schema may hold a partial copy: drop it before retrying",
     )?;
-    if !quiet {
-        eprintln!();
-    }
     if a.json {
         println!(
             "{}",

@@ -1,5 +1,6 @@
 //! `sealtrail verify BUNDLE` and `sealtrail verify --data DIR`: the flags;
-//! the checks are sealtrail_offline's `bundle` and `fsck` (docs/verify.md).
+//! the checks are sealtrail_offline's `bundle` and `fsck` (docs/verify.md),
+//! with a progress bar on a terminal.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -7,6 +8,8 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::Args;
 use sealtrail_offline::fsck::StoreCheck;
+
+use crate::output::progress;
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
@@ -37,20 +40,28 @@ pub struct VerifyArgs {
 }
 
 pub fn run(a: VerifyArgs) -> Result<ExitCode> {
-    if let Some(bundle) = &a.bundle {
-        return Ok(sealtrail_offline::bundle::run(
+    let bar = progress::bar("entries", a.json);
+    let code = if let Some(bundle) = &a.bundle {
+        sealtrail_offline::bundle::run_with_progress(
             bundle,
             a.vkey.as_deref(),
             a.vkey_file.as_deref(),
             a.json,
-        )?);
-    }
-    Ok(sealtrail_offline::fsck::run(&StoreCheck {
-        // clap requires --data when no bundle is given.
-        data: a.data.unwrap_or_default(),
-        vkey: a.vkey,
-        database: a.database,
-        pg_schema: a.pg_schema,
-        json: a.json,
-    })?)
+            &mut progress::reporter(&bar),
+        )
+    } else {
+        sealtrail_offline::fsck::run_with_progress(
+            &StoreCheck {
+                // clap requires --data when no bundle is given.
+                data: a.data.unwrap_or_default(),
+                vkey: a.vkey,
+                database: a.database,
+                pg_schema: a.pg_schema,
+                json: a.json,
+            },
+            &mut progress::reporter(&bar),
+        )
+    };
+    bar.finish_and_clear();
+    Ok(code?)
 }
