@@ -904,12 +904,7 @@ mod tests {
     /// every test must run). An unreachable server fails the test, as in
     /// the other PostgreSQL tests.
     fn pg_or_skip(test: &str, database: &str) -> Option<postgres::Client> {
-        if std::env::var("SEALTRAIL_SKIP_POSTGRES").is_ok_and(|v| v == "1") {
-            let why = "SEALTRAIL_SKIP_POSTGRES=1";
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!("{test} cannot run here, and CI=true requires every test to run: {why}");
-            }
-            eprintln!("SKIPPED: {test}: {why}");
+        if sealtrail_testkit::skip_postgres(test) {
             return None;
         }
         match pg_connect(database) {

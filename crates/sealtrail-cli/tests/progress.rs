@@ -3,12 +3,15 @@
 //! and nothing when piped or asked for `--json`, so what a script reads
 //! stays clean: no bar, no carriage return, no escape code.
 
-mod common;
-
 use std::path::Path;
 use std::process::{Command, Output};
 
-use common::{init, postgres_schema, skip_or_fail, Server, BIN};
+use sealtrail_testkit::cli::{init, Server};
+use sealtrail_testkit::postgres_schema;
+use sealtrail_testkit::tools::need_tool;
+
+/// The binary under test.
+const BIN: &str = env!("CARGO_BIN_EXE_sealtrail");
 
 /// Runs `sealtrail ARGS` with stdout and stderr piped; asserts success.
 fn piped(args: &[&str]) -> Output {
@@ -48,8 +51,8 @@ fn events_file(path: &Path, n: u64) {
 fn piped_long_commands_print_no_bar_or_escape_codes() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    let (key, vkey) = init(&data, &[]);
-    let mut server = Server::start(&data, "0.05", &[], None);
+    let (key, vkey) = init(BIN, &data, &[]);
+    let mut server = Server::start(BIN, &data, "0.05", &[], None);
     let s = |p: &Path| p.to_str().unwrap().to_string();
     let (events, bundle, jsonl) = (
         tmp.path().join("events.jsonl"),
@@ -115,15 +118,7 @@ fn piped_long_commands_print_no_bar_or_escape_codes() {
 #[test]
 fn a_terminal_gets_a_bar_and_json_gets_none() {
     let test = "a_terminal_gets_a_bar_and_json_gets_none";
-    let has_script = Command::new("script")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !has_script {
-        skip_or_fail(
-            test,
-            "util-linux `script` (to make a terminal) is not installed",
-        );
+    if !need_tool(test, "script") {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();

@@ -4,11 +4,11 @@
 //! 14: an audit trail never refuses or hashes an event because of its own
 //! identifiers).
 //!
-//! Shared by `tests/identifiers.rs` (a bounded sample in CI) and
-//! `examples/id_corpus.rs` (the full benchmark, false positives per kind),
-//! through `#[path]`; nothing here depends on the crate under test.
-
-#![allow(dead_code)]
+//! Used by `tests/identifiers.rs` (a bounded sample in CI),
+//! `examples/id_corpus.rs` (the full benchmark, false positives per kind)
+//! and the server's redaction tests, through the `id-corpus` feature (test
+//! data, so off in every build that ships); it uses nothing else of the
+//! crate, so the scanner cannot shape its own test data.
 
 /// SplitMix64: small, fast, and the same sequence on every platform, so a
 /// seed names a corpus exactly.

@@ -3,11 +3,9 @@
 //! new route without a description, or a described route that is gone,
 //! fails here).
 
-mod common;
-
 use std::collections::BTreeSet;
 
-use common::TestServer;
+use sealtrail_testkit::TestServer;
 use serde_json::Value;
 
 /// Every path the router serves, in OpenAPI's `{name}` form.

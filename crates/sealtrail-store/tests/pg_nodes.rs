@@ -4,9 +4,10 @@
 
 mod common;
 
-use common::{pg_url, skip_postgres, unique_schema, LogBuilder, SchemaGuard};
+use common::LogBuilder;
 use sealtrail_store::postgres::{PgOptions, PgStore};
 use sealtrail_store::{Store, StoreError};
+use sealtrail_testkit::postgres::{admin, pg_url, skip_postgres, SchemaGuard};
 
 fn options(schema: &SchemaGuard) -> PgOptions {
     PgOptions {
@@ -21,9 +22,7 @@ fn nodes_starting_together_create_the_schema_once() {
     if skip_postgres("nodes_starting_together_create_the_schema_once") {
         return;
     }
-    let schema = SchemaGuard {
-        name: unique_schema("start"),
-    };
+    let schema = SchemaGuard::unique("start");
     let stores: Vec<PgStore> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..6)
             .map(|_| s.spawn(|| PgStore::connect(&pg_url(), options(&schema))))
@@ -36,7 +35,7 @@ fn nodes_starting_together_create_the_schema_once() {
     for s in &stores {
         assert_eq!(s.head().unwrap().size, 0);
     }
-    let mut c = common::admin();
+    let mut c = admin();
     let versions: i64 = c
         .query_one(
             &format!("SELECT count(*) FROM \"{}\".schema_migrations", schema.name),
@@ -55,9 +54,7 @@ fn writers_on_several_nodes_serialize_on_the_head() {
     if skip_postgres("writers_on_several_nodes_serialize_on_the_head") {
         return;
     }
-    let schema = SchemaGuard {
-        name: unique_schema("nodes"),
-    };
+    let schema = SchemaGuard::unique("nodes");
     let nodes = [
         PgStore::connect(&pg_url(), options(&schema)).expect("node a"),
         PgStore::connect(&pg_url(), options(&schema)).expect("node b"),

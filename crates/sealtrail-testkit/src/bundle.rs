@@ -3,15 +3,13 @@
 //! `sealtrail export`, and helpers to take a bundle apart and zip it again
 //! (for tamper tests, and for the independent verifier's tests).
 
-#![allow(dead_code)]
-
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use serde_json::{json, Value};
 
-use super::{init, Server, BIN};
+use crate::cli::{init, Server};
 
 /// Agents of the test log, one event each in turn.
 pub const AGENTS: [&str; 3] = ["bot", "other", "third"];
@@ -20,6 +18,8 @@ pub const PER_ROUND: u64 = 12;
 
 /// A running server with a log of three rounds of events.
 pub struct LogWithBundles {
+    /// The `sealtrail` binary that serves and exports.
+    pub bin: String,
     pub dir: tempfile::TempDir,
     pub server: Server,
     pub key: String,
@@ -31,10 +31,10 @@ pub struct LogWithBundles {
 }
 
 impl LogWithBundles {
-    pub fn start() -> LogWithBundles {
+    pub fn start(bin: &str) -> LogWithBundles {
         let dir = tempfile::tempdir().unwrap();
-        let (key, vkey) = init(dir.path(), &[]);
-        let server = Server::start(dir.path(), "0.05", &[], None);
+        let (key, vkey) = init(bin, dir.path(), &[]);
+        let server = Server::start(bin, dir.path(), "0.05", &[], None);
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -70,6 +70,7 @@ impl LogWithBundles {
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
         LogWithBundles {
+            bin: bin.to_string(),
             dir,
             server,
             key,
@@ -81,7 +82,7 @@ impl LogWithBundles {
 
     /// `sealtrail export --server … --api-key … ARGS -o OUT`, as it ran.
     pub fn export(&self, args: &[&str], out: &Path) -> Output {
-        Command::new(BIN)
+        Command::new(&self.bin)
             .args([
                 "export",
                 "--server",
@@ -148,9 +149,9 @@ pub fn write_zip(path: &Path, members: &[(String, Vec<u8>)]) {
     z.finish().unwrap();
 }
 
-/// `sealtrail verify BUNDLE --vkey VKEY --json`: exit code and report.
-pub fn verify_json(bundle: &Path, vkey: &str) -> (i32, Value) {
-    let out = Command::new(BIN)
+/// `bin verify BUNDLE --vkey VKEY --json`: exit code and report.
+pub fn verify_json(bin: &str, bundle: &Path, vkey: &str) -> (i32, Value) {
+    let out = Command::new(bin)
         .arg("verify")
         .arg(bundle)
         .args(["--vkey", vkey, "--json"])
@@ -195,4 +196,17 @@ pub fn member_mut<'a>(members: &'a mut [(String, Vec<u8>)], name: &str) -> &'a m
         .find(|(n, _)| n == name)
         .unwrap_or_else(|| panic!("no member {name}"))
         .1
+}
+
+/// The members of a zip (an evidence bundle), by name.
+pub fn unzip(bytes: &[u8]) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut z = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+    let mut out = std::collections::BTreeMap::new();
+    for i in 0..z.len() {
+        let mut f = z.by_index(i).unwrap();
+        let mut b = Vec::new();
+        f.read_to_end(&mut b).unwrap();
+        out.insert(f.name().to_string(), b);
+    }
+    out
 }

@@ -1,8 +1,8 @@
-//! Helpers shared by the `sealtrail` command tests: the binary, `init`, a
-//! `serve` process, and (from the server's tests) PostgreSQL schemas, JSON
-//! requests and fsck.
-
-#![allow(dead_code)]
+//! The `sealtrail` binary as a test runs it: `init`, and a `serve` process
+//! read for its URL and stopped by signal.
+//!
+//! Each function takes the binary's path: only an integration test of the
+//! CLI package knows it, as `env!("CARGO_BIN_EXE_sealtrail")`.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -10,22 +10,9 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 
 use serde_json::Value;
 
-pub mod bundle;
-
-#[path = "../../../sealtrail-server/tests/common/mod.rs"]
-mod server;
-
-#[allow(unused_imports)]
-pub use server::{
-    fsck_ok, get_json, off_runtime, pg_store, pg_url, post_json, postgres_schema, random_hex,
-    require_postgres, skip_or_fail, skip_postgres, SchemaGuard,
-};
-
-pub const BIN: &str = env!("CARGO_BIN_EXE_sealtrail");
-
 /// `sealtrail init --json --data DATA EXTRA…`, as it ran.
-pub fn init_output(data: &Path, extra: &[&str]) -> std::process::Output {
-    Command::new(BIN)
+pub fn init_output(bin: &str, data: &Path, extra: &[&str]) -> std::process::Output {
+    Command::new(bin)
         .args(["init", "--json", "--data"])
         .arg(data)
         .args(extra)
@@ -34,8 +21,8 @@ pub fn init_output(data: &Path, extra: &[&str]) -> std::process::Output {
 }
 
 /// `sealtrail init --json`, which must succeed; its JSON answer.
-pub fn init_json(data: &Path, extra: &[&str]) -> Value {
-    let out = init_output(data, extra);
+pub fn init_json(bin: &str, data: &Path, extra: &[&str]) -> Value {
+    let out = init_output(bin, data, extra);
     assert!(
         out.status.success(),
         "sealtrail init: {}",
@@ -45,8 +32,8 @@ pub fn init_json(data: &Path, extra: &[&str]) -> Value {
 }
 
 /// `sealtrail init --json`: (owner API key, vkey).
-pub fn init(data: &Path, extra: &[&str]) -> (String, String) {
-    let v = init_json(data, extra);
+pub fn init(bin: &str, data: &Path, extra: &[&str]) -> (String, String) {
+    let v = init_json(bin, data, extra);
     (
         v["owner_api_key"].as_str().unwrap().to_string(),
         v["vkey"].as_str().unwrap().to_string(),
@@ -62,15 +49,21 @@ pub struct Server {
 }
 
 impl Server {
-    /// `sealtrail serve` on a loopback port with the given checkpoint
+    /// `bin serve` on a loopback port with the given checkpoint
     /// interval, over `data`, with `extra` arguments; its URL is read from
     /// its stdout.
-    pub fn start(data: &Path, interval: &str, extra: &[&str], log: Option<PathBuf>) -> Server {
+    pub fn start(
+        bin: &str,
+        data: &Path,
+        interval: &str,
+        extra: &[&str],
+        log: Option<PathBuf>,
+    ) -> Server {
         let stderr = match &log {
             Some(log) => Stdio::from(std::fs::File::create(log).unwrap()),
             None => Stdio::null(),
         };
-        let mut child = Command::new(BIN)
+        let mut child = Command::new(bin)
             .args([
                 "serve",
                 "--listen",

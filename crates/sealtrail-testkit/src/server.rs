@@ -1,13 +1,13 @@
-//! A real server on a loopback port over a temporary data directory.
+//! A real server, in the test's own process, on a loopback port over a
+//! temporary data directory (the `server` feature).
 
-#![allow(dead_code)]
-
-use std::io::Read;
 use std::time::Duration;
 
 use sealtrail_server::sequencer::SequencerConfig;
 use sealtrail_server::state::Limits;
 use sealtrail_server::{app::Running, ServeOptions};
+
+use crate::http::get_json;
 
 pub struct TestServer {
     pub dir: tempfile::TempDir,
@@ -103,168 +103,4 @@ pub fn event(agent: &str, n: u64) -> serde_json::Value {
         "outcome": "success",
         "tool": {"name": "crm.lookup", "arguments": {"customer": n}},
     })
-}
-
-/// GET `url` with the bearer key; the JSON answer.
-pub async fn get_json(http: &reqwest::Client, url: &str, key: &str) -> serde_json::Value {
-    json_of(http.get(url).bearer_auth(key)).await
-}
-
-/// POST `body` as JSON to `url` with the bearer key; the JSON answer.
-pub async fn post_json(
-    http: &reqwest::Client,
-    url: &str,
-    key: &str,
-    body: &serde_json::Value,
-) -> serde_json::Value {
-    json_of(http.post(url).bearer_auth(key).json(body)).await
-}
-
-async fn json_of(request: reqwest::RequestBuilder) -> serde_json::Value {
-    request.send().await.unwrap().json().await.unwrap()
-}
-
-/// fsck of a store: asserts it is clean and returns the report.
-pub fn fsck_ok(
-    store: &dyn sealtrail_store::Store,
-    verifier: &sealtrail_core::note::Ed25519Verifier,
-) -> sealtrail_store::fsck::Report {
-    let report = sealtrail_store::fsck::check(store, &[verifier]).unwrap();
-    assert!(
-        report.ok(),
-        "fsck: {:?}",
-        &report.problems[..report.problems.len().min(10)]
-    );
-    report
-}
-
-/// For a test that needs PostgreSQL: `None` when skipped, else the database
-/// URL (checked to be reachable) and a fresh schema named `{prefix}_…`.
-pub fn postgres_schema(test: &str, prefix: &str) -> Option<(String, SchemaGuard)> {
-    if skip_postgres(test) {
-        return None;
-    }
-    let url = pg_url();
-    require_postgres(&url);
-    let schema = SchemaGuard::new(&url, prefix);
-    Some((url, schema))
-}
-
-/// The test database: `SEALTRAIL_TEST_DATABASE_URL`, else the local socket.
-pub fn pg_url() -> String {
-    std::env::var("SEALTRAIL_TEST_DATABASE_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
-        .unwrap_or_else(|| "host=/var/run/postgresql user=postgres dbname=test".into())
-}
-
-/// A test that cannot run here. In CI (`CI=true`), where every test must
-/// run, this fails the test; elsewhere it prints `SKIPPED: <test>: <why>`
-/// and the caller returns at once, asserting nothing.
-pub fn skip_or_fail(test: &str, why: &str) {
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{test} cannot run here, and CI=true requires every test to run: {why}");
-    }
-    eprintln!("SKIPPED: {test}: {why}");
-}
-
-/// True (after [`skip_or_fail`]) when `SEALTRAIL_SKIP_POSTGRES=1`. An
-/// unreachable server is no reason to skip: it fails the test.
-pub fn skip_postgres(test: &str) -> bool {
-    let skip = std::env::var("SEALTRAIL_SKIP_POSTGRES").is_ok_and(|v| v == "1");
-    if skip {
-        skip_or_fail(test, "SEALTRAIL_SKIP_POSTGRES=1");
-    }
-    skip
-}
-
-/// Runs `f` on a thread of its own: the sync PostgreSQL client must not run
-/// on a thread that drives an async runtime.
-pub fn off_runtime<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    std::thread::spawn(f)
-        .join()
-        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-}
-
-/// Fails the test with advice when PostgreSQL cannot be reached.
-pub fn require_postgres(url: &str) {
-    let url = url.to_string();
-    off_runtime(move || {
-        if let Err(e) = postgres::Client::connect(&url, postgres::NoTls) {
-            let cause = std::error::Error::source(&e)
-                .map(|c| c.to_string())
-                .unwrap_or_default();
-            panic!(
-                "PostgreSQL is unreachable at {url:?}: {e}: {cause}\n\
-                 Start it (scripts/setup.sh), point SEALTRAIL_TEST_DATABASE_URL at a server, \
-                 or set SEALTRAIL_SKIP_POSTGRES=1 to skip the PostgreSQL tests."
-            );
-        }
-    });
-}
-
-/// `n` random bytes, hex-encoded.
-pub fn random_hex(n: usize) -> String {
-    let mut b = vec![0u8; n];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut b))
-        .expect("/dev/urandom");
-    hex::encode(b)
-}
-
-/// A PostgreSQL store on `schema` with a pool of `pool_size` connections.
-pub fn pg_store(url: &str, schema: &str, pool_size: usize) -> sealtrail_store::postgres::PgStore {
-    sealtrail_store::postgres::PgStore::connect(
-        url,
-        sealtrail_store::postgres::PgOptions {
-            schema: schema.to_string(),
-            pool_size,
-            ..Default::default()
-        },
-    )
-    .unwrap()
-}
-
-/// A fresh schema, dropped with everything in it when the test ends.
-pub struct SchemaGuard {
-    pub url: String,
-    pub name: String,
-}
-
-impl SchemaGuard {
-    pub fn new(url: &str, prefix: &str) -> SchemaGuard {
-        SchemaGuard {
-            url: url.to_string(),
-            name: format!("{prefix}_{}", random_hex(6)),
-        }
-    }
-}
-
-impl Drop for SchemaGuard {
-    fn drop(&mut self) {
-        let (url, name) = (self.url.clone(), self.name.clone());
-        let dropped = std::thread::spawn(move || {
-            let mut c = postgres::Client::connect(&url, postgres::NoTls)?;
-            c.batch_execute(&format!(
-                "SET lock_timeout = '10s'; DROP SCHEMA IF EXISTS \"{name}\" CASCADE"
-            ))
-        })
-        .join();
-        if !matches!(dropped, Ok(Ok(()))) {
-            eprintln!("warning: could not drop schema {}: {dropped:?}", self.name);
-        }
-    }
-}
-
-/// The members of a zip (an evidence bundle), by name.
-pub fn unzip(bytes: &[u8]) -> std::collections::BTreeMap<String, Vec<u8>> {
-    let mut z = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
-    let mut out = std::collections::BTreeMap::new();
-    for i in 0..z.len() {
-        let mut f = z.by_index(i).unwrap();
-        let mut b = Vec::new();
-        f.read_to_end(&mut b).unwrap();
-        out.insert(f.name().to_string(), b);
-    }
-    out
 }

@@ -1,8 +1,6 @@
 //! A throwaway certificate authority made in the test (rcgen), and server
-//! certificates it signs, written as PEM files. Shared by the server's and
-//! the command's TLS tests (`#[path]`-included).
-
-#![allow(dead_code)]
+//! certificates it signs, written as PEM files (the server's, the command's
+//! and the PostgreSQL store's TLS tests).
 
 use std::path::{Path, PathBuf};
 
