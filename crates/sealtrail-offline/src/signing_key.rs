@@ -5,20 +5,15 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use sealtrail_core::time::format_time;
 use sealtrail_keys::{KeyHistoryEntry, KeyRole};
 
 use crate::error::OfflineError;
 
 /// `sealtrail signing-key rotate`: a new signing key for the log in `data`;
 /// the current one keeps co-signing checkpoints for `overlap`. A running
-/// server picks the new key up at its next checkpoint. `format_time` renders
-/// times (RFC 3339) for people.
-pub fn rotate(
-    data: &Path,
-    overlap: Duration,
-    json: bool,
-    format_time: fn(u64) -> String,
-) -> Result<ExitCode, OfflineError> {
+/// server picks the new key up at its next checkpoint.
+pub fn rotate(data: &Path, overlap: Duration, json: bool) -> Result<ExitCode, OfflineError> {
     check_data_dir(data)?;
     let now = sealtrail_keys::clock::now_micros();
     let r = sealtrail_keys::rotate_offline(data, overlap, now)?;
@@ -41,11 +36,7 @@ pub fn rotate(
 
 /// `sealtrail signing-key list`: the log's keys (primary, overlap, retired)
 /// with their times.
-pub fn list(
-    data: &Path,
-    json: bool,
-    format_time: fn(u64) -> String,
-) -> Result<ExitCode, OfflineError> {
+pub fn list(data: &Path, json: bool) -> Result<ExitCode, OfflineError> {
     check_data_dir(data)?;
     let now = sealtrail_keys::clock::now_micros();
     let Some(h) = sealtrail_keys::read_history(data)? else {
@@ -72,12 +63,12 @@ pub fn list(
     }
     println!("origin: {}", h.origin);
     for k in &keys {
-        println!("{}", describe(k, format_time));
+        println!("{}", describe(k));
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn describe(k: &KeyHistoryEntry, format_time: fn(u64) -> String) -> String {
+fn describe(k: &KeyHistoryEntry) -> String {
     let role = serde_json::to_value(k.role)
         .ok()
         .and_then(|v| v.as_str().map(str::to_owned))

@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use anyhow::Result;
 use clap::{Args, Subcommand, ValueEnum};
-use sealtrail_core::time::format_time;
 use sealtrail_offline::signer::SignerAction as Action;
 use sealtrail_offline::signing_key::parse_overlap;
 
@@ -78,10 +77,8 @@ pub struct ListArgs {
 pub fn run_signing_key(c: SigningKeyCommand) -> Result<ExitCode> {
     Ok(match c {
         SigningKeyCommand::Rotate(a) => {
-            sealtrail_offline::signing_key::rotate(&a.data, a.overlap, a.json, format_time)?
+            sealtrail_offline::signing_key::rotate(&a.data, a.overlap, a.json)?
         }
-        SigningKeyCommand::List(a) => {
-            sealtrail_offline::signing_key::list(&a.data, a.json, format_time)?
-        }
+        SigningKeyCommand::List(a) => sealtrail_offline::signing_key::list(&a.data, a.json)?,
     })
 }
