@@ -1,5 +1,8 @@
-//! `sealtrail`: the command-line entry point. Each subcommand lives in its own
-//! module; this file only parses arguments and dispatches.
+//! `sealtrail`: the command-line entry point. Each command group lives in its
+//! own module under `cmd/`, what they print goes through `output/` (tables,
+//! progress, JSON), and `remote` holds the flags and runtime every
+//! client-side command shares; this file only parses arguments and
+//! dispatches.
 
 use std::process::ExitCode;
 
@@ -11,24 +14,15 @@ use clap::{Parser, Subcommand};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-mod access_cmds;
-mod agents;
-mod bench;
-mod bench_diy;
-mod bench_query;
+mod cmd;
 mod config;
-mod export;
-mod ingest;
-mod keys;
-mod mcp_proxy;
-mod migrate;
-mod monitor;
-mod proof;
-mod query;
-mod scan;
-mod server_cmds;
-mod signer;
-mod verify;
+mod output;
+mod remote;
+
+use cmd::{
+    access, agents, bench, export, ingest, keys, mcp_proxy, migrate, monitor, proof, query, scan,
+    server, signer, verify,
+};
 
 /// sealtrail: the tamper-evident audit trail for AI agents.
 #[derive(Debug, Parser)]
@@ -41,9 +35,9 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Create a data directory: signing key, owner API key, configuration.
-    Init(server_cmds::InitArgs),
+    Init(server::InitArgs),
     /// Run the server on a data directory (initialising it on first start).
-    Serve(server_cmds::ServeArgs),
+    Serve(server::ServeArgs),
     /// Send JSONL events from a file (or - for stdin) to a server.
     Ingest(ingest::IngestArgs),
     /// Fetch an entry's inclusion proof and optionally verify it offline.
@@ -70,24 +64,24 @@ enum Command {
     #[command(subcommand)]
     SigningKey(signer::SigningKeyCommand),
     /// Show the API key you are using: id, name, role, scopes, project.
-    Whoami(access_cmds::WhoamiArgs),
+    Whoami(access::WhoamiArgs),
     /// API keys: list, show, create, update, rotate, revoke.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
     /// Mint a session token from an agent key (prints the token).
-    Token(access_cmds::TokenArgs),
+    Token(access::TokenArgs),
     /// The agent registry: list, show, register, update, suspend, activate, retire.
     #[command(subcommand)]
     Agents(agents::AgentsCommand),
     /// Projects (independent logs in one server): list, create.
     #[command(subcommand)]
-    Projects(access_cmds::ProjectsCommand),
+    Projects(access::ProjectsCommand),
     /// The log's signing keys on a running server: list, rotate (HTTP).
     #[command(subcommand)]
-    LogKeys(access_cmds::LogKeysCommand),
+    LogKeys(access::LogKeysCommand),
     /// Load generators and baselines.
     #[command(subcommand)]
-    Bench(BenchCommand),
+    Bench(bench::BenchCommand),
     /// Settings: `config show` prints the values `serve` would use.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -96,19 +90,7 @@ enum Command {
 #[derive(Debug, Subcommand)]
 enum ConfigCommand {
     /// Print the effective serve settings (flags > SEALTRAIL_* > sealtrail.toml > defaults).
-    Show(server_cmds::ServeArgs),
-}
-
-#[derive(Debug, Subcommand)]
-enum BenchCommand {
-    /// Drive a running server with synthetic events; report throughput and latency.
-    Ingest(bench::BenchIngestArgs),
-    /// The do-it-yourself baseline: one INSERT and one fsync per event with a SHA-256 chain column.
-    Diy(bench_diy::DiyArgs),
-    /// Build a real log of synthetic events (10 million by default) for query benchmarks.
-    Populate(bench_query::PopulateArgs),
-    /// Time selective query pages and grouped stats over a populated log.
-    Query(bench_query::BenchQueryArgs),
+    Show(server::ServeArgs),
 }
 
 impl Command {
@@ -157,8 +139,8 @@ fn main() -> ExitCode {
         restore_default_sigpipe();
     }
     let result = match cli.command {
-        Command::Init(a) => server_cmds::init(a),
-        Command::Serve(a) => server_cmds::serve(a),
+        Command::Init(a) => server::init(a),
+        Command::Serve(a) => server::serve(a),
         Command::Ingest(a) => ingest::run(a),
         Command::Proof(a) => proof::run(a),
         Command::Export(a) => export::run(a),
@@ -171,17 +153,14 @@ fn main() -> ExitCode {
         Command::Monitor(a) => monitor::run(a),
         Command::Verify(a) => verify::run(a),
         Command::McpProxy(a) => mcp_proxy::run(a),
-        Command::Whoami(a) => access_cmds::whoami(a),
+        Command::Whoami(a) => access::whoami(a),
         Command::Keys(c) => keys::run(c),
-        Command::Token(a) => access_cmds::token(a),
+        Command::Token(a) => access::token(a),
         Command::Agents(c) => agents::run(c),
-        Command::Projects(c) => access_cmds::projects(c),
-        Command::LogKeys(c) => access_cmds::log_keys(c),
-        Command::Bench(BenchCommand::Ingest(a)) => bench::run(a),
-        Command::Bench(BenchCommand::Diy(a)) => bench_diy::run(a),
-        Command::Bench(BenchCommand::Populate(a)) => bench_query::populate(a),
-        Command::Bench(BenchCommand::Query(a)) => bench_query::query(a),
-        Command::Config(ConfigCommand::Show(a)) => server_cmds::show(a),
+        Command::Projects(c) => access::projects(c),
+        Command::LogKeys(c) => access::log_keys(c),
+        Command::Bench(c) => bench::run(c),
+        Command::Config(ConfigCommand::Show(a)) => server::show(a),
     };
     match result {
         Ok(code) => code,

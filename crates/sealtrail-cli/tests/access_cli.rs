@@ -3,14 +3,15 @@
 //! message and exit status 1, usage errors with 2, the agent registry,
 //! session tokens, projects and the `--project` flag.
 
-mod common;
-
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use common::{init, Server, BIN};
+use sealtrail_testkit::cli::{init, Server};
 use serde_json::Value;
+
+/// The binary under test.
+const BIN: &str = env!("CARGO_BIN_EXE_sealtrail");
 
 /// `sealtrail ARGS` against `server` with `key` (no project unless asked).
 fn st(server: &Server, key: &str, args: &[&str]) -> Output {
@@ -83,8 +84,8 @@ fn create_key(server: &Server, key: &str, args: &[&str]) -> String {
 
 fn start(dir: &Path) -> (Server, String) {
     let data = dir.join("data");
-    let (owner, _vkey) = init(&data, &[]);
-    let server = Server::start(&data, "0.2", &[], Some(dir.join("server.log")));
+    let (owner, _vkey) = init(BIN, &data, &[]);
+    let server = Server::start(BIN, &data, "0.2", &[], Some(dir.join("server.log")));
     (server, owner)
 }
 

@@ -5,21 +5,23 @@
 //! dropped and everything an attacker can fix is fixed. `sealtrail verify`
 //! must fail (exit 1) and name the right entry every time.
 
-mod common;
-
 use std::path::Path;
 
-use common::bundle::{
+use sealtrail_testkit::bundle::{
     entry_lines, member_mut, read_zip, set_entry_lines, verify_json, write_zip, LogWithBundles,
 };
-use common::BIN;
+
+use sealtrail_testkit::cli::init;
 use serde_json::Value;
+
+/// The binary under test.
+const BIN: &str = env!("CARGO_BIN_EXE_sealtrail");
 
 /// The agent bundle's members, and the log (kept running for its vkey).
 fn honest() -> (LogWithBundles, Vec<(String, Vec<u8>)>) {
-    let log = LogWithBundles::start();
+    let log = LogWithBundles::start(BIN);
     let path = log.agent_bundle();
-    let (code, report) = verify_json(&path, &log.vkey);
+    let (code, report) = verify_json(BIN, &path, &log.vkey);
     assert_eq!(code, 0, "the honest bundle must verify: {report:#}");
     assert_eq!(report["completeness"]["proven"], true, "{report:#}");
     (log, read_zip(&path))
@@ -34,7 +36,7 @@ fn verify_tampered(log: &LogWithBundles, members: &[(String, Vec<u8>)]) -> Value
 }
 
 fn verify_file(log: &LogWithBundles, path: &Path) -> Value {
-    let (code, report) = verify_json(path, &log.vkey);
+    let (code, report) = verify_json(BIN, path, &log.vkey);
     assert_eq!(code, 1, "tampering must fail verification: {report:#}");
     assert_eq!(report["ok"], false);
     report
@@ -314,7 +316,7 @@ fn truncated_and_corrupted_files() {
 
 #[test]
 fn human_output_and_exit_codes() {
-    let log = LogWithBundles::start();
+    let log = LogWithBundles::start(BIN);
     let path = log.agent_bundle();
     let out = std::process::Command::new(BIN)
         .arg("verify")
@@ -341,8 +343,8 @@ fn human_output_and_exit_codes() {
 
     // Another log's key: the signature does not verify.
     let other = tempfile::tempdir().unwrap();
-    let (_, other_vkey) = common::init(other.path(), &[]);
-    let (code, report) = verify_json(&path, &other_vkey);
+    let (_, other_vkey) = init(BIN, other.path(), &[]);
+    let (code, report) = verify_json(BIN, &path, &other_vkey);
     assert_eq!(code, 1, "{report:#}");
 
     // Unreadable input: exit 2.
@@ -385,7 +387,7 @@ fn a_member_inflating_past_its_cap_is_refused_by_size() {
     write_zip(&path, &members);
     let size = std::fs::metadata(&path).unwrap().len();
     assert!(size < 1 << 20, "the bomb is small on disk: {size}");
-    let (code, report) = verify_json(&path, &log.vkey());
+    let (code, report) = verify_json(BIN, &path, &log.vkey());
     assert_eq!(code, 1, "{report:#}");
     let failures = report["failures"].as_array().unwrap();
     assert!(

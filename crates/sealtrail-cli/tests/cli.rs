@@ -2,18 +2,19 @@
 //! server: init, serve, ingest (with a bad line), proof --verify (and a
 //! wrong key), and the messages and exit codes they get.
 
-mod common;
-
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use common::{init_json, init_output, Server, BIN};
+use sealtrail_testkit::cli::{init, init_json, init_output, Server};
 use serde_json::Value;
+
+/// The binary under test.
+const BIN: &str = env!("CARGO_BIN_EXE_sealtrail");
 
 #[test]
 fn init_ingest_and_verify_a_proof_with_the_cli() {
     let dir = tempfile::tempdir().unwrap();
-    let init = init_json(dir.path(), &["--origin", "example.com/agents"]);
+    let init = init_json(BIN, dir.path(), &["--origin", "example.com/agents"]);
     assert_eq!(init["origin"], "example.com/agents");
     let key = init["owner_api_key"].as_str().unwrap().to_string();
     let vkey = init["vkey"].as_str().unwrap().to_string();
@@ -27,11 +28,11 @@ fn init_ingest_and_verify_a_proof_with_the_cli() {
         .mode();
     assert_eq!(mode & 0o777, 0o600);
     // A second init says so and shows no key.
-    let again = init_output(dir.path(), &[]);
+    let again = init_output(BIN, dir.path(), &[]);
     let again: Value = serde_json::from_slice(&again.stdout).unwrap();
     assert!(again["owner_api_key"].is_null());
 
-    let server = Server::start(dir.path(), "0.1", &[], None);
+    let server = Server::start(BIN, dir.path(), "0.1", &[], None);
     let url = server.url.clone();
     let mut ingest = Command::new(BIN)
         .args(["ingest", "-", "--wait-checkpoint", "--server", &url])
@@ -81,7 +82,7 @@ fn init_ingest_and_verify_a_proof_with_the_cli() {
 
     // Another log's key must not verify it.
     let other = tempfile::tempdir().unwrap();
-    let other_init = init_output(other.path(), &["--origin", "example.com/agents"]);
+    let other_init = init_output(BIN, other.path(), &["--origin", "example.com/agents"]);
     let other_vkey = serde_json::from_slice::<Value>(&other_init.stdout).unwrap()["vkey"]
         .as_str()
         .unwrap()
@@ -126,9 +127,9 @@ fn init_ingest_and_verify_a_proof_with_the_cli() {
 #[test]
 fn sigterm_at_once_after_the_banner_stops_cleanly() {
     let dir = tempfile::tempdir().unwrap();
-    common::init(dir.path(), &[]);
+    init(BIN, dir.path(), &[]);
     for _ in 0..5 {
-        let mut server = common::Server::start(dir.path(), "1", &[], None);
+        let mut server = Server::start(BIN, dir.path(), "1", &[], None);
         server.terminate_cleanly();
     }
 }

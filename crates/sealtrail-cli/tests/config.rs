@@ -1,11 +1,10 @@
 //! sealtrail.toml: `init` writes a template; `config show` prints what
 //! `serve` would use, with flag > environment > file > default.
 
-mod common;
-
 use std::process::Command;
 
-use common::BIN;
+/// The binary under test.
+const BIN: &str = env!("CARGO_BIN_EXE_sealtrail");
 
 fn show(dir: &std::path::Path, env: &[(&str, &str)], flags: &[&str]) -> String {
     let mut cmd = Command::new(BIN);

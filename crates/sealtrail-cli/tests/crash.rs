@@ -4,17 +4,19 @@
 //! index and leaf hash, no index may be duplicated or skipped, and the whole
 //! store must verify (fsck re-derives every hash and the signed checkpoints).
 
-mod common;
-
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::{fsck_ok, get_json, init, post_json, Server};
 use sealtrail_core::note::Ed25519Verifier;
 use sealtrail_store::prelude::*;
 use sealtrail_store::sqlite::SqliteStore;
+use sealtrail_testkit::cli::{init, Server};
+use sealtrail_testkit::{fsck_ok, get_json, post_json};
 use serde_json::{json, Value};
+
+/// The binary under test.
+const BIN: &str = env!("CARGO_BIN_EXE_sealtrail");
 
 /// Tiny deterministic PRNG (xorshift) for kill moments and ids.
 struct Rng(u64);
@@ -85,7 +87,7 @@ async fn hammer(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_during_ingest_loses_no_acknowledged_event() {
     let dir = tempfile::tempdir().unwrap();
-    let (key, vkey) = init(dir.path(), &[]);
+    let (key, vkey) = init(BIN, dir.path(), &[]);
     let seed = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
@@ -101,7 +103,7 @@ async fn sigkill_during_ingest_loses_no_acknowledged_event() {
     let started = Instant::now();
 
     for round in 0..rounds {
-        let mut server = Server::start(dir.path(), "0.05", &[], None);
+        let mut server = Server::start(BIN, dir.path(), "0.05", &[], None);
         let url = server.url.clone();
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let workers: Vec<_> = (0..6)
@@ -126,7 +128,7 @@ async fn sigkill_during_ingest_loses_no_acknowledged_event() {
     }
 
     // Restart once more and check everything that was acknowledged.
-    let mut server = Server::start(dir.path(), "0.05", &[], None);
+    let mut server = Server::start(BIN, dir.path(), "0.05", &[], None);
     let url = server.url.clone();
     let http = reqwest::Client::new();
     let acked = acked.lock().unwrap().clone();

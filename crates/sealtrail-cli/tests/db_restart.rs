@@ -11,8 +11,6 @@
 //! SKIPPED otherwise, or when `SEALTRAIL_SKIP_POSTGRES=1` (and fails in CI,
 //! where it must run).
 
-mod common;
-
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -20,7 +18,11 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{fsck_ok, init, off_runtime, pg_store, skip_or_fail, skip_postgres, Server};
+use sealtrail_testkit::cli::{init, Server};
+use sealtrail_testkit::{fsck_ok, off_runtime, pg_store, skip_or_fail, skip_postgres};
+
+/// The binary under test.
+const BIN: &str = env!("CARGO_BIN_EXE_sealtrail");
 
 const TEST: &str = "ingest_answers_503_while_the_database_is_down_and_recovers_by_itself";
 use sealtrail_core::note::Ed25519Verifier;
@@ -296,8 +298,9 @@ async fn ingest_answers_503_while_the_database_is_down_and_recovers_by_itself() 
 
     let data = tempfile::tempdir().unwrap();
     let pg_args = ["--database", db.as_str(), "--pg-schema", "sealtrail"];
-    let (key, vkey) = init(data.path(), &pg_args);
+    let (key, vkey) = init(BIN, data.path(), &pg_args);
     let mut server = Server::start(
+        BIN,
         data.path(),
         "0.2",
         &pg_args,

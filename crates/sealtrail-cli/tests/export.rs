@@ -2,14 +2,15 @@
 //! cases verify with `sealtrail verify`; JSONL, CSV and OCSF hold the
 //! matching events.
 
-mod common;
-
-use common::bundle::{entry_lines, read_zip, verify_json, LogWithBundles, PER_ROUND};
+use sealtrail_testkit::bundle::{entry_lines, read_zip, verify_json, LogWithBundles, PER_ROUND};
 use serde_json::Value;
+
+/// The binary under test.
+const BIN: &str = env!("CARGO_BIN_EXE_sealtrail");
 
 #[test]
 fn bundles_of_every_kind_verify() {
-    let log = LogWithBundles::start();
+    let log = LogWithBundles::start(BIN);
     let (t1, t2) = (log.t1.to_string(), log.t2.to_string());
     let cases: [(&[&str], Option<&str>); 5] = [
         (
@@ -26,7 +27,7 @@ fn bundles_of_every_kind_verify() {
     ];
     for (i, (args, claim)) in cases.iter().enumerate() {
         let path = log.bundle(args, &format!("b{i}.zip"));
-        let (code, report) = verify_json(&path, &log.vkey);
+        let (code, report) = verify_json(BIN, &path, &log.vkey);
         assert_eq!(code, 0, "{args:?}: {report:#}");
         assert_eq!(
             report["completeness"]["claimed"].as_str(),
@@ -48,7 +49,7 @@ fn bundles_of_every_kind_verify() {
     }
     // The range bundle holds round 1 exactly.
     let path = log.bundle(&["--from", &t1, "--to", &t2], "range.zip");
-    let (_, report) = verify_json(&path, &log.vkey);
+    let (_, report) = verify_json(BIN, &path, &log.vkey);
     assert_eq!(report["counts"]["matches"], PER_ROUND);
     assert_eq!(report["first_index"], PER_ROUND);
     assert_eq!(report["last_index"], 2 * PER_ROUND - 1);
@@ -56,7 +57,7 @@ fn bundles_of_every_kind_verify() {
 
 #[test]
 fn jsonl_csv_and_ocsf() {
-    let log = LogWithBundles::start();
+    let log = LogWithBundles::start(BIN);
     let dir = log.dir.path();
     let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap();
     let run = |format: &str, name: &str| {

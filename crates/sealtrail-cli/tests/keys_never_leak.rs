@@ -4,13 +4,14 @@
 //! good, wrong, revoked, expired, rate-limited, other-project keys and
 //! session tokens — and everything it wrote is searched for each secret.
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use common::{init, BIN};
+use sealtrail_testkit::cli::init;
 use serde_json::{json, Value};
+
+/// The binary under test.
+const BIN: &str = env!("CARGO_BIN_EXE_sealtrail");
 
 /// Every file under `dir`, as bytes.
 fn files(dir: &std::path::Path, out: &mut Vec<(String, Vec<u8>)>) {
@@ -27,7 +28,7 @@ fn files(dir: &std::path::Path, out: &mut Vec<(String, Vec<u8>)>) {
 #[test]
 fn secrets_never_reach_logs_answers_metrics_or_storage() {
     let dir = tempfile::tempdir().unwrap();
-    let (owner, _) = init(dir.path(), &[]);
+    let (owner, _) = init(BIN, dir.path(), &[]);
     let log = dir.path().join("server.log");
     let mut child = Command::new(BIN)
         .args([

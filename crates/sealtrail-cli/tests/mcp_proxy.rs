@@ -7,8 +7,6 @@
 //! without it these tests are skipped, except in CI (`CI=true`) where a
 //! missing venv fails them.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -17,9 +15,12 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::{init, Server, BIN};
+use sealtrail_testkit::cli::{init, Server};
 use serde_json::{json, Value};
 use tempfile::TempDir;
+
+/// The binary under test.
+const BIN: &str = env!("CARGO_BIN_EXE_sealtrail");
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -28,26 +29,7 @@ const TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The venv's Python with the `mcp` SDK, or `None` (test skipped) outside CI.
 fn python() -> Option<PathBuf> {
-    let py = std::env::var_os("SEALTRAIL_TEST_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python"));
-    let ok = Command::new(&py)
-        .args(["-c", "import mcp"])
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if ok {
-        return Some(py);
-    }
-    let why = format!(
-        "no Python with the `mcp` SDK at {} (run scripts/setup.sh, or set SEALTRAIL_TEST_PYTHON)",
-        py.display()
-    );
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{why}");
-    }
-    eprintln!("SKIPPED: {why}");
-    None
+    sealtrail_testkit::python::venv_python("mcp_proxy", "mcp", "the `mcp` SDK")
 }
 
 fn fixture(name: &str) -> String {
@@ -69,8 +51,8 @@ impl Log {
     fn start() -> Log {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
-        let (key, _) = init(&data, &[]);
-        let server = Server::start(&data, "1", &[], None);
+        let (key, _) = init(BIN, &data, &[]);
+        let server = Server::start(BIN, &data, "1", &[], None);
         Log { dir, key, server }
     }
 

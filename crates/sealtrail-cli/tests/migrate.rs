@@ -7,20 +7,22 @@
 //! Needs PostgreSQL (`SEALTRAIL_TEST_DATABASE_URL`, else the local socket);
 //! `SEALTRAIL_SKIP_POSTGRES=1` skips it.
 
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{fsck_ok, get_json, init, off_runtime, pg_store, postgres_schema, Server, BIN};
 use sealtrail_core::checkpoint::SignedCheckpoint;
 use sealtrail_core::hash::Hash;
 use sealtrail_core::note::Ed25519Verifier;
 use sealtrail_core::proof::verify_consistency;
 use sealtrail_store::prelude::*;
 use sealtrail_store::sqlite::SqliteStore;
+use sealtrail_testkit::cli::{init, Server};
+use sealtrail_testkit::{fsck_ok, get_json, off_runtime, pg_store, postgres_schema};
 use serde_json::{json, Value};
+
+/// The binary under test.
+const BIN: &str = env!("CARGO_BIN_EXE_sealtrail");
 
 const EVENTS: u64 = 2000;
 
@@ -84,12 +86,13 @@ async fn migrate_copies_an_embedded_log_that_postgres_then_serves() {
     let started = Instant::now();
     let data = tempfile::tempdir().unwrap();
     let logs = tempfile::tempdir().unwrap();
-    let (key, vkey) = init(data.path(), &[]);
+    let (key, vkey) = init(BIN, data.path(), &[]);
     let verifier = Ed25519Verifier::from_vkey(&vkey).unwrap();
 
     // The embedded log: 2,000 events in 20 requests, checkpoints in between,
     // the last request waiting for a checkpoint that covers everything.
     let mut embedded = Server::start(
+        BIN,
         data.path(),
         "0.05",
         &[],
@@ -159,6 +162,7 @@ async fn migrate_copies_an_embedded_log_that_postgres_then_serves() {
         schema.name.as_str(),
     ];
     let mut served = Server::start(
+        BIN,
         data.path(),
         "0.05",
         &pg_args,

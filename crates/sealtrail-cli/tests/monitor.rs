@@ -3,8 +3,6 @@
 //! one log and on a rollback to an old copy (with evidence both notes of which
 //! verify), on a tampered signature, and survives a server that goes away.
 
-mod common;
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -12,10 +10,13 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::{init, Server, BIN};
 use sealtrail_core::checkpoint::SignedCheckpoint;
 use sealtrail_core::note::{Ed25519Verifier, NoteVerifier};
+use sealtrail_testkit::cli::{init, Server};
 use serde_json::{json, Value};
+
+/// The binary under test.
+const BIN: &str = env!("CARGO_BIN_EXE_sealtrail");
 
 /// Events `agent-{tag}-{n}` for `n` in `range`, sealed and covered by a
 /// checkpoint when this returns.
@@ -191,8 +192,8 @@ fn follows_a_growing_log_across_checkpoints() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let state = dir.path().join("monitor.json");
-    let (key, vkey) = init(&data, &[]);
-    let server = Server::start(&data, "0.1", &["--public-tiles"], None);
+    let (key, vkey) = init(BIN, &data, &[]);
+    let server = Server::start(BIN, &data, "0.1", &["--public-tiles"], None);
     ingest(&server.url, &key, "a", 0..5);
 
     // No API key: checkpoints and tiles from /tlog, proofs computed from tiles.
@@ -246,14 +247,14 @@ fn fork_between_two_copies_of_one_log_is_alerted_with_evidence() {
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
     let state = dir.path().join("monitor.json");
     let alert_log = dir.path().join("alerts.log");
-    let (key, vkey) = init(&a, &[]);
-    let mut server = Server::start(&a, "0.1", &[], None);
+    let (key, vkey) = init(BIN, &a, &[]);
+    let mut server = Server::start(BIN, &a, "0.1", &[], None);
     ingest(&server.url, &key, "common", 0..20);
     server.terminate_cleanly();
     // Same key, same first 20 entries; from here on they diverge.
     copy_dir(&a, &b);
-    let sa = Server::start(&a, "0.1", &[], None);
-    let sb = Server::start(&b, "0.1", &[], None);
+    let sa = Server::start(BIN, &a, "0.1", &[], None);
+    let sb = Server::start(BIN, &b, "0.1", &[], None);
     ingest(&sa.url, &key, "only-in-a", 0..5);
     ingest(&sb.url, &key, "only-in-b", 0..5);
 
@@ -288,7 +289,7 @@ fn fork_between_two_copies_of_one_log_is_alerted_with_evidence() {
     // A larger tree whose consistency proof from the trusted one fails;
     // without an API key (tiles) too.
     drop(sb);
-    let mut sb = Server::start(&b, "0.1", &["--public-tiles"], None);
+    let mut sb = Server::start(BIN, &b, "0.1", &["--public-tiles"], None);
     ingest(&sb.url, &key, "only-in-b", 5..12);
     let (code, line, stderr) = once(&sb.url, &vkey, &state, &["--alert-command", &alert_cmd]);
     assert_eq!(code, 1, "{line} {stderr}");
@@ -348,13 +349,13 @@ fn rollback_to_an_old_copy_is_alerted() {
     let dir = tempfile::tempdir().unwrap();
     let (live, old) = (dir.path().join("live"), dir.path().join("old"));
     let state = dir.path().join("monitor.json");
-    let (key, vkey) = init(&live, &[]);
-    let mut server = Server::start(&live, "0.1", &[], None);
+    let (key, vkey) = init(BIN, &live, &[]);
+    let mut server = Server::start(BIN, &live, "0.1", &[], None);
     ingest(&server.url, &key, "x", 0..10);
     server.terminate_cleanly();
     copy_dir(&live, &old);
 
-    let mut server = Server::start(&live, "0.1", &[], None);
+    let mut server = Server::start(BIN, &live, "0.1", &[], None);
     ingest(&server.url, &key, "x", 10..30);
     let (code, line, _) = once(&server.url, &vkey, &state, &["--api-key", &key]);
     assert_eq!((code, &line["status"]), (0, &json!("trusted")), "{line}");
@@ -363,7 +364,7 @@ fn rollback_to_an_old_copy_is_alerted() {
     let trusted = state_checkpoint(&state);
 
     // The old copy is served in its place.
-    let stale = Server::start(&old, "0.1", &[], None);
+    let stale = Server::start(BIN, &old, "0.1", &[], None);
     let (code, line, stderr) = once(&stale.url, &vkey, &state, &["--api-key", &key]);
     assert_eq!(code, 1, "{line} {stderr}");
     assert_eq!(line["status"], "rollback");
@@ -430,8 +431,8 @@ fn tampered_or_foreign_signature_is_alerted() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let state = dir.path().join("monitor.json");
-    let (key, vkey) = init(&data, &[]);
-    let server = Server::start(&data, "0.1", &[], None);
+    let (key, vkey) = init(BIN, &data, &[]);
+    let server = Server::start(BIN, &data, "0.1", &[], None);
     ingest(&server.url, &key, "s", 0..4);
     let real = checkpoint(&server.url, &key);
     // Tiles that are not public need the API key: said so, nothing trusted.
@@ -461,8 +462,8 @@ fn tampered_or_foreign_signature_is_alerted() {
     let forged_root = real.replace(lines[2], other_root);
     // A checkpoint of another log (another key).
     let other = dir.path().join("other");
-    let (okey, _) = init(&other, &[]);
-    let oserver = Server::start(&other, "0.1", &[], None);
+    let (okey, _) = init(BIN, &other, &[]);
+    let oserver = Server::start(BIN, &other, "0.1", &[], None);
     ingest(&oserver.url, &okey, "o", 0..4);
     let foreign = checkpoint(&oserver.url, &okey);
 
@@ -487,9 +488,9 @@ fn tampered_or_foreign_signature_is_alerted() {
 fn a_state_file_of_another_log_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("monitor.json");
-    let (key, vkey) = init(&dir.path().join("one"), &[]);
-    let (_, other_vkey) = init(&dir.path().join("two"), &[]);
-    let server = Server::start(&dir.path().join("one"), "0.1", &[], None);
+    let (key, vkey) = init(BIN, &dir.path().join("one"), &[]);
+    let (_, other_vkey) = init(BIN, &dir.path().join("two"), &[]);
+    let server = Server::start(BIN, &dir.path().join("one"), "0.1", &[], None);
     ingest(&server.url, &key, "s", 0..2);
     let (code, _, _) = once(&server.url, &vkey, &state, &["--api-key", &key]);
     assert_eq!(code, 0);
@@ -548,7 +549,7 @@ fn an_unreachable_server_is_reported_and_followed_again_when_it_returns() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let state = dir.path().join("monitor.json");
-    let (key, vkey) = init(&data, &[]);
+    let (key, vkey) = init(BIN, &data, &[]);
     // A free port, with nothing listening on it yet.
     let addr = TcpListener::bind("127.0.0.1:0")
         .unwrap()

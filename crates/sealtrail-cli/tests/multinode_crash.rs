@@ -8,20 +8,20 @@
 //! Needs PostgreSQL (`SEALTRAIL_TEST_DATABASE_URL`, else the local socket);
 //! `SEALTRAIL_SKIP_POSTGRES=1` skips it.
 
-mod common;
-
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{
-    fsck_ok, init, off_runtime, pg_store, post_json, postgres_schema, random_hex, Server,
-};
 use sealtrail_core::checkpoint::SignedCheckpoint;
 use sealtrail_core::note::Ed25519Verifier;
 use sealtrail_store::prelude::*;
+use sealtrail_testkit::cli::{init, Server};
+use sealtrail_testkit::{fsck_ok, off_runtime, pg_store, post_json, postgres_schema, random_hex};
 use serde_json::{json, Value};
+
+/// The binary under test.
+const BIN: &str = env!("CARGO_BIN_EXE_sealtrail");
 
 const NODES: usize = 3;
 const WORKERS_PER_NODE: usize = 3;
@@ -135,6 +135,7 @@ async fn sigkill_of_one_node_loses_nothing_and_the_others_go_on() {
     let data = tempfile::tempdir().unwrap();
     let logs = tempfile::tempdir().unwrap();
     let (key, vkey) = init(
+        BIN,
         data.path(),
         &["--database", &db, "--pg-schema", &schema.name],
     );
@@ -142,6 +143,7 @@ async fn sigkill_of_one_node_loses_nothing_and_the_others_go_on() {
     let mut servers: Vec<Server> = (0..NODES)
         .map(|k| {
             Server::start(
+                BIN,
                 data.path(),
                 "0.1",
                 &["--database", &db, "--pg-schema", &schema.name],

@@ -10,30 +10,14 @@
 //! another interpreter.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 fn python() -> Option<PathBuf> {
-    let py = std::env::var_os("SEALTRAIL_TEST_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python"));
-    let ok = Command::new(&py)
-        .args(["-c", "import sealtrail, agents, langchain, cryptography"])
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if ok {
-        return Some(py);
-    }
-    let why = format!(
-        "no Python with the sealtrail SDK, openai-agents, langchain and cryptography at {} \
-         (run scripts/setup.sh, or set SEALTRAIL_TEST_PYTHON)",
-        py.display()
-    );
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{why}");
-    }
-    eprintln!("SKIPPED: {why}");
-    None
+    sealtrail_testkit::python::venv_python(
+        "python_sdk",
+        "sealtrail, agents, langchain, cryptography",
+        "the sealtrail SDK, openai-agents, langchain and cryptography",
+    )
 }
 
 #[test]

@@ -14,14 +14,16 @@
 //! Needs `python3` with the `cryptography` package (scripts/setup.sh
 //! installs it); `SEALTRAIL_SKIP_PYTHON=1` skips these tests.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::bundle::{verify_json, LogWithBundles};
+use sealtrail_testkit::bundle::{verify_json, LogWithBundles};
+use sealtrail_testkit::cli::init;
 use serde_json::Value;
+
+/// The binary under test.
+const BIN: &str = env!("CARGO_BIN_EXE_sealtrail");
 
 /// The ten tamper cases of tamper.py.
 const CASES: [&str; 10] = [
@@ -41,11 +43,11 @@ fn verifier_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../verifiers/python")
 }
 
-/// False (after [`common::skip_or_fail`]) when `SEALTRAIL_SKIP_PYTHON=1`;
+/// False (after [`sealtrail_testkit::skip_or_fail`]) when `SEALTRAIL_SKIP_PYTHON=1`;
 /// panics with advice when python3 or its `cryptography` package is missing.
 fn python_available(test: &str) -> bool {
     if std::env::var("SEALTRAIL_SKIP_PYTHON").is_ok_and(|v| v == "1") {
-        common::skip_or_fail(test, "SEALTRAIL_SKIP_PYTHON=1");
+        sealtrail_testkit::skip_or_fail(test, "SEALTRAIL_SKIP_PYTHON=1");
         return false;
     }
     let ok = Command::new("python3")
@@ -130,7 +132,7 @@ fn real_bundles_pass_both_verifiers() {
     if !python_available("real_bundles_pass_both_verifiers") {
         return;
     }
-    let log = LogWithBundles::start();
+    let log = LogWithBundles::start(BIN);
     let (t1, t2) = (log.t1.to_string(), log.t2.to_string());
     let far = (log.t2 + 3_600_000_000).to_string();
     let cases: Vec<(&str, Vec<&str>)> = vec![
@@ -170,7 +172,7 @@ fn real_bundles_pass_both_verifiers() {
         );
         assert_eq!(py["ok"], true, "{name}");
         assert_eq!(py["warnings"], serde_json::json!([]), "{name}: {py}");
-        let (rs_code, rs) = verify_json(&bundle, &log.vkey);
+        let (rs_code, rs) = verify_json(BIN, &bundle, &log.vkey);
         assert_eq!(
             rs_code,
             0,
@@ -205,11 +207,11 @@ fn real_bundles_pass_both_verifiers() {
     );
     // With another log's key, both refuse the checkpoint.
     let other = tempfile::tempdir().unwrap();
-    let (_, other_vkey) = common::init(other.path(), &[]);
+    let (_, other_vkey) = init(BIN, other.path(), &[]);
     let (code, py) = py_verify(&bundle, Some(&other_vkey));
     assert_eq!(code, 1);
     assert!(named(&py).contains(&None), "{py}");
-    let (code, _) = verify_json(&bundle, &other_vkey);
+    let (code, _) = verify_json(BIN, &bundle, &other_vkey);
     assert_eq!(code, 1);
 }
 
@@ -218,7 +220,7 @@ fn tampered_bundles_fail_both_verifiers_naming_the_same_entries() {
     if !python_available("tampered_bundles_fail_both_verifiers_naming_the_same_entries") {
         return;
     }
-    let log = LogWithBundles::start();
+    let log = LogWithBundles::start(BIN);
     let (t1, t2) = (log.t1.to_string(), log.t2.to_string());
     let bundles = [
         ("agent-range", log.agent_bundle()),
@@ -243,7 +245,7 @@ fn tampered_bundles_fail_both_verifiers_naming_the_same_entries() {
             let bad = log.dir.path().join(format!("{kind}-{case}.zip"));
             let entry = tamper(bundle, &bad, case);
             let (py_code, py) = py_verify(&bad, Some(&log.vkey));
-            let (rs_code, rs) = verify_json(&bad, &log.vkey);
+            let (rs_code, rs) = verify_json(BIN, &bad, &log.vkey);
             assert_eq!(py_code, 1, "{kind}/{case}: the Python verifier passes it");
             assert_eq!(rs_code, 1, "{kind}/{case}: sealtrail verify passes it");
             let (py_named, rs_named) = (named(&py), named(&rs));

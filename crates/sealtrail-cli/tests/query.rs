@@ -2,13 +2,14 @@
 //! query` and `sealtrail stats` read it in every output format; `sealtrail
 //! bench query` reports on it.
 
-mod common;
-
 use std::path::Path;
 use std::process::{Command, Output};
 
-use common::{Server, BIN};
+use sealtrail_testkit::cli::Server;
 use serde_json::Value;
+
+/// The binary under test.
+const BIN: &str = env!("CARGO_BIN_EXE_sealtrail");
 
 fn run(args: &[&str]) -> Output {
     Command::new(BIN).args(args).output().unwrap()
@@ -123,7 +124,7 @@ fn populate_then_query_and_stats_in_every_format() {
     assert_eq!(report["pages"][0]["store"]["count"], 20);
     assert!(report["pages"][0]["mean_events_per_page"].as_f64().unwrap() > 0.0);
 
-    let server = Server::start(&data, "1", &[], None);
+    let server = Server::start(BIN, &data, "1", &[], None);
     let filters = ["--agent", "agent-001", "--kind", "tool_call"];
 
     // Stats: the count the query must find, and days from --start.

@@ -2,11 +2,10 @@
 //! 0 (nothing) / 1 (found) / 2 (error), and a policy preview that never
 //! prints the original values.
 
-mod common;
-
 use std::process::Command;
 
-use common::BIN;
+/// The binary under test.
+const BIN: &str = env!("CARGO_BIN_EXE_sealtrail");
 
 fn scan(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(BIN).arg("scan").args(args).output().unwrap();

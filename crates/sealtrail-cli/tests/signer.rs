@@ -4,18 +4,19 @@
 //! fails), and `sealtrail signing-key rotate|list` on a running server's data
 //! directory.
 
-mod common;
-
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use common::{init_json, Server, BIN};
 use sealtrail_core::checkpoint::{Checkpoint, SignedCheckpoint};
 use sealtrail_core::hash::sha256;
 use sealtrail_core::note::{Ed25519Signer, Ed25519Verifier, Note, NoteVerifier};
+use sealtrail_testkit::cli::{init_json, Server};
 use serde_json::{json, Value};
+
+/// The binary under test.
+const BIN: &str = env!("CARGO_BIN_EXE_sealtrail");
 
 const ORIGIN: &str = "example.com/ext-signed";
 
@@ -157,13 +158,14 @@ async fn a_server_signing_through_an_external_signer() {
     let (path, signer) = key_file(keys.path(), 2);
     let cmd = format!("'{BIN}' signer --key '{}'", path.display());
 
-    let init = init_json(data.path(), &["--signer-command", &cmd]);
+    let init = init_json(BIN, data.path(), &["--signer-command", &cmd]);
     assert_eq!(init["origin"], ORIGIN);
     assert_eq!(init["vkey"], signer.vkey());
     let owner = init["owner_api_key"].as_str().unwrap().to_string();
 
     let log = keys.path().join("serve.log");
     let mut server = Server::start(
+        BIN,
         data.path(),
         "0.2",
         &["--signer-command", &cmd],
@@ -230,6 +232,7 @@ async fn a_server_signing_through_an_external_signer() {
     std::fs::set_permissions(&broken, std::fs::Permissions::from_mode(0o755)).unwrap();
     let broken = broken.display().to_string();
     let mut server = Server::start(
+        BIN,
         data.path(),
         "0.2",
         &["--signer-command", &broken],
@@ -258,7 +261,13 @@ async fn a_server_signing_through_an_external_signer() {
     server.kill();
 
     // The signer back: the next checkpoint covers everything.
-    let server = Server::start(data.path(), "0.2", &["--signer-command", &cmd], Some(log));
+    let server = Server::start(
+        BIN,
+        data.path(),
+        "0.2",
+        &["--signer-command", &cmd],
+        Some(log),
+    );
     ingest(&server.url, &owner, 2, true).await;
     let note = checkpoint(&server.url, &owner).await;
     assert!(opens_with(&note, &signer.vkey()));
@@ -272,10 +281,10 @@ async fn a_server_signing_through_an_external_signer() {
 async fn rotate_with_the_cli_while_serving() {
     let data = tempfile::tempdir().unwrap();
     let dir = data.path().to_str().unwrap().to_string();
-    let init = init_json(data.path(), &["--origin", ORIGIN]);
+    let init = init_json(BIN, data.path(), &["--origin", ORIGIN]);
     let owner = init["owner_api_key"].as_str().unwrap().to_string();
     let old = init["vkey"].as_str().unwrap().to_string();
-    let mut server = Server::start(data.path(), "0.2", &[], None);
+    let mut server = Server::start(BIN, data.path(), "0.2", &[], None);
     ingest(&server.url, &owner, 0, true).await;
 
     let out = sealtrail(

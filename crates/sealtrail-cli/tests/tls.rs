@@ -3,10 +3,6 @@
 //! `SEALTRAIL_CA_CERT`, the Rust client, `monitor`, `mcp-proxy`, the
 //! settings file and `config show`, and certificate reload on SIGHUP.
 
-mod common;
-#[path = "../../sealtrail-server/tests/common/tls.rs"]
-mod tls;
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -14,9 +10,13 @@ use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{init, Server, BIN};
+use sealtrail_testkit::cli::{init, Server};
+use sealtrail_testkit::tls::TestCa;
+use sealtrail_testkit::tools::need_tool;
 use serde_json::Value;
-use tls::TestCa;
+
+/// The binary under test.
+const BIN: &str = env!("CARGO_BIN_EXE_sealtrail");
 
 /// A data directory, a CA and a served certificate, in one temporary directory.
 struct Setup {
@@ -34,7 +34,7 @@ impl Setup {
     fn new() -> Setup {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
-        let (api_key, vkey) = init(&data, &[]);
+        let (api_key, vkey) = init(BIN, &data, &[]);
         let ca = TestCa::new("sealtrail test CA");
         let ca_file = ca.write(dir.path(), "ca.pem");
         let (cert, key) = ca.leaf("cert-a", &[]).write(dir.path(), "server");
@@ -59,6 +59,7 @@ impl Setup {
         ];
         args.extend_from_slice(extra);
         Server::start(
+            BIN,
             &self.data,
             "0.2",
             &args,
@@ -97,28 +98,9 @@ fn curl(args: &[&str]) -> Output {
         .unwrap()
 }
 
-/// Fails under CI=true when a tool the test needs is missing; otherwise
-/// prints SKIPPED and tells the caller to stop.
-fn need(tool: &str) -> bool {
-    let found = Command::new(tool)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !found {
-        let why = format!("{tool} is not installed");
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("{why}");
-        }
-        eprintln!("SKIPPED: {why}");
-    }
-    found
-}
-
 #[test]
 fn https_with_curl_the_cli_the_rust_client_and_monitor() {
-    if !need("curl") {
+    if !need_tool("tls", "curl") {
         return;
     }
     let s = Setup::new();
@@ -290,7 +272,7 @@ fn settings_file_config_show_and_a_refused_start() {
             && shown.contains(&format!("tls_key = {:?}", s.key.display().to_string())),
         "{shown}"
     );
-    let server = Server::start(&s.data, "1", &[], None);
+    let server = Server::start(BIN, &s.data, "1", &[], None);
     assert!(server.url.starts_with("https://"), "{}", server.url);
     let out = curl(&[
         "--cacert",
@@ -525,7 +507,7 @@ fn mcp_proxy_records_to_an_https_server() {
 
 #[test]
 fn mcp_proxy_relays_to_an_https_upstream() {
-    if !need("curl") {
+    if !need_tool("tls", "curl") {
         return;
     }
     let s = Setup::new();

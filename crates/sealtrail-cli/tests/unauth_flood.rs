@@ -10,8 +10,6 @@
 //! by gigabytes per request), so the test fails instead of exhausting the
 //! machine.
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -20,6 +18,10 @@ use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes};
 use hyper::http::uri::PathAndQuery;
+use sealtrail_testkit::cli::init;
+
+/// The binary under test.
+const BIN: &str = env!("CARGO_BIN_EXE_sealtrail");
 
 /// Connections flooding at once, and requests each sends in turn.
 const CONCURRENCY: usize = 20;
@@ -47,7 +49,7 @@ impl Drop for Serve {
 }
 
 fn serve(data: &std::path::Path) -> Serve {
-    let mut child = Command::new(common::BIN)
+    let mut child = Command::new(BIN)
         .args([
             "serve",
             "--listen",
@@ -327,7 +329,7 @@ async fn http_flood(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unauthenticated_16_mib_floods_cost_the_server_almost_no_memory() {
     let dir = tempfile::tempdir().unwrap();
-    common::init(dir.path(), &[]);
+    init(BIN, dir.path(), &[]);
     let srv = serve(dir.path());
     let pid = srv.child.id();
 

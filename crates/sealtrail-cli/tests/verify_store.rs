@@ -5,12 +5,9 @@
 //! case must fail (exit 1) and name the exact entry (or tile node, or
 //! checkpoint) and the reason, in `--json` and in the text output.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{init, Server, BIN};
 use rusqlite::{params, Connection};
 use sealtrail_core::checkpoint::SignedCheckpoint;
 use sealtrail_core::frontier::Frontier;
@@ -18,7 +15,11 @@ use sealtrail_core::hash::{leaf_hash, Hash};
 use sealtrail_core::header::commit_body;
 use sealtrail_core::heads;
 use sealtrail_core::note::NoteSigner;
+use sealtrail_testkit::cli::{init, Server};
 use serde_json::{json, Value};
+
+/// The binary under test.
+const BIN: &str = env!("CARGO_BIN_EXE_sealtrail");
 
 /// Entries in the test log: more than one full tile (256), so that there are
 /// tile-level nodes to tamper with.
@@ -27,8 +28,8 @@ const N: u64 = 600;
 /// A log of `N` events from 3 agents in 5 sessions, with several
 /// checkpoints (the last covers everything), cleanly stopped.
 fn build_log(dir: &Path) {
-    let (key, _) = init(dir, &[]);
-    let mut server = Server::start(dir, "0.05", &[], None);
+    let (key, _) = init(BIN, dir, &[]);
+    let mut server = Server::start(BIN, dir, "0.05", &[], None);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -239,7 +240,7 @@ fn a_clean_store_verifies_and_verify_changes_nothing() {
 
     // While a server has the store open (WAL in use): one consistent
     // read-only snapshot.
-    let server = Server::start(&dir, "0.05", &[], None);
+    let server = Server::start(BIN, &dir, "0.05", &[], None);
     let (code, report) = verify(&dir);
     assert_eq!(code, 0, "{report}");
     assert_eq!(report["entries"], N);
@@ -726,7 +727,7 @@ fn verify_exits_2_when_it_cannot_check() {
     assert!(err.contains("cannot read the log key"), "{err}");
     // A key but no store: verify must not create one.
     let dir = tmp.path().join("keyonly");
-    init(&dir, &[]);
+    init(BIN, &dir, &[]);
     std::fs::remove_file(dir.join("log.db")).unwrap();
     let (code, _, err) = verify_text(&dir);
     assert_eq!(code, 2);

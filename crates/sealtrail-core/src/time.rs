@@ -1,7 +1,10 @@
 //! Times as people and the API write them: RFC 3339 (and bare dates, and
-//! integer microseconds) in, RFC 3339 out. Plain functions of strings and
-//! integers (no clock), shared by the entry filter, the server, the client
-//! and the CLI.
+//! integer microseconds) in, RFC 3339 out; durations such as `30s` or `1.5s`.
+//! Plain functions of strings and integers (no clock), at the bottom of the
+//! layers so the entry filter, the server, the OTLP mapping, the client, the
+//! CLI and the bench tools share one copy.
+
+use core::time::Duration;
 
 /// One UTC day in microseconds (entry counts are kept per day).
 pub const DAY_MICROS: u64 = 86_400_000_000;
@@ -140,6 +143,30 @@ pub fn format_day(day: i64) -> String {
     format!("{y:04}-{m:02}-{d:02}")
 }
 
+/// Parses `30s`, `500ms`, `2m`, `1h`, `1.5s`, or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let scale = match unit.trim() {
+        "ms" => 0.001,
+        "" | "s" => 1.0,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        other => {
+            return Err(format!(
+                "unknown unit {other:?} in {s:?}; use ms, s, m or h (e.g. 30s)"
+            ))
+        }
+    };
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration (e.g. 30s, 500ms, 2m)"))?;
+    Duration::try_from_secs_f64(n * scale).map_err(|_| format!("{s:?} is out of range"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -207,6 +234,20 @@ mod tests {
                 parse_time(&format_day(day)).unwrap(),
                 day as u64 * DAY_MICROS
             );
+        }
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
+        assert_eq!(parse_duration("10").unwrap(), Duration::from_secs(10));
+        assert_eq!(parse_duration("1h").unwrap(), Duration::from_secs(3600));
+        assert_eq!(parse_duration("0s").unwrap(), Duration::ZERO);
+        for bad in ["", "s", "10x", "-1s", "1.2.3s", "fast", "1e400s"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
         }
     }
 }

@@ -10,7 +10,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use sealtrail_core::bundle::zip::{verify_zip, ZipLimits, ZipMembers};
+use sealtrail_core::bundle::zip::{verify_zip_with_progress, ZipLimits, ZipMembers};
 use sealtrail_core::bundle::{Failure, Member, Members, Problem, Report, KEYS};
 use sealtrail_core::note::{Ed25519Verifier, NoteVerifier};
 
@@ -66,6 +66,18 @@ pub fn run(
     vkey_file: Option<&Path>,
     json: bool,
 ) -> Result<ExitCode, OfflineError> {
+    run_with_progress(path, vkey, vkey_file, json, &mut |_, _| {})
+}
+
+/// [`run`], telling `progress(done, total)` how many of the bundle's
+/// entries are checked (the CLI draws a bar from it).
+pub fn run_with_progress(
+    path: &Path,
+    vkey: Option<&str>,
+    vkey_file: Option<&Path>,
+    json: bool,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<ExitCode, OfflineError> {
     let bytes = std::fs::read(path).map_err(|cause| OfflineError::Read {
         path: path.to_path_buf(),
         cause,
@@ -88,7 +100,7 @@ pub fn run(
         }
     };
     let trusted: Vec<&dyn NoteVerifier> = keys.iter().map(|k| k as &dyn NoteVerifier).collect();
-    let mut report = verify_zip(&mut members, &trusted);
+    let mut report = verify_zip_with_progress(&mut members, &trusted, progress);
     report.failures.splice(0..0, zip_failures);
     print(&report, &warnings, &keys, json);
     Ok(if report.ok() {

@@ -31,7 +31,16 @@ pub struct StoreCheck {
 /// Checks the store and prints the report; exit status 0 when it is
 /// clean, 1 when problems were found.
 pub fn run(a: &StoreCheck) -> Result<ExitCode, OfflineError> {
-    let report = check_store(a)?;
+    run_with_progress(a, &mut |_, _| {})
+}
+
+/// [`run`], telling `progress(done, total)` how many entries are scanned
+/// (the CLI draws a bar from it).
+pub fn run_with_progress(
+    a: &StoreCheck,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<ExitCode, OfflineError> {
+    let report = check_store(a, progress)?;
     print_store_report(&report, a.json);
     Ok(if report.ok() {
         ExitCode::SUCCESS
@@ -42,7 +51,7 @@ pub fn run(a: &StoreCheck) -> Result<ExitCode, OfflineError> {
 
 /// fsck of the store in `data` (or PostgreSQL). An `Err` means the check
 /// could not run (exit 2), not that the store is bad.
-fn check_store(a: &StoreCheck) -> Result<Report, OfflineError> {
+fn check_store(a: &StoreCheck, progress: &mut dyn FnMut(u64, u64)) -> Result<Report, OfflineError> {
     let data = &a.data;
     let keys =
         match &a.vkey {
@@ -56,17 +65,21 @@ fn check_store(a: &StoreCheck) -> Result<Report, OfflineError> {
     Ok(match &a.database {
         // Read-only: opening the store for writing would cut off and so
         // destroy bytes past the committed end of a segment.
-        None => fsck::check_embedded(data, &verifiers).map_err(|cause| OfflineError::Fsck {
-            data: data.clone(),
-            cause,
-        })?,
+        None => {
+            fsck::check_embedded_with_progress(data, &verifiers, progress).map_err(|cause| {
+                OfflineError::Fsck {
+                    data: data.clone(),
+                    cause,
+                }
+            })?
+        }
         Some(url) => {
             let backend = Backend::Postgres {
                 url: url.clone(),
                 schema: a.pg_schema.clone(),
             };
             let store = sealtrail_keys::open_store(data, &backend)?;
-            fsck::check(store.as_ref(), &verifiers)?
+            fsck::check_with_progress(store.as_ref(), &verifiers, progress)?
         }
     })
 }

@@ -1,7 +1,7 @@
 //! False positives on machine identifiers, per kind (docs/benchmarks.md,
 //! "PII scanning: machine identifiers").
 //!
-//! Generates the seeded corpus of `tests/support/id_corpus.rs` (32 kinds:
+//! Generates the seeded corpus of `src/id_corpus.rs` (32 kinds:
 //! UUIDs, ULIDs, digests, trace ids, timestamps, order numbers, semver
 //! builds, pod names, ARNs, …) and scans every identifier twice: alone, and
 //! inside a tool-call event that carries it in `id`, `parent`, `session`,
@@ -11,11 +11,10 @@
 //!
 //! cargo run --release -p sealtrail-pii --example id_corpus -- [--per-kind 4000] [--seed 14] [--show 3]
 
-#[path = "../tests/support/id_corpus.rs"]
-mod id_corpus;
-
 use std::collections::BTreeMap;
 use std::time::Instant;
+
+use sealtrail_pii::id_corpus;
 
 fn arg(args: &[String], name: &str, default: u64) -> Result<u64, Box<dyn std::error::Error>> {
     match args.iter().position(|a| a == name) {

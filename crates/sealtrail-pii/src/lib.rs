@@ -58,6 +58,8 @@ mod context;
 mod detect;
 mod error;
 mod finding;
+#[cfg(feature = "id-corpus")]
+pub mod id_corpus;
 mod json;
 mod policy;
 mod scanner;

@@ -7,10 +7,8 @@
 //! `examples/id_corpus.rs`; here a fixed 20,000-identifier sample of it runs
 //! on every test run.
 
-#[path = "support/id_corpus.rs"]
-mod id_corpus;
-
 use proptest::prelude::*;
+use sealtrail_pii::id_corpus;
 use sealtrail_pii::{
     scan_json, scan_text, Action, Entity, RedactionPolicy, Redactor, ScanConfig, Scanner,
     IDENTIFIER_FIELDS, ID_TOKEN_PREFIX,

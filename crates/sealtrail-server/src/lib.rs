@@ -32,11 +32,3 @@ pub mod tls;
 
 pub use app::start;
 pub use config::ServeOptions;
-
-/// `Limits` where the shared test helpers import it from today
-/// (crates/sealtrail-server/tests/common is moving to a testkit crate in
-/// parallel); drop once they import `config::Limits`.
-#[doc(hidden)]
-pub mod state {
-    pub use crate::config::Limits;
-}

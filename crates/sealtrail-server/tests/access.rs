@@ -3,16 +3,14 @@
 //! session tokens, scope verdicts, self-audit events in an evidence bundle,
 //! projects and rate limits.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::unzip;
-use common::TestServer;
 use reqwest::Method;
 use sealtrail_core::bundle::{verify_members, ENTRIES};
 use sealtrail_core::note::{Ed25519Verifier, NoteVerifier};
+use sealtrail_testkit::unzip;
+use sealtrail_testkit::TestServer;
 use serde_json::{json, Value};
 
 async fn server() -> TestServer {
@@ -879,7 +877,7 @@ async fn projects_are_separate_logs() {
     // It survives a restart.
     let dir = s.dir.path().to_path_buf();
     s.stop().await;
-    let mut opts = common::options(&dir);
+    let mut opts = sealtrail_testkit::options(&dir);
     opts.audit_reads = true;
     let (running, _) = sealtrail_server::start(opts).await.unwrap();
     let url = format!("http://{}", running.addr);
@@ -973,7 +971,7 @@ async fn keys_made_before_key_ids_are_adopted() {
         )
         .unwrap();
     }
-    let (running, _) = sealtrail_server::start(common::options(&dir))
+    let (running, _) = sealtrail_server::start(sealtrail_testkit::options(&dir))
         .await
         .unwrap();
     let url = format!("http://{}", running.addr);
@@ -1033,12 +1031,14 @@ async fn keys_made_before_key_ids_are_adopted() {
 /// seconds, and a project made on one is served by the other.
 #[tokio::test]
 async fn revocations_and_projects_reach_every_node() {
-    let Some((url, schema)) = common::postgres_schema("revocations_reach_every_node", "acl") else {
+    let Some((url, schema)) =
+        sealtrail_testkit::postgres_schema("revocations_reach_every_node", "acl")
+    else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
     let opts = || {
-        let mut o = common::options(dir.path());
+        let mut o = sealtrail_testkit::options(dir.path());
         o.backend = sealtrail_keys::Backend::Postgres {
             url: url.clone(),
             schema: schema.name.clone(),
@@ -1189,7 +1189,7 @@ async fn revocations_and_projects_reach_every_node() {
     b.stop().await.unwrap();
     // The projects' own schemas are not the guard's: drop them here.
     let name = schema.name.clone();
-    common::off_runtime(move || {
+    sealtrail_testkit::off_runtime(move || {
         let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
         for p in ["shared", "race"] {
             c.batch_execute(&format!("DROP SCHEMA IF EXISTS \"{name}_{p}\" CASCADE"))

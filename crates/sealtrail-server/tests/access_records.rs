@@ -8,8 +8,6 @@
 //! The two-node cases need PostgreSQL (`SEALTRAIL_TEST_DATABASE_URL`, else
 //! the local socket).
 
-mod common;
-
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -32,7 +30,7 @@ struct Nodes {
 async fn two_nodes(url: &str, schema: &str, times: UpkeepTimes) -> Nodes {
     let dir = tempfile::tempdir().unwrap();
     let opts = || {
-        let mut o = common::options(dir.path());
+        let mut o = sealtrail_testkit::options(dir.path());
         o.backend = sealtrail_keys::Backend::Postgres {
             url: url.to_string(),
             schema: schema.to_string(),
@@ -139,7 +137,8 @@ impl Nodes {
 /// interval the key is refused on both nodes, and stays refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn last_used_writes_never_undo_a_revocation_made_on_another_node() {
-    let Some((url, schema)) = common::postgres_schema("last_used_vs_revoke", "acr") else {
+    let Some((url, schema)) = sealtrail_testkit::postgres_schema("last_used_vs_revoke", "acr")
+    else {
         return;
     };
     let times = UpkeepTimes {
@@ -186,7 +185,7 @@ async fn last_used_writes_never_undo_a_revocation_made_on_another_node() {
 /// is made on the stored record (or refused with 409), never on the copy.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_on_another_node_never_undoes_a_revocation() {
-    let Some((url, schema)) = common::postgres_schema("change_vs_revoke", "acc") else {
+    let Some((url, schema)) = sealtrail_testkit::postgres_schema("change_vs_revoke", "acc") else {
         return;
     };
     let n = two_nodes(&url, &schema.name, UpkeepTimes::default()).await;
@@ -224,7 +223,7 @@ async fn a_change_on_another_node_never_undoes_a_revocation() {
 /// node saw is kept across a restart.
 #[tokio::test]
 async fn last_used_times_inside_old_key_records_are_still_read() {
-    let mut s = common::TestServer::start().await;
+    let mut s = sealtrail_testkit::TestServer::start().await;
     let made: Value = s
         .post("/v1/keys")
         .json(&json!({"name": "old", "role": "viewer"}))
@@ -250,7 +249,7 @@ async fn last_used_times_inside_old_key_records_are_still_read() {
             .unwrap();
     }
     let restart = || async {
-        let (running, _) = sealtrail_server::start(common::options(s.dir.path()))
+        let (running, _) = sealtrail_server::start(sealtrail_testkit::options(s.dir.path()))
             .await
             .unwrap();
         let url = format!("http://{}", running.addr);
@@ -258,7 +257,7 @@ async fn last_used_times_inside_old_key_records_are_still_read() {
     };
     let info = |url: String| {
         let (http, owner, id) = (s.http.clone(), s.key.clone(), id.clone());
-        async move { common::get_json(&http, &format!("{url}/v1/keys/{id}"), &owner).await }
+        async move { sealtrail_testkit::get_json(&http, &format!("{url}/v1/keys/{id}"), &owner).await }
     };
     let (running, url) = restart().await;
     assert_eq!(info(url.clone()).await["last_used"], 1_234, "the old time");

@@ -6,12 +6,10 @@
 //!
 //! Needs PostgreSQL (`SEALTRAIL_TEST_DATABASE_URL`, else the local socket).
 
-mod common;
-
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::postgres_schema;
+use sealtrail_testkit::postgres_schema;
 use serde_json::{json, Value};
 
 /// Events per flooding request, and the ingest queue limit.
@@ -54,7 +52,7 @@ async fn a_revocation_holds_at_once_while_ingest_is_overloaded() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let mut opts = common::options(dir.path());
+    let mut opts = sealtrail_testkit::options(dir.path());
     opts.backend = sealtrail_keys::Backend::Postgres {
         url: url.clone(),
         schema: schema.name.clone(),

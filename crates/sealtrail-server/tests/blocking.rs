@@ -3,8 +3,6 @@
 //! requests. A server on a single-threaded runtime shows it: while its
 //! external signer command hangs inside a key reload, it still answers.
 
-mod common;
-
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -33,7 +31,7 @@ async fn a_hanging_signer_command_does_not_stall_a_single_threaded_server() {
     let dir = tempfile::tempdir().unwrap();
     let (data, ctl) = (dir.path().join("data"), dir.path().to_path_buf());
     let key = signing::generate("sealtrail.test/slow-signer").unwrap();
-    let mut opts = common::options(&data);
+    let mut opts = sealtrail_testkit::options(&data);
     opts.signing = SigningOptions {
         key_path: None,
         signer_command: Some(slow_signer(&ctl, &key.vkey())),

@@ -4,14 +4,11 @@
 //! allocator (the peak of live heap bytes while the request is handled), so
 //! the assertions are about memory, never about time.
 
-mod common;
-
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use axum::http::uri::PathAndQuery;
-use common::TestServer;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
 use prost::bytes::BufMut;
 use prost::Message;
@@ -19,6 +16,7 @@ use sealtrail_server::config::Limits;
 use sealtrail_server::http::otlp::budget::Budget;
 use sealtrail_server::http::otlp::http::{decode as decode_otlp, Encoding};
 use sealtrail_server::pipeline::decode::{decode, Framing, PrepareWith};
+use sealtrail_testkit::TestServer;
 
 /// The system allocator, counting live bytes and their peak.
 struct Counting;

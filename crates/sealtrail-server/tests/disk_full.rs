@@ -4,13 +4,11 @@
 //! Needs root to mount a small tmpfs; elsewhere it prints SKIPPED (and
 //! fails in CI, where it must run).
 
-mod common;
-
 use std::process::Command;
 
-use common::{event, fsck_ok, options, skip_or_fail};
 use sealtrail_core::note::Ed25519Verifier;
 use sealtrail_store::sqlite::SqliteStore;
+use sealtrail_testkit::{event, fsck_ok, options, skip_or_fail};
 use serde_json::json;
 
 struct Mount(std::path::PathBuf);

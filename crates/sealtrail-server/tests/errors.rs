@@ -1,9 +1,7 @@
 //! Every error path of the ingest and read API: status code, stable code,
 //! and a message that tells the user what to do. Nothing acknowledged is lost.
 
-mod common;
-
-use common::{event, TestServer};
+use sealtrail_testkit::{event, TestServer};
 use serde_json::{json, Value};
 
 async fn body(r: reqwest::Response) -> (u16, Value) {
@@ -379,13 +377,14 @@ async fn a_full_queue_answers_503_with_retry_after_and_loses_nothing_acknowledge
 /// deterministic by letting another "node" hold the signer lease.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn waiting_for_a_checkpoint_that_does_not_come_answers_504_and_keeps_the_events() {
-    let Some((url, schema)) = common::postgres_schema("checkpoint_timeout", "cpto") else {
+    let Some((url, schema)) = sealtrail_testkit::postgres_schema("checkpoint_timeout", "cpto")
+    else {
         return;
     };
     let (u, name) = (url.clone(), schema.name.clone());
-    common::off_runtime(move || {
+    sealtrail_testkit::off_runtime(move || {
         use sealtrail_store::prelude::*;
-        let store = common::pg_store(&u, &name, 1);
+        let store = sealtrail_testkit::pg_store(&u, &name, 1);
         let now = sealtrail_server::clock::now_micros();
         assert!(store
             .acquire_lease("checkpointer", "another-node", now, 3_600_000_000)

@@ -2,16 +2,14 @@
 //! the core verifier, hold exactly the entries a brute-force selection over
 //! the whole log gives, and prove completeness where the query allows it.
 
-mod common;
-
 use std::collections::BTreeMap;
 
-use common::unzip;
-use common::{event, TestServer};
 use sealtrail_core::bundle::{verify_members, Manifest, Report, Role, ENTRIES, MANIFEST};
 use sealtrail_core::filter::EventFilter;
 use sealtrail_core::header::EntryHeader;
 use sealtrail_core::note::{Ed25519Verifier, NoteVerifier};
+use sealtrail_testkit::unzip;
+use sealtrail_testkit::{event, TestServer};
 use serde_json::{json, Value};
 
 /// Ingests three rounds (agents a, b, c; sessions per agent), a few ms

@@ -8,16 +8,14 @@
 //! endpoint does not take is `invalid_parameter` in a query string and
 //! `invalid_request` in a JSON body; both name it in `field`.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use common::{event, unzip, TestServer};
 use sealtrail_api::filter::{filter_from_pairs, EventsQuery, ExportRequest, StatsQuery};
 use sealtrail_api::ErrorBody;
 use sealtrail_client::{Client, Exporter};
 use sealtrail_core::bundle::{ENTRIES, MANIFEST};
+use sealtrail_testkit::{event, unzip, TestServer};
 use serde_json::{json, Value};
 
 /// What one path said: the matching entries, or a refusal.

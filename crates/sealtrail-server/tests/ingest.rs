@@ -1,12 +1,10 @@
 //! Ingest end to end over HTTP: receipts, idempotency, per-event errors,
 //! stream links, waiting for a checkpoint and verifying the proof offline.
 
-mod common;
-
-use common::{event, get_json, post_json, TestServer};
 use sealtrail_core::header::EntryHeader;
 use sealtrail_core::note::Ed25519Verifier;
 use sealtrail_core::tlog_proof::TlogProof;
+use sealtrail_testkit::{event, get_json, post_json, TestServer};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -115,7 +113,7 @@ async fn wait_for_checkpoint_returns_a_proof_that_verifies_offline() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn data_survives_a_clean_restart_and_the_tree_continues() {
     let dir = tempfile::tempdir().unwrap();
-    let opts = common::options(dir.path());
+    let opts = sealtrail_testkit::options(dir.path());
     let (running, key) = sealtrail_server::start(opts.clone()).await.unwrap();
     let key = key.unwrap();
     let http = reqwest::Client::new();

@@ -9,14 +9,11 @@
 //! Needs PostgreSQL (`SEALTRAIL_TEST_DATABASE_URL`, else the local socket);
 //! `SEALTRAIL_SKIP_POSTGRES=1` skips it.
 
-mod common;
-
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{fsck_ok, off_runtime, pg_store, postgres_schema};
 use sealtrail_core::checkpoint::SignedCheckpoint;
 use sealtrail_core::hash::Hash;
 use sealtrail_core::note::Ed25519Verifier;
@@ -24,6 +21,7 @@ use sealtrail_core::proof::verify_consistency;
 use sealtrail_keys::Backend;
 use sealtrail_store::postgres::PgOptions;
 use sealtrail_store::prelude::*;
+use sealtrail_testkit::{fsck_ok, off_runtime, pg_store, postgres_schema};
 use serde_json::{json, Value};
 
 const NODES: usize = 3;
@@ -109,7 +107,7 @@ async fn three_nodes_on_one_schema_sequence_one_log() {
     let started = Instant::now();
     let dir = tempfile::tempdir().unwrap();
     let opts = |dir: &std::path::Path| {
-        let mut o = common::options(dir);
+        let mut o = sealtrail_testkit::options(dir);
         o.backend = Backend::Postgres {
             url: url.clone(),
             schema: schema.name.clone(),

@@ -6,12 +6,10 @@
 //! the source outside the described ones. Each operation's scope matches the
 //! `Ctx<scope::…>` its handler takes.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use common::TestServer;
+use sealtrail_testkit::TestServer;
 use serde_json::Value;
 
 const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];

@@ -2,13 +2,9 @@
 //! gzip), OTLP/gRPC, partial success, duplicates, limits and auth; and the
 //! OpenTelemetry SDK's own exporters (tests/otlp/export_genai.py).
 
-mod common;
-
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
-use common::TestServer;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
@@ -18,6 +14,7 @@ use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use prost::Message;
+use sealtrail_testkit::TestServer;
 use serde_json::{json, Value};
 
 fn s(k: &str, v: &str) -> KeyValue {
@@ -345,29 +342,11 @@ async fn grpc_export_authenticates_and_seals() {
 /// The venv's Python with the OpenTelemetry SDK, or `None` (test skipped)
 /// outside CI.
 fn python() -> Option<PathBuf> {
-    let py = std::env::var_os("SEALTRAIL_TEST_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python"));
-    let ok = Command::new(&py)
-        .args([
-            "-c",
-            "import opentelemetry.sdk, opentelemetry.exporter.otlp.proto.http, opentelemetry.exporter.otlp.proto.grpc",
-        ])
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if ok {
-        return Some(py);
-    }
-    let why = format!(
-        "no Python with the OpenTelemetry SDK and OTLP exporters at {} (run scripts/setup.sh, or set SEALTRAIL_TEST_PYTHON)",
-        py.display()
-    );
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{why}");
-    }
-    eprintln!("SKIPPED: {why}");
-    None
+    sealtrail_testkit::python::venv_python(
+        "otlp",
+        "opentelemetry.sdk, opentelemetry.exporter.otlp.proto.http, opentelemetry.exporter.otlp.proto.grpc",
+        "the OpenTelemetry SDK and OTLP exporters",
+    )
 }
 
 /// Runs the SDK script; the ids of the spans it sent.

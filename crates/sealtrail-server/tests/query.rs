@@ -2,9 +2,7 @@
 //! bodies, times in both forms, the 400s, and the same answers from the
 //! embedded store and from PostgreSQL.
 
-mod common;
-
-use common::TestServer;
+use sealtrail_testkit::TestServer;
 use serde_json::{json, Value};
 
 const KINDS: [&str; 3] = ["tool_call", "model_call", "decision"];
@@ -349,7 +347,8 @@ fn comparable(events: &[Value]) -> Vec<Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_and_the_embedded_store_answer_alike() {
-    let Some((url, schema)) = common::postgres_schema("query_pg_and_sqlite", "qry") else {
+    let Some((url, schema)) = sealtrail_testkit::postgres_schema("query_pg_and_sqlite", "qry")
+    else {
         return;
     };
     let mut lite = TestServer::start().await;

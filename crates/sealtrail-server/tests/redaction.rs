@@ -3,13 +3,11 @@
 //! committed (the original never reaches the disk), the header names the
 //! policy version, and a policy file and `--no-pii-scan` are honoured.
 
-mod common;
-#[path = "../../sealtrail-pii/tests/support/id_corpus.rs"]
-mod id_corpus;
+use sealtrail_pii::id_corpus;
 
 use std::path::Path;
 
-use common::TestServer;
+use sealtrail_testkit::TestServer;
 use serde_json::json;
 
 const CARD: &str = "4111 1111 1111 1111";
@@ -259,7 +257,7 @@ async fn a_bad_policy_file_stops_the_server_with_a_clear_error() {
     let policy = dir.path().join("bad.json");
     std::fs::write(&policy, r#"{"version": "x", "default": "shred"}"#).unwrap();
     let data = tempfile::tempdir().unwrap();
-    let mut opts = common::options(data.path());
+    let mut opts = sealtrail_testkit::options(data.path());
     opts.pii.policy = Some(policy);
     let err = match sealtrail_server::start(opts).await {
         Ok(_) => panic!("a bad policy must not start"),

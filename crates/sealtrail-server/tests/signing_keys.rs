@@ -5,19 +5,17 @@
 //! eras; and a key kept outside the data directory leaves no private key
 //! in it.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{event, options, TestServer};
 use sealtrail_core::bundle::verify_members;
 use sealtrail_core::checkpoint::SignedCheckpoint;
 use sealtrail_core::note::{Ed25519Verifier, Note, NoteVerifier};
 use sealtrail_keys::{self as signing, KeyRole, SigningOptions};
 use sealtrail_server::clock::now_micros;
+use sealtrail_testkit::{event, options, TestServer};
 use serde_json::json;
 
 /// Ingests `n` events and waits until a checkpoint covers them; the

@@ -2,13 +2,11 @@
 //! stream at its size (docs/formats.md §8). These tests recompute the heads
 //! from the served entries and compare, across a restart of the server.
 
-mod common;
-
-use common::{event, options, TestServer};
 use sealtrail_core::checkpoint::SignedCheckpoint;
 use sealtrail_core::header::EntryHeader;
 use sealtrail_core::heads::{self, StreamHead, StreamHeads};
 use sealtrail_core::note::Ed25519Verifier;
+use sealtrail_testkit::{event, options, TestServer};
 
 /// Ingests `n` events spread over agents and sessions and waits until a
 /// checkpoint covers them.

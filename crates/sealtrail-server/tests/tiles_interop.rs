@@ -1,12 +1,10 @@
 //! The checkpoints and tiles we serve, read and checked with Cloudflare's
 //! client-side code (`tlog_tiles`, `signed_note`), as any C2SP tlog client would.
 
-mod common;
-
 use std::collections::HashMap;
 
-use common::{event, TestServer};
 use sealtrail_core::tile::{changed_tiles, TileId};
+use sealtrail_testkit::{event, TestServer};
 
 struct Fetched(HashMap<(u8, u64, u32), Vec<u8>>);
 

@@ -4,21 +4,19 @@
 //! stall or fail never hold up other clients, and certificate reload (by
 //! call and by file change) that new connections see while open ones carry on.
 
-mod common;
-#[path = "common/tls.rs"]
-mod tls;
+use sealtrail_testkit::tls;
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{event, TestServer};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use sealtrail_server::tls::TlsOptions;
+use sealtrail_testkit::{event, TestServer};
 use serde_json::{json, Value};
 use tls::TestCa;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -202,7 +200,7 @@ fn start_error(opts: TlsOptions) -> String {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let mut o = common::options(&data);
+    let mut o = sealtrail_testkit::options(&data);
     o.tls = Some(opts);
     let err = match rt.block_on(sealtrail_server::start(o)) {
         Ok(_) => panic!("started with an unusable certificate"),

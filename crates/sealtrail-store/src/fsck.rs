@@ -206,9 +206,28 @@ pub fn check(store: &dyn Store, verifiers: &[&dyn NoteVerifier]) -> Result<Repor
     check_source(&StoreSource(store), verifiers)
 }
 
+/// [`check`], telling `progress(done, total)` how many entries are scanned.
+pub fn check_with_progress(
+    store: &dyn Store,
+    verifiers: &[&dyn NoteVerifier],
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<Report, StoreError> {
+    check_source_with_progress(&StoreSource(store), verifiers, progress)
+}
+
 /// Checks an embedded data directory without writing to it.
 pub fn check_embedded(dir: &Path, verifiers: &[&dyn NoteVerifier]) -> Result<Report, StoreError> {
     check_source(&EmbeddedFiles::open(dir)?, verifiers)
+}
+
+/// [`check_embedded`], telling `progress(done, total)` how many entries
+/// are scanned.
+pub fn check_embedded_with_progress(
+    dir: &Path,
+    verifiers: &[&dyn NoteVerifier],
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<Report, StoreError> {
+    check_source_with_progress(&EmbeddedFiles::open(dir)?, verifiers, progress)
 }
 
 /// What the scan carries from one entry to the next.
@@ -238,6 +257,16 @@ struct Scan {
 pub fn check_source(
     src: &dyn FsckSource,
     verifiers: &[&dyn NoteVerifier],
+) -> Result<Report, StoreError> {
+    check_source_with_progress(src, verifiers, &mut |_, _| {})
+}
+
+/// [`check_source`], calling `progress(done, total)` after each chunk of
+/// entries scanned (`total`: the head's size).
+pub fn check_source_with_progress(
+    src: &dyn FsckSource,
+    verifiers: &[&dyn NoteVerifier],
+    progress: &mut dyn FnMut(u64, u64),
 ) -> Result<Report, StoreError> {
     let mut report = Report::default();
     let head = src.head()?;
@@ -299,6 +328,7 @@ pub fn check_source(
             report.entries += 1;
             check_entry(&mut report, &mut scan, &wanted, &loc, e);
         }
+        progress(end.min(head.size), head.size);
         start = end;
     }
     while expected_index < head.size {

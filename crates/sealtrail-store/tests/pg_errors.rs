@@ -6,10 +6,11 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{admin, pg_url, pg_url_named, skip_postgres, unique_schema, LogBuilder, SchemaGuard};
+use common::LogBuilder;
 use sealtrail_store::postgres::{PgOptions, PgStore, SCHEMA_VERSION};
 use sealtrail_store::prelude::*;
 use sealtrail_store::{StoreError, StoredCheckpoint};
+use sealtrail_testkit::postgres::{admin, pg_url, pg_url_named, skip_postgres, SchemaGuard};
 
 fn options(schema: &SchemaGuard) -> PgOptions {
     PgOptions {
@@ -24,9 +25,7 @@ fn schema_too_new_is_refused() {
     if skip_postgres("schema_too_new_is_refused") {
         return;
     }
-    let schema = SchemaGuard {
-        name: unique_schema("too_new"),
-    };
+    let schema = SchemaGuard::unique("too_new");
     drop(PgStore::connect(&pg_url(), options(&schema)).expect("create"));
     // Connecting again to the current schema is a no-op.
     drop(PgStore::connect(&pg_url(), options(&schema)).expect("reopen"));
@@ -123,9 +122,7 @@ fn store_recovers_after_its_connections_are_killed() {
     if skip_postgres("store_recovers_after_its_connections_are_killed") {
         return;
     }
-    let schema = SchemaGuard {
-        name: unique_schema("recover"),
-    };
+    let schema = SchemaGuard::unique("recover");
     let app = schema.name.clone();
     let store = PgStore::connect(&pg_url_named(&app), options(&schema)).expect("connect");
     let mut b = LogBuilder::default();
@@ -183,9 +180,7 @@ fn a_statement_over_the_timeout_is_a_transient_error_naming_the_operation() {
     if skip_postgres("a_statement_over_the_timeout_is_a_transient_error_naming_the_operation") {
         return;
     }
-    let schema = SchemaGuard {
-        name: unique_schema("timeout"),
-    };
+    let schema = SchemaGuard::unique("timeout");
     let store = PgStore::connect(
         &pg_url(),
         PgOptions {
@@ -239,9 +234,7 @@ fn a_corrupt_value_names_the_schema_and_the_column() {
     if skip_postgres("a_corrupt_value_names_the_schema_and_the_column") {
         return;
     }
-    let schema = SchemaGuard {
-        name: unique_schema("corrupt"),
-    };
+    let schema = SchemaGuard::unique("corrupt");
     let store = PgStore::connect(&pg_url(), options(&schema)).expect("connect");
     admin()
         .execute(

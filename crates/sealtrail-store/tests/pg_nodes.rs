@@ -4,10 +4,11 @@
 
 mod common;
 
-use common::{pg_url, skip_postgres, unique_schema, LogBuilder, SchemaGuard};
+use common::LogBuilder;
 use sealtrail_store::postgres::{PgOptions, PgStore};
 use sealtrail_store::prelude::*;
 use sealtrail_store::StoreError;
+use sealtrail_testkit::postgres::{admin, pg_url, skip_postgres, SchemaGuard};
 
 fn options(schema: &SchemaGuard) -> PgOptions {
     PgOptions {
@@ -22,9 +23,7 @@ fn nodes_starting_together_create_the_schema_once() {
     if skip_postgres("nodes_starting_together_create_the_schema_once") {
         return;
     }
-    let schema = SchemaGuard {
-        name: unique_schema("start"),
-    };
+    let schema = SchemaGuard::unique("start");
     let stores: Vec<PgStore> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..6)
             .map(|_| s.spawn(|| PgStore::connect(&pg_url(), options(&schema))))
@@ -37,7 +36,7 @@ fn nodes_starting_together_create_the_schema_once() {
     for s in &stores {
         assert_eq!(s.head().unwrap().size, 0);
     }
-    let mut c = common::admin();
+    let mut c = admin();
     let versions: i64 = c
         .query_one(
             &format!("SELECT count(*) FROM \"{}\".schema_migrations", schema.name),
@@ -56,9 +55,7 @@ fn writers_on_several_nodes_serialize_on_the_head() {
     if skip_postgres("writers_on_several_nodes_serialize_on_the_head") {
         return;
     }
-    let schema = SchemaGuard {
-        name: unique_schema("nodes"),
-    };
+    let schema = SchemaGuard::unique("nodes");
     let nodes = [
         PgStore::connect(&pg_url(), options(&schema)).expect("node a"),
         PgStore::connect(&pg_url(), options(&schema)).expect("node b"),
@@ -111,9 +108,7 @@ fn the_writer_lock_is_held_until_its_guard_is_dropped() {
     if skip_postgres("the_writer_lock_is_held_until_its_guard_is_dropped") {
         return;
     }
-    let schema = SchemaGuard {
-        name: unique_schema("loglock"),
-    };
+    let schema = SchemaGuard::unique("loglock");
     let a = PgStore::connect(&pg_url(), options(&schema)).unwrap();
     let b = PgStore::connect(&pg_url(), options(&schema)).unwrap();
     let held = a.lock_log().unwrap();

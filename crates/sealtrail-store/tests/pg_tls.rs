@@ -9,23 +9,18 @@
 //! user (runuser), otherwise as the current user. When they cannot run, the
 //! test fails under CI=true and prints SKIPPED otherwise.
 
-#[path = "../../sealtrail-server/tests/common/tls.rs"]
-mod tls;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use sealtrail_store::postgres::tls::{parse, Connector};
 use sealtrail_store::postgres::{PgOptions, PgStore};
 use sealtrail_store::prelude::*;
-use tls::TestCa;
+use sealtrail_testkit::skip_or_fail;
+use sealtrail_testkit::tls::TestCa;
 
 /// Says why the test cannot run: a failure under CI=true, SKIPPED otherwise.
 fn cannot_run(why: &str) {
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("pg_tls cannot run: {why}");
-    }
-    eprintln!("SKIPPED: pg_tls: {why}");
+    skip_or_fail("pg_tls", why);
 }
 
 struct Cluster {

@@ -184,6 +184,16 @@ impl<'a> ZipMembers<'a> {
 /// once and feeds its lines to the verifier, reading proofs from the same
 /// archive as it goes.
 pub fn verify_zip(members: &mut ZipMembers<'_>, trusted: &[&dyn NoteVerifier]) -> Report {
+    verify_zip_with_progress(members, trusted, &mut |_, _| {})
+}
+
+/// [`verify_zip`], telling `progress(done, total)` how many of the
+/// entries' lines are checked, after each one (a command draws a bar from it).
+pub fn verify_zip_with_progress(
+    members: &mut ZipMembers<'_>,
+    trusted: &[&dyn NoteVerifier],
+    progress: &mut dyn FnMut(u64, u64),
+) -> Report {
     let mut v = Verifier::new(members, trusted);
     let mut extra = Vec::new();
     let entries = match members.get(ENTRIES) {
@@ -197,10 +207,16 @@ pub fn verify_zip(members: &mut ZipMembers<'_>, trusted: &[&dyn NoteVerifier]) -
             None
         }
     };
-    for l in entries.iter().flat_map(|e| e.split(|&b| b == b'\n')) {
-        if !l.is_empty() {
-            v.line(l, members);
-        }
+    let lines = || {
+        entries
+            .iter()
+            .flat_map(|e| e.split(|&b| b == b'\n'))
+            .filter(|l| !l.is_empty())
+    };
+    let total = lines().count() as u64;
+    for (done, l) in (1..).zip(lines()) {
+        v.line(l, members);
+        progress(done, total);
     }
     let mut report = v.finish();
     report

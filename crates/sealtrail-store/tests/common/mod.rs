@@ -1,10 +1,10 @@
 //! Shared by the store tests: fixtures for both backends (a temporary
-//! directory; a unique PostgreSQL schema dropped afterwards) and a log
-//! builder that seals batches the way the server's sequencer does.
+//! directory; a unique PostgreSQL schema dropped afterwards, from
+//! sealtrail-testkit) and a log builder that seals batches the way the
+//! server's sequencer does.
 #![allow(dead_code)]
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use sealtrail_core::frontier::Frontier;
 use sealtrail_core::hash::{leaf_hash, Hash};
@@ -12,101 +12,7 @@ use sealtrail_core::header::{commit_body, EntryHeader, StreamLink, Streams, HEAD
 use sealtrail_store::postgres::{PgOptions, PgStore};
 use sealtrail_store::sqlite::SqliteStore;
 use sealtrail_store::{Batch, EntryColumns, LogHead, NewEntry, Store, StoreError, StreamHead};
-
-/// Where the PostgreSQL tests connect (`SEALTRAIL_TEST_DATABASE_URL`, else
-/// the local socket that scripts/setup.sh prepares).
-pub fn pg_url() -> String {
-    std::env::var("SEALTRAIL_TEST_DATABASE_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
-        .unwrap_or_else(|| "host=/var/run/postgresql user=postgres dbname=test".into())
-}
-
-/// `url` with an `application_name`, so a test can find its own backends.
-pub fn pg_url_named(app: &str) -> String {
-    let url = pg_url();
-    if url.contains("://") {
-        let sep = if url.contains('?') { '&' } else { '?' };
-        format!("{url}{sep}application_name={app}")
-    } else {
-        format!("{url} application_name={app}")
-    }
-}
-
-/// A test that cannot run here. In CI (`CI=true`), where every test must
-/// run, this fails the test; elsewhere it prints `SKIPPED: <test>: <why>`
-/// and the caller returns at once, asserting nothing.
-pub fn skip_or_fail(test: &str, why: &str) {
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{test} cannot run here, and CI=true requires every test to run: {why}");
-    }
-    eprintln!("SKIPPED: {test}: {why}");
-}
-
-/// True (after [`skip_or_fail`]) when the PostgreSQL cases are to be
-/// skipped. Only an explicit `SEALTRAIL_SKIP_POSTGRES=1` skips: an
-/// unreachable server fails the tests.
-pub fn skip_postgres(test: &str) -> bool {
-    let skip = std::env::var("SEALTRAIL_SKIP_POSTGRES").is_ok_and(|v| v == "1");
-    if skip {
-        skip_or_fail(test, "SEALTRAIL_SKIP_POSTGRES=1");
-    }
-    skip
-}
-
-/// An administrative connection, failing the test with advice when the
-/// server cannot be reached.
-pub fn admin() -> postgres::Client {
-    let url = pg_url();
-    postgres::Client::connect(&url, postgres::NoTls).unwrap_or_else(|e| {
-        let cause = std::error::Error::source(&e)
-            .map(|c| c.to_string())
-            .unwrap_or_default();
-        panic!(
-            "PostgreSQL is unreachable at {url:?}: {e}: {cause}\n\
-             Start it with scripts/setup.sh, point SEALTRAIL_TEST_DATABASE_URL at a server, \
-             or set SEALTRAIL_SKIP_POSTGRES=1 to skip the PostgreSQL cases."
-        )
-    })
-}
-
-/// A schema name no other test (thread or process) uses.
-pub fn unique_schema(test: &str) -> String {
-    static N: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    let mut tag: String = test
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    tag.truncate(30);
-    format!(
-        "t_{tag}_{}_{}_{nanos}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-/// Drops its schema when the test ends, passed or failed.
-pub struct SchemaGuard {
-    pub name: String,
-}
-
-impl Drop for SchemaGuard {
-    fn drop(&mut self) {
-        if let Ok(mut c) = postgres::Client::connect(&pg_url(), postgres::NoTls) {
-            let _ = c.batch_execute(&format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", self.name));
-        }
-    }
-}
+use sealtrail_testkit::postgres::{admin, pg_url, skip_postgres, SchemaGuard};
 
 /// A store under test and what it takes to tamper with it. Test-only and
 /// short-lived, so the size difference of the variants does not matter.
@@ -137,9 +43,7 @@ impl Fixture {
             return None;
         }
         drop(admin()); // fails with advice if unreachable
-        let schema = SchemaGuard {
-            name: unique_schema(test),
-        };
+        let schema = SchemaGuard::unique(test);
         let store = PgStore::connect(
             &pg_url(),
             PgOptions {
