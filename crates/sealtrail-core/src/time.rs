@@ -143,7 +143,9 @@ pub fn format_day(day: i64) -> String {
     format!("{y:04}-{m:02}-{d:02}")
 }
 
-/// Parses `30s`, `500ms`, `2m`, `1h`, `1.5s`, or a bare number of seconds.
+/// Parses `30s`, `500ms`, `2m`, `1h`, `7d`, `1.5s`, or a bare number of
+/// seconds: the one duration syntax of every flag (bench durations, key
+/// overlaps).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let t = s.trim();
     let split = t
@@ -155,15 +157,16 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "" | "s" => 1.0,
         "m" | "min" => 60.0,
         "h" => 3600.0,
+        "d" => 86_400.0,
         other => {
             return Err(format!(
-                "unknown unit {other:?} in {s:?}; use ms, s, m or h (e.g. 30s)"
+                "unknown unit {other:?} in {s:?}; use ms, s, m, h or d (e.g. 30s, 24h)"
             ))
         }
     };
     let n: f64 = num
         .parse()
-        .map_err(|_| format!("{s:?} is not a duration (e.g. 30s, 500ms, 2m)"))?;
+        .map_err(|_| format!("{s:?} is not a duration (e.g. 30s, 500ms, 2m, 7d)"))?;
     Duration::try_from_secs_f64(n * scale).map_err(|_| format!("{s:?} is out of range"))
 }
 

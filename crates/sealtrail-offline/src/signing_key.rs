@@ -99,28 +99,10 @@ fn check_data_dir(data: &Path) -> Result<(), OfflineError> {
     Ok(())
 }
 
-/// `24h`, `7d`, `30m`, `90s`, `0`, or a bare number of seconds.
+/// `24h`, `7d`, `30m`, `90s`, `0`, or a bare number of seconds (the one
+/// duration syntax, `sealtrail_core::time::parse_duration`).
 pub fn parse_overlap(s: &str) -> Result<Duration, String> {
-    let t = s.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let scale = match unit.trim() {
-        "" | "s" => 1.0,
-        "m" | "min" => 60.0,
-        "h" => 3600.0,
-        "d" => 86_400.0,
-        other => {
-            return Err(format!(
-                "unknown unit {other:?} in {s:?}; use s, m, h or d (e.g. 24h)"
-            ))
-        }
-    };
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration (e.g. 24h, 7d, 30m)"))?;
-    Duration::try_from_secs_f64(n * scale).map_err(|_| format!("{s:?} is out of range"))
+    sealtrail_core::time::parse_duration(s)
 }
 
 #[cfg(test)]
