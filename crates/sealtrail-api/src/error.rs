@@ -6,8 +6,6 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::filter::FilterError;
-
 /// The error object. The server's codes are constants (hence `Cow`: no
 /// allocation to refuse); a client reads whatever code a server sends.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -54,13 +52,6 @@ impl fmt::Display for ErrorBody {
 }
 
 impl std::error::Error for ErrorBody {}
-
-/// A filter value refused, on every path: `400 invalid_parameter` naming it.
-impl From<FilterError> for ErrorBody {
-    fn from(e: FilterError) -> Self {
-        ErrorBody::new(INVALID_PARAMETER, e.message).field(e.field)
-    }
-}
 
 /// The code of a refused query parameter or filter value.
 pub const INVALID_PARAMETER: &str = "invalid_parameter";

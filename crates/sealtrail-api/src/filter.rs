@@ -15,7 +15,7 @@ pub use sealtrail_core::filter::{
 };
 pub use sealtrail_core::time::{format_day, format_time, parse_time, DAY_MICROS};
 
-use crate::error::{ErrorBody, INVALID_REQUEST};
+use crate::error::{ErrorBody, INVALID_PARAMETER, INVALID_REQUEST};
 
 /// The filter's parameters (and JSON members), in the order they are checked.
 pub const FILTER_PARAMS: [&str; 11] = [
@@ -386,6 +386,14 @@ impl ExportRequest {
             scope: self.scope.as_deref(),
         }
         .validate()
+    }
+}
+
+/// A filter value refused, on every path: `400 invalid_parameter` naming it.
+/// (Here, not in `error`: the error body knows nothing of filters.)
+impl From<FilterError> for ErrorBody {
+    fn from(e: FilterError) -> Self {
+        ErrorBody::new(INVALID_PARAMETER, e.message).field(e.field)
     }
 }
 

@@ -2,9 +2,6 @@
 //! put an event in, merged with what the client declared.
 
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
-
-use crate::Finding;
 
 /// A data class derived from findings.
 ///
@@ -40,22 +37,4 @@ impl DataClass {
             DataClass::Credential => "credential",
         }
     }
-}
-
-/// The union of the classes of `findings` and the client's `declared`
-/// classes, sorted and deduplicated. Declared classes are kept verbatim
-/// (trimmed, lower-cased) so a client may use tags this crate does not know.
-pub fn data_classes<'a>(
-    findings: impl IntoIterator<Item = &'a Finding>,
-    declared: &[String],
-) -> Vec<String> {
-    let mut set: BTreeSet<String> = declared
-        .iter()
-        .map(|d| d.trim().to_ascii_lowercase())
-        .filter(|d| !d.is_empty())
-        .collect();
-    for f in findings {
-        set.insert(f.entity.data_class().as_str().to_string());
-    }
-    set.into_iter().collect()
 }

@@ -60,6 +60,16 @@ fn fold_into(src: &[u8], out: &mut Vec<u8>) {
 }
 
 /// Folds a member name, splitting camelCase humps with a space.
+/// Whether the last word of a folded member name or label (lower case,
+/// words separated by spaces, see [`fold_key`]) says the
+/// value is an identifier: `id`, `user_id`, `messageId`, `trace_ids`,
+/// `uuid`.
+pub(crate) fn folded_names_identifier(folded: &[u8]) -> bool {
+    let trimmed = folded.trim_ascii_end();
+    let last = trimmed.rsplit(|&b| b == b' ').next().unwrap_or(trimmed);
+    matches!(last, b"id" | b"ids" | b"uuid" | b"guid")
+}
+
 pub(crate) fn fold_key(key: &str, out: &mut Vec<u8>) {
     out.clear();
     let bytes = key.as_bytes();
@@ -112,12 +122,10 @@ impl<'a> Context<'a> {
     }
 
     /// Whether the member name says its value is an identifier (`id`,
-    /// `call_id`, `messageId`; see [`crate::detect::boundary`]).
+    /// `call_id`, `messageId`; see [`folded_names_identifier`]).
     pub(crate) fn names_identifier(&self) -> bool {
         self.path.is_some_and(crate::is_identifier_field)
-            || self
-                .key
-                .is_some_and(crate::detect::boundary::names_identifier)
+            || self.key.is_some_and(folded_names_identifier)
     }
 
     /// The first of `words` found in the member name, else in the text

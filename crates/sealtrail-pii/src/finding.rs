@@ -1,6 +1,7 @@
 //! What a scan reports: entities, spans and findings.
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
 use std::fmt;
 
 use crate::classes::DataClass;
@@ -161,4 +162,22 @@ pub struct Finding {
     pub score: f64,
     /// Short human reason: "Luhn valid, Visa range", "near 'passport'".
     pub why: String,
+}
+
+/// The union of the classes of `findings` and the client's `declared`
+/// classes, sorted and deduplicated. Declared classes are kept verbatim
+/// (trimmed, lower-cased) so a client may use tags this crate does not know.
+pub fn data_classes<'a>(
+    findings: impl IntoIterator<Item = &'a Finding>,
+    declared: &[String],
+) -> Vec<String> {
+    let mut set: BTreeSet<String> = declared
+        .iter()
+        .map(|d| d.trim().to_ascii_lowercase())
+        .filter(|d| !d.is_empty())
+        .collect();
+    for f in findings {
+        set.insert(f.entity.data_class().as_str().to_string());
+    }
+    set.into_iter().collect()
 }

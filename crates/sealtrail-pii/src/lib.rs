@@ -64,9 +64,9 @@ mod json;
 mod policy;
 mod scanner;
 
-pub use classes::{data_classes, DataClass};
+pub use classes::DataClass;
 pub use error::{PolicyError, ScanError};
-pub use finding::{Entity, Finding, Span};
+pub use finding::{data_classes, Entity, Finding, Span};
 pub use json::{FieldError, JsonScan};
 pub use policy::{
     Action, Redacted, RedactionPolicy, RedactionRecord, RedactionSummary, Redactor, Unscanned,

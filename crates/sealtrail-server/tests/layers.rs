@@ -281,6 +281,21 @@ fn root_items(lib: &str) -> BTreeMap<String, String> {
     out
 }
 
+/// `text` up to its inline unit-test module (`#[cfg(test)] mod …`, by
+/// convention last in a file): tests are leaves and may reach anything.
+fn without_test_module(text: &str) -> &str {
+    let mut from = 0;
+    while let Some(i) = text[from..].find("#[cfg(test)]") {
+        let at = from + i;
+        let rest = text[at + "#[cfg(test)]".len()..].trim_start();
+        if rest.starts_with("mod ") {
+            return &text[..at];
+        }
+        from = at + 1;
+    }
+    text
+}
+
 /// The import graph between the top-level modules of `src`.
 fn graph(src: &Path) -> (Graph, BTreeSet<String>) {
     let mut files = Vec::new();
@@ -293,14 +308,18 @@ fn graph(src: &Path) -> (Graph, BTreeSet<String>) {
         let Some(from) = top_module(src, f) else {
             continue;
         };
+        if f.file_name().is_some_and(|n| n == "tests.rs") {
+            continue; // unit tests are leaves: they may reach anything
+        }
         let text = std::fs::read_to_string(f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        let text = without_test_module(&text);
         let file = f
             .strip_prefix(src)
             .expect("under src")
             .display()
             .to_string();
         g.entry(from.clone()).or_default();
-        for (name, line) in crate_paths(&text) {
+        for (name, line) in crate_paths(text) {
             let to = if modules.contains(&name) {
                 name
             } else if let Some(m) = items.get(&name) {
@@ -450,8 +469,12 @@ fn framework_uses(src: &Path) -> Vec<String> {
         if !below.contains(m.as_str()) {
             continue;
         }
+        if f.file_name().is_some_and(|n| n == "tests.rs") {
+            continue; // unit tests are leaves: they may reach anything
+        }
         let text = std::fs::read_to_string(f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
-        for (t, line) in lex(&text) {
+        let text = without_test_module(&text);
+        for (t, line) in lex(text) {
             if let Tok::Ident(w) = t {
                 if FRAMEWORKS.contains(&w.as_str()) {
                     let file = f.strip_prefix(src).expect("under src").display();
@@ -482,6 +505,28 @@ fn no_import_circle_between_top_level_modules() {
             describe(&g, &circle)
         );
     }
+}
+
+/// Every crate of the workspace, not only this one: no two top-level
+/// modules of a crate import each other, directly or around a circle.
+#[test]
+fn no_import_circle_in_any_workspace_crate() {
+    let crates = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&crates)
+        .expect("crates/")
+        .map(|e| e.expect("crates/ entry").path().join("src"))
+        .filter(|src| src.is_dir())
+        .collect();
+    dirs.sort();
+    assert!(dirs.len() > 5, "found only {} crates", dirs.len());
+    let circles: Vec<String> = dirs
+        .iter()
+        .filter_map(|src| {
+            let (g, _) = graph(src);
+            find_circle(&g).map(|c| format!("{}: {}", src.display(), describe(&g, &c)))
+        })
+        .collect();
+    assert!(circles.is_empty(), "import circles: {circles:#?}");
 }
 
 #[test]

@@ -86,16 +86,6 @@ pub(crate) fn glued_after(text: &[u8], end: usize) -> bool {
     }
 }
 
-/// Whether the last word of a folded member name or label (lower case,
-/// words separated by spaces, see [`crate::context::fold_key`]) says the
-/// value is an identifier: `id`, `user_id`, `messageId`, `trace_ids`,
-/// `uuid`.
-pub(crate) fn names_identifier(folded: &[u8]) -> bool {
-    let trimmed = folded.trim_ascii_end();
-    let last = trimmed.rsplit(|&b| b == b' ').next().unwrap_or(trimmed);
-    matches!(last, b"id" | b"ids" | b"uuid" | b"guid")
-}
-
 /// Bytes of text looked at before a value for its `label=` / `label: `.
 const LABEL_REACH: usize = 48;
 
@@ -128,7 +118,7 @@ pub(crate) fn id_label_before(text: &[u8], start: usize) -> bool {
     let label = String::from_utf8_lossy(&text[i..end]);
     let mut folded = Vec::with_capacity(label.len() + 4);
     crate::context::fold_key(&label, &mut folded);
-    names_identifier(&folded)
+    crate::context::folded_names_identifier(&folded)
 }
 
 #[cfg(test)]
@@ -208,7 +198,7 @@ mod tests {
             ("paid", false),
         ] {
             crate::context::fold_key(key, &mut f);
-            assert_eq!(names_identifier(&f), id, "{key}");
+            assert_eq!(crate::context::folded_names_identifier(&f), id, "{key}");
         }
         let t = "GET /v1?order_id=4501234567890";
         assert!(id_label_before(t.as_bytes(), at(t, "4501").0));
