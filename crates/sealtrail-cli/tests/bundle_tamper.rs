@@ -1,9 +1,11 @@
-//! Tampering with real evidence bundles (exported by a real server), byte by
-//! byte: a body, a header, a salt, a proof, the checkpoint signature; an
-//! entry deleted, two swapped, the file truncated or corrupted, a forged
-//! entry appended; and the omission test, where one event of the agent is
-//! dropped and everything an attacker can fix is fixed. `sealtrail verify`
-//! must fail (exit 1) and name the right entry every time.
+//! Tampering with real evidence bundles (exported by a real server, format
+//! version 2), byte by byte: a body, a header, a salt, a gap hash of the
+//! shared proof, the checkpoint signature; an entry deleted, two swapped,
+//! the file truncated or corrupted, a forged entry appended; and the
+//! omission test, where one event of the agent is dropped and what an
+//! attacker can fix is fixed. `sealtrail verify` must fail (exit 1) and name
+//! the right entry wherever the failure concerns one. (Version 1 bundles
+//! are tampered with in sealtrail-core's bundle tests.)
 
 use std::path::Path;
 
@@ -53,6 +55,21 @@ fn assert_names(report: &Value, entry: u64, what: &str) {
     );
 }
 
+/// Asserts the shared proof failed as a whole: nothing is proven.
+fn assert_shared_proof_fails(report: &Value) {
+    let failures = report["failures"].as_array().unwrap();
+    assert!(
+        failures.iter().any(|f| f["entry"].is_null()
+            && f["reason"]
+                .as_str()
+                .unwrap()
+                .contains("no entry of the bundle is proven")),
+        "{failures:#?}"
+    );
+    assert_eq!(report["counts"]["proofs_verified"], 0, "{report:#}");
+    assert_eq!(report["completeness"]["proven"], false);
+}
+
 /// The index of the `n`-th line with role `role`.
 fn nth(lines: &[Value], role: &str, n: usize) -> u64 {
     lines.iter().filter(|l| l["role"] == role).nth(n).unwrap()["index"]
@@ -60,7 +77,7 @@ fn nth(lines: &[Value], role: &str, n: usize) -> u64 {
         .unwrap()
 }
 
-fn edit_line(members: &mut [(String, Vec<u8>)], index: u64, f: impl FnOnce(&mut Value)) {
+fn edit_line(members: &mut Vec<(String, Vec<u8>)>, index: u64, f: impl FnOnce(&mut Value)) {
     let mut lines = entry_lines(members);
     let line = lines.iter_mut().find(|l| l["index"] == index).unwrap();
     f(line);
@@ -101,30 +118,43 @@ fn one_byte_of_a_body_header_salt_proof_or_signature() {
         "body does not match the header's commitment",
     );
 
+    // A header byte: the leaf changes and the shared proof no longer gives
+    // the checkpoint's root. One proof covers every entry, so it cannot say
+    // which leaf changed, and no entry is proven.
     let mut m = honest.clone();
     edit_line(&mut m, m2, |l| {
         let at = l["header"].as_str().unwrap().find("crm.lookup").unwrap();
         flip_char(l, "header", at + 4);
     });
+    let report = verify_tampered(&log, &m);
+    assert_shared_proof_fails(&report);
+
+    // A gap hash of the shared proof.
+    let mut m = honest.clone();
+    let with_gaps = lines
+        .iter()
+        .find(|l| l["gaps"].as_array().is_some_and(|g| !g.is_empty()))
+        .expect("an agent's bundle skips other agents' entries")["index"]
+        .as_u64()
+        .unwrap();
+    edit_line(&mut m, with_gaps, |l| {
+        let g = l["gaps"][0].as_str().unwrap().to_string();
+        let mut b = g.into_bytes();
+        b[3] = if b[3] == b'A' { b'B' } else { b'A' };
+        l["gaps"][0] = Value::String(String::from_utf8(b).unwrap());
+    });
+    assert_shared_proof_fails(&verify_tampered(&log, &m));
+
+    // A gap hash dropped from a line: the proof no longer fits there.
+    let mut m = honest.clone();
+    edit_line(&mut m, with_gaps, |l| {
+        l["gaps"].as_array_mut().unwrap().pop();
+    });
     assert_names(
         &verify_tampered(&log, &m),
-        m2,
-        "do not lead to the checkpoint's root",
+        with_gaps,
+        "gap hashes where the entries around them need",
     );
-
-    let mut m = honest.clone();
-    let proof = member_mut(&mut m, &format!("proofs/{m2}.tlog-proof"));
-    // The third line is the first path hash.
-    let at = proof
-        .iter()
-        .enumerate()
-        .filter(|(_, &b)| b == b'\n')
-        .nth(1)
-        .unwrap()
-        .0
-        + 5;
-    proof[at] = if proof[at] == b'A' { b'B' } else { b'A' };
-    assert_names(&verify_tampered(&log, &m), m2, "proof");
 
     let mut m = honest.clone();
     let cp = member_mut(&mut m, "checkpoint");
@@ -148,11 +178,10 @@ fn deleted_swapped_and_forged_entries() {
     let m1 = nth(&lines, "match", 1);
     let m2 = nth(&lines, "match", 2);
 
-    // Delete an entry: its line and its proof.
+    // Delete an entry.
     let mut m = honest.clone();
     let kept: Vec<Value> = lines.iter().filter(|l| l["index"] != m1).cloned().collect();
     set_entry_lines(&mut m, &kept);
-    m.retain(|(n, _)| n != &format!("proofs/{m1}.tlog-proof"));
     let report = verify_tampered(&log, &m);
     assert_names(
         &report,
@@ -175,8 +204,8 @@ fn deleted_swapped_and_forged_entries() {
         &format!("comes after entry {m2}"),
     );
 
-    // Append a forged entry: a fabricated header at a new index, with a
-    // made-up proof (another entry's path under the new index).
+    // Append a forged entry: a fabricated header at a new index, past the
+    // checkpoint's tree.
     let mut m = honest.clone();
     let mut forged = lines.iter().find(|l| l["index"] == m2).unwrap().clone();
     let size = report["checkpoint"]["size"].as_u64().unwrap();
@@ -187,19 +216,10 @@ fn deleted_swapped_and_forged_entries() {
         .replace(&format!("\"index\":{m2}"), &format!("\"index\":{fake}"));
     forged["header"] = Value::String(header);
     forged["index"] = fake.into();
+    forged.as_object_mut().unwrap().remove("gaps");
     let mut all = lines.clone();
     all.push(forged);
     set_entry_lines(&mut m, &all);
-    let proof = String::from_utf8(
-        m.iter()
-            .find(|(n, _)| n == &format!("proofs/{m2}.tlog-proof"))
-            .unwrap()
-            .1
-            .clone(),
-    )
-    .unwrap()
-    .replacen(&format!("index {m2}\n"), &format!("index {fake}\n"), 1);
-    m.push((format!("proofs/{fake}.tlog-proof"), proof.into_bytes()));
     assert_names(
         &verify_tampered(&log, &m),
         fake,
@@ -219,7 +239,6 @@ fn omission_with_everything_an_attacker_can_fix_fixed() {
         .cloned()
         .collect();
     set_entry_lines(&mut m, &kept);
-    m.retain(|(n, _)| n != &format!("proofs/{dropped}.tlog-proof"));
     // The manifest's counts (and README) say what the attacker wants.
     let manifest = member_mut(&mut m, "manifest.json");
     let mut v: Value = serde_json::from_slice(manifest).unwrap();
@@ -236,13 +255,21 @@ fn omission_with_everything_an_attacker_can_fix_fixed() {
         "which is not in the bundle (an entry was left out)",
     );
     assert_eq!(report["completeness"]["proven"], false);
-    // Only the omission is reported: the counts were fixed.
+    // Besides the omission, only the shared proof complains (the gap
+    // hashes were not rebuilt here; sealtrail-core's bundle tests rebuild
+    // them too, and the stream's links still name the dropped entry).
     assert!(
         report["failures"]
             .as_array()
             .unwrap()
             .iter()
-            .all(|f| f["entry"] == dropped),
+            .all(|f| f["entry"] == dropped
+                || f["reason"].as_str().unwrap().contains("gap hashes")
+                || f["reason"].as_str().unwrap().contains("shared proof")
+                || f["reason"]
+                    .as_str()
+                    .unwrap()
+                    .contains("no entry of the bundle is proven")),
         "{report:#}"
     );
 }
@@ -254,24 +281,15 @@ fn truncated_and_corrupted_files() {
     write_zip(&path, &honest);
     let bytes = std::fs::read(&path).unwrap();
 
-    // Truncated in the middle of the second last proof: the central
-    // directory is gone, the last proof too, and the one before is cut.
-    let proofs: Vec<&(String, Vec<u8>)> = honest
+    // Truncated in the middle of the entries: the central directory is
+    // gone, and so is the manifest, which a writer puts after the entries.
+    let entries = honest
         .iter()
-        .filter(|(n, _)| n.starts_with("proofs/"))
-        .collect();
-    let index_of = |name: &str| -> u64 {
-        name["proofs/".len()..name.len() - ".tlog-proof".len()]
-            .parse()
-            .unwrap()
-    };
-    let (cut_member, lost_member) = (proofs[proofs.len() - 2], proofs[proofs.len() - 1]);
-    let at = bytes
-        .windows(cut_member.1.len())
-        .position(|w| w == cut_member.1.as_slice())
-        .unwrap();
+        .find(|(n, _)| n == "entries/0.jsonl")
+        .expect("entries/0.jsonl");
     let cut = log.dir.path().join("cut.zip");
-    std::fs::write(&cut, &bytes[..at + cut_member.1.len() / 2]).unwrap();
+    let at = bytes.len() / 2;
+    std::fs::write(&cut, &bytes[..at]).unwrap();
     let report = verify_file(&log, &cut);
     let failures = report["failures"].as_array().unwrap();
     assert!(
@@ -281,26 +299,24 @@ fn truncated_and_corrupted_files() {
             .contains("not a complete ZIP file"),
         "{failures:#?}"
     );
-    assert_names(&report, index_of(&cut_member.0), "cannot be read");
-    assert_names(&report, index_of(&lost_member.0), "is missing");
+    assert!(
+        failures
+            .iter()
+            .any(|f| f["member"] == "manifest.json" && f["reason"] == "missing"),
+        "{failures:#?}"
+    );
     assert_eq!(report["completeness"]["proven"], false);
 
-    // One byte of a stored proof changed in the file itself: its checksum
-    // no longer matches, and the entry is named.
-    let target = honest
-        .iter()
-        .find(|(n, _)| n.starts_with("proofs/"))
-        .unwrap();
-    let index: u64 = target.0["proofs/".len()..target.0.len() - ".tlog-proof".len()]
-        .parse()
-        .unwrap();
-    let needle = &target.1[30..60];
-    let at = bytes
-        .windows(needle.len())
-        .position(|w| w == needle)
-        .unwrap();
+    // One byte of the entries changed in the file itself (deflated): the
+    // member no longer inflates to bytes with its checksum.
     let mut corrupt = bytes.clone();
-    corrupt[at] ^= 0x01;
+    let start = bytes
+        .windows(entries.0.len())
+        .position(|w| w == entries.0.as_bytes())
+        .unwrap()
+        + entries.0.len()
+        + 64;
+    corrupt[start] ^= 0x01;
     let bad = log.dir.path().join("corrupt.zip");
     std::fs::write(&bad, &corrupt).unwrap();
     let report = verify_file(&log, &bad);
@@ -309,7 +325,7 @@ fn truncated_and_corrupted_files() {
             .as_array()
             .unwrap()
             .iter()
-            .any(|f| f["entry"] == index),
+            .any(|f| f["member"] == "entries/0.jsonl"),
         "{report:#}"
     );
 }
@@ -355,11 +371,11 @@ fn human_output_and_exit_codes() {
     assert_eq!(out.status.code(), Some(2));
 }
 
-/// A member that inflates past the reader's cap (here the checkpoint, 64 MiB
-/// and one byte of deflated zeros, about 64 KiB in the file) is reported
-/// unreadable by size instead of being inflated whole: a bundle is
-/// untrusted input and `sealtrail verify` used to read every member to its
-/// end, however large.
+/// Members that inflate past the reader's caps: the checkpoint (16 MiB for
+/// every small member) and an entries member (64 MiB), each about 64 KiB of
+/// deflated zeros in the file, and an oversized member stored as it is.
+/// Each is reported unreadable by size, naming the member and the cap,
+/// instead of being inflated whole: a bundle is untrusted input.
 #[test]
 fn a_member_inflating_past_its_cap_is_refused_by_size() {
     use sealtrail_core::bundle::synthetic::SyntheticLog;
@@ -370,31 +386,61 @@ fn a_member_inflating_past_its_cap_is_refused_by_size() {
     for i in 0..4 {
         log.append("bot", None, "tool_call", 10 + i).unwrap();
     }
-    let members: Vec<(String, Vec<u8>)> = log
-        .bundle(&EventFilter::default(), true)
-        .unwrap()
-        .into_iter()
-        .map(|(name, bytes)| {
-            if name == CHECKPOINT {
-                (name, vec![0u8; (64 << 20) + 1])
-            } else {
-                (name, bytes)
-            }
-        })
-        .collect();
+    let honest = log.bundle(&EventFilter::default(), true).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("bomb.zip");
-    write_zip(&path, &members);
-    let size = std::fs::metadata(&path).unwrap().len();
-    assert!(size < 1 << 20, "the bomb is small on disk: {size}");
-    let (code, report) = verify_json(BIN, &path, &log.vkey());
-    assert_eq!(code, 1, "{report:#}");
-    let failures = report["failures"].as_array().unwrap();
-    assert!(
-        failures.iter().any(|f| f["member"] == CHECKPOINT
-            && f["reason"]
-                .as_str()
-                .is_some_and(|r| r.contains("larger than 67108864 bytes"))),
-        "{failures:#?}"
-    );
+    for (member, bytes, cap, stored) in [
+        (CHECKPOINT, vec![0u8; (64 << 20) + 1], 16u64 << 20, false),
+        (
+            "entries/0.jsonl",
+            vec![b'0'; (96 << 20) + 1],
+            64 << 20,
+            false,
+        ),
+        (
+            "completeness.json",
+            vec![b' '; (16 << 20) + 1],
+            16 << 20,
+            true,
+        ),
+    ] {
+        let members: Vec<(String, Vec<u8>)> = honest
+            .clone()
+            .into_iter()
+            .filter(|(name, _)| name != member)
+            .chain(std::iter::once((member.to_string(), bytes)))
+            .collect();
+        let path = dir.path().join("bomb.zip");
+        if stored {
+            write_zip_stored(&path, &members);
+        } else {
+            write_zip(&path, &members);
+            let size = std::fs::metadata(&path).unwrap().len();
+            assert!(size < 1 << 20, "the bomb is small on disk: {size}");
+        }
+        let (code, report) = verify_json(BIN, &path, &log.vkey());
+        assert_eq!(code, 1, "{report:#}");
+        let failures = report["failures"].as_array().unwrap();
+        let want =
+            format!("larger than {cap} bytes decompressed, the most this reader accepts for it");
+        assert!(
+            failures.iter().any(|f| f["member"] == member
+                && f["reason"].as_str().is_some_and(|r| r.contains(&want))),
+            "{member}: {failures:#?}"
+        );
+    }
+}
+
+/// Writes members as a ZIP without compression.
+fn write_zip_stored(path: &Path, members: &[(String, Vec<u8>)]) {
+    use std::io::Write;
+    use zip::write::SimpleFileOptions;
+    let mut z = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
+    let stored = SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Stored)
+        .large_file(true);
+    for (name, bytes) in members {
+        z.start_file(name.as_str(), stored).unwrap();
+        z.write_all(bytes).unwrap();
+    }
+    z.finish().unwrap();
 }

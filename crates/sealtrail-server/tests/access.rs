@@ -7,10 +7,10 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use reqwest::Method;
-use sealtrail_core::bundle::{verify_members, ENTRIES};
+use sealtrail_core::bundle::verify_members;
 use sealtrail_core::note::{Ed25519Verifier, NoteVerifier};
-use sealtrail_testkit::unzip;
 use sealtrail_testkit::TestServer;
+use sealtrail_testkit::{entries_text, unzip};
 use serde_json::{json, Value};
 
 async fn server() -> TestServer {
@@ -757,7 +757,7 @@ async fn administrative_actions_are_attributed_events_in_a_verified_bundle() {
     let v = Ed25519Verifier::from_vkey(&s.vkey).unwrap();
     let report = verify_members(&mut m, &[&v as &dyn NoteVerifier]);
     assert!(report.ok(), "{report:?}");
-    let lines = String::from_utf8(m[ENTRIES].clone()).unwrap();
+    let lines = entries_text(&m);
     for action in [
         "key.create",
         "key.update",

@@ -4,11 +4,11 @@
 
 use std::collections::BTreeMap;
 
-use sealtrail_core::bundle::{verify_members, Manifest, Report, Role, ENTRIES, MANIFEST};
+use sealtrail_core::bundle::{verify_members, Manifest, Report, Role, MANIFEST};
 use sealtrail_core::filter::EventFilter;
 use sealtrail_core::header::EntryHeader;
 use sealtrail_core::note::{Ed25519Verifier, NoteVerifier};
-use sealtrail_testkit::unzip;
+use sealtrail_testkit::{entries_text, unzip};
 use sealtrail_testkit::{event, TestServer};
 use serde_json::{json, Value};
 
@@ -48,8 +48,7 @@ fn verify(s: &TestServer, m: &mut BTreeMap<String, Vec<u8>>) -> Report {
 
 /// (index, role) of each line.
 fn roles(m: &BTreeMap<String, Vec<u8>>) -> Vec<(u64, Role)> {
-    String::from_utf8(m[ENTRIES].clone())
-        .unwrap()
+    entries_text(m)
         .lines()
         .map(|l| {
             let v: Value = serde_json::from_str(l).unwrap();

@@ -14,8 +14,8 @@ use std::time::Duration;
 use sealtrail_api::filter::{filter_from_pairs, EventsQuery, ExportRequest, StatsQuery};
 use sealtrail_api::ErrorBody;
 use sealtrail_client::{Client, Exporter};
-use sealtrail_core::bundle::{ENTRIES, MANIFEST};
-use sealtrail_testkit::{event, unzip, TestServer};
+use sealtrail_core::bundle::MANIFEST;
+use sealtrail_testkit::{entries_text, event, unzip, TestServer};
 use serde_json::{json, Value};
 
 /// What one path said: the matching entries, or a refusal.
@@ -118,8 +118,7 @@ async fn via_get(s: &TestServer, pairs: &[(&str, String)]) -> Answer {
 fn matches_of(zip: &[u8]) -> (Vec<u64>, Value) {
     let m = unzip(zip);
     let manifest: Value = serde_json::from_slice(&m[MANIFEST]).unwrap();
-    let matches = String::from_utf8(m[ENTRIES].clone())
-        .unwrap()
+    let matches = entries_text(&m)
         .lines()
         .map(|l| serde_json::from_str::<Value>(l).unwrap())
         .filter(|l| l["role"] == "match")

@@ -7,6 +7,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use sealtrail_core::bundle::chunk_member_index;
 use serde_json::{json, Value};
 
 use crate::cli::{init, Server};
@@ -129,7 +130,8 @@ pub fn read_zip(path: &Path) -> Vec<(String, Vec<u8>)> {
         .collect()
 }
 
-/// Writes members as a ZIP (deflate, proofs stored), as an attacker would.
+/// Writes members as a ZIP (deflate, version 1's proofs stored), as an
+/// attacker would.
 pub fn write_zip(path: &Path, members: &[(String, Vec<u8>)]) {
     use zip::write::SimpleFileOptions;
     let mut z = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
@@ -167,27 +169,61 @@ pub fn verify_json(bin: &str, bundle: &Path, vkey: &str) -> (i32, Value) {
     (out.status.code().unwrap_or(-1), report)
 }
 
-/// The lines of `entries.jsonl` as JSON values.
-pub fn entry_lines(members: &[(String, Vec<u8>)]) -> Vec<Value> {
-    let (_, bytes) = members
+/// The names of a bundle's entries members, in order: `entries.jsonl`
+/// (format version 1) or `entries/0.jsonl`, `entries/1.jsonl`, … (version 2).
+pub fn entries_member_names<'a>(names: impl Iterator<Item = &'a String>) -> Vec<String> {
+    let mut out: Vec<String> = names
+        .filter(|n| *n == "entries.jsonl" || chunk_member_index(n).is_some())
+        .cloned()
+        .collect();
+    out.sort_by_key(|n| chunk_member_index(n));
+    out
+}
+
+/// Every entries line of a bundle's members, in bundle order, whichever
+/// the format version.
+pub fn entries_text(members: &std::collections::BTreeMap<String, Vec<u8>>) -> String {
+    entries_member_names(members.keys())
         .iter()
-        .find(|(n, _)| n == "entries.jsonl")
-        .expect("entries.jsonl");
-    String::from_utf8(bytes.clone())
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
+        .map(|n| String::from_utf8_lossy(&members[n]).into_owned())
         .collect()
 }
 
-/// Replaces `entries.jsonl` with these lines (compact JSON, one per line).
-pub fn set_entry_lines(members: &mut [(String, Vec<u8>)], lines: &[Value]) {
+/// The entries lines as JSON values, whichever the format version.
+pub fn entry_lines(members: &[(String, Vec<u8>)]) -> Vec<Value> {
+    // A version 2 bundle without entries has no entries member.
+    entries_member_names(members.iter().map(|(n, _)| n))
+        .iter()
+        .flat_map(|name| {
+            let (_, bytes) = members.iter().find(|(n, _)| n == name).unwrap();
+            String::from_utf8(bytes.clone())
+                .unwrap()
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect::<Vec<Value>>()
+        })
+        .collect()
+}
+
+/// Replaces the entries with these lines (compact JSON, one per line), as
+/// an attacker would: `entries.jsonl` in version 1; in version 2 one member
+/// `entries/0.jsonl`, with the manifest's `chunks` fixed to match.
+pub fn set_entry_lines(members: &mut Vec<(String, Vec<u8>)>, lines: &[Value]) {
     let mut text = String::new();
     for l in lines {
         text.push_str(&serde_json::to_string(l).unwrap());
         text.push('\n');
     }
-    member_mut(members, "entries.jsonl").clone_from(&text.into_bytes());
+    if members.iter().any(|(n, _)| n == "entries.jsonl") {
+        member_mut(members, "entries.jsonl").clone_from(&text.into_bytes());
+        return;
+    }
+    members.retain(|(n, _)| chunk_member_index(n).is_none());
+    members.push(("entries/0.jsonl".into(), text.into_bytes()));
+    let manifest = member_mut(members, "manifest.json");
+    let mut m: Value = serde_json::from_slice(manifest).unwrap();
+    m["chunks"] = 1.into();
+    *manifest = serde_json::to_vec_pretty(&m).unwrap();
 }
 
 pub fn member_mut<'a>(members: &'a mut [(String, Vec<u8>)], name: &str) -> &'a mut Vec<u8> {

@@ -22,7 +22,7 @@ pub mod skip;
 pub mod tls;
 pub mod tools;
 
-pub use bundle::unzip;
+pub use bundle::{entries_text, unzip};
 pub use fsck::fsck_ok;
 pub use http::{get_json, post_json};
 pub use postgres::{

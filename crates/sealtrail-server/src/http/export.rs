@@ -134,7 +134,9 @@ pub async fn post_export(
             tx: tx.clone(),
             buf: Vec::with_capacity(RESPONSE_CHUNK_BYTES),
         };
-        if let Err(e) = write_bundle(&input, completeness.as_ref(), ZipWriter::new_stream(out)) {
+        let written = write_bundle(&input, completeness.as_ref(), ZipWriter::new_stream(out))
+            .and_then(|(_, mut rest)| rest.flush().map_err(io_err));
+        if let Err(e) = written {
             tracing::warn!(error = %e.body.message, "export aborted after the response started");
             // The client sees the response cut short.
             let _ = tx.blocking_send(Err(std::io::Error::other(e.body.message)));
