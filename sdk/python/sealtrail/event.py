@@ -71,40 +71,39 @@ def members(eid_json: str, agent_json: str, kind: str, fields: Dict[str, Any]) -
         if v is None:
             fields = {k: v for k, v in fields.items() if v is not None}
             break
-    head = '"id":%s,"agent":%s,"kind":"%s"' % (eid_json, agent_json, kind)
-    if "occurred_at" not in fields:
-        sec, us = divmod(_time_ns() // 1000, 1_000_000)
-        cached = _second
-        if cached[0] != sec:
-            cached = _second = (sec, time.strftime('"occurred_at":"%Y-%m-%dT%H:%M:%S',
-                                                   time.gmtime(sec)))
-        head = '%s.%06dZ",%s' % (cached[1], us, head)
-    if not fields:
-        return head + "}"
-    return head + "," + encode(fields)[1:]
+    body = encode(fields)[1:] if fields else "}"
+    if "occurred_at" in fields:
+        return '"id":%s,"agent":%s,"kind":"%s",%s' % (eid_json, agent_json, kind, body)
+    ns = _time_ns()
+    sec = ns // 1_000_000_000
+    cached = _second
+    if cached[0] != sec:
+        cached = _second = (sec, time.strftime('"occurred_at":"%Y-%m-%dT%H:%M:%S',
+                                               time.gmtime(sec)))
+    # One format for the whole line: each intermediate string would be a copy.
+    return '%s.%06dZ","id":%s,"agent":%s,"kind":"%s"%s%s' % (
+        cached[1], ns // 1000 % 1_000_000, eid_json, agent_json, kind,
+        "," if fields else "", body)
 
 
 def _with_attributes(fields: Dict[str, Any]) -> Dict[str, Any]:
     """Unknown keywords moved into ``attributes`` (merged over a copy of the
-    given ``attributes``; a keyword wins over the same key in it)."""
-    out = {}
+    given ``attributes``; a keyword wins over the same key in it). ``fields``
+    is record()'s own keyword dict, so it is changed in place."""
     extra = {}
-    for k, v in fields.items():
-        if v is None:
-            continue
-        if k in FIELDS:
-            out[k] = v
-        else:
+    for k in [k for k in fields if k not in FIELDS]:  # in keyword order
+        v = fields.pop(k)
+        if v is not None:
             extra[k] = v
     if extra:
-        given = out.get("attributes")
+        given = fields.get("attributes")
         if given is None:
-            out["attributes"] = extra
+            fields["attributes"] = extra
         elif isinstance(given, dict):
             merged = dict(given)
             merged.update(extra)
-            out["attributes"] = merged
+            fields["attributes"] = merged
         else:
             raise TypeError("sealtrail: attributes must be a dict when other keywords "
                             f"({', '.join(sorted(extra))}) go into it, not {type(given).__name__}")
-    return out
+    return fields
