@@ -114,6 +114,41 @@ class RecordLineTest(unittest.TestCase):
         self.assertEqual(len({e["id"] for e in evs}), 4 * per_thread)
 
 
+class CrashTest(unittest.TestCase):
+    def test_sigkill_after_the_commit_loses_nothing(self):
+        """What docs/sdk-python.md promises: once the background thread has
+        committed a batch (stats["recorded"]), a SIGKILL loses none of it; the
+        next client on the spool continues the seq."""
+        import signal
+        import subprocess
+        import sys
+        spool = tempfile.mkdtemp(prefix="sealtrail-crash-test-")
+        child = subprocess.Popen([sys.executable, "-c", f"""
+import sys, time
+sys.path.insert(0, {common.SDK!r})
+import sealtrail
+c = sealtrail.Client({CLOSED_PORT!r}, "k", agent="crash-bot", spool_dir={spool!r}, max_backoff=0.05)
+ids = [c.record("custom", step=i) for i in range(500)]
+while c.stats["recorded"] < 500:
+    time.sleep(0.001)
+print(" ".join(ids), flush=True)
+time.sleep(60)
+"""], stdout=subprocess.PIPE, text=True)
+        try:
+            recorded = child.stdout.readline().split()
+        finally:
+            child.send_signal(signal.SIGKILL)
+            child.wait()
+            child.stdout.close()
+        self.assertEqual(len(recorded), 500)
+        c = sealtrail.Client(CLOSED_PORT, "k", agent="crash-bot", spool_dir=spool,
+                             max_backoff=0.05, close_at_exit=False)
+        c.record("custom", step="after")
+        evs = spooled(c)
+        self.assertEqual([e["id"] for e in evs[:500]], recorded)
+        self.assertEqual([e["seq"] for e in evs], list(range(1, 502)))
+
+
 class IdTest(unittest.TestCase):
     def test_uuid7_layout_order_and_uniqueness(self):
         n = 3 * ids.POOL_IDS + 7  # crosses pool refills
