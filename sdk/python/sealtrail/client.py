@@ -2,10 +2,11 @@
 on one background thread.
 
 ``record()`` builds the event, serializes it (so that later changes to the
-caller's objects do not change what is recorded) and appends it to a bounded
-in-memory queue; it returns the event id at once. The background thread
-assigns ``seq`` (per agent id, in record order), stamps ``occurred_at``,
-writes the batch to the durable spool (one fsync per batch), then sends the
+caller's objects do not change what is recorded; event.py), stamps
+``occurred_at``, takes the next ``seq`` (per agent id, in queue order) and
+appends the line to a bounded in-memory queue; it returns the event id at
+once, without a system call (ids.py). The background thread writes what is
+queued to the durable spool (one O_DSYNC write per batch), then sends the
 oldest unacknowledged spooled events to ``POST /v1/events`` and acknowledges
 them in the spool once the server answered. See docs/sdk-python.md.
 """
@@ -19,7 +20,6 @@ import logging
 import os
 import random
 import re
-import socket
 import ssl
 import sys
 import threading
@@ -27,11 +27,19 @@ import time
 import urllib.parse
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from .event import FIELDS, KINDS, encode, encode_str, members  # noqa: F401 (re-exported)
+from .event import KINDS, encode, encode_str, members
 from .ids import new_id
 from .spool import Spool
 
 log = logging.getLogger("sealtrail")
+
+# After taking events, the background thread keeps looking for more every
+# POLL_SECONDS for LINGER_SECONDS instead of sleeping until record() wakes it:
+# within a burst of events record() then makes no system call. This adds at
+# most POLL_SECONDS to the time an event waits in memory before the spool
+# commit, and at most LINGER_SECONDS / POLL_SECONDS wake-ups after a burst.
+POLL_SECONDS = 0.002
+LINGER_SECONDS = 0.05
 
 # The current (session, parent event id), set by sealtrail.span() and the
 # adapters; record() links to it when no session / parent is given.
@@ -141,7 +149,8 @@ class Client:
         # a Condition over the same lock, notified only when it went idle.
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
-        self._idle = True  # worker waiting with nothing queued
+        self._idle = True  # worker waiting to be woken by record()
+        self._linger_until = 0.0  # until then the worker polls: record() need not wake it
         self._closed = False
         self._stop = False
         self._busy = False  # worker between taking items and spooling them
@@ -277,6 +286,7 @@ class Client:
                         items = list(self._q)
                         self._q.clear()
                         self._busy = True
+                        self._linger_until = time.monotonic() + LINGER_SECONDS
                         self._cond.notify_all()  # record() may be waiting for room
                         break
                     pending = self.spool.pending_bytes() > 0
@@ -287,6 +297,13 @@ class Client:
                     if pending and now >= self._next_try:
                         items = []
                         break
+                    if now < self._linger_until:
+                        # Events came recently: look again shortly instead of
+                        # being woken, so that record() needs no wake-up call
+                        # (a futex system call, ~10 µs on the agent's thread).
+                        self._cond.wait(POLL_SECONDS if not pending else
+                                        min(POLL_SECONDS, self._next_try - now))
+                        continue
                     self._idle = True
                     self._cond.wait(None if not pending else self._next_try - now)
             if items is None:

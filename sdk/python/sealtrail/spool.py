@@ -26,7 +26,7 @@ import fcntl
 import json
 import os
 import threading
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Tuple
 
 ROTATE_BYTES = 4 << 20
 # One system call per batch instead of write + fdatasync: each call releases

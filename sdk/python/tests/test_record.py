@@ -114,6 +114,32 @@ class RecordLineTest(unittest.TestCase):
         self.assertEqual(len({e["id"] for e in evs}), 4 * per_thread)
 
 
+class CommitTest(unittest.TestCase):
+    def wait_recorded(self, c, n, within=2.0):
+        import time
+        deadline = time.monotonic() + within
+        while c.stats["recorded"] < n:
+            self.assertLess(time.monotonic(), deadline, f"{n} events not spooled in {within} s")
+            time.sleep(0.001)
+
+    def test_spooled_promptly_during_and_after_the_linger(self):
+        """The background thread polls for a while after events (record() then
+        does not wake it) and sleeps after that (record() wakes it): an event
+        reaches the spool promptly either way."""
+        import time
+        from sealtrail import client as client_module
+        c = client()
+        c.record("custom", step=0)
+        self.wait_recorded(c, 1)
+        c.record("custom", step=1)  # while it polls
+        self.wait_recorded(c, 2, within=0.5)
+        time.sleep(client_module.LINGER_SECONDS * 3)
+        self.assertTrue(c._idle, "asleep after the linger")
+        c.record("custom", step=2)  # wakes it
+        self.wait_recorded(c, 3, within=0.5)
+        self.assertEqual([e["attributes"]["step"] for e in spooled(c)], [0, 1, 2])
+
+
 class CrashTest(unittest.TestCase):
     def test_sigkill_after_the_commit_loses_nothing(self):
         """What docs/sdk-python.md promises: once the background thread has
