@@ -18,7 +18,8 @@ import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-KEYS = ("p50_us", "p90_us", "p99_us", "p999_us", "calls_per_s", "baseline_p50_us", "baseline_p99_us")
+KEYS = ("p50_us", "p90_us", "p99_us", "p999_us", "calls_per_s", "baseline_p50_us", "baseline_p99_us",
+        "spool_lag_p50_ms", "spool_lag_p99_ms", "spool_batches")
 
 
 def run(sdk: str, n: int, rate: float) -> dict:
