@@ -2,10 +2,11 @@
 on one background thread.
 
 ``record()`` builds the event, serializes it (so that later changes to the
-caller's objects do not change what is recorded) and appends it to a bounded
-in-memory queue; it returns the event id at once. The background thread
-assigns ``seq`` (per agent id, in record order), stamps ``occurred_at``,
-writes the batch to the durable spool (one fsync per batch), then sends the
+caller's objects do not change what is recorded; event.py), stamps
+``occurred_at``, takes the next ``seq`` (per agent id, in queue order) and
+appends the line to a bounded in-memory queue; it returns the event id at
+once, without a system call (ids.py). The background thread writes what is
+queued to the durable spool (one O_DSYNC write per batch), then sends the
 oldest unacknowledged spooled events to ``POST /v1/events`` and acknowledges
 them in the spool once the server answered. See docs/sdk-python.md.
 """
@@ -13,14 +14,12 @@ them in the spool once the server answered. See docs/sdk-python.md.
 import atexit
 import collections
 import contextvars
-import datetime
 import http.client
 import json
 import logging
 import os
 import random
 import re
-import socket
 import ssl
 import sys
 import threading
@@ -28,45 +27,25 @@ import time
 import urllib.parse
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from .event import KINDS, encode, encode_str, members
+from .ids import new_id
 from .spool import Spool
 
 log = logging.getLogger("sealtrail")
 
-KINDS = frozenset(
-    "model_call tool_call decision data_access agent_lifecycle human_review guardrail "
-    "config_change access_change budget alert custom".split()
-)
-# Members of an event other than id/agent/kind/seq, as the server knows them;
-# anything else given to record() goes into `attributes`.
-FIELDS = frozenset(
-    "session parent action resource outcome principal subjects data_classes model tool "
-    "input output reasoning review change occurred_at attributes".split()
-)
+# After taking events, the background thread keeps looking for more every
+# POLL_SECONDS for LINGER_SECONDS instead of sleeping until record() wakes it:
+# within a burst of events record() then makes no system call. This adds at
+# most POLL_SECONDS to the time an event waits in memory before the spool
+# commit, and at most LINGER_SECONDS / POLL_SECONDS wake-ups after a burst.
+POLL_SECONDS = 0.002
+LINGER_SECONDS = 0.05
 
 # The current (session, parent event id), set by sealtrail.span() and the
 # adapters; record() links to it when no session / parent is given.
 current: "contextvars.ContextVar[Tuple[Optional[str], Optional[str]]]" = contextvars.ContextVar(
     "sealtrail_current", default=(None, None)
 )
-
-_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=repr)
-_encode = _encoder.encode
-_urandom = os.urandom
-_time_ns = time.time_ns
-
-
-def new_id() -> str:
-    """A UUIDv7 (RFC 9562): millisecond time order, 74 random bits."""
-    ms = _time_ns() // 1_000_000
-    r = int.from_bytes(_urandom(10), "big")
-    v = (ms << 80) | (0x7 << 76) | ((r >> 62) & 0xFFF) << 64 | (0b10 << 62) | (r & ((1 << 62) - 1))
-    h = "%032x" % v
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
-
-def _rfc3339(ns: int) -> str:
-    s, us = divmod(ns // 1000, 1_000_000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(s)) + ".%06dZ" % us
 
 
 def _safe_dir_name(s: str) -> str:
@@ -149,7 +128,7 @@ class Client:
             ref["version"] = agent_version
         ref["instance"] = instance
         self.agent_ref = ref
-        self._agent_json = _encode(ref)
+        self._agent_json = encode(ref)
         self.batch_max = batch_max
         self.max_queue = max_queue
         self.timeout = timeout
@@ -166,9 +145,12 @@ class Client:
 
         self._q: "collections.deque" = collections.deque()
         self._seqs = self.spool.seqs  # agent id -> last seq, shared with the spool
-        self._ts_sec, self._ts_prefix = -1, ""
-        self._cond = threading.Condition(threading.Lock())
-        self._idle = True  # worker waiting with nothing queued
+        # record() takes the plain lock (a C-level acquire); the worker waits on
+        # a Condition over the same lock, notified only when it went idle.
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+        self._idle = True  # worker waiting to be woken by record()
+        self._linger_until = 0.0  # until then the worker polls: record() need not wake it
         self._closed = False
         self._stop = False
         self._busy = False  # worker between taking items and spooling them
@@ -199,52 +181,43 @@ class Client:
             raise ValueError(f"unknown event kind {kind!r}")
         if self._closed:
             raise RuntimeError("sealtrail client is closed")
-        eid = id or new_id()
-        ev: Dict[str, Any] = {"id": eid, "agent": agent or self.agent_ref, "kind": kind}
+        if id:
+            eid = str(id)
+            eid_json = encode_str(eid)
+        else:
+            eid = new_id()
+            eid_json = '"' + eid + '"'  # hex digits and dashes: nothing to escape
         if "session" not in fields or "parent" not in fields:
             sess, par = current.get()
             if sess is not None and "session" not in fields:
-                ev["session"] = sess
+                fields["session"] = sess
             if par is not None and "parent" not in fields:
-                ev["parent"] = par
-        extra = None
-        for k, v in fields.items():
-            if v is None:
-                continue
-            if k in FIELDS:
-                if k == "attributes" and extra:
-                    extra.update(v)
-                    v = extra
-                ev[k] = v
-            else:
-                if extra is None:
-                    extra = ev.get("attributes")
-                    extra = dict(extra) if extra else {}
-                    ev["attributes"] = extra
-                extra[k] = v
-        body = _encode(ev)
-        if "occurred_at" not in ev:
-            ns = _time_ns()
-            sec, us = divmod(ns // 1000, 1_000_000)
-            if sec != self._ts_sec:
-                self._ts_sec, self._ts_prefix = sec, time.strftime(
-                    '"occurred_at":"%Y-%m-%dT%H:%M:%S', time.gmtime(sec))
-            body = '%s.%06dZ",%s' % (self._ts_prefix, us, body[1:])
+                fields["parent"] = par
+        if agent:
+            aid = agent.get("id") if isinstance(agent, dict) else None
+            if not isinstance(aid, str):
+                raise ValueError(f"record(agent=...) needs a dict with a string id, not {agent!r}")
+            body = members(eid_json, encode(agent), kind, fields)
         else:
-            body = body[1:]
-        aid = ev["agent"]["id"] if agent else self.agent_id
-        cond = self._cond
+            aid = self.agent_id
+            body = members(eid_json, self._agent_json, kind, fields)
         seqs = self._seqs
-        with cond:
-            while len(self._q) >= self.max_queue and not self._stop:
-                cond.wait(0.1)
+        with self._lock:
+            if len(self._q) >= self.max_queue:
+                self._wait_for_room()
             s = seqs.get(aid, 0) + 1
             seqs[aid] = s
             self._q.append('{"seq":%d,%s' % (s, body))
             if self._idle:
                 self._idle = False
-                cond.notify_all()
+                self._cond.notify_all()  # the worker, and any flush() waiting
         return eid
+
+    def _wait_for_room(self) -> None:
+        """With the lock held: wait while the in-memory queue is full (an audit
+        trail does not drop events silently)."""
+        while len(self._q) >= self.max_queue and not self._stop:
+            self._cond.wait(0.1)
 
     def flush(self, timeout: Optional[float] = None) -> bool:
         """Wait until every event recorded so far was answered by the server
@@ -313,6 +286,7 @@ class Client:
                         items = list(self._q)
                         self._q.clear()
                         self._busy = True
+                        self._linger_until = time.monotonic() + LINGER_SECONDS
                         self._cond.notify_all()  # record() may be waiting for room
                         break
                     pending = self.spool.pending_bytes() > 0
@@ -323,6 +297,13 @@ class Client:
                     if pending and now >= self._next_try:
                         items = []
                         break
+                    if now < self._linger_until:
+                        # Events came recently: look again shortly instead of
+                        # being woken, so that record() needs no wake-up call
+                        # (a futex system call, ~10 µs on the agent's thread).
+                        self._cond.wait(POLL_SECONDS if not pending else
+                                        min(POLL_SECONDS, self._next_try - now))
+                        continue
                     self._idle = True
                     self._cond.wait(None if not pending else self._next_try - now)
             if items is None:

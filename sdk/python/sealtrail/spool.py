@@ -4,8 +4,10 @@ Layout of a spool directory (one per agent instance; the client holds an
 exclusive ``flock`` on ``lock`` so that two processes never share one):
 
 - ``spool.<gen>.jsonl``: events, one JSON line each, in ``record()`` order.
-  Only appended to (``write`` + ``fsync``, one fsync per batch). A torn last
-  line (a crash mid-write) is cut off when the spool is opened.
+  Only appended to, one batch per ``write`` on a descriptor opened with
+  ``O_DSYNC`` (the write returns once the batch is on disk, as write +
+  fdatasync would, in one system call). A torn last line (a crash mid-write)
+  is cut off when the spool is opened.
 - ``ack``: ``<gen> <offset>``: everything in generation ``gen`` before byte
   ``offset`` (and every older generation) was answered by the server. It is
   written without fsync on purpose: losing an ack only means those events are
@@ -24,9 +26,15 @@ import fcntl
 import json
 import os
 import threading
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Tuple
 
 ROTATE_BYTES = 4 << 20
+# One system call per batch instead of write + fdatasync: each call releases
+# the GIL, and getting it back while the agent's thread runs Python costs the
+# background thread a switch interval (5 ms), which is how long the batch
+# stays in memory (docs/decisions.md, "Python SDK: the spool commit").
+_O_DSYNC = getattr(os, "O_DSYNC", 0)
+_datasync = getattr(os, "fdatasync", os.fsync)  # macOS has no fdatasync
 
 
 class SpoolLocked(RuntimeError):
@@ -80,12 +88,18 @@ class Spool:
             g = max(ack_gen, (gens[-1] + 1) if gens else 0)
             self.segments.append([g, 0, 0])
         self.gen = self.segments[-1][0]
-        self.fd = os.open(self._path(self.gen), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        self.fd = self._open_append(self.gen)
         self.rfds: Dict[int, int] = {}
 
     # -- files -------------------------------------------------------------
     def _path(self, gen: int) -> str:
         return os.path.join(self.dir, f"spool.{gen:012d}.jsonl")
+
+    def _open_append(self, gen: int) -> int:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
+        if self.fsync:
+            flags |= _O_DSYNC
+        return os.open(self._path(gen), flags, 0o600)
 
     def _gens(self) -> List[int]:
         out = []
@@ -177,8 +191,8 @@ class Spool:
             n = 0
             while n < len(data):
                 n += os.write(self.fd, data[n:])
-            if self.fsync:
-                os.fdatasync(self.fd)
+            if self.fsync and not _O_DSYNC:
+                _datasync(self.fd)
             self.segments[-1][2] += len(data)
 
     def pending_bytes(self) -> int:
@@ -239,7 +253,7 @@ class Spool:
         old = self.gen
         self.gen += 1
         os.close(self.fd)
-        self.fd = os.open(self._path(self.gen), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        self.fd = self._open_append(self.gen)
         self.segments = [[self.gen, 0, 0]]
         self._write_ack(self.gen, 0)
         self._drop_gen(old)
