@@ -232,14 +232,27 @@ impl SyntheticLog {
         with_bodies: bool,
         version: u64,
     ) -> Result<BTreeMap<String, Vec<u8>>, SyntheticError> {
+        let selection = self.select(query);
+        self.bundle_of(query, with_bodies, version, &selection)
+    }
+
+    /// A bundle for `query` holding exactly `selection` (index order), with
+    /// every member written honestly for it: what a forger who holds the
+    /// whole log can make (an omission with every proof rebuilt).
+    pub fn bundle_of(
+        &mut self,
+        query: &EventFilter,
+        with_bodies: bool,
+        version: u64,
+        selection: &[(u64, Role)],
+    ) -> Result<BTreeMap<String, Vec<u8>>, SyntheticError> {
         let signed = self.checkpoint()?;
         let note = signed.to_bytes();
         let cp = signed.checkpoint;
-        let selection = self.select(query);
         let mut members = BTreeMap::new();
         let written = if version >= 2 {
             let mut w = EntriesWriter::new(cp.size, with_bodies);
-            for &(index, role) in &selection {
+            for &(index, role) in selection {
                 let e = &self.entries[index as usize];
                 w.push(
                     &mut members,
@@ -255,7 +268,7 @@ impl SyntheticLog {
         } else {
             let mut lines = Vec::new();
             let mut w = Written::default();
-            for &(index, role) in &selection {
+            for &(index, role) in selection {
                 let e = &self.entries[index as usize];
                 let body = (with_bodies && role == Role::Match).then_some((&e.salt, &e.body[..]));
                 write_entry_line(&mut lines, index, role, &[], &e.bytes, body).map_err(err)?;
@@ -313,4 +326,121 @@ impl SyntheticLog {
     pub fn root(&self) -> Hash {
         self.tree.root()
     }
+}
+
+/// A large bundle written as it is generated, for benchmarks and the
+/// bounded-memory tests: every entry of a log of `n` entries (three agents
+/// taking turns, one event per microsecond), as the answer to a query with
+/// no filter (range completeness), in format version 2. Nothing grows with
+/// `n` but the output: the entries are generated twice (once for the
+/// checkpoint's root, once to write them), deterministically.
+#[cfg(feature = "zip")]
+pub fn write_range_bundle<W: std::io::Write + std::io::Seek>(
+    n: u64,
+    with_bodies: bool,
+    out: zip::ZipWriter<W>,
+) -> Result<(String, W), SyntheticError> {
+    use super::zip_write::{BundleHead, BundleWriter};
+    use crate::hash::{leaf_hash, node_hash};
+
+    let signer = Ed25519Signer::from_seed("bench.example/large", [7; 32]).map_err(err)?;
+    let agents = ["bot", "other", "third"];
+    // Headers one after another, with the plain hash chain and stream links.
+    let generate = |f: &mut dyn FnMut(u64, &[u8], &[u8; SALT_LEN], &[u8]) -> Result<(), SyntheticError>| {
+        let mut prev = None;
+        let mut body = Vec::new();
+        for index in 0..n {
+            let agent = agents[(index % 3) as usize];
+            let id = format!("e{index}");
+            body.clear();
+            body.extend_from_slice(
+                format!(
+                    r#"{{"action":"lookup","agent":{{"id":"{agent}"}},"id":"{id}","input":{{"query":"customer 4711 invoices for the last quarter","rows":128}},"kind":"tool_call","output":{{"status":"ok","summary":"{}"}}}}"#,
+                    "x".repeat(700)
+                )
+                .as_bytes(),
+            );
+            let salt = sha256(&index.to_be_bytes()).0;
+            let header = EntryHeader {
+                v: 1,
+                index,
+                time: 1_000_000 + index,
+                prev,
+                agent: agent.to_owned(),
+                instance: None,
+                session: None,
+                parent: None,
+                kind: "tool_call".into(),
+                action: Some("lookup".into()),
+                tool: None,
+                outcome: None,
+                event_id: Some(id),
+                seq: None,
+                seq_gap: None,
+                data_classes: Vec::new(),
+                subjects: Vec::new(),
+                scope: None,
+                redacted: None,
+                streams: Streams {
+                    agent: StreamLink {
+                        n: index / 3 + 1,
+                        prev: index.checked_sub(3),
+                    },
+                    session: None,
+                },
+                body: commit_body(&salt, &body),
+            };
+            let bytes = header.to_entry_bytes().map_err(err)?;
+            prev = Some(leaf_hash(&bytes));
+            f(index, &bytes, &salt, &body)?;
+        }
+        Ok(())
+    };
+    // The root, from a stack of complete subtrees (one per set bit of the size).
+    let mut stack: Vec<(u32, Hash)> = Vec::new();
+    generate(&mut |_, bytes, _, _| {
+        let mut h = (0u32, leaf_hash(bytes));
+        while let Some(&(level, left)) = stack.last() {
+            if level != h.0 {
+                break;
+            }
+            stack.pop();
+            h = (level + 1, node_hash(&left, &h.1));
+        }
+        stack.push(h);
+        Ok(())
+    })?;
+    let root = match stack.split_last() {
+        None => Hash::EMPTY_ROOT,
+        Some((last, rest)) => rest.iter().rev().fold(last.1, |acc, (_, h)| node_hash(h, &acc)),
+    };
+    let cp = Checkpoint {
+        origin: "bench.example/large".into(),
+        size: n,
+        root,
+        extensions: Vec::new(),
+    };
+    let signed = SignedCheckpoint::sign(cp, &[&signer]).map_err(err)?;
+    let note = signed.to_bytes();
+    let query = EventFilter::default();
+    let vkey = signer.vkey();
+    let head = BundleHead {
+        note: &note,
+        checkpoint: &signed.checkpoint,
+        vkey: &vkey,
+        query: &query,
+        with_bodies,
+        completeness: None,
+        software: "sealtrail synthetic".into(),
+        created: 0,
+    };
+    let mut w = BundleWriter::new(out, head).map_err(err)?;
+    // Every leaf is in the bundle: there is no gap, and no node is asked for.
+    let nodes = MemoryTree::new();
+    generate(&mut |index, bytes, salt, body| {
+        w.push(&nodes, index, Role::Match, bytes, Some((salt, body)))
+            .map_err(err)
+    })?;
+    let (_, out) = w.finish(&nodes).map_err(err)?;
+    Ok((vkey, out))
 }

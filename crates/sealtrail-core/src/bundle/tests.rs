@@ -397,6 +397,38 @@ fn deleted_swapped_forged_and_omitted(v: u64) {
     );
 }
 
+/// The omission test with every proof rebuilt: a forger who holds the whole
+/// log drops one match and writes a bundle that is honest in every other
+/// respect (counts, proofs or gap hashes, completeness file). Only the
+/// completeness checks can tell, and they name the dropped entry.
+#[test]
+fn an_omission_with_every_proof_rebuilt_is_named() {
+    for v in VERSIONS {
+        let mut log = log();
+        let query = q(Some("bot"), Some(1100), Some(1400));
+        let selection: Vec<(u64, Role)> = log
+            .select(&query)
+            .into_iter()
+            .filter(|&(i, _)| i != 18)
+            .collect();
+        let mut m = log.bundle_of(&query, true, v, &selection).unwrap();
+        let r = verify(&log, &mut m);
+        assert_names(&r, 18, "links to previous entry 18, which is not in the bundle");
+        assert!(!r.complete);
+        assert_eq!(r.proven, r.counts.entries, "every entry shown is proven");
+        assert!(r.failures.iter().all(|f| f.entry == Some(18)), "v{v}: {:#?}", r.failures);
+
+        // A time-range bundle without entry 20: the range's gap is named.
+        let range = q(None, Some(1100), Some(1400));
+        let selection: Vec<(u64, Role)> =
+            log.select(&range).into_iter().filter(|&(i, _)| i != 20).collect();
+        let mut m = log.bundle_of(&range, false, v, &selection).unwrap();
+        let r = verify(&log, &mut m);
+        assert_names(&r, 20, "entry 20 is missing");
+        assert!(r.failures.iter().all(|f| f.entry == Some(20)), "v{v}: {:#?}", r.failures);
+    }
+}
+
 #[test]
 fn a_hidden_match_and_a_range_gap_are_caught() {
     for v in VERSIONS {
