@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use super::manifest::{Completeness, Manifest, TreeRef};
-use super::write::{EntriesWriter, Written};
+use super::write::{EntriesWriter, MapSink, Written};
 use super::{
     line::write_entry_line, proof_member, readme::readme, CompletenessFile, Role, BUNDLE_VERSION,
     CHECKPOINT, COMPLETENESS, ENTRIES, FORMAT, KEYS, MANIFEST, README,
@@ -252,10 +252,11 @@ impl SyntheticLog {
         let mut members = BTreeMap::new();
         let written = if version >= 2 {
             let mut w = EntriesWriter::new(cp.size, with_bodies);
+            let mut sink = MapSink::new(&mut members);
             for &(index, role) in selection {
                 let e = &self.entries[index as usize];
                 w.push(
-                    &mut members,
+                    &mut sink,
                     &self.tree,
                     index,
                     role,

@@ -27,18 +27,36 @@ pub trait ChunkSink {
     fn write(&mut self, bytes: &[u8]) -> Result<(), Self::Error>;
 }
 
-impl ChunkSink for std::collections::BTreeMap<String, Vec<u8>> {
+/// Members written into a map (tests, the synthetic log): the member being
+/// written is remembered, since names do not sort in writing order
+/// (`entries/10.jsonl` before `entries/9.jsonl`).
+pub struct MapSink<'m> {
+    pub members: &'m mut std::collections::BTreeMap<String, Vec<u8>>,
+    current: Option<String>,
+}
+
+impl<'m> MapSink<'m> {
+    pub fn new(members: &'m mut std::collections::BTreeMap<String, Vec<u8>>) -> Self {
+        MapSink {
+            members,
+            current: None,
+        }
+    }
+}
+
+impl ChunkSink for MapSink<'_> {
     type Error = std::convert::Infallible;
 
     fn start(&mut self, name: &str) -> Result<(), Self::Error> {
-        self.insert(name.to_owned(), Vec::new());
+        self.members.insert(name.to_owned(), Vec::new());
+        self.current = Some(name.to_owned());
         Ok(())
     }
 
     fn write(&mut self, bytes: &[u8]) -> Result<(), Self::Error> {
         // `start` always comes first; a write without one has nowhere to go.
-        if let Some((_, last)) = self.iter_mut().next_back().filter(|_| !bytes.is_empty()) {
-            last.extend_from_slice(bytes);
+        if let Some(m) = self.current.as_ref().and_then(|c| self.members.get_mut(c)) {
+            m.extend_from_slice(bytes);
         }
         Ok(())
     }
@@ -180,5 +198,25 @@ impl EntriesWriter {
         self.gap_hashes(None, nodes)?;
         self.written.gaps_after = self.gaps.iter().map(Hash::to_base64).collect();
         Ok(self.written)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Names that sort differently from the writing order each keep their
+    /// own bytes (`entries/10.jsonl` sorts before `entries/9.jsonl`).
+    #[test]
+    fn a_map_sink_writes_to_the_member_it_started() {
+        let mut members = std::collections::BTreeMap::new();
+        let mut sink = MapSink::new(&mut members);
+        for k in 0..12u64 {
+            sink.start(&chunk_member(k)).unwrap();
+            sink.write(format!("{k}\n").as_bytes()).unwrap();
+        }
+        for k in 0..12u64 {
+            assert_eq!(members[&chunk_member(k)], format!("{k}\n").into_bytes());
+        }
     }
 }
