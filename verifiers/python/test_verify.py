@@ -840,9 +840,9 @@ class Bundles(unittest.TestCase):
     def test_newer_versions_refused(self):
         m = self.stream_bundle()
         man = json.loads(m["manifest.json"])
-        man["v"] = 2
+        man["v"] = 3
         m["manifest.json"] = json.dumps(man).encode()
-        self.assertFailsAt(self.verify(m), None, "version 2")
+        self.assertFailsAt(self.verify(m), None, "version 3")
 
     def test_format_rules(self):
         m = self.stream_bundle()
