@@ -7,6 +7,7 @@ JSON, notes): a bug shared by builder and verifier would hide itself.
 """
 
 import base64
+import bisect
 import hashlib
 import io
 import json
@@ -217,8 +218,62 @@ def in_time(h, q):
     return (q["from"] is None or h["time"] >= q["from"]) and (q["to"] is None or h["time"] < q["to"])
 
 
-def build_members(log, size=None, query=None, completeness=None, with_bodies=True, erased=()):
-    """The members of a bundle, as a writer following §9 would make them.
+def gap_hashes(leaves, indexes):
+    """formats §10.3, the builder's own recursion (plain, recursive, over the
+    whole list of leaves): the root, the gap hashes consumed before each
+    index's leaf, and those consumed after the last."""
+    S = sorted(indexes)
+    before = {}
+    pending = []
+
+    def has(lo, hi):
+        j = bisect.bisect_left(S, lo)
+        return j < len(S) and S[j] < hi
+
+    def rec(lo, hi):
+        if not has(lo, hi):
+            h = mth(leaves[lo:hi])
+            pending.append(h)
+            return h
+        if hi - lo == 1:
+            before[lo] = list(pending)
+            pending.clear()
+            return leaves[lo]
+        k = 1
+        while k * 2 < hi - lo:
+            k *= 2
+        return H(b"\x01" + rec(lo, lo + k) + rec(lo + k, hi))
+
+    root = rec(0, len(leaves)) if leaves else H(b"")
+    return root, before, list(pending)
+
+
+def v2_line(i, role, gaps, header, salt, body):
+    """A §10.2 line, members in the writers' order, gaps omitted when empty."""
+    x = {"index": i, "role": role}
+    if gaps:
+        x["gaps"] = [b64(g) for g in gaps]
+    x.update(header=header, salt=salt, body=body)
+    return json.dumps(x, ensure_ascii=False)
+
+
+def chunk_lines(lines, chunk_bytes):
+    """§10: a new member once the current one holds chunk_bytes or more."""
+    chunks, cur, n = [], [], 0
+    for line in lines:
+        if n >= chunk_bytes:
+            chunks.append(cur)
+            cur, n = [], 0
+        cur.append(line)
+        n += len(line.encode()) + 1
+    if cur:
+        chunks.append(cur)
+    return chunks
+
+
+def build_members(log, size=None, query=None, completeness=None, with_bodies=True, erased=(), v=1,
+                  chunk_bytes=8 << 20):
+    """The members of a bundle, as a writer following §9 (v=1) or §10 (v=2) would make them.
 
     completeness: None, "range", or a stream key "a:<agent>" / "s:<session>"."""
     size = len(log.entries) if size is None else size
@@ -262,6 +317,10 @@ def build_members(log, size=None, query=None, completeness=None, with_bodies=Tru
     ckpt = log.checkpoint(size)
     lines, proofs = [], {}
     bodies = erased_n = 0
+    if v == 2:
+        leaves = log.leaves(size)
+        root, gaps_before, gaps_after = gap_hashes(leaves, roles)
+        assert root == log.root(size)
     for i in sorted(roles):
         e = log.entries[i]
         role = roles[i]
@@ -270,22 +329,34 @@ def build_members(log, size=None, query=None, completeness=None, with_bodies=Tru
             bodies += 1
         elif role == "match" and with_bodies:
             erased_n += 1
+        salt, body = (e["salt"].hex(), e["body"].decode()) if give else (None, None)
+        if v == 2:
+            lines.append(v2_line(i, role, gaps_before[i], e["hbytes"].decode(), salt, body))
+            continue
         lines.append(json.dumps({"index": i, "role": role, "header": e["hbytes"].decode(),
-                                 "salt": e["salt"].hex() if give else None,
-                                 "body": e["body"].decode() if give else None}, ensure_ascii=False))
+                                 "salt": salt, "body": body}, ensure_ascii=False))
         proofs[f"proofs/{i}.tlog-proof"] = log.proof(i, size, ckpt)
     ms = [i for i in sorted(roles) if roles[i] == "match"]
-    manifest = {"format": "sealtrail-evidence-bundle", "v": 1, "software": "test", "created": 1,
+    manifest = {"format": "sealtrail-evidence-bundle", "v": v, "software": "test", "created": 1,
                 "origin": log.origin, "checkpoint": {"size": size, "root": log.root(size).hex()},
                 "query": q, "with_bodies": with_bodies,
                 "counts": {"entries": len(lines), "matches": len(ms), "bodies": bodies, "erased": erased_n},
                 "completeness": comp}
     if ms:
         manifest["first_index"], manifest["last_index"] = ms[0], ms[-1]
-    members = {"manifest.json": json.dumps(manifest).encode(), "checkpoint": ckpt,
-               "keys/log.vkey": (log.vkey + "\n").encode()}
+    members = {"checkpoint": ckpt, "keys/log.vkey": (log.vkey + "\n").encode()}
     if comp_json is not None:
         members["completeness.json"] = json.dumps(comp_json).encode()
+    if v == 2:
+        chunks = chunk_lines(lines, chunk_bytes)
+        for k, c in enumerate(chunks):
+            members[f"entries/{k}.jsonl"] = "".join(x + "\n" for x in c).encode()
+        manifest["chunks"] = len(chunks)
+        manifest["gaps_after"] = [b64(g) for g in gaps_after]
+        members["manifest.json"] = json.dumps(manifest).encode()
+        members["README.md"] = b"verify me\n"
+        return members
+    members = dict({"manifest.json": json.dumps(manifest).encode()}, **members)
     members["README.md"] = b"verify me\n"
     members["entries.jsonl"] = "".join(line + "\n" for line in lines).encode()
     members.update(proofs)
@@ -890,6 +961,343 @@ class Bundles(unittest.TestCase):
         rep = self.verify(m)
         self.assertFailsAt(rep, a)
         self.assertFailsAt(rep, b, "missing")
+
+
+def v2_chunk_names(m):
+    return sorted((k for k in m if k.startswith("entries/")), key=lambda k: int(k[8:-6]))
+
+
+def v2_lines(m):
+    """Every line of a v2 bundle, in order, with the member it came from."""
+    return [json.loads(x) for k in v2_chunk_names(m) for x in m[k].decode().splitlines()]
+
+
+def v2_set_lines(m, lines):
+    """Write lines back into the same members, as many per member as before
+    (the last takes the rest), so `chunks` still agrees."""
+    names = v2_chunk_names(m)
+    counts = [len(m[k].splitlines()) for k in names]
+    pos = 0
+    for j, k in enumerate(names):
+        take = lines[pos:] if j == len(names) - 1 else lines[pos:pos + counts[j]]
+        pos += len(take)
+        m[k] = "".join(json.dumps(x, ensure_ascii=False) + "\n" for x in take).encode()
+
+
+def v2_regap(m, log):
+    """Recompute every line's gaps and gaps_after for the lines' current
+    indexes: what a forger who leaves out entries can do (the hashes of the
+    subtrees that now hold no entry are all public)."""
+    man = json.loads(m["manifest.json"])
+    size = man["checkpoint"]["size"]
+    ls = v2_lines(m)
+    _, before, after = gap_hashes(log.leaves(size), [x["index"] for x in ls])
+    for x in ls:
+        x.pop("gaps", None)
+        if before[x["index"]]:
+            x["gaps"] = [b64(g) for g in before[x["index"]]]
+    v2_set_lines(m, ls)
+    man["gaps_after"] = [b64(g) for g in after]
+    m["manifest.json"] = json.dumps(man).encode()
+
+
+class BundlesV2(unittest.TestCase):
+    """Format v2 (formats §10): the same bundles as Bundles, one shared
+    gap-hash proof instead of a proof per entry, entries in several members."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.log = sample_log()
+        cls.key = sv.parse_vkey(cls.log.vkey)
+
+    def build(self, log=None, **kw):
+        kw.setdefault("chunk_bytes", 700)  # several members even for a dozen entries
+        return build_members(log or self.log, v=2, **kw)
+
+    verify = Bundles.verify
+    assertOk = Bundles.assertOk
+    assertFailsAt = Bundles.assertFailsAt
+    fix_manifest = Bundles.fix_manifest
+
+    def stream_bundle(self, **kw):
+        q = {"agent": "billing-bot", "from": 1025, "to": 1095, "kind": "tool_call"}
+        return self.build(query=q, completeness="a:billing-bot", **kw)
+
+    def assertRootFails(self, rep):
+        self.assertFailsAt(rep, None, "no entry of the bundle is proven")
+
+    # --- good bundles ------------------------------------------------------
+
+    def test_good_bundles_pass(self):
+        cases = [dict(query={"agent": "billing-bot", "from": 1025, "to": 1095, "kind": "tool_call"},
+                      completeness="a:billing-bot"),
+                 dict(query={"agent": "billing-bot", "from": 1025}, completeness="a:billing-bot"),
+                 dict(query={"session": "s2", "agent": "billing-bot", "outcome": "success"}, completeness="s:s2"),
+                 dict(query={"agent": "nobody", "from": 1000, "to": 2000}, completeness="a:nobody"),
+                 dict(query={"tool": "crm.lookup"}),
+                 dict(query={"kind": "decision"}, with_bodies=False),
+                 dict(query={"kind": "decision"}, erased=(3,))]
+        cases += [dict(query=q, completeness="range")
+                  for q in ({"from": 1025, "to": 1075}, {"from": 1000, "to": 1075}, {"from": 1025}, {},
+                            {"from": 1021, "to": 1029}, {"to": 900}, {"from": 5000})]
+        for kw in cases:
+            for size in (len(self.log.entries), 7, 1):
+                m = self.build(size=size, **kw)
+                rep = self.verify(m)
+                self.assertOk(rep)
+                if json.loads(m["manifest.json"])["completeness"]["proven"]:
+                    self.assertTrue(rep.completeness["verified"], kw)
+        m = self.stream_bundle()
+        self.assertGreater(json.loads(m["manifest.json"])["chunks"], 1)
+
+    def test_every_subset_of_a_small_log(self):
+        """The recursion for every set of entries of logs of 1 to 9 entries:
+        the bundle holds exactly those lines (a plain bundle of chosen
+        indexes), and it verifies; with one entry's leaf changed it does not."""
+        log = Log()
+        for i in range(9):
+            log.append(1000 + i, "a")
+        key = [sv.parse_vkey(log.vkey)]
+        for size in range(0, 10):
+            for mask in range(1 << size):
+                S = [i for i in range(size) if mask >> i & 1]
+                leaves = log.leaves(size)
+                root, before, after = gap_hashes(leaves, S)
+                fold = sv.GapFold(size)
+                for i in S:
+                    self.assertEqual(fold.feed(i, leaves[i], before[i]), len(before[i]))
+                self.assertEqual(fold.finish(after), len(after))
+                self.assertEqual(fold.root, root)
+                self.assertEqual(root, log.root(size))
+        rep = sv.verify_bundle(zip_members(build_members(log, v=2, chunk_bytes=300)), key)
+        self.assertOk(rep)
+
+    def test_empty_log_and_empty_bundle(self):
+        log = Log()
+        m = build_members(log, completeness="range", v=2)
+        self.assertEqual(json.loads(m["manifest.json"])["gaps_after"], [])
+        self.assertEqual(json.loads(m["manifest.json"])["chunks"], 0)
+        self.assertOk(sv.verify_bundle(zip_members(m), [sv.parse_vkey(log.vkey)]))
+        # no entry of a non-empty tree: gaps_after is the root alone
+        m = self.build(query={"agent": "nobody"})
+        man = json.loads(m["manifest.json"])
+        self.assertEqual(man["gaps_after"], [b64(self.log.root(len(self.log.entries)))])
+        self.assertOk(self.verify(m))
+
+    def test_fallback_key_and_cli_json(self):
+        rep = self.verify(self.stream_bundle(), keys=None)
+        self.assertOk(rep)
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "v2.zip")
+            with open(path, "wb") as f:
+                f.write(zip_members(self.stream_bundle()))
+            for jobs in ("1", "2"):
+                r = subprocess.run([sys.executable, SCRIPT, path, "--vkey", self.log.vkey, "--json", "--jobs", jobs],
+                                   capture_output=True, text=True)
+                self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+                self.assertTrue(json.loads(r.stdout)["completeness"]["verified"])
+
+    # --- tampering (the tamper suite on v2) ---------------------------------
+
+    def edit_line(self, m, index, fn):
+        ls = v2_lines(m)
+        for x in ls:
+            if x["index"] == index:
+                fn(x)
+        v2_set_lines(m, ls)
+
+    def first_match_with_body(self, m):
+        return next(x["index"] for x in v2_lines(m) if x["role"] == "match" and x["body"])
+
+    def test_header_byte(self):
+        m = self.stream_bundle()
+        i = v2_lines(m)[2]["index"]
+        self.edit_line(m, i, lambda x: x.update(header=x["header"].replace('"kind":"', '"kind":"X')))
+        self.assertRootFails(self.verify(m))
+
+    def test_body_byte(self):
+        m = self.stream_bundle()
+        i = self.first_match_with_body(m)
+        self.edit_line(m, i, lambda x: x.update(body=x["body"].replace("tool_call", "tool_calm")))
+        rep = self.verify(m)
+        self.assertFailsAt(rep, i, "commitment")
+        self.assertEqual({f.entry for f in rep.failures}, {i})
+
+    def test_gap_hash_byte(self):
+        m = self.stream_bundle()
+        x = next(x for x in v2_lines(m) if x.get("gaps"))
+        g = bytearray(base64.b64decode(x["gaps"][0]))
+        g[7] ^= 0x01
+        self.edit_line(m, x["index"], lambda y: y["gaps"].__setitem__(0, b64(bytes(g))))
+        self.assertRootFails(self.verify(m))
+
+    def test_gap_hash_malformed(self):
+        m = self.stream_bundle()
+        x = next(x for x in v2_lines(m) if x.get("gaps"))
+        self.edit_line(m, x["index"], lambda y: y["gaps"].__setitem__(0, y["gaps"][0][:-2] + "=="))
+        rep = self.verify(m)
+        self.assertFailsAt(rep, x["index"], "gaps[0]")
+        self.assertRootFails(rep)
+
+    def test_drop_a_line(self):
+        m = self.stream_bundle()
+        ls = v2_lines(m)
+        gone = ls[3]["index"]
+        v2_set_lines(m, ls[:3] + ls[4:])
+        rep = self.verify(m)
+        self.assertFailsAt(rep, None, "counts.entries")
+        self.assertFailsAt(rep, gone, "chain broken")
+        self.assertRootFails(rep)  # (the gap counts may still fit: then the root differs)
+
+    def test_drop_a_chunk(self):
+        m = self.stream_bundle()
+        del m["entries/1.jsonl"]
+        rep = self.verify(m)
+        self.assertFailsAt(rep, None, "missing (the manifest says chunks")
+        self.assertTrue(any(f.member == "entries/1.jsonl" for f in rep.failures))
+        self.assertRootFails(rep)
+
+    def test_reorder_chunks(self):
+        m = self.stream_bundle()
+        m["entries/0.jsonl"], m["entries/1.jsonl"] = m["entries/1.jsonl"], m["entries/0.jsonl"]
+        rep = self.verify(m)
+        self.assertRootFails(rep)
+        self.assertTrue(any("strictly increase" in f.reason for f in rep.failures), rep.failures)
+
+    def test_add_a_gap(self):
+        m = self.stream_bundle()
+        i = v2_lines(m)[2]["index"]
+        self.edit_line(m, i, lambda x: x.__setitem__("gaps", x.get("gaps", []) + [b64(H(b"extra"))]))
+        rep = self.verify(m)
+        self.assertFailsAt(rep, i, "gaps: the line has")
+        self.assertRootFails(rep)
+
+    def test_move_a_gap_to_the_next_line(self):
+        m = self.stream_bundle()
+        ls = v2_lines(m)
+        j = next(j for j, x in enumerate(ls[:-1]) if x.get("gaps"))
+        g = ls[j]["gaps"].pop()
+        if not ls[j]["gaps"]:
+            del ls[j]["gaps"]
+        ls[j + 1]["gaps"] = [g] + ls[j + 1].get("gaps", [])
+        v2_set_lines(m, ls)
+        rep = self.verify(m)
+        self.assertFailsAt(rep, ls[j]["index"], "gaps: the line has")
+        self.assertFailsAt(rep, ls[j + 1]["index"], "gaps: the line has")
+
+    def test_wrong_chunks(self):
+        m = self.stream_bundle()
+        n = json.loads(m["manifest.json"])["chunks"]
+        self.fix_manifest(m, chunks=n + 1)
+        rep = self.verify(m)
+        self.assertFailsAt(rep, None, f"missing (the manifest says chunks = {n + 1})")
+        m = self.stream_bundle()
+        self.fix_manifest(m, chunks=n - 1)
+        rep = self.verify(m)
+        self.assertFailsAt(rep, None, f"so there is no entries/{n - 1}.jsonl")
+        self.assertFailsAt(rep, None, "counts.entries")
+        m = self.stream_bundle()
+        m[f"entries/0{n}.jsonl"] = m.pop(f"entries/{n - 1}.jsonl")
+        self.assertFailsAt(self.verify(m), None, "not an entries member name")
+
+    def test_wrong_gaps_after(self):
+        m = self.build(query={"agent": "billing-bot", "from": 1025, "to": 1065})
+        ga = json.loads(m["manifest.json"])["gaps_after"]
+        self.assertTrue(ga)
+        for bad, text in ((ga[:-1], "gaps_after holds"), (ga + [ga[0]], "gaps_after holds"),
+                          ([b64(H(b"x"))] + ga[1:], "no entry of the bundle is proven"),
+                          ("AAAA", "gaps_after is not an array")):
+            m2 = dict(m)
+            self.fix_manifest(m2, gaps_after=bad)
+            rep = self.verify(m2)
+            self.assertFailsAt(rep, None, text)
+            self.assertRootFails(rep)
+        m2 = dict(m)
+        man = json.loads(m2["manifest.json"])
+        del man["gaps_after"]
+        m2["manifest.json"] = json.dumps(man).encode()
+        self.assertFailsAt(self.verify(m2), None, "gaps_after is missing")
+
+    def test_v1_members_refused_in_v2_and_back(self):
+        m = self.stream_bundle()
+        ls = v2_lines(m)
+        ls[0]["proof"] = "x"
+        v2_set_lines(m, ls)
+        self.assertFailsAt(self.verify(m), ls[0]["index"], "proof is not a member of an entry line (format v2)")
+        m = Bundles.stream_bundle(self)
+        ls = Bundles.lines(m)
+        ls[0]["gaps"] = []
+        Bundles.set_lines(m, ls)
+        self.assertFailsAt(self.verify(m), ls[0]["index"], "gaps is not a member of an entry line (format v1)")
+
+    def test_forged_entry_beyond_the_tree(self):
+        log = sample_log()
+        m = build_members(log, query={"agent": "billing-bot", "from": 1025}, completeness="a:billing-bot", v=2,
+                          chunk_bytes=700)
+        size = len(log.entries)
+        idx = log.append(2000, "billing-bot", kind="tool_call", tool="pay.refund", event_id="forged")
+        e = log.entries[idx]
+        ls = v2_lines(m) + [{"index": idx, "role": "match", "header": e["hbytes"].decode(),
+                             "salt": e["salt"].hex(), "body": e["body"].decode()}]
+        v2_set_lines(m, ls)
+        self.fix_manifest(m, entries=len(ls), matches=len(ls) - 1, bodies=len(ls) - 1, last_index=idx)
+        rep = sv.verify_bundle(zip_members(m), [sv.parse_vkey(log.vkey)])
+        self.assertFailsAt(rep, idx, f"not below the checkpoint size {size}")
+        self.assertRootFails(rep)
+
+    # --- completeness, with a proof that fits (the forger regaps) ------------
+
+    def test_omit_middle_stream_entry_with_a_fitting_proof(self):
+        m = self.stream_bundle()
+        ls = v2_lines(m)
+        mid = [x["index"] for x in ls if x["role"] == "match"][1]
+        ls = [x for x in ls if x["index"] != mid]
+        v2_set_lines(m, ls)
+        v2_regap(m, self.log)
+        ms = [x for x in ls if x["role"] == "match"]
+        self.fix_manifest(m, entries=len(ls), matches=len(ms), bodies=len(ms), first_index=ms[0]["index"],
+                          last_index=ms[-1]["index"])
+        rep = self.verify(m)
+        self.assertFailsAt(rep, mid, "chain broken")
+        self.assertFalse(any("no entry of the bundle is proven" in f.reason for f in rep.failures), rep.failures)
+        self.assertFalse(rep.completeness["verified"])
+
+    def test_omit_after_and_before_with_a_fitting_proof(self):
+        for end, text in ((-1, "later entries"), (0, "earlier entries")):
+            m = self.stream_bundle()
+            ls = v2_lines(m)
+            self.assertEqual(ls[end]["role"], "after" if end else "before")
+            ls = ls[:-1] if end else ls[1:]
+            v2_set_lines(m, ls)
+            v2_regap(m, self.log)
+            self.fix_manifest(m, entries=len(ls))
+            rep = self.verify(m)
+            self.assertFalse(rep.ok)
+            self.assertTrue(any(text in f.reason for f in rep.failures), rep.failures)
+            self.assertFalse(any("no entry of the bundle is proven" in f.reason for f in rep.failures))
+
+    def test_range_gap_with_a_fitting_proof(self):
+        m = self.build(query={"from": 1025, "to": 1075}, completeness="range")
+        ls = v2_lines(m)
+        mid = ls[3]["index"]
+        ls = [x for x in ls if x["index"] != mid]
+        v2_set_lines(m, ls)
+        v2_regap(m, self.log)
+        ms = [x for x in ls if x["role"] == "match"]
+        self.fix_manifest(m, entries=len(ls), matches=len(ms), bodies=len(ms))
+        rep = self.verify(m)
+        self.assertFailsAt(rep, mid, "range broken")
+        self.assertFalse(any("no entry of the bundle is proven" in f.reason for f in rep.failures))
+
+    def test_match_hidden_as_stream(self):
+        m = self.stream_bundle()
+        i = self.first_match_with_body(m)
+        self.edit_line(m, i, lambda x: x.update(role="stream", salt=None, body=None))
+        ms = [x for x in v2_lines(m) if x["role"] == "match"]
+        self.fix_manifest(m, matches=len(ms), bodies=len(ms), first_index=ms[0]["index"], last_index=ms[-1]["index"])
+        rep = self.verify(m)
+        self.assertFailsAt(rep, i, "satisfies the query")
+        self.assertFalse(any("no entry of the bundle is proven" in f.reason for f in rep.failures))
 
 
 class TamperTool(unittest.TestCase):
