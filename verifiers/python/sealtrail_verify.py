@@ -667,7 +667,7 @@ def _no_constant(_text):
 _SORTED_COMPACT = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
                                    allow_nan=False).encode
 _PLAIN_LOADS = json.JSONDecoder(parse_float=_no_float, parse_constant=_no_constant).decode
-_SIXTEEN_DIGITS = re.compile(r"[0-9]{16}")
+_LONG_DIGITS = re.compile(r"[0-9]{16,}")
 
 
 def _fast_canonical(text: str, raw: bytes) -> Any:
@@ -679,9 +679,15 @@ def _fast_canonical(text: str, raw: bytes) -> Any:
     (the output has none), whitespace and escapes RFC 8785 does not use; an
     ASCII-only input and no run of 16 digits rule out the cases where
     json.dumps and RFC 8785 differ (non-ASCII sort order, floats, integers
-    beyond 2^53, which have at least 16 digits)."""
-    if not raw.isascii() or _SIXTEEN_DIGITS.search(text):
+    beyond 2^53, which have at least 16 digits: a run of 16 digits is common,
+    times in µs have 16, so such a run is only refused when its value is
+    beyond 2^53; a run inside a string refused this way merely costs the
+    exact path)."""
+    if not raw.isascii():
         return None
+    for m in _LONG_DIGITS.finditer(text):
+        if m.end() - m.start() > 16 or int(m.group()) > MAX_SAFE_INTEGER:
+            return None
     try:
         v = _PLAIN_LOADS(text)
         if _SORTED_COMPACT(v) == text:
@@ -691,12 +697,77 @@ def _fast_canonical(text: str, raw: bytes) -> Any:
     return None
 
 
+# The canonical form of a header whose members are all those of §4, as one
+# regular expression: member names in RFC 8785 order, strings with only the
+# escapes RFC 8785 writes, integers without leading zeros.  A header it
+# matches is canonical by construction, so it is decoded from the match
+# without a JSON parser and without re-encoding it; anything else (an
+# unknown member, another version, an escape RFC 8785 does not write, a
+# 16-digit number other than a time) takes the exact path.
+_S = r'"((?:[^"\\\x00-\x1f]|\\[\\"bfnrt]|\\u00(?:0[0-7]|0b|0e|0f|1[0-9a-f]))*)"'
+_SX = r'"(?:[^"\\\x00-\x1f]|\\[\\"bfnrt]|\\u00(?:0[0-7]|0b|0e|0f|1[0-9a-f]))*"'
+_ARR = r'(\[(?:' + _SX + r'(?:,' + _SX + r')*)?\])'
+_N = r'(0|[1-9][0-9]{0,14})'  # up to 15 digits: below 2^53 by construction
+_T = r'(0|[1-9][0-9]{0,15})'  # a time in µs has 16 digits: checked against 2^53 after
+_LINK = r'\{"n":' + _N + r'(?:,"prev":' + _N + r')?\}'
+_HEADER_RE = re.compile(
+    r'\{(?:"action":' + _S + r',)?"agent":' + _S + r',"body":"([0-9a-f]{64})",'
+    r'(?:"data_classes":' + _ARR + r',)?(?:"event_id":' + _S + r',)?"index":' + _N + r','
+    r'(?:"instance":' + _S + r',)?"kind":' + _S + r',(?:"outcome":' + _S + r',)?'
+    r'(?:"parent":' + _S + r',)?(?:"prev":"([0-9a-f]{64})",)?(?:"redacted":' + _S + r',)?'
+    r'(?:"scope":' + _S + r',)?(?:"seq":' + _N + r',)?(?:"seq_gap":\{"expected":' + _N + r',"got":' + _N + r'\},)?'
+    r'(?:"session":' + _S + r',)?"streams":\{"agent":' + _LINK + r'(?:,"session":' + _LINK + r')?\},'
+    r'(?:"subjects":' + _ARR + r',)?"time":' + _T + r',(?:"tool":' + _S + r',)?"v":1\}')
+# (member, group index) of the string members, in the order of _HEADER_RE
+_HEADER_STR_GROUPS = (("action", 0), ("agent", 1), ("event_id", 4), ("instance", 6), ("kind", 7),
+                      ("outcome", 8), ("parent", 9), ("redacted", 11), ("scope", 12), ("session", 16),
+                      ("tool", 23))
+
+
+def _link(n: Optional[str], prev: Optional[str]) -> Dict[str, int]:
+    return {"n": int(n)} if prev is None else {"n": int(n), "prev": int(prev)}
+
+
+def _header_from_match(m) -> Optional[Dict[str, Any]]:
+    """The header of a _HEADER_RE match, as json.loads would give it; None
+    sends it to the exact path."""
+    g = m.groups()
+    time_ = int(g[22])
+    if time_ > MAX_SAFE_INTEGER:
+        return None
+    h: Dict[str, Any] = {"v": 1, "index": int(g[5]), "time": time_, "body": g[2]}
+    for name, i in _HEADER_STR_GROUPS:
+        v = g[i]
+        if v is not None:
+            h[name] = json.loads('"' + v + '"') if "\\" in v else v
+    if g[3] is not None:
+        h["data_classes"] = json.loads(g[3])
+    if g[10] is not None:
+        h["prev"] = g[10]
+    if g[13] is not None:
+        h["seq"] = int(g[13])
+    if g[14] is not None:
+        h["seq_gap"] = {"expected": int(g[14]), "got": int(g[15])}
+    streams = {"agent": _link(g[17], g[18])}
+    if g[19] is not None:
+        streams["session"] = _link(g[19], g[20])
+    h["streams"] = streams
+    if g[21] is not None:
+        h["subjects"] = json.loads(g[21])
+    return h
+
+
 def decode_header(hb: bytes, text: Optional[str] = None) -> Dict[str, Any]:
     """Decode entry bytes, refuse a non-canonical encoding, check the types.
 
     `text`, when given, is `hb` decoded (a line's header string)."""
     if len(hb) > MAX_ENTRY_BYTES:
         raise VerifyError(f"header is {len(hb)} bytes, above the {MAX_ENTRY_BYTES}-byte entry limit")
+    m = _HEADER_RE.fullmatch(text) if text is not None else None
+    h = _header_from_match(m) if m is not None else None
+    if h is not None:
+        _check_header_semantics(h)
+        return h
     h = _fast_canonical(text, hb) if text is not None else None
     if not isinstance(h, dict):
         try:
@@ -712,6 +783,13 @@ def decode_header(hb: bytes, text: Optional[str] = None) -> Dict[str, Any]:
             raise VerifyError(f"header cannot be canonical JSON: {e}") from None
         if canon != hb:
             raise VerifyError("header is not in RFC 8785 canonical form")
+    _check_header_types(h)
+    _check_header_semantics(h)
+    return h
+
+
+def _check_header_types(h: Dict[str, Any]) -> None:
+    """§4's members and their types (what _HEADER_RE guarantees by construction)."""
     v = h.get("v")
     if not _is_uint(v):
         raise VerifyError("header.v is missing or not an integer")
@@ -729,11 +807,6 @@ def decode_header(hb: bytes, text: Optional[str] = None) -> Dict[str, Any]:
         if k in h and not isinstance(h[k], str):
             raise VerifyError(f"header.{k} is not a string")
     hex32(h.get("body"), "header.body")
-    if h["index"] == 0:
-        if "prev" in h:
-            raise VerifyError("header.prev is present at index 0")
-    else:
-        hex32(h.get("prev"), "header.prev")
     for k in ("data_classes", "subjects"):
         if k in h and not (isinstance(h[k], list) and all(isinstance(x, str) for x in h[k])):
             raise VerifyError(f"header.{k} is not an array of strings")
@@ -745,7 +818,23 @@ def decode_header(hb: bytes, text: Optional[str] = None) -> Dict[str, Any]:
     for f, link in streams.items():
         if not isinstance(link, dict) or not _is_uint(link.get("n")) or link["n"] < 1:
             raise VerifyError(f"header.streams.{f} has no count n ≥ 1")
-        if "prev" in link and (not _is_uint(link["prev"]) or link["prev"] >= h["index"]):
+        if "prev" in link and not _is_uint(link["prev"]):
+            raise VerifyError(f"header.streams.{f}.prev is not an earlier index")
+
+
+def _check_header_semantics(h: Dict[str, Any]) -> None:
+    """The rules between members (§4, SPEC-NOTES decision 7), on a header
+    whose members have the right types."""
+    if h["index"] == 0:
+        if "prev" in h:
+            raise VerifyError("header.prev is present at index 0")
+    else:
+        hex32(h.get("prev"), "header.prev")
+    streams = h["streams"]
+    for f, link in streams.items():
+        if link["n"] < 1:
+            raise VerifyError(f"header.streams.{f} has no count n ≥ 1")
+        if "prev" in link and link["prev"] >= h["index"]:
             raise VerifyError(f"header.streams.{f}.prev is not an earlier index")
         if ("prev" in link) != (link["n"] > 1):
             raise VerifyError(f"header.streams.{f}: prev must be present exactly when n > 1")
@@ -753,7 +842,6 @@ def decode_header(hb: bytes, text: Optional[str] = None) -> Dict[str, Any]:
         raise VerifyError("header.streams.agent is missing")
     if ("session" in streams) != ("session" in h):
         raise VerifyError("header.streams.session is present exactly when header.session is")
-    return h
 
 
 def matches_query(h: Dict[str, Any], q: Dict[str, Any]) -> List[str]:

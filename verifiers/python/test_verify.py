@@ -12,11 +12,13 @@ import hashlib
 import io
 import json
 import os
+import struct
 import subprocess
 import sys
 import tempfile
 import unittest
 import zipfile
+import zlib
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
@@ -396,6 +398,122 @@ def sample_log():
     return log
 
 
+def _levels(leaves):
+    """Every level of the RFC 6962 tree bottom-up; an odd last node is
+    carried up unchanged (which is what the split at the largest power of
+    two gives)."""
+    levels = [leaves]
+    while len(levels[-1]) > 1:
+        lv = levels[-1]
+        up = [H(b"\x01" + lv[j] + lv[j + 1]) for j in range(0, len(lv) - 1, 2)]
+        if len(lv) % 2:
+            up.append(lv[-1])
+        levels.append(up)
+    return levels
+
+
+def _subtree(levels, lo, hi):
+    """MTH(lo, hi) from the levels: complete aligned subtrees are stored;
+    the tree's right edge is split as RFC 6962 splits it."""
+    n = hi - lo
+    if n & (n - 1) == 0 and lo % n == 0:
+        return levels[n.bit_length() - 1][lo // n]
+    k = 1
+    while k * 2 < n:
+        k *= 2
+    return H(b"\x01" + _subtree(levels, lo, lo + k) + _subtree(levels, lo + k, hi))
+
+
+def _path_from_levels(levels, m, lo, hi):
+    if hi - lo <= 1:
+        return []
+    k = 1
+    while k * 2 < hi - lo:
+        k *= 2
+    if m < lo + k:
+        return _path_from_levels(levels, m, lo, lo + k) + [_subtree(levels, lo + k, hi)]
+    return _path_from_levels(levels, m, lo + k, hi) + [_subtree(levels, lo, lo + k)]
+
+
+def _consecutive_entry(i, bodies):
+    """Entry i of a synthetic log of seven agents (deterministic, so it can be
+    made twice instead of kept): header bytes, salt, body."""
+    agent = f"agent-{i % 7}"
+    body = salt = None
+    h = {"v": 1, "index": i, "time": 1763700000000000 + 1000 * i, "agent": agent, "kind": "tool_call",
+         "tool": "crm.lookup", "outcome": "success", "event_id": f"evt-{i}",
+         "streams": {"agent": {"n": i // 7 + 1}}}
+    if i >= 7:
+        h["streams"]["agent"]["prev"] = i - 7
+    if bodies:
+        ev = {"agent": {"id": agent}, "kind": "tool_call", "id": f"evt-{i}", "tool": {"name": "crm.lookup"},
+              "outcome": "success", "action": "looked up customer record " + "x" * 160 + f" #{i}"}
+        body = canon(ev)
+        salt = H(b"salt" + i.to_bytes(8, "big"))
+        h["body"] = H(salt + body).hex()
+    else:
+        h["body"] = H(b"withheld" + i.to_bytes(8, "big")).hex()
+    return h, salt, body
+
+
+def write_consecutive_bundle(path, n, v=2, bodies=False, chunk_bytes=8 << 20, level=1):
+    """A range bundle of a whole synthetic log of n entries, written as it is
+    made (for the memory test and the benchmark): every entry a match, no
+    gap hash, the tree folded entirely from the leaves.  Returns the vkey."""
+    log = Log("bench.example/log")
+    hbs_prev = None
+    leaves = []
+    for i in range(n):
+        h, _, _ = _consecutive_entry(i, bodies)
+        if i:
+            h["prev"] = hbs_prev.hex()
+        hb = canon(h)
+        hbs_prev = H(b"\x00" + hb)
+        leaves.append(hbs_prev)
+    levels = _levels(leaves) if n else [[]]
+    root = levels[-1][0] if n else H(b"")
+    ckpt = log.sign(f"{log.origin}\n{n}\n{b64(root)}\n")
+    q = dict(NULL_QUERY)
+    manifest = {"format": "sealtrail-evidence-bundle", "v": v, "software": "test", "created": 1,
+                "origin": log.origin, "checkpoint": {"size": n, "root": root.hex()}, "query": q,
+                "with_bodies": bodies, "counts": {"entries": n, "matches": n, "bodies": n if bodies else 0,
+                                                  "erased": 0},
+                "completeness": {"proven": True, "range": True, "statement": "every entry"}}
+    if n:
+        manifest["first_index"], manifest["last_index"] = 0, n - 1
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=level) as z:
+        z.writestr("checkpoint", ckpt)
+        z.writestr("keys/log.vkey", log.vkey + "\n")
+        if v == 1:
+            z.writestr("manifest.json", json.dumps(manifest))
+        member, size, k = None, 0, 0
+        for i in range(n):
+            h, salt, body = _consecutive_entry(i, bodies)
+            if i:
+                h["prev"] = leaves[i - 1].hex()
+            x = {"index": i, "role": "match", "header": canon(h).decode(),
+                 "salt": salt.hex() if salt else None, "body": body.decode() if body else None}
+            line = (json.dumps(x) + "\n").encode()
+            if member is None or (v == 2 and size >= chunk_bytes):
+                if member is not None:
+                    member.close()
+                member = z.open("entries.jsonl" if v == 1 else f"entries/{k}.jsonl", "w", force_zip64=True)
+                size, k = 0, k + 1
+            member.write(line)
+            size += len(line)
+        if member is not None:
+            member.close()
+        if v == 1:
+            for i in range(n):
+                p = ["c2sp.org/tlog-proof@v1", f"index {i}"] + [b64(x) for x in _path_from_levels(levels, i, 0, n)]
+                z.writestr(f"proofs/{i}.tlog-proof", ("\n".join(p) + "\n\n").encode() + ckpt)
+        else:
+            manifest["chunks"] = k
+            manifest["gaps_after"] = []
+            z.writestr("manifest.json", json.dumps(manifest))
+    return log.vkey
+
+
 # ---------------------------------------------------------------------------
 # Tests
 # ---------------------------------------------------------------------------
@@ -543,6 +661,51 @@ class Vectors(unittest.TestCase):
             self.assertEqual(sv.jcs(x), s.encode(), x)
         with self.assertRaises(sv.VerifyError):
             sv.jcs(2 ** 53 + 1)
+
+    def test_header_fast_paths_agree_with_the_exact_path(self):
+        """decode_header's regular expression and its json.dumps comparison
+        must accept exactly what the exact path (strict parse + RFC 8785
+        re-encoding) accepts, and decode it to the same value."""
+        log = sample_log()
+        base = [e["hbytes"].decode() for e in log.entries]
+        variants = list(base)
+        h0 = base[3]
+        for old, new in (('"agent":"billing-bot"', '"agent":"bi\\"ll\\\\ing\\n\\u0001\\u001f"'),
+                         ('"agent":"billing-bot"', '"agent":"bill\\/ing"'),
+                         ('"agent":"billing-bot"', '"agent":"bill\\u0041ing"'),
+                         ('"agent":"billing-bot"', '"agent":"bill\\u000aing"'),
+                         ('"agent":"billing-bot"', '"agent":"bill\\u007fing"'),
+                         ('"agent":"billing-bot"', '"agent":"bill\u00e9\U0001F600ing\x7f"'),
+                         ('"agent":"billing-bot"', '"agent":"bill\\u00e9ing"'),
+                         ('"agent":"billing-bot"', '"agent":"bill\tng"'),
+                         ('"time":1030', '"time":01030'), ('"time":1030', '"time":1030.0'),
+                         ('"time":1030', '"time":1e3'), ('"time":1030', '"time":9007199254740992'),
+                         ('"time":1030', '"time":9007199254740993'), ('"time":1030', '"time":1763700000000000'),
+                         ('"time":1030', '"time":17637000000000000'), ('"time":1030', '"time":-1'),
+                         ('"index":3', '"index":03'), ('"index":3', '"index":3,"index":3'),
+                         ('"v":1', '"v":2'), ('"v":1', '"v":1,"zz":null'), ('"v":1', '"v": 1'),
+                         ('{"', '{ "'), ('"kind":"decision",', ''), ('"n":3', '"n":0'), ('"n":3,"prev":2', '"n":3,"prev":3'),
+                         ('"data_classes":["pii"]', '"data_classes":["pii","x\\"y"]'),
+                         ('"data_classes":["pii"]', '"data_classes":[]'),
+                         ('"data_classes":["pii"]', '"data_classes":[1]'),
+                         ('"agent":"billing-bot",', '"agent":"billing-bot","aaa":1,'),
+                         ('"agent":"billing-bot",', '"action":"x","agent":"billing-bot",')):
+            self.assertIn(old, h0)
+            variants.append(h0.replace(old, new, 1))
+        variants.append(base[0].replace('"v":1', '"seq":7,"seq_gap":{"expected":5,"got":7},"v":1'))
+        variants.append(base[0].replace('"time":', '"subjects":["ab","cd"],"time":'))
+        for text in variants:
+            hb = text.encode("utf-8", "surrogatepass")
+            try:
+                slow = sv.decode_header(hb)
+            except sv.VerifyError as e:
+                slow = ("error", str(e))
+            try:
+                fast = sv.decode_header(hb, text)
+            except sv.VerifyError as e:
+                fast = ("error", str(e))
+            self.assertEqual(fast, slow, text)
+        self.assertTrue(sv._HEADER_RE.fullmatch(base[3]))
 
     def test_heads_proof(self):
         log = sample_log()
@@ -1300,6 +1463,153 @@ class BundlesV2(unittest.TestCase):
         self.assertFalse(any("no entry of the bundle is proven" in f.reason for f in rep.failures))
 
 
+def raw_zip(members, central=True):
+    """A ZIP written by hand, so that its headers can lie: members are
+    (name, method, bytes as stored, CRC-32, declared uncompressed size)."""
+    out, cd = bytearray(), bytearray()
+    for name, method, data, crc, usize in members:
+        nb = name.encode()
+        off = len(out)
+        out += struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, method, 0, 0, crc, len(data), usize, len(nb), 0)
+        out += nb + data
+        cd += struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, method, 0, 0, crc, len(data), usize,
+                          len(nb), 0, 0, 0, 0, 0, off) + nb
+    if central:
+        n = len(members)
+        out += cd + struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, n, n, len(cd), len(out), 0)
+    return bytes(out)
+
+
+def deflated(chunks):
+    """Raw deflate of the concatenated chunks (an iterable, never joined),
+    with the CRC-32 and size of what it inflates to."""
+    c = zlib.compressobj(9, zlib.DEFLATED, -15)
+    out, crc, size = [], 0, 0
+    for piece in chunks:
+        out.append(c.compress(piece))
+        crc = zlib.crc32(piece, crc)
+        size += len(piece)
+    out.append(c.flush())
+    return b"".join(out), crc, size
+
+
+def stored(data):
+    return (data, zlib.crc32(data), len(data))
+
+
+# Starts the verifier and reports its peak RSS.  A small process of its own:
+# a child forked from the test process would count the test's own memory,
+# which the fork copies (Linux keeps the high-water mark across exec).
+_RSS_WRAPPER = """
+import os, subprocess, sys
+with open(sys.argv[1], "wb") as out:
+    p = subprocess.Popen(sys.argv[2:], stdout=out, stderr=subprocess.DEVNULL)
+    _, status, ru = os.wait4(p.pid, 0)
+print(os.waitstatus_to_exitcode(status), ru.ru_maxrss)
+"""
+
+
+def run_cli_rss(args):
+    """Run the verifier CLI in a child process: (exit status, stdout, the
+    child's own peak RSS in MiB, from wait4 on that child alone)."""
+    with tempfile.TemporaryDirectory() as d:
+        out = os.path.join(d, "out")
+        r = subprocess.run([sys.executable, "-c", _RSS_WRAPPER, out, sys.executable, SCRIPT, *args],
+                           capture_output=True, text=True, check=True)
+        code, maxrss = map(int, r.stdout.split())
+        with open(out, encoding="utf-8") as f:
+            text = f.read()
+    return code, text, (maxrss if sys.platform != "darwin" else maxrss // 1024) / 1024
+
+
+class BoundedMemory(unittest.TestCase):
+    """formats §10 "Sizes": caps on what a member inflates to, a ZIP bomb and
+    a large bundle in bounded memory."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.log = sample_log()
+        cls.key = [sv.parse_vkey(cls.log.vkey)]
+        cls.members = build_members(cls.log, query={"tool": "crm.lookup"}, v=2, chunk_bytes=700)
+
+    def bundle_with(self, name, payload, central=True):
+        ms = []
+        for k, data in self.members.items():
+            if k == name:
+                ms.append((k, 8 if payload[0] is not data else 0) + tuple(payload))
+            else:
+                ms.append((k, 0) + stored(data))
+        if name not in self.members:
+            ms.append((name, 8) + tuple(payload))
+        return raw_zip(ms, central)
+
+    def failures(self, data, member):
+        rep = sv.verify_bundle(data, self.key)
+        self.assertFalse(rep.ok)
+        return [f.reason for f in rep.failures if f.member == member]
+
+    def test_zip_bomb(self):
+        # 40 MiB of zeros in 40 KiB: the manifest's header says so honestly
+        zeros = (b"\0" * (1 << 20) for _ in range(40))
+        data, crc, size = deflated(zeros)
+        self.assertLess(len(data), 100_000)
+        reasons = self.failures(self.bundle_with("manifest.json", (data, crc, size)), "manifest.json")
+        self.assertIn("manifest.json is larger than the 16 MiB limit for this member (formats §10): its header "
+                      f"declares {size} bytes decompressed; not read", reasons)
+        # the same bomb with a header that claims 100 bytes: never inflated past them
+        reasons = self.failures(self.bundle_with("manifest.json", (data, crc, 100)), "manifest.json")
+        self.assertTrue(reasons, "the lying member must fail")
+        # and with the central directory lost: the local header is walked, inflated in bounded steps
+        rep = sv.verify_bundle(self.bundle_with("manifest.json", (data, crc, 100), central=False), self.key)
+        self.assertIn("manifest.json is larger than the 16 MiB limit for this member (formats §10): it inflates "
+                      "beyond the limit; not read", [f.reason for f in rep.failures])
+        # an entries member too, in a child process whose memory is measured
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "bomb.zip")
+            big, bcrc, bsize = deflated(b"\n" * (1 << 20) for _ in range(80))
+            with open(path, "wb") as f:
+                f.write(self.bundle_with("entries/0.jsonl", (big, bcrc, 1000), central=False))
+            code, out, rss = run_cli_rss([path, "--vkey", self.log.vkey, "--json"])
+            self.assertEqual(code, 1)
+            reasons = [x["reason"] for x in json.loads(out)["failures"] if x["member"] == "entries/0.jsonl"]
+            self.assertIn("entries/0.jsonl is larger than the 64 MiB limit for an entries/<k>.jsonl member "
+                          "(formats §10): it inflates beyond the limit; not read", reasons)
+            self.assertLess(rss, 64, "inflating a bomb must not hold it")
+
+    def test_oversized_member(self):
+        line = v2_lines(self.members)[0]
+        text = (json.dumps(line) + "\n").encode()
+        reps = (64 << 20) // len(text) + 1
+        data, crc, size = deflated(text for _ in range(reps))
+        self.assertGreater(size, 64 << 20)
+        reasons = self.failures(self.bundle_with("entries/0.jsonl", (data, crc, size)), "entries/0.jsonl")
+        self.assertIn("entries/0.jsonl is larger than the 64 MiB limit for an entries/<k>.jsonl member "
+                      f"(formats §10): its header declares {size} bytes decompressed; not read", reasons)
+        # a member other than the entries: 16 MiB
+        data, crc, size = deflated([b"x" * ((16 << 20) + 1)])
+        reasons = self.failures(self.bundle_with("checkpoint", (data, crc, size)), "checkpoint")
+        self.assertIn("checkpoint is larger than the 16 MiB limit for this member (formats §10): its header "
+                      f"declares {size} bytes decompressed; not read", reasons)
+        # exactly at the cap is not refused for its size
+        data, crc, size = deflated([b"x" * (16 << 20)])
+        reasons = self.failures(self.bundle_with("checkpoint", (data, crc, size)), "checkpoint")
+        self.assertFalse([r for r in reasons if "limit" in r], reasons)
+
+    def test_large_bundle_in_bounded_memory(self):
+        """200k entries, verified by the CLI in a child process: its peak
+        RSS stays under a fixed bound and barely moves from 20k entries."""
+        rss = {}
+        with tempfile.TemporaryDirectory() as d:
+            for n in (20_000, 200_000):
+                path = os.path.join(d, f"{n}.zip")
+                vkey = write_consecutive_bundle(path, n, v=2, chunk_bytes=1 << 20)
+                code, out, rss[n] = run_cli_rss([path, "--vkey", vkey, "--json"])
+                rep = json.loads(out)
+                self.assertEqual((code, rep["ok"], rep["counts"]["entries"]), (0, True, n), rep["failures"][:5])
+        self.assertLess(rss[200_000], 64, rss)
+        self.assertLess(rss[200_000] - rss[20_000], 8, rss)
+
+
 class TamperTool(unittest.TestCase):
     """tamper.py, which the Rust cross-check uses on real bundles: every case
     must fail the verifier and name the entry tamper.py says."""
@@ -1365,4 +1675,11 @@ class Cli(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    if sys.argv[1:2] == ["make-bundle"]:
+        # python3 test_verify.py make-bundle OUT.zip N [v1|v2] [bodies]: a
+        # benchmark bundle (write_consecutive_bundle); prints its vkey
+        out, count = sys.argv[2], int(sys.argv[3])
+        ver = 1 if "v1" in sys.argv[4:] else 2
+        print(write_consecutive_bundle(out, count, v=ver, bodies="bodies" in sys.argv[4:]))
+    else:
+        unittest.main()
