@@ -1535,9 +1535,26 @@ def _worker_init(version: int, query: Dict[str, Any], stream_claim: bool) -> Non
     _WORKER = LineChecker(version, query, stream_claim)
 
 
-def _worker_batch(args) -> List[Line]:
-    lines, first_no, where = args
-    return _WORKER.batch(lines, first_no, where)
+def _worker_batch(args) -> list:
+    """Check a batch; send back only what the parent's order checks read
+    (pickling whole lines costs about as much as checking them)."""
+    lines, first_no, where, f = args
+    out = []
+    for e in _WORKER.batch(lines, first_no, where):
+        h = e.h
+        if h is not None:
+            h = {"time": h["time"]} if f is None else {"time": h["time"], f: h.get(f),
+                                                       "streams": {f: h["streams"].get(f)}}
+        out.append((e.no, e.blank, e.index, e.role, e.leaf, e.gaps, h, e.has_body, e.stream_sat,
+                    e.fails, e.warns))
+    return out
+
+
+def _unpack_line(t) -> Line:
+    e = Line.__new__(Line)
+    (e.no, e.blank, e.index, e.role, e.leaf, e.gaps, e.h, e.has_body, e.stream_sat, e.fails, e.warns) = t
+    e.hb = None
+    return e
 
 
 # ---------------------------------------------------------------------------
@@ -1879,8 +1896,8 @@ class _Verifier:
                         no += len(lines)
                 else:
                     for batch in pool.imap(_worker_batch, self._numbered(name, where), chunksize=1):
-                        for e in batch:
-                            self.take(e, where)
+                        for t in batch:
+                            self.take(_unpack_line(t), where)
         finally:
             if pool is not None:
                 pool.terminate()
@@ -1890,8 +1907,9 @@ class _Verifier:
         no = 1
         for lines in self.z.line_batches(name):
             # smaller batches than the 1 MiB pieces keep both workers busy
+            f = self.chain.get("f") if self.claim == "stream" else None
             for i in range(0, len(lines), 2048):
-                yield lines[i:i + 2048], no + i, where
+                yield lines[i:i + 2048], no + i, where, f
             no += len(lines)
 
     def take(self, e: Line, member: str):
