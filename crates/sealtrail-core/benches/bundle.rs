@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use sealtrail_core::bundle::synthetic::SyntheticLog;
-use sealtrail_core::bundle::{Member, Members, Verifier, ENTRIES};
+use sealtrail_core::bundle::{chunk_member_index, Member, Members, Verifier, ENTRIES};
 use sealtrail_core::filter::EventFilter;
 use sealtrail_core::hash::{leaf_hash, node_hash, sha256};
 use sealtrail_core::note::NoteVerifier;
@@ -81,22 +81,47 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("bundle_verify");
     g.sample_size(10);
     for (name, query, bodies) in cases {
-        let members = log.bundle(&query, bodies).expect("bundle");
-        let mut map = Map(members.into_iter().collect());
-        let lines = map.0.remove(ENTRIES).expect("entries");
-        let count = lines.iter().filter(|&&b| b == b'\n').count() as u64;
-        g.throughput(Throughput::Elements(count));
-        g.bench_function(name, |b| {
-            b.iter(|| {
-                let mut v = Verifier::new(&mut map, &trusted);
-                for line in lines.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-                    v.line(line, &mut map);
-                }
-                let r = v.finish();
-                assert!(r.ok(), "{:?}", &r.failures[..r.failures.len().min(3)]);
-                black_box(r.proven)
-            })
-        });
+        for version in [1u64, 2] {
+            let members = if version == 1 {
+                log.bundle_v1(&query, bodies)
+            } else {
+                log.bundle(&query, bodies)
+            };
+            let mut map = Map(members.expect("bundle").into_iter().collect());
+            let mut names: Vec<String> = map
+                .0
+                .keys()
+                .filter(|k| *k == ENTRIES || chunk_member_index(k).is_some())
+                .cloned()
+                .collect();
+            names.sort_by_key(|k| chunk_member_index(k));
+            let chunks: Vec<(String, Vec<u8>)> = names
+                .into_iter()
+                .map(|k| {
+                    let b = map.0.remove(&k).unwrap_or_default();
+                    (k, b)
+                })
+                .collect();
+            let count: u64 = chunks
+                .iter()
+                .map(|(_, b)| b.iter().filter(|&&c| c == b'\n').count() as u64)
+                .sum();
+            g.throughput(Throughput::Elements(count));
+            g.bench_function(format!("{name}_v{version}"), |b| {
+                b.iter(|| {
+                    let mut v = Verifier::new(&mut map, &trusted);
+                    for (member, bytes) in &chunks {
+                        v.start_member();
+                        for line in bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+                            v.line(line, member, &mut map);
+                        }
+                    }
+                    let r = v.finish();
+                    assert!(r.ok(), "{:?}", &r.failures[..r.failures.len().min(3)]);
+                    black_box(r.proven)
+                })
+            });
+        }
     }
     g.finish();
 

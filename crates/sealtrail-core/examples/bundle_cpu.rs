@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 
 use sealtrail_core::bundle::synthetic::SyntheticLog;
-use sealtrail_core::bundle::{Member, Members, Verifier, ENTRIES};
+use sealtrail_core::bundle::{chunk_member_index, Member, Members, Verifier, ENTRIES};
 use sealtrail_core::filter::EventFilter;
 use sealtrail_core::hash::leaf_hash;
 use sealtrail_core::note::NoteVerifier;
@@ -63,41 +63,60 @@ fn main() {
             },
         ),
     ] {
-        let mut map = Map(log
-            .bundle(&query, false)
-            .expect("bundle")
-            .into_iter()
-            .collect());
-        let lines = map.0.remove(ENTRIES).expect("entries");
-        let lines: Vec<&[u8]> = lines
-            .split(|&b| b == b'\n')
-            .filter(|l| !l.is_empty())
-            .collect();
-        let count = lines.len() as f64;
-        for _ in 0..3 {
-            let start = cpu();
-            let mut x = 0u8;
-            for e in log
-                .entries
+        for version in [1u64, 2] {
+            let members = if version == 1 {
+                log.bundle_v1(&query, false)
+            } else {
+                log.bundle(&query, false)
+            };
+            let mut map = Map(members.expect("bundle").into_iter().collect());
+            // The entries members, in order, taken out of the map.
+            let mut names: Vec<String> = map
+                .0
+                .keys()
+                .filter(|k| *k == ENTRIES || chunk_member_index(k).is_some())
+                .cloned()
+                .collect();
+            names.sort_by_key(|k| chunk_member_index(k));
+            let members: Vec<(String, Vec<u8>)> = names
+                .into_iter()
+                .map(|k| {
+                    let b = map.0.remove(&k).unwrap_or_default();
+                    (k, b)
+                })
+                .collect();
+            let count = members
                 .iter()
-                .step_by(if query.agent.is_some() { 3 } else { 1 })
-            {
-                x ^= leaf_hash(&e.bytes).0[0];
+                .map(|(_, b)| b.iter().filter(|&&c| c == b'\n').count())
+                .sum::<usize>() as f64;
+            for _ in 0..3 {
+                let start = cpu();
+                let mut x = 0u8;
+                for e in log
+                    .entries
+                    .iter()
+                    .step_by(if query.agent.is_some() { 3 } else { 1 })
+                {
+                    x ^= leaf_hash(&e.bytes).0[0];
+                }
+                let sha = (cpu() - start) * 1e6 / count;
+                let start = cpu();
+                let mut v = Verifier::new(&mut map, &trusted);
+                for (member, bytes) in &members {
+                    v.start_member();
+                    for l in bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+                        v.line(l, member, &mut map);
+                    }
+                }
+                let report = v.finish();
+                let verify = (cpu() - start) * 1e6 / count;
+                assert!(report.ok(), "{:?}", report.failures.first());
+                println!(
+                    "{name}, format v{version}: {count} entries, verify {verify:.2} µs/entry ({:.0} k entries/s per core), SHA-256 of the headers alone {sha:.2} µs/entry, ratio {:.1} ({x})",
+                    1e3 / verify,
+                    verify / sha
+                );
             }
-            let sha = (cpu() - start) * 1e6 / count;
-            let start = cpu();
-            let mut v = Verifier::new(&mut map, &trusted);
-            for l in &lines {
-                v.line(l, &mut map);
-            }
-            let report = v.finish();
-            let verify = (cpu() - start) * 1e6 / count;
-            assert!(report.ok(), "{:?}", report.failures.first());
-            println!(
-                "{name}: {count} entries, verify {verify:.2} µs/entry ({:.0} k entries/s per core), SHA-256 of the headers alone {sha:.2} µs/entry, ratio {:.1} ({x})",
-                1e3 / verify,
-                verify / sha
-            );
         }
     }
 }

@@ -1,7 +1,9 @@
 //! `sealtrail verify BUNDLE`: offline verification of an evidence bundle
-//! (docs/formats.md §9, docs/evidence.md). Reads the file, hands it to the
-//! core's ZIP reader and verifier (`sealtrail_core::bundle::zip`, shared
-//! with the fuzz target) and prints every failure with the entry it concerns.
+//! (docs/formats.md §9 and §10, docs/evidence.md). Reads the file through
+//! its central directory in bounded memory ([`crate::bundle_file`], on
+//! every core), or, when the ZIP is damaged and small enough, recovers its
+//! members from memory with the core's reader (shared with the fuzz
+//! target); prints every failure with the entry it concerns.
 //!
 //! Exit status: 0 the bundle verifies, 1 it does not (including a damaged or
 //! truncated ZIP: what can still be read is checked and reported), 2 the
@@ -10,8 +12,10 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use sealtrail_core::bundle::zip::{verify_zip_with_progress, ZipLimits, ZipMembers};
+use sealtrail_core::bundle::zip::{verify_zip_with_progress, ZipMembers};
 use sealtrail_core::bundle::{Failure, Member, Members, Problem, Report, KEYS};
+
+use crate::bundle_file::{self, ReadOptions};
 use sealtrail_core::note::{Ed25519Verifier, NoteVerifier};
 
 use crate::error::OfflineError;
@@ -22,7 +26,7 @@ use crate::vkeys::key_arg_text;
 fn trusted_keys(
     vkey: Option<&str>,
     vkey_file: Option<&Path>,
-    members: &mut ZipMembers<'_>,
+    members: &mut dyn Members,
     warnings: &mut Vec<String>,
 ) -> Result<Vec<Ed25519Verifier>, OfflineError> {
     let text = match (vkey, vkey_file) {
@@ -58,6 +62,11 @@ fn trusted_keys(
     Ok(keys)
 }
 
+/// The largest damaged bundle that is recovered member by member, in
+/// memory; a larger one whose central directory cannot be read is reported
+/// as such.
+const RECOVER_MAX: u64 = 1 << 30;
+
 /// `sealtrail verify BUNDLE`: checks the bundle at `path` against the
 /// trusted keys and prints the report (one JSON object with `json`).
 pub fn run(
@@ -66,42 +75,82 @@ pub fn run(
     vkey_file: Option<&Path>,
     json: bool,
 ) -> Result<ExitCode, OfflineError> {
-    run_with_progress(path, vkey, vkey_file, json, &mut |_, _| {})
+    run_with_progress(
+        path,
+        vkey,
+        vkey_file,
+        json,
+        ReadOptions::default(),
+        &mut |_, _| {},
+    )
 }
 
-/// [`run`], telling `progress(done, total)` how many of the bundle's
-/// entries are checked (the CLI draws a bar from it).
+/// [`run`] with reading options, telling `progress(done, total)` how many
+/// of the bundle's entries are checked (the CLI draws a bar from it).
 pub fn run_with_progress(
     path: &Path,
     vkey: Option<&str>,
     vkey_file: Option<&Path>,
     json: bool,
+    opts: ReadOptions,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<ExitCode, OfflineError> {
-    let bytes = std::fs::read(path).map_err(|cause| OfflineError::Read {
+    let read_err = |cause| OfflineError::Read {
         path: path.to_path_buf(),
         cause,
-    })?;
+    };
+    let len = std::fs::metadata(path).map_err(read_err)?.len();
     let mut warnings = Vec::new();
-    let (mut members, damage) = ZipMembers::open(&bytes, ZipLimits::default());
-    let zip_failures: Vec<Failure> = damage
-        .map(|why| Failure {
-            entry: None,
-            member: path.display().to_string(),
-            problem: Problem::MemberUnreadable(why),
-        })
-        .into_iter()
-        .collect();
-    let keys = match trusted_keys(vkey, vkey_file, &mut members, &mut warnings) {
-        Ok(k) => k,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Ok(ExitCode::from(2));
+    let (report, keys) = match bundle_file::open(path, opts.limits) {
+        Ok(mut members) => {
+            let keys = match trusted_keys(vkey, vkey_file, &mut members, &mut warnings) {
+                Ok(k) => k,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            let trusted: Vec<&dyn NoteVerifier> =
+                keys.iter().map(|k| k as &dyn NoteVerifier).collect();
+            let report = bundle_file::verify(path, &mut members, &trusted, opts, progress);
+            (report, keys)
+        }
+        Err(e) if len > RECOVER_MAX => {
+            // Damaged and too large to recover in memory: say so.
+            let report = Report {
+                failures: vec![Failure {
+                    entry: None,
+                    member: path.display().to_string(),
+                    problem: Problem::MemberUnreadable(format!(
+                        "not a ZIP file whose central directory can be read ({e}); a damaged file of {len} bytes is not recovered member by member (the limit is {RECOVER_MAX} bytes): download it again"
+                    )),
+                }],
+                ..Report::default()
+            };
+            (report, Vec::new())
+        }
+        Err(_) => {
+            let bytes = std::fs::read(path).map_err(read_err)?;
+            let (mut members, damage) = ZipMembers::open(&bytes, opts.limits);
+            let keys = match trusted_keys(vkey, vkey_file, &mut members, &mut warnings) {
+                Ok(k) => k,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            let trusted: Vec<&dyn NoteVerifier> =
+                keys.iter().map(|k| k as &dyn NoteVerifier).collect();
+            let mut report = verify_zip_with_progress(&mut members, &trusted, progress);
+            let zip_failures = damage.map(|why| Failure {
+                entry: None,
+                member: path.display().to_string(),
+                problem: Problem::MemberUnreadable(why),
+            });
+            report.failures.splice(0..0, zip_failures);
+            (report, keys)
         }
     };
-    let trusted: Vec<&dyn NoteVerifier> = keys.iter().map(|k| k as &dyn NoteVerifier).collect();
-    let mut report = verify_zip_with_progress(&mut members, &trusted, progress);
-    report.failures.splice(0..0, zip_failures);
     print(&report, &warnings, &keys, json);
     Ok(if report.ok() {
         ExitCode::SUCCESS
@@ -143,7 +192,7 @@ fn print(report: &Report, warnings: &[String], keys: &[Ed25519Verifier], json: b
     }
     let c = report.counts;
     println!(
-        "Entries: {} ({} matches, {} with bodies, {} erased); {} inclusion proofs verified",
+        "Entries: {} ({} matches, {} with bodies, {} erased); {} proven in the checkpoint",
         c.entries, c.matches, c.bodies, c.erased, report.proven
     );
     let statement = report

@@ -12,6 +12,7 @@
 //! sealtrail-server out of this crate's dependencies.
 
 pub mod bundle;
+pub mod bundle_file;
 pub mod error;
 pub mod fsck;
 pub mod proof;

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::Args;
+use sealtrail_offline::bundle_file::ReadOptions;
 use sealtrail_offline::fsck::StoreCheck;
 
 use crate::output::progress;
@@ -37,16 +38,24 @@ pub struct VerifyArgs {
     /// Print the report as one JSON object.
     #[arg(long)]
     json: bool,
+    /// Threads checking a bundle's entries (default: one per core).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    threads: Option<u16>,
 }
 
 pub fn run(a: VerifyArgs) -> Result<ExitCode> {
     let bar = progress::bar("entries", a.json);
     let code = if let Some(bundle) = &a.bundle {
+        let mut opts = ReadOptions::default();
+        if let Some(t) = a.threads {
+            opts.threads = usize::from(t);
+        }
         sealtrail_offline::bundle::run_with_progress(
             bundle,
             a.vkey.as_deref(),
             a.vkey_file.as_deref(),
             a.json,
+            opts,
             &mut progress::reporter(&bar),
         )
     } else {

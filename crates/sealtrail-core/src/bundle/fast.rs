@@ -11,6 +11,8 @@
 //! empty arrays, and no `null`s, which is exactly what the canonical writer
 //! emits. Tests check both properties against the general parsers.
 
+use base64::Engine;
+
 use super::Role;
 use crate::hash::Hash;
 use crate::header::{EntryHeader, SeqGap, StreamLink, Streams, HEADER_VERSION};
@@ -118,6 +120,19 @@ impl<'a> Cur<'a> {
         Some(Hash(out))
     }
 
+    /// A hash in padded standard base64 (44 characters).
+    fn base64_hash(&mut self) -> Option<Hash> {
+        let s = self.raw_string()?;
+        if s.len() != 44 {
+            return None;
+        }
+        let mut out = [0u8; 33];
+        let n = base64::engine::general_purpose::STANDARD
+            .decode_slice(s, &mut out)
+            .ok()?;
+        (n == 32).then(|| Hash::from_slice(&out[..32])).flatten()
+    }
+
     /// `"name":`
     fn key(&mut self) -> Option<&'a [u8]> {
         let k = self.raw_string()?;
@@ -187,12 +202,14 @@ fn hex_digit(c: u8) -> Option<u8> {
 }
 
 /// Reads a line in the writer's exact layout
-/// (`{"index":…,"role":"…","header":"…","salt":…,"body":…}`), unescaping
-/// the header into `header` and the body into `body`.
+/// (`{"index":…,"role":"…",["gaps":[…],]"header":"…","salt":…,"body":…}`),
+/// unescaping the header into `header` and the body into `body`, and
+/// decoding the gap hashes into `gaps` (cleared first).
 pub(super) fn parse_line<'a>(
     line: &'a [u8],
     header: &mut Vec<u8>,
     body: &mut Vec<u8>,
+    gaps: &mut Vec<Hash>,
 ) -> Option<FastLine<'a>> {
     let mut c = Cur { b: line, i: 0 };
     c.lit(b"{\"index\":")?;
@@ -205,6 +222,16 @@ pub(super) fn parse_line<'a>(
         b"after" => Role::After,
         _ => return None,
     };
+    gaps.clear();
+    if c.lit(b",\"gaps\":[").is_some() {
+        loop {
+            gaps.push(c.base64_hash()?);
+            if c.lit(b",").is_none() {
+                break;
+            }
+        }
+        c.lit(b"]")?;
+    }
     c.lit(b",\"header\":")?;
     c.escaped_into(header)?;
     std::str::from_utf8(header).ok()?;
@@ -551,19 +578,21 @@ mod tests {
             h in header_strategy(),
             body in prop::option::of("[a-z\"\\\\\\n é]{0,12}"),
             edit in prop::option::of((any::<prop::sample::Index>(), any::<u8>())),
+            gap_count in 0usize..4,
         ) {
             let header = h.to_entry_bytes().unwrap();
+            let gaps: Vec<Hash> = (0..gap_count).map(|i| crate::hash::sha256(&[i as u8])).collect();
             let salt = [0xabu8; 32];
             let mut line = Vec::new();
             let with_body = body.as_ref().map(|b| (&salt, b.as_bytes()));
-            write_entry_line(&mut line, h.index, Role::Match, &header, with_body).unwrap();
+            write_entry_line(&mut line, h.index, Role::Match, &gaps, &header, with_body).unwrap();
             line.pop();
             if let Some((at, byte)) = edit {
                 let i = at.index(line.len());
                 line[i] = byte;
             }
-            let (mut hb, mut bb) = (Vec::new(), Vec::new());
-            let fast = parse_line(&line, &mut hb, &mut bb);
+            let (mut hb, mut bb, mut gb) = (Vec::new(), Vec::new(), Vec::new());
+            let fast = parse_line(&line, &mut hb, &mut bb, &mut gb);
             let slow = EntryLine::parse(&line).ok();
             // Bodies are JSON text, without raw control characters: then
             // the writer's lines always take the fast path.
@@ -572,6 +601,9 @@ mod tests {
             }
             if let Some(f) = fast {
                 let s = slow.expect("serde accepts what the fast reader accepts");
+                let mut sg = Vec::new();
+                prop_assert!(s.gap_hashes(&mut sg).is_ok());
+                prop_assert_eq!(&gb, &sg);
                 prop_assert_eq!(f.index, s.index);
                 prop_assert_eq!(f.role, s.role);
                 prop_assert_eq!(&hb[..], s.header.as_bytes());

@@ -5,6 +5,7 @@ use std::borrow::Cow;
 use serde::Deserialize;
 
 use super::Role;
+use crate::hash::Hash;
 use crate::header::SALT_LEN;
 use crate::jcs;
 
@@ -14,6 +15,10 @@ use crate::jcs;
 pub struct EntryLine<'a> {
     pub index: u64,
     pub role: Role,
+    /// Version 2: the base64 gap hashes consumed before this entry's leaf
+    /// (docs/formats.md §10.2); absent means none.
+    #[serde(default)]
+    pub gaps: Option<Vec<String>>,
     /// The entry bytes (§4) as text.
     #[serde(borrow)]
     pub header: Cow<'a, str>,
@@ -39,6 +44,8 @@ pub enum LineError {
     Salt,
     #[error("salt and body must both be present or both be null")]
     HalfBody,
+    #[error("gaps[{0}] is not a base64 SHA-256 hash")]
+    Gap(usize),
 }
 
 impl<'a> EntryLine<'a> {
@@ -63,14 +70,24 @@ impl<'a> EntryLine<'a> {
             _ => Err(LineError::HalfBody),
         }
     }
+
+    /// The gap hashes, decoded into `out` (cleared first).
+    pub fn gap_hashes(&self, out: &mut Vec<Hash>) -> Result<(), LineError> {
+        out.clear();
+        for (i, g) in self.gaps.iter().flatten().enumerate() {
+            out.push(Hash::from_base64(g).map_err(|_| LineError::Gap(i))?);
+        }
+        Ok(())
+    }
 }
 
 /// Appends one line (with its `\n`) to `out`: `{"index":…,"role":…,
-/// "header":…,"salt":…,"body":…}`.
+/// ["gaps":[…],]"header":…,"salt":…,"body":…}`. A version 1 line has no gaps.
 pub fn write_entry_line(
     out: &mut Vec<u8>,
     index: u64,
     role: Role,
+    gaps: &[Hash],
     header: &[u8],
     body: Option<(&[u8; SALT_LEN], &[u8])>,
 ) -> Result<(), LineError> {
@@ -79,7 +96,20 @@ pub fn write_entry_line(
     out.extend_from_slice(index.to_string().as_bytes());
     out.extend_from_slice(b",\"role\":\"");
     out.extend_from_slice(role.as_str().as_bytes());
-    out.extend_from_slice(b"\",\"header\":");
+    if !gaps.is_empty() {
+        out.extend_from_slice(b"\",\"gaps\":[");
+        for (i, g) in gaps.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.push(b'"');
+            out.extend_from_slice(g.to_base64().as_bytes());
+            out.push(b'"');
+        }
+        out.extend_from_slice(b"],\"header\":");
+    } else {
+        out.extend_from_slice(b"\",\"header\":");
+    }
     jcs::write_str(header, out);
     match body {
         Some((salt, body)) => {

@@ -31,6 +31,12 @@ pub struct Manifest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_index: Option<u64>,
     pub completeness: Completeness,
+    /// Version 2: the number of `entries/<k>.jsonl` members (§10.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chunks: Option<u64>,
+    /// Version 2: the gap hashes after the last entry, base64 (§10.3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gaps_after: Option<Vec<String>>,
 }
 
 /// The tree a bundle is proven against.
@@ -233,12 +239,39 @@ impl Manifest {
         }
         let m: Manifest = serde_path_to_error::deserialize(value)
             .map_err(|e| ManifestError::Field(e.to_string()))?;
+        match (m.v, m.chunks.is_some(), m.gaps_after.is_some()) {
+            (2, true, true) => {}
+            (2, _, _) => {
+                return Err(ManifestError::Field(
+                    "a version 2 manifest needs \"chunks\" and \"gaps_after\"".into(),
+                ))
+            }
+            (_, false, false) => {}
+            (v, _, _) => {
+                return Err(ManifestError::Field(format!(
+                    "\"chunks\" and \"gaps_after\" are version 2 members; a version {v} manifest cannot have them"
+                )))
+            }
+        }
         match (&m.completeness.stream, m.completeness.range) {
             (Some(_), Some(true)) => Err(ManifestError::Field(
                 "completeness claims both a stream and the range".into(),
             )),
             _ => Ok(m),
         }
+    }
+
+    /// The gap hashes after the last entry, decoded.
+    pub fn gap_hashes_after(&self) -> Result<Vec<Hash>, String> {
+        self.gaps_after
+            .iter()
+            .flatten()
+            .enumerate()
+            .map(|(i, g)| {
+                Hash::from_base64(g)
+                    .map_err(|_| format!("gaps_after[{i}] is not a base64 SHA-256 hash"))
+            })
+            .collect()
     }
 
     /// Pretty JSON with a final newline.

@@ -15,28 +15,34 @@
 //! nodes ([`proofs::BatchInclusion`]), so most proofs end after one or two
 //! hashes.
 
+mod check;
 mod completeness;
 mod fast;
+pub mod gaps;
 mod line;
 mod manifest;
 pub mod proofs;
 mod readme;
 pub mod synthetic;
 mod verify;
+pub mod write;
 #[cfg(feature = "zip")]
 pub mod zip;
+#[cfg(feature = "zip")]
+pub mod zip_write;
 
 pub use crate::filter::QueryMismatch;
+pub use check::{Checked, HeaderFacts, LineChecker, LineRules};
 pub use completeness::{CompletenessFile, HeadsProofJson, HeadsRecordJson};
 pub use line::{write_entry_line, EntryLine, LineError};
 pub use manifest::{Completeness, Counts, Manifest, ManifestError, StreamField, TreeRef};
 pub use readme::readme;
-pub use verify::{verify_members, Failure, Problem, Report, Verifier};
+pub use verify::{check_chunk_names, verify_members, Failure, Problem, Report, Verifier};
 
 /// `manifest.json`'s `format`.
 pub const FORMAT: &str = "sealtrail-evidence-bundle";
 /// The bundle version this code writes and the newest it reads.
-pub const BUNDLE_VERSION: u64 = 1;
+pub const BUNDLE_VERSION: u64 = 2;
 
 /// Member names.
 pub const MANIFEST: &str = "manifest.json";
@@ -49,6 +55,23 @@ pub const README: &str = "README.md";
 /// `proofs/<index>.tlog-proof`.
 pub fn proof_member(index: u64) -> String {
     format!("proofs/{index}.tlog-proof")
+}
+
+/// Version 2's `entries/<k>.jsonl`.
+pub fn chunk_member(k: u64) -> String {
+    format!("entries/{k}.jsonl")
+}
+
+/// The `k` of an `entries/<k>.jsonl` name (decimal, no leading zeros).
+pub fn chunk_member_index(name: &str) -> Option<u64> {
+    let digits = name.strip_prefix("entries/")?.strip_suffix(".jsonl")?;
+    if digits.is_empty()
+        || !digits.bytes().all(|b| b.is_ascii_digit())
+        || (digits.len() > 1 && digits.starts_with('0'))
+    {
+        return None;
+    }
+    digits.parse().ok()
 }
 
 /// The entry index a proof member is named after, if the name is one.
@@ -100,6 +123,11 @@ pub enum Member<'a> {
 /// Access to a bundle's members by name.
 pub trait Members {
     fn get(&mut self, name: &str) -> Member<'_>;
+
+    /// Every member's name, when the reader can list them.
+    fn names(&self) -> Option<Vec<String>> {
+        None
+    }
 }
 
 impl Members for std::collections::BTreeMap<String, Vec<u8>> {
@@ -109,6 +137,10 @@ impl Members for std::collections::BTreeMap<String, Vec<u8>> {
             None => Member::Absent,
         }
     }
+
+    fn names(&self) -> Option<Vec<String>> {
+        Some(self.keys().cloned().collect())
+    }
 }
 
 impl Members for std::collections::HashMap<String, Vec<u8>> {
@@ -117,6 +149,10 @@ impl Members for std::collections::HashMap<String, Vec<u8>> {
             Some(b) => Member::Present(b),
             None => Member::Absent,
         }
+    }
+
+    fn names(&self) -> Option<Vec<String>> {
+        Some(self.keys().cloned().collect())
     }
 }
 

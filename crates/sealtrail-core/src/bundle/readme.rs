@@ -51,9 +51,9 @@ Both name every entry that fails and why.
 ## What is checked
 
 - `checkpoint` is signed by the log's key, and `manifest.json` names it.
-- Every line of `entries.jsonl` is an entry of the log: its header's leaf hash
-  (SHA-256 of 0x00 and the header bytes) is proven in the checkpoint's Merkle
-  tree by `proofs/<index>.tlog-proof` (C2SP tlog-proof, RFC 9162 paths).
+- Every line of {entries_members} is an entry of the log: its header's leaf
+  hash (SHA-256 of 0x00 and the header bytes) is proven in the checkpoint's
+  Merkle tree {proven_by}.
 - Every body hashes, with its salt, to the commitment in its header, and
   agrees with the header on agent, kind, event id and session.
 - Every entry marked `match` satisfies the query; the counts are right.
@@ -65,7 +65,7 @@ Both name every entry that fails and why.
   entries are consecutive and the entries around them lie outside the range.
 
 The formats are specified in `docs/formats.md` (§4 headers, §7 proofs, §8
-stream heads, §9 this bundle) of the sealtrail source tree.
+stream heads, §9 bundles, §10 version 2) of the sealtrail source tree.
 "#,
         origin = m.origin,
         query = m.query.describe(),
@@ -84,5 +84,17 @@ stream heads, §9 this bundle) of the sealtrail source tree.
         software = m.software,
         created = m.created,
         vkey = vkey.trim(),
+        entries_members = if m.v >= 2 {
+            "`entries/0.jsonl`, `entries/1.jsonl`, …"
+        } else {
+            "`entries.jsonl`"
+        },
+        proven_by = if m.v >= 2 {
+            "by one shared proof: the entries' leaf hashes, with the hashes of the
+  subtrees between them (`gaps` in each line, `gaps_after` in the manifest),
+  recompute the checkpoint's root (format §10.3)"
+        } else {
+            "by `proofs/<index>.tlog-proof` (C2SP tlog-proof, RFC 9162 paths)"
+        },
     )
 }

@@ -6,7 +6,8 @@
 
 use std::collections::BTreeMap;
 
-use super::manifest::{Completeness, Counts, Manifest, TreeRef};
+use super::manifest::{Completeness, Manifest, TreeRef};
+use super::write::{EntriesWriter, Written};
 use super::{
     line::write_entry_line, proof_member, readme::readme, CompletenessFile, Role, BUNDLE_VERSION,
     CHECKPOINT, COMPLETENESS, ENTRIES, FORMAT, KEYS, MANIFEST, README,
@@ -205,47 +206,86 @@ impl SyntheticLog {
         out
     }
 
-    /// The members of a bundle answering `query`.
+    /// The members of a bundle answering `query`, in the current format
+    /// (version 2, docs/formats.md §10).
     pub fn bundle(
         &mut self,
         query: &EventFilter,
         with_bodies: bool,
+    ) -> Result<BTreeMap<String, Vec<u8>>, SyntheticError> {
+        self.bundle_as(query, with_bodies, BUNDLE_VERSION)
+    }
+
+    /// The members of a bundle answering `query` in format version 1
+    /// (a proof file per entry), which readers still verify.
+    pub fn bundle_v1(
+        &mut self,
+        query: &EventFilter,
+        with_bodies: bool,
+    ) -> Result<BTreeMap<String, Vec<u8>>, SyntheticError> {
+        self.bundle_as(query, with_bodies, 1)
+    }
+
+    fn bundle_as(
+        &mut self,
+        query: &EventFilter,
+        with_bodies: bool,
+        version: u64,
     ) -> Result<BTreeMap<String, Vec<u8>>, SyntheticError> {
         let signed = self.checkpoint()?;
         let note = signed.to_bytes();
         let cp = signed.checkpoint;
         let selection = self.select(query);
         let mut members = BTreeMap::new();
-        let mut lines = Vec::new();
-        let mut counts = Counts::default();
-        let (mut first, mut last) = (None, None);
-        for &(index, role) in &selection {
-            let e = &self.entries[index as usize];
-            let body = (with_bodies && role == Role::Match).then_some((&e.salt, &e.body[..]));
-            write_entry_line(&mut lines, index, role, &e.bytes, body).map_err(err)?;
-            counts.entries += 1;
-            counts.bodies += u64::from(body.is_some());
-            if role == Role::Match {
-                counts.matches += 1;
-                first.get_or_insert(index);
-                last = Some(index);
+        let written = if version >= 2 {
+            let mut w = EntriesWriter::new(cp.size, with_bodies);
+            for &(index, role) in &selection {
+                let e = &self.entries[index as usize];
+                w.push(
+                    &mut members,
+                    &self.tree,
+                    index,
+                    role,
+                    &e.bytes,
+                    Some((&e.salt, &e.body[..])),
+                )
+                .map_err(err)?;
             }
-            let proof = TlogProof {
-                extra: None,
-                index,
-                path: prove_inclusion(&self.tree, index, cp.size).map_err(err)?,
-                checkpoint: note.clone(),
-            };
-            members.insert(proof_member(index), proof.to_bytes());
-        }
-        let completeness = Completeness::for_query(query, cp.size, counts.matches);
+            w.finish(&self.tree).map_err(err)?
+        } else {
+            let mut lines = Vec::new();
+            let mut w = Written::default();
+            for &(index, role) in &selection {
+                let e = &self.entries[index as usize];
+                let body = (with_bodies && role == Role::Match).then_some((&e.salt, &e.body[..]));
+                write_entry_line(&mut lines, index, role, &[], &e.bytes, body).map_err(err)?;
+                w.counts.entries += 1;
+                w.counts.bodies += u64::from(body.is_some());
+                if role == Role::Match {
+                    w.counts.matches += 1;
+                    w.first_index.get_or_insert(index);
+                    w.last_index = Some(index);
+                }
+                let proof = TlogProof {
+                    extra: None,
+                    index,
+                    path: prove_inclusion(&self.tree, index, cp.size).map_err(err)?,
+                    checkpoint: note.clone(),
+                };
+                members.insert(proof_member(index), proof.to_bytes());
+            }
+            members.insert(ENTRIES.into(), lines);
+            w
+        };
+        let completeness = Completeness::for_query(query, cp.size, written.counts.matches);
         if let Some(key) = &completeness.stream {
             let file = CompletenessFile::new(key.clone(), &self.heads.prove(key));
             members.insert(COMPLETENESS.into(), file.to_bytes());
         }
+        let v2 = version >= 2;
         let manifest = Manifest {
             format: FORMAT.into(),
-            v: BUNDLE_VERSION,
+            v: version,
             software: "sealtrail synthetic".into(),
             created: 0,
             origin: cp.origin.clone(),
@@ -255,16 +295,17 @@ impl SyntheticLog {
             },
             query: query.clone(),
             with_bodies,
-            counts,
-            first_index: first,
-            last_index: last,
+            counts: written.counts,
+            first_index: written.first_index,
+            last_index: written.last_index,
             completeness,
+            chunks: v2.then_some(written.chunks),
+            gaps_after: v2.then_some(written.gaps_after),
         };
         members.insert(README.into(), readme(&manifest, &self.vkey()).into_bytes());
         members.insert(MANIFEST.into(), manifest.to_bytes());
         members.insert(CHECKPOINT.into(), note);
         members.insert(KEYS.into(), format!("{}\n", self.vkey()).into_bytes());
-        members.insert(ENTRIES.into(), lines);
         Ok(members)
     }
 

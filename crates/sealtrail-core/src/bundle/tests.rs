@@ -35,18 +35,63 @@ fn q(agent: Option<&str>, from: Option<u64>, to: Option<u64>) -> EventFilter {
     }
 }
 
+/// Both formats: every test runs on each.
+const VERSIONS: [u64; 2] = [1, 2];
+
+fn bundle(
+    log: &mut SyntheticLog,
+    query: &EventFilter,
+    bodies: bool,
+    v: u64,
+) -> BTreeMap<String, Vec<u8>> {
+    if v == 1 {
+        log.bundle_v1(query, bodies).unwrap()
+    } else {
+        log.bundle(query, bodies).unwrap()
+    }
+}
+
+/// The entries members' names, in order.
+fn entries_members(m: &BTreeMap<String, Vec<u8>>) -> Vec<String> {
+    let mut names: Vec<String> = m
+        .keys()
+        .filter(|k| *k == ENTRIES || chunk_member_index(k).is_some())
+        .cloned()
+        .collect();
+    names.sort_by_key(|k| chunk_member_index(k));
+    names
+}
+
 fn lines(m: &BTreeMap<String, Vec<u8>>) -> Vec<String> {
-    String::from_utf8(m[ENTRIES].clone())
-        .unwrap()
-        .lines()
-        .map(str::to_owned)
+    entries_members(m)
+        .iter()
+        .flat_map(|k| {
+            String::from_utf8(m[k].clone())
+                .unwrap()
+                .lines()
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
         .collect()
 }
 
+/// Puts `lines` back: into `entries.jsonl` (version 1) or one entries
+/// member (version 2, with the manifest's count of members fixed).
 fn set_lines(m: &mut BTreeMap<String, Vec<u8>>, lines: &[String]) {
     let mut s = lines.join("\n");
     s.push('\n');
-    m.insert(ENTRIES.into(), s.into_bytes());
+    let names = entries_members(m);
+    for k in &names {
+        m.remove(k);
+    }
+    if names.iter().any(|k| k == ENTRIES) {
+        m.insert(ENTRIES.into(), s.into_bytes());
+    } else {
+        m.insert(chunk_member(0), s.into_bytes());
+        let mut manifest = Manifest::parse(&m[MANIFEST]).unwrap();
+        manifest.chunks = Some(1);
+        m.insert(MANIFEST.into(), manifest.to_bytes());
+    }
 }
 
 fn assert_names(report: &Report, entry: u64, what: &str) {
@@ -85,11 +130,11 @@ fn honest_bundles_verify() {
             ..EventFilter::default()
         },
     ];
-    for query in &queries {
+    for (query, v) in queries.iter().flat_map(|q| VERSIONS.map(|v| (q, v))) {
         for with_bodies in [true, false] {
-            let mut m = log.bundle(query, with_bodies).unwrap();
+            let mut m = bundle(&mut log, query, with_bodies, v);
             let r = verify(&log, &mut m);
-            assert!(r.ok(), "{query:?}: {:#?}", r.failures);
+            assert!(r.ok(), "v{v} {query:?}: {:#?}", r.failures);
             let claimed = query.completeness_stream().is_some() || query.is_time_only();
             assert_eq!(r.complete, claimed, "{query:?}");
             assert_eq!(r.proven, r.counts.entries);
@@ -99,9 +144,15 @@ fn honest_bundles_verify() {
 
 #[test]
 fn tampered_bodies_headers_salts_and_proofs_name_their_entry() {
+    for v in VERSIONS {
+        tampered_bodies_headers_salts_and_proofs(v);
+    }
+}
+
+fn tampered_bodies_headers_salts_and_proofs(v: u64) {
     let mut log = log();
     let query = q(Some("bot"), Some(1100), Some(1400));
-    let honest = log.bundle(&query, true).unwrap();
+    let honest = bundle(&mut log, &query, true, v);
     let ls = lines(&honest);
     // Line 1 is entry 12 (the first match; line 0 is the "before" entry 9).
     assert!(ls[1].starts_with("{\"index\":12,\"role\":\"match\""));
@@ -129,17 +180,74 @@ fn tampered_bodies_headers_salts_and_proofs_name_their_entry() {
     l[1] = l[1].replacen("tool_call", "tool_cbll", 1);
     set_lines(&mut m, &l);
     let r = verify(&log, &mut m);
-    assert_names(&r, 12, "do not lead to the checkpoint's root");
+    if v == 1 {
+        assert_names(&r, 12, "do not lead to the checkpoint's root");
+    } else {
+        // One shared proof: it cannot say which leaf changed, and proves none.
+        assert_eq!(r.proven, 0);
+        assert!(
+            r.failures.iter().any(|f| f
+                .problem
+                .to_string()
+                .contains("no entry of the bundle is proven")),
+            "{:#?}",
+            r.failures
+        );
+    }
 
-    // A proof byte.
+    // A proof byte: a hash of entry 15's proof file (version 1), a gap hash
+    // of entry 15's line (version 2).
     let mut m = honest.clone();
-    let p = m.get_mut(&proof_member(15)).unwrap();
-    let at = p.iter().position(|&b| b == b'\n').unwrap() + 12;
-    let at = at + p[at..].iter().position(|&b| b == b'\n').unwrap() + 3;
-    p[at] = if p[at] == b'A' { b'B' } else { b'A' };
-    let r = verify(&log, &mut m);
-    assert_names(&r, 15, "proof");
-    assert_eq!(r.failures.len(), 1, "{:#?}", r.failures);
+    if v == 1 {
+        let p = m.get_mut(&proof_member(15)).unwrap();
+        let at = p.iter().position(|&b| b == b'\n').unwrap() + 12;
+        let at = at + p[at..].iter().position(|&b| b == b'\n').unwrap() + 3;
+        p[at] = if p[at] == b'A' { b'B' } else { b'A' };
+        let r = verify(&log, &mut m);
+        assert_names(&r, 15, "proof");
+        assert_eq!(r.failures.len(), 1, "{:#?}", r.failures);
+    } else {
+        let mut l = ls.clone();
+        let at = l[2].find("\"gaps\":[\"").unwrap() + 10;
+        let flipped = if &l[2][at..at + 1] == "A" { "B" } else { "A" };
+        l[2].replace_range(at..at + 1, flipped);
+        set_lines(&mut m, &l);
+        let r = verify(&log, &mut m);
+        assert_eq!(r.proven, 0);
+        assert_eq!(r.failures.len(), 1, "{:#?}", r.failures);
+        assert!(r.failures[0]
+            .to_string()
+            .contains("not the checkpoint's root"));
+        assert!(!r.complete);
+
+        // A gap hash moved to the next entry's line: the proof does not fit.
+        let mut m = honest.clone();
+        let mut l = ls.clone();
+        let start = l[2].find(",\"gaps\":[").unwrap();
+        let end = l[2].find("],\"header\"").unwrap() + 1;
+        let gaps = l[2][start..end].to_owned();
+        l[2].replace_range(start..end, "");
+        let at = l[3].find(",\"gaps\":[").unwrap() + 9;
+        l[3].insert_str(at, &format!("{},", &gaps[9..gaps.len() - 1]));
+        set_lines(&mut m, &l);
+        let r = verify(&log, &mut m);
+        assert_names(&r, 15, "gap hashes where the entries around them need");
+        assert_eq!(r.proven, 0);
+
+        // The manifest's gaps after the last entry.
+        let mut m = honest.clone();
+        let mut manifest = Manifest::parse(&m[MANIFEST]).unwrap();
+        manifest.gaps_after.as_mut().unwrap().pop();
+        m.insert(MANIFEST.into(), manifest.to_bytes());
+        let r = verify(&log, &mut m);
+        assert!(
+            r.failures
+                .iter()
+                .any(|f| f.to_string().contains("gaps_after")),
+            "{:#?}",
+            r.failures
+        );
+    }
 
     // The checkpoint's signature.
     let mut m = honest.clone();
@@ -154,11 +262,70 @@ fn tampered_bodies_headers_salts_and_proofs_name_their_entry() {
     assert!(!r.complete);
 }
 
+/// Version 2's members: a missing, an extra and a reordered entries member.
+#[test]
+fn entries_members_missing_extra_or_reordered_fail() {
+    let mut log = log();
+    let query = q(None, None, None);
+    let honest = log.bundle(&query, false).unwrap();
+    let ls = lines(&honest);
+    // Split the 60 lines into three members, as a writer with small
+    // members would.
+    let mut m = honest.clone();
+    for k in entries_members(&m) {
+        m.remove(&k);
+    }
+    for (k, part) in ls.chunks(20).enumerate() {
+        m.insert(
+            chunk_member(k as u64),
+            format!("{}\n", part.join("\n")).into_bytes(),
+        );
+    }
+    let mut manifest = Manifest::parse(&m[MANIFEST]).unwrap();
+    manifest.chunks = Some(3);
+    m.insert(MANIFEST.into(), manifest.to_bytes());
+    let r = verify(&log, &mut m);
+    assert!(r.ok(), "{:#?}", r.failures);
+    assert_eq!(r.proven, 60);
+
+    let mut missing = m.clone();
+    missing.remove(&chunk_member(1));
+    let r = verify(&log, &mut missing);
+    assert!(r
+        .failures
+        .iter()
+        .any(|f| f.member == "entries/1.jsonl" && f.problem == Problem::MemberMissing));
+    assert_eq!(r.proven, 0);
+
+    let mut extra = m.clone();
+    extra.insert(chunk_member(3), m[&chunk_member(2)].clone());
+    let r = verify(&log, &mut extra);
+    assert!(
+        r.failures.iter().any(|f| f.member == "entries/3.jsonl"
+            && f.to_string().contains("beyond the manifest's count")),
+        "{:#?}",
+        r.failures
+    );
+
+    let mut swapped = m.clone();
+    let (a, b) = (m[&chunk_member(0)].clone(), m[&chunk_member(1)].clone());
+    swapped.insert(chunk_member(0), b);
+    swapped.insert(chunk_member(1), a);
+    let r = verify(&log, &mut swapped);
+    assert_names(&r, 0, "comes after entry 39");
+}
+
 #[test]
 fn deleted_swapped_forged_and_omitted_entries_are_named() {
+    for v in VERSIONS {
+        deleted_swapped_forged_and_omitted(v);
+    }
+}
+
+fn deleted_swapped_forged_and_omitted(v: u64) {
     let mut log = log();
     let query = q(Some("bot"), Some(1100), Some(1400));
-    let honest = log.bundle(&query, true).unwrap();
+    let honest = bundle(&mut log, &query, true, v);
     let ls = lines(&honest);
 
     // Delete entry 18 (line and proof), fixing the manifest counts: the
@@ -201,13 +368,15 @@ fn deleted_swapped_forged_and_omitted_entries_are_named() {
     forged.agent = "bot".into();
     let bytes = forged.to_entry_bytes().unwrap();
     let mut line = Vec::new();
-    write_entry_line(&mut line, 60, Role::Match, &bytes, None).unwrap();
+    write_entry_line(&mut line, 60, Role::Match, &[], &bytes, None).unwrap();
     l.push(String::from_utf8(line).unwrap().trim_end().to_owned());
     set_lines(&mut m, &l);
     // The made-up proof: entry 42's path under index 60.
-    let text = String::from_utf8(m[&proof_member(42)].clone()).unwrap();
-    let fake = text.replacen("index 42", "index 60", 1).into_bytes();
-    m.insert(proof_member(60), fake);
+    if v == 1 {
+        let text = String::from_utf8(m[&proof_member(42)].clone()).unwrap();
+        let fake = text.replacen("index 42", "index 60", 1).into_bytes();
+        m.insert(proof_member(60), fake);
+    }
     let r = verify(&log, &mut m);
     assert_names(&r, 60, "not in the checkpoint's tree");
 
@@ -230,13 +399,19 @@ fn deleted_swapped_forged_and_omitted_entries_are_named() {
 
 #[test]
 fn a_hidden_match_and_a_range_gap_are_caught() {
+    for v in VERSIONS {
+        a_hidden_match_and_a_range_gap(v);
+    }
+}
+
+fn a_hidden_match_and_a_range_gap(v: u64) {
     let mut log = log();
     let query = EventFilter {
         agent: Some("bot".into()),
         kind: Some("decision".into()),
         ..EventFilter::default()
     };
-    let honest = log.bundle(&query, true).unwrap();
+    let honest = bundle(&mut log, &query, true, v);
     let mut m = honest.clone();
     let l: Vec<String> = lines(&m)
         .into_iter()
@@ -257,7 +432,7 @@ fn a_hidden_match_and_a_range_gap_are_caught() {
     assert_names(&verify(&log, &mut m), 15, "should be a match");
 
     let range = q(None, Some(1100), Some(1400));
-    let mut m = log.bundle(&range, false).unwrap();
+    let mut m = bundle(&mut log, &range, false, v);
     let l: Vec<String> = lines(&m)
         .into_iter()
         .filter(|l| !l.starts_with("{\"index\":20,"))
@@ -272,6 +447,10 @@ fn proof_member_names_round_trip() {
     assert_eq!(proof_member_index("proofs/1234.tlog-proof"), Some(1234));
     assert_eq!(proof_member_index("proofs/01.tlog-proof"), None);
     assert_eq!(proof_member_index("proofs/.tlog-proof"), None);
+    assert_eq!(chunk_member(0), "entries/0.jsonl");
+    assert_eq!(chunk_member_index("entries/17.jsonl"), Some(17));
+    assert_eq!(chunk_member_index("entries/017.jsonl"), None);
+    assert_eq!(chunk_member_index("entries.jsonl"), None);
 }
 
 mod mutations {
@@ -281,15 +460,15 @@ mod mutations {
     use std::sync::OnceLock;
 
     /// One honest agent bundle and its key, built once.
-    fn honest() -> &'static (String, BTreeMap<String, Vec<u8>>) {
-        static B: OnceLock<(String, BTreeMap<String, Vec<u8>>)> = OnceLock::new();
-        B.get_or_init(|| {
-            let mut log = log();
-            let m = log
-                .bundle(&q(Some("bot"), Some(1100), Some(1400)), true)
-                .unwrap();
-            (log.vkey(), m)
-        })
+    fn honest(v: u64) -> &'static (String, BTreeMap<String, Vec<u8>>) {
+        static B: OnceLock<[(String, BTreeMap<String, Vec<u8>>); 2]> = OnceLock::new();
+        &B.get_or_init(|| {
+            VERSIONS.map(|v| {
+                let mut log = log();
+                let m = bundle(&mut log, &q(Some("bot"), Some(1100), Some(1400)), true, v);
+                (log.vkey(), m)
+            })
+        })[(v - 1) as usize]
     }
 
     proptest! {
@@ -302,8 +481,9 @@ mod mutations {
             member in 0usize..64,
             at in any::<prop::sample::Index>(),
             xor in 1u8..=255,
+            v in 1u64..=2,
         ) {
-            let (vkey, honest) = honest();
+            let (vkey, honest) = honest(v);
             let mut m = honest.clone();
             let names: Vec<String> = m.keys().cloned().collect();
             let name = names[member % names.len()].clone();
@@ -312,7 +492,10 @@ mod mutations {
             bytes[i] ^= xor;
             let v = Ed25519Verifier::from_vkey(vkey).unwrap();
             let r = verify_members(&mut m, &[&v as &dyn NoteVerifier]);
-            let must_fail = name == ENTRIES || name == CHECKPOINT || name.starts_with("proofs/");
+            let must_fail = name == ENTRIES
+                || name == CHECKPOINT
+                || name.starts_with("proofs/")
+                || chunk_member_index(&name).is_some();
             if must_fail {
                 prop_assert!(!r.ok(), "changing byte {i} of {name} went unnoticed");
             }

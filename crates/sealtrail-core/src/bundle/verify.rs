@@ -2,18 +2,16 @@
 //! finds, each with the entry and member it concerns, rather than stopping
 //! at the first.
 
-use serde::Deserialize;
-use std::borrow::Cow;
+use std::sync::Arc;
 
-use super::completeness::{check_range, check_stream, CompletenessFile, Item};
-use super::fast;
-use super::line::{EntryLine, LineError};
+use super::check::{Checked, LineChecker, LineRules};
+use super::completeness::{CompletenessFile, Found, Item, RangeChain, StreamChain};
+use super::gaps::{gaps_between, Fold, Span};
 use super::manifest::{Counts, Manifest, StreamField};
 use super::proofs::{BatchInclusion, ProofFileError};
-use super::{Member, Members, Role, CHECKPOINT, COMPLETENESS, ENTRIES, MANIFEST};
+use super::{chunk_member, Member, Members, Role, CHECKPOINT, COMPLETENESS, ENTRIES, MANIFEST};
 use crate::checkpoint::{Checkpoint, SignedCheckpoint};
-use crate::hash::{leaf_hash, Hash};
-use crate::header::{commit_body, EntryHeader, HeaderError, HEADER_VERSION, SALT_LEN};
+use crate::hash::Hash;
 use crate::heads::{root_from_extensions, StreamHead};
 use crate::note::{Note, NoteVerifier};
 
@@ -54,6 +52,8 @@ pub enum Problem {
     Counts(String),
     #[error("{0}")]
     Completeness(String),
+    #[error("{0}")]
+    SharedProof(String),
 }
 
 /// One failure: the entry it concerns (when it concerns one), the member
@@ -84,7 +84,8 @@ pub struct Report {
     pub checkpoint_signed: bool,
     /// What the bundle actually holds.
     pub counts: Counts,
-    /// Entries whose inclusion proof verified.
+    /// Entries whose inclusion in the checkpoint verified (by their own
+    /// proof in version 1, by the shared proof in version 2).
     pub proven: u64,
     /// The completeness claim (`a:…`, `s:…`, `range`), if any.
     pub claim: Option<String>,
@@ -134,65 +135,43 @@ impl Report {
     }
 }
 
-/// The fields of a body that must agree with its header.
-#[derive(Deserialize)]
-struct BodyIds<'a> {
-    #[serde(borrow)]
-    agent: AgentId<'a>,
-    #[serde(borrow)]
-    kind: Cow<'a, str>,
-    #[serde(default, borrow)]
-    id: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    session: Option<Cow<'a, str>>,
-}
-
-#[derive(Deserialize)]
-struct AgentId<'a> {
-    #[serde(borrow)]
-    id: Cow<'a, str>,
-}
-
-/// Parses and canonical-checks entry bytes without a JSON tree: the
-/// direct deserialiser, then a byte comparison with the canonical writer
-/// (equal bytes are canonical, since the writer's output is).
-fn parse_header(bytes: &[u8], out: &mut Vec<u8>) -> Result<EntryHeader, HeaderError> {
-    let h: EntryHeader = match serde_json::from_slice(bytes) {
-        Ok(h) => h,
-        // The general parser gives the precise message (version, duplicates…).
-        Err(_) => return EntryHeader::parse(bytes),
-    };
-    if h.v > HEADER_VERSION {
-        return Err(HeaderError::UnsupportedVersion {
-            found: u64::from(h.v),
-        });
-    }
-    out.clear();
-    h.write_entry_bytes(out)?;
-    if out != bytes {
-        return Err(HeaderError::NotCanonical);
-    }
-    Ok(h)
-}
-
 /// The bundle's checkpoint, as far as it could be read.
 struct Tree {
     checkpoint: Checkpoint,
 }
 
-/// Verifies a bundle as its `entries.jsonl` lines stream by: create it with
-/// the small members, feed every line with [`Verifier::line`], then
-/// [`Verifier::finish`].
+/// How entries are proven in the checkpoint.
+enum Proof {
+    /// Version 1: a proof file per entry.
+    PerEntry(BatchInclusion),
+    /// Version 2: entries and gap hashes fold into the root.
+    Shared(SharedProof),
+    /// The checkpoint could not be read.
+    None,
+}
+
+/// The completeness claim being checked.
+enum Chain {
+    None,
+    Stream(StreamChain),
+    Range(RangeChain),
+}
+
+/// Verifies a bundle as its lines stream by: create it with the small
+/// members, feed every line in bundle order with [`Verifier::line`] (or
+/// check lines elsewhere with a [`LineChecker`] and hand them to
+/// [`Verifier::accept`]), then [`Verifier::finish`].
 pub struct Verifier {
     report: Report,
     manifest: Option<Manifest>,
     tree: Option<Tree>,
-    batch: Option<BatchInclusion>,
+    proof: Proof,
     completeness: Option<Result<CompletenessFile, String>>,
-    /// The claimed stream (field, id, key), when checkable.
-    stream: Option<(StreamField, String, String)>,
-    range: bool,
-    items: Vec<Item>,
+    /// The claimed stream's key, when a stream claim is checked.
+    stream_key: Option<String>,
+    chain: Chain,
+    rules: Arc<LineRules>,
+    checker: LineChecker,
     /// The largest index seen so far (indexes must strictly increase).
     max_index: Option<u64>,
     /// Index and time of the last entry in order (times must not decrease).
@@ -200,60 +179,10 @@ pub struct Verifier {
     first_match: Option<u64>,
     last_match: Option<u64>,
     line_no: u64,
-    /// Reused buffers: the canonical form of a header, a proof's name, a
-    /// line's header and body text.
-    canonical: Vec<u8>,
+    /// Reused: a proof member's name, a line's gap hashes.
     name: String,
-    header_text: Vec<u8>,
-    body_text: Vec<u8>,
-    /// The last header read, whose strings the next one reuses.
-    slot: Option<EntryHeader>,
-}
-
-/// What a line says besides its header and body text.
-struct Parsed {
-    index: u64,
-    role: Role,
-    /// The salt, when the line has a body.
-    salt: Result<Option<[u8; SALT_LEN]>, LineError>,
-}
-
-/// A salt as 64 lowercase hex digits.
-fn salt_hex(s: &[u8]) -> Result<[u8; SALT_LEN], LineError> {
-    let mut out = [0u8; SALT_LEN];
-    if s.iter().any(u8::is_ascii_uppercase) || hex::decode_to_slice(s, &mut out).is_err() {
-        return Err(LineError::Salt);
-    }
-    Ok(out)
-}
-
-fn member_bytes<'a>(
-    report: &mut Report,
-    name: &str,
-    m: Member<'a>,
-    required: bool,
-) -> Option<&'a [u8]> {
-    match m {
-        Member::Present(b) => Some(b),
-        Member::Absent => {
-            if required {
-                report.failures.push(Failure {
-                    entry: None,
-                    member: name.to_owned(),
-                    problem: Problem::MemberMissing,
-                });
-            }
-            None
-        }
-        Member::Unreadable(why) => {
-            report.failures.push(Failure {
-                entry: None,
-                member: name.to_owned(),
-                problem: Problem::MemberUnreadable(why.to_owned()),
-            });
-            None
-        }
-    }
+    gaps: Vec<Hash>,
+    found: Vec<Found>,
 }
 
 impl Verifier {
@@ -280,31 +209,65 @@ impl Verifier {
         let completeness =
             member_bytes(&mut report, COMPLETENESS, members.get(COMPLETENESS), false)
                 .map(CompletenessFile::parse);
+        let rules = Arc::new(LineRules::of(manifest.as_ref(), None));
         let mut v = Verifier {
             report,
             manifest,
             tree: None,
-            batch: None,
+            proof: Proof::None,
             completeness,
-            stream: None,
-            range: false,
-            items: Vec::new(),
+            stream_key: None,
+            chain: Chain::None,
+            checker: LineChecker::new(rules.clone()),
+            rules,
             max_index: None,
             last_time: None,
             first_match: None,
             last_match: None,
             line_no: 0,
-            canonical: Vec::new(),
             name: String::new(),
-            header_text: Vec::new(),
-            body_text: Vec::new(),
-            slot: None,
+            gaps: Vec::new(),
+            found: Vec::new(),
         };
         if let Some(note) = note {
             v.open_checkpoint(note, trusted);
         }
         v.decide_claim();
         v
+    }
+
+    /// The bundle's version (1 when the manifest could not be read).
+    pub fn version(&self) -> u64 {
+        self.manifest.as_ref().map_or(1, |m| m.v)
+    }
+
+    /// How many entries the manifest says the bundle holds (0 without one):
+    /// for progress bars, never trusted.
+    pub fn expected_entries(&self) -> u64 {
+        self.manifest.as_ref().map_or(0, |m| m.counts.entries)
+    }
+
+    /// Records a failure found elsewhere (a line that did not parse, seen by
+    /// a [`LineChecker`] on another thread), in bundle order.
+    pub fn failure(&mut self, f: Failure) {
+        self.report.failures.push(f);
+    }
+
+    /// Version 2: how many `entries/<k>.jsonl` members the manifest names.
+    pub fn chunks(&self) -> Option<u64> {
+        self.manifest.as_ref().and_then(|m| m.chunks)
+    }
+
+    /// What every line is checked against, for checking lines elsewhere
+    /// (other threads) with a [`LineChecker`].
+    pub fn rules(&self) -> Arc<LineRules> {
+        self.rules.clone()
+    }
+
+    /// Records a failure that concerns a member rather than an entry (one
+    /// that cannot be read, say).
+    pub fn member_failure(&mut self, member: &str, problem: Problem) {
+        self.fail(None, member, problem);
     }
 
     fn fail(&mut self, entry: Option<u64>, member: &str, problem: Problem) {
@@ -361,7 +324,11 @@ impl Verifier {
                 self.fail(None, MANIFEST, Problem::Manifest(p));
             }
         }
-        self.batch = Some(BatchInclusion::new(&note, checkpoint.size, checkpoint.root));
+        self.proof = if self.version() >= 2 {
+            Proof::Shared(SharedProof::new(checkpoint.size, checkpoint.root))
+        } else {
+            Proof::PerEntry(BatchInclusion::new(&note, checkpoint.size, checkpoint.root))
+        };
         self.report.checkpoint = Some(checkpoint.clone());
         self.tree = Some(Tree { checkpoint });
     }
@@ -375,7 +342,13 @@ impl Verifier {
             self.report.claim = Some(key.clone());
             match StreamField::parse_key(key) {
                 Some((field, id)) if m.query.allows_stream(key) => {
-                    self.stream = Some((field, id.to_owned(), key.clone()));
+                    self.chain = Chain::Stream(StreamChain::new(key.clone(), field, &m.query));
+                    self.stream_key = Some(key.clone());
+                    self.rules = Arc::new(LineRules::of(
+                        Some(m),
+                        Some((field, id.to_owned())),
+                    ));
+                    self.checker = LineChecker::new(self.rules.clone());
                 }
                 _ => {
                     problem = Some(format!(
@@ -386,7 +359,7 @@ impl Verifier {
         } else if c.range == Some(true) {
             self.report.claim = Some("range".into());
             if m.query.is_time_only() {
-                self.range = true;
+                self.chain = Chain::Range(RangeChain::default());
             } else {
                 problem = Some(
                     "completeness is claimed for the time range, but the query has other filters"
@@ -407,189 +380,126 @@ impl Verifier {
         }
     }
 
-    /// Checks one line of `entries.jsonl` (without its newline) and the
-    /// entry's proof, read from `members`.
-    pub fn line(&mut self, line: &[u8], members: &mut dyn Members) {
+    /// Checks one line (without its newline) of `entries.jsonl` (version 1,
+    /// with the entry's proof read from `members`) or of `member` (version
+    /// 2, where the line count restarts with each member).
+    pub fn line(&mut self, line: &[u8], member: &str, members: &mut dyn Members) {
         self.line_no += 1;
-        // The header and body text go to reused buffers: the fast reader
-        // unescapes into them; the general parser's result is copied there.
-        let (mut htext, mut btext) = (
-            std::mem::take(&mut self.header_text),
-            std::mem::take(&mut self.body_text),
-        );
-        let parsed = match fast::parse_line(line, &mut htext, &mut btext) {
-            Some(f) => Some(Parsed {
-                index: f.index,
-                role: f.role,
-                salt: match (f.salt, f.has_body) {
-                    (None, false) => Ok(None),
-                    (Some(s), true) => salt_hex(s).map(Some),
-                    _ => Err(LineError::HalfBody),
-                },
-            }),
-            None => match EntryLine::parse(line) {
-                Ok(l) => {
-                    htext.clear();
-                    htext.extend_from_slice(l.header.as_bytes());
-                    btext.clear();
-                    let salt = l.salt_and_body().map(|sb| {
-                        sb.map(|(salt, body)| {
-                            btext.extend_from_slice(body);
-                            salt
-                        })
-                    });
-                    Some(Parsed {
-                        index: l.index,
-                        role: l.role,
-                        salt,
-                    })
-                }
-                Err(e) => {
-                    let n = self.line_no;
-                    self.fail(None, ENTRIES, Problem::Line(format!("line {n}: {e}")));
-                    None
-                }
-            },
-        };
-        if let Some(parsed) = parsed {
-            self.check_line(&parsed, &htext, &btext, members);
+        let mut gaps = std::mem::take(&mut self.gaps);
+        gaps.clear();
+        match self.checker.check(line, self.line_no, member, &mut gaps) {
+            Ok(c) => self.accept(c, &gaps, member, members),
+            Err(f) => self.report.failures.push(f),
         }
-        self.header_text = htext;
-        self.body_text = btext;
+        self.gaps = gaps;
     }
 
-    fn check_line(
-        &mut self,
-        parsed: &Parsed,
-        header_bytes: &[u8],
-        body: &[u8],
-        members: &mut dyn Members,
-    ) {
-        let index = parsed.index;
+    /// Starts the next `entries` member: line numbers restart.
+    pub fn start_member(&mut self) {
+        self.line_no = 0;
+    }
+
+    /// Takes a line checked by a [`LineChecker`] (with its gap hashes), in
+    /// bundle order: the order, time, proof and completeness checks.
+    pub fn accept(&mut self, c: Checked, gaps: &[Hash], member: &str, members: &mut dyn Members) {
+        let index = c.index;
         let entry = Some(index);
-        self.report.counts.entries += 1;
-        match self.max_index {
+        let counts = &mut self.report.counts;
+        counts.entries += 1;
+        counts.bodies += u64::from(c.has_body);
+        counts.erased += u64::from(c.erased);
+        if c.role == Role::Match {
+            counts.matches += 1;
+            self.first_match.get_or_insert(index);
+            self.last_match = Some(index);
+        }
+        let in_order = match self.max_index {
             Some(max) if index <= max => {
                 self.fail(
                     entry,
-                    ENTRIES,
+                    member,
                     Problem::Order {
                         index,
                         previous: max,
                     },
                 );
+                false
             }
-            _ => self.max_index = Some(index),
-        }
-
-        // The leaf hash is computed from the raw bytes even when the header
-        // does not parse: the proof check then says whether it was altered.
-        let leaf = leaf_hash(header_bytes);
-        // The header is parsed into the last line's, reusing its strings.
-        let mut slot = self.slot.take().unwrap_or_else(fast::blank_header);
-        let parsed_header = match fast::parse_header_into(header_bytes, &mut slot) {
-            Some(()) => Ok(slot),
-            None => parse_header(header_bytes, &mut self.canonical),
-        };
-        let header = match parsed_header {
-            Ok(h) => {
-                if h.index != index {
-                    self.fail(
-                        entry,
-                        ENTRIES,
-                        Problem::HeaderIndex {
-                            header: h.index,
-                            line: index,
-                        },
-                    );
-                }
-                Some(h)
-            }
-            Err(e) => {
-                self.fail(entry, ENTRIES, Problem::Header(e.to_string()));
-                None
+            _ => {
+                self.max_index = Some(index);
+                true
             }
         };
-        self.check_proof(index, &leaf, members);
-
-        match &parsed.salt {
-            Ok(Some(salt)) => {
-                self.report.counts.bodies += 1;
-                if let Some(h) = &header {
-                    if commit_body(salt, body) != h.body {
-                        self.fail(entry, ENTRIES, Problem::BodyMismatch);
-                    } else if let Err(e) = body_agrees(h, body) {
-                        self.fail(entry, ENTRIES, Problem::Body(e));
-                    }
+        self.report.failures.extend(c.failures);
+        let prev = c.header.and_then(|h| h.prev);
+        match &mut self.proof {
+            Proof::PerEntry(_) => self.check_proof(index, &c.leaf, members),
+            Proof::Shared(shared) if in_order => {
+                if let Err(p) = shared.push(index, &c.leaf, prev, gaps) {
+                    self.fail(entry, member, p);
                 }
             }
-            Ok(None) => {
-                let with_bodies = self.manifest.as_ref().is_some_and(|m| m.with_bodies);
-                if parsed.role == Role::Match && with_bodies {
-                    self.report.counts.erased += 1;
-                }
-            }
-            Err(e) => self.fail(entry, ENTRIES, Problem::Body(e.to_string())),
+            Proof::Shared(_) | Proof::None => {}
         }
-
-        if parsed.role == Role::Match {
-            self.report.counts.matches += 1;
-            self.first_match.get_or_insert(index);
-            self.last_match = Some(index);
+        let Some(h) = c.header else { return };
+        if !in_order {
+            return;
         }
-        let Some(h) = header else { return };
         // Header times never decrease along the log (§4).
-        if self.max_index == Some(index) {
-            if let Some((before, time)) = self.last_time {
-                if h.time < time {
-                    self.fail(
-                        entry,
-                        ENTRIES,
-                        Problem::Header(format!(
-                            "its time {} is earlier than the time {time} of entry {before}, which comes before it in the log",
-                            h.time
-                        )),
-                    );
-                }
-            }
-            self.last_time = Some((index, h.time));
-        }
-        if let Some(m) = &self.manifest {
-            match parsed.role {
-                Role::Match => {
-                    if let Err(e) = m.query.matches(&h) {
-                        self.fail(entry, ENTRIES, Problem::NotAMatch(e.to_string()));
-                    }
-                }
-                Role::Stream => {
-                    if m.query.matches(&h).is_ok() {
-                        self.fail(entry, ENTRIES, Problem::HiddenMatch);
-                    }
-                }
-                Role::Before | Role::After => {}
+        if let Some((before, time)) = self.last_time {
+            if h.time < time {
+                self.fail(
+                    entry,
+                    member,
+                    Problem::Header(format!(
+                        "its time {} is earlier than the time {time} of entry {before}, which comes before it in the log",
+                        h.time
+                    )),
+                );
             }
         }
-        if self.stream.is_some() || self.range {
-            let (in_stream, link) = match &self.stream {
-                Some((field, id, _)) => {
-                    let (got, link) = field.of(&h);
-                    (got == Some(id.as_str()), link)
+        self.last_time = Some((index, h.time));
+        let item = Item {
+            index,
+            role: c.role,
+            time: h.time,
+            in_stream: h.in_stream,
+            link: h.link,
+        };
+        match &mut self.chain {
+            Chain::None => {}
+            Chain::Stream(s) => {
+                if let Some(m) = &self.manifest {
+                    s.push(item, &m.query, &mut self.found);
                 }
-                None => (true, None),
-            };
-            self.items.push(Item {
-                index,
-                role: parsed.role,
-                time: h.time,
-                in_stream,
-                link,
+            }
+            Chain::Range(r) => r.push(item, &mut self.found),
+        }
+        self.flush_found();
+    }
+
+    /// Moves completeness failures to the report, naming `member` where
+    /// they name the entries member.
+    fn flush_found(&mut self) {
+        // Version 2 spreads the entries over several members; a chain
+        // failure concerns the entries, wherever they are.
+        let entries = if self.version() >= 2 {
+            "entries/*.jsonl"
+        } else {
+            ENTRIES
+        };
+        for (entry, member, problem) in self.found.drain(..) {
+            let member = if member == ENTRIES { entries } else { member };
+            self.report.failures.push(Failure {
+                entry,
+                member: member.to_owned(),
+                problem,
             });
         }
-        self.slot = Some(h);
     }
 
     fn check_proof(&mut self, index: u64, leaf: &Hash, members: &mut dyn Members) {
-        let Some(batch) = self.batch.as_mut() else {
+        let Proof::PerEntry(batch) = &mut self.proof else {
             return;
         };
         use std::fmt::Write;
@@ -613,8 +523,19 @@ impl Verifier {
         }
     }
 
-    /// Counts and completeness; the report.
+    /// Counts, the shared proof and completeness; the report.
     pub fn finish(mut self) -> Report {
+        if let Proof::Shared(shared) = std::mem::replace(&mut self.proof, Proof::None) {
+            let after = self
+                .manifest
+                .as_ref()
+                .map(|m| m.gap_hashes_after())
+                .unwrap_or_else(|| Ok(Vec::new()));
+            match after.and_then(|after| shared.finish(&after)) {
+                Ok(proven) => self.report.proven = proven,
+                Err(e) => self.fail(None, MANIFEST, Problem::SharedProof(e)),
+            }
+        }
         if let Some(m) = self.manifest.clone() {
             let got = self.report.counts;
             let want = m.counts;
@@ -658,24 +579,22 @@ impl Verifier {
     }
 
     fn check_completeness(&mut self, m: &Manifest) {
-        let before = self.report.failures.len();
         let claimed = self.report.claim.is_some();
-        let mut found = Vec::new();
-        self.items.sort_by_key(|i| i.index);
-        self.items.dedup_by_key(|i| i.index);
-        if let Some((field, _, key)) = self.stream.clone() {
-            let head = self.stream_head(&key);
-            check_stream(&key, field, &m.query, &self.items, head, &mut found);
-        } else if self.range {
-            let size = self.tree.as_ref().map_or(0, |t| t.checkpoint.size);
-            check_range(&m.query, &self.items, size, &mut found);
+        match std::mem::replace(&mut self.chain, Chain::None) {
+            Chain::Stream(s) => {
+                let head = self.stream_key.clone().and_then(|k| self.stream_head(&k));
+                s.finish(head, &mut self.found);
+            }
+            Chain::Range(r) => {
+                let size = self.tree.as_ref().map_or(0, |t| t.checkpoint.size);
+                r.finish(&m.query, size, &mut self.found);
+            }
+            Chain::None => {}
         }
-        for (entry, member, problem) in found {
-            self.fail(entry, member, problem);
-        }
+        self.flush_found();
         // Completeness holds only if nothing at all failed: a claim over
         // entries that are not proven proves nothing.
-        self.report.complete = claimed && before == 0 && self.report.failures.is_empty();
+        self.report.complete = claimed && self.report.failures.is_empty();
     }
 
     /// The stream's head from `completeness.json`, if it verifies.
@@ -721,51 +640,206 @@ impl Verifier {
     }
 }
 
-/// The body agrees with its header on agent id, kind, event id and session.
-fn body_agrees(h: &EntryHeader, body: &[u8]) -> Result<(), String> {
-    let ids: BodyIds<'_> = serde_json::from_slice(body)
-        .map_err(|e| format!("not an event with agent.id and kind: {e}"))?;
-    let mut bad = Vec::new();
-    if ids.agent.id != h.agent {
-        bad.push("agent.id");
+/// Version 2's shared proof (docs/formats.md §10.3), folded as the entries
+/// arrive in index order.
+struct SharedProof {
+    size: u64,
+    root: Hash,
+    fold: Fold,
+    /// The last entry folded.
+    last: Option<u64>,
+    entries: u64,
+    /// Set once a line's gaps did not fit: the fold cannot reach the root.
+    broken: Option<u64>,
+    spans: Vec<Span>,
+    /// The last leaf, and the first entry whose header's `prev` is not the
+    /// leaf hash of the entry before it: where to look when the root does
+    /// not match.
+    last_leaf: Option<(u64, Hash)>,
+    chain_break: Option<u64>,
+}
+
+impl SharedProof {
+    fn new(size: u64, root: Hash) -> Self {
+        SharedProof {
+            size,
+            root,
+            fold: Fold::new(size),
+            last: None,
+            entries: 0,
+            broken: None,
+            spans: Vec::new(),
+            last_leaf: None,
+            chain_break: None,
+        }
     }
-    if ids.kind != h.kind {
-        bad.push("kind");
+
+    /// Folds `gaps` then the entry's leaf.
+    fn push(
+        &mut self,
+        index: u64,
+        leaf: &Hash,
+        prev: Option<Hash>,
+        gaps: &[Hash],
+    ) -> Result<(), Problem> {
+        if index >= self.size {
+            self.broken.get_or_insert(index);
+            return Err(Problem::Proof(ProofFileError::OutOfRange {
+                index,
+                size: self.size,
+            }));
+        }
+        if let (Some((i, l)), Some(p)) = (self.last_leaf, prev) {
+            if i + 1 == index && p != l && self.chain_break.is_none() {
+                self.chain_break = Some(index);
+            }
+        }
+        self.last_leaf = Some((index, *leaf));
+        self.entries += 1;
+        let want = self.fold_gaps(Some(index), gaps);
+        self.last = Some(index);
+        if self.broken.is_none() {
+            if let Err(e) = self.fold.push(
+                Span {
+                    lo: index,
+                    hi: index + 1,
+                },
+                *leaf,
+            ) {
+                self.broken = Some(index);
+                return Err(Problem::SharedProof(e.to_string()));
+            }
+        }
+        want.map_err(Problem::SharedProof)
     }
-    if ids.id.as_deref() != h.event_id.as_deref() {
-        bad.push("id");
-    }
-    if ids.session.as_deref() != h.session.as_deref() {
-        bad.push("session");
-    }
-    if bad.is_empty() {
+
+    /// Folds the gap hashes that must come before `next` (the end of the
+    /// tree when `None`); an error when there are not exactly that many.
+    fn fold_gaps(&mut self, next: Option<u64>, gaps: &[Hash]) -> Result<(), String> {
+        self.spans.clear();
+        gaps_between(self.last, next, self.size, &mut self.spans);
+        if self.spans.len() != gaps.len() {
+            let at = next.unwrap_or(self.size);
+            self.broken.get_or_insert(at);
+            return Err(format!(
+                "{} gap hashes where the entries around them need {} (the shared proof does not fit the entries: an entry or a gap hash was added, removed or moved)",
+                gaps.len(),
+                self.spans.len()
+            ));
+        }
+        if self.broken.is_none() {
+            for (span, h) in self.spans.iter().zip(gaps) {
+                if let Err(e) = self.fold.push(*span, *h) {
+                    self.broken = Some(span.lo);
+                    return Err(e.to_string());
+                }
+            }
+        }
         Ok(())
-    } else {
-        Err(format!("its {} differ from the header's", bad.join(", ")))
+    }
+
+    /// Folds the gaps after the last entry; how many entries are proven.
+    fn finish(mut self, gaps_after: &[Hash]) -> Result<u64, String> {
+        if let Err(e) = self.fold_gaps(None, gaps_after) {
+            return Err(format!("gaps_after: {e}; no entry is proven"));
+        }
+        if let Some(at) = self.broken {
+            return Err(format!(
+                "the shared proof breaks at entry {at} (see the failure there): no entry of the bundle is proven"
+            ));
+        }
+        match self.fold.root() {
+            Some(root) if root == self.root => Ok(self.entries),
+            got => {
+                let hint = match self.chain_break {
+                    Some(i) => format!("; entry {i}'s header names a previous leaf hash other than entry {}'s: entry {} or {i} was altered", i - 1, i - 1),
+                    None => String::new(),
+                };
+                Err(format!(
+                    "the entries and gap hashes lead to the root {}, not the checkpoint's root {}: a header, a gap hash or the set of entries was altered, and no entry of the bundle is proven{hint}",
+                    got.map_or_else(|| "(none)".to_string(), |r| r.to_hex()),
+                    self.root.to_hex()
+                ))
+            }
+        }
     }
 }
 
-/// Verifies a whole bundle held in `members`.
-pub fn verify_members(members: &mut dyn Members, trusted: &[&dyn NoteVerifier]) -> Report {
-    let mut v = Verifier::new(members, trusted);
-    let entries = match members.get(ENTRIES) {
-        Member::Present(b) => Some(b.to_vec()),
+fn member_bytes<'a>(
+    report: &mut Report,
+    name: &str,
+    m: Member<'a>,
+    required: bool,
+) -> Option<&'a [u8]> {
+    match m {
+        Member::Present(b) => Some(b),
         Member::Absent => {
-            v.fail(None, ENTRIES, Problem::MemberMissing);
+            if required {
+                report.failures.push(Failure {
+                    entry: None,
+                    member: name.to_owned(),
+                    problem: Problem::MemberMissing,
+                });
+            }
             None
         }
         Member::Unreadable(why) => {
-            let why = why.to_owned();
-            v.fail(None, ENTRIES, Problem::MemberUnreadable(why));
+            report.failures.push(Failure {
+                entry: None,
+                member: name.to_owned(),
+                problem: Problem::MemberUnreadable(why.to_owned()),
+            });
             None
         }
+    }
+}
+
+/// Verifies a whole bundle held in `members`, one line after another.
+pub fn verify_members(members: &mut dyn Members, trusted: &[&dyn NoteVerifier]) -> Report {
+    let mut v = Verifier::new(members, trusted);
+    let names: Vec<String> = match v.chunks() {
+        Some(n) => {
+            check_chunk_names(&mut v, members.names(), n);
+            (0..n).map(chunk_member).collect()
+        }
+        None => vec![ENTRIES.to_owned()],
     };
-    if let Some(entries) = entries {
-        for line in entries.split(|&b| b == b'\n') {
+    for name in names {
+        v.start_member();
+        let bytes = match members.get(&name) {
+            Member::Present(b) => Some(b.to_vec()),
+            Member::Absent => {
+                v.fail(None, &name, Problem::MemberMissing);
+                None
+            }
+            Member::Unreadable(why) => {
+                let why = why.to_owned();
+                v.fail(None, &name, Problem::MemberUnreadable(why));
+                None
+            }
+        };
+        for line in bytes.iter().flat_map(|b| b.split(|&c| c == b'\n')) {
             if !line.is_empty() {
-                v.line(line, members);
+                v.line(line, &name, members);
             }
         }
     }
     v.finish()
+}
+
+/// Version 2: an `entries/<k>.jsonl` member beyond the manifest's count is
+/// a failure (entries a verifier would otherwise never read).
+pub fn check_chunk_names(v: &mut Verifier, names: Option<Vec<String>>, chunks: u64) {
+    for name in names.into_iter().flatten() {
+        if let Some(k) = super::chunk_member_index(&name) {
+            if k >= chunks {
+                v.member_failure(
+                    &name,
+                    Problem::Manifest(format!(
+                        "the manifest names {chunks} entries members, this is member {k}: entries beyond the manifest's count are not verified"
+                    )),
+                );
+            }
+        }
+    }
 }

@@ -1,48 +1,55 @@
-//! Reading a bundle's ZIP file held in memory (feature `zip`): its members
-//! through the central directory, or, when that is damaged (a truncated
-//! download), as recovered from the local headers, and the verification of
-//! the whole. `sealtrail verify BUNDLE` and the `bundle` fuzz target use
-//! exactly this code.
+//! Reading a bundle's ZIP file (feature `zip`) from any reader: its members
+//! through the central directory, or, for bytes in memory whose central
+//! directory is damaged (a truncated download), as recovered from the local
+//! headers; and the verification of the whole, one line after another.
+//! `sealtrail verify BUNDLE` (which adds threads and files on top, in
+//! `sealtrail-offline`) and the `bundle` fuzz target use this code.
 //!
 //! Every member is read with a size cap ([`ZipLimits`]): a bundle is
 //! untrusted input, and a few kilobytes of deflate can claim gigabytes. A
 //! member over its cap is reported unreadable, never read whole.
 
 use std::collections::HashMap;
-use std::io::{Cursor, Read};
+use std::io::{Cursor, Read, Seek};
 
 use zip::ZipArchive;
 
-use super::verify::{Failure, Problem, Report, Verifier};
-use super::{Member, Members, ENTRIES};
+use super::verify::{check_chunk_names, Failure, Problem, Report, Verifier};
+use super::write::{MAX_CHUNK_BYTES, MAX_MEMBER_BYTES};
+use super::{chunk_member, chunk_member_index, Member, Members, ENTRIES};
 use crate::note::NoteVerifier;
 
 /// Largest decompressed size read of each member.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ZipLimits {
-    /// `entries.jsonl`, which grows with the query's answer.
+    /// Version 1's single `entries.jsonl`, which grows with the query's answer.
     pub entries: u64,
+    /// Each of version 2's `entries/<k>.jsonl` members.
+    pub chunk: u64,
     /// Every other member: the manifest, checkpoint, keys, completeness
     /// file, README and each proof are kilobytes in a real bundle.
     pub member: u64,
 }
 
 impl Default for ZipLimits {
-    /// What `sealtrail verify` allows: `entries.jsonl` up to 64 GiB (a
-    /// bundle is read into memory whole, so the machine is the real limit),
-    /// every other member up to 64 MiB.
+    /// What `sealtrail verify` allows: version 1's `entries.jsonl` up to 64
+    /// GiB (it is read line by line), each version 2 entries member up to
+    /// 64 MiB and every other member up to 16 MiB (docs/formats.md §10).
     fn default() -> Self {
         ZipLimits {
             entries: 64 << 30,
-            member: 64 << 20,
+            chunk: MAX_CHUNK_BYTES,
+            member: MAX_MEMBER_BYTES,
         }
     }
 }
 
 impl ZipLimits {
-    fn of(&self, name: &str) -> u64 {
+    pub fn of(&self, name: &str) -> u64 {
         if name == ENTRIES {
             self.entries
+        } else if chunk_member_index(name).is_some() {
+            self.chunk
         } else {
             self.member
         }
@@ -51,7 +58,7 @@ impl ZipLimits {
 
 /// Reads at most `cap` bytes of `r` into `out`; an error naming the cap when
 /// there is more.
-fn read_capped(r: impl Read, cap: u64, out: &mut Vec<u8>) -> std::io::Result<()> {
+pub fn read_capped(r: impl Read, cap: u64, out: &mut Vec<u8>) -> std::io::Result<()> {
     r.take(cap.saturating_add(1)).read_to_end(out)?;
     if out.len() as u64 > cap {
         out.clear();
@@ -62,9 +69,9 @@ fn read_capped(r: impl Read, cap: u64, out: &mut Vec<u8>) -> std::io::Result<()>
     Ok(())
 }
 
-/// A bundle's members, read from its ZIP bytes on demand.
-pub struct ZipMembers<'a> {
-    archive: Option<ZipArchive<Cursor<&'a [u8]>>>,
+/// A bundle's members, read from its ZIP on demand.
+pub struct ZipMembers<R> {
+    archive: Option<ZipArchive<R>>,
     recovered: HashMap<String, Vec<u8>>,
     /// Members listed but unreadable, with the reason.
     broken: HashMap<String, String>,
@@ -75,7 +82,14 @@ pub struct ZipMembers<'a> {
     limits: ZipLimits,
 }
 
-impl Members for ZipMembers<'_> {
+impl<R: Read + Seek> Members for ZipMembers<R> {
+    fn names(&self) -> Option<Vec<String>> {
+        match &self.archive {
+            Some(a) => Some(a.file_names().map(str::to_owned).collect()),
+            None => Some(self.recovered.keys().cloned().collect()),
+        }
+    }
+
     fn get(&mut self, name: &str) -> Member<'_> {
         if let Some(why) = self.broken.get(name) {
             return Member::Unreadable(why);
@@ -112,11 +126,41 @@ impl Members for ZipMembers<'_> {
     }
 }
 
-impl<'a> ZipMembers<'a> {
+impl<R: Read + Seek> ZipMembers<R> {
+    /// Opens the ZIP that `reader` reads (its central directory is read now).
+    pub fn from_reader(reader: R, limits: ZipLimits) -> zip::result::ZipResult<Self> {
+        Ok(ZipMembers {
+            archive: Some(ZipArchive::new(reader)?),
+            recovered: HashMap::new(),
+            broken: HashMap::new(),
+            buf: Vec::new(),
+            why: String::new(),
+            next: 0,
+            limits,
+        })
+    }
+
+    /// The bytes of the member [`Members::get`] just returned as present,
+    /// taken rather than copied.
+    pub fn take_last(&mut self, name: &str) -> Vec<u8> {
+        match self.archive {
+            Some(_) => std::mem::take(&mut self.buf),
+            None => self.recovered.remove(name).unwrap_or_default(),
+        }
+    }
+
+    /// A reader over member `name`'s decompressed bytes (checked against
+    /// its CRC at the end), for reading a large member line by line.
+    pub fn stream(&mut self, name: &str) -> Option<zip::read::ZipFile<'_, R>> {
+        self.archive.as_mut()?.by_name(name).ok()
+    }
+}
+
+impl<'a> ZipMembers<Cursor<&'a [u8]>> {
     /// Opens the ZIP in `bytes`. When its central directory cannot be read,
     /// the members are recovered one local header after another, and the
     /// second value says what was wrong (a failure of the bundle file).
-    pub fn open(bytes: &'a [u8], limits: ZipLimits) -> (ZipMembers<'a>, Option<String>) {
+    pub fn open(bytes: &'a [u8], limits: ZipLimits) -> (Self, Option<String>) {
         let mut members = ZipMembers {
             archive: None,
             recovered: HashMap::new(),
@@ -169,61 +213,62 @@ impl<'a> ZipMembers<'a> {
             }
         }
     }
-
-    /// The bytes of the member [`Members::get`] just returned as present,
-    /// taken rather than copied (`entries.jsonl` can be large).
-    pub fn take_last(&mut self, name: &str) -> Vec<u8> {
-        match self.archive {
-            Some(_) => std::mem::take(&mut self.buf),
-            None => self.recovered.remove(name).unwrap_or_default(),
-        }
-    }
 }
 
-/// Verifies the bundle whose members are `members`: reads `entries.jsonl`
-/// once and feeds its lines to the verifier, reading proofs from the same
-/// archive as it goes.
-pub fn verify_zip(members: &mut ZipMembers<'_>, trusted: &[&dyn NoteVerifier]) -> Report {
+/// Verifies the bundle whose members are `members`, one line after another.
+pub fn verify_zip<R: Read + Seek>(
+    members: &mut ZipMembers<R>,
+    trusted: &[&dyn NoteVerifier],
+) -> Report {
     verify_zip_with_progress(members, trusted, &mut |_, _| {})
 }
 
-/// [`verify_zip`], telling `progress(done, total)` how many of the
-/// entries' lines are checked, after each one (a command draws a bar from it).
-pub fn verify_zip_with_progress(
-    members: &mut ZipMembers<'_>,
+/// [`verify_zip`], telling `progress(done, total)` how many entries are
+/// checked (`total` as the manifest counts them), after each member (a
+/// command draws a bar from it).
+pub fn verify_zip_with_progress<R: Read + Seek>(
+    members: &mut ZipMembers<R>,
     trusted: &[&dyn NoteVerifier],
     progress: &mut dyn FnMut(u64, u64),
 ) -> Report {
     let mut v = Verifier::new(members, trusted);
+    let total = v.expected_entries();
+    let names: Vec<String> = match v.chunks() {
+        Some(n) => {
+            check_chunk_names(&mut v, members.names(), n);
+            (0..n).map(chunk_member).collect()
+        }
+        None => vec![ENTRIES.to_owned()],
+    };
     let mut extra = Vec::new();
-    let entries = match members.get(ENTRIES) {
-        Member::Present(_) => Some(members.take_last(ENTRIES)),
-        Member::Absent => {
-            extra.push((ENTRIES, Problem::MemberMissing));
-            None
+    let mut done = 0;
+    for name in names {
+        v.start_member();
+        let bytes = match members.get(&name) {
+            Member::Present(_) => Some(members.take_last(&name)),
+            Member::Absent => {
+                extra.push((name.clone(), Problem::MemberMissing));
+                None
+            }
+            Member::Unreadable(why) => {
+                extra.push((name.clone(), Problem::MemberUnreadable(why.to_owned())));
+                None
+            }
+        };
+        for l in bytes.iter().flat_map(|b| b.split(|&c| c == b'\n')) {
+            if !l.is_empty() {
+                v.line(l, &name, members);
+                done += 1;
+            }
         }
-        Member::Unreadable(why) => {
-            extra.push((ENTRIES, Problem::MemberUnreadable(why.to_owned())));
-            None
-        }
-    };
-    let lines = || {
-        entries
-            .iter()
-            .flat_map(|e| e.split(|&b| b == b'\n'))
-            .filter(|l| !l.is_empty())
-    };
-    let total = lines().count() as u64;
-    for (done, l) in (1..).zip(lines()) {
-        v.line(l, members);
-        progress(done, total);
+        progress(done, total.max(done));
     }
     let mut report = v.finish();
     report
         .failures
         .extend(extra.into_iter().map(|(member, problem)| Failure {
             entry: None,
-            member: member.into(),
+            member,
             problem,
         }));
     report
@@ -296,12 +341,13 @@ mod tests {
         let v = log.verifier();
         let tight = ZipLimits {
             entries: 64,
+            chunk: 64,
             member: 1 << 20,
         };
         let (mut m, _) = ZipMembers::open(&zip, tight);
         let report = verify_zip(&mut m, &[&v as &dyn NoteVerifier]);
         assert!(
-            report.failures.iter().any(|f| f.member == ENTRIES
+            report.failures.iter().any(|f| f.member == chunk_member(0)
                 && matches!(&f.problem, Problem::MemberUnreadable(w) if w.contains("larger than 64 bytes"))),
             "{:?}",
             report.failures
@@ -310,6 +356,7 @@ mod tests {
             &zip[..zip.len() - 30],
             ZipLimits {
                 entries: 1 << 20,
+                chunk: 1 << 20,
                 member: 16,
             },
         );

@@ -1,17 +1,18 @@
-//! `POST /v1/exports`: an evidence bundle (docs/formats.md §9) for a query,
-//! as one ZIP file.
+//! `POST /v1/exports`: an evidence bundle (docs/formats.md §10) for a
+//! query, as one ZIP file.
 //!
 //! The bundle is proven against one signed checkpoint: the newest, once it
 //! covers everything committed when the request came in (the checkpointer
 //! is nudged for it). Entries are selected through the store's indexed
-//! query, written to `entries.jsonl` in a temporary file as they come, and
-//! the ZIP is assembled in another temporary file and streamed back, so a
-//! large bundle never sits in memory.
+//! query and written into the ZIP as they come, and the ZIP goes straight
+//! into the response through a bounded channel: no temporary file, and the
+//! server holds a few chunks of the response at most, whatever the size of
+//! the bundle. A failure after the first byte aborts the response, which a
+//! client sees as a cut download (and a verifier as a damaged file).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::fs::File;
-use std::io::{BufWriter, Seek, SeekFrom, Write};
+use std::io::Write;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -19,22 +20,17 @@ use axum::extract::rejection::JsonRejection;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use sealtrail_core::bundle::{
-    proof_member, readme, write_entry_line, Completeness, CompletenessFile, Counts, Manifest, Role,
-    StreamField, TreeRef, BUNDLE_VERSION, CHECKPOINT, COMPLETENESS, ENTRIES, FORMAT, KEYS,
-    MANIFEST, README,
-};
+use sealtrail_core::bundle::zip_write::{BundleHead, BundleWriter};
+use sealtrail_core::bundle::{CompletenessFile, Manifest, Role, StreamField};
 use sealtrail_core::filter::EventFilter;
 use sealtrail_core::hash::Hash;
 use sealtrail_core::header::EntryHeader;
 use sealtrail_core::heads::StreamHeads;
-use sealtrail_core::proof::{prove_inclusion, NodeSource};
+use sealtrail_core::proof::NodeSource;
 use sealtrail_core::tile::{TileNodeError, TileNodeSource};
-use sealtrail_core::tlog_proof::TlogProof;
 use sealtrail_store::query::MAX_LIMIT;
 use sealtrail_store::{EventQuery, QueryEvent, Store};
-use zip::write::SimpleFileOptions;
-use zip::{CompressionMethod, ZipWriter};
+use zip::ZipWriter;
 
 use super::auth::{scope, Ctx};
 use super::openapi::{Binary, JsonBodyRefusals};
@@ -121,7 +117,11 @@ pub async fn post_export(
     let tiles = state.tiles.clone();
     let vkey = vkey_for(&state.signing_keys, &signed.note);
     let size = signed.checkpoint.size;
-    let file = tokio::task::spawn_blocking(move || {
+    // What can fail before the first byte fails here, as an HTTP error.
+    let completeness = completeness_file(&query, &signed)?;
+    let (tx, rx) =
+        tokio::sync::mpsc::channel::<std::io::Result<axum::body::Bytes>>(RESPONSE_CHUNKS);
+    tokio::task::spawn_blocking(move || {
         let input = ExportInput {
             store: store.as_ref(),
             tiles: &tiles,
@@ -130,28 +130,90 @@ pub async fn post_export(
             query: &query,
             with_bodies,
         };
-        write_bundle(&input)
-    })
-    .await
-    .map_err(|e| ApiError::internal(format!("export task failed: {e}")))??;
-    let len = file
-        .metadata()
-        .map_err(|e| ApiError::internal(format!("export file: {e}")))?
-        .len();
-    let stream = tokio_util::io::ReaderStream::new(tokio::fs::File::from_std(file));
+        let out = ChannelWriter {
+            tx: tx.clone(),
+            buf: Vec::with_capacity(RESPONSE_CHUNK_BYTES),
+        };
+        if let Err(e) = write_bundle(&input, completeness.as_ref(), ZipWriter::new_stream(out)) {
+            tracing::warn!(error = %e.body.message, "export aborted after the response started");
+            // The client sees the response cut short.
+            let _ = tx.blocking_send(Err(std::io::Error::other(e.body.message)));
+        }
+    });
+    let stream = tokio_stream::wrappers::ReceiverStream::new(rx);
     let mut resp = (StatusCode::OK, Body::from_stream(stream)).into_response();
     let h = resp.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/zip"),
     );
-    h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
     h.insert(
         header::CONTENT_DISPOSITION,
         HeaderValue::from_static("attachment; filename=\"evidence.zip\""),
     );
     h.insert("sealtrail-checkpoint-size", HeaderValue::from(size));
     Ok(resp)
+}
+
+/// Response pieces in flight between the writer and the connection, and
+/// their size: the server holds at most about 1 MiB of a bundle at a time.
+const RESPONSE_CHUNKS: usize = 16;
+const RESPONSE_CHUNK_BYTES: usize = 64 << 10;
+
+/// The bundle's bytes, sent to the response in pieces of
+/// [`RESPONSE_CHUNK_BYTES`]; a write fails once the client has gone, which
+/// stops the export.
+struct ChannelWriter {
+    tx: tokio::sync::mpsc::Sender<std::io::Result<axum::body::Bytes>>,
+    buf: Vec<u8>,
+}
+
+impl ChannelWriter {
+    fn send(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let piece = axum::body::Bytes::from(std::mem::replace(
+            &mut self.buf,
+            Vec::with_capacity(RESPONSE_CHUNK_BYTES),
+        ));
+        self.tx.blocking_send(Ok(piece)).map_err(|_| {
+            std::io::Error::new(
+                std::io::ErrorKind::BrokenPipe,
+                "the client closed the export's connection",
+            )
+        })
+    }
+}
+
+impl Write for ChannelWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= RESPONSE_CHUNK_BYTES {
+            self.send()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.send()
+    }
+}
+
+/// `completeness.json` for a stream claim; an error when the checkpoint has
+/// no stream heads yet.
+fn completeness_file(
+    query: &EventFilter,
+    signed: &Signed,
+) -> Result<Option<CompletenessFile>, ApiError> {
+    let Some((field, id)) = query.completeness_stream() else {
+        return Ok(None);
+    };
+    let key = field.key(id);
+    let heads = signed.heads.as_deref().ok_or_else(|| {
+        ApiError::unavailable("stream heads are not available yet; retry shortly")
+    })?;
+    Ok(Some(CompletenessFile::new(key.clone(), &heads.prove(&key))))
 }
 
 /// The newest checkpoint once it covers everything committed now (and has
@@ -214,18 +276,13 @@ fn io_err(e: impl std::fmt::Display) -> ApiError {
     ApiError::internal(format!("writing the bundle: {e}"))
 }
 
-/// `entries.jsonl` being written, and what it holds so far.
-struct Lines {
-    out: BufWriter<File>,
-    buf: Vec<u8>,
-    selected: Vec<u64>,
-    counts: Counts,
-    first: Option<u64>,
-    last: Option<u64>,
-    with_bodies: bool,
+/// The bundle being written, with the tree its gap hashes come from.
+struct Lines<'a, W: Write + std::io::Seek> {
+    out: BundleWriter<'a, W>,
+    nodes: MemoNodes<'a>,
 }
 
-impl Lines {
+impl<W: Write + std::io::Seek> Lines<'_, W> {
     fn push(
         &mut self,
         index: u64,
@@ -233,22 +290,9 @@ impl Lines {
         header: &[u8],
         body: Option<(&[u8; 32], &[u8])>,
     ) -> Result<(), ApiError> {
-        let body = body.filter(|_| role == Role::Match && self.with_bodies);
-        self.buf.clear();
-        write_entry_line(&mut self.buf, index, role, header, body).map_err(io_err)?;
-        self.out.write_all(&self.buf).map_err(io_err)?;
-        self.selected.push(index);
-        self.counts.entries += 1;
-        self.counts.bodies += u64::from(body.is_some());
-        if role == Role::Match {
-            self.counts.matches += 1;
-            if self.with_bodies && body.is_none() {
-                self.counts.erased += 1;
-            }
-            self.first.get_or_insert(index);
-            self.last = Some(index);
-        }
-        Ok(())
+        self.out
+            .push(&self.nodes, index, role, header, body)
+            .map_err(io_err)
     }
 }
 
@@ -327,7 +371,10 @@ fn base_query(q: &EventFilter, include_bodies: bool) -> EventQuery {
 }
 
 /// Selects the entries (docs/formats.md §9.1 roles) into `lines`.
-fn select(input: &ExportInput<'_>, lines: &mut Lines) -> Result<(), ApiError> {
+fn select<W: Write + std::io::Seek>(
+    input: &ExportInput<'_>,
+    lines: &mut Lines<'_, W>,
+) -> Result<(), ApiError> {
     let (store, q, size) = (input.store, input.query, input.signed.checkpoint.size);
     let bodies = input.with_bodies;
     if let Some((field, id)) = q.completeness_stream() {
@@ -372,7 +419,7 @@ fn body_of(e: &QueryEvent) -> Option<(&[u8; 32], &[u8])> {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn select_stream(
+fn select_stream<W: Write + std::io::Seek>(
     store: &dyn Store,
     q: &EventFilter,
     size: u64,
@@ -380,7 +427,7 @@ fn select_stream(
     id: &str,
     heads: Option<&StreamHeads>,
     bodies: bool,
-    lines: &mut Lines,
+    lines: &mut Lines<'_, W>,
 ) -> Result<(), ApiError> {
     let stream_query = |from: Option<u64>, to: Option<u64>, include_bodies: bool| {
         let mut f = EventFilter {
@@ -445,8 +492,9 @@ struct MemoNodes<'a> {
     memo: RefCell<HashMap<(u8, u64), Hash>>,
 }
 
-/// Nodes kept at most (48 bytes each): about 200 MB.
-const MEMO_NODES: usize = 4 << 20;
+/// Nodes kept at most (48 bytes each, about 3 MB): gap hashes are read
+/// left to right, so recent nodes are the ones asked again.
+const MEMO_NODES: usize = 64 << 10;
 
 impl NodeSource for MemoNodes<'_> {
     type Error = TileNodeError<sealtrail_store::StoreError>;
@@ -465,98 +513,32 @@ impl NodeSource for MemoNodes<'_> {
     }
 }
 
-/// Writes the bundle to an anonymous temporary file, rewound for reading.
-pub fn write_bundle(input: &ExportInput<'_>) -> Result<File, ApiError> {
+/// Writes the bundle into `zip`: the selected entries, each with the gap
+/// hashes before it (docs/formats.md §10.3); the manifest.
+pub fn write_bundle<W: Write + std::io::Seek>(
+    input: &ExportInput<'_>,
+    completeness: Option<&CompletenessFile>,
+    zip: ZipWriter<W>,
+) -> Result<(Manifest, W), ApiError> {
     let cp = &input.signed.checkpoint;
-    let note = input.signed.note.as_ref();
-    let mut lines = Lines {
-        out: BufWriter::new(tempfile::tempfile().map_err(io_err)?),
-        buf: Vec::new(),
-        selected: Vec::new(),
-        counts: Counts::default(),
-        first: None,
-        last: None,
+    let head = BundleHead {
+        note: input.signed.note.as_ref(),
+        checkpoint: cp,
+        vkey: input.vkey,
+        query: input.query,
         with_bodies: input.with_bodies,
-    };
-    select(input, &mut lines)?;
-    let completeness = Completeness::for_query(input.query, cp.size, lines.counts.matches);
-    let completeness_file = match &completeness.stream {
-        Some(key) => {
-            let heads = input.signed.heads.as_deref().ok_or_else(|| {
-                ApiError::unavailable("stream heads are not available yet; retry shortly")
-            })?;
-            Some(CompletenessFile::new(key.clone(), &heads.prove(key)).to_bytes())
-        }
-        None => None,
-    };
-    let manifest = Manifest {
-        format: FORMAT.into(),
-        v: BUNDLE_VERSION,
+        completeness,
         software: format!("sealtrail {}", env!("CARGO_PKG_VERSION")),
         created: now_micros(),
-        origin: cp.origin.clone(),
-        checkpoint: TreeRef {
-            size: cp.size,
-            root: cp.root,
+    };
+    let mut lines = Lines {
+        out: BundleWriter::new(zip, head).map_err(io_err)?,
+        nodes: MemoNodes {
+            inner: TileNodeSource::new(cp.size, input.tiles),
+            memo: RefCell::new(HashMap::new()),
         },
-        query: input.query.clone(),
-        with_bodies: input.with_bodies,
-        counts: lines.counts,
-        first_index: lines.first,
-        last_index: lines.last,
-        completeness,
     };
-    let mut entries = lines.out.into_inner().map_err(io_err)?;
-    entries.seek(SeekFrom::Start(0)).map_err(io_err)?;
-
-    let mut zip = ZipWriter::new(tempfile::tempfile().map_err(io_err)?);
-    let deflated = SimpleFileOptions::default().compression_method(CompressionMethod::Deflated);
-    // Proofs hardly compress (hashes) and are many: stored, they read fast.
-    let stored = SimpleFileOptions::default().compression_method(CompressionMethod::Stored);
-    let add = |zip: &mut ZipWriter<File>, name: &str, bytes: &[u8], opts| {
-        zip.start_file(name, opts).map_err(io_err)?;
-        zip.write_all(bytes).map_err(io_err)
-    };
-    add(&mut zip, MANIFEST, &manifest.to_bytes(), deflated)?;
-    add(&mut zip, CHECKPOINT, note, deflated)?;
-    add(
-        &mut zip,
-        KEYS,
-        format!("{}\n", input.vkey.trim()).as_bytes(),
-        deflated,
-    )?;
-    if let Some(c) = &completeness_file {
-        add(&mut zip, COMPLETENESS, c, deflated)?;
-    }
-    add(
-        &mut zip,
-        README,
-        readme(&manifest, input.vkey).as_bytes(),
-        deflated,
-    )?;
-    zip.start_file(ENTRIES, deflated.large_file(true))
-        .map_err(io_err)?;
-    std::io::copy(&mut entries, &mut zip).map_err(io_err)?;
-    drop(entries);
-    let mut text = Vec::new();
-    let nodes = MemoNodes {
-        inner: TileNodeSource::new(cp.size, input.tiles),
-        memo: RefCell::new(HashMap::new()),
-    };
-    for &index in &lines.selected {
-        let path = prove_inclusion(&nodes, index, cp.size)
-            .map_err(|e| ApiError::internal(format!("cannot build proof: {e}")))?;
-        let proof = TlogProof {
-            extra: None,
-            index,
-            path,
-            checkpoint: note.to_vec(),
-        };
-        text.clear();
-        text.extend_from_slice(&proof.to_bytes());
-        add(&mut zip, &proof_member(index), &text, stored)?;
-    }
-    let mut file = zip.finish().map_err(io_err)?;
-    file.seek(SeekFrom::Start(0)).map_err(io_err)?;
-    Ok(file)
+    select(input, &mut lines)?;
+    let Lines { out, nodes } = lines;
+    out.finish(&nodes).map_err(io_err)
 }
