@@ -1164,6 +1164,48 @@ def v2_regap(m, log):
     m["manifest.json"] = json.dumps(man).encode()
 
 
+class BodyCheck(unittest.TestCase):
+    """§9.3's body check on one line: the commitment, then the four ids; the
+    body's own canonical form is not a check (nor a warning)."""
+
+    SALT = "ab" * 32
+
+    def check(self, body, **ids):
+        h = {"agent": "bot", "kind": "tool_call", "body": hashlib.sha256(bytes.fromhex(self.SALT) + body.encode()).hexdigest()}
+        h.update(ids)
+        e = sv.Line(1)
+        e.h = h
+        sv.LineChecker._body(e, 7, "entries/0.jsonl line 1", self.SALT, body)
+        return [f[2] for f in e.fails or []], e.warns or []
+
+    def test_not_canonical_is_fine(self):
+        self.assertEqual(self.check('{ "kind": "tool_call", "agent": {"id": "bot"}, "x": 1.50 }'), ([], []))
+
+    def test_ids_disagree(self):
+        fails, _ = self.check('{"agent":{"id":"bot"},"kind":"tool_call","session":"s"}')
+        self.assertEqual(len(fails), 1)
+        self.assertIn("body session = 's' disagrees with header session = None", fails[0])
+        fails, _ = self.check('{"agent":{"id":"bot"},"kind":"tool_call","id":"e1"}', event_id="e2")
+        self.assertIn("body id = 'e1' disagrees", fails[0])
+
+    def test_not_an_event(self):
+        for body, why in (('[1]', "not a JSON object"), ('{"agent":{"id":"bot"},"kind":"tool_call"} x', "invalid JSON"),
+                          ('{"agent":{"id":"bot"},"kind":"tool_call","n":NaN}', "invalid JSON"),
+                          (' {"agent":{"id":"bot"},"kind":"tool_call"}', None)):
+            fails, _ = self.check(body)
+            if why is None:
+                self.assertEqual(fails, [], body)  # whitespace around the object is JSON
+            else:
+                self.assertEqual(len(fails), 1, body)
+                self.assertIn(why, fails[0], body)
+
+    def test_commitment_first(self):
+        e = sv.Line(1)
+        e.h = {"agent": "bot", "kind": "tool_call", "body": "00" * 32}
+        sv.LineChecker._body(e, 7, "w", self.SALT, "[not json")
+        self.assertEqual([f[2] for f in e.fails], ["body commitment: SHA-256(salt ‖ body) differs from header.body"])
+
+
 class BundlesV2(unittest.TestCase):
     """Format v2 (formats §10): the same bundles as Bundles, one shared
     gap-hash proof instead of a proof per entry, entries in several members."""
@@ -1276,7 +1318,23 @@ class BundlesV2(unittest.TestCase):
         m = self.stream_bundle()
         i = v2_lines(m)[2]["index"]
         self.edit_line(m, i, lambda x: x.update(header=x["header"].replace('"kind":"', '"kind":"X')))
-        self.assertRootFails(self.verify(m))
+        rep = self.verify(m)
+        self.assertRootFails(rep)
+        # the root's failure is the bundle's (the kind also fails the body and the query at i)
+        self.assertIn((None, "manifest.json"), {(f.entry, f.member) for f in rep.failures}, rep.failures)
+        self.assertLessEqual({f.entry for f in rep.failures}, {None, i}, rep.failures)
+
+    def test_header_byte_hint_at_a_broken_hash_chain(self):
+        # consecutive entries: the next header's prev names the old leaf hash,
+        # so the one failure says which two entries to look at
+        m = self.build(query={"from": 1025, "to": 1065}, completeness="range")
+        ls = v2_lines(m)
+        i = ls[2]["index"]
+        self.assertEqual(ls[3]["index"], i + 1)
+        self.edit_line(m, i, lambda x: x.update(header=x["header"].replace('"kind":"', '"kind":"X')))
+        rep = self.verify(m)
+        self.assertLessEqual({f.entry for f in rep.failures}, {None, i}, rep.failures)  # (i: its body's kind)
+        self.assertFailsAt(rep, None, f"entry {i + 1}'s header.prev is not the leaf hash of entry {i}")
 
     def test_body_byte(self):
         m = self.stream_bundle()
@@ -1360,8 +1418,11 @@ class BundlesV2(unittest.TestCase):
         self.assertFailsAt(rep, None, f"so there is no entries/{n - 1}.jsonl")
         self.assertFailsAt(rep, None, "counts.entries")
         m = self.stream_bundle()
-        m[f"entries/0{n}.jsonl"] = m.pop(f"entries/{n - 1}.jsonl")
-        self.assertFailsAt(self.verify(m), None, "not an entries member name")
+        # another spelling of a member name is an other member, ignored (§9)
+        m[f"entries/0{n - 1}.jsonl"] = m.pop(f"entries/{n - 1}.jsonl")
+        rep = self.verify(m)
+        self.assertFailsAt(rep, None, f"missing (the manifest says chunks = {n})")
+        self.assertIn(f"entries/0{n - 1}.jsonl: member not in the bundle format v2 (ignored)", rep.warnings)
 
     def test_wrong_gaps_after(self):
         m = self.build(query={"agent": "billing-bot", "from": 1025, "to": 1065})
