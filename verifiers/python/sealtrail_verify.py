@@ -1259,8 +1259,8 @@ class GapFold:
         self.size = size
         # frame: [right child lo, right child hi, left child's hash, left known]
         self.stack: List[list] = []
-        # the next step: ("eval", lo, hi) or ("prop", hash)
-        self.pending: Optional[tuple] = ("eval", 0, size) if size > 0 else None
+        # the next step: (True, lo, hi, _) evaluates [lo, hi); (False, _, _, h) propagates h
+        self.pending: Optional[tuple] = (True, 0, size, None) if size > 0 else None
         self.root: Optional[bytes] = None if size > 0 else _sha256(b"").digest()
         self.done = size == 0
 
@@ -1276,38 +1276,38 @@ class GapFold:
         """Run until the leaf of `target` (None: to the root); return the
         number of gap hashes the recursion consumed on the way."""
         stack = self.stack
-        state = self.pending
+        # the step in locals (no tuple per step): evaluating [lo, hi), or
+        # propagating the hash v upwards
+        evaluating, lo, hi, v = self.pending
         used = 0
         ngaps = len(gaps)
         while True:
-            if state[0] == "eval":
-                lo, hi = state[1], state[2]
+            if evaluating:
                 if target is None or target >= hi:  # no entry in [lo, hi): the next gap hash
-                    state = ("prop", gaps[used] if used < ngaps else None)
+                    v = gaps[used] if used < ngaps else None
                     used += 1
+                    evaluating = False
                 elif hi - lo == 1:  # the entry's own leaf (target == lo)
-                    self.pending = ("prop", leaf)
+                    self.pending = (False, 0, 0, leaf)
                     return used
                 else:
                     if len(stack) >= MAX_FOLD_DEPTH:
                         raise VerifyError("gap-hash recursion deeper than 64 levels")
                     k = 1 << ((hi - lo - 1).bit_length() - 1)
                     stack.append([lo + k, hi, None, False])
-                    state = ("eval", lo, lo + k)
+                    hi = lo + k
             else:
-                v = state[1]
                 if not stack:
                     self.root, self.done, self.pending = v, True, None
                     return used
                 fr = stack[-1]
                 if not fr[3]:
                     fr[2], fr[3] = v, True
-                    state = ("eval", fr[0], fr[1])
+                    evaluating, lo, hi = True, fr[0], fr[1]
                 else:
                     stack.pop()
                     left = fr[2]
-                    state = ("prop", None if left is None or v is None
-                             else _sha256(b"\x01" + left + v).digest())
+                    v = None if left is None or v is None else _sha256(b"\x01" + left + v).digest()
 
 
 # ---------------------------------------------------------------------------
@@ -1326,6 +1326,27 @@ def _pairs_dict(pairs):
 
 
 _LINE_LOADS = json.JSONDecoder(object_pairs_hook=_pairs_dict, parse_constant=_refuse_constant).decode
+# The fast way to the same answer: the C scanner hands each object's pairs to
+# tuple (a C call, where _pairs_dict is a Python call per line); a dict with
+# fewer members than pairs had a repeated name.
+_LINE_SCAN = json.JSONDecoder(object_pairs_hook=tuple, parse_constant=_refuse_constant).scan_once
+
+
+def _line_object(line: str) -> Any:
+    """A line's JSON value, refusing repeated member names (as _LINE_LOADS,
+    which words the errors).  Objects are dicts, except an object inside an
+    array, left a tuple of pairs: no valid line has one, and the line's
+    checks refuse it all the same."""
+    try:
+        pairs, end = _LINE_SCAN(line, 0)
+    except StopIteration:
+        return _LINE_LOADS(line)
+    if end != len(line) or type(pairs) is not tuple:
+        return _LINE_LOADS(line)
+    obj = dict(pairs)
+    if len(obj) != len(pairs) or tuple in map(type, obj.values()):
+        return _LINE_LOADS(line)  # a repeated name, or an object inside: the exact path
+    return obj
 
 
 # A body is parsed by the C scanner alone (no hook: nested objects would each
@@ -1403,7 +1424,7 @@ class LineChecker:
             e.gaps = None
             return e
         try:
-            obj = _LINE_LOADS(line)
+            obj = _line_object(line)
         except (ValueError, RecursionError) as err:
             e.fail(None, where, f"line does not parse: invalid JSON: {err}")
             e.gaps = None
