@@ -34,6 +34,7 @@ import hashlib
 import io
 import json
 import math
+import operator
 import os
 import re
 import struct
@@ -728,6 +729,8 @@ _HEADER_RE = re.compile(
 _HEADER_STR_GROUPS = (("action", 0), ("agent", 1), ("event_id", 4), ("instance", 6), ("kind", 7),
                       ("outcome", 8), ("parent", 9), ("redacted", 11), ("scope", 12), ("session", 16),
                       ("tool", 23))
+_HEADER_STR_NAMES = tuple(name for name, _ in _HEADER_STR_GROUPS)
+_HEADER_STR_PICK = operator.itemgetter(*(i for _, i in _HEADER_STR_GROUPS))
 
 
 def _fast_link(n: str, prev: Optional[str], index: int) -> Optional[Dict[str, int]]:
@@ -760,11 +763,14 @@ def _header_from_match(m, text: str) -> Optional[Dict[str, Any]]:
             return None
         streams["session"] = session_link
     h: Dict[str, Any] = {"v": 1, "index": index, "time": time_, "body": g[2]}
-    escaped = "\\" in text
-    for name, i in _HEADER_STR_GROUPS:
-        v = g[i]
-        if v is not None:
-            h[name] = json.loads('"' + v + '"') if escaped and "\\" in v else v
+    if "\\" in text:
+        for name, v in zip(_HEADER_STR_NAMES, _HEADER_STR_PICK(g)):
+            if v is not None:
+                h[name] = json.loads('"' + v + '"') if "\\" in v else v
+    else:
+        for name, v in zip(_HEADER_STR_NAMES, _HEADER_STR_PICK(g)):
+            if v is not None:
+                h[name] = v
     if g[3] is not None:
         h["data_classes"] = json.loads(g[3])
     if g[10] is not None:
@@ -1990,20 +1996,24 @@ class _Verifier:
             return
         self.n_entries += 1
         idx = e.index
-        where = f"{member} line {e.no}"
         in_order = idx is not None
         if idx is not None:
-            if self.prev_index is not None and idx <= self.prev_index:
-                self.fail(idx, where, f"index {idx} does not follow {self.prev_index} (indexes must strictly increase)")
+            pi = self.prev_index
+            if pi is None:
+                self.prev_index = idx
+            elif idx > pi:
+                self.prev_index = idx
+            else:
+                self.fail(idx, f"{member} line {e.no}",
+                          f"index {idx} does not follow {pi} (indexes must strictly increase)")
                 in_order = False
-            self.prev_index = idx if self.prev_index is None else max(self.prev_index, idx)
         if self.version == 1:
             if idx is not None and e.hb is not None:
                 self.check_proof(idx, e.hb)
             if idx is not None:
                 self._orphans_below(idx)
-        elif self.fold is not None and self.fold_broken is None:
-            self._fold(e, idx, in_order, where)
+        elif self.fold_broken is None and self.fold is not None:
+            self._fold(e, idx, in_order, member)
         role = e.role
         if role == "match":
             self.n_matches += 1
@@ -2034,21 +2044,23 @@ class _Verifier:
             if role in ("before", "after", "stream"):
                 rep.warn(f"entry {idx}: role {role!r} in a bundle that claims no completeness")
         elif h is not None and role is not None:
+            M = member if self.version == 2 else "entries.jsonl"
             if claim == "stream":
-                self._chain_step(e, h, self._m(member))
+                self._chain_step(e, h, M)
             elif claim == "range":
-                self._range_step(e, h, self._m(member))
+                self._range_step(e, h, M)
 
     def _m(self, member: str) -> str:
         return "entries.jsonl" if self.version == 1 else member
 
-    def _fold(self, e: Line, idx, in_order: bool, where: str):
+    def _fold(self, e: Line, idx, in_order: bool, member: str):
         size = self.ckpt.size
-        if idx is None or e.leaf is None or e.gaps is None:
-            self.fold_broken = (f"{where} gives no index, header or gaps to place in the recursion")
+        gaps, leaf = e.gaps, e.leaf
+        if idx is None or leaf is None or gaps is None:
+            self.fold_broken = f"{member} line {e.no} gives no index, header or gaps to place in the recursion"
             return
         if idx >= size:
-            self.fail(idx, where, f"index {idx} is not below the checkpoint size {size}")
+            self.fail(idx, f"{member} line {e.no}", f"index {idx} is not below the checkpoint size {size}")
             self.fold_broken = f"entry {idx} is not in the checkpoint's tree (size {size})"
             return
         if not in_order:
@@ -2057,15 +2069,15 @@ class _Verifier:
         last = self.last_leaf
         if last is not None and last[0] + 1 == idx and self.prev_break is None and e.h is not None:
             prev = e.h.get("prev")
-            if prev is not None and prev != last[1].hex():
+            if prev is not None and bytes.fromhex(prev) != last[1]:
                 self.prev_break = idx
-        self.last_leaf = (idx, e.leaf)
-        need = self.fold.feed(idx, e.leaf, e.gaps)
-        if need != len(e.gaps):
+        self.last_leaf = (idx, leaf)
+        need = self.fold.feed(idx, leaf, gaps)
+        if need != len(gaps):
             self.fold_misfit = True
-            self.fail(idx, where, f"gaps: the line has {len(e.gaps)} gap hash(es), but the recursion of §10.3 "
-                                  f"needs {need} before this entry's leaf: the proof does not fit the entries "
-                                  f"around it")
+            self.fail(idx, f"{member} line {e.no}",
+                      f"gaps: the line has {len(gaps)} gap hash(es), but the recursion of §10.3 needs {need} "
+                      f"before this entry's leaf: the proof does not fit the entries around it")
 
     def end_entries(self):
         """§10.3's end: gaps_after, then the root."""
