@@ -2228,14 +2228,18 @@ class _Verifier:
             x, lx = prev
             if lx is not None and link is not None:
                 if link.get("prev") != x:
+                    # a prev beyond x names that missing entry; a prev before
+                    # x names x, which does not belong between them (as
+                    # sealtrail verify does)
                     missing = link.get("prev")
-                    concern = missing if _is_uint(missing) and x < missing < idx else idx
+                    concern = idx if not _is_uint(missing) else missing if missing > x else x
                     self.fail(concern, M, f"chain broken at entry {idx}: its streams.{f}.prev is {link.get('prev')!r}, "
                                           f"but the previous chain entry is {x} (entries of the stream are missing)")
                 elif link["n"] != lx["n"] + 1:
                     self.fail(idx, M, f"chain broken: streams.{f}.n is {link['n']}, expected {lx['n'] + 1} after entry {x}")
         elif role != "before" and link is not None and ("prev" in link or link["n"] != 1):
-            self.fail(idx, M, f"the chain starts at an entry with streams.{f}.prev = {link.get('prev')!r} "
+            # names the entry it links to when it links to one (left out)
+            self.fail(link.get("prev", idx), M, f"the chain starts at an entry with streams.{f}.prev = {link.get('prev')!r} "
                               f"(n = {link['n']}) and no 'before' entry: earlier entries of the stream are missing")
         c["prev"] = (idx, link)
         c["n"] += 1
@@ -2332,25 +2336,28 @@ class _Verifier:
             # no match: the range is empty; its neighbours must touch
             lo = befores[0][0] + 1 if befores else (afters[0][0] if afters else 0)
             hi = lo
-        # before: exactly one, at lo - 1, unless the range starts at index 0
-        if lo > 0 and not any(b[0] == lo - 1 for b in befores):
+        # before: exactly one, at lo - 1, unless the range starts at index 0.
+        # A missing or misplaced one names lo - 1, the entry that should be
+        # shown (as sealtrail verify does).
+        if lo > 0 and not befores:
             self.fail(lo - 1, M, f"no 'before' entry at index {lo - 1}: the entries before the range are not shown to be outside it")
         for i, t, m in befores:
-            if i != lo - 1:
-                self.fail(i, m, f"'before' entry at index {i}; the range starts at {lo}, so it must be at {lo - 1}" if lo > 0
-                          else f"'before' entry at index {i} although the range starts at index 0")
+            if lo == 0:
+                self.fail(i, m, f"'before' entry at index {i} although the range starts at index 0")
+            elif i != lo - 1:
+                self.fail(lo - 1, m, f"'before' entry at index {i}; the range starts at {lo}, so it must be at {lo - 1}")
             elif frm is None or t >= frm:
                 self.fail(i, m, f"'before' entry's time {t} is not before from = {frm!r}")
         # after: exactly one, at hi, unless the range reaches the checkpoint size
         if size is not None and hi > size:
             self.fail(hi - 1, M, f"the range extends past the checkpoint size {size}")
-        if size is not None and hi < size and not any(a[0] == hi for a in afters):
+        if size is not None and hi < size and not afters:
             self.fail(hi, M, f"no 'after' entry at index {hi}: the entries after the range are not shown to be outside it")
         for i, t, m in afters:
             if size is not None and hi >= size:
                 self.fail(i, m, f"'after' entry at index {i} although the range reaches the checkpoint size {size}")
             elif i != hi:
-                self.fail(i, m, f"'after' entry at index {i}; the range ends before {hi}, so it must be at {hi}")
+                self.fail(hi, m, f"'after' entry at index {i}; the range ends before {hi}, so it must be at {hi}")
             elif to is None or t < to:
                 self.fail(i, m, f"'after' entry's time {t} is not at or after to = {to!r}")
 

@@ -1021,7 +1021,8 @@ class Bundles(unittest.TestCase):
         self.set_lines(m, ls[1:])
         self.fix_manifest(m, entries=len(ls) - 1)
         rep = self.verify(m)
-        self.assertFailsAt(rep, ls[1]["index"], "earlier entries")
+        # named: the entry the chain's first entry links to (the one left out)
+        self.assertFailsAt(rep, ls[0]["index"], "earlier entries")
 
     def test_match_hidden_as_stream(self):
         m = self.stream_bundle()
