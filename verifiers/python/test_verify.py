@@ -7,15 +7,18 @@ JSON, notes): a bug shared by builder and verifier would hide itself.
 """
 
 import base64
+import bisect
 import hashlib
 import io
 import json
 import os
+import struct
 import subprocess
 import sys
 import tempfile
 import unittest
 import zipfile
+import zlib
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
@@ -217,8 +220,62 @@ def in_time(h, q):
     return (q["from"] is None or h["time"] >= q["from"]) and (q["to"] is None or h["time"] < q["to"])
 
 
-def build_members(log, size=None, query=None, completeness=None, with_bodies=True, erased=()):
-    """The members of a bundle, as a writer following §9 would make them.
+def gap_hashes(leaves, indexes):
+    """formats §10.3, the builder's own recursion (plain, recursive, over the
+    whole list of leaves): the root, the gap hashes consumed before each
+    index's leaf, and those consumed after the last."""
+    S = sorted(indexes)
+    before = {}
+    pending = []
+
+    def has(lo, hi):
+        j = bisect.bisect_left(S, lo)
+        return j < len(S) and S[j] < hi
+
+    def rec(lo, hi):
+        if not has(lo, hi):
+            h = mth(leaves[lo:hi])
+            pending.append(h)
+            return h
+        if hi - lo == 1:
+            before[lo] = list(pending)
+            pending.clear()
+            return leaves[lo]
+        k = 1
+        while k * 2 < hi - lo:
+            k *= 2
+        return H(b"\x01" + rec(lo, lo + k) + rec(lo + k, hi))
+
+    root = rec(0, len(leaves)) if leaves else H(b"")
+    return root, before, list(pending)
+
+
+def v2_line(i, role, gaps, header, salt, body):
+    """A §10.2 line, members in the writers' order, gaps omitted when empty."""
+    x = {"index": i, "role": role}
+    if gaps:
+        x["gaps"] = [b64(g) for g in gaps]
+    x.update(header=header, salt=salt, body=body)
+    return json.dumps(x, ensure_ascii=False)
+
+
+def chunk_lines(lines, chunk_bytes):
+    """§10: a new member once the current one holds chunk_bytes or more."""
+    chunks, cur, n = [], [], 0
+    for line in lines:
+        if n >= chunk_bytes:
+            chunks.append(cur)
+            cur, n = [], 0
+        cur.append(line)
+        n += len(line.encode()) + 1
+    if cur:
+        chunks.append(cur)
+    return chunks
+
+
+def build_members(log, size=None, query=None, completeness=None, with_bodies=True, erased=(), v=1,
+                  chunk_bytes=8 << 20):
+    """The members of a bundle, as a writer following §9 (v=1) or §10 (v=2) would make them.
 
     completeness: None, "range", or a stream key "a:<agent>" / "s:<session>"."""
     size = len(log.entries) if size is None else size
@@ -262,6 +319,10 @@ def build_members(log, size=None, query=None, completeness=None, with_bodies=Tru
     ckpt = log.checkpoint(size)
     lines, proofs = [], {}
     bodies = erased_n = 0
+    if v == 2:
+        leaves = log.leaves(size)
+        root, gaps_before, gaps_after = gap_hashes(leaves, roles)
+        assert root == log.root(size)
     for i in sorted(roles):
         e = log.entries[i]
         role = roles[i]
@@ -270,22 +331,34 @@ def build_members(log, size=None, query=None, completeness=None, with_bodies=Tru
             bodies += 1
         elif role == "match" and with_bodies:
             erased_n += 1
+        salt, body = (e["salt"].hex(), e["body"].decode()) if give else (None, None)
+        if v == 2:
+            lines.append(v2_line(i, role, gaps_before[i], e["hbytes"].decode(), salt, body))
+            continue
         lines.append(json.dumps({"index": i, "role": role, "header": e["hbytes"].decode(),
-                                 "salt": e["salt"].hex() if give else None,
-                                 "body": e["body"].decode() if give else None}, ensure_ascii=False))
+                                 "salt": salt, "body": body}, ensure_ascii=False))
         proofs[f"proofs/{i}.tlog-proof"] = log.proof(i, size, ckpt)
     ms = [i for i in sorted(roles) if roles[i] == "match"]
-    manifest = {"format": "sealtrail-evidence-bundle", "v": 1, "software": "test", "created": 1,
+    manifest = {"format": "sealtrail-evidence-bundle", "v": v, "software": "test", "created": 1,
                 "origin": log.origin, "checkpoint": {"size": size, "root": log.root(size).hex()},
                 "query": q, "with_bodies": with_bodies,
                 "counts": {"entries": len(lines), "matches": len(ms), "bodies": bodies, "erased": erased_n},
                 "completeness": comp}
     if ms:
         manifest["first_index"], manifest["last_index"] = ms[0], ms[-1]
-    members = {"manifest.json": json.dumps(manifest).encode(), "checkpoint": ckpt,
-               "keys/log.vkey": (log.vkey + "\n").encode()}
+    members = {"checkpoint": ckpt, "keys/log.vkey": (log.vkey + "\n").encode()}
     if comp_json is not None:
         members["completeness.json"] = json.dumps(comp_json).encode()
+    if v == 2:
+        chunks = chunk_lines(lines, chunk_bytes)
+        for k, c in enumerate(chunks):
+            members[f"entries/{k}.jsonl"] = "".join(x + "\n" for x in c).encode()
+        manifest["chunks"] = len(chunks)
+        manifest["gaps_after"] = [b64(g) for g in gaps_after]
+        members["manifest.json"] = json.dumps(manifest).encode()
+        members["README.md"] = b"verify me\n"
+        return members
+    members = dict({"manifest.json": json.dumps(manifest).encode()}, **members)
     members["README.md"] = b"verify me\n"
     members["entries.jsonl"] = "".join(line + "\n" for line in lines).encode()
     members.update(proofs)
@@ -323,6 +396,122 @@ def sample_log():
                    outcome=outcome, data_classes=["pii"] if i % 3 == 0 else None,
                    scope="in_scope" if i % 2 else "out_of_scope: not registered for crm")
     return log
+
+
+def _levels(leaves):
+    """Every level of the RFC 6962 tree bottom-up; an odd last node is
+    carried up unchanged (which is what the split at the largest power of
+    two gives)."""
+    levels = [leaves]
+    while len(levels[-1]) > 1:
+        lv = levels[-1]
+        up = [H(b"\x01" + lv[j] + lv[j + 1]) for j in range(0, len(lv) - 1, 2)]
+        if len(lv) % 2:
+            up.append(lv[-1])
+        levels.append(up)
+    return levels
+
+
+def _subtree(levels, lo, hi):
+    """MTH(lo, hi) from the levels: complete aligned subtrees are stored;
+    the tree's right edge is split as RFC 6962 splits it."""
+    n = hi - lo
+    if n & (n - 1) == 0 and lo % n == 0:
+        return levels[n.bit_length() - 1][lo // n]
+    k = 1
+    while k * 2 < n:
+        k *= 2
+    return H(b"\x01" + _subtree(levels, lo, lo + k) + _subtree(levels, lo + k, hi))
+
+
+def _path_from_levels(levels, m, lo, hi):
+    if hi - lo <= 1:
+        return []
+    k = 1
+    while k * 2 < hi - lo:
+        k *= 2
+    if m < lo + k:
+        return _path_from_levels(levels, m, lo, lo + k) + [_subtree(levels, lo + k, hi)]
+    return _path_from_levels(levels, m, lo + k, hi) + [_subtree(levels, lo, lo + k)]
+
+
+def _consecutive_entry(i, bodies):
+    """Entry i of a synthetic log of seven agents (deterministic, so it can be
+    made twice instead of kept): header bytes, salt, body."""
+    agent = f"agent-{i % 7}"
+    body = salt = None
+    h = {"v": 1, "index": i, "time": 1763700000000000 + 1000 * i, "agent": agent, "kind": "tool_call",
+         "tool": "crm.lookup", "outcome": "success", "event_id": f"evt-{i}",
+         "streams": {"agent": {"n": i // 7 + 1}}}
+    if i >= 7:
+        h["streams"]["agent"]["prev"] = i - 7
+    if bodies:
+        ev = {"agent": {"id": agent}, "kind": "tool_call", "id": f"evt-{i}", "tool": {"name": "crm.lookup"},
+              "outcome": "success", "action": "looked up customer record " + "x" * 160 + f" #{i}"}
+        body = canon(ev)
+        salt = H(b"salt" + i.to_bytes(8, "big"))
+        h["body"] = H(salt + body).hex()
+    else:
+        h["body"] = H(b"withheld" + i.to_bytes(8, "big")).hex()
+    return h, salt, body
+
+
+def write_consecutive_bundle(path, n, v=2, bodies=False, chunk_bytes=8 << 20, level=1):
+    """A range bundle of a whole synthetic log of n entries, written as it is
+    made (for the memory test and the benchmark): every entry a match, no
+    gap hash, the tree folded entirely from the leaves.  Returns the vkey."""
+    log = Log("bench.example/log")
+    hbs_prev = None
+    leaves = []
+    for i in range(n):
+        h, _, _ = _consecutive_entry(i, bodies)
+        if i:
+            h["prev"] = hbs_prev.hex()
+        hb = canon(h)
+        hbs_prev = H(b"\x00" + hb)
+        leaves.append(hbs_prev)
+    levels = _levels(leaves) if n else [[]]
+    root = levels[-1][0] if n else H(b"")
+    ckpt = log.sign(f"{log.origin}\n{n}\n{b64(root)}\n")
+    q = dict(NULL_QUERY)
+    manifest = {"format": "sealtrail-evidence-bundle", "v": v, "software": "test", "created": 1,
+                "origin": log.origin, "checkpoint": {"size": n, "root": root.hex()}, "query": q,
+                "with_bodies": bodies, "counts": {"entries": n, "matches": n, "bodies": n if bodies else 0,
+                                                  "erased": 0},
+                "completeness": {"proven": True, "range": True, "statement": "every entry"}}
+    if n:
+        manifest["first_index"], manifest["last_index"] = 0, n - 1
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=level) as z:
+        z.writestr("checkpoint", ckpt)
+        z.writestr("keys/log.vkey", log.vkey + "\n")
+        if v == 1:
+            z.writestr("manifest.json", json.dumps(manifest))
+        member, size, k = None, 0, 0
+        for i in range(n):
+            h, salt, body = _consecutive_entry(i, bodies)
+            if i:
+                h["prev"] = leaves[i - 1].hex()
+            x = {"index": i, "role": "match", "header": canon(h).decode(),
+                 "salt": salt.hex() if salt else None, "body": body.decode() if body else None}
+            line = (json.dumps(x) + "\n").encode()
+            if member is None or (v == 2 and size >= chunk_bytes):
+                if member is not None:
+                    member.close()
+                member = z.open("entries.jsonl" if v == 1 else f"entries/{k}.jsonl", "w", force_zip64=True)
+                size, k = 0, k + 1
+            member.write(line)
+            size += len(line)
+        if member is not None:
+            member.close()
+        if v == 1:
+            for i in range(n):
+                p = ["c2sp.org/tlog-proof@v1", f"index {i}"] + [b64(x) for x in _path_from_levels(levels, i, 0, n)]
+                z.writestr(f"proofs/{i}.tlog-proof", ("\n".join(p) + "\n\n").encode() + ckpt)
+        else:
+            manifest["chunks"] = k
+            manifest["gaps_after"] = []
+            z.writestr("manifest.json", json.dumps(manifest))
+    return log.vkey
 
 
 # ---------------------------------------------------------------------------
@@ -472,6 +661,51 @@ class Vectors(unittest.TestCase):
             self.assertEqual(sv.jcs(x), s.encode(), x)
         with self.assertRaises(sv.VerifyError):
             sv.jcs(2 ** 53 + 1)
+
+    def test_header_fast_paths_agree_with_the_exact_path(self):
+        """decode_header's regular expression and its json.dumps comparison
+        must accept exactly what the exact path (strict parse + RFC 8785
+        re-encoding) accepts, and decode it to the same value."""
+        log = sample_log()
+        base = [e["hbytes"].decode() for e in log.entries]
+        variants = list(base)
+        h0 = base[3]
+        for old, new in (('"agent":"billing-bot"', '"agent":"bi\\"ll\\\\ing\\n\\u0001\\u001f"'),
+                         ('"agent":"billing-bot"', '"agent":"bill\\/ing"'),
+                         ('"agent":"billing-bot"', '"agent":"bill\\u0041ing"'),
+                         ('"agent":"billing-bot"', '"agent":"bill\\u000aing"'),
+                         ('"agent":"billing-bot"', '"agent":"bill\\u007fing"'),
+                         ('"agent":"billing-bot"', '"agent":"bill\u00e9\U0001F600ing\x7f"'),
+                         ('"agent":"billing-bot"', '"agent":"bill\\u00e9ing"'),
+                         ('"agent":"billing-bot"', '"agent":"bill\tng"'),
+                         ('"time":1030', '"time":01030'), ('"time":1030', '"time":1030.0'),
+                         ('"time":1030', '"time":1e3'), ('"time":1030', '"time":9007199254740992'),
+                         ('"time":1030', '"time":9007199254740993'), ('"time":1030', '"time":1763700000000000'),
+                         ('"time":1030', '"time":17637000000000000'), ('"time":1030', '"time":-1'),
+                         ('"index":3', '"index":03'), ('"index":3', '"index":3,"index":3'),
+                         ('"v":1', '"v":2'), ('"v":1', '"v":1,"zz":null'), ('"v":1', '"v": 1'),
+                         ('{"', '{ "'), ('"kind":"decision",', ''), ('"n":3', '"n":0'), ('"n":3,"prev":2', '"n":3,"prev":3'),
+                         ('"data_classes":["pii"]', '"data_classes":["pii","x\\"y"]'),
+                         ('"data_classes":["pii"]', '"data_classes":[]'),
+                         ('"data_classes":["pii"]', '"data_classes":[1]'),
+                         ('"agent":"billing-bot",', '"agent":"billing-bot","aaa":1,'),
+                         ('"agent":"billing-bot",', '"action":"x","agent":"billing-bot",')):
+            self.assertIn(old, h0)
+            variants.append(h0.replace(old, new, 1))
+        variants.append(base[0].replace('"v":1', '"seq":7,"seq_gap":{"expected":5,"got":7},"v":1'))
+        variants.append(base[0].replace('"time":', '"subjects":["ab","cd"],"time":'))
+        for text in variants:
+            hb = text.encode("utf-8", "surrogatepass")
+            try:
+                slow = sv.decode_header(hb)
+            except sv.VerifyError as e:
+                slow = ("error", str(e))
+            try:
+                fast = sv.decode_header(hb, text)
+            except sv.VerifyError as e:
+                fast = ("error", str(e))
+            self.assertEqual(fast, slow, text)
+        self.assertTrue(sv._HEADER_RE.fullmatch(base[3]))
 
     def test_heads_proof(self):
         log = sample_log()
@@ -787,7 +1021,8 @@ class Bundles(unittest.TestCase):
         self.set_lines(m, ls[1:])
         self.fix_manifest(m, entries=len(ls) - 1)
         rep = self.verify(m)
-        self.assertFailsAt(rep, ls[1]["index"], "earlier entries")
+        # named: the entry the chain's first entry links to (the one left out)
+        self.assertFailsAt(rep, ls[0]["index"], "earlier entries")
 
     def test_match_hidden_as_stream(self):
         m = self.stream_bundle()
@@ -840,9 +1075,9 @@ class Bundles(unittest.TestCase):
     def test_newer_versions_refused(self):
         m = self.stream_bundle()
         man = json.loads(m["manifest.json"])
-        man["v"] = 2
+        man["v"] = 3
         m["manifest.json"] = json.dumps(man).encode()
-        self.assertFailsAt(self.verify(m), None, "version 2")
+        self.assertFailsAt(self.verify(m), None, "version 3")
 
     def test_format_rules(self):
         m = self.stream_bundle()
@@ -892,6 +1127,551 @@ class Bundles(unittest.TestCase):
         self.assertFailsAt(rep, b, "missing")
 
 
+def v2_chunk_names(m):
+    return sorted((k for k in m if k.startswith("entries/")), key=lambda k: int(k[8:-6]))
+
+
+def v2_lines(m):
+    """Every line of a v2 bundle, in order, with the member it came from."""
+    return [json.loads(x) for k in v2_chunk_names(m) for x in m[k].decode().splitlines()]
+
+
+def v2_set_lines(m, lines):
+    """Write lines back into the same members, as many per member as before
+    (the last takes the rest), so `chunks` still agrees."""
+    names = v2_chunk_names(m)
+    counts = [len(m[k].splitlines()) for k in names]
+    pos = 0
+    for j, k in enumerate(names):
+        take = lines[pos:] if j == len(names) - 1 else lines[pos:pos + counts[j]]
+        pos += len(take)
+        m[k] = "".join(json.dumps(x, ensure_ascii=False) + "\n" for x in take).encode()
+
+
+def v2_regap(m, log):
+    """Recompute every line's gaps and gaps_after for the lines' current
+    indexes: what a forger who leaves out entries can do (the hashes of the
+    subtrees that now hold no entry are all public)."""
+    man = json.loads(m["manifest.json"])
+    size = man["checkpoint"]["size"]
+    ls = v2_lines(m)
+    _, before, after = gap_hashes(log.leaves(size), [x["index"] for x in ls])
+    for x in ls:
+        x.pop("gaps", None)
+        if before[x["index"]]:
+            x["gaps"] = [b64(g) for g in before[x["index"]]]
+    v2_set_lines(m, ls)
+    man["gaps_after"] = [b64(g) for g in after]
+    m["manifest.json"] = json.dumps(man).encode()
+
+
+class BodyCheck(unittest.TestCase):
+    """§9.3's body check on one line: the commitment, then the four ids; the
+    body's own canonical form is not a check (nor a warning)."""
+
+    SALT = "ab" * 32
+
+    def check(self, body, **ids):
+        h = {"agent": "bot", "kind": "tool_call", "body": hashlib.sha256(bytes.fromhex(self.SALT) + body.encode()).hexdigest()}
+        h.update(ids)
+        e = sv.Line(1)
+        e.h = h
+        sv.LineChecker._body(e, 7, "entries/0.jsonl line 1", self.SALT, body)
+        return [f[2] for f in e.fails or []], e.warns or []
+
+    def test_not_canonical_is_fine(self):
+        self.assertEqual(self.check('{ "kind": "tool_call", "agent": {"id": "bot"}, "x": 1.50 }'), ([], []))
+
+    def test_ids_disagree(self):
+        fails, _ = self.check('{"agent":{"id":"bot"},"kind":"tool_call","session":"s"}')
+        self.assertEqual(len(fails), 1)
+        self.assertIn("body session = 's' disagrees with header session = None", fails[0])
+        fails, _ = self.check('{"agent":{"id":"bot"},"kind":"tool_call","id":"e1"}', event_id="e2")
+        self.assertIn("body id = 'e1' disagrees", fails[0])
+
+    def test_not_an_event(self):
+        for body, why in (('[1]', "not a JSON object"), ('{"agent":{"id":"bot"},"kind":"tool_call"} x', "invalid JSON"),
+                          ('{"agent":{"id":"bot"},"kind":"tool_call","n":NaN}', "invalid JSON"),
+                          (' {"agent":{"id":"bot"},"kind":"tool_call"}', None)):
+            fails, _ = self.check(body)
+            if why is None:
+                self.assertEqual(fails, [], body)  # whitespace around the object is JSON
+            else:
+                self.assertEqual(len(fails), 1, body)
+                self.assertIn(why, fails[0], body)
+
+    def test_commitment_first(self):
+        e = sv.Line(1)
+        e.h = {"agent": "bot", "kind": "tool_call", "body": "00" * 32}
+        sv.LineChecker._body(e, 7, "w", self.SALT, "[not json")
+        self.assertEqual([f[2] for f in e.fails], ["body commitment: SHA-256(salt ‖ body) differs from header.body"])
+
+
+class BundlesV2(unittest.TestCase):
+    """Format v2 (formats §10): the same bundles as Bundles, one shared
+    gap-hash proof instead of a proof per entry, entries in several members."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.log = sample_log()
+        cls.key = sv.parse_vkey(cls.log.vkey)
+
+    def build(self, log=None, **kw):
+        kw.setdefault("chunk_bytes", 700)  # several members even for a dozen entries
+        return build_members(log or self.log, v=2, **kw)
+
+    verify = Bundles.verify
+    assertOk = Bundles.assertOk
+    assertFailsAt = Bundles.assertFailsAt
+    fix_manifest = Bundles.fix_manifest
+
+    def stream_bundle(self, **kw):
+        q = {"agent": "billing-bot", "from": 1025, "to": 1095, "kind": "tool_call"}
+        return self.build(query=q, completeness="a:billing-bot", **kw)
+
+    def assertRootFails(self, rep):
+        self.assertFailsAt(rep, None, "no entry of the bundle is proven")
+
+    # --- good bundles ------------------------------------------------------
+
+    def test_good_bundles_pass(self):
+        cases = [dict(query={"agent": "billing-bot", "from": 1025, "to": 1095, "kind": "tool_call"},
+                      completeness="a:billing-bot"),
+                 dict(query={"agent": "billing-bot", "from": 1025}, completeness="a:billing-bot"),
+                 dict(query={"session": "s2", "agent": "billing-bot", "outcome": "success"}, completeness="s:s2"),
+                 dict(query={"agent": "nobody", "from": 1000, "to": 2000}, completeness="a:nobody"),
+                 dict(query={"tool": "crm.lookup"}),
+                 dict(query={"kind": "decision"}, with_bodies=False),
+                 dict(query={"kind": "decision"}, erased=(3,))]
+        cases += [dict(query=q, completeness="range")
+                  for q in ({"from": 1025, "to": 1075}, {"from": 1000, "to": 1075}, {"from": 1025}, {},
+                            {"from": 1021, "to": 1029}, {"to": 900}, {"from": 5000})]
+        for kw in cases:
+            for size in (len(self.log.entries), 7, 1):
+                m = self.build(size=size, **kw)
+                rep = self.verify(m)
+                self.assertOk(rep)
+                if json.loads(m["manifest.json"])["completeness"]["proven"]:
+                    self.assertTrue(rep.completeness["verified"], kw)
+        m = self.stream_bundle()
+        self.assertGreater(json.loads(m["manifest.json"])["chunks"], 1)
+
+    def test_every_subset_of_a_small_log(self):
+        """The recursion for every set of entries of logs of 1 to 9 entries:
+        the bundle holds exactly those lines (a plain bundle of chosen
+        indexes), and it verifies; with one entry's leaf changed it does not."""
+        log = Log()
+        for i in range(9):
+            log.append(1000 + i, "a")
+        key = [sv.parse_vkey(log.vkey)]
+        for size in range(0, 10):
+            for mask in range(1 << size):
+                S = [i for i in range(size) if mask >> i & 1]
+                leaves = log.leaves(size)
+                root, before, after = gap_hashes(leaves, S)
+                fold = sv.GapFold(size)
+                for i in S:
+                    self.assertEqual(fold.feed(i, leaves[i], before[i]), len(before[i]))
+                self.assertEqual(fold.finish(after), len(after))
+                self.assertEqual(fold.root, root)
+                self.assertEqual(root, log.root(size))
+        rep = sv.verify_bundle(zip_members(build_members(log, v=2, chunk_bytes=300)), key)
+        self.assertOk(rep)
+
+    def test_empty_log_and_empty_bundle(self):
+        log = Log()
+        m = build_members(log, completeness="range", v=2)
+        self.assertEqual(json.loads(m["manifest.json"])["gaps_after"], [])
+        self.assertEqual(json.loads(m["manifest.json"])["chunks"], 0)
+        self.assertOk(sv.verify_bundle(zip_members(m), [sv.parse_vkey(log.vkey)]))
+        # no entry of a non-empty tree: gaps_after is the root alone
+        m = self.build(query={"agent": "nobody"})
+        man = json.loads(m["manifest.json"])
+        self.assertEqual(man["gaps_after"], [b64(self.log.root(len(self.log.entries)))])
+        self.assertOk(self.verify(m))
+
+    def test_fallback_key_and_cli_json(self):
+        rep = self.verify(self.stream_bundle(), keys=None)
+        self.assertOk(rep)
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "v2.zip")
+            with open(path, "wb") as f:
+                f.write(zip_members(self.stream_bundle()))
+            for jobs in ("1", "2"):
+                r = subprocess.run([sys.executable, SCRIPT, path, "--vkey", self.log.vkey, "--json", "--jobs", jobs],
+                                   capture_output=True, text=True)
+                self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+                self.assertTrue(json.loads(r.stdout)["completeness"]["verified"])
+
+    # --- tampering (the tamper suite on v2) ---------------------------------
+
+    def edit_line(self, m, index, fn):
+        ls = v2_lines(m)
+        for x in ls:
+            if x["index"] == index:
+                fn(x)
+        v2_set_lines(m, ls)
+
+    def first_match_with_body(self, m):
+        return next(x["index"] for x in v2_lines(m) if x["role"] == "match" and x["body"])
+
+    def test_header_byte(self):
+        m = self.stream_bundle()
+        i = v2_lines(m)[2]["index"]
+        self.edit_line(m, i, lambda x: x.update(header=x["header"].replace('"kind":"', '"kind":"X')))
+        rep = self.verify(m)
+        self.assertRootFails(rep)
+        # the root's failure is the bundle's (the kind also fails the body and the query at i)
+        self.assertIn((None, "manifest.json"), {(f.entry, f.member) for f in rep.failures}, rep.failures)
+        self.assertLessEqual({f.entry for f in rep.failures}, {None, i}, rep.failures)
+
+    def test_header_byte_hint_at_a_broken_hash_chain(self):
+        # consecutive entries: the next header's prev names the old leaf hash,
+        # so the one failure says which two entries to look at
+        m = self.build(query={"from": 1025, "to": 1065}, completeness="range")
+        ls = v2_lines(m)
+        i = ls[2]["index"]
+        self.assertEqual(ls[3]["index"], i + 1)
+        self.edit_line(m, i, lambda x: x.update(header=x["header"].replace('"kind":"', '"kind":"X')))
+        rep = self.verify(m)
+        self.assertLessEqual({f.entry for f in rep.failures}, {None, i}, rep.failures)  # (i: its body's kind)
+        self.assertFailsAt(rep, None, f"entry {i + 1}'s header.prev is not the leaf hash of entry {i}")
+
+    def test_body_byte(self):
+        m = self.stream_bundle()
+        i = self.first_match_with_body(m)
+        self.edit_line(m, i, lambda x: x.update(body=x["body"].replace("tool_call", "tool_calm")))
+        rep = self.verify(m)
+        self.assertFailsAt(rep, i, "commitment")
+        self.assertEqual({f.entry for f in rep.failures}, {i})
+
+    def test_gap_hash_byte(self):
+        m = self.stream_bundle()
+        x = next(x for x in v2_lines(m) if x.get("gaps"))
+        g = bytearray(base64.b64decode(x["gaps"][0]))
+        g[7] ^= 0x01
+        self.edit_line(m, x["index"], lambda y: y["gaps"].__setitem__(0, b64(bytes(g))))
+        self.assertRootFails(self.verify(m))
+
+    def test_gap_hash_malformed(self):
+        m = self.stream_bundle()
+        x = next(x for x in v2_lines(m) if x.get("gaps"))
+        self.edit_line(m, x["index"], lambda y: y["gaps"].__setitem__(0, y["gaps"][0][:-2] + "=="))
+        rep = self.verify(m)
+        self.assertFailsAt(rep, x["index"], "gaps[0]")
+        self.assertRootFails(rep)
+
+    def test_drop_a_line(self):
+        m = self.stream_bundle()
+        ls = v2_lines(m)
+        gone = ls[3]["index"]
+        v2_set_lines(m, ls[:3] + ls[4:])
+        rep = self.verify(m)
+        self.assertFailsAt(rep, None, "counts.entries")
+        self.assertFailsAt(rep, gone, "chain broken")
+        self.assertRootFails(rep)  # (the gap counts may still fit: then the root differs)
+
+    def test_drop_a_chunk(self):
+        m = self.stream_bundle()
+        del m["entries/1.jsonl"]
+        rep = self.verify(m)
+        self.assertFailsAt(rep, None, "missing (the manifest says chunks")
+        self.assertTrue(any(f.member == "entries/1.jsonl" for f in rep.failures))
+        self.assertRootFails(rep)
+
+    def test_reorder_chunks(self):
+        m = self.stream_bundle()
+        m["entries/0.jsonl"], m["entries/1.jsonl"] = m["entries/1.jsonl"], m["entries/0.jsonl"]
+        rep = self.verify(m)
+        self.assertRootFails(rep)
+        self.assertTrue(any("strictly increase" in f.reason for f in rep.failures), rep.failures)
+
+    def test_add_a_gap(self):
+        m = self.stream_bundle()
+        i = v2_lines(m)[2]["index"]
+        self.edit_line(m, i, lambda x: x.__setitem__("gaps", x.get("gaps", []) + [b64(H(b"extra"))]))
+        rep = self.verify(m)
+        self.assertFailsAt(rep, i, "gaps: the line has")
+        self.assertRootFails(rep)
+
+    def test_move_a_gap_to_the_next_line(self):
+        m = self.stream_bundle()
+        ls = v2_lines(m)
+        j = next(j for j, x in enumerate(ls[:-1]) if x.get("gaps"))
+        g = ls[j]["gaps"].pop()
+        if not ls[j]["gaps"]:
+            del ls[j]["gaps"]
+        ls[j + 1]["gaps"] = [g] + ls[j + 1].get("gaps", [])
+        v2_set_lines(m, ls)
+        rep = self.verify(m)
+        self.assertFailsAt(rep, ls[j]["index"], "gaps: the line has")
+        self.assertFailsAt(rep, ls[j + 1]["index"], "gaps: the line has")
+
+    def test_wrong_chunks(self):
+        m = self.stream_bundle()
+        n = json.loads(m["manifest.json"])["chunks"]
+        self.fix_manifest(m, chunks=n + 1)
+        rep = self.verify(m)
+        self.assertFailsAt(rep, None, f"missing (the manifest says chunks = {n + 1})")
+        m = self.stream_bundle()
+        self.fix_manifest(m, chunks=n - 1)
+        rep = self.verify(m)
+        self.assertFailsAt(rep, None, f"so there is no entries/{n - 1}.jsonl")
+        self.assertFailsAt(rep, None, "counts.entries")
+        m = self.stream_bundle()
+        # another spelling of a member name is an other member, ignored (§9)
+        m[f"entries/0{n - 1}.jsonl"] = m.pop(f"entries/{n - 1}.jsonl")
+        rep = self.verify(m)
+        self.assertFailsAt(rep, None, f"missing (the manifest says chunks = {n})")
+        self.assertIn(f"entries/0{n - 1}.jsonl: member not in the bundle format v2 (ignored)", rep.warnings)
+
+    def test_wrong_gaps_after(self):
+        m = self.build(query={"agent": "billing-bot", "from": 1025, "to": 1065})
+        ga = json.loads(m["manifest.json"])["gaps_after"]
+        self.assertTrue(ga)
+        for bad, text in ((ga[:-1], "gaps_after holds"), (ga + [ga[0]], "gaps_after holds"),
+                          ([b64(H(b"x"))] + ga[1:], "no entry of the bundle is proven"),
+                          ("AAAA", "gaps_after is not an array")):
+            m2 = dict(m)
+            self.fix_manifest(m2, gaps_after=bad)
+            rep = self.verify(m2)
+            self.assertFailsAt(rep, None, text)
+            self.assertRootFails(rep)
+        m2 = dict(m)
+        man = json.loads(m2["manifest.json"])
+        del man["gaps_after"]
+        m2["manifest.json"] = json.dumps(man).encode()
+        self.assertFailsAt(self.verify(m2), None, "gaps_after is missing")
+
+    def test_v1_members_refused_in_v2_and_back(self):
+        m = self.stream_bundle()
+        ls = v2_lines(m)
+        ls[0]["proof"] = "x"
+        v2_set_lines(m, ls)
+        self.assertFailsAt(self.verify(m), ls[0]["index"], "proof is not a member of an entry line (format v2)")
+        m = Bundles.stream_bundle(self)
+        ls = Bundles.lines(m)
+        ls[0]["gaps"] = []
+        Bundles.set_lines(m, ls)
+        self.assertFailsAt(self.verify(m), ls[0]["index"], "gaps is not a member of an entry line (format v1)")
+
+    def test_forged_entry_beyond_the_tree(self):
+        log = sample_log()
+        m = build_members(log, query={"agent": "billing-bot", "from": 1025}, completeness="a:billing-bot", v=2,
+                          chunk_bytes=700)
+        size = len(log.entries)
+        idx = log.append(2000, "billing-bot", kind="tool_call", tool="pay.refund", event_id="forged")
+        e = log.entries[idx]
+        ls = v2_lines(m) + [{"index": idx, "role": "match", "header": e["hbytes"].decode(),
+                             "salt": e["salt"].hex(), "body": e["body"].decode()}]
+        v2_set_lines(m, ls)
+        self.fix_manifest(m, entries=len(ls), matches=len(ls) - 1, bodies=len(ls) - 1, last_index=idx)
+        rep = sv.verify_bundle(zip_members(m), [sv.parse_vkey(log.vkey)])
+        self.assertFailsAt(rep, idx, f"not below the checkpoint size {size}")
+        self.assertRootFails(rep)
+
+    # --- completeness, with a proof that fits (the forger regaps) ------------
+
+    def test_omit_middle_stream_entry_with_a_fitting_proof(self):
+        m = self.stream_bundle()
+        ls = v2_lines(m)
+        mid = [x["index"] for x in ls if x["role"] == "match"][1]
+        ls = [x for x in ls if x["index"] != mid]
+        v2_set_lines(m, ls)
+        v2_regap(m, self.log)
+        ms = [x for x in ls if x["role"] == "match"]
+        self.fix_manifest(m, entries=len(ls), matches=len(ms), bodies=len(ms), first_index=ms[0]["index"],
+                          last_index=ms[-1]["index"])
+        rep = self.verify(m)
+        self.assertFailsAt(rep, mid, "chain broken")
+        self.assertFalse(any("no entry of the bundle is proven" in f.reason for f in rep.failures), rep.failures)
+        self.assertFalse(rep.completeness["verified"])
+
+    def test_omit_after_and_before_with_a_fitting_proof(self):
+        for end, text in ((-1, "later entries"), (0, "earlier entries")):
+            m = self.stream_bundle()
+            ls = v2_lines(m)
+            self.assertEqual(ls[end]["role"], "after" if end else "before")
+            ls = ls[:-1] if end else ls[1:]
+            v2_set_lines(m, ls)
+            v2_regap(m, self.log)
+            self.fix_manifest(m, entries=len(ls))
+            rep = self.verify(m)
+            self.assertFalse(rep.ok)
+            self.assertTrue(any(text in f.reason for f in rep.failures), rep.failures)
+            self.assertFalse(any("no entry of the bundle is proven" in f.reason for f in rep.failures))
+
+    def test_range_gap_with_a_fitting_proof(self):
+        m = self.build(query={"from": 1025, "to": 1075}, completeness="range")
+        ls = v2_lines(m)
+        mid = ls[3]["index"]
+        ls = [x for x in ls if x["index"] != mid]
+        v2_set_lines(m, ls)
+        v2_regap(m, self.log)
+        ms = [x for x in ls if x["role"] == "match"]
+        self.fix_manifest(m, entries=len(ls), matches=len(ms), bodies=len(ms))
+        rep = self.verify(m)
+        self.assertFailsAt(rep, mid, "range broken")
+        self.assertFalse(any("no entry of the bundle is proven" in f.reason for f in rep.failures))
+
+    def test_match_hidden_as_stream(self):
+        m = self.stream_bundle()
+        i = self.first_match_with_body(m)
+        self.edit_line(m, i, lambda x: x.update(role="stream", salt=None, body=None))
+        ms = [x for x in v2_lines(m) if x["role"] == "match"]
+        self.fix_manifest(m, matches=len(ms), bodies=len(ms), first_index=ms[0]["index"], last_index=ms[-1]["index"])
+        rep = self.verify(m)
+        self.assertFailsAt(rep, i, "satisfies the query")
+        self.assertFalse(any("no entry of the bundle is proven" in f.reason for f in rep.failures))
+
+
+def raw_zip(members, central=True):
+    """A ZIP written by hand, so that its headers can lie: members are
+    (name, method, bytes as stored, CRC-32, declared uncompressed size)."""
+    out, cd = bytearray(), bytearray()
+    for name, method, data, crc, usize in members:
+        nb = name.encode()
+        off = len(out)
+        out += struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, method, 0, 0, crc, len(data), usize, len(nb), 0)
+        out += nb + data
+        cd += struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, method, 0, 0, crc, len(data), usize,
+                          len(nb), 0, 0, 0, 0, 0, off) + nb
+    if central:
+        n = len(members)
+        out += cd + struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, n, n, len(cd), len(out), 0)
+    return bytes(out)
+
+
+def deflated(chunks):
+    """Raw deflate of the concatenated chunks (an iterable, never joined),
+    with the CRC-32 and size of what it inflates to."""
+    c = zlib.compressobj(9, zlib.DEFLATED, -15)
+    out, crc, size = [], 0, 0
+    for piece in chunks:
+        out.append(c.compress(piece))
+        crc = zlib.crc32(piece, crc)
+        size += len(piece)
+    out.append(c.flush())
+    return b"".join(out), crc, size
+
+
+def stored(data):
+    return (data, zlib.crc32(data), len(data))
+
+
+# Starts the verifier and reports its peak RSS.  A small process of its own:
+# a child forked from the test process would count the test's own memory,
+# which the fork copies (Linux keeps the high-water mark across exec).
+_RSS_WRAPPER = """
+import os, subprocess, sys
+with open(sys.argv[1], "wb") as out:
+    p = subprocess.Popen(sys.argv[2:], stdout=out, stderr=subprocess.DEVNULL)
+    _, status, ru = os.wait4(p.pid, 0)
+print(os.waitstatus_to_exitcode(status), ru.ru_maxrss)
+"""
+
+
+def run_cli_rss(args):
+    """Run the verifier CLI in a child process: (exit status, stdout, the
+    child's own peak RSS in MiB, from wait4 on that child alone)."""
+    with tempfile.TemporaryDirectory() as d:
+        out = os.path.join(d, "out")
+        r = subprocess.run([sys.executable, "-c", _RSS_WRAPPER, out, sys.executable, SCRIPT, *args],
+                           capture_output=True, text=True, check=True)
+        code, maxrss = map(int, r.stdout.split())
+        with open(out, encoding="utf-8") as f:
+            text = f.read()
+    return code, text, (maxrss if sys.platform != "darwin" else maxrss // 1024) / 1024
+
+
+class BoundedMemory(unittest.TestCase):
+    """formats §10 "Sizes": caps on what a member inflates to, a ZIP bomb and
+    a large bundle in bounded memory."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.log = sample_log()
+        cls.key = [sv.parse_vkey(cls.log.vkey)]
+        cls.members = build_members(cls.log, query={"tool": "crm.lookup"}, v=2, chunk_bytes=700)
+
+    def bundle_with(self, name, payload, central=True):
+        ms = []
+        for k, data in self.members.items():
+            if k == name:
+                ms.append((k, 8 if payload[0] is not data else 0) + tuple(payload))
+            else:
+                ms.append((k, 0) + stored(data))
+        if name not in self.members:
+            ms.append((name, 8) + tuple(payload))
+        return raw_zip(ms, central)
+
+    def failures(self, data, member):
+        rep = sv.verify_bundle(data, self.key)
+        self.assertFalse(rep.ok)
+        return [f.reason for f in rep.failures if f.member == member]
+
+    def test_zip_bomb(self):
+        # 40 MiB of zeros in 40 KiB: the manifest's header says so honestly
+        zeros = (b"\0" * (1 << 20) for _ in range(40))
+        data, crc, size = deflated(zeros)
+        self.assertLess(len(data), 100_000)
+        reasons = self.failures(self.bundle_with("manifest.json", (data, crc, size)), "manifest.json")
+        self.assertIn("manifest.json is larger than the 16 MiB limit for this member (formats §10): its header "
+                      f"declares {size} bytes decompressed; not read", reasons)
+        # the same bomb with a header that claims 100 bytes: never inflated past them
+        reasons = self.failures(self.bundle_with("manifest.json", (data, crc, 100)), "manifest.json")
+        self.assertTrue(reasons, "the lying member must fail")
+        # and with the central directory lost: the local header is walked, inflated in bounded steps
+        rep = sv.verify_bundle(self.bundle_with("manifest.json", (data, crc, 100), central=False), self.key)
+        self.assertIn("manifest.json is larger than the 16 MiB limit for this member (formats §10): it inflates "
+                      "beyond the limit; not read", [f.reason for f in rep.failures])
+        # an entries member too, in a child process whose memory is measured
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "bomb.zip")
+            big, bcrc, bsize = deflated(b"\n" * (1 << 20) for _ in range(80))
+            with open(path, "wb") as f:
+                f.write(self.bundle_with("entries/0.jsonl", (big, bcrc, 1000), central=False))
+            code, out, rss = run_cli_rss([path, "--vkey", self.log.vkey, "--json"])
+            self.assertEqual(code, 1)
+            reasons = [x["reason"] for x in json.loads(out)["failures"] if x["member"] == "entries/0.jsonl"]
+            self.assertIn("entries/0.jsonl is larger than the 64 MiB limit for an entries/<k>.jsonl member "
+                          "(formats §10): it inflates beyond the limit; not read", reasons)
+            self.assertLess(rss, 64, "inflating a bomb must not hold it")
+
+    def test_oversized_member(self):
+        line = v2_lines(self.members)[0]
+        text = (json.dumps(line) + "\n").encode()
+        reps = (64 << 20) // len(text) + 1
+        data, crc, size = deflated(text for _ in range(reps))
+        self.assertGreater(size, 64 << 20)
+        reasons = self.failures(self.bundle_with("entries/0.jsonl", (data, crc, size)), "entries/0.jsonl")
+        self.assertIn("entries/0.jsonl is larger than the 64 MiB limit for an entries/<k>.jsonl member "
+                      f"(formats §10): its header declares {size} bytes decompressed; not read", reasons)
+        # a member other than the entries: 16 MiB
+        data, crc, size = deflated([b"x" * ((16 << 20) + 1)])
+        reasons = self.failures(self.bundle_with("checkpoint", (data, crc, size)), "checkpoint")
+        self.assertIn("checkpoint is larger than the 16 MiB limit for this member (formats §10): its header "
+                      f"declares {size} bytes decompressed; not read", reasons)
+        # exactly at the cap is not refused for its size
+        data, crc, size = deflated([b"x" * (16 << 20)])
+        reasons = self.failures(self.bundle_with("checkpoint", (data, crc, size)), "checkpoint")
+        self.assertFalse([r for r in reasons if "limit" in r], reasons)
+
+    def test_large_bundle_in_bounded_memory(self):
+        """200k entries, verified by the CLI in a child process: its peak
+        RSS stays under a fixed bound and barely moves from 20k entries."""
+        rss = {}
+        with tempfile.TemporaryDirectory() as d:
+            for n in (20_000, 200_000):
+                path = os.path.join(d, f"{n}.zip")
+                vkey = write_consecutive_bundle(path, n, v=2, chunk_bytes=1 << 20)
+                code, out, rss[n] = run_cli_rss([path, "--vkey", vkey, "--json"])
+                rep = json.loads(out)
+                self.assertEqual((code, rep["ok"], rep["counts"]["entries"]), (0, True, n), rep["failures"][:5])
+        self.assertLess(rss[200_000], 64, rss)
+        self.assertLess(rss[200_000] - rss[20_000], 8, rss)
+
+
 class TamperTool(unittest.TestCase):
     """tamper.py, which the Rust cross-check uses on real bundles: every case
     must fail the verifier and name the entry tamper.py says."""
@@ -900,13 +1680,16 @@ class TamperTool(unittest.TestCase):
         import tamper
         log = sample_log()
         key = [sv.parse_vkey(log.vkey)]
-        bundles = {
-            "stream": build_members(log, query={"agent": "billing-bot", "from": 1025, "to": 1095},
-                                    completeness="a:billing-bot"),
-            "stream-to-head": build_members(log, query={"agent": "billing-bot", "from": 1015},
-                                            completeness="a:billing-bot"),
-            "range": build_members(log, query={"from": 1025, "to": 1075}, completeness="range"),
-        }
+        bundles = {}
+        for v in (1, 2):
+            kw = dict(v=v, chunk_bytes=900) if v == 2 else {}
+            bundles.update({
+                f"v{v}-stream": build_members(log, query={"agent": "billing-bot", "from": 1025, "to": 1095},
+                                              completeness="a:billing-bot", **kw),
+                f"v{v}-stream-to-head": build_members(log, query={"agent": "billing-bot", "from": 1015},
+                                                      completeness="a:billing-bot", **kw),
+                f"v{v}-range": build_members(log, query={"from": 1025, "to": 1075}, completeness="range", **kw),
+            })
         for kind, m in bundles.items():
             data = zip_members(m)
             self.assertTrue(sv.verify_bundle(data, key).ok)
@@ -917,6 +1700,10 @@ class TamperTool(unittest.TestCase):
                 self.assertFalse(rep.ok, (kind, case))
                 hits = [f for f in rep.failures if f.entry == entry]
                 self.assertTrue(hits, f"{kind}/{case}: no failure names entry {entry}: {rep.failures}")
+                if kind.startswith("v2") and case == "omit":
+                    # the recomputed gap hashes fit: only completeness sees it
+                    self.assertFalse([f for f in rep.failures if "proven" in f.reason or "gaps" in f.reason],
+                                     f"{kind}/omit: {rep.failures}")
 
 
 class Cli(unittest.TestCase):
@@ -957,4 +1744,11 @@ class Cli(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    if sys.argv[1:2] == ["make-bundle"]:
+        # python3 test_verify.py make-bundle OUT.zip N [v1|v2] [bodies]: a
+        # benchmark bundle (write_consecutive_bundle); prints its vkey
+        out, count = sys.argv[2], int(sys.argv[3])
+        ver = 1 if "v1" in sys.argv[4:] else 2
+        print(write_consecutive_bundle(out, count, v=ver, bodies="bodies" in sys.argv[4:]))
+    else:
+        unittest.main()
