@@ -12,15 +12,32 @@
 #      then every core): wall and CPU seconds, peak resident set.
 #   4. The physical reference: sha256sum over the same entries, decompressed.
 #
-# Usage: OLD_BIN=/path/to/old/sealtrail bench/bundle.sh [SECONDS] [ROUNDS]
+# Usage: OLD_BIN=/path/to/old/sealtrail [NEW_BIN=/path/to/new] bench/bundle.sh [SECONDS] [ROUNDS]
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 port="${PORT:-7813}"
 seconds="${1:-8}"
 rounds="${2:-3}"
 old="${OLD_BIN:?set OLD_BIN to the old sealtrail binary}"
-# shellcheck source=server_lib.sh
-. "$root/bench/server_lib.sh"
+if [ -n "${NEW_BIN:-}" ]; then
+    # A binary built already (the tree's, copied aside): no rebuild.
+    bin="$NEW_BIN"
+    data="$(mktemp -d)"
+    server_pid=""
+    cleanup() {
+        [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
+        rm -rf "$data"
+    }
+    start_server() {
+        rm -rf "${data:?}"/*
+        key="$("$bin" init --data "$data" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["owner_api_key"])')"
+        serve "$bin"
+    }
+    stop_server() { kill "$server_pid" && wait "$server_pid" || true; server_pid=""; }
+else
+    # shellcheck source=server_lib.sh
+    . "$root/bench/server_lib.sh"
+fi
 new="$bin"
 work="$(mktemp -d)"
 trap 'cleanup; rm -rf "$work"' EXIT
@@ -79,6 +96,7 @@ for kind in headers bodies; do
     done
     mkdir -p "$work/x"
     (cd "$work/x" && unzip -qo "../new-$kind.zip" 'entries/*' && cat entries/*.jsonl >"../$kind.entries" && rm -rf entries)
-    echo "  sha256sum of the same entries ($(( $(stat -c %s "$work/$kind.entries") >> 20 )) MiB decompressed): $(measure /dev/null sha256sum "$work/$kind.entries")"
-    echo "  sha256sum of the v2 bundle file:   $(measure /dev/null sha256sum "$work/new-$kind.zip")"
+    # openssl uses the CPU's SHA extensions; coreutils' sha256sum does not.
+    echo "  SHA-256 of the same entries ($(( $(stat -c %s "$work/$kind.entries") >> 20 )) MiB decompressed): $(measure /dev/null openssl dgst -sha256 "$work/$kind.entries")"
+    echo "  SHA-256 of the v2 bundle file:   $(measure /dev/null openssl dgst -sha256 "$work/new-$kind.zip")"
 done

@@ -55,7 +55,10 @@ fn peak_memory_does_not_grow_with_the_bundle() {
     eprintln!(
         "peak resident set: {peak_small} KiB for 20,000 entries, {peak_large} KiB for 200,000 ({entries_mib} MiB file)"
     );
-    assert!(peak_large < 256 << 10, "{peak_large} KiB: the 256 MiB target");
+    assert!(
+        peak_large < 256 << 10,
+        "{peak_large} KiB: the 256 MiB target"
+    );
     // Ten times the entries: the peak stays within the size of a few
     // entries members (8 MiB each), not ten times the first.
     assert!(

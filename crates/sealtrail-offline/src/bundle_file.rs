@@ -50,10 +50,12 @@ impl Default for ReadOptions {
     }
 }
 
-/// Opens the bundle at `path` through its central directory.
+/// Opens the bundle at `path` through its central directory. The buffer is
+/// small: every member read starts with a seek, which empties it (version
+/// 1 reads one small proof member per entry).
 pub fn open(path: &Path, limits: ZipLimits) -> std::io::Result<FileMembers> {
     let file = File::open(path)?;
-    ZipMembers::from_reader(BufReader::with_capacity(256 << 10, file), limits)
+    ZipMembers::from_reader(BufReader::with_capacity(8 << 10, file), limits)
         .map_err(std::io::Error::other)
 }
 
@@ -98,8 +100,16 @@ fn check_chunk(members: &mut dyn Members, checker: &mut LineChecker, k: u64) -> 
     };
     match members.get(&out.name) {
         Member::Present(bytes) => {
-            let lines = bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty());
-            for (line_no, line) in (1..).zip(lines) {
+            let mut start = 0;
+            let mut line_no = 0;
+            let ends = memchr::memchr_iter(b'\n', bytes).chain(std::iter::once(bytes.len()));
+            for end in ends {
+                let line = &bytes[start..end];
+                start = end + 1;
+                if line.is_empty() {
+                    continue;
+                }
+                line_no += 1;
                 let item = checker.check(line, line_no, &out.name, &mut out.gaps);
                 out.items.push(item);
             }

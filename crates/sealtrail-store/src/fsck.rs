@@ -563,7 +563,7 @@ fn check_header(
     index: u64,
     r: &RecordBytes,
 ) -> bool {
-    let h = match EntryHeader::parse(&r.header) {
+    let h = match EntryHeader::parse_canonical(&r.header) {
         Ok(h) => h,
         Err(err) => {
             report.problem(

@@ -141,29 +141,38 @@ impl<'a> Cur<'a> {
     }
 
     /// A JSON string holding text that may contain `\"` and `\\` and no
-    /// other escape, unescaped into `out`. Entry text escapes every quote,
-    /// so runs between escapes are short: bytes are copied one by one.
+    /// other escape, unescaped into `out`. Plain runs between escapes are
+    /// found eight bytes at a time and copied whole.
     fn escaped_into(&mut self, out: &mut Vec<u8>) -> Option<()> {
         self.lit(b"\"")?;
         out.clear();
-        let rest = self.b.get(self.i..)?;
-        out.reserve(rest.len());
-        let mut bytes = rest.iter();
-        while let Some(&c) = bytes.next() {
-            match c {
+        out.reserve(self.b.len().saturating_sub(self.i));
+        loop {
+            let run_start = self.i;
+            self.i = skip_plain(self.b, self.i);
+            // Finish the run byte by byte up to the special byte.
+            while let Some(&c) = self.b.get(self.i) {
+                if c == b'"' || c == b'\\' || c < 0x20 {
+                    break;
+                }
+                self.i += 1;
+            }
+            out.extend_from_slice(&self.b[run_start..self.i]);
+            match *self.b.get(self.i)? {
                 b'"' => {
-                    self.i = self.b.len() - bytes.as_slice().len();
+                    self.i += 1;
                     return Some(());
                 }
-                b'\\' => match bytes.next() {
-                    Some(&e @ (b'"' | b'\\')) => out.push(e),
+                b'\\' => match self.b.get(self.i + 1) {
+                    Some(&e @ (b'"' | b'\\')) => {
+                        out.push(e);
+                        self.i += 2;
+                    }
                     _ => return None,
                 },
-                c if c < 0x20 => return None,
-                c => out.push(c),
+                _ => return None,
             }
         }
-        None
     }
 
     fn link(&mut self) -> Option<StreamLink> {
@@ -289,8 +298,7 @@ pub(super) fn blank_header() -> EntryHeader {
 }
 
 /// Reads canonical entry bytes (valid UTF-8) into a header, or `None`.
-#[cfg(test)]
-pub(super) fn parse_header(bytes: &[u8]) -> Option<EntryHeader> {
+pub(crate) fn parse_header(bytes: &[u8]) -> Option<EntryHeader> {
     let mut h = blank_header();
     parse_header_into(bytes, &mut h).map(|()| h)
 }

@@ -17,7 +17,7 @@
 
 mod check;
 mod completeness;
-mod fast;
+pub(crate) mod fast;
 pub mod gaps;
 mod line;
 mod manifest;

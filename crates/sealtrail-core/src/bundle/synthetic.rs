@@ -347,7 +347,12 @@ pub fn write_range_bundle<W: std::io::Write + std::io::Seek>(
     let signer = Ed25519Signer::from_seed("bench.example/large", [7; 32]).map_err(err)?;
     let agents = ["bot", "other", "third"];
     // Headers one after another, with the plain hash chain and stream links.
-    let generate = |f: &mut dyn FnMut(u64, &[u8], &[u8; SALT_LEN], &[u8]) -> Result<(), SyntheticError>| {
+    let generate = |f: &mut dyn FnMut(
+        u64,
+        &[u8],
+        &[u8; SALT_LEN],
+        &[u8],
+    ) -> Result<(), SyntheticError>| {
         let mut prev = None;
         let mut body = Vec::new();
         for index in 0..n {
@@ -413,7 +418,10 @@ pub fn write_range_bundle<W: std::io::Write + std::io::Seek>(
     })?;
     let root = match stack.split_last() {
         None => Hash::EMPTY_ROOT,
-        Some((last, rest)) => rest.iter().rev().fold(last.1, |acc, (_, h)| node_hash(h, &acc)),
+        Some((last, rest)) => rest
+            .iter()
+            .rev()
+            .fold(last.1, |acc, (_, h)| node_hash(h, &acc)),
     };
     let cp = Checkpoint {
         origin: "bench.example/large".into(),

@@ -413,19 +413,34 @@ fn an_omission_with_every_proof_rebuilt_is_named() {
             .collect();
         let mut m = log.bundle_of(&query, true, v, &selection).unwrap();
         let r = verify(&log, &mut m);
-        assert_names(&r, 18, "links to previous entry 18, which is not in the bundle");
+        assert_names(
+            &r,
+            18,
+            "links to previous entry 18, which is not in the bundle",
+        );
         assert!(!r.complete);
         assert_eq!(r.proven, r.counts.entries, "every entry shown is proven");
-        assert!(r.failures.iter().all(|f| f.entry == Some(18)), "v{v}: {:#?}", r.failures);
+        assert!(
+            r.failures.iter().all(|f| f.entry == Some(18)),
+            "v{v}: {:#?}",
+            r.failures
+        );
 
         // A time-range bundle without entry 20: the range's gap is named.
         let range = q(None, Some(1100), Some(1400));
-        let selection: Vec<(u64, Role)> =
-            log.select(&range).into_iter().filter(|&(i, _)| i != 20).collect();
+        let selection: Vec<(u64, Role)> = log
+            .select(&range)
+            .into_iter()
+            .filter(|&(i, _)| i != 20)
+            .collect();
         let mut m = log.bundle_of(&range, false, v, &selection).unwrap();
         let r = verify(&log, &mut m);
         assert_names(&r, 20, "entry 20 is missing");
-        assert!(r.failures.iter().all(|f| f.entry == Some(20)), "v{v}: {:#?}", r.failures);
+        assert!(
+            r.failures.iter().all(|f| f.entry == Some(20)),
+            "v{v}: {:#?}",
+            r.failures
+        );
     }
 }
 
