@@ -121,6 +121,32 @@ pub async fn post_export(
     let completeness = completeness_file(&query, &signed)?;
     let (tx, rx) =
         tokio::sync::mpsc::channel::<std::io::Result<axum::body::Bytes>>(RESPONSE_CHUNKS);
+    // Two threads: one selects the entries from the store, the other writes
+    // and compresses the ZIP, so an export uses two cores.
+    let (sel_tx, sel_rx) = std::sync::mpsc::sync_channel::<Result<Vec<Selected>, ApiError>>(4);
+    {
+        let (store, tiles, signed, query) =
+            (store.clone(), tiles.clone(), signed.clone(), query.clone());
+        tokio::task::spawn_blocking(move || {
+            let input = ExportInput {
+                store: store.as_ref(),
+                tiles: &tiles,
+                signed: &signed,
+                vkey: "",
+                query: &query,
+                with_bodies,
+            };
+            let mut piped = Piped {
+                tx: sel_tx,
+                batch: Vec::with_capacity(SELECTED_BATCH),
+            };
+            let selected = select(&input, &mut piped).and_then(|()| piped.send());
+            if let Err(e) = selected {
+                // The writer stops at this and aborts the response.
+                let _ = piped.tx.send(Err(e));
+            }
+        });
+    }
     tokio::task::spawn_blocking(move || {
         let input = ExportInput {
             store: store.as_ref(),
@@ -134,7 +160,8 @@ pub async fn post_export(
             tx: tx.clone(),
             buf: Vec::with_capacity(RESPONSE_CHUNK_BYTES),
         };
-        let written = write_bundle(&input, completeness.as_ref(), ZipWriter::new_stream(out))
+        let zip = ZipWriter::new_stream(out);
+        let written = write_bundle(&input, completeness.as_ref(), sel_rx, zip)
             .and_then(|(_, mut rest)| rest.flush().map_err(io_err));
         if let Err(e) = written {
             tracing::warn!(error = %e.body.message, "export aborted after the response started");
@@ -278,13 +305,47 @@ fn io_err(e: impl std::fmt::Display) -> ApiError {
     ApiError::internal(format!("writing the bundle: {e}"))
 }
 
-/// The bundle being written, with the tree its gap hashes come from.
-struct Lines<'a, W: Write + std::io::Seek> {
-    out: BundleWriter<'a, W>,
-    nodes: MemoNodes<'a>,
+/// Where the selected entries go, in index order.
+trait Push {
+    fn push(
+        &mut self,
+        index: u64,
+        role: Role,
+        header: &[u8],
+        body: Option<(&[u8; 32], &[u8])>,
+    ) -> Result<(), ApiError>;
 }
 
-impl<W: Write + std::io::Seek> Lines<'_, W> {
+/// An entry selected for the bundle, on its way to the writing thread.
+pub struct Selected {
+    index: u64,
+    role: Role,
+    header: Vec<u8>,
+    body: Option<([u8; 32], Vec<u8>)>,
+}
+
+/// Entries handed to the writing thread this many at a time.
+const SELECTED_BATCH: usize = 512;
+
+/// The selecting thread's end: entries in batches.
+struct Piped {
+    tx: std::sync::mpsc::SyncSender<Result<Vec<Selected>, ApiError>>,
+    batch: Vec<Selected>,
+}
+
+impl Piped {
+    fn send(&mut self) -> Result<(), ApiError> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(SELECTED_BATCH));
+        self.tx
+            .send(Ok(batch))
+            .map_err(|_| ApiError::internal("the bundle's writer stopped"))
+    }
+}
+
+impl Push for Piped {
     fn push(
         &mut self,
         index: u64,
@@ -292,9 +353,16 @@ impl<W: Write + std::io::Seek> Lines<'_, W> {
         header: &[u8],
         body: Option<(&[u8; 32], &[u8])>,
     ) -> Result<(), ApiError> {
-        self.out
-            .push(&self.nodes, index, role, header, body)
-            .map_err(io_err)
+        self.batch.push(Selected {
+            index,
+            role,
+            header: header.to_vec(),
+            body: body.map(|(s, b)| (*s, b.to_vec())),
+        });
+        if self.batch.len() >= SELECTED_BATCH {
+            self.send()?;
+        }
+        Ok(())
     }
 }
 
@@ -373,10 +441,7 @@ fn base_query(q: &EventFilter, include_bodies: bool) -> EventQuery {
 }
 
 /// Selects the entries (docs/formats.md §9.1 roles) into `lines`.
-fn select<W: Write + std::io::Seek>(
-    input: &ExportInput<'_>,
-    lines: &mut Lines<'_, W>,
-) -> Result<(), ApiError> {
+fn select(input: &ExportInput<'_>, lines: &mut dyn Push) -> Result<(), ApiError> {
     let (store, q, size) = (input.store, input.query, input.signed.checkpoint.size);
     let bodies = input.with_bodies;
     if let Some((field, id)) = q.completeness_stream() {
@@ -421,7 +486,7 @@ fn body_of(e: &QueryEvent) -> Option<(&[u8; 32], &[u8])> {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn select_stream<W: Write + std::io::Seek>(
+fn select_stream(
     store: &dyn Store,
     q: &EventFilter,
     size: u64,
@@ -429,7 +494,7 @@ fn select_stream<W: Write + std::io::Seek>(
     id: &str,
     heads: Option<&StreamHeads>,
     bodies: bool,
-    lines: &mut Lines<'_, W>,
+    lines: &mut dyn Push,
 ) -> Result<(), ApiError> {
     let stream_query = |from: Option<u64>, to: Option<u64>, include_bodies: bool| {
         let mut f = EventFilter {
@@ -515,11 +580,13 @@ impl NodeSource for MemoNodes<'_> {
     }
 }
 
-/// Writes the bundle into `zip`: the selected entries, each with the gap
-/// hashes before it (docs/formats.md §10.3); the manifest.
+/// Writes the bundle into `zip`: the entries selected on the other thread,
+/// as they arrive, each with the gap hashes before it (docs/formats.md
+/// §10.3); the manifest.
 pub fn write_bundle<W: Write + std::io::Seek>(
     input: &ExportInput<'_>,
     completeness: Option<&CompletenessFile>,
+    selected: std::sync::mpsc::Receiver<Result<Vec<Selected>, ApiError>>,
     zip: ZipWriter<W>,
 ) -> Result<(Manifest, W), ApiError> {
     let cp = &input.signed.checkpoint;
@@ -533,14 +600,18 @@ pub fn write_bundle<W: Write + std::io::Seek>(
         software: format!("sealtrail {}", env!("CARGO_PKG_VERSION")),
         created: now_micros(),
     };
-    let mut lines = Lines {
-        out: BundleWriter::new(zip, head).map_err(io_err)?,
-        nodes: MemoNodes {
-            inner: TileNodeSource::new(cp.size, input.tiles),
-            memo: RefCell::new(HashMap::new()),
-        },
+    let mut out = BundleWriter::new(zip, head).map_err(io_err)?;
+    let nodes = MemoNodes {
+        inner: TileNodeSource::new(cp.size, input.tiles),
+        memo: RefCell::new(HashMap::new()),
     };
-    select(input, &mut lines)?;
-    let Lines { out, nodes } = lines;
+    // The channel closes when the selecting thread is done.
+    for batch in selected {
+        for e in batch? {
+            let body = e.body.as_ref().map(|(s, b)| (s, b.as_slice()));
+            out.push(&nodes, e.index, e.role, &e.header, body)
+                .map_err(io_err)?;
+        }
+    }
     out.finish(&nodes).map_err(io_err)
 }
