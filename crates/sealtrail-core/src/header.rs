@@ -236,20 +236,6 @@ impl EntryHeader {
         Ok(leaf_hash(&self.to_entry_bytes()?))
     }
 
-    /// [`EntryHeader::parse`], with a fast path for bytes already in
-    /// canonical form (what a store and a bundle hold): a direct reader that
-    /// accepts only canonical bytes and gives the same header, falling back
-    /// to the general parser, which also gives the precise error.
-    pub fn parse_canonical(bytes: &[u8]) -> Result<Self, HeaderError> {
-        let fast = std::str::from_utf8(bytes)
-            .ok()
-            .and_then(|_| crate::bundle::fast::parse_header(bytes));
-        match fast {
-            Some(h) => Ok(h),
-            None => Self::parse(bytes),
-        }
-    }
-
     /// Reads entry bytes, refusing newer versions and non-canonical bytes
     /// (two encodings of one header would give two leaf hashes).
     pub fn parse(bytes: &[u8]) -> Result<Self, HeaderError> {

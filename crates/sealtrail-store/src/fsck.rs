@@ -18,7 +18,6 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use sealtrail_core::checkpoint::SignedCheckpoint;
 use sealtrail_core::frontier::Frontier;
 use sealtrail_core::hash::{leaf_hash, Hash, HASH_LEN};
-use sealtrail_core::header::EntryHeader;
 use sealtrail_core::heads::{self, HeadsAudit, HeadsMismatch};
 use sealtrail_core::note::NoteVerifier;
 
@@ -563,7 +562,7 @@ fn check_header(
     index: u64,
     r: &RecordBytes,
 ) -> bool {
-    let h = match EntryHeader::parse_canonical(&r.header) {
+    let h = match sealtrail_core::bundle::read_header(&r.header) {
         Ok(h) => h,
         Err(err) => {
             report.problem(

@@ -298,7 +298,7 @@ pub(super) fn blank_header() -> EntryHeader {
 }
 
 /// Reads canonical entry bytes (valid UTF-8) into a header, or `None`.
-pub(crate) fn parse_header(bytes: &[u8]) -> Option<EntryHeader> {
+pub(super) fn parse_header(bytes: &[u8]) -> Option<EntryHeader> {
     let mut h = blank_header();
     parse_header_into(bytes, &mut h).map(|()| h)
 }

@@ -17,7 +17,7 @@
 
 mod check;
 mod completeness;
-pub(crate) mod fast;
+mod fast;
 pub mod gaps;
 mod line;
 mod manifest;
@@ -55,6 +55,21 @@ pub const README: &str = "README.md";
 /// `proofs/<index>.tlog-proof`.
 pub fn proof_member(index: u64) -> String {
     format!("proofs/{index}.tlog-proof")
+}
+
+/// [`EntryHeader::parse`](crate::header::EntryHeader::parse) with a fast
+/// path for bytes already in canonical form (what bundles and stores hold):
+/// a direct reader that accepts only canonical bytes and gives the same
+/// header, falling back to the general parser, which also gives the
+/// precise error.
+pub fn read_header(bytes: &[u8]) -> Result<crate::header::EntryHeader, crate::header::HeaderError> {
+    let fast = std::str::from_utf8(bytes)
+        .ok()
+        .and_then(|_| fast::parse_header(bytes));
+    match fast {
+        Some(h) => Ok(h),
+        None => crate::header::EntryHeader::parse(bytes),
+    }
 }
 
 /// Version 2's `entries/<k>.jsonl`.
