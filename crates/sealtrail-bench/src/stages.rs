@@ -144,11 +144,57 @@ fn decode_all(
     Ok((thread_cpu_ns() - start, out))
 }
 
+/// What [`measure`] found: CPU µs per event of each stage, in order.
+#[derive(Debug, Clone)]
+pub struct Stages {
+    pub events: u64,
+    pub sealed: u64,
+    /// `(stage, µs of CPU per event)`: decode, pii, verdict, seal, store.
+    pub per_event_us: [(&'static str, f64); 5],
+    /// Wall time of the seal and store stages.
+    pub seal_and_store_wall_s: f64,
+}
+
+/// Runs every stage over the generated events and prints the figures.
 pub fn run(a: StagesArgs) -> anyhow::Result<ExitCode> {
+    let m = measure(&a)?;
+    let (events, sealed, stages, wall_s) =
+        (m.events, m.sealed, m.per_event_us, m.seal_and_store_wall_s);
+    let in_flight = a.in_flight.max(1);
+    let sum: f64 = stages.iter().map(|s| s.1).sum();
+    if a.json {
+        let mut o = serde_json::Map::new();
+        for (k, v) in stages {
+            o.insert(format!("{k}_us"), json!((v * 1000.0).round() / 1000.0));
+        }
+        o.insert("total_us".into(), json!((sum * 1000.0).round() / 1000.0));
+        o.insert("events".into(), json!(events));
+        o.insert("sealed".into(), json!(sealed));
+        o.insert("seal_and_store_wall_s".into(), json!(wall_s));
+        println!("{}", serde_json::Value::Object(o));
+    } else {
+        println!(
+            "{events} events of ~{} B, {} per body/submission, {in_flight} submissions in flight",
+            a.event_size, a.batch
+        );
+        for (k, v) in stages {
+            println!("{k:>8}: {v:6.2} µs CPU/event");
+        }
+        println!("{:>8}: {sum:6.2} µs CPU/event", "total");
+        println!(
+            "sealed {sealed} in {wall_s:.2} s ({:.0}/s sealed and stored)",
+            sealed as f64 / wall_s
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Generates the events and times each stage (module documentation).
+pub fn measure(a: &StagesArgs) -> anyhow::Result<Stages> {
     if a.events == 0 {
         bail!("--events must be at least 1");
     }
-    let bodies = bodies(&a);
+    let bodies = bodies(a);
     let events = bodies.len() as u64 * u64::from(a.batch);
     let per = |ns: u64| ns as f64 / 1000.0 / events as f64;
 
@@ -242,32 +288,12 @@ pub fn run(a: StagesArgs) -> anyhow::Result<ExitCode> {
         ("seal", per(sealer_ns)),
         ("store", per(store_ns)),
     ];
-    let sum: f64 = stages.iter().map(|s| s.1).sum();
-    if a.json {
-        let mut o = serde_json::Map::new();
-        for (k, v) in stages {
-            o.insert(format!("{k}_us"), json!((v * 1000.0).round() / 1000.0));
-        }
-        o.insert("total_us".into(), json!((sum * 1000.0).round() / 1000.0));
-        o.insert("events".into(), json!(events));
-        o.insert("sealed".into(), json!(sealed));
-        o.insert("seal_and_store_wall_s".into(), json!(wall_s));
-        println!("{}", serde_json::Value::Object(o));
-    } else {
-        println!(
-            "{events} events of ~{} B, {} per body/submission, {in_flight} submissions in flight",
-            a.event_size, a.batch
-        );
-        for (k, v) in stages {
-            println!("{k:>8}: {v:6.2} µs CPU/event");
-        }
-        println!("{:>8}: {sum:6.2} µs CPU/event", "total");
-        println!(
-            "sealed {sealed} in {wall_s:.2} s ({:.0}/s sealed and stored)",
-            sealed as f64 / wall_s
-        );
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok(Stages {
+        events,
+        sealed,
+        per_event_us: stages,
+        seal_and_store_wall_s: wall_s,
+    })
 }
 
 fn joined(
@@ -286,4 +312,32 @@ fn joined(
         .context("submit task failed")?
         .map_err(|e| anyhow::anyhow!("the sequencer refused a submission: {e}"))?;
     Ok(outcomes.len() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_stage_is_timed_and_every_event_sealed() {
+        let a = StagesArgs {
+            events: 600,
+            batch: 100,
+            event_size: 1024,
+            agents: 10,
+            in_flight: 4,
+            data: None,
+            json: true,
+        };
+        let m = measure(&a).expect("stages");
+        assert_eq!((m.events, m.sealed), (600, 600));
+        let names: Vec<&str> = m.per_event_us.iter().map(|s| s.0).collect();
+        assert_eq!(names, ["decode", "pii", "verdict", "seal", "store"]);
+        // The clocks are read from /proc: a zero would mean a thread was not found.
+        for (stage, us) in m.per_event_us {
+            assert!(us.is_finite() && us >= 0.0, "{stage}: {us}");
+        }
+        assert!(m.per_event_us[0].1 > 0.0, "decode was not timed");
+        assert!(m.per_event_us[3].1 > 0.0, "the sealer thread was not found");
+    }
 }
