@@ -5,6 +5,10 @@
 # both. The load generator is always OLD_BIN's `bench ingest`, so a change to
 # the generator cannot pass for a change to the server.
 #
+# Each line also gives the server's CPU per sealed event (utime + stime from
+# /proc over sealtrail_events_sealed_total, warmup included): on a shared
+# machine throughput follows the neighbours' load, CPU per event much less.
+#
 # Usage: OLD_BIN=/path/to/old/sealtrail bench/ab_ingest.sh [SECONDS] [ROUNDS]
 #        LOADS="500 16,1 16" picks the loads (events per request, requests in flight).
 set -euo pipefail
@@ -43,12 +47,18 @@ run() {
     out="$("$old" bench ingest --server "http://127.0.0.1:$port" --api-key "$key" \
         --duration "${secs}s" --concurrency "$conc" --batch-size "$batch" --event-size 1024 \
         --threads 1 --json)"
+    local sealed ticks
+    sealed="$(curl -fs -H "Authorization: Bearer $key" "http://127.0.0.1:$port/metrics" \
+        | awk '/^sealtrail_events_sealed_total /{print $2}')"
+    ticks="$(awk '{print $14 + $15}' "/proc/$pid/stat")"
     printf '%-4s batch %-4s %s\n' "$label" "$batch" "$(python3 -c '
-import json, sys
+import json, os, sys
 r = json.load(sys.stdin)
 l = r["latency_ms"]
-print("%9.0f events/s  p50 %.2f ms  p99 %.2f ms  errors %s"
-      % (r["events_per_s"], l["p50"], l["p99"], r.get("errors", 0)))' <<<"$out")"
+sealed, ticks = float(sys.argv[1] or 0), float(sys.argv[2])
+cpu = ticks / os.sysconf("SC_CLK_TCK") * 1e6 / sealed if sealed else float("nan")
+print("%9.0f events/s  p50 %.2f ms  p99 %.2f ms  errors %s  server CPU %.1f us/event"
+      % (r["events_per_s"], l["p50"], l["p99"], r.get("errors", 0), cpu))' "$sealed" "$ticks" <<<"$out")"
     kill "$pid" && wait "$pid" 2>/dev/null || true
     pid=""
 }

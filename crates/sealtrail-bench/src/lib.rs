@@ -6,7 +6,9 @@
 //! - [`diy`]: the do-it-yourself baseline, one INSERT and one fsync per event
 //!   into a SHA-256 hash-chained table (SQLite or PostgreSQL);
 //! - [`query`]: populate a real log of many entries through the server's own
-//!   sequencer, and time selective query pages and grouped stats over it.
+//!   sequencer, and time selective query pages and grouped stats over it;
+//! - [`stages`]: CPU time per event of each ingest stage (decode, PII scan,
+//!   scope verdict, seal, store), in one process without HTTP.
 //!
 //! The CLI parses the flags (each tool's `clap::Args`) and calls `run`. These
 //! are command bodies, not a library API: they print their reports and return
@@ -16,3 +18,4 @@ pub mod diy;
 pub mod ingest;
 pub mod query;
 mod runtime;
+pub mod stages;

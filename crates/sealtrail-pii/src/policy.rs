@@ -243,6 +243,13 @@ impl Redactor {
 
     /// Redacts an event. Never fails: what cannot be scanned is replaced.
     pub fn redact(&self, event: &Value) -> Redacted {
+        self.redact_owned(event.clone())
+    }
+
+    /// [`Redactor::redact`] of an event the caller gives up: redacted in
+    /// place, so only what the policy changes is rewritten (ingest scans
+    /// every event, and rebuilding each one cost more than scanning it).
+    pub fn redact_owned(&self, mut event: Value) -> Redacted {
         let mut summary = RedactionSummary {
             policy_version: self.policy.version.clone(),
             records: Vec::new(),
@@ -251,9 +258,9 @@ impl Redactor {
         };
         let mut classes = std::collections::BTreeSet::new();
         let mut path = String::from("$");
-        let event = self
-            .value(event, None, &mut path, 0, &mut summary, &mut classes)
-            .unwrap_or(Value::Null);
+        if !self.value(&mut event, None, &mut path, 0, &mut summary, &mut classes) {
+            event = Value::Null;
+        }
         summary.data_classes = classes
             .into_iter()
             .map(|c: DataClass| c.as_str().to_string())
@@ -261,109 +268,160 @@ impl Redactor {
         Redacted { event, summary }
     }
 
-    /// The redacted form of `v`, or `None` when it is dropped.
+    /// Redacts `v` in place; false when the policy drops it (the caller
+    /// removes a member, or puts `null` in an array).
     fn value(
         &self,
-        v: &Value,
+        v: &mut Value,
         key: Option<&str>,
         path: &mut String,
         depth: usize,
         summary: &mut RedactionSummary,
         classes: &mut std::collections::BTreeSet<DataClass>,
-    ) -> Option<Value> {
+    ) -> bool {
         let max_depth = self.scanner.config().max_depth;
         match v {
             Value::String(s) if crate::is_identifier_field(path) => {
-                match self.identifier(s, key, path, summary, classes) {
-                    Outcome::Replace(r) => Some(Value::String(r)),
-                    Outcome::Same | Outcome::Drop => Some(v.clone()),
+                if let Outcome::Replace(r) = self.identifier(s, key, path, summary, classes) {
+                    *s = r;
                 }
+                true
             }
             Value::String(s) => match self.scalar(s, key, path, false, summary, classes) {
-                Outcome::Same => Some(v.clone()),
-                Outcome::Replace(r) => Some(Value::String(r)),
-                Outcome::Drop => None,
+                Outcome::Same => true,
+                Outcome::Replace(r) => {
+                    *s = r;
+                    true
+                }
+                Outcome::Drop => false,
             },
             Value::Number(n) => {
                 let s = n.to_string();
                 if s.len() < MIN_NUMBER_DIGITS {
-                    return Some(v.clone());
+                    return true;
                 }
                 match self.scalar(&s, key, path, false, summary, classes) {
-                    Outcome::Same => Some(v.clone()),
-                    Outcome::Replace(r) => Some(Value::String(r)),
-                    Outcome::Drop => None,
+                    Outcome::Same => true,
+                    Outcome::Replace(r) => {
+                        *v = Value::String(r);
+                        true
+                    }
+                    Outcome::Drop => false,
                 }
             }
             Value::Array(items) => {
                 if depth >= max_depth {
-                    return Some(self.unscanned(path, "nesting over the scan limit", summary));
+                    *v = self.unscanned(path, "nesting over the scan limit", summary);
+                    return true;
                 }
-                let mut out = Vec::with_capacity(items.len());
-                for (i, item) in items.iter().enumerate() {
+                for (i, item) in items.iter_mut().enumerate() {
                     let len = path.len();
                     push_index(path, i);
-                    out.push(
-                        self.value(item, key, path, depth + 1, summary, classes)
-                            .unwrap_or(Value::Null),
-                    );
+                    // Items of a list inherit the list's member name.
+                    if !self.value(item, key, path, depth + 1, summary, classes) {
+                        *item = Value::Null;
+                    }
                     path.truncate(len);
                 }
-                Some(Value::Array(out))
+                true
             }
             Value::Object(map) => {
                 if depth >= max_depth {
-                    return Some(self.unscanned(path, "nesting over the scan limit", summary));
+                    *v = self.unscanned(path, "nesting over the scan limit", summary);
+                    return true;
                 }
-                let mut out = Map::with_capacity(map.len());
-                for (k, item) in map {
-                    let len = path.len();
-                    // The member name is scanned first; the path we record
-                    // uses the redacted name so the summary never leaks it.
-                    let mut key_records = Vec::new();
-                    let new_key = match self.scalar_into(
-                        k,
-                        None,
-                        path,
-                        true,
-                        &mut key_records,
-                        summary,
-                        classes,
-                    ) {
-                        Outcome::Same => k.clone(),
-                        Outcome::Replace(r) => r,
-                        Outcome::Drop => {
-                            for mut r in key_records {
-                                push_key(path, "[dropped]");
-                                r.path = path.clone();
-                                path.truncate(len);
-                                summary.records.push(r);
-                            }
-                            continue;
+                self.object(map, path, depth, summary, classes);
+                true
+            }
+            Value::Null | Value::Bool(_) => true,
+        }
+    }
+
+    /// Redacts an object's members (names first, then values) in place.
+    /// The map is rebuilt only when a name changes or a member goes; then
+    /// every member gets its final name, which is made unique against the
+    /// members before it (two names redacted alike, "[redacted:email]",
+    /// must not overwrite each other: the second becomes "…#2").
+    fn object(
+        &self,
+        map: &mut Map<String, Value>,
+        path: &mut String,
+        depth: usize,
+        summary: &mut RedactionSummary,
+        classes: &mut std::collections::BTreeSet<DataClass>,
+    ) {
+        // Final names of the members so far (`None`: removed); made on the
+        // first change, from the names before it, which were all kept.
+        let mut finals: Option<Vec<Option<String>>> = None;
+        let mut names: Vec<&String> = Vec::with_capacity(map.len());
+        fn start<'f>(
+            finals: &'f mut Option<Vec<Option<String>>>,
+            names: &[&String],
+        ) -> &'f mut Vec<Option<String>> {
+            finals.get_or_insert_with(|| names.iter().map(|n| Some((*n).clone())).collect())
+        }
+        for (k, item) in map.iter_mut() {
+            let len = path.len();
+            // The member name is scanned first; the path we record uses
+            // the redacted name so the summary never leaks it.
+            let mut key_records = Vec::new();
+            let renamed =
+                match self.scalar_into(k, None, path, true, &mut key_records, summary, classes) {
+                    Outcome::Same => None,
+                    Outcome::Replace(r) => Some(r),
+                    Outcome::Drop => {
+                        for mut r in key_records {
+                            push_key(path, "[dropped]");
+                            r.path = path.clone();
+                            path.truncate(len);
+                            summary.records.push(r);
                         }
-                    };
-                    // Two names redacted alike ("[redacted:email]") must not
-                    // overwrite each other.
-                    let mut unique = new_key.clone();
+                        start(&mut finals, &names).push(None);
+                        names.push(k);
+                        continue;
+                    }
+                };
+            if renamed.is_some() {
+                start(&mut finals, &names);
+            }
+            let name = match &finals {
+                None => {
+                    push_key(path, k);
+                    None
+                }
+                Some(taken) => {
+                    let base = renamed.unwrap_or_else(|| k.clone());
+                    let mut unique = base.clone();
                     let mut n = 2;
-                    while out.contains_key(&unique) {
-                        unique = format!("{new_key}#{n}");
+                    while taken.iter().flatten().any(|t| *t == unique) {
+                        unique = format!("{base}#{n}");
                         n += 1;
                     }
-                    let new_key = unique;
-                    push_key(path, &new_key);
-                    for mut r in key_records {
-                        r.path = path.clone();
-                        summary.records.push(r);
-                    }
-                    if let Some(nv) = self.value(item, Some(k), path, depth + 1, summary, classes) {
-                        out.insert(new_key, nv);
-                    }
-                    path.truncate(len);
+                    push_key(path, &unique);
+                    Some(unique)
                 }
-                Some(Value::Object(out))
+            };
+            for mut r in key_records {
+                r.path = path.clone();
+                summary.records.push(r);
             }
-            Value::Null | Value::Bool(_) => Some(v.clone()),
+            let kept = self.value(item, Some(k), path, depth + 1, summary, classes);
+            if !kept {
+                start(&mut finals, &names);
+            }
+            if let Some(f) = &mut finals {
+                f.push(kept.then(|| name.unwrap_or_else(|| k.clone())));
+            }
+            names.push(k);
+            path.truncate(len);
+        }
+        if let Some(finals) = finals {
+            let members = std::mem::take(map);
+            for ((_, v), name) in members.into_iter().zip(finals) {
+                if let Some(name) = name {
+                    map.insert(name, v);
+                }
+            }
         }
     }
 
@@ -540,5 +598,226 @@ fn normalize(entity: Entity, value: &str) -> String {
             .collect(),
         Entity::Email | Entity::MacAddress | Entity::IpAddress => value.to_ascii_lowercase(),
         _ => value.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod reference {
+    //! The rebuilding redactor of before issue 16, the oracle the in-place
+    //! one is checked against on random events.
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Strings and member names that steer into every outcome: kept,
+    /// masked, hashed, pseudonymized identifiers, dropped (private keys),
+    /// names redacted alike (two e-mail names become one name + `#2`).
+    fn text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[a-z_]{1,8}",
+            Just("id".to_string()),
+            Just("session".to_string()),
+            Just("agent".to_string()),
+            Just("[hash:00]".to_string()),
+            Just("jane@example.org".to_string()),
+            Just("bob@example.com".to_string()),
+            Just("card 4111 1111 1111 1111".to_string()),
+            Just("card 5500 0000 0000 0004".to_string()),
+            Just("[redacted:credit_card]".to_string()),
+            Just("card [redacted:credit_card]#2".to_string()),
+            Just("call +44 20 7946 0958".to_string()),
+            Just("sk-ant-api03-abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGH".to_string()),
+            Just("-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----".to_string()),
+            Just("10.1.2.3".to_string()),
+        ]
+    }
+
+    fn json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            text().prop_map(Value::String),
+            any::<i32>().prop_map(|n| Value::from(i64::from(n) * 1_000_003)),
+            Just(Value::Null),
+            Just(Value::Bool(true)),
+        ];
+        leaf.prop_recursive(4, 48, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+                proptest::collection::btree_map(text(), inner, 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    fn redactor(shallow: bool) -> Redactor {
+        let config = crate::ScanConfig {
+            max_depth: if shallow {
+                2
+            } else {
+                crate::ScanConfig::default().max_depth
+            },
+            ..crate::ScanConfig::default()
+        };
+        Redactor::new(
+            RedactionPolicy::standard(),
+            b"0123456789abcdef",
+            Scanner::new(config),
+        )
+        .expect("redactor")
+    }
+
+    #[test]
+    fn names_redacted_alike_and_dropped_members_match_the_reference() {
+        let v = serde_json::json!({
+            "card 4111 1111 1111 1111": 1,
+            "card 5500 0000 0000 0004": {"k": "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----"},
+            "card [redacted:credit_card]": 3,
+            "card [redacted:credit_card]#2": [4, "jane@example.org"],
+            "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----": 5,
+            "session": "jane@example.org",
+        });
+        let r = redactor(false);
+        let out = r.redact(&v);
+        assert_eq!(out, r.reference_redact(&v));
+        let names: Vec<&String> = out.event.as_object().expect("object").keys().collect();
+        assert!(names.iter().any(|n| n.ends_with("#3")), "{names:?}");
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+        #[test]
+        fn in_place_redaction_equals_the_rebuilding_one(v in json(), shallow in any::<bool>()) {
+            let r = redactor(shallow);
+            prop_assert_eq!(r.redact(&v), r.reference_redact(&v));
+        }
+    }
+
+    impl Redactor {
+        /// The redactor as it was before it worked in place (issue 16): it
+        /// rebuilt every event. Kept as the oracle the in-place one must equal.
+        pub(super) fn reference_redact(&self, event: &Value) -> Redacted {
+            let mut summary = RedactionSummary {
+                policy_version: self.policy.version.clone(),
+                records: Vec::new(),
+                unscanned: Vec::new(),
+                data_classes: Vec::new(),
+            };
+            let mut classes = std::collections::BTreeSet::new();
+            let mut path = String::from("$");
+            let event = self
+                .reference_value(event, None, &mut path, 0, &mut summary, &mut classes)
+                .unwrap_or(Value::Null);
+            summary.data_classes = classes
+                .into_iter()
+                .map(|c: DataClass| c.as_str().to_string())
+                .collect();
+            Redacted { event, summary }
+        }
+
+        /// The redacted form of `v`, or `None` when it is dropped.
+        fn reference_value(
+            &self,
+            v: &Value,
+            key: Option<&str>,
+            path: &mut String,
+            depth: usize,
+            summary: &mut RedactionSummary,
+            classes: &mut std::collections::BTreeSet<DataClass>,
+        ) -> Option<Value> {
+            let max_depth = self.scanner.config().max_depth;
+            match v {
+                Value::String(s) if crate::is_identifier_field(path) => {
+                    match self.identifier(s, key, path, summary, classes) {
+                        Outcome::Replace(r) => Some(Value::String(r)),
+                        Outcome::Same | Outcome::Drop => Some(v.clone()),
+                    }
+                }
+                Value::String(s) => match self.scalar(s, key, path, false, summary, classes) {
+                    Outcome::Same => Some(v.clone()),
+                    Outcome::Replace(r) => Some(Value::String(r)),
+                    Outcome::Drop => None,
+                },
+                Value::Number(n) => {
+                    let s = n.to_string();
+                    if s.len() < MIN_NUMBER_DIGITS {
+                        return Some(v.clone());
+                    }
+                    match self.scalar(&s, key, path, false, summary, classes) {
+                        Outcome::Same => Some(v.clone()),
+                        Outcome::Replace(r) => Some(Value::String(r)),
+                        Outcome::Drop => None,
+                    }
+                }
+                Value::Array(items) => {
+                    if depth >= max_depth {
+                        return Some(self.unscanned(path, "nesting over the scan limit", summary));
+                    }
+                    let mut out = Vec::with_capacity(items.len());
+                    for (i, item) in items.iter().enumerate() {
+                        let len = path.len();
+                        push_index(path, i);
+                        out.push(
+                            self.reference_value(item, key, path, depth + 1, summary, classes)
+                                .unwrap_or(Value::Null),
+                        );
+                        path.truncate(len);
+                    }
+                    Some(Value::Array(out))
+                }
+                Value::Object(map) => {
+                    if depth >= max_depth {
+                        return Some(self.unscanned(path, "nesting over the scan limit", summary));
+                    }
+                    let mut out = Map::with_capacity(map.len());
+                    for (k, item) in map {
+                        let len = path.len();
+                        // The member name is scanned first; the path we record
+                        // uses the redacted name so the summary never leaks it.
+                        let mut key_records = Vec::new();
+                        let new_key = match self.scalar_into(
+                            k,
+                            None,
+                            path,
+                            true,
+                            &mut key_records,
+                            summary,
+                            classes,
+                        ) {
+                            Outcome::Same => k.clone(),
+                            Outcome::Replace(r) => r,
+                            Outcome::Drop => {
+                                for mut r in key_records {
+                                    push_key(path, "[dropped]");
+                                    r.path = path.clone();
+                                    path.truncate(len);
+                                    summary.records.push(r);
+                                }
+                                continue;
+                            }
+                        };
+                        // Two names redacted alike ("[redacted:email]") must not
+                        // overwrite each other.
+                        let mut unique = new_key.clone();
+                        let mut n = 2;
+                        while out.contains_key(&unique) {
+                            unique = format!("{new_key}#{n}");
+                            n += 1;
+                        }
+                        let new_key = unique;
+                        push_key(path, &new_key);
+                        for mut r in key_records {
+                            r.path = path.clone();
+                            summary.records.push(r);
+                        }
+                        if let Some(nv) =
+                            self.reference_value(item, Some(k), path, depth + 1, summary, classes)
+                        {
+                            out.insert(new_key, nv);
+                        }
+                        path.truncate(len);
+                    }
+                    Some(Value::Object(out))
+                }
+                Value::Null | Value::Bool(_) => Some(v.clone()),
+            }
+        }
     }
 }

@@ -84,8 +84,9 @@ impl Sensitive {
     /// masked `data_classes` tag or `occurred_at`; a finding in a numeric
     /// field such as `seq`). Such an event is refused with the reason:
     /// storing the value instead is not an option.
-    pub fn apply(&self, value: &Value, event: Event) -> Result<Scanned, String> {
-        let redacted = self.redactor.redact(value);
+    /// The value is redacted in place (it is the request's own parse).
+    pub fn apply(&self, value: Value, event: Event) -> Result<Scanned, String> {
+        let redacted = self.redactor.redact_owned(value);
         let summary = &redacted.summary;
         let changed = !summary.records.is_empty() || !summary.unscanned.is_empty();
         let (event, body) = if changed {
@@ -115,7 +116,8 @@ impl Sensitive {
                 .map_err(|e| format!("redacted event cannot be canonicalised: {e}"))?;
             (event, body)
         } else {
-            let body = jcs::to_canonical_vec(value)
+            // Nothing changed: the value is the event as submitted.
+            let body = jcs::to_canonical_vec(&redacted.event)
                 .map_err(|e| format!("event cannot be canonicalised: {e}"))?;
             (event, body)
         };
@@ -177,7 +179,7 @@ mod tests {
     fn run(s: &Sensitive, json: &str) -> Result<Scanned, String> {
         let value: Value = serde_json::from_str(json).expect("json");
         let event = Event::from_value_ref(&value).expect("valid");
-        s.apply(&value, event)
+        s.apply(value, event)
     }
 
     #[test]

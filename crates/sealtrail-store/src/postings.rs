@@ -10,7 +10,7 @@
 //! read; several filters are intersected by leapfrogging their lists, so a
 //! query touches no entry row that does not match.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 use crate::{EntryColumns, EventQuery, StoreError};
 
@@ -119,8 +119,8 @@ pub struct Source<'a> {
 /// The rows a batch of entries (in index order) adds, sorted by key so
 /// that inserts walk the tree in order.
 pub fn build<'a>(entries: impl IntoIterator<Item = Source<'a>>) -> Vec<PostingRow> {
-    let mut lists: HashMap<(Field, &[u8]), Vec<u64>> = HashMap::new();
-    let mut sessions: HashMap<u64, Vec<u64>> = HashMap::new();
+    let mut lists: crate::FastMap<(Field, &[u8]), Vec<u64>> = crate::FastMap::default();
+    let mut sessions: crate::FastMap<u64, Vec<u64>> = crate::FastMap::default();
     for s in entries {
         let c = s.columns;
         let i = s.index;

@@ -227,8 +227,7 @@ pub fn day_of(time: u64) -> i64 {
 pub fn count_deltas<'a>(
     entries: impl IntoIterator<Item = &'a crate::EntryColumns>,
 ) -> Vec<(i64, &'a str, &'a str, &'a str, i64)> {
-    let mut map: std::collections::HashMap<(i64, &str, &str, &str), i64> =
-        std::collections::HashMap::new();
+    let mut map: crate::FastMap<(i64, &str, &str, &str), i64> = crate::FastMap::default();
     for c in entries {
         let key = (
             day_of(c.time),

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::Subcommand;
-use sealtrail_bench::{diy, ingest, query};
+use sealtrail_bench::{diy, ingest, query, stages};
 
 use crate::output::progress;
 use crate::remote::ServerArgs;
@@ -19,6 +19,8 @@ pub enum BenchCommand {
     Populate(query::PopulateArgs),
     /// Time selective query pages and grouped stats over a populated log.
     Query(query::BenchQueryArgs),
+    /// CPU time per event of each ingest stage (decode, PII, verdict, seal, store), without HTTP.
+    Stages(stages::StagesArgs),
 }
 
 /// Drive a running server with synthetic events; report throughput and latency.
@@ -41,5 +43,6 @@ pub fn run(c: BenchCommand) -> anyhow::Result<ExitCode> {
             built
         }
         BenchCommand::Query(a) => query::query(a),
+        BenchCommand::Stages(a) => stages::run(a),
     }
 }

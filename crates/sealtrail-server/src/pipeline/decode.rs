@@ -87,7 +87,7 @@ pub fn prepare(bytes: &[u8], with: PrepareWith<'_>, salt: [u8; 32]) -> Slot {
         .map_err(|e| invalid(sealtrail_core::event::EventError::from(e)))?;
     let event = Event::from_value_ref(&value).map_err(invalid)?;
     let scanned = sensitive
-        .apply(&value, event)
+        .apply(value, event)
         .map_err(|why| rejected("unredactable_event", why, None))?;
     let mut p = PreparedEvent::new(scanned.event, scanned.body, salt);
     p.data_classes = scanned.data_classes;

@@ -3,8 +3,11 @@
 
 use super::*;
 
-fn instance_key(e: &PreparedEvent) -> String {
-    sealtrail_store::instance_key(&e.agent, e.instance.as_deref())
+use sealtrail_store::{agent_stream_key_into, instance_key_into, session_stream_key_into};
+
+/// The event's `seq` counter key, written into `key`.
+fn instance_key(e: &PreparedEvent, key: &mut String) {
+    instance_key_into(&e.agent, e.instance.as_deref(), key);
 }
 
 impl Sealer {
@@ -275,8 +278,8 @@ impl Sealer {
 
         // Idempotency: ids sealed earlier, and repeats inside this batch.
         let ids: Vec<&str> = events.iter().filter_map(|p| p.id.as_deref()).collect();
-        let mut known: HashMap<String, Receipt> = if ids.is_empty() {
-            HashMap::new()
+        let mut known: FastMap<String, Receipt> = if ids.is_empty() {
+            FastMap::default()
         } else {
             // Only ids the filter may have seen can be repeats.
             let maybe: Vec<&str> = match &self.seen {
@@ -288,7 +291,7 @@ impl Sealer {
                 None => ids.clone(),
             };
             if maybe.is_empty() {
-                HashMap::new()
+                FastMap::default()
             } else {
                 self.store.find_event_ids(&maybe)?.into_iter().collect()
             }
@@ -306,8 +309,11 @@ impl Sealer {
         let mut size = self.state.head.size;
         let mut last_time = self.state.head.last_time;
         let mut last_leaf = self.state.head.last_leaf;
-        let mut streams: HashMap<String, StreamHead> = HashMap::new();
-        let mut seqs: HashMap<String, u64> = HashMap::new();
+        let mut streams: FastMap<String, StreamHead> = FastMap::default();
+        let mut seqs: FastMap<String, u64> = FastMap::default();
+        // One buffer for every key looked up; a key is copied only when it
+        // first enters this batch's maps.
+        let mut key = String::new();
         let mut nodes = Vec::new();
         let mut entries = Vec::with_capacity(events.len());
         let mut outcomes: Vec<Option<SealOutcome>> = Vec::with_capacity(events.len());
@@ -328,21 +334,24 @@ impl Sealer {
                 }
             }
             let index = size;
-            let agent_link = self.next_link(
-                &mut streams,
-                sealtrail_store::agent_stream_key(&p.agent),
-                index,
-            );
+            agent_stream_key_into(&p.agent, &mut key);
+            let agent_link = self.next_link(&mut streams, &key, index);
             let session_link = p.session.as_deref().map(|s| {
-                self.next_link(&mut streams, sealtrail_store::session_stream_key(s), index)
+                session_stream_key_into(s, &mut key);
+                self.next_link(&mut streams, &key, index)
             });
             let seq_gap = p.seq.and_then(|seq| {
-                let key = instance_key(&p);
+                instance_key(&p, &mut key);
                 let last = seqs
-                    .get(&key)
-                    .or_else(|| self.state.seqs.get(&key))
+                    .get(key.as_str())
+                    .or_else(|| self.state.seqs.get(key.as_str()))
                     .copied();
-                seqs.insert(key, seq);
+                match seqs.get_mut(key.as_str()) {
+                    Some(last) => *last = seq,
+                    None => {
+                        seqs.insert(key.clone(), seq);
+                    }
+                }
                 match last {
                     Some(l) if seq != l.wrapping_add(1) => Some(SeqGap {
                         expected: l.wrapping_add(1),
@@ -485,21 +494,22 @@ impl Sealer {
     fn load_streams(&mut self, events: &[PreparedEvent]) -> Result<(), StoreError> {
         let mut keys: Vec<String> = Vec::new();
         let mut inst: Vec<String> = Vec::new();
+        let mut key = String::new();
         for p in events {
-            let a = sealtrail_store::agent_stream_key(&p.agent);
-            if !self.state.streams.contains_key(&a) {
-                keys.push(a);
+            agent_stream_key_into(&p.agent, &mut key);
+            if !self.state.streams.contains_key(key.as_str()) {
+                keys.push(key.clone());
             }
             if let Some(s) = &p.session {
-                let s = sealtrail_store::session_stream_key(s);
-                if !self.state.streams.contains_key(&s) {
-                    keys.push(s);
+                session_stream_key_into(s, &mut key);
+                if !self.state.streams.contains_key(key.as_str()) {
+                    keys.push(key.clone());
                 }
             }
             if p.seq.is_some() {
-                let k = instance_key(p);
-                if !self.state.seqs.contains_key(&k) {
-                    inst.push(k);
+                instance_key(p, &mut key);
+                if !self.state.seqs.contains_key(key.as_str()) {
+                    inst.push(key.clone());
                 }
             }
         }
@@ -521,25 +531,28 @@ impl Sealer {
     /// The next link of `key`'s stream for an entry at `index`.
     fn next_link(
         &self,
-        batch: &mut HashMap<String, StreamHead>,
-        key: String,
+        batch: &mut FastMap<String, StreamHead>,
+        key: &str,
         index: u64,
     ) -> StreamLink {
         let prev = batch
-            .get(&key)
-            .or_else(|| self.state.streams.get(&key))
+            .get(key)
+            .or_else(|| self.state.streams.get(key))
             .copied();
         let link = StreamLink {
             n: prev.map_or(1, |h| h.count + 1),
             prev: prev.map(|h| h.last),
         };
-        batch.insert(
-            key,
-            StreamHead {
-                count: link.n,
-                last: index,
-            },
-        );
+        let head = StreamHead {
+            count: link.n,
+            last: index,
+        };
+        match batch.get_mut(key) {
+            Some(h) => *h = head,
+            None => {
+                batch.insert(key.to_owned(), head);
+            }
+        }
         link
     }
 }

@@ -13,7 +13,6 @@ mod schema;
 mod wal;
 mod write;
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -44,7 +43,7 @@ struct Writer {
     segments: SegmentWriter,
     buf: Vec<u8>,
     /// Session numbers already in the sessions table, by name.
-    sids: HashMap<String, u64>,
+    sids: crate::FastMap<String, u64>,
 }
 
 /// A SQLite error, sorted by what the caller should do about it; the
@@ -115,7 +114,7 @@ impl SqliteStore {
                 conn,
                 segments,
                 buf: Vec::new(),
-                sids: HashMap::new(),
+                sids: crate::FastMap::default(),
             }),
             readers: Mutex::new(Vec::new()),
             bodies,

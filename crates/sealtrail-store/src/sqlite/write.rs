@@ -2,7 +2,6 @@
 //! durable on a helper thread) while its rows go into one SQLite
 //! transaction, which commits only once the records are on disk.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 
 use rusqlite::{params, Connection, OptionalExtension};
@@ -124,7 +123,7 @@ impl SqliteStore {
     #[allow(clippy::too_many_arguments)]
     fn commit(
         conn: &mut Connection,
-        sids: &mut HashMap<String, u64>,
+        sids: &mut crate::FastMap<String, u64>,
         batch: &Batch,
         locations: &[RecordLocation],
         segment: u32,
@@ -144,7 +143,7 @@ impl SqliteStore {
         }
         // Session numbers this batch looked up or created; cached only
         // once the transaction commits (a rolled-back number is not real).
-        let mut learned: HashMap<&str, u64> = HashMap::new();
+        let mut learned: crate::FastMap<&str, u64> = crate::FastMap::default();
         {
             let mut ins = tx.prepare_cached(INSERT_ENTRY).map_err(sql_err)?;
             let mut find_sid = tx
