@@ -269,3 +269,74 @@ fn tampered_bundles_fail_both_verifiers_naming_the_same_entries() {
         }
     }
 }
+
+/// Both formats, both verifiers: bundles of version 1 (a proof file per
+/// entry, what earlier sealtrail wrote) and version 2 from the synthetic log,
+/// for each kind of completeness claim, verify with both and count alike.
+#[test]
+fn version_1_and_2_bundles_pass_both_verifiers() {
+    use sealtrail_core::bundle::synthetic::SyntheticLog;
+    use sealtrail_core::bundle::zip::write_zip;
+    use sealtrail_core::filter::EventFilter;
+
+    if !python_available("version_1_and_2_bundles_pass_both_verifiers") {
+        return;
+    }
+    let mut log = SyntheticLog::new("example.com/formats").unwrap();
+    for i in 0..300u64 {
+        let agent = ["bot", "other", "third"][(i % 3) as usize];
+        let session = if i % 2 == 0 { "s1" } else { "s2" };
+        log.append(agent, Some(session), "tool_call", 1000 + 10 * i)
+            .unwrap();
+    }
+    let vkey = log.vkey();
+    let dir = tempfile::tempdir().unwrap();
+    let queries = [
+        EventFilter {
+            agent: Some("bot".into()),
+            from: Some(1500),
+            to: Some(2500),
+            ..EventFilter::default()
+        },
+        EventFilter {
+            session: Some("s2".into()),
+            ..EventFilter::default()
+        },
+        EventFilter {
+            from: Some(1200),
+            to: Some(3000),
+            ..EventFilter::default()
+        },
+        EventFilter {
+            kind: Some("tool_call".into()),
+            agent: None,
+            from: Some(3500),
+            ..EventFilter::default()
+        },
+    ];
+    for (q, query) in queries.iter().enumerate() {
+        for version in [1u64, 2] {
+            let members = if version == 1 {
+                log.bundle_v1(query, true).unwrap()
+            } else {
+                log.bundle(query, true).unwrap()
+            };
+            let path = dir.path().join(format!("q{q}-v{version}.zip"));
+            std::fs::write(&path, write_zip(&members).unwrap()).unwrap();
+            let (py_code, py) = py_verify(&path, Some(&vkey));
+            assert_eq!(py_code, 0, "query {q}, v{version}: Python:{}", show(&py));
+            let (rs_code, rs) = verify_json(BIN, &path, &vkey);
+            assert_eq!(rs_code, 0, "query {q}, v{version}: Rust:{}", show(&rs));
+            for k in ["entries", "matches", "bodies", "erased"] {
+                assert_eq!(
+                    py["counts"][k], rs["counts"][k],
+                    "query {q}, v{version}: {k}"
+                );
+            }
+            assert_eq!(
+                py["completeness"]["proven"], rs["completeness"]["proven"],
+                "query {q}, v{version}"
+            );
+        }
+    }
+}
