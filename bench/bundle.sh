@@ -19,38 +19,14 @@ port="${PORT:-7813}"
 seconds="${1:-8}"
 rounds="${2:-3}"
 old="${OLD_BIN:?set OLD_BIN to the old sealtrail binary}"
-if [ -n "${NEW_BIN:-}" ]; then
-    # A binary built already (the tree's, copied aside): no rebuild.
-    bin="$NEW_BIN"
-    data="$(mktemp -d)"
-    server_pid=""
-    cleanup() {
-        [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
-        rm -rf "$data"
-    }
-    start_server() {
-        rm -rf "${data:?}"/*
-        key="$("$bin" init --data "$data" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["owner_api_key"])')"
-        serve "$bin"
-    }
-    stop_server() { kill "$server_pid" && wait "$server_pid" || true; server_pid=""; }
-else
-    # shellcheck source=server_lib.sh
-    . "$root/bench/server_lib.sh"
-fi
+# shellcheck source=server_lib.sh
+. "$root/bench/server_lib.sh"
 new="$bin"
 work="$(mktemp -d)"
 trap 'cleanup; rm -rf "$work"' EXIT
 
 serve() { # serve BIN: the same data directory, a new process
-    "$1" serve --rate-limit 0 --no-audit-reads --data "$data" --listen "127.0.0.1:$port" >/dev/null 2>&1 &
-    server_pid=$!
-    for _ in $(seq 100); do
-        curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && return 0
-        sleep 0.1
-    done
-    echo "server did not start" >&2
-    exit 1
+    bin="$1" serve_data
 }
 
 bin="$old" start_server

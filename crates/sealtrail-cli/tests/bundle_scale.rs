@@ -21,7 +21,9 @@ fn bundle(path: &Path, n: u64) -> String {
 }
 
 /// Runs `sealtrail verify` on `path`: whether it passed, and the child's
-/// peak resident set in KiB.
+/// peak resident set in KiB. The child is reaped by `wait4` itself (which
+/// returns its resource usage), not by `Child::wait`.
+#[allow(clippy::zombie_processes)]
 fn verify_peak_kib(path: &Path, vkey: &str) -> (bool, i64) {
     let child = Command::new(BIN)
         .arg("verify")

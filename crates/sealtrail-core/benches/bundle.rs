@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use sealtrail_core::bundle::synthetic::SyntheticLog;
-use sealtrail_core::bundle::{chunk_member_index, Member, Members, Verifier, ENTRIES};
+use sealtrail_core::bundle::{entries_members, Member, Members, Verifier};
 use sealtrail_core::filter::EventFilter;
 use sealtrail_core::hash::{leaf_hash, node_hash, sha256};
 use sealtrail_core::note::NoteVerifier;
@@ -88,13 +88,7 @@ fn bench(c: &mut Criterion) {
                 log.bundle(&query, bodies)
             };
             let mut map = Map(members.expect("bundle").into_iter().collect());
-            let mut names: Vec<String> = map
-                .0
-                .keys()
-                .filter(|k| *k == ENTRIES || chunk_member_index(k).is_some())
-                .cloned()
-                .collect();
-            names.sort_by_key(|k| chunk_member_index(k));
+            let names = entries_members(map.0.keys());
             let chunks: Vec<(String, Vec<u8>)> = names
                 .into_iter()
                 .map(|k| {

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 
 use sealtrail_core::bundle::synthetic::SyntheticLog;
-use sealtrail_core::bundle::{chunk_member_index, Member, Members, Verifier, ENTRIES};
+use sealtrail_core::bundle::{entries_members, Member, Members, Verifier};
 use sealtrail_core::filter::EventFilter;
 use sealtrail_core::hash::leaf_hash;
 use sealtrail_core::note::NoteVerifier;
@@ -71,13 +71,7 @@ fn main() {
             };
             let mut map = Map(members.expect("bundle").into_iter().collect());
             // The entries members, in order, taken out of the map.
-            let mut names: Vec<String> = map
-                .0
-                .keys()
-                .filter(|k| *k == ENTRIES || chunk_member_index(k).is_some())
-                .cloned()
-                .collect();
-            names.sort_by_key(|k| chunk_member_index(k));
+            let names = entries_members(map.0.keys());
             let members: Vec<(String, Vec<u8>)> = names
                 .into_iter()
                 .map(|k| {

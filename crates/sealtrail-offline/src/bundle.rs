@@ -12,8 +12,8 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use sealtrail_core::bundle::zip::{verify_zip_with_progress, ZipMembers};
-use sealtrail_core::bundle::{Failure, Member, Members, Problem, Report, KEYS};
+use sealtrail_core::bundle::zip::ZipMembers;
+use sealtrail_core::bundle::{verify_members, Failure, Member, Members, Problem, Report, KEYS};
 
 use crate::bundle_file::{self, ReadOptions};
 use sealtrail_core::note::{Ed25519Verifier, NoteVerifier};
@@ -62,6 +62,9 @@ fn trusted_keys(
     Ok(keys)
 }
 
+/// A verification, given the members and the trusted keys.
+type Check<'a> = dyn FnMut(&mut dyn Members, &[&dyn NoteVerifier]) -> Report + 'a;
+
 /// The largest damaged bundle that is recovered member by member, in
 /// memory; a larger one whose central directory cannot be read is reported
 /// as such.
@@ -101,20 +104,17 @@ pub fn run_with_progress(
     };
     let len = std::fs::metadata(path).map_err(read_err)?.len();
     let mut warnings = Vec::new();
-    let (report, keys) = match bundle_file::open(path, opts.limits) {
-        Ok(mut members) => {
-            let keys = match trusted_keys(vkey, vkey_file, &mut members, &mut warnings) {
-                Ok(k) => k,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return Ok(ExitCode::from(2));
-                }
-            };
-            let trusted: Vec<&dyn NoteVerifier> =
-                keys.iter().map(|k| k as &dyn NoteVerifier).collect();
-            let report = bundle_file::verify(path, &mut members, &trusted, opts, progress);
-            (report, keys)
-        }
+    let keys_then = |members: &mut dyn Members,
+                     warnings: &mut Vec<String>,
+                     check: &mut Check<'_>| {
+        let keys = trusted_keys(vkey, vkey_file, members, warnings)?;
+        let trusted: Vec<&dyn NoteVerifier> = keys.iter().map(|k| k as &dyn NoteVerifier).collect();
+        Ok::<_, OfflineError>((check(members, &trusted), keys))
+    };
+    let checked = match bundle_file::open(path, opts.limits) {
+        Ok(mut members) => keys_then(&mut members, &mut warnings, &mut |m, trusted| {
+            bundle_file::verify(path, m, trusted, opts, progress)
+        }),
         Err(e) if len > RECOVER_MAX => {
             // Damaged and too large to recover in memory: say so.
             let report = Report {
@@ -127,28 +127,28 @@ pub fn run_with_progress(
                 }],
                 ..Report::default()
             };
-            (report, Vec::new())
+            Ok((report, Vec::new()))
         }
         Err(_) => {
             let bytes = std::fs::read(path).map_err(read_err)?;
             let (mut members, damage) = ZipMembers::open(&bytes, opts.limits);
-            let keys = match trusted_keys(vkey, vkey_file, &mut members, &mut warnings) {
-                Ok(k) => k,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return Ok(ExitCode::from(2));
-                }
-            };
-            let trusted: Vec<&dyn NoteVerifier> =
-                keys.iter().map(|k| k as &dyn NoteVerifier).collect();
-            let mut report = verify_zip_with_progress(&mut members, &trusted, progress);
             let zip_failures = damage.map(|why| Failure {
                 entry: None,
                 member: path.display().to_string(),
                 problem: Problem::MemberUnreadable(why),
             });
-            report.failures.splice(0..0, zip_failures);
-            (report, keys)
+            keys_then(&mut members, &mut warnings, &mut |m, trusted| {
+                let mut report = verify_members(m, trusted);
+                report.failures.splice(0..0, zip_failures.clone());
+                report
+            })
+        }
+    };
+    let (report, keys) = match checked {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(2));
         }
     };
     print(&report, &warnings, &keys, json);

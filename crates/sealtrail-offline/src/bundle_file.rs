@@ -59,10 +59,11 @@ pub fn open(path: &Path, limits: ZipLimits) -> std::io::Result<FileMembers> {
         .map_err(std::io::Error::other)
 }
 
-/// Verifies the bundle at `path`, whose members `members` reads.
+/// Verifies the bundle at `path`, whose members `members` reads (through
+/// the file's central directory).
 pub fn verify(
     path: &Path,
-    members: &mut FileMembers,
+    members: &mut dyn Members,
     trusted: &[&dyn NoteVerifier],
     opts: ReadOptions,
     progress: &mut dyn FnMut(u64, u64),
@@ -147,7 +148,7 @@ fn accept(v: &mut Verifier, members: &mut dyn Members, out: ChunkOut) -> u64 {
 fn verify_chunks(
     path: &Path,
     v: &mut Verifier,
-    members: &mut FileMembers,
+    members: &mut dyn Members,
     n: u64,
     opts: ReadOptions,
     progress: &mut dyn FnMut(u64, u64),
@@ -232,7 +233,7 @@ fn worker(
 fn verify_lines(
     path: &Path,
     v: &mut Verifier,
-    members: &mut FileMembers,
+    members: &mut dyn Members,
     limits: ZipLimits,
     progress: &mut dyn FnMut(u64, u64),
 ) {

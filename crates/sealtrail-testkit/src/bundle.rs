@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use sealtrail_core::bundle::chunk_member_index;
+use sealtrail_core::bundle::{chunk_member_index, entries_members};
 use serde_json::{json, Value};
 
 use crate::cli::{init, Server};
@@ -169,21 +169,10 @@ pub fn verify_json(bin: &str, bundle: &Path, vkey: &str) -> (i32, Value) {
     (out.status.code().unwrap_or(-1), report)
 }
 
-/// The names of a bundle's entries members, in order: `entries.jsonl`
-/// (format version 1) or `entries/0.jsonl`, `entries/1.jsonl`, … (version 2).
-pub fn entries_member_names<'a>(names: impl Iterator<Item = &'a String>) -> Vec<String> {
-    let mut out: Vec<String> = names
-        .filter(|n| *n == "entries.jsonl" || chunk_member_index(n).is_some())
-        .cloned()
-        .collect();
-    out.sort_by_key(|n| chunk_member_index(n));
-    out
-}
-
 /// Every entries line of a bundle's members, in bundle order, whichever
 /// the format version.
 pub fn entries_text(members: &std::collections::BTreeMap<String, Vec<u8>>) -> String {
-    entries_member_names(members.keys())
+    entries_members(members.keys())
         .iter()
         .map(|n| String::from_utf8_lossy(&members[n]).into_owned())
         .collect()
@@ -192,7 +181,7 @@ pub fn entries_text(members: &std::collections::BTreeMap<String, Vec<u8>>) -> St
 /// The entries lines as JSON values, whichever the format version.
 pub fn entry_lines(members: &[(String, Vec<u8>)]) -> Vec<Value> {
     // A version 2 bundle without entries has no entries member.
-    entries_member_names(members.iter().map(|(n, _)| n))
+    entries_members(members.iter().map(|(n, _)| n))
         .iter()
         .flat_map(|name| {
             let (_, bytes) = members.iter().find(|(n, _)| n == name).unwrap();

@@ -79,19 +79,30 @@ pub fn chunk_member(k: u64) -> String {
 
 /// The `k` of an `entries/<k>.jsonl` name (decimal, no leading zeros).
 pub fn chunk_member_index(name: &str) -> Option<u64> {
-    let digits = name.strip_prefix("entries/")?.strip_suffix(".jsonl")?;
-    if digits.is_empty()
-        || !digits.bytes().all(|b| b.is_ascii_digit())
-        || (digits.len() > 1 && digits.starts_with('0'))
-    {
-        return None;
-    }
-    digits.parse().ok()
+    decimal_between(name, "entries/", ".jsonl")
+}
+
+/// A bundle's entries members among `names`, in reading order:
+/// `entries.jsonl` (version 1) or `entries/0.jsonl`, `entries/1.jsonl`, …
+/// (version 2; names do not sort in that order).
+pub fn entries_members<'a>(names: impl Iterator<Item = &'a String>) -> Vec<String> {
+    let mut out: Vec<String> = names
+        .filter(|n| *n == ENTRIES || chunk_member_index(n).is_some())
+        .cloned()
+        .collect();
+    out.sort_by_key(|n| chunk_member_index(n));
+    out
 }
 
 /// The entry index a proof member is named after, if the name is one.
 pub fn proof_member_index(name: &str) -> Option<u64> {
-    let digits = name.strip_prefix("proofs/")?.strip_suffix(".tlog-proof")?;
+    decimal_between(name, "proofs/", ".tlog-proof")
+}
+
+/// The number written between `prefix` and `suffix` in `name`: decimal
+/// digits without a leading zero (one canonical name per number).
+fn decimal_between(name: &str, prefix: &str, suffix: &str) -> Option<u64> {
+    let digits = name.strip_prefix(prefix)?.strip_suffix(suffix)?;
     if digits.is_empty()
         || !digits.bytes().all(|b| b.is_ascii_digit())
         || (digits.len() > 1 && digits.starts_with('0'))

@@ -102,32 +102,20 @@ impl SyntheticLog {
             agent: link(&agent_key(agent)),
             session: session.map(|s| link(&session_key(s))),
         };
-        let header = EntryHeader {
-            v: 1,
+        let prev = self
+            .entries
+            .last()
+            .map(|e| crate::hash::leaf_hash(&e.bytes));
+        let header = header(Fields {
             index,
             time,
-            prev: self
-                .entries
-                .last()
-                .map(|e| crate::hash::leaf_hash(&e.bytes)),
-            agent: agent.to_owned(),
-            instance: None,
-            session: session.map(str::to_owned),
-            parent: None,
-            kind: kind.to_owned(),
-            action: Some("lookup".into()),
-            tool: None,
-            outcome: None,
-            event_id: Some(format!("e{index}")),
-            seq: None,
-            seq_gap: None,
-            data_classes: Vec::new(),
-            subjects: Vec::new(),
-            scope: None,
-            redacted: None,
+            prev,
+            agent,
+            session,
+            kind,
             streams,
             body: commit_body(&salt, &body),
-        };
+        });
         let bytes = header.to_entry_bytes().map_err(err)?;
         self.tree.push(crate::hash::leaf_hash(&bytes));
         self.heads.advance(&agent_key(agent), index);
@@ -342,87 +330,20 @@ pub fn write_range_bundle<W: std::io::Write + std::io::Seek>(
     out: zip::ZipWriter<W>,
 ) -> Result<(String, W), SyntheticError> {
     use super::zip_write::{BundleHead, BundleWriter};
-    use crate::hash::{leaf_hash, node_hash};
+    use crate::hash::leaf_hash;
 
     let signer = Ed25519Signer::from_seed("bench.example/large", [7; 32]).map_err(err)?;
-    let agents = ["bot", "other", "third"];
-    // Headers one after another, with the plain hash chain and stream links.
-    let generate = |f: &mut dyn FnMut(
-        u64,
-        &[u8],
-        &[u8; SALT_LEN],
-        &[u8],
-    ) -> Result<(), SyntheticError>| {
-        let mut prev = None;
-        let mut body = Vec::new();
-        for index in 0..n {
-            let agent = agents[(index % 3) as usize];
-            let id = format!("e{index}");
-            body.clear();
-            body.extend_from_slice(
-                format!(
-                    r#"{{"action":"lookup","agent":{{"id":"{agent}"}},"id":"{id}","input":{{"query":"customer 4711 invoices for the last quarter","rows":128}},"kind":"tool_call","output":{{"status":"ok","summary":"{}"}}}}"#,
-                    "x".repeat(700)
-                )
-                .as_bytes(),
-            );
-            let salt = sha256(&index.to_be_bytes()).0;
-            let header = EntryHeader {
-                v: 1,
-                index,
-                time: 1_000_000 + index,
-                prev,
-                agent: agent.to_owned(),
-                instance: None,
-                session: None,
-                parent: None,
-                kind: "tool_call".into(),
-                action: Some("lookup".into()),
-                tool: None,
-                outcome: None,
-                event_id: Some(id),
-                seq: None,
-                seq_gap: None,
-                data_classes: Vec::new(),
-                subjects: Vec::new(),
-                scope: None,
-                redacted: None,
-                streams: Streams {
-                    agent: StreamLink {
-                        n: index / 3 + 1,
-                        prev: index.checked_sub(3),
-                    },
-                    session: None,
-                },
-                body: commit_body(&salt, &body),
-            };
-            let bytes = header.to_entry_bytes().map_err(err)?;
-            prev = Some(leaf_hash(&bytes));
-            f(index, &bytes, &salt, &body)?;
-        }
-        Ok(())
-    };
-    // The root, from a stack of complete subtrees (one per set bit of the size).
-    let mut stack: Vec<(u32, Hash)> = Vec::new();
-    generate(&mut |_, bytes, _, _| {
-        let mut h = (0u32, leaf_hash(bytes));
-        while let Some(&(level, left)) = stack.last() {
-            if level != h.0 {
-                break;
-            }
-            stack.pop();
-            h = (level + 1, node_hash(&left, &h.1));
-        }
-        stack.push(h);
-        Ok(())
-    })?;
-    let root = match stack.split_last() {
-        None => Hash::EMPTY_ROOT,
-        Some((last, rest)) => rest
-            .iter()
-            .rev()
-            .fold(last.1, |acc, (_, h)| node_hash(h, &acc)),
-    };
+    let mut body = Vec::new();
+    // The root, from the right edge of the tree (one subtree per set bit).
+    let mut frontier = crate::frontier::Frontier::new();
+    let mut prev = None;
+    for index in 0..n {
+        let (bytes, _) = range_entry(index, prev, &mut body)?;
+        let leaf = leaf_hash(&bytes);
+        prev = Some(leaf);
+        frontier.append(leaf);
+    }
+    let root = frontier.root();
     let cp = Checkpoint {
         origin: "bench.example/large".into(),
         size: n,
@@ -446,10 +367,91 @@ pub fn write_range_bundle<W: std::io::Write + std::io::Seek>(
     let mut w = BundleWriter::new(out, head).map_err(err)?;
     // Every leaf is in the bundle: there is no gap, and no node is asked for.
     let nodes = MemoryTree::new();
-    generate(&mut |index, bytes, salt, body| {
-        w.push(&nodes, index, Role::Match, bytes, Some((salt, body)))
-            .map_err(err)
-    })?;
+    let mut prev = None;
+    for index in 0..n {
+        let (bytes, salt) = range_entry(index, prev, &mut body)?;
+        prev = Some(leaf_hash(&bytes));
+        w.push(&nodes, index, Role::Match, &bytes, Some((&salt, &body)))
+            .map_err(err)?;
+    }
     let (_, out) = w.finish(&nodes).map_err(err)?;
     Ok((vkey, out))
+}
+
+/// The members of a synthetic header that vary.
+struct Fields<'a> {
+    index: u64,
+    time: u64,
+    prev: Option<Hash>,
+    agent: &'a str,
+    session: Option<&'a str>,
+    kind: &'a str,
+    streams: Streams,
+    body: Hash,
+}
+
+/// A synthetic event's header: action `lookup`, event id `e<index>`.
+fn header(f: Fields<'_>) -> EntryHeader {
+    EntryHeader {
+        v: 1,
+        index: f.index,
+        time: f.time,
+        prev: f.prev,
+        agent: f.agent.to_owned(),
+        instance: None,
+        session: f.session.map(str::to_owned),
+        parent: None,
+        kind: f.kind.to_owned(),
+        action: Some("lookup".into()),
+        tool: None,
+        outcome: None,
+        event_id: Some(format!("e{}", f.index)),
+        seq: None,
+        seq_gap: None,
+        data_classes: Vec::new(),
+        subjects: Vec::new(),
+        scope: None,
+        redacted: None,
+        streams: f.streams,
+        body: f.body,
+    }
+}
+
+/// Entry `index` of [`write_range_bundle`]'s log (three agents taking
+/// turns, one event per microsecond, bodies of about 1 KiB): its bytes and
+/// salt; its body is left in `body`.
+#[cfg(feature = "zip")]
+fn range_entry(
+    index: u64,
+    prev: Option<Hash>,
+    body: &mut Vec<u8>,
+) -> Result<(Vec<u8>, [u8; SALT_LEN]), SyntheticError> {
+    let agent = ["bot", "other", "third"][(index % 3) as usize];
+    body.clear();
+    body.extend_from_slice(
+        format!(
+            r#"{{"action":"lookup","agent":{{"id":"{agent}"}},"id":"e{index}","input":{{"query":"customer 4711 invoices for the last quarter","rows":128}},"kind":"tool_call","output":{{"status":"ok","summary":"{}"}}}}"#,
+            "x".repeat(700)
+        )
+        .as_bytes(),
+    );
+    let salt = sha256(&index.to_be_bytes()).0;
+    let streams = Streams {
+        agent: StreamLink {
+            n: index / 3 + 1,
+            prev: index.checked_sub(3),
+        },
+        session: None,
+    };
+    let h = header(Fields {
+        index,
+        time: 1_000_000 + index,
+        prev,
+        agent,
+        session: None,
+        kind: "tool_call",
+        streams,
+        body: commit_body(&salt, body),
+    });
+    Ok((h.to_entry_bytes().map_err(err)?, salt))
 }

@@ -53,13 +53,7 @@ fn bundle(
 
 /// The entries members' names, in order.
 fn entries_members(m: &BTreeMap<String, Vec<u8>>) -> Vec<String> {
-    let mut names: Vec<String> = m
-        .keys()
-        .filter(|k| *k == ENTRIES || chunk_member_index(k).is_some())
-        .cloned()
-        .collect();
-    names.sort_by_key(|k| chunk_member_index(k));
-    names
+    super::entries_members(m.keys())
 }
 
 fn lines(m: &BTreeMap<String, Vec<u8>>) -> Vec<String> {
@@ -507,8 +501,11 @@ mod mutations {
     use std::sync::OnceLock;
 
     /// One honest agent bundle and its key, built once.
-    fn honest(v: u64) -> &'static (String, BTreeMap<String, Vec<u8>>) {
-        static B: OnceLock<[(String, BTreeMap<String, Vec<u8>>); 2]> = OnceLock::new();
+    /// A bundle's vkey and members.
+    type Honest = (String, BTreeMap<String, Vec<u8>>);
+
+    fn honest(v: u64) -> &'static Honest {
+        static B: OnceLock<[Honest; 2]> = OnceLock::new();
         &B.get_or_init(|| {
             VERSIONS.map(|v| {
                 let mut log = log();

@@ -131,13 +131,21 @@ impl<R: Read + Seek> ZipMembers<R> {
     pub fn from_reader(reader: R, limits: ZipLimits) -> zip::result::ZipResult<Self> {
         Ok(ZipMembers {
             archive: Some(ZipArchive::new(reader)?),
+            ..ZipMembers::without_archive(limits)
+        })
+    }
+
+    /// No archive yet: members are recovered from local headers, or none.
+    fn without_archive(limits: ZipLimits) -> Self {
+        ZipMembers {
+            archive: None,
             recovered: HashMap::new(),
             broken: HashMap::new(),
             buf: Vec::new(),
             why: String::new(),
             next: 0,
             limits,
-        })
+        }
     }
 
     /// The bytes of the member [`Members::get`] just returned as present,
@@ -161,15 +169,7 @@ impl<'a> ZipMembers<Cursor<&'a [u8]>> {
     /// the members are recovered one local header after another, and the
     /// second value says what was wrong (a failure of the bundle file).
     pub fn open(bytes: &'a [u8], limits: ZipLimits) -> (Self, Option<String>) {
-        let mut members = ZipMembers {
-            archive: None,
-            recovered: HashMap::new(),
-            broken: HashMap::new(),
-            buf: Vec::new(),
-            why: String::new(),
-            next: 0,
-            limits,
-        };
+        let mut members = ZipMembers::without_archive(limits);
         match ZipArchive::new(Cursor::new(bytes)) {
             Ok(a) => {
                 members.archive = Some(a);

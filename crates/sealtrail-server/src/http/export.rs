@@ -305,17 +305,6 @@ fn io_err(e: impl std::fmt::Display) -> ApiError {
     ApiError::internal(format!("writing the bundle: {e}"))
 }
 
-/// Where the selected entries go, in index order.
-trait Push {
-    fn push(
-        &mut self,
-        index: u64,
-        role: Role,
-        header: &[u8],
-        body: Option<(&[u8; 32], &[u8])>,
-    ) -> Result<(), ApiError>;
-}
-
 /// An entry selected for the bundle, on its way to the writing thread.
 pub struct Selected {
     index: u64,
@@ -345,7 +334,8 @@ impl Piped {
     }
 }
 
-impl Push for Piped {
+impl Piped {
+    /// The next selected entry, in index order.
     fn push(
         &mut self,
         index: u64,
@@ -441,7 +431,7 @@ fn base_query(q: &EventFilter, include_bodies: bool) -> EventQuery {
 }
 
 /// Selects the entries (docs/formats.md §9.1 roles) into `lines`.
-fn select(input: &ExportInput<'_>, lines: &mut dyn Push) -> Result<(), ApiError> {
+fn select(input: &ExportInput<'_>, lines: &mut Piped) -> Result<(), ApiError> {
     let (store, q, size) = (input.store, input.query, input.signed.checkpoint.size);
     let bodies = input.with_bodies;
     if let Some((field, id)) = q.completeness_stream() {
@@ -494,7 +484,7 @@ fn select_stream(
     id: &str,
     heads: Option<&StreamHeads>,
     bodies: bool,
-    lines: &mut dyn Push,
+    lines: &mut Piped,
 ) -> Result<(), ApiError> {
     let stream_query = |from: Option<u64>, to: Option<u64>, include_bodies: bool| {
         let mut f = EventFilter {
