@@ -129,6 +129,29 @@ pub struct ScannedEntry {
     pub record: Result<RecordBytes, RecordProblem>,
 }
 
+/// The hashes of a scanned entry, computed off the checking thread.
+#[derive(Debug, Clone, Copy, Default)]
+struct Hashed {
+    leaf: Option<Hash>,
+    /// `SHA-256(salt ‖ body)`, when the entry has its body.
+    body: Option<Hash>,
+}
+
+impl Hashed {
+    fn of(e: &ScannedEntry) -> Hashed {
+        match &e.record {
+            Ok(r) => Hashed {
+                leaf: Some(leaf_hash(&r.header)),
+                body: r
+                    .body
+                    .as_ref()
+                    .map(|(salt, body)| sealtrail_core::header::commit_body(salt, body)),
+            },
+            Err(_) => Hashed::default(),
+        }
+    }
+}
+
 /// What fsck reads: a [`Store`] (through [`StoreSource`]) or an embedded
 /// data directory opened read-only ([`EmbeddedFiles`]).
 pub trait FsckSource {
@@ -295,41 +318,82 @@ pub fn check_source_with_progress(
     let mut expected_index = 0u64;
     // Scan past the head too, to find entries that should not be there.
     let scan_end = head.size.saturating_add(CHUNK);
-    let mut start = 0u64;
-    while start < scan_end {
-        let end = start + CHUNK;
-        let chunk = src.scan(start, end)?;
-        if chunk.is_empty() && start >= head.size {
-            break;
-        }
-        for e in chunk {
-            let loc = format!("entry {}", e.index);
-            if e.index >= head.size {
-                report.problem(
-                    &loc,
-                    "beyond_head",
-                    format!(
-                        "exists beyond the head of the log (size {}): added after the log was sealed",
-                        head.size
-                    ),
-                );
-                continue;
+    // Reading and the checks in order stay on this thread (the source is
+    // not shared); the hashes of each chunk (leaves and body commitments,
+    // most of the work) are computed on a second thread, one chunk behind.
+    std::thread::scope(|s| -> Result<(), StoreError> {
+        let (to_hash, chunks) = std::sync::mpsc::sync_channel::<Vec<ScannedEntry>>(1);
+        let (hashed_tx, hashed) = std::sync::mpsc::sync_channel::<Vec<(ScannedEntry, Hashed)>>(1);
+        s.spawn(move || {
+            for chunk in chunks {
+                let out = chunk
+                    .into_iter()
+                    .map(|e| {
+                        let h = Hashed::of(&e);
+                        (e, h)
+                    })
+                    .collect();
+                if hashed_tx.send(out).is_err() {
+                    return;
+                }
             }
-            while expected_index < e.index {
-                report.problem(
-                    format!("entry {expected_index}"),
-                    "missing",
-                    "is missing (its row was deleted)",
-                );
-                expected_index += 1;
+        });
+        let mut check_chunk = |chunk: Vec<(ScannedEntry, Hashed)>, end: u64| {
+            for (e, hashes) in chunk {
+                let loc = format!("entry {}", e.index);
+                if e.index >= head.size {
+                    report.problem(
+                        &loc,
+                        "beyond_head",
+                        format!(
+                            "exists beyond the head of the log (size {}): added after the log was sealed",
+                            head.size
+                        ),
+                    );
+                    continue;
+                }
+                while expected_index < e.index {
+                    report.problem(
+                        format!("entry {expected_index}"),
+                        "missing",
+                        "is missing (its row was deleted)",
+                    );
+                    expected_index += 1;
+                }
+                expected_index = e.index + 1;
+                report.entries += 1;
+                check_entry(&mut report, &mut scan, &wanted, &loc, e, hashes);
             }
-            expected_index = e.index + 1;
-            report.entries += 1;
-            check_entry(&mut report, &mut scan, &wanted, &loc, e);
+            progress(end.min(head.size), head.size);
+        };
+        let mut pending: Option<u64> = None;
+        let mut start = 0u64;
+        while start < scan_end {
+            let end = start + CHUNK;
+            let chunk = src.scan(start, end)?;
+            let last = chunk.is_empty() && start >= head.size;
+            if !last {
+                // The hashing thread ends only when this side hangs up.
+                let _ = to_hash.send(chunk);
+            }
+            if let Some(prev_end) = pending.take() {
+                if let Ok(done) = hashed.recv() {
+                    check_chunk(done, prev_end);
+                }
+            }
+            if last {
+                break;
+            }
+            pending = Some(end);
+            start = end;
         }
-        progress(end.min(head.size), head.size);
-        start = end;
-    }
+        if let Some(prev_end) = pending {
+            if let Ok(done) = hashed.recv() {
+                check_chunk(done, prev_end);
+            }
+        }
+        Ok(())
+    })?;
     while expected_index < head.size {
         report.problem(
             format!("entry {expected_index}"),
@@ -509,6 +573,7 @@ fn check_entry(
     wanted: &BTreeSet<u64>,
     loc: &str,
     e: ScannedEntry,
+    hashes: Hashed,
 ) {
     let leaf = match e.record {
         Err(p) => {
@@ -524,7 +589,7 @@ fn check_entry(
             stored
         }
         Ok(record) => {
-            let computed = leaf_hash(&record.header);
+            let computed = hashes.leaf.unwrap_or_else(|| leaf_hash(&record.header));
             if e.stored_leaf != Some(computed) {
                 report.problem(
                     loc,
@@ -532,7 +597,7 @@ fn check_entry(
                     "stored leaf hash does not match the entry bytes (the header or the leaf hash was changed)",
                 );
             }
-            let in_place = check_header(report, scan, loc, e.index, &record);
+            let in_place = check_header(report, scan, loc, e.index, &record, hashes.body);
             scan.prev_in_place = in_place;
             computed
         }
@@ -561,6 +626,7 @@ fn check_header(
     loc: &str,
     index: u64,
     r: &RecordBytes,
+    body_commitment: Option<Hash>,
 ) -> bool {
     let h = match sealtrail_core::bundle::read_header(&r.header) {
         Ok(h) => h,
@@ -642,7 +708,15 @@ fn check_header(
     match &r.body {
         Some((salt, body)) => {
             report.bodies += 1;
-            if let Err(err) = h.verify_body(salt, body) {
+            let checked = match body_commitment {
+                Some(computed) if computed == h.body => Ok(()),
+                Some(computed) => Err(sealtrail_core::header::HeaderError::BodyMismatch {
+                    expected: h.body,
+                    computed,
+                }),
+                None => h.verify_body(salt, body),
+            };
+            if let Err(err) = checked {
                 report.problem(
                     loc,
                     "body_mismatch",
@@ -887,15 +961,12 @@ impl FsckSource for EmbeddedFiles {
                 ))
             })
             .map_err(|e| sql_err(&self.db, "read entries (table entries)", e))?;
-        let mut out = Vec::new();
+        // The rows first, then their records, read in runs.
+        let mut found = Vec::new();
         for row in rows {
             let (idx, leaf, seg, off, hlen, blen) =
                 row.map_err(|e| sql_err(&self.db, "read entries (table entries)", e))?;
             let index = to_u64(idx, "entries.idx")?;
-            let bad_row = |what: String| RecordProblem {
-                code: "row_unreadable",
-                what,
-            };
             let location = (|| {
                 Ok(RecordLocation {
                     segment: u32::try_from(seg).map_err(|_| format!("segment number {seg}"))?,
@@ -906,10 +977,29 @@ impl FsckSource for EmbeddedFiles {
                         .transpose()?,
                 })
             })()
-            .map_err(|what: String| bad_row(format!("row holds an impossible {what}")));
-            let record = location.and_then(|loc| {
-                self.segments
-                    .read_record(loc)
+            .map_err(|what: String| RecordProblem {
+                code: "row_unreadable",
+                what: format!("row holds an impossible {what}"),
+            });
+            found.push((index, Hash::from_slice(&leaf), location));
+        }
+        let locs: Vec<RecordLocation> = found
+            .iter()
+            .filter_map(|(_, _, l)| l.as_ref().ok().copied())
+            .collect();
+        let mut records = self.segments.read_records(&locs).into_iter();
+        let mut out = Vec::with_capacity(found.len());
+        for (index, stored_leaf, location) in found {
+            let record = location.and_then(|_| {
+                records
+                    .next()
+                    .unwrap_or_else(|| {
+                        Err(crate::segment::RecordError::Unreadable {
+                            file: String::new(),
+                            offset: 0,
+                            message: "no record read for this row".into(),
+                        })
+                    })
                     .map(|(header, body)| RecordBytes { header, body })
                     .map_err(|e| RecordProblem {
                         code: e.code(),
@@ -918,7 +1008,7 @@ impl FsckSource for EmbeddedFiles {
             });
             out.push(ScannedEntry {
                 index,
-                stored_leaf: Hash::from_slice(&leaf),
+                stored_leaf,
                 record,
             });
         }

@@ -393,6 +393,66 @@ impl SegmentReader {
         Ok((buf, Some((salt, rest))))
     }
 
+    /// [`Self::read_record`] for many records at once: runs of records that
+    /// lie one after another in a segment are read with one system call
+    /// (fsck reads every record in order). A run that cannot be read whole
+    /// is read record by record, for the precise error of each.
+    #[allow(clippy::type_complexity)]
+    pub fn read_records(
+        &self,
+        locs: &[RecordLocation],
+    ) -> Vec<Result<(Vec<u8>, Option<([u8; SALT_LEN], Vec<u8>)>), RecordError>> {
+        /// The longest run read at once.
+        const RUN_BYTES: u64 = 4 << 20;
+        let len = |l: &RecordLocation| {
+            u64::from(l.header_len) + l.body_len.map_or(0, |b| (SALT_LEN as u64) + u64::from(b))
+        };
+        let mut out = Vec::with_capacity(locs.len());
+        let mut i = 0;
+        let mut buf = Vec::new();
+        while i < locs.len() {
+            let first = locs[i];
+            let mut end = first.offset + len(&first);
+            let mut j = i + 1;
+            while let Some(next) = locs.get(j) {
+                if next.segment != first.segment
+                    || next.offset != end
+                    || end - first.offset >= RUN_BYTES
+                {
+                    break;
+                }
+                end += len(next);
+                j += 1;
+            }
+            let run = &locs[i..j];
+            buf.clear();
+            buf.resize((end - first.offset) as usize, 0);
+            let read = self
+                .file(first.segment)
+                .ok()
+                .and_then(|f| f.read_exact_at(&mut buf, first.offset).ok());
+            match read {
+                Some(()) => {
+                    for l in run {
+                        let at = (l.offset - first.offset) as usize;
+                        let hlen = l.header_len as usize;
+                        let header = buf[at..at + hlen].to_vec();
+                        let body = l.body_len.map(|b| {
+                            let mut salt = [0u8; SALT_LEN];
+                            salt.copy_from_slice(&buf[at + hlen..at + hlen + SALT_LEN]);
+                            let start = at + hlen + SALT_LEN;
+                            (salt, buf[start..start + b as usize].to_vec())
+                        });
+                        out.push(Ok((header, body)));
+                    }
+                }
+                None => out.extend(run.iter().map(|&l| self.read_record(l))),
+            }
+            i = j;
+        }
+        out
+    }
+
     /// Reads only the header of a record.
     pub fn read_header(&self, loc: RecordLocation) -> Result<Vec<u8>, StoreError> {
         self.read(RecordLocation {

@@ -63,10 +63,9 @@ pub fn proof_member(index: u64) -> String {
 /// header, falling back to the general parser, which also gives the
 /// precise error.
 pub fn read_header(bytes: &[u8]) -> Result<crate::header::EntryHeader, crate::header::HeaderError> {
-    let fast = std::str::from_utf8(bytes)
-        .ok()
-        .and_then(|_| fast::parse_header(bytes));
-    match fast {
+    // No UTF-8 check of the whole is needed: outside strings the fast
+    // reader accepts only ASCII literals, and it checks each string.
+    match fast::parse_header(bytes) {
         Some(h) => Ok(h),
         None => crate::header::EntryHeader::parse(bytes),
     }
