@@ -366,12 +366,18 @@ pub fn check_source_with_progress(
             }
             progress(end.min(head.size), head.size);
         };
+        // The chunk sent to the hashing thread and not checked yet (its end).
         let mut pending: Option<u64> = None;
         let mut start = 0u64;
-        while start < scan_end {
+        loop {
             let end = start + CHUNK;
-            let chunk = src.scan(start, end)?;
-            let last = chunk.is_empty() && start >= head.size;
+            let more = start < scan_end;
+            let chunk = if more {
+                src.scan(start, end)?
+            } else {
+                Vec::new()
+            };
+            let last = !more || (chunk.is_empty() && start >= head.size);
             if !last {
                 // The hashing thread ends only when this side hangs up.
                 let _ = to_hash.send(chunk);
@@ -382,17 +388,11 @@ pub fn check_source_with_progress(
                 }
             }
             if last {
-                break;
+                return Ok(());
             }
             pending = Some(end);
             start = end;
         }
-        if let Some(prev_end) = pending {
-            if let Ok(done) = hashed.recv() {
-                check_chunk(done, prev_end);
-            }
-        }
-        Ok(())
     })?;
     while expected_index < head.size {
         report.problem(
