@@ -253,7 +253,8 @@ impl SyntheticLog {
                 )
                 .map_err(err)?;
             }
-            w.finish(&self.tree).map_err(err)?
+            w.finish::<std::convert::Infallible, _>(&self.tree)
+                .map_err(err)?
         } else {
             let mut lines = Vec::new();
             let mut w = Written::default();

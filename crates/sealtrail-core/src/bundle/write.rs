@@ -191,10 +191,10 @@ impl EntriesWriter {
     }
 
     /// The gap hashes after the last entry; what the manifest needs.
-    pub fn finish<N: NodeSource>(
+    pub fn finish<S, N: NodeSource>(
         mut self,
         nodes: &N,
-    ) -> Result<Written, WriteError<std::convert::Infallible, N::Error>> {
+    ) -> Result<Written, WriteError<S, N::Error>> {
         self.gap_hashes(None, nodes)?;
         self.written.gaps_after = self.gaps.iter().map(Hash::to_base64).collect();
         Ok(self.written)

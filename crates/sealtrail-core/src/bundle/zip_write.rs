@@ -113,13 +113,7 @@ impl<'a, W: Write + Seek> BundleWriter<'a, W> {
         mut self,
         nodes: &N,
     ) -> Result<(Manifest, W), WriteError<ZipError, N::Error>> {
-        let written = self.entries.finish(nodes).map_err(|e| match e {
-            WriteError::Node { lo, hi, source } => WriteError::Node { lo, hi, source },
-            WriteError::Line { index, source } => WriteError::Line { index, source },
-            WriteError::Order { index, last } => WriteError::Order { index, last },
-            WriteError::OutOfTree { index, size } => WriteError::OutOfTree { index, size },
-            WriteError::Sink(never) => match never {},
-        })?;
+        let written = self.entries.finish(nodes)?;
         let h = &self.head;
         let cp = h.checkpoint;
         let manifest = Manifest {

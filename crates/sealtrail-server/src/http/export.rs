@@ -336,19 +336,8 @@ impl Piped {
 
 impl Piped {
     /// The next selected entry, in index order.
-    fn push(
-        &mut self,
-        index: u64,
-        role: Role,
-        header: &[u8],
-        body: Option<(&[u8; 32], &[u8])>,
-    ) -> Result<(), ApiError> {
-        self.batch.push(Selected {
-            index,
-            role,
-            header: header.to_vec(),
-            body: body.map(|(s, b)| (*s, b.to_vec())),
-        });
+    fn push(&mut self, e: Selected) -> Result<(), ApiError> {
+        self.batch.push(e);
         if self.batch.len() >= SELECTED_BATCH {
             self.send()?;
         }
@@ -446,15 +435,23 @@ fn select(input: &ExportInput<'_>, lines: &mut Piped) -> Result<(), ApiError> {
             None => 0,
         };
         if start > 0 && q.from.is_some() {
-            lines.push(start - 1, Role::Before, &header_of(store, start - 1)?, None)?;
+            lines.push(Selected::header_only(
+                start - 1,
+                Role::Before,
+                header_of(store, start - 1)?,
+            ))?;
         }
         let mut end = start;
         each_entry(store, base_query(q, bodies), size, |e| {
             end = e.index + 1;
-            lines.push(e.index, Role::Match, &e.header, body_of(&e))
+            lines.push(Selected::of(e, Role::Match))
         })?;
         if end < size {
-            lines.push(end, Role::After, &header_of(store, end)?, None)?;
+            lines.push(Selected::header_only(
+                end,
+                Role::After,
+                header_of(store, end)?,
+            ))?;
         }
         return Ok(());
     }
@@ -463,15 +460,33 @@ fn select(input: &ExportInput<'_>, lines: &mut Piped) -> Result<(), ApiError> {
         ..EventQuery::new(q.clone())
     };
     each_entry(store, eq, size, |e| {
-        let body = body_of(&e);
-        lines.push(e.index, Role::Match, &e.header, body)
+        lines.push(Selected::of(e, Role::Match))
     })
 }
 
-fn body_of(e: &QueryEvent) -> Option<(&[u8; 32], &[u8])> {
-    match (&e.salt, &e.body) {
-        (Some(s), Some(b)) => Some((s, b.as_slice())),
-        _ => None,
+impl Selected {
+    /// An entry of the store's answer, its bytes taken out of it.
+    fn of(e: QueryEvent, role: Role) -> Selected {
+        let body = match (e.salt, e.body) {
+            (Some(s), Some(b)) => Some((s, b)),
+            _ => None,
+        };
+        Selected {
+            index: e.index,
+            role,
+            header: e.header,
+            body,
+        }
+    }
+
+    /// An entry shown by its header alone.
+    fn header_only(index: u64, role: Role, header: Vec<u8>) -> Selected {
+        Selected {
+            index,
+            role,
+            header,
+            body: None,
+        }
     }
 }
 
@@ -507,7 +522,11 @@ fn select_stream(
         if !any {
             any = true;
             if let (Some(prev), Some(_)) = (field.of(&h).1.and_then(|l| l.prev), q.from) {
-                lines.push(prev, Role::Before, &header_of(store, prev)?, None)?;
+                lines.push(Selected::header_only(
+                    prev,
+                    Role::Before,
+                    header_of(store, prev)?,
+                ))?;
             }
         }
         let role = if q.filters_match(&h).is_ok() {
@@ -515,7 +534,7 @@ fn select_stream(
         } else {
             Role::Stream
         };
-        lines.push(e.index, role, &e.header, body_of(&e))
+        lines.push(Selected::of(e, role))
     })?;
     let after = match q.to {
         Some(to) => first_entry(store, stream_query(Some(to), None, false), size)?,
@@ -532,11 +551,11 @@ fn select_stream(
                 .map(|h| h.last),
         };
         if let Some(b) = before {
-            lines.push(b, Role::Before, &header_of(store, b)?, None)?;
+            lines.push(Selected::header_only(b, Role::Before, header_of(store, b)?))?;
         }
     }
     if let Some(a) = after {
-        lines.push(a.index, Role::After, &a.header, None)?;
+        lines.push(Selected::header_only(a.index, Role::After, a.header))?;
     }
     Ok(())
 }
