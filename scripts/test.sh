@@ -8,6 +8,9 @@
 #   fmt        cargo fmt --check, plus rustfmt --check on fuzz/fuzz_targets
 #   clippy     all targets, warnings are errors
 #   test       cargo nextest (unit, integration, property tests) + doctests
+#   console    the web console: build (scripts/build-console.sh), unit tests
+#              (vitest) and browser tests (Playwright driving Debian's
+#              chromium against a real server; console/tests/browser)
 #   api-fuzz   schemathesis against /openapi.json on a real server
 #              (scripts/api_fuzz.sh, bounded examples, fixed seed)
 #   wasm       sealtrail-core builds for wasm32-unknown-unknown
@@ -79,6 +82,19 @@ test_log=target/test-output.log
 cargo nextest run --workspace "${locked[@]}" --no-fail-fast 2>&1 | tee "$test_log"
 # nextest does not run doctests.
 cargo test --workspace --doc "${locked[@]}" 2>&1 | tee -a "$test_log"
+
+step console
+bash scripts/build-console.sh
+(cd console && npx vitest run)
+cargo build -p sealtrail-cli "${locked[@]}"
+if [[ -x /usr/bin/chromium ]]; then
+    (cd console && SEALTRAIL_BIN="$ROOT/target/debug/sealtrail" npx playwright test)
+elif [[ "${CI:-}" == true ]]; then
+    echo "console: ERROR: /usr/bin/chromium is missing (scripts/setup.sh installs it)" >&2
+    exit 1
+else
+    echo "SKIPPED: console browser tests: /usr/bin/chromium is missing (scripts/setup.sh installs it)"
+fi
 
 step api-fuzz
 bash scripts/api_fuzz.sh

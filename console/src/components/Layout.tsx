@@ -2,7 +2,7 @@ import { useEffect, useState } from "react";
 import { NavLink, Outlet, useLocation } from "react-router";
 import { useQuery } from "@tanstack/react-query";
 import { useSession } from "../session";
-import { navFor } from "../lib/roles";
+import { NAV, navFor } from "../lib/roles";
 import { getJson } from "../lib/api";
 import { chooseTheme, storedTheme, systemTheme, type Theme } from "../theme";
 import { SignIn } from "../views/SignIn";
@@ -75,6 +75,9 @@ export function Layout() {
     );
   }
   const nav = navFor(whoami.scopes);
+  // A page the key's role may not open says so rather than showing a 403.
+  const page = NAV.find((n) => n.to !== "/" && location.pathname === n.to);
+  const allowed = !page || nav.includes(page);
   return (
     <>
       <a className="skip" href="#main">
@@ -114,7 +117,17 @@ export function Layout() {
           </ul>
         </nav>
         <main id="main" tabIndex={-1}>
-          <Outlet />
+          {allowed ? (
+            <Outlet />
+          ) : (
+            <div className="notice" role="alert" data-testid="not-allowed">
+              <h1>Not available to your key</h1>
+              <p>
+                {page?.label} needs the <code>{page?.scope}</code> scope, which this {whoami.role} key does not have. Ask an
+                admin if you need it.
+              </p>
+            </div>
+          )}
         </main>
       </div>
     </>
