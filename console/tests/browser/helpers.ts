@@ -11,7 +11,7 @@ export async function signIn(page: Page, base: string, key: string): Promise<voi
   await page.goto(`${base}/`);
   await page.getByLabel("API key").fill(key);
   await page.getByRole("button", { name: "Sign in" }).click();
-  await expect(page.getByTestId("whoami")).toBeVisible();
+  await expect(page.getByRole("button", { name: "Sign out" })).toBeVisible();
 }
 
 /** axe-core on the page as it is: no serious or critical violation. */
