@@ -11,7 +11,7 @@ export interface Series {
 const PALETTE = ["#3b82f6", "#f59e0b", "#10b981", "#ef4444", "#8b5cf6", "#14b8a6", "#ec4899", "#84cc16"];
 
 /** A time-series chart; `xs` are Unix seconds. */
-export function TimeChart({ xs, series, title, bars }: { xs: number[]; series: Series[]; title: string; bars?: boolean }) {
+export function TimeChart({ xs, series, title, bars, step }: { xs: number[]; series: Series[]; title: string; bars?: boolean; step?: number }) {
   const el = useRef<HTMLDivElement>(null);
   useEffect(() => {
     const host = el.current;
@@ -38,6 +38,9 @@ export function TimeChart({ xs, series, title, bars }: { xs: number[]; series: S
         { stroke: fg, grid: { stroke: grid } },
       ],
       legend: { show: true },
+      // Bars need half a step of room on each side; a single point would
+      // otherwise make uPlot pick a range of years.
+      scales: bars && step ? { x: { time: true, range: (_u, min, max) => [min - step, max + step] } } : undefined,
     };
     const plot = new uPlot(opts, [xs, ...series.map((s) => s.values)] as uPlot.AlignedData, host);
     const ro = new ResizeObserver(() => plot.setSize({ width: Math.max(280, host.clientWidth), height: 220 }));
@@ -46,6 +49,6 @@ export function TimeChart({ xs, series, title, bars }: { xs: number[]; series: S
       ro.disconnect();
       plot.destroy();
     };
-  }, [xs, series, bars]);
+  }, [xs, series, bars, step]);
   return <div ref={el} role="img" aria-label={title} className="chart" />;
 }

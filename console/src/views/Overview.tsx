@@ -173,7 +173,7 @@ export function Overview() {
         <h2 id="h-chart">Events per {chart?.unit ?? "day"} by agent</h2>
         <ErrorBox error={byDay.error} what="Counting events per day" />
         {chart && chart.xs.length ? (
-          <TimeChart xs={chart.xs} series={chart.series} title={`Events per ${chart.unit} by agent`} bars={chart.xs.length < 40} />
+          <TimeChart xs={chart.xs} series={chart.series} title={`Events per ${chart.unit} by agent`} bars={chart.xs.length < 40} step={chart.unit === "hour" ? 3600 : 86400} />
         ) : byDay.isPending ? (
           <Loading what="counts" />
         ) : (
