@@ -6,6 +6,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod console;
 pub mod entries;
 pub mod error;
 pub mod export;

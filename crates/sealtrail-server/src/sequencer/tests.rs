@@ -171,6 +171,9 @@ impl AccessRecords for Flaky {
     fn access_all(&self, kind: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
         self.inner.access_all(kind)
     }
+    fn delete_access(&self, kind: &str, id: &str) -> Result<bool, StoreError> {
+        self.inner.delete_access(kind, id)
+    }
 }
 
 fn prepared(agent: &str, n: u64) -> PreparedEvent {
