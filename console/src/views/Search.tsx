@@ -219,6 +219,12 @@ export function Search() {
     }
   }
 
+  // For bench/console: when the first rows of a search are on screen.
+  const firstRows = rows.length > 0;
+  useEffect(() => {
+    if (firstRows) requestAnimationFrame(() => performance.mark("sealtrail:search-first-rows"));
+  }, [firstRows, query]);
+
   const headers = table.getHeaderGroups()[0].headers;
   const tableRows = table.getRowModel().rows;
   const padTop = items.length ? items[0].start : 0;

@@ -1,4 +1,4 @@
-import { useMemo, useRef, useState } from "react";
+import { useEffect, useMemo, useRef, useState } from "react";
 import { Link, useParams } from "react-router";
 import { useQuery } from "@tanstack/react-query";
 import { useVirtualizer } from "@tanstack/react-virtual";
@@ -14,6 +14,7 @@ import { can } from "../lib/roles";
 const ROW = 34;
 
 async function loadSession(id: string, bodies: boolean, signal: AbortSignal): Promise<EventRow[]> {
+  performance.mark("sealtrail:session-fetch-start");
   const out: EventRow[] = [];
   let cursor: number | null = null;
   do {
@@ -21,6 +22,7 @@ async function loadSession(id: string, bodies: boolean, signal: AbortSignal): Pr
     out.push(...page.events);
     cursor = page.next_cursor;
   } while (cursor !== null);
+  performance.mark("sealtrail:session-data");
   return out;
 }
 
@@ -53,6 +55,12 @@ export function SessionView() {
 
   const scroller = useRef<HTMLDivElement>(null);
   const virt = useVirtualizer({ count: vis.length, getScrollElement: () => scroller.current, estimateSize: () => ROW, overscan: 15 });
+
+  // For bench/console: data in hand, then the tree on screen.
+  useEffect(() => {
+    if (!q.data) return;
+    requestAnimationFrame(() => performance.mark("sealtrail:session-rendered"));
+  }, [q.data]);
 
   const toggle = (k: number) =>
     setCollapsed((s) => {
