@@ -1,0 +1,44 @@
+//! Writes the evidence of `sealtrail_wasm::fixtures` to a directory, for
+//! the Node test of the built module (tests/node/verify.test.mjs):
+//! `entries.json` (the cases, each with the checks that must fail) and
+//! `bundles.json` with a `bundle-<k>.zip` per case.
+//!
+//! Usage: cargo run -p sealtrail-wasm --example wasm_fixtures -- DIR
+
+use std::path::PathBuf;
+
+use anyhow::{anyhow, Context, Result};
+use serde_json::json;
+
+use sealtrail_wasm::fixtures::{bundle_cases, entry_cases};
+
+fn main() -> Result<()> {
+    let dir: PathBuf = std::env::args_os()
+        .nth(1)
+        .map(PathBuf::from)
+        .ok_or_else(|| anyhow!("usage: wasm_fixtures DIR"))?;
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let entries: Vec<_> = entry_cases()
+        .map_err(|e| anyhow!("{}", e.0))?
+        .into_iter()
+        .map(|c| json!({"name": c.name, "evidence": c.evidence, "failing": c.failing, "says": c.says}))
+        .collect();
+    let mut bundles = Vec::new();
+    for (k, c) in bundle_cases()
+        .map_err(|e| anyhow!("{}", e.0))?
+        .into_iter()
+        .enumerate()
+    {
+        let file = format!("bundle-{k}.zip");
+        std::fs::write(dir.join(&file), &c.zip)
+            .with_context(|| format!("writing {}", dir.join(&file).display()))?;
+        bundles.push(json!({"name": c.name, "file": file, "vkeys": c.vkeys, "failing": c.failing, "says": c.says}));
+    }
+    for (name, v) in [("entries.json", entries), ("bundles.json", bundles)] {
+        let path = dir.join(name);
+        std::fs::write(&path, serde_json::to_vec_pretty(&v)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    println!("{}", dir.display());
+    Ok(())
+}
