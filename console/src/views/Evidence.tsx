@@ -35,7 +35,13 @@ export function Evidence() {
     try {
       setPlan(await sendJson<Plan>("POST", "/v1/exports/plan", exportRequest(f, bodies)));
     } catch (err) {
-      setPlanError(err instanceof ApiError && err.status === 404 && err.code !== "not_found" ? err : err);
+      // A server without the plan endpoint still builds bundles: say so
+      // and offer the download without the statement.
+      if (err instanceof ApiError && err.status === 404 && err.message.includes("no such endpoint")) {
+        setPlan({ entries: -1, first: null, last: null, completeness: null });
+      } else {
+        setPlanError(err);
+      }
     }
   }
 
@@ -105,17 +111,28 @@ export function Evidence() {
       {plan ? (
         <section className="card" aria-labelledby="h-plan" data-testid="plan">
           <h2 id="h-plan">What the bundle will hold</h2>
-          <p className="big">{plan.entries.toLocaleString()} entries</p>
+          {plan.entries < 0 ? (
+            <p className="notice" data-testid="no-plan">
+              This server cannot report the bundle's contents before building it; the completeness statement is inside
+              the bundle (manifest.json).
+            </p>
+          ) : (
+            <p className="big">{plan.entries.toLocaleString()} entries</p>
+          )}
           {plan.first !== null ? (
             <p>
               From entry #{plan.first} to #{plan.last}.
             </p>
           ) : null}
-          <h3>Completeness statement</h3>
-          <p className="muted">The bundle carries this statement; a verifier checks it against the signed stream heads.</p>
-          <pre className="json" data-testid="completeness">
-            {typeof plan.completeness === "string" ? plan.completeness : JSON.stringify(plan.completeness, null, 2)}
-          </pre>
+          {plan.completeness !== null ? (
+            <>
+              <h3>Completeness statement</h3>
+              <p className="muted">The bundle carries this statement; a verifier checks it against the signed stream heads.</p>
+              <pre className="json" data-testid="completeness">
+                {typeof plan.completeness === "string" ? plan.completeness : JSON.stringify(plan.completeness, null, 2)}
+              </pre>
+            </>
+          ) : null}
           <button type="button" onClick={() => void download()} disabled={progress !== null && !progress.done}>
             Build and download
           </button>
