@@ -716,8 +716,9 @@ pub fn owner_key_maker(store: &dyn Store) -> Result<String, sealtrail_keys::BoxE
 }
 
 /// Background care of the access records: last-used times written and
-/// ended console sessions removed every minute (and at shutdown); with a shared database, every record re-read
-/// every second so revocations made on other nodes hold here too.
+/// ended console sessions removed every minute (and at shutdown); with a
+/// shared database, every record re-read every second so revocations made
+/// on other nodes hold here too.
 pub async fn upkeep(
     access: Arc<Access>,
     shared: bool,

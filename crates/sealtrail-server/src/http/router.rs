@@ -17,7 +17,9 @@ use utoipa_axum::routes;
 use super::admin::{agents, keys, projects, signing_keys};
 use super::console::{assets, session};
 use super::openapi::{self, ApiDoc};
-use super::{entries, export, ingest, operations, otlp, proofs, query, tiles};
+use super::{
+    checkpoints, entries, export, export_plan, ingest, operations, otlp, proofs, query, tiles,
+};
 use crate::logs::Root;
 
 /// The tile routes, as axum spells them (see the module's comment).
@@ -31,6 +33,8 @@ fn described() -> OpenApiRouter<Root> {
         .routes(routes!(otlp::http::post_traces))
         .routes(routes!(query::get_stats))
         .routes(routes!(export::post_export))
+        .routes(routes!(export_plan::post_export_plan))
+        .routes(routes!(checkpoints::get_checkpoints))
         .routes(routes!(proofs::get_checkpoint))
         .routes(routes!(entries::get_entry))
         .routes(routes!(proofs::get_proof))

@@ -126,6 +126,13 @@ impl CheckpointStore for Flaky {
     fn checkpoints(&self) -> Result<Vec<StoredCheckpoint>, StoreError> {
         self.inner.checkpoints()
     }
+    fn checkpoints_before(
+        &self,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<StoredCheckpoint>, StoreError> {
+        self.inner.checkpoints_before(before, limit)
+    }
 }
 
 impl Coordination for Flaky {
