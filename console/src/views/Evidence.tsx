@@ -9,9 +9,12 @@ import { KINDS } from "../lib/types";
 
 interface Plan {
   entries: number;
-  first: number | null;
-  last: number | null;
-  completeness: unknown;
+  first?: number | null;
+  last?: number | null;
+  checkpoint_size?: number;
+  with_bodies?: boolean;
+  /** `proven`, `stream` or `range`, and the statement an auditor reads. */
+  completeness: { statement?: string; [k: string]: unknown } | string | null;
 }
 
 export function Evidence() {
@@ -119,15 +122,20 @@ export function Evidence() {
           ) : (
             <p className="big">{plan.entries.toLocaleString()} entries</p>
           )}
-          {plan.first !== null ? (
+          {plan.first != null ? (
             <p>
-              From entry #{plan.first} to #{plan.last}.
+              From entry #{plan.first} to #{plan.last}
+              {plan.checkpoint_size ? `, proven against the signed checkpoint of size ${plan.checkpoint_size.toLocaleString()}` : ""}
+              {plan.with_bodies === false ? "; headers only" : ""}.
             </p>
           ) : null}
           {plan.completeness !== null ? (
             <>
               <h3>Completeness statement</h3>
               <p className="muted">The bundle carries this statement; a verifier checks it against the signed stream heads.</p>
+              {typeof plan.completeness === "object" && plan.completeness.statement ? (
+                <blockquote className="statement">{plan.completeness.statement}</blockquote>
+              ) : null}
               <pre className="json" data-testid="completeness">
                 {typeof plan.completeness === "string" ? plan.completeness : JSON.stringify(plan.completeness, null, 2)}
               </pre>

@@ -12,7 +12,7 @@ interface CheckpointRow {
   size: number;
   root: string;
   time?: number;
-  key_id?: string;
+  signers?: { name: string; key_id: string }[];
   note?: string;
 }
 
@@ -108,7 +108,7 @@ export function Log() {
                     Size
                   </th>
                   <th scope="col">Signed</th>
-                  <th scope="col">Key</th>
+                  <th scope="col">Signed by (key ids)</th>
                   <th scope="col">Root hash</th>
                 </tr>
               </thead>
@@ -117,7 +117,7 @@ export function Log() {
                   <tr key={`${r.size}-${r.root}`}>
                     <td className="num">{r.size.toLocaleString()}</td>
                     <td>{r.time ? `${fmtMicros(r.time)} (${ago(r.time)})` : "—"}</td>
-                    <td className="mono">{r.key_id ?? "—"}</td>
+                    <td className="mono">{r.signers?.map((g) => g.key_id).join(", ") || "—"}</td>
                     <td className="mono small wrap">{r.root}</td>
                   </tr>
                 ))}

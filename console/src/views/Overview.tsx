@@ -2,7 +2,8 @@ import { useMemo } from "react";
 import { useQuery } from "@tanstack/react-query";
 import { Link } from "react-router";
 import { ApiError, getJson, getText } from "../lib/api";
-import type { Stats, StatsRow } from "../lib/types";
+import type { EventsPage, Stats, StatsRow } from "../lib/types";
+import { eventsPath } from "../lib/filters";
 import { parseCheckpoint } from "../lib/checkpoint";
 import { ago, fmtMicros } from "../lib/format";
 import { ErrorBox, Empty, Loading, PageTitle } from "../components/common";
@@ -22,7 +23,7 @@ interface CheckpointInfo {
   size: number;
   root: string;
   time?: number;
-  key_id?: string;
+  signers?: { name: string; key_id: string }[];
 }
 
 /** Counts per day (or hour), one series per agent (top 6, the rest summed). */
@@ -46,7 +47,43 @@ function perTime(rows: StatsRow[], timeCol: string): { xs: number[]; series: Ser
   return { xs, series };
 }
 
-function CountTable({ title, col, q, link }: { title: string; col: string; q: ReturnType<typeof useStats>; link?: (v: string) => string }) {
+interface CountSource {
+  data?: Stats;
+  error: unknown;
+  isPending: boolean;
+}
+
+/** Most entries counted by paging through a search when stats cannot group. */
+const COUNT_CAP = 10_000;
+
+/**
+ * Scope verdicts counted from searches, for a server whose stats do not
+ * keep verdicts: out-of-scope and unregistered entries, up to COUNT_CAP each.
+ */
+function useVerdictsBySearch(enabled: boolean): CountSource {
+  const { project } = useSession();
+  const q = useQuery({
+    queryKey: ["verdicts-by-search", project],
+    enabled,
+    queryFn: async ({ signal }): Promise<Stats> => {
+      const rows: StatsRow[] = [];
+      for (const verdict of ["out_of_scope", "unregistered_agent"]) {
+        let n = 0;
+        let cursor: number | null = null;
+        do {
+          const page: EventsPage = await getJson<EventsPage>(eventsPath({ scope: verdict }, { cursor, limit: 1000 }), signal);
+          n += page.events.length;
+          cursor = page.next_cursor;
+        } while (cursor !== null && n < COUNT_CAP);
+        if (n) rows.push({ verdict, count: n });
+      }
+      return { group_by: ["verdict"], rows, total: rows.reduce((a, r) => a + r.count, 0) };
+    },
+  });
+  return { data: q.data, error: q.error, isPending: enabled && q.isPending };
+}
+
+function CountTable({ title, col, q, link }: { title: string; col: string; q: CountSource; link?: (v: string) => string }) {
   return (
     <section className="card" aria-labelledby={`h-${col}`}>
       <h2 id={`h-${col}`}>{title}</h2>
@@ -83,7 +120,7 @@ function CountTable({ title, col, q, link }: { title: string; col: string; q: Re
                     <td>{link && r[col] !== null ? <Link to={link(v)}>{v}</Link> : v}</td>
                     <td className="num">{r.count.toLocaleString()}</td>
                     <td className="bar-col">
-                      <span className="bar" style={{ width: `${Math.round((100 * r.count) / Math.max(1, q.data.total))}%` }} />
+                      <span className="bar" style={{ width: `${Math.round((100 * r.count) / Math.max(1, q.data?.total ?? 1))}%` }} />
                     </td>
                   </tr>
                 );
@@ -101,7 +138,10 @@ export function Overview() {
   const byHour = useStats("hour,agent");
   const byKind = useStats("kind");
   const byOutcome = useStats("outcome");
-  const byVerdict = useStats("verdict");
+  const byVerdictStats = useStats("verdict");
+  const statsLackVerdicts = byVerdictStats.error instanceof ApiError && byVerdictStats.error.status === 400;
+  const byVerdictSearch = useVerdictsBySearch(statsLackVerdicts);
+  const byVerdict: CountSource = statsLackVerdicts ? byVerdictSearch : byVerdictStats;
   const byClass = useStats("data_class");
   const byAgent = useStats("agent");
   const proofs = can(whoami?.scopes ?? [], "proofs");
@@ -184,7 +224,7 @@ export function Overview() {
         <CountTable title="By agent" col="agent" q={byAgent} link={(v) => `/search?agent=${encodeURIComponent(v)}`} />
         <CountTable title="By kind" col="kind" q={byKind} link={(v) => `/search?kind=${encodeURIComponent(v)}`} />
         <CountTable title="Outcomes" col="outcome" q={byOutcome} link={(v) => `/search?outcome=${encodeURIComponent(v)}`} />
-        <CountTable title="Scope verdicts" col="verdict" q={byVerdict} link={(v) => `/search?scope=${encodeURIComponent(v)}`} />
+        <CountTable title={statsLackVerdicts ? "Scope verdicts (not in scope)" : "Scope verdicts"} col="verdict" q={byVerdict} link={(v) => `/search?scope=${encodeURIComponent(v)}`} />
         <CountTable title="Data classes" col="data_class" q={byClass} link={(v) => `/search?data_class=${encodeURIComponent(v)}`} />
       </div>
     </>
