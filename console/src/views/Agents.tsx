@@ -14,18 +14,31 @@ const list = (s: string) =>
     .map((x) => x.trim())
     .filter(Boolean);
 
-function RegisterForm({ onDone }: { onDone: () => void }) {
-  const [f, setF] = useState({ id: "", name: "", owner: "", purpose: "", model: "", risk_tier: "minimal", tools: "", actions: "", data_classes: "" });
+function AgentForm({ existing, onDone }: { existing?: AgentRecord; onDone: () => void }) {
+  const [f, setF] = useState(() => ({
+    id: existing?.id ?? "",
+    name: existing?.name ?? "",
+    owner: existing?.owner ?? "",
+    purpose: existing?.purpose ?? "",
+    model: existing?.model ?? "",
+    risk_tier: existing?.risk_tier ?? "minimal",
+    tools: existing?.scope.tools?.join(", ") ?? "",
+    actions: existing?.scope.actions?.join(", ") ?? "",
+    data_classes: existing?.scope.data_classes?.join(", ") ?? "",
+  }));
   const set = (k: keyof typeof f) => (e: { target: { value: string } }) => setF((o) => ({ ...o, [k]: e.target.value }));
   const m = useMutation({
     mutationFn: () => {
+      // The server replaces the scope whole; resources are kept as they were.
       const scope: Record<string, string[]> = {};
+      if (existing?.scope.resources) scope.resources = existing.scope.resources;
       if (f.tools.trim()) scope.tools = list(f.tools);
       if (f.actions.trim()) scope.actions = list(f.actions);
       if (f.data_classes.trim()) scope.data_classes = list(f.data_classes);
-      const body: Record<string, unknown> = { id: f.id.trim(), risk_tier: f.risk_tier, status: "active", scope };
+      const body: Record<string, unknown> = { risk_tier: f.risk_tier, scope };
       for (const k of ["name", "owner", "purpose", "model"] as const) if (f[k].trim()) body[k] = f[k].trim();
-      return sendJson<AgentRecord>("POST", "/v1/agents", body);
+      if (existing) return sendJson<AgentRecord>("PATCH", `/v1/agents/${encodeURIComponent(existing.id)}`, body);
+      return sendJson<AgentRecord>("POST", "/v1/agents", { ...body, id: f.id.trim(), status: "active" });
     },
     onSuccess: onDone,
   });
@@ -33,12 +46,15 @@ function RegisterForm({ onDone }: { onDone: () => void }) {
     e.preventDefault();
     m.mutate();
   };
+  const title = existing ? `Update agent ${existing.id}` : "Register an agent";
   return (
-    <form className="card form-grid" onSubmit={submit} aria-label="Register an agent">
-      <h2>Register an agent</h2>
-      <Field label="Agent id">
-        <input required value={f.id} onChange={set("id")} name="id" />
-      </Field>
+    <form className="card form-grid" onSubmit={submit} aria-label={title}>
+      <h2>{title}</h2>
+      {existing ? null : (
+        <Field label="Agent id">
+          <input required value={f.id} onChange={set("id")} name="id" />
+        </Field>
+      )}
       <Field label="Name">
         <input value={f.name} onChange={set("name")} />
       </Field>
@@ -69,10 +85,10 @@ function RegisterForm({ onDone }: { onDone: () => void }) {
       </Field>
       <div className="actions">
         <button type="submit" disabled={m.isPending}>
-          Register
+          {existing ? "Save" : "Register"}
         </button>
       </div>
-      <ErrorBox error={m.error} what="Registering the agent" />
+      <ErrorBox error={m.error} what={existing ? "Updating the agent" : "Registering the agent"} />
     </form>
   );
 }
@@ -98,6 +114,7 @@ export function Agents() {
     retry: false,
   });
   const [showForm, setShowForm] = useState(false);
+  const [editing, setEditing] = useState<AgentRecord | null>(null);
   const status = useMutation({
     mutationFn: ({ id, to }: { id: string; to: string }) => sendJson<AgentRecord>("PATCH", `/v1/agents/${encodeURIComponent(id)}`, { status: to }),
     onSuccess: () => qc.invalidateQueries({ queryKey: ["agents", project] }),
@@ -124,9 +141,19 @@ export function Agents() {
         </p>
       ) : null}
       {showForm ? (
-        <RegisterForm
+        <AgentForm
           onDone={() => {
             setShowForm(false);
+            void qc.invalidateQueries({ queryKey: ["agents", project] });
+          }}
+        />
+      ) : null}
+      {editing ? (
+        <AgentForm
+          key={editing.id}
+          existing={editing}
+          onDone={() => {
+            setEditing(null);
             void qc.invalidateQueries({ queryKey: ["agents", project] });
           }}
         />
@@ -177,6 +204,11 @@ export function Agents() {
                   </td>
                   {admin ? (
                     <td className="actions">
+                      {a.status !== "retired" ? (
+                        <button type="button" className="ghost small" onClick={() => setEditing(a)} aria-label={`Edit ${a.id}`}>
+                          Edit
+                        </button>
+                      ) : null}
                       {a.status === "active" ? (
                         <button type="button" className="ghost small" onClick={() => status.mutate({ id: a.id, to: "suspended" })}>
                           Suspend

@@ -154,6 +154,10 @@ test("agents, keys, evidence and log views (owner)", async ({ page }) => {
   await expect(row).toContainText("active");
   await row.getByRole("button", { name: "Suspend" }).click();
   await expect(row).toContainText("suspended");
+  await row.getByRole("button", { name: "Edit new-bot" }).click();
+  await page.getByLabel("Name").fill("New bot");
+  await page.getByRole("button", { name: "Save" }).click();
+  await expect(row).toContainText("New bot");
 
   await page.getByRole("link", { name: "Keys & access" }).click();
   await expect(page.getByRole("cell", { name: /^vera viewer/ })).toBeVisible();
