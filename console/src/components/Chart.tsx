@@ -1,5 +1,5 @@
 // A thin React wrapper around uPlot (the chart library; see docs/decisions.md).
-import { useEffect, useRef } from "react";
+import { useEffect, useRef, useState } from "react";
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 
@@ -13,6 +13,13 @@ const PALETTE = ["#3b82f6", "#f59e0b", "#10b981", "#ef4444", "#8b5cf6", "#14b8a6
 /** A time-series chart; `xs` are Unix seconds. */
 export function TimeChart({ xs, series, title, bars, step }: { xs: number[]; series: Series[]; title: string; bars?: boolean; step?: number }) {
   const el = useRef<HTMLDivElement>(null);
+  // Axis colours come from the theme: draw again when it changes.
+  const [theme, setTheme] = useState(() => document.documentElement.dataset.theme);
+  useEffect(() => {
+    const mo = new MutationObserver(() => setTheme(document.documentElement.dataset.theme));
+    mo.observe(document.documentElement, { attributes: true, attributeFilter: ["data-theme"] });
+    return () => mo.disconnect();
+  }, []);
   useEffect(() => {
     const host = el.current;
     if (!host) return;
@@ -49,6 +56,6 @@ export function TimeChart({ xs, series, title, bars, step }: { xs: number[]; ser
       ro.disconnect();
       plot.destroy();
     };
-  }, [xs, series, bars, step]);
+  }, [xs, series, bars, step, theme]);
   return <div ref={el} role="img" aria-label={title} className="chart" />;
 }

@@ -196,7 +196,7 @@ export function EntryDetail() {
             </table>
             <details>
               <summary>Header as JSON</summary>
-              <pre className="json">{JSON.stringify(h, null, 2)}</pre>
+              <pre className="json" tabIndex={0}>{JSON.stringify(h, null, 2)}</pre>
             </details>
           </section>
           <section className="card" aria-labelledby="h-body">
@@ -208,7 +208,7 @@ export function EntryDetail() {
             ) : q.data.body === null ? (
               <p className="muted">The body was erased; the commitment above still binds it.</p>
             ) : (
-              <pre className="json" data-testid="body">
+              <pre className="json" tabIndex={0} data-testid="body">
                 {JSON.stringify(q.data.body, null, 2)}
               </pre>
             )}

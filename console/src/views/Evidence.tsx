@@ -136,7 +136,7 @@ export function Evidence() {
               {typeof plan.completeness === "object" && plan.completeness.statement ? (
                 <blockquote className="statement">{plan.completeness.statement}</blockquote>
               ) : null}
-              <pre className="json" data-testid="completeness">
+              <pre className="json" tabIndex={0} data-testid="completeness">
                 {typeof plan.completeness === "string" ? plan.completeness : JSON.stringify(plan.completeness, null, 2)}
               </pre>
             </>

@@ -85,7 +85,7 @@ export function VerifyBundle() {
       {verdict ? (
         <details>
           <summary>Full report</summary>
-          <pre className="json">{JSON.stringify(verdict.report, null, 2)}</pre>
+          <pre className="json" tabIndex={0}>{JSON.stringify(verdict.report, null, 2)}</pre>
         </details>
       ) : null}
     </>

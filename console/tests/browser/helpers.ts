@@ -28,14 +28,13 @@ export async function expectAccessible(page: Page, what: string): Promise<void> 
  */
 export async function checkView(page: Page, name: string): Promise<void> {
   for (const theme of ["light", "dark"] as const) {
-    await page.evaluate((t) => {
-      document.documentElement.dataset.theme = t;
-    }, theme);
-    await page.waitForTimeout(100);
+    // Through the theme toggle, as a person would switch.
+    const current = await page.evaluate(() => document.documentElement.dataset.theme);
+    if (current !== theme) await page.getByRole("button", { name: `Switch to ${theme} theme` }).click();
+    await expect(page.locator("html")).toHaveAttribute("data-theme", theme);
+    await page.waitForTimeout(150);
     await expectAccessible(page, `${name} (${theme})`);
     await page.screenshot({ path: path.join(SHOTS, `${name}-${theme}.png`) });
   }
-  await page.evaluate(() => {
-    document.documentElement.dataset.theme = "light";
-  });
+  await page.getByRole("button", { name: "Switch to light theme" }).click();
 }
