@@ -45,11 +45,14 @@ export function TimeChart({ xs, series, title, bars, step }: { xs: number[]; ser
         { stroke: fg, grid: { stroke: grid } },
       ],
       legend: { show: true },
-      // Bars need half a step of room on each side; a single point would
-      // otherwise make uPlot pick a range of years.
-      scales: bars && step ? { x: { time: true, range: (_u, min, max) => [min - step, max + step] } } : undefined,
+
     };
-    const plot = new uPlot(opts, [xs, ...series.map((s) => s.values)] as uPlot.AlignedData, host);
+    // Bars need a step of room on each side (and a single day would make
+    // uPlot pick a range of years): empty points before and after.
+    const padded = bars && step && xs.length > 0;
+    const px = padded ? [xs[0] - step, ...xs, xs[xs.length - 1] + step] : xs;
+    const pv = series.map((s) => (padded ? [null, ...s.values, null] : s.values));
+    const plot = new uPlot(opts, [px, ...pv] as uPlot.AlignedData, host);
     const ro = new ResizeObserver(() => plot.setSize({ width: Math.max(280, host.clientWidth), height: 220 }));
     ro.observe(host);
     return () => {
