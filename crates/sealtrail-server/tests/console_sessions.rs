@@ -500,3 +500,42 @@ async fn sessions_are_shared_by_the_nodes_of_one_database() {
     a.stop().await.unwrap();
     b.stop().await.unwrap();
 }
+
+/// Over TLS the cookie is `Secure`: the browser never sends it in clear.
+#[tokio::test]
+async fn the_cookie_is_secure_over_tls() {
+    use sealtrail_testkit::tls::TestCa;
+    let ca = TestCa::new("sealtrail console test CA");
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = ca.leaf("localhost", &[]).write(dir.path(), "server");
+    let mut s = TestServer::start_with(|o| {
+        o.tls = Some(sealtrail_server::tls::TlsOptions::new(&cert, &key));
+    })
+    .await;
+    let port = s.url.rsplit(':').next().unwrap().to_string();
+    s.url = format!("https://localhost:{port}");
+    s.http = reqwest::Client::builder()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(ca.pem.as_bytes()).unwrap())
+        .build()
+        .unwrap();
+    let (status, v, set) = sign_in_at(&s.http, &s.url, &s.key).await;
+    assert_eq!(status, 200, "{v}");
+    let set = set.unwrap();
+    assert!(
+        set.ends_with("; Secure") && set.contains("HttpOnly"),
+        "{set}"
+    );
+    let b = sign_in(&s, &s.key).await;
+    let r = s
+        .http
+        .delete(format!("{}/v1/console/session", s.url))
+        .header("cookie", &b.cookie)
+        .header("x-csrf-token", &b.csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let cleared = r.headers()["set-cookie"].to_str().unwrap();
+    assert!(cleared.contains("Secure"), "{cleared}");
+}

@@ -10,6 +10,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::auth::{scope, Ctx};
+use super::error::Envelope;
 use super::export::{
     body_refused, checkpoint_for_export, each_entry, export_request, time_range_matches,
     ExportRequest,
@@ -50,6 +51,7 @@ pub struct ExportPlan {
     request_body = ExportRequest,
     responses(
         (status = 200, description = "The plan", body = ExportPlan),
+        (status = 404, description = "The log is empty", body = Envelope),
         JsonBodyRefusals
     )
 )]

@@ -45,12 +45,18 @@ const NOT_BUILT: &str = "<!doctype html>
 <p>The API is served as usual: see <a href=\"/openapi.json\">/openapi.json</a>.</p></main></body></html>
 ";
 
-/// Is `path` one of the API's (so never the console's)?
+/// Is `path` one of the API's (so never the console's)? The roots above,
+/// and any API version to come (`/v2/…`).
 pub fn is_api(path: &str) -> bool {
-    API_ROOTS.iter().any(|root| {
-        path.strip_prefix(root)
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
-    })
+    let version = path
+        .strip_prefix("/v")
+        .map(|rest| rest.split('/').next().unwrap_or(""))
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    version
+        || API_ROOTS.iter().any(|root| {
+            path.strip_prefix(root)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        })
 }
 
 /// The router's fallback: the console for GET and HEAD outside the API,
@@ -168,6 +174,8 @@ mod tests {
             "/healthz",
             "/metrics",
             "/openapi.json",
+            "/v2/everything",
+            "/v10",
         ] {
             assert!(is_api(p), "{p}");
         }
