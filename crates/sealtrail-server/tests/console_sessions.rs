@@ -539,3 +539,42 @@ async fn the_cookie_is_secure_over_tls() {
     let cleared = r.headers()["set-cookie"].to_str().unwrap();
     assert!(cleared.contains("Secure"), "{cleared}");
 }
+
+/// The data directory holds the session's hash, never its secret (nor the
+/// CSRF token derived from it).
+#[tokio::test]
+async fn only_a_hash_of_the_session_reaches_the_disk() {
+    use sha2::Digest;
+    let mut s = server().await;
+    let b = sign_in(&s, &s.key).await;
+    let secret = b
+        .cookie
+        .trim_start_matches("sealtrail_session=")
+        .to_string();
+    let hashed = hex::encode(sha2::Sha256::digest(secret.as_bytes()));
+    s.stop().await;
+    let mut files = vec![s.dir.path().to_path_buf()];
+    let (mut saw_hash, mut read) = (false, 0);
+    while let Some(p) = files.pop() {
+        if p.is_dir() {
+            files.extend(std::fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
+            continue;
+        }
+        let bytes = std::fs::read(&p).unwrap();
+        read += 1;
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(
+            !text.contains(&secret),
+            "{} holds the session secret",
+            p.display()
+        );
+        assert!(
+            !text.contains(&b.csrf),
+            "{} holds the CSRF token",
+            p.display()
+        );
+        saw_hash |= text.contains(&hashed);
+    }
+    assert!(read > 0);
+    assert!(saw_hash, "the session is stored under its hash");
+}
