@@ -89,8 +89,16 @@ export function verifyEntry(e: EntryEvidence): Promise<Verdict> {
   return run((v) => v.verifyEntry(e) as Verdict);
 }
 
-export function verifyBundle(bytes: Uint8Array, vkeys: string[]): Promise<Verdict & { report: unknown }> {
-  return run((v) => v.verifyBundle(bytes, vkeys) as Verdict & { report: unknown });
+/** Above this size a bundle's module is dropped after use: its memory grew
+ * to hold the bundle and cannot shrink, and a page may stay open all day. */
+const LARGE_BUNDLE = 64 << 20;
+
+export async function verifyBundle(bytes: Uint8Array, vkeys: string[]): Promise<Verdict & { report: unknown }> {
+  try {
+    return await run((v) => v.verifyBundle(bytes, vkeys) as Verdict & { report: unknown });
+  } finally {
+    if (bytes.length > LARGE_BUNDLE) loading = null;
+  }
 }
 
 function storage(): Storage | null {

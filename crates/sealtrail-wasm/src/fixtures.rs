@@ -109,7 +109,11 @@ impl TestLog {
 
     /// `GET /v1/entries/{index}/proof?size={size}`.
     pub fn proof(&self, index: u64, size: u64) -> Result<Value, FixtureError> {
-        let e = &self.log.entries[index as usize];
+        let e = self
+            .log
+            .entries
+            .get(index as usize)
+            .ok_or_else(|| FixtureError(format!("no entry {index}")))?;
         let path = prove_inclusion(&self.tree, index, size).map_err(fixture_err)?;
         let root = sealtrail_core::proof::tree_root(&self.tree, size).map_err(fixture_err)?;
         Ok(json!({

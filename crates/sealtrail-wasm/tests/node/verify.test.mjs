@@ -96,7 +96,7 @@ test("every bundle case gives sealtrail verify's verdict through the built modul
 test("a malformed call is refused with the module's words, and the module keeps working", { skip: !!missing }, () => {
   assert.throws(() => v.verifyBundle(new Uint8Array(), "not an array"), /JSON array of strings/);
   const cases = read("entries.json");
-  assert.throws(() => v.verifyEntry({ entry: {}, proof: {}, checkpoint: 7, vkey: "" }), /checkpoint/);
+  assert.throws(() => v.verifyEntry({ entry: {}, proof: {}, checkpoint: 7, vkey: "" }), /invalid type: integer `7`, expected a string/);
   assert.equal(v.verifyEntry(cases[0].evidence).ok, true);
 });
 
