@@ -1241,6 +1241,11 @@ def _inflate_scan(fh, start: int, csize: Optional[int], method: int, cap: int):
 # ---------------------------------------------------------------------------
 
 _sha256 = hashlib.sha256
+_ABSENT = object()  # a member a line does not have (salt, body: null is not absent)
+
+# Lines go through _Verifier._lines_fast when they can (False: always the
+# exact path, check() and take(); the tests compare the two).
+FAST_LINES = True
 
 
 class GapFold:
@@ -1407,18 +1412,15 @@ class LineChecker:
         self.filters = [(k, v) for k, v in query.items() if v is not None]
 
     def batch(self, lines: List[bytes], first_no: int, where: str) -> List[Line]:
-        out = []
-        no = first_no
-        for b in lines:
-            if b.strip():
-                out.append(self.check(b, no, where))
-            else:
-                x = Line(no)
-                x.blank = True
-                x.warn(f"{where} line {no} is blank (skipped)")
-                out.append(x)
-            no += 1
-        return out
+        return [self.one(b, no, where) for no, b in enumerate(lines, first_no)]
+
+    def one(self, b: bytes, no: int, where: str) -> Line:
+        if b.strip():
+            return self.check(b, no, where)
+        x = Line(no)
+        x.blank = True
+        x.warn(f"{where} line {no} is blank (skipped)")
+        return x
 
     def check(self, line_b: bytes, no: int, member: str) -> Line:
         e = Line(no)
@@ -1959,9 +1961,13 @@ class _Verifier:
                 where = name
                 if pool is None:
                     no = 1
+                    fast = self._fast_ok()
                     for lines in self.z.line_batches(name):
-                        for e in checker.batch(lines, no, where):
-                            self.take(e, where)
+                        if fast:
+                            self._lines_fast(lines, no, where, checker)
+                        else:
+                            for e in checker.batch(lines, no, where):
+                                self.take(e, where)
                         no += len(lines)
                 else:
                     for batch in pool.imap(_worker_batch, self._numbered(name, where), chunksize=1):
@@ -1973,6 +1979,238 @@ class _Verifier:
             if pool is not None:
                 pool.terminate()
         self.end_entries()
+
+    # -- the fast path for lines ---------------------------------------------
+    def _fast_ok(self) -> bool:
+        """Whether lines may go through _lines_fast: format v2 with a
+        checkpoint, a claim it knows, and no filter it leaves to the exact path
+        (data_class, subject and scope need the header's arrays or prefixes)."""
+        q = self.query
+        return (FAST_LINES and self.version == 2 and self.ckpt is not None
+                and self.claim in (None, "range", "stream")
+                and q.get("data_class") is None and q.get("subject") is None and q.get("scope") is None)
+
+    def _line_slow(self, b: bytes, no: int, member: str, checker: LineChecker):
+        self.take(checker.one(b, no, member), member)
+
+    def _lines_fast(self, lines: List[bytes], first_no: int, member: str, checker: LineChecker):
+        """check() and take() for each line, fused, for lines with nothing to
+        report: every check of those two runs here in the same order on the
+        same values, but a line takes this path only when all of them pass
+        (and its header is one _HEADER_RE matches, without escapes).  Any
+        other line — a failure, a warning, a role other than match (or
+        stream under a stream claim), anything unusual — goes through
+        check() and take(), which word what is wrong; the order-dependent
+        state is written back to self first and read again after.  Nothing
+        is changed before a line is known to be clean, except by the gap
+        fold, whose misfit failure is reported here as _fold reports it.
+
+        Why: one Python call per step of check() and take(), a Line and a
+        header dict per line were most of the time per line; here the checks
+        read the regular expression's groups and the line's members directly
+        and the running state lives in local variables."""
+        try:
+            texts = b"\n".join(lines).decode("utf-8").split("\n")
+        except UnicodeDecodeError:  # each line decoded on its own; the bad one goes the exact way
+            texts = None
+        keys = checker.keys
+        scan = _LINE_SCAN
+        fullmatch = _HEADER_RE.fullmatch
+        body_scan = _BODY_SCAN
+        hex64 = _HEX64_RE.match
+        sha = _sha256
+        fromhex = bytes.fromhex
+        a2b = binascii.a2b_base64
+        b2a = binascii.b2a_base64
+        q = self.query
+        frm, to = q["from"], q["to"]
+        timed = frm is not None or to is not None
+        # (group of _HEADER_RE, wanted value) of the string filters set
+        filters = tuple((i, q[name]) for name, i in _HEADER_STR_GROUPS if name in QUERY_FILTERS and q[name] is not None)
+        claim = self.claim
+        is_range, is_stream = claim == "range", claim == "stream"
+        if is_stream:
+            chain = self.chain
+            sid = chain["sid"]
+            # the groups of the stream's member and of its link (n, prev)
+            fgi, fn, fp = (1, 17, 18) if chain["f"] == "agent" else (16, 19, 20)
+        fold = self.fold
+        size = self.ckpt.size
+        (n_entries, n_matches, n_bodies, n_mnb, first_match, last_match, prev_index, prev_timed, last_leaf,
+         prev_break, rfirst, rprev, cprev, cn, cafter, folding) = self._fast_load()
+        for k, b in enumerate(lines):
+            no = first_no + k
+            ok = False
+            try:
+                while True:  # one pass; `break` before ok = True sends the line the exact way
+                    line = texts[k] if texts is not None else b.decode("utf-8")
+                    if line[:1] != "{":
+                        break
+                    # the line (check(): its JSON, members and their types)
+                    pairs, end = scan(line, 0)
+                    if end != len(line) or type(pairs) is not tuple:
+                        break
+                    obj = dict(pairs)
+                    if len(obj) != len(pairs) or not keys.issuperset(obj):
+                        break
+                    idx = obj.get("index")
+                    if type(idx) is not int or idx < 0:
+                        break
+                    role = obj.get("role")
+                    if role != "match" and (role != "stream" or not is_stream):
+                        break
+                    hs = obj.get("header")
+                    if type(hs) is not str or "\\" in hs:
+                        break
+                    # the header (decode_header: the canonical form and §4's rules on the match)
+                    hb = hs.encode("utf-8")
+                    if len(hb) > MAX_ENTRY_BYTES:
+                        break
+                    m = fullmatch(hs)
+                    if m is None:
+                        break
+                    g = m.groups()
+                    if int(g[5]) != idx:
+                        break
+                    t = int(g[22])
+                    if t > MAX_SAFE_INTEGER or (idx == 0) != (g[10] is None) or (g[19] is None) != (g[16] is None):
+                        break
+                    if g[18] is None:
+                        if g[17] != "1":
+                            break
+                    elif g[17] == "0" or g[17] == "1" or int(g[18]) >= idx:
+                        break
+                    if g[19] is not None:
+                        if g[20] is None:
+                            if g[19] != "1":
+                                break
+                        elif g[19] == "0" or g[19] == "1" or int(g[20]) >= idx:
+                            break
+                    # gaps (_gaps)
+                    gl = obj.get("gaps")
+                    if gl is None:
+                        gaps = ()
+                    else:
+                        if type(gl) is not list:
+                            break
+                        gaps = [a2b(x) for x in gl]
+                        if [b2a(x, newline=False) for x in gaps] != [x.encode("ascii") for x in gl]:
+                            break
+                        if [x for x in gaps if len(x) != 32]:
+                            break
+                    # the body (_body)
+                    salt, body = obj.get("salt", _ABSENT), obj.get("body", _ABSENT)
+                    if type(body) is str:
+                        if type(salt) is not str or len(salt) != 64 or not hex64(salt):
+                            break
+                        if sha(fromhex(salt) + body.encode("utf-8")).hexdigest() != g[2]:
+                            break
+                        ev, end = body_scan(body, 0)
+                        if end != len(body) or type(ev) is not dict:
+                            break
+                        agent = ev.get("agent")
+                        if ((agent.get("id") if type(agent) is dict else None) != g[1] or ev.get("kind") != g[7]
+                                or ev.get("id") != g[4] or ev.get("session") != g[16]):
+                            break
+                        has_body = True
+                    elif salt is None and body is None:
+                        has_body = False
+                    else:
+                        break
+                    # the query (matches_query): a match satisfies it; a stream entry does not
+                    sat = not timed or ((frm is None or t >= frm) and (to is None or t < to))
+                    if sat:
+                        for i, want in filters:
+                            if g[i] != want:
+                                sat = False
+                                break
+                    if sat != (role == "match"):
+                        break
+                    # the order (take(), _fold, _range_step, _chain_step): nothing to report
+                    if prev_index is not None and idx <= prev_index:
+                        break
+                    if prev_timed is not None and t < prev_timed[1]:
+                        break
+                    if folding and idx >= size:
+                        break
+                    if is_range:
+                        if rprev is not None and idx != rprev + 1:
+                            break
+                    elif is_stream:
+                        if cafter is not None or g[fgi] != sid or (timed and ((frm is not None and t < frm)
+                                                                             or (to is not None and t >= to))):
+                            break
+                        ln, lp = g[fn], g[fp]
+                        if ln is None:
+                            break
+                        ln = int(ln)
+                        if cprev is not None:
+                            lx = cprev[1]
+                            if lx is not None and (lp is None or int(lp) != cprev[0] or ln != lx["n"] + 1):
+                                break
+                        elif lp is not None or ln != 1:
+                            break
+                    leaf = sha(b"\x00" + hb).digest()
+                    ok = True
+                    break
+            except Exception:  # whatever it is, the exact path says it
+                ok = False
+            if not ok:
+                self._fast_store(n_entries, n_matches, n_bodies, n_mnb, first_match, last_match, prev_index,
+                                 prev_timed, last_leaf, prev_break, rfirst, rprev, cprev, cn)
+                self._line_slow(b, no, member, checker)
+                (n_entries, n_matches, n_bodies, n_mnb, first_match, last_match, prev_index, prev_timed,
+                 last_leaf, prev_break, rfirst, rprev, cprev, cn, cafter, folding) = self._fast_load()
+                continue
+            # the line is clean: the running state moves on
+            n_entries += 1
+            prev_index = idx
+            if folding:
+                if prev_break is None and last_leaf is not None and last_leaf[0] + 1 == idx:
+                    pv = g[10]
+                    if pv is not None and fromhex(pv) != last_leaf[1]:
+                        prev_break = idx
+                last_leaf = (idx, leaf)
+                need = fold.feed(idx, leaf, gaps)
+                if need != len(gaps):
+                    self._misfit(idx, member, no, len(gaps), need)
+            if role == "match":
+                n_matches += 1
+                if not has_body:
+                    n_mnb += 1
+                if first_match is None:
+                    first_match = idx
+                last_match = idx
+            if has_body:
+                n_bodies += 1
+            prev_timed = (idx, t)
+            if is_range:
+                if rfirst is None:
+                    rfirst = idx
+                rprev = idx
+            elif is_stream:
+                cprev = (idx, {"n": ln} if lp is None else {"n": ln, "prev": int(lp)})
+                cn += 1
+        self._fast_store(n_entries, n_matches, n_bodies, n_mnb, first_match, last_match, prev_index,
+                         prev_timed, last_leaf, prev_break, rfirst, rprev, cprev, cn)
+
+    def _fast_load(self):
+        """The running state _lines_fast keeps in local variables."""
+        rng, chain = self.rng, self.chain
+        return (self.n_entries, self.n_matches, self.n_bodies, self.n_matches_no_body, self.first_match,
+                self.last_match, self.prev_index, self.prev_timed, self.last_leaf, self.prev_break,
+                rng.get("first"), rng.get("prev"), chain.get("prev"), chain.get("n"), chain.get("after"),
+                self.fold_broken is None and self.fold is not None)
+
+    def _fast_store(self, n_entries, n_matches, n_bodies, n_mnb, first_match, last_match, prev_index,
+                    prev_timed, last_leaf, prev_break, rfirst, rprev, cprev, cn):
+        self.n_entries, self.n_matches, self.n_bodies, self.n_matches_no_body = n_entries, n_matches, n_bodies, n_mnb
+        self.first_match, self.last_match, self.prev_index, self.prev_timed = first_match, last_match, prev_index, prev_timed
+        self.last_leaf, self.prev_break = last_leaf, prev_break
+        if self.claim == "range":
+            self.rng["first"], self.rng["prev"] = rfirst, rprev
+        elif self.claim == "stream":
+            self.chain["prev"], self.chain["n"] = cprev, cn
 
     def _numbered(self, name: str, where: str):
         no = 1
@@ -2074,10 +2312,13 @@ class _Verifier:
         self.last_leaf = (idx, leaf)
         need = self.fold.feed(idx, leaf, gaps)
         if need != len(gaps):
-            self.fold_misfit = True
-            self.fail(idx, f"{member} line {e.no}",
-                      f"gaps: the line has {len(gaps)} gap hash(es), but the recursion of §10.3 needs {need} "
-                      f"before this entry's leaf: the proof does not fit the entries around it")
+            self._misfit(idx, member, e.no, len(gaps), need)
+
+    def _misfit(self, idx: int, member: str, no: int, ngaps: int, need: int):
+        self.fold_misfit = True
+        self.fail(idx, f"{member} line {no}",
+                  f"gaps: the line has {ngaps} gap hash(es), but the recursion of §10.3 needs {need} "
+                  f"before this entry's leaf: the proof does not fit the entries around it")
 
     def end_entries(self):
         """§10.3's end: gaps_after, then the root."""
