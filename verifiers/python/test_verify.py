@@ -1268,7 +1268,7 @@ class BundlesV2(unittest.TestCase):
                 lines = [ln for name, data in m.items() if name.startswith("entries/") for ln in data.splitlines()]
                 roles = [json.loads(ln)["role"] for ln in lines]
                 self.assertEqual(len(slow), roles.count("before") + roles.count("after"), kw)
-                self.assertGreater(len(lines), len(slow) + 5, kw)
+                self.assertGreaterEqual(len(lines) - len(slow), 4, kw)
                 del slow[:]
         finally:
             sv._Verifier._line_slow = orig
@@ -1325,6 +1325,36 @@ class BundlesV2(unittest.TestCase):
                 self.assertEqual(root, log.root(size))
         rep = sv.verify_bundle(zip_members(build_members(log, v=2, chunk_bytes=300)), key)
         self.assertOk(rep)
+
+    def test_runs_of_consecutive_entries_fold_as_single_entries_do(self):
+        """GapFold.feed_leaves (the fast path's runs) gives the root feed
+        gives, for every run [a, b) of every tree up to 40 entries, with the
+        gap hashes before a and after b, and leaves the recursion where the
+        next entry continues it."""
+        log = Log()
+        for i in range(40):
+            log.append(1000 + i, "a")
+        for size in range(1, 41):
+            leaves = log.leaves(size)
+            for a in range(size):
+                for b in range(a + 1, size + 1):
+                    S = list(range(a, b))
+                    root, before, after = gap_hashes(leaves, S)
+                    fold = sv.GapFold(size)
+                    self.assertEqual(fold.feed(a, leaves[a], before[a]), len(before[a]))
+                    fold.feed_leaves(a + 1, leaves[a + 1:b])
+                    self.assertEqual(fold.finish(after), len(after))
+                    self.assertEqual(fold.root, root, (size, a, b))
+            # a run, then an entry after a gap: the recursion goes on from the run
+            if size >= 6:
+                S = [0, 1, 2, 5]
+                root, before, after = gap_hashes(leaves, S)
+                fold = sv.GapFold(size)
+                fold.feed(0, leaves[0], before[0])
+                fold.feed_leaves(1, leaves[1:3])
+                self.assertEqual(fold.feed(5, leaves[5], before[5]), len(before[5]))
+                self.assertEqual(fold.finish(after), len(after))
+                self.assertEqual(fold.root, root)
 
     def test_empty_log_and_empty_bundle(self):
         log = Log()
