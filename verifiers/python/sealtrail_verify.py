@@ -1101,9 +1101,9 @@ class _Members:
                         self.rep.fail(None, name, _too_large(name, cap, "it inflates beyond the limit, "
                                                                         "whatever its header declares"))
                         return
-                    if rest:
-                        piece = rest + piece
                     lines = piece.split(b"\n")
+                    if rest:  # (joined to its first line: no copy of the whole piece)
+                        lines[0] = rest + lines[0]
                     rest = lines.pop()
                     if len(rest) > LINE_CAP:
                         self.rep.fail(None, name, f"{name} holds a line longer than {_mib(LINE_CAP)}: not read")
