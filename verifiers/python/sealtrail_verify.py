@@ -2042,15 +2042,16 @@ class _Verifier:
 
     def _lines_fast(self, lines: List[bytes], first_no: int, member: str, checker: LineChecker):
         """check() and take() for each line, fused, for lines with nothing to
-        report: every check of those two runs here in the same order on the
-        same values, but a line takes this path only when all of them pass
-        (and its header is one _HEADER_FAST_RE matches: _HEADER_RE without escapes).  Any
-        other line — a failure, a warning, a role other than match (or
-        stream under a stream claim), anything unusual — goes through
-        check() and take(), which word what is wrong; the order-dependent
-        state is written back to self first and read again after.  Nothing
-        is changed before a line is known to be clean, except by the gap
-        fold, whose misfit failure is reported here as _fold reports it.
+        report: every check of those two is made here on the same values,
+        and a line takes this path only when all of them pass (and its
+        header is one _HEADER_FAST_RE matches: _HEADER_RE without escapes).
+        Any other line (a failure, a warning, a role other than match, or
+        stream under a stream claim, anything unusual) goes through check()
+        and take(), which word what is wrong; the order-dependent state is
+        written back to self first and read again after.  Nothing is changed
+        before a line is known to be clean, except by the gap fold, whose
+        misfit failure is reported here as _fold reports it.  The tests hold
+        both paths to identical reports on good and tampered bundles.
 
         Why: one Python call per step of check() and take(), a Line and a
         header dict per line were most of the time per line; here the checks
