@@ -238,7 +238,7 @@ impl StatsQuery {
             let parsed = StatsGroup::parse(g).ok_or_else(|| {
                 FilterError::new(
                     "group_by",
-                    format!("cannot group by {g:?}; use agent, kind, outcome and/or day"),
+                    format!("cannot group by {g:?}: entry counts are kept per day, agent, kind and outcome; use agent, kind, outcome and/or day"),
                 )
             })?;
             if group_by.contains(&parsed) {

@@ -33,6 +33,8 @@ pub const KEYS: &[(&str, &str)] = &[
     ("signer_command", "SEALTRAIL_SIGNER_COMMAND"),
     ("tls_cert", "SEALTRAIL_TLS_CERT"),
     ("tls_key", "SEALTRAIL_TLS_KEY"),
+    ("console_idle_timeout", "SEALTRAIL_CONSOLE_IDLE_TIMEOUT"),
+    ("console_session_max", "SEALTRAIL_CONSOLE_SESSION_MAX"),
 ];
 
 /// The data directory the command line names (`--data DIR`, `--data=DIR`),
@@ -66,7 +68,7 @@ pub fn apply(dir: &Path) -> Result<()> {
     let table: toml::Table = text
         .parse()
         .with_context(|| format!("{} is not valid TOML", path.display()))?;
-    for (key, value) in &table {
+    for (key, value) in &flatten(&path, table)? {
         let Some((_, var)) = KEYS.iter().find(|(k, _)| k == key) else {
             let known: Vec<&str> = KEYS.iter().map(|(k, _)| *k).collect();
             bail!(
@@ -93,6 +95,26 @@ pub fn apply(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// `[console] idle_timeout = "30m"` is `console_idle_timeout = "30m"`:
+/// a table's keys are named with the table's name in front.
+fn flatten(path: &Path, table: toml::Table) -> Result<Vec<(String, toml::Value)>> {
+    let mut out = Vec::new();
+    for (key, value) in table {
+        match value {
+            toml::Value::Table(inner) => {
+                for (k, v) in inner {
+                    if v.is_table() {
+                        bail!("{}: [{key}] {k} must not be a table", path.display());
+                    }
+                    out.push((format!("{key}_{k}"), v));
+                }
+            }
+            other => out.push((key, other)),
+        }
+    }
+    Ok(out)
+}
+
 /// The file `init` writes: every setting, commented out at its default.
 pub const TEMPLATE: &str = "\
 # sealtrail settings for this data directory. Each key is a `sealtrail serve`
@@ -117,6 +139,10 @@ pub const TEMPLATE: &str = "\
 # signer_command = \"sealtrail signer --key /etc/sealtrail/log.key\"   # docs/deploy.md
 # tls_cert = \"/etc/sealtrail/tls/cert.pem\"   # HTTPS; reloaded on SIGHUP or change
 # tls_key = \"/etc/sealtrail/tls/key.pem\"
+
+# [console]
+# idle_timeout = \"30m\"            # a console session unused this long ends
+# session_max = \"12h\"             # ... and ends this long after sign-in
 ";
 
 #[cfg(test)]
@@ -146,5 +172,8 @@ mod tests {
         std::fs::write(dir.path().join(FILE), "batch_max = [1]\n").unwrap();
         let err = apply(dir.path()).unwrap_err().to_string();
         assert!(err.contains("batch_max must be"), "{err}");
+        std::fs::write(dir.path().join(FILE), "[console]\nidle_minutes = 3\n").unwrap();
+        let err = apply(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("\"console_idle_minutes\""), "{err}");
     }
 }

@@ -91,3 +91,50 @@ fn the_otlp_grpc_listener_is_a_setting_like_the_others() {
         "{flag}"
     );
 }
+
+/// The web console's session timeouts: `[console]` in the file, the
+/// `SEALTRAIL_CONSOLE_*` variables and the flags, in the one duration syntax.
+#[test]
+fn console_timeouts_come_from_the_console_table_env_and_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let defaults = show(dir.path(), &[], &[]);
+    assert!(
+        defaults.contains("console_idle_timeout = \"30m\"\n")
+            && defaults.contains("console_session_max = \"12h\"\n"),
+        "{defaults}"
+    );
+    let file = dir.path().join("sealtrail.toml");
+    std::fs::write(
+        &file,
+        "[console]\nidle_timeout = \"5m\"\nsession_max = \"2h\"\n",
+    )
+    .unwrap();
+    let from_file = show(dir.path(), &[], &[]);
+    assert!(
+        from_file.contains("console_idle_timeout = \"5m\"\n")
+            && from_file.contains("console_session_max = \"2h\"\n"),
+        "{from_file}"
+    );
+    let from_env = show(
+        dir.path(),
+        &[("SEALTRAIL_CONSOLE_IDLE_TIMEOUT", "90s")],
+        &[],
+    );
+    assert!(
+        from_env.contains("console_idle_timeout = \"90s\"\n"),
+        "{from_env}"
+    );
+    let from_flag = show(dir.path(), &[], &["--console-idle-timeout", "2s"]);
+    assert!(
+        from_flag.contains("console_idle_timeout = \"2s\"\n"),
+        "{from_flag}"
+    );
+    let bad = Command::new(BIN)
+        .args(["config", "show", "--console-idle-timeout", "soon", "--data"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("--console-idle-timeout"), "{err}");
+}

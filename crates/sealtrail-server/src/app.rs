@@ -75,7 +75,7 @@ pub async fn start(opts: ServeOptions) -> Result<(Running, Option<String>)> {
         opts.backend.clone(),
         opts.signing.clone(),
     );
-    let rate = opts.rate_limit;
+    let (rate, console) = (opts.rate_limit, opts.console);
     let (init, store, access) = tokio::task::spawn_blocking(move || {
         let init = sealtrail_keys::init(
             &data,
@@ -85,7 +85,7 @@ pub async fn start(opts: ServeOptions) -> Result<(Running, Option<String>)> {
             &crate::access::owner_key_maker,
         )?;
         let store = sealtrail_keys::open_store(&data, &backend)?;
-        let access = Access::load(store.clone(), &data, rate)?;
+        let access = Access::load(store.clone(), &data, rate, console)?;
         anyhow::Ok((init, store, access))
     })
     .await

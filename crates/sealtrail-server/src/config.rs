@@ -37,6 +37,27 @@ pub struct ServeOptions {
     /// Serve the API and OTLP/gRPC over TLS with this certificate (plain
     /// HTTP when `None`).
     pub tls: Option<TlsOptions>,
+    /// The web console's sessions (`http::console`).
+    pub console: ConsoleOptions,
+}
+
+/// How long a web console session lives (docs/decisions.md, "Issue 17:
+/// console sessions").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConsoleOptions {
+    /// A session unused this long ends.
+    pub idle_timeout: Duration,
+    /// A session ends this long after sign-in, however busy.
+    pub session_max: Duration,
+}
+
+impl Default for ConsoleOptions {
+    fn default() -> Self {
+        ConsoleOptions {
+            idle_timeout: Duration::from_secs(30 * 60),
+            session_max: Duration::from_secs(12 * 3600),
+        }
+    }
 }
 
 /// Request and event size limits (DESIGN §3: bad input gets a clear 4xx).

@@ -110,6 +110,16 @@ impl Root {
         }))
     }
 
+    /// Whether the API is served over TLS (console cookies are then `Secure`).
+    pub fn serves_tls(&self) -> bool {
+        self.opts.tls.is_some()
+    }
+
+    /// The web console's session timeouts.
+    pub fn console_options(&self) -> crate::config::ConsoleOptions {
+        self.opts.console
+    }
+
     /// The log of `project`, or 404.
     pub fn log(&self, project: &str) -> Result<AppState, ApiError> {
         self.logs
@@ -378,6 +388,7 @@ async fn log_offline_rotations(log: AppState, mut shutdown: watch::Receiver<bool
             rate_limit: None,
         },
         token: None,
+        console: false,
     };
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
     loop {

@@ -41,4 +41,9 @@ pub trait AccessRecords: Send + Sync {
 
     /// Every access-control record of `kind`, by id.
     fn access_all(&self, kind: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
+
+    /// Removes one access-control record (records that end, such as
+    /// console sessions); `Ok(false)` when there was none. Repeating it is
+    /// harmless.
+    fn delete_access(&self, kind: &str, id: &str) -> Result<bool, StoreError>;
 }

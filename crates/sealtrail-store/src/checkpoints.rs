@@ -15,4 +15,12 @@ pub trait CheckpointStore: Send + Sync {
 
     /// Every stored checkpoint, in size order.
     fn checkpoints(&self) -> Result<Vec<StoredCheckpoint>, StoreError>;
+
+    /// At most `limit` checkpoints smaller than `before` (all sizes when
+    /// `None`), largest first: a page of the history, newest first.
+    fn checkpoints_before(
+        &self,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<StoredCheckpoint>, StoreError>;
 }

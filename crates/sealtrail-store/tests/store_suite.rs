@@ -50,8 +50,10 @@ store_suite!(
     conflict_leaves_nothing_written,
     duplicate_event_id_leaves_nothing_written,
     checkpoints_by_size,
+    checkpoint_pages_newest_first,
     api_keys,
     access_records,
+    access_records_are_deleted,
     access_compare_and_set,
     leases,
     fsck_is_clean_after_appends,
@@ -339,6 +341,27 @@ fn checkpoints_by_size(f: &Fixture) {
     assert_eq!(s.checkpoint_at(10).unwrap(), Some(cp(10)));
 }
 
+fn checkpoint_pages_newest_first(f: &Fixture) {
+    let s = f.store();
+    assert!(s.checkpoints_before(None, 10).unwrap().is_empty());
+    for size in [10, 5, 20, 0, 15] {
+        s.put_checkpoint(&cp(size)).unwrap();
+    }
+    assert_eq!(s.checkpoints_before(None, 2).unwrap(), vec![cp(20), cp(15)]);
+    assert_eq!(
+        s.checkpoints_before(Some(15), 2).unwrap(),
+        vec![cp(10), cp(5)]
+    );
+    assert_eq!(s.checkpoints_before(Some(5), 10).unwrap(), vec![cp(0)]);
+    assert!(s.checkpoints_before(Some(0), 10).unwrap().is_empty());
+    // Bounds past any size are "all", not an error.
+    assert_eq!(
+        s.checkpoints_before(Some(u64::MAX), 1).unwrap(),
+        vec![cp(20)]
+    );
+    assert_eq!(s.checkpoints_before(None, usize::MAX).unwrap().len(), 5);
+}
+
 fn api_keys(f: &Fixture) {
     let s = f.store();
     let key = ApiKeyRecord {
@@ -386,6 +409,32 @@ fn access_records(f: &Fixture) {
         ]
     );
     assert_eq!(s.access_all("project").unwrap(), vec![]);
+}
+
+fn access_records_are_deleted(f: &Fixture) {
+    let s = f.store();
+    s.put_access("console_session", "h1", b"one").unwrap();
+    s.put_access("console_session", "h2", b"two").unwrap();
+    s.put_access("key", "h1", b"key").unwrap();
+    assert!(s.delete_access("console_session", "h1").unwrap());
+    assert!(
+        !s.delete_access("console_session", "h1").unwrap(),
+        "gone already"
+    );
+    assert_eq!(s.access("console_session", "h1").unwrap(), None);
+    assert_eq!(
+        s.access_all("console_session").unwrap(),
+        vec![("h2".to_string(), b"two".to_vec())]
+    );
+    assert_eq!(
+        s.access("key", "h1").unwrap().as_deref(),
+        Some(&b"key"[..]),
+        "only that kind's record"
+    );
+    // Deleted records can be made again.
+    assert!(s
+        .put_access_if("console_session", "h1", None, b"again")
+        .unwrap());
 }
 
 fn access_compare_and_set(f: &Fixture) {

@@ -39,6 +39,7 @@ pub fn options(dir: &std::path::Path) -> ServeOptions {
         // tests/access.rs turns it on.
         audit_reads: false,
         tls: None,
+        console: Default::default(),
     }
 }
 

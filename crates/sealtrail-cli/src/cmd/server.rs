@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Args;
 use sealtrail_keys::Backend;
+use sealtrail_server::access::console::human;
 use sealtrail_server::config::Limits;
 use sealtrail_server::sequencer::SequencerConfig;
 use sealtrail_server::ServeOptions;
@@ -146,6 +147,12 @@ pub struct ServeArgs {
     /// data directory's pii.key).
     #[arg(long, env = "SEALTRAIL_REDACTION_POLICY")]
     redaction_policy: Option<PathBuf>,
+    /// A web console session unused this long ends (e.g. 30m, 2s; docs/console.md).
+    #[arg(long, env = "SEALTRAIL_CONSOLE_IDLE_TIMEOUT", default_value = "30m", value_parser = parse_session_time)]
+    console_idle_timeout: Duration,
+    /// A web console session ends this long after sign-in, however busy (e.g. 12h).
+    #[arg(long, env = "SEALTRAIL_CONSOLE_SESSION_MAX", default_value = "12h", value_parser = parse_session_time)]
+    console_session_max: Duration,
     /// Log format: text or json.
     #[arg(long, env = "SEALTRAIL_LOG_FORMAT", default_value = "text")]
     log_format: String,
@@ -232,6 +239,16 @@ fn init_logging(format: &str) -> Result<()> {
     Ok(())
 }
 
+/// A console session time: the one duration syntax (`30m`, `2s`, `12h`),
+/// between a second and 30 days.
+fn parse_session_time(s: &str) -> std::result::Result<Duration, String> {
+    let d = sealtrail_core::time::parse_duration(s)?;
+    if d < Duration::from_secs(1) || d > Duration::from_secs(30 * 86_400) {
+        return Err(format!("{s:?} must be between 1s and 30d"));
+    }
+    Ok(d)
+}
+
 /// `RPS[:BURST]`; the burst defaults to twice the rate.
 fn parse_rate(s: &str) -> std::result::Result<sealtrail_server::access::keys::RateLimit, String> {
     let (rate, burst) = match s.split_once(':') {
@@ -263,6 +280,13 @@ pub fn serve(a: ServeArgs) -> Result<ExitCode> {
     if !(a.wait_timeout > 0.0 && a.wait_timeout <= 3600.0) {
         anyhow::bail!("--wait-timeout must be between 0 and 3600 seconds");
     }
+    if a.console_idle_timeout > a.console_session_max {
+        anyhow::bail!(
+            "--console-idle-timeout ({}) must not be longer than --console-session-max ({})",
+            human(a.console_idle_timeout),
+            human(a.console_session_max)
+        );
+    }
     let opts = ServeOptions {
         data: a.data,
         listen: a.listen,
@@ -291,6 +315,10 @@ pub fn serve(a: ServeArgs) -> Result<ExitCode> {
         access_upkeep: Default::default(),
         audit_reads: !a.no_audit_reads,
         tls: a.tls.options(),
+        console: sealtrail_server::config::ConsoleOptions {
+            idle_timeout: a.console_idle_timeout,
+            session_max: a.console_session_max,
+        },
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -384,6 +412,11 @@ pub fn show(a: ServeArgs) -> Result<ExitCode> {
     println!("max_event_bytes = {}", a.max_event_bytes);
     println!("wait_timeout = {:?}", a.wait_timeout);
     println!("public_tiles = {}", a.public_tiles);
+    println!(
+        "console_idle_timeout = \"{}\"",
+        human(a.console_idle_timeout)
+    );
+    println!("console_session_max = \"{}\"", human(a.console_session_max));
     println!("log_format = \"{}\"", a.log_format);
     match &a.backend.database {
         // Never print a password that a URL may carry.

@@ -19,6 +19,8 @@ pub struct Caller {
     pub key: KeyInfo,
     /// Present when the request came with a session token.
     pub token: Option<Claims>,
+    /// The request came with a web console session cookie (`access::console`).
+    pub console: bool,
 }
 
 impl Caller {
@@ -37,6 +39,8 @@ impl Caller {
         }
         let whose = if self.token.is_some() {
             "this session token".to_string()
+        } else if self.console {
+            format!("this console session's {} key", self.key.role.as_str())
         } else {
             format!("this {} key", self.key.role.as_str())
         };
@@ -50,12 +54,13 @@ impl Caller {
     pub fn label(&self) -> String {
         match &self.token {
             Some(t) => format!("{} via session token for {}", self.key.label(), t.s),
+            None if self.console => format!("{} via console session", self.key.label()),
             None => self.key.label(),
         }
     }
 }
 
-fn unauthorized(code: &'static str, message: impl Into<String>) -> ApiError {
+pub(crate) fn unauthorized(code: &'static str, message: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::UNAUTHORIZED, code, message)
 }
 
@@ -75,6 +80,13 @@ pub fn identify(access: &Access, text: &str) -> Result<Caller, ApiError> {
     } else {
         from_key(access, text, now)?
     };
+    take_rate(access, &caller, now)?;
+    Ok(caller)
+}
+
+/// Takes one request from the key's rate limit (429 past it) and notes
+/// the key's use.
+pub(crate) fn take_rate(access: &Access, caller: &Caller, now: u64) -> Result<(), ApiError> {
     let limit = caller.key.rate_limit.unwrap_or(access.default_rate);
     if let Err(wait) = access.rate.take(&caller.key.id, limit, Instant::now()) {
         return Err(ApiError::new(
@@ -88,7 +100,7 @@ pub fn identify(access: &Access, text: &str) -> Result<Caller, ApiError> {
         .retry_after(u32::try_from(wait).unwrap_or(u32::MAX)));
     }
     access.touch(&caller.key.id, now);
-    Ok(caller)
+    Ok(())
 }
 
 fn from_key(access: &Access, text: &str, now: u64) -> Result<Caller, ApiError> {
@@ -110,6 +122,7 @@ fn from_key(access: &Access, text: &str, now: u64) -> Result<Caller, ApiError> {
             return Ok(Caller {
                 key: rec.info,
                 token: None,
+                console: false,
             });
         }
     }
@@ -124,6 +137,7 @@ fn from_key(access: &Access, text: &str, now: u64) -> Result<Caller, ApiError> {
     Ok(Caller {
         key: rec.info,
         token: None,
+        console: false,
     })
 }
 
@@ -150,6 +164,7 @@ fn from_token(access: &Access, text: &str, now: u64) -> Result<Caller, ApiError>
     Ok(Caller {
         key,
         token: Some(claims),
+        console: false,
     })
 }
 

@@ -16,6 +16,7 @@
 //! merged on read, so they never carry an old copy of a key record back.
 
 pub mod caller;
+pub mod console;
 pub mod keys;
 pub mod rate;
 pub mod roles;
@@ -220,6 +221,8 @@ pub struct Access {
     pub tokens: TokenKey,
     /// Serialises read-modify-write changes of records on this node.
     pub write: tokio::sync::Mutex<()>,
+    /// Web console sessions seen here, and their timeouts.
+    pub console: console::ConsoleSessions,
 }
 
 const TOKEN_KEY_FILE: &str = "token.key";
@@ -249,6 +252,7 @@ impl Access {
         store: Arc<dyn Store>,
         data: &Path,
         default_rate: RateLimit,
+        console: crate::config::ConsoleOptions,
     ) -> anyhow::Result<Self> {
         let access = Access {
             counters: AccessCounters::default(),
@@ -259,6 +263,7 @@ impl Access {
             default_rate,
             tokens: load_token_key(data)?,
             write: tokio::sync::Mutex::new(()),
+            console: console::ConsoleSessions::new(console),
             store,
         };
         access
@@ -710,9 +715,10 @@ pub fn owner_key_maker(store: &dyn Store) -> Result<String, sealtrail_keys::BoxE
     bootstrap_owner(store).map_err(Into::into)
 }
 
-/// Background care of the access records: last-used times written every
-/// minute (and at shutdown); with a shared database, every record re-read
-/// every second so revocations made on other nodes hold here too.
+/// Background care of the access records: last-used times written and
+/// ended console sessions removed every minute (and at shutdown); with a
+/// shared database, every record re-read every second so revocations made
+/// on other nodes hold here too.
 pub async fn upkeep(
     access: Arc<Access>,
     shared: bool,
@@ -729,7 +735,16 @@ pub async fn upkeep(
                     break;
                 }
             }
-            _ = flush.tick() => access.flush_last_used().await,
+            _ = flush.tick() => {
+                access.flush_last_used().await;
+                // Every node purges: deleting a record twice is harmless.
+                let a = access.clone();
+                match tokio::task::spawn_blocking(move || a.purge_console_sessions()).await {
+                    Ok(Err(e)) => tracing::warn!("cannot purge ended console sessions: {e}"),
+                    Err(e) => tracing::warn!("console session purge task failed: {e}"),
+                    Ok(Ok(_)) => {}
+                }
+            }
             _ = reload.tick(), if shared => {
                 let a = access.clone();
                 match tokio::task::spawn_blocking(move || a.reload()).await {

@@ -1,6 +1,7 @@
 //! Who is calling, over HTTP: the `Authorization: Bearer` header checked by
-//! `access`, the scope the handler states in its signature, and the project
-//! log the request acts on.
+//! `access` (or, without one, the web console's session cookie and its CSRF
+//! token, `http::console`), the scope the handler states in its signature,
+//! and the project log the request acts on.
 //!
 //! A handler names the scope it needs as a type, `Ctx<scope::Read>`; the
 //! extractor refuses a key without it (403 naming the scope and the route as
@@ -13,7 +14,7 @@ use std::marker::PhantomData;
 
 use axum::extract::{FromRequestParts, MatchedPath};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, Method, StatusCode};
 
 use crate::access::caller::{identify, project_of};
 use crate::access::{valid_project_name, Access, Caller, Scope};
@@ -44,10 +45,32 @@ fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
 }
 
 /// Checks the `Authorization: Bearer` header, then the key's rate limit;
-/// refusals are counted for `/metrics`.
-pub async fn authenticate(access: &Access, headers: &HeaderMap) -> Result<Caller, ApiError> {
-    let found = bearer(headers).and_then(|text| identify(access, text));
-    let counter = match &found {
+/// refusals are counted for `/metrics`. Without that header, a console
+/// session cookie stands for the key it was opened with, and a `method`
+/// that changes state needs the session's CSRF token too. When both are
+/// sent the header wins (a script's key is never overridden by a browser's
+/// cookie).
+pub async fn authenticate(
+    access: &Access,
+    method: &Method,
+    headers: &HeaderMap,
+) -> Result<Caller, ApiError> {
+    let cookie = if headers.contains_key(header::AUTHORIZATION) {
+        None
+    } else {
+        super::console::cookie::session_secret(headers)
+    };
+    let found = match cookie {
+        Some(secret) => super::console::csrf::admit(access, method, headers, secret).await,
+        None => bearer(headers).and_then(|text| identify(access, text)),
+    };
+    count_refusal(access, &found);
+    found
+}
+
+/// Counts an authentication refusal for `/metrics`.
+pub fn count_refusal<T>(access: &Access, found: &Result<T, ApiError>) {
+    let counter = match found {
         Err(e) if e.status == StatusCode::UNAUTHORIZED => Some(&access.counters.unauthorized),
         Err(e) if e.status == StatusCode::TOO_MANY_REQUESTS => Some(&access.counters.rate_limited),
         _ => None,
@@ -55,7 +78,6 @@ pub async fn authenticate(access: &Access, headers: &HeaderMap) -> Result<Caller
     if let Some(c) = counter {
         c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
-    found
 }
 
 /// The project the `Sealtrail-Project` header names, if any.
@@ -86,11 +108,12 @@ pub fn log_for(root: &Root, caller: &Caller, headers: &HeaderMap) -> Result<AppS
 /// path of HTTP handlers and the OTLP/gRPC service.
 pub async fn admit(
     root: &Root,
+    method: &Method,
     headers: &HeaderMap,
     needed: Option<Scope>,
     what: &str,
 ) -> Result<(Caller, AppState), ApiError> {
-    let caller = authenticate(&root.access, headers).await?;
+    let caller = authenticate(&root.access, method, headers).await?;
     if let Some(scope) = needed {
         caller.require(scope, what)?;
     }
@@ -160,7 +183,7 @@ impl<S: NeededScope> FromRequestParts<Root> for Ctx<S> {
 
     async fn from_request_parts(parts: &mut Parts, root: &Root) -> Result<Self, ApiError> {
         let route = route_of(parts);
-        let (caller, log) = admit(root, &parts.headers, S::SCOPE, &route).await?;
+        let (caller, log) = admit(root, &parts.method, &parts.headers, S::SCOPE, &route).await?;
         Ok(Ctx {
             caller,
             log,

@@ -76,7 +76,8 @@ fn vkey_for(keys: &sealtrail_keys::KeyRing, note: &[u8]) -> String {
     security(("bearer" = ["export"])),
     request_body = ExportRequest,
     responses(
-        (status = 200, description = "The bundle", content_type = "application/zip", body = inline(Binary)),
+        (status = 200, description = "The bundle", content_type = "application/zip", body = inline(Binary),
+            headers(("X-Sealtrail-Entries" = u64, description = "The number of matching entries, when known before the bundle is written (queries by time alone)"))),
         JsonBodyRefusals
     )
 )]
@@ -86,25 +87,8 @@ pub async fn post_export(
     }: Ctx<scope::Export>,
     body: Result<Json<Box<serde_json::value::RawValue>>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let Json(body) = body.map_err(|e| {
-        ApiError::bad_request(
-            "invalid_request",
-            format!("export request: {}", e.body_text()),
-        )
-    })?;
-    let req = ExportRequest::from_json(body.get().as_bytes()).map_err(|e| {
-        let mut err = ApiError::bad_request("invalid_request", "");
-        err.body = e;
-        err
-    })?;
-    let query = req.filter()?;
-    let with_bodies = req.bodies.unwrap_or(caller.has(Scope::Bodies));
-    if with_bodies {
-        caller.require(
-            Scope::Bodies,
-            "an export with bodies (send \"bodies\": false)",
-        )?;
-    }
+    let Json(body) = body.map_err(body_refused)?;
+    let (query, with_bodies) = export_request(&caller, body.get().as_bytes())?;
     let mut audit = match serde_json::to_value(&query) {
         Ok(serde_json::Value::Object(m)) => m,
         _ => serde_json::Map::new(),
@@ -119,6 +103,11 @@ pub async fn post_export(
     let size = signed.checkpoint.size;
     // What can fail before the first byte fails here, as an HTTP error.
     let completeness = completeness_file(&query, &signed)?;
+    // Known at once for a time range: a browser shows progress with it.
+    let known = {
+        let (store, query) = (store.clone(), query.clone());
+        super::blocking(move || time_range_matches(store.as_ref(), &query, size)).await?
+    };
     let (tx, rx) =
         tokio::sync::mpsc::channel::<std::io::Result<axum::body::Bytes>>(RESPONSE_CHUNKS);
     // Two threads: one selects the entries from the store, the other writes
@@ -181,7 +170,62 @@ pub async fn post_export(
         HeaderValue::from_static("attachment; filename=\"evidence.zip\""),
     );
     h.insert("sealtrail-checkpoint-size", HeaderValue::from(size));
+    if let Some((start, end)) = known {
+        h.insert("x-sealtrail-entries", HeaderValue::from(end - start));
+    }
     Ok(resp)
+}
+
+/// A refused export body, as `POST /v1/exports` and its plan answer it.
+pub(super) fn body_refused(e: JsonRejection) -> ApiError {
+    ApiError::bad_request(
+        "invalid_request",
+        format!("export request: {}", e.body_text()),
+    )
+}
+
+/// The query of an export request and whether bodies go with it (403
+/// when they are asked for or the default and the key may not read them).
+pub(super) fn export_request(
+    caller: &crate::access::Caller,
+    body: &[u8],
+) -> Result<(EventFilter, bool), ApiError> {
+    let req = ExportRequest::from_json(body).map_err(|e| {
+        let mut err = ApiError::bad_request("invalid_request", "");
+        err.body = e;
+        err
+    })?;
+    let query = req.filter()?;
+    let with_bodies = req.bodies.unwrap_or(caller.has(Scope::Bodies));
+    if with_bodies {
+        caller.require(
+            Scope::Bodies,
+            "an export with bodies (send \"bodies\": false)",
+        )?;
+    }
+    Ok((query, with_bodies))
+}
+
+/// The number of entries matching a time-only query below `size`, found
+/// by two binary searches (no scan): `None` for other queries, whose count
+/// takes a walk through their matches.
+pub(super) fn time_range_matches(
+    store: &dyn Store,
+    q: &EventFilter,
+    size: u64,
+) -> Result<Option<(u64, u64)>, ApiError> {
+    if !q.is_time_only() || q.completeness_stream().is_some() {
+        return Ok(None);
+    }
+    let at = |t: Option<u64>, none: u64| -> Result<u64, ApiError> {
+        match t {
+            Some(t) => Ok(first_entry(store, from_on(t), size)?.map_or(size, |e| e.index)),
+            None => Ok(none),
+        }
+    };
+    let start = at(q.from, 0)?;
+    let end = at(q.to, size)?.max(start);
+    Ok(Some((start, end)))
 }
 
 /// Response pieces in flight between the writer and the connection, and
@@ -247,7 +291,10 @@ fn completeness_file(
 
 /// The newest checkpoint once it covers everything committed now (and has
 /// the stream heads when they are needed), nudging the checkpointer.
-async fn checkpoint_for_export(state: &AppState, needs_heads: bool) -> Result<Signed, ApiError> {
+pub(super) async fn checkpoint_for_export(
+    state: &AppState,
+    needs_heads: bool,
+) -> Result<Signed, ApiError> {
     let committed = state.sequencer.head().borrow().size;
     let mut rx = state.checkpoints.clone();
     if committed == 0 && rx.borrow().is_none() {
@@ -346,7 +393,7 @@ impl Piped {
 }
 
 /// Pages of `q` below `size`, each entry handed to `f` in index order.
-fn each_entry(
+pub(super) fn each_entry(
     store: &dyn Store,
     mut q: EventQuery,
     size: u64,
@@ -369,7 +416,7 @@ fn each_entry(
 }
 
 /// The first entry of `q` below `size`, if any.
-fn first_entry(
+pub(super) fn first_entry(
     store: &dyn Store,
     mut q: EventQuery,
     size: u64,
@@ -400,7 +447,7 @@ fn parse(index: u64, bytes: &[u8]) -> Result<EntryHeader, ApiError> {
 }
 
 /// Everything at or after `from`.
-fn from_on(from: u64) -> EventQuery {
+pub(super) fn from_on(from: u64) -> EventQuery {
     EventQuery::new(EventFilter {
         from: Some(from),
         ..EventFilter::default()

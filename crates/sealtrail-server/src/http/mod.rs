@@ -6,9 +6,12 @@
 
 pub mod admin;
 pub mod auth;
+pub mod checkpoints;
+pub mod console;
 pub mod entries;
 pub mod error;
 pub mod export;
+pub mod export_plan;
 pub mod extract;
 pub mod ingest;
 pub mod openapi;

@@ -44,7 +44,8 @@ use utoipa::{IntoResponses, Modify, OpenApi, PartialSchema, ToSchema};
         (name = "tiles"),
         (name = "access"),
         (name = "registry"),
-        (name = "operations")
+        (name = "operations"),
+        (name = "console")
     ),
     components(schemas(
         crate::http::error::Envelope,

@@ -15,9 +15,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::admin::{agents, keys, projects, signing_keys};
+use super::console::{assets, session};
 use super::openapi::{self, ApiDoc};
-use super::{entries, export, ingest, operations, otlp, proofs, query, tiles};
-use crate::error::ApiError;
+use super::{
+    checkpoints, entries, export, export_plan, ingest, operations, otlp, proofs, query, tiles,
+};
 use crate::logs::Root;
 
 /// The tile routes, as axum spells them (see the module's comment).
@@ -31,6 +33,8 @@ fn described() -> OpenApiRouter<Root> {
         .routes(routes!(otlp::http::post_traces))
         .routes(routes!(query::get_stats))
         .routes(routes!(export::post_export))
+        .routes(routes!(export_plan::post_export_plan))
+        .routes(routes!(checkpoints::get_checkpoints))
         .routes(routes!(proofs::get_checkpoint))
         .routes(routes!(entries::get_entry))
         .routes(routes!(proofs::get_proof))
@@ -51,6 +55,11 @@ fn described() -> OpenApiRouter<Root> {
         .routes(routes!(operations::readyz))
         .routes(routes!(operations::metrics))
         .routes(routes!(openapi::get_openapi))
+        .routes(routes!(
+            session::sign_in,
+            session::current,
+            session::sign_out
+        ))
 }
 
 /// Descriptions of the routes registered by hand.
@@ -64,7 +73,8 @@ pub fn router(root: Root) -> Router {
     router
         .route(TILE, get(tiles::tlog_tile))
         .route(PROJECT_TILE, get(tiles::project_tile))
-        .fallback(|| async { ApiError::not_found("no such endpoint; see docs/api.md") })
+        // The web console's app (GET outside the API), else the JSON 404.
+        .fallback(assets::fallback)
         .with_state(root)
 }
 

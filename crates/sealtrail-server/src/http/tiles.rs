@@ -32,7 +32,7 @@ async fn tiles_log(
     if root.public_tiles {
         return root.log(project.unwrap_or(DEFAULT_PROJECT));
     }
-    let caller = authenticate(&root.access, &parts.headers).await?;
+    let caller = authenticate(&root.access, &parts.method, &parts.headers).await?;
     caller.require(Scope::Proofs, "the tlog tiles")?;
     // The path's project, else the header's.
     let asked = match project {

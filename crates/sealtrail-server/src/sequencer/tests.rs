@@ -126,6 +126,13 @@ impl CheckpointStore for Flaky {
     fn checkpoints(&self) -> Result<Vec<StoredCheckpoint>, StoreError> {
         self.inner.checkpoints()
     }
+    fn checkpoints_before(
+        &self,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<StoredCheckpoint>, StoreError> {
+        self.inner.checkpoints_before(before, limit)
+    }
 }
 
 impl Coordination for Flaky {
@@ -170,6 +177,9 @@ impl AccessRecords for Flaky {
     }
     fn access_all(&self, kind: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
         self.inner.access_all(kind)
+    }
+    fn delete_access(&self, kind: &str, id: &str) -> Result<bool, StoreError> {
+        self.inner.delete_access(kind, id)
     }
 }
 

@@ -152,4 +152,12 @@ impl AccessRecords for PgStore {
                 .collect()
         })
     }
+
+    fn delete_access(&self, kind: &str, id: &str) -> Result<bool, StoreError> {
+        // Repeating it after a lost connection finds nothing: still done.
+        self.run("delete an access record (table access)", |c| {
+            let stmt = c.stmt("DELETE FROM access WHERE kind = $1 AND id = $2")?;
+            Ok(c.client.execute(&stmt, &[&kind, &id])? == 1)
+        })
+    }
 }

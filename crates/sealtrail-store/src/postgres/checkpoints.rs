@@ -75,6 +75,26 @@ impl CheckpointStore for PgStore {
         })
     }
 
+    fn checkpoints_before(
+        &self,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<StoredCheckpoint>, StoreError> {
+        // No size reaches i64::MAX: a larger bound means "all".
+        let before = i64::try_from(before.unwrap_or(u64::MAX)).unwrap_or(i64::MAX);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.run("read the checkpoints (table checkpoints)", |c| {
+            let stmt = c.stmt(
+                "SELECT size, note, time FROM checkpoints WHERE size < $1 ORDER BY size DESC LIMIT $2",
+            )?;
+            c.client
+                .query(&stmt, &[&before, &limit])?
+                .iter()
+                .map(|r| Ok(checkpoint_from(checkpoint_row(r)?)?))
+                .collect()
+        })
+    }
+
     fn checkpoints(&self) -> Result<Vec<StoredCheckpoint>, StoreError> {
         self.run("read the checkpoints (table checkpoints)", |c| {
             let stmt = c.stmt("SELECT size, note, time FROM checkpoints ORDER BY size")?;

@@ -136,4 +136,13 @@ impl AccessRecords for SqliteStore {
             rows.map(|r| r.map_err(sql_err)).collect()
         })
     }
+
+    fn delete_access(&self, kind: &str, id: &str) -> Result<bool, StoreError> {
+        self.write_one(
+            "delete an access record (table access)",
+            "DELETE FROM access WHERE kind = ?1 AND id = ?2",
+            params![kind, id],
+        )
+        .map(|n| n == 1)
+    }
 }

@@ -59,6 +59,28 @@ impl CheckpointStore for SqliteStore {
                 .collect()
         })
     }
+
+    fn checkpoints_before(
+        &self,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<StoredCheckpoint>, StoreError> {
+        // No size reaches i64::MAX: a larger bound means "all".
+        let before = i64::try_from(before.unwrap_or(u64::MAX)).unwrap_or(i64::MAX);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read("read the checkpoints (table checkpoints)", |c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT size, note, time FROM checkpoints WHERE size < ?1 ORDER BY size DESC LIMIT ?2",
+                )
+                .map_err(sql_err)?;
+            let rows = stmt
+                .query_map(params![before, limit], checkpoint_row)
+                .map_err(sql_err)?;
+            rows.map(|r| r.map_err(sql_err).and_then(checkpoint_from))
+                .collect()
+        })
+    }
 }
 
 type CheckpointRow = (i64, Vec<u8>, i64);

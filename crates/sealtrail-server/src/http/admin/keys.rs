@@ -49,16 +49,23 @@ pub struct Whoami {
     responses((status = 200, description = "The key", body = Whoami), Refusals)
 )]
 pub async fn whoami(Ctx { caller, log, .. }: Ctx<scope::Authenticated>) -> Json<Whoami> {
-    Json(Whoami {
-        agent: caller.key.agent,
-        expires: caller.token.as_ref().map(|t| t.e).or(caller.key.expires),
-        id: caller.key.id,
-        name: caller.key.name,
-        project: log.project,
-        role: caller.key.role,
-        scopes: caller.key.scopes,
-        session: caller.token.map(|t| t.s),
-    })
+    Json(Whoami::of(caller, log.project))
+}
+
+impl Whoami {
+    /// What `GET /v1/whoami` says of `caller` acting on `project`.
+    pub fn of(caller: Caller, project: String) -> Whoami {
+        Whoami {
+            agent: caller.key.agent,
+            expires: caller.token.as_ref().map(|t| t.e).or(caller.key.expires),
+            id: caller.key.id,
+            name: caller.key.name,
+            project,
+            role: caller.key.role,
+            scopes: caller.key.scopes,
+            session: caller.token.map(|t| t.s),
+        }
+    }
 }
 
 #[derive(Serialize, ToSchema)]

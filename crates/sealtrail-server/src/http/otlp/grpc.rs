@@ -70,7 +70,14 @@ impl NamedService for TraceGrpc {
 /// The same bearer-key check as HTTP (scopes, project, rate limit,
 /// revoked and expired keys, the auth counters), on the call's headers.
 async fn authorize(root: &Root, headers: &HeaderMap) -> Result<(Caller, AppState), ApiError> {
-    admit(root, headers, Some(Scope::Ingest), "OTLP/gRPC Export").await
+    admit(
+        root,
+        &axum::http::Method::POST,
+        headers,
+        Some(Scope::Ingest),
+        "OTLP/gRPC Export",
+    )
+    .await
 }
 
 impl tower::Service<HttpRequest<Body>> for TraceGrpc {
