@@ -12,8 +12,9 @@
 use std::path::Path;
 use std::process::ExitCode;
 
+use sealtrail_core::bundle::keys::{own_keys_text, parse_vkeys, OWN_KEY_WARNING};
 use sealtrail_core::bundle::zip::ZipMembers;
-use sealtrail_core::bundle::{verify_members, Failure, Member, Members, Problem, Report, KEYS};
+use sealtrail_core::bundle::{verify_members, Failure, Members, Problem, Report};
 
 use crate::bundle_file::{self, ReadOptions};
 use sealtrail_core::note::{Ed25519Verifier, NoteVerifier};
@@ -36,26 +37,16 @@ fn trusted_keys(
             cause,
         })?,
         (None, None) => {
-            warnings.push(
-                "no trusted key given (--vkey or --vkey-file): checking against the key inside the bundle, which proves only that the bundle is consistent with itself, not that the log's operator signed it".into(),
-            );
-            match members.get(KEYS) {
-                Member::Present(b) => String::from_utf8_lossy(b).into_owned(),
-                _ => String::new(),
-            }
+            warnings.push(format!(
+                "no trusted key given (--vkey or --vkey-file): {OWN_KEY_WARNING}"
+            ));
+            own_keys_text(members)
         }
     };
-    let keys = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(|l| {
-            Ed25519Verifier::from_vkey(l).map_err(|cause| OfflineError::VkeyLine {
-                line: l.to_string(),
-                cause,
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let keys = parse_vkeys(&text).map_err(|e| OfflineError::VkeyLine {
+        line: e.line,
+        cause: e.cause,
+    })?;
     if keys.is_empty() && (vkey.is_some() || vkey_file.is_some()) {
         return Err(OfflineError::NoVkey);
     }

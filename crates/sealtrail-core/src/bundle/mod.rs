@@ -19,6 +19,7 @@ mod check;
 mod completeness;
 mod fast;
 pub mod gaps;
+pub mod keys;
 mod line;
 mod manifest;
 pub mod proofs;
