@@ -706,6 +706,19 @@ class Vectors(unittest.TestCase):
                 fast = ("error", str(e))
             self.assertEqual(fast, slow, text)
         self.assertTrue(sv._HEADER_RE.fullmatch(base[3]))
+        # the lines' fast path matches headers without a backslash with
+        # _HEADER_FAST_RE: the same headers as _HEADER_RE, the same values
+        names = ("action", "agent", "body", "event_id", "index", "kind", "outcome", "prev", "session",
+                 "agent_n", "agent_prev", "session_n", "session_prev", "time", "tool")
+        slow_groups = (0, 1, 2, 4, 5, 7, 8, 10, 16, 17, 18, 19, 20, 22, 23)
+        plain = [t for t in variants if "\\" not in t]
+        self.assertGreater(len(plain), len(base))
+        for text in plain:
+            m, mf = sv._HEADER_RE.fullmatch(text), sv._HEADER_FAST_RE.fullmatch(text)
+            self.assertEqual(m is None, mf is None, text)
+            if m is not None:
+                g = m.groups()
+                self.assertEqual(dict(zip(names, mf.groups())), dict(zip(names, (g[i] for i in slow_groups))), text)
 
     def test_heads_proof(self):
         log = sample_log()
@@ -1220,10 +1233,45 @@ class BundlesV2(unittest.TestCase):
         kw.setdefault("chunk_bytes", 700)  # several members even for a dozen entries
         return build_members(log or self.log, v=2, **kw)
 
-    verify = Bundles.verify
+    def verify(self, members_or_bytes, keys="trusted"):
+        """Bundles.verify twice: lines by the fast path where it applies,
+        and every line by the exact path (check() and take()).  The fast
+        path is only a shortcut: the two reports must be identical, for
+        good bundles and for every tampered one below."""
+        reps = []
+        for fast in (True, False):
+            sv.FAST_LINES = fast
+            try:
+                reps.append(Bundles.verify(self, members_or_bytes, keys))
+            finally:
+                sv.FAST_LINES = True
+        self.assertEqual(reps[0].to_json(), reps[1].to_json())
+        return reps[0]
+
     assertOk = Bundles.assertOk
     assertFailsAt = Bundles.assertFailsAt
     fix_manifest = Bundles.fix_manifest
+
+    def test_good_lines_take_the_fast_path(self):
+        """Every line of a good bundle is checked by the fast path (the
+        exact path is for lines with something to report, and for the
+        roles before and after)."""
+        slow = []
+        orig = sv._Verifier._line_slow
+        sv._Verifier._line_slow = lambda s, b, no, member, checker: (slow.append(b), orig(s, b, no, member, checker))
+        try:
+            for kw in (dict(query={"from": 1000}, completeness="range"),
+                       dict(query={"tool": "crm.lookup"}),
+                       dict(query={"agent": "billing-bot", "from": 1025}, completeness="a:billing-bot")):
+                m = self.build(**kw)
+                self.assertOk(self.verify(m))
+                lines = [ln for name, data in m.items() if name.startswith("entries/") for ln in data.splitlines()]
+                roles = [json.loads(ln)["role"] for ln in lines]
+                self.assertEqual(len(slow), roles.count("before") + roles.count("after"), kw)
+                self.assertGreaterEqual(len(lines) - len(slow), 4, kw)
+                del slow[:]
+        finally:
+            sv._Verifier._line_slow = orig
 
     def stream_bundle(self, **kw):
         q = {"agent": "billing-bot", "from": 1025, "to": 1095, "kind": "tool_call"}
@@ -1277,6 +1325,36 @@ class BundlesV2(unittest.TestCase):
                 self.assertEqual(root, log.root(size))
         rep = sv.verify_bundle(zip_members(build_members(log, v=2, chunk_bytes=300)), key)
         self.assertOk(rep)
+
+    def test_runs_of_consecutive_entries_fold_as_single_entries_do(self):
+        """GapFold.feed_leaves (the fast path's runs) gives the root feed
+        gives, for every run [a, b) of every tree up to 40 entries, with the
+        gap hashes before a and after b, and leaves the recursion where the
+        next entry continues it."""
+        log = Log()
+        for i in range(40):
+            log.append(1000 + i, "a")
+        for size in range(1, 41):
+            leaves = log.leaves(size)
+            for a in range(size):
+                for b in range(a + 1, size + 1):
+                    S = list(range(a, b))
+                    root, before, after = gap_hashes(leaves, S)
+                    fold = sv.GapFold(size)
+                    self.assertEqual(fold.feed(a, leaves[a], before[a]), len(before[a]))
+                    fold.feed_leaves(a + 1, leaves[a + 1:b])
+                    self.assertEqual(fold.finish(after), len(after))
+                    self.assertEqual(fold.root, root, (size, a, b))
+            # a run, then an entry after a gap: the recursion goes on from the run
+            if size >= 6:
+                S = [0, 1, 2, 5]
+                root, before, after = gap_hashes(leaves, S)
+                fold = sv.GapFold(size)
+                fold.feed(0, leaves[0], before[0])
+                fold.feed_leaves(1, leaves[1:3])
+                self.assertEqual(fold.feed(5, leaves[5], before[5]), len(before[5]))
+                self.assertEqual(fold.finish(after), len(after))
+                self.assertEqual(fold.root, root)
 
     def test_empty_log_and_empty_bundle(self):
         log = Log()
@@ -1697,6 +1775,11 @@ class TamperTool(unittest.TestCase):
                 _, members = tamper.read_bytes(data)
                 out, entry, member = tamper.tamper(data, members, case)
                 rep = sv.verify_bundle(out, key)
+                sv.FAST_LINES = False
+                try:  # the lines' fast path is only a shortcut: the exact path says the same
+                    self.assertEqual(rep.to_json(), sv.verify_bundle(out, key).to_json(), (kind, case))
+                finally:
+                    sv.FAST_LINES = True
                 self.assertFalse(rep.ok, (kind, case))
                 hits = [f for f in rep.failures if f.entry == entry]
                 self.assertTrue(hits, f"{kind}/{case}: no failure names entry {entry}: {rep.failures}")

@@ -237,6 +237,20 @@ fn check_leaf(
             )
         }
     };
+    let proof_leaf = proof
+        .as_ref()
+        .ok()
+        .and_then(|p| Hash::from_hex(&p.leaf_hash).ok());
+    if *leaf != served && proof_leaf == Some(*leaf) {
+        return v.fail(
+            LEAF,
+            format!(
+                "leaf hash differs: the response's leaf_hash was altered (the header hashes to {}, as the proof says; the response says {})",
+                leaf.to_hex(),
+                served.to_hex()
+            ),
+        );
+    }
     if *leaf != served {
         return v.fail(
             LEAF,

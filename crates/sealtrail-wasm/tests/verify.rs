@@ -221,3 +221,23 @@ fn a_pinned_key_that_is_no_key_is_refused_by_name() {
     assert!(!b.verdict.ok);
     assert!(!b.verdict.check("bundle file").unwrap().ok);
 }
+
+#[test]
+fn an_altered_leaf_hash_field_is_told_apart_from_an_altered_header() {
+    let mut t = TestLog::new(6).unwrap();
+    let mut e = t.evidence(4).unwrap();
+    let served = e.entry["leaf_hash"].as_str().unwrap().to_string();
+    let flipped = format!(
+        "{}{}",
+        if served.starts_with('0') { "1" } else { "0" },
+        &served[1..]
+    );
+    e.entry["leaf_hash"] = flipped.into();
+    let v = verify_entry(&e);
+    assert_eq!(failing(&v), [LEAF]);
+    assert!(
+        said(&v).contains("the response's leaf_hash was altered"),
+        "{}",
+        said(&v)
+    );
+}
