@@ -4,11 +4,12 @@
 #
 # Usage: scripts/setup.sh [run|test]
 #
-#   run    only what running the server needs: the Rust toolchain
-#          (scripts/run.sh uses this; no PostgreSQL, no test tools)
+#   run    only what running the server needs: the Rust toolchain, the
+#          wasm32 target and Node.js/npm (the web console is built into the
+#          binary; scripts/run.sh uses this; no PostgreSQL, no test tools)
 #   test   (the default) everything the test suite needs: also rustfmt and
-#          clippy, the wasm32 target, cargo-nextest, PostgreSQL, the Python
-#          venv with the SDKs and agent frameworks
+#          clippy, cargo-nextest, PostgreSQL, the Python venv with the SDKs
+#          and agent frameworks, and Chromium for the console's browser tests
 #
 # Each concern is one function; scripts/test.sh runs this file first.
 # Optional pieces never fail the script: they warn and the step that needs
@@ -60,6 +61,41 @@ setup_wasm_target() {
     if ! rustup target add "$WASM_TARGET"; then
         warn "could not install target ${WASM_TARGET}; the wasm build check will be skipped"
     fi
+}
+
+# --- Node.js and Chromium (the web console) ------------------------------------
+# scripts/build-console.sh builds console/ with npm (Node.js >= 20: Vite,
+# React Router and Playwright need it; Debian 13 ships 20, Debian 12 ships 18,
+# in which case install a newer one yourself). The browser tests drive
+# Debian's chromium through Playwright; Playwright's own browser downloads are
+# never used.
+
+NODE_MIN_MAJOR=20
+
+setup_node() {
+    if ! have node || ! have npm; then
+        log "installing nodejs and npm (apt)"
+        pg_sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        pg_sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null ||
+            warn "could not install nodejs/npm: the console cannot be built"
+    fi
+    if have node; then
+        local major
+        major=$(node -p 'process.versions.node.split(".")[0]')
+        if [ "$major" -lt "$NODE_MIN_MAJOR" ]; then
+            warn "Node.js $(node --version) is older than ${NODE_MIN_MAJOR}: the console build will fail; install Node.js ${NODE_MIN_MAJOR} or newer"
+        fi
+    fi
+}
+
+setup_chromium() {
+    if have chromium || [ -x /usr/bin/chromium ]; then
+        return 0
+    fi
+    log "installing chromium (apt; the console's browser tests)"
+    pg_sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    pg_sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null ||
+        warn "could not install chromium: the console's browser tests fail under CI=true and are skipped otherwise"
 }
 
 # --- Cargo tools --------------------------------------------------------------
@@ -219,6 +255,8 @@ main() {
     case "$mode" in
     run)
         setup_rust_toolchain run
+        setup_wasm_target
+        setup_node
         log "ok (run)"
         return 0
         ;;
@@ -233,6 +271,8 @@ main() {
     setup_cargo_nextest
     setup_postgres
     setup_python_venv
+    setup_node
+    setup_chromium
     python3 -c 'import cryptography' 2>/dev/null || python3 -m pip install -q cryptography || warn "python3 cryptography missing: the independent verifier (verifiers/python) cannot run; SEALTRAIL_SKIP_PYTHON=1 skips its test"
     # The TLS tests (crates/sealtrail-cli/tests/tls.rs) and the bench scripts use curl.
     have curl || pg_sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl >/dev/null || warn "curl missing: the TLS tests fail under CI=true"

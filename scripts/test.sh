@@ -8,6 +8,9 @@
 #   fmt        cargo fmt --check, plus rustfmt --check on fuzz/fuzz_targets
 #   clippy     all targets, warnings are errors
 #   test       cargo nextest (unit, integration, property tests) + doctests
+#   console    the web console: build (scripts/build-console.sh), unit tests
+#              (vitest) and browser tests (Playwright driving Debian's
+#              chromium against a real server; console/tests/browser)
 #   api-fuzz   schemathesis against /openapi.json on a real server
 #              (scripts/api_fuzz.sh, bounded examples, fixed seed)
 #   wasm       sealtrail-core builds for wasm32-unknown-unknown
@@ -80,6 +83,20 @@ cargo nextest run --workspace "${locked[@]}" --no-fail-fast 2>&1 | tee "$test_lo
 # nextest does not run doctests.
 cargo test --workspace --doc "${locked[@]}" 2>&1 | tee -a "$test_log"
 
+step console
+console_log="$ROOT/target/console-test.log"
+bash scripts/build-console.sh
+(cd console && npx vitest run --reporter=dot) 2>&1 | tee "$console_log"
+cargo build -p sealtrail-cli "${locked[@]}"
+if [[ -x /usr/bin/chromium ]]; then
+    (cd console && SEALTRAIL_BIN="$ROOT/target/debug/sealtrail" npx playwright test) 2>&1 | tee -a "$console_log"
+elif [[ "${CI:-}" == true ]]; then
+    echo "console: ERROR: /usr/bin/chromium is missing (scripts/setup.sh installs it)" >&2
+    exit 1
+else
+    echo "SKIPPED: console browser tests: /usr/bin/chromium is missing (scripts/setup.sh installs it)"
+fi
+
 step api-fuzz
 bash scripts/api_fuzz.sh
 
@@ -106,4 +123,7 @@ printf '    %s\n' "${TIMINGS[@]}"
 # doctests), so the run does not end on a doctest crate that has 0 tests.
 passed=$(grep -Eo '[0-9]+ tests run: [0-9]+ passed' "$test_log" | awk '{s+=$4} END {print s+0}')
 doc_passed=$(grep -Eo 'test result: ok\. [0-9]+ passed' "$test_log" | awk '{s+=$4} END {print s+0}')
-echo "$((passed + doc_passed)) passed, 0 failed"
+# The console's vitest ("Tests  16 passed") and Playwright ("15 passed") counts.
+console_passed=$(sed 's/\x1b\[[0-9;]*m//g' "$ROOT/target/console-test.log" 2>/dev/null |
+    grep -Eo '^ *(Tests +)?[0-9]+ passed' | grep -Eo '[0-9]+' | awk '{s+=$1} END {print s+0}')
+echo "$((passed + doc_passed + console_passed)) passed, 0 failed"

@@ -14,7 +14,11 @@ use axum::response::{IntoResponse, Response};
 use crate::error::ApiError;
 
 #[derive(rust_embed::Embed)]
-#[folder = "$CARGO_MANIFEST_DIR/../../console/dist"]
+// Relative to this crate's manifest: rust-embed does not expand
+// `$CARGO_MANIFEST_DIR` without its `interpolate-folder-path` feature (the
+// literal path never exists, and `allow_missing` hid that: the console was
+// never served).
+#[folder = "../../console/dist"]
 #[allow_missing = true]
 struct Dist;
 
