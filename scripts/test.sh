@@ -6,14 +6,15 @@
 # Steps, stopping at the first failure:
 #   setup      scripts/setup.sh (installs what is missing; fast when done)
 #   fmt        cargo fmt --check, plus rustfmt --check on fuzz/fuzz_targets
+#   console-build  scripts/build-console.sh: the wasm verifier (wasm32, which
+#              also proves sealtrail-core builds for wasm32) and console/dist
 #   clippy     all targets, warnings are errors
 #   test       cargo nextest (unit, integration, property tests) + doctests
-#   console    the web console: build (scripts/build-console.sh), unit tests
-#              (vitest) and browser tests (Playwright driving Debian's
+#   console    the web console: unit tests (vitest), the built .wasm under
+#              Node (crates/sealtrail-wasm/tests/node), browser tests (Playwright driving Debian's
 #              chromium against a real server; console/tests/browser)
 #   api-fuzz   schemathesis against /openapi.json on a real server
 #              (scripts/api_fuzz.sh, bounded examples, fixed seed)
-#   wasm       sealtrail-core builds for wasm32-unknown-unknown
 #   fuzz       optional smoke run, only if SEALTRAIL_FUZZ_SECONDS is set and
 #              cargo-fuzz is installed (off by default: it is slow)
 #
@@ -26,7 +27,6 @@ cd "$ROOT"
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-auto}"
 
-WASM_TARGET=wasm32-unknown-unknown
 START_ALL=$SECONDS
 STEP_NAME=""
 STEP_START=0
@@ -73,6 +73,12 @@ if ((${#fuzz_sources[@]})); then
     rustfmt --edition 2021 --check "${fuzz_sources[@]}"
 fi
 
+# The console (and the wasm verifier it embeds) is built before the Rust
+# tests: the server's asset tests read console/dist, and they fail under
+# CI=true when it is missing.
+step console-build
+bash scripts/build-console.sh
+
 step clippy
 cargo clippy --workspace --all-targets "${locked[@]}" -- -D warnings
 
@@ -85,8 +91,9 @@ cargo test --workspace --doc "${locked[@]}" 2>&1 | tee -a "$test_log"
 
 step console
 console_log="$ROOT/target/console-test.log"
-bash scripts/build-console.sh
 (cd console && npx vitest run --reporter=dot) 2>&1 | tee "$console_log"
+# The built .wasm itself, through the glue the console bundles (plain Node).
+node --test crates/sealtrail-wasm/tests/node/*.test.mjs 2>&1 | tee -a "$console_log"
 cargo build -p sealtrail-cli "${locked[@]}"
 if [[ -x /usr/bin/chromium ]]; then
     (cd console && SEALTRAIL_BIN="$ROOT/target/debug/sealtrail" npx playwright test) 2>&1 | tee -a "$console_log"
@@ -99,13 +106,6 @@ fi
 
 step api-fuzz
 bash scripts/api_fuzz.sh
-
-step wasm
-if rustup target list --installed 2>/dev/null | grep -qx "$WASM_TARGET"; then
-    cargo build -p sealtrail-core --target "$WASM_TARGET" "${locked[@]}"
-else
-    echo "SKIPPED: rustup target ${WASM_TARGET} is not installed (see setup output)"
-fi
 
 if [[ -n "${SEALTRAIL_FUZZ_SECONDS:-}" ]]; then
     step fuzz
