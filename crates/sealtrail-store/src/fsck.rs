@@ -211,25 +211,6 @@ impl From<EntryLoc> for String {
     }
 }
 
-/// Hashes stream key hashes (SHA-256 values, uniformly spread already) by
-/// their first eight bytes instead of SipHash-ing all 32.
-#[derive(Default, Clone, Copy)]
-struct KeyHashHasher(u64);
-
-impl std::hash::Hasher for KeyHashHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        let mut first = [0u8; 8];
-        let n = bytes.len().min(8);
-        first[..n].copy_from_slice(&bytes[..n]);
-        self.0 = self.0.rotate_left(7) ^ u64::from_le_bytes(first);
-    }
-}
-
-type KeyHashMap<V> = HashMap<Hash, V, std::hash::BuildHasherDefault<KeyHashHasher>>;
 
 /// What fsck reads: a [`Store`] (through [`StoreSource`]) or an embedded
 /// data directory opened read-only ([`EmbeddedFiles`]).
@@ -348,8 +329,10 @@ struct Scan {
     /// The previous entry's header was readable and claimed its position.
     prev_in_place: bool,
     prev_time: u64,
-    /// Stream key hash → (count, index of its last entry).
-    streams: KeyHashMap<(u64, u64)>,
+    /// Stream key hash → (count, index of its last entry). Seeded foldhash
+    /// as in the store's writer: agents choose their names, so their key
+    /// hashes' low bits could be ground to collide under an unseeded hash.
+    streams: crate::FastMap<Hash, (u64, u64)>,
     /// Entries whose header could not be read: their streams are unknown,
     /// so a stream link that skips one of them is not blamed.
     unreadable: BTreeSet<u64>,

@@ -337,9 +337,11 @@ pub enum Piece {
 }
 
 /// Lines handed over this many bytes at a time, and pieces in flight: at
-/// most about 1 MiB of lines waits for the writer.
-const PIECE_BYTES: usize = 256 << 10;
-const PIECES: usize = 4;
+/// most about 1 MiB of lines waits for the writer. Pieces stay below the
+/// allocator's large-object size: larger ones, freed on the other thread,
+/// went back to the system and came back as fresh zeroed pages.
+const PIECE_BYTES: usize = 64 << 10;
+const PIECES: usize = 16;
 
 /// The selecting thread's end of the channel, as the entries writer's sink.
 struct PieceSink {
@@ -375,10 +377,11 @@ impl ChunkSink for PieceSink {
     }
 
     fn write(&mut self, bytes: &[u8]) -> Result<(), WriterStopped> {
-        self.buf.extend_from_slice(bytes);
-        if self.buf.len() >= PIECE_BYTES {
+        // Sent before it would outgrow its allocation.
+        if !self.buf.is_empty() && self.buf.len() + bytes.len() > PIECE_BYTES {
             self.flush()?;
         }
+        self.buf.extend_from_slice(bytes);
         Ok(())
     }
 }
