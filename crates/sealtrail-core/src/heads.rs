@@ -426,7 +426,11 @@ impl HeadsAudit {
         }
         self.size = index + 1;
         // Most entries complete no checkpoint: no call, no allocation.
-        if self.claims.get(self.next_claim).is_some_and(|&(size, _)| size <= self.size) {
+        if self
+            .claims
+            .get(self.next_claim)
+            .is_some_and(|&(size, _)| size <= self.size)
+        {
             out.extend(self.settle());
         }
         out

@@ -891,7 +891,11 @@ mod tests {
                 let mask = escape_mask(u64::from_le_bytes(w));
                 assert_eq!(mask != 0, needs, "byte {b:#x} at {pos}");
                 if needs {
-                    assert_eq!(mask.trailing_zeros() / 8, pos as u32, "byte {b:#x} at {pos}");
+                    assert_eq!(
+                        mask.trailing_zeros() / 8,
+                        pos as u32,
+                        "byte {b:#x} at {pos}"
+                    );
                 }
                 // Neighbours that borrow (0x00, 0x80, 0xff) change nothing.
                 for n in [0x00u8, 0x20, 0x21, 0x7f, 0x80, 0xa2, 0xdc, 0xff] {

@@ -211,7 +211,6 @@ impl From<EntryLoc> for String {
     }
 }
 
-
 /// What fsck reads: a [`Store`] (through [`StoreSource`]) or an embedded
 /// data directory opened read-only ([`EmbeddedFiles`]).
 pub trait FsckSource {

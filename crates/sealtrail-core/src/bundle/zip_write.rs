@@ -126,11 +126,8 @@ impl<'a, W: Write + Seek> BundleWriter<'a, W> {
         mut self,
         nodes: &N,
     ) -> Result<(Manifest, W), WriteError<ZipError, N::Error>> {
-        let written = std::mem::replace(
-            &mut self.entries,
-            EntriesWriter::new(0, false),
-        )
-        .finish(nodes)?;
+        let written =
+            std::mem::replace(&mut self.entries, EntriesWriter::new(0, false)).finish(nodes)?;
         self.finish_written(written).map_err(WriteError::Sink)
     }
 
