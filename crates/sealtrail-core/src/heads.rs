@@ -249,8 +249,35 @@ impl StreamHeads {
 
     /// Records that entry `index` joined the stream `key`.
     pub fn advance(&mut self, key: &str, index: u64) {
-        let n = self.get(key).map_or(1, |h| h.n + 1);
-        self.set(key, StreamHead { n, last: index });
+        self.advance_hashed(&key_hash(key), index);
+    }
+
+    /// [`Self::advance`] for the stream whose key hashes to `kh`: one
+    /// search of its bucket, no hashing (a store check replays every entry
+    /// and hashes the keys on another thread).
+    pub fn advance_hashed(&mut self, kh: &Hash, index: u64) {
+        let b = bucket_of(kh);
+        let bucket = Arc::make_mut(&mut self.buckets[b]);
+        match bucket.binary_search_by(|r| r.key.cmp(kh)) {
+            Ok(i) => {
+                let h = &mut bucket[i].head;
+                *h = StreamHead {
+                    n: h.n + 1,
+                    last: index,
+                };
+            }
+            Err(i) => bucket.insert(
+                i,
+                HeadRecord {
+                    key: *kh,
+                    head: StreamHead { n: 1, last: index },
+                },
+            ),
+        }
+        // Consecutive entries of one stream dirty its bucket once.
+        if self.dirty.last() != Some(&b) {
+            self.dirty.push(b);
+        }
     }
 
     /// The head of stream `key`, if it has entries.
@@ -375,17 +402,37 @@ impl HeadsAudit {
     /// Feeds the entry at `index` (entries must come in index order without
     /// gaps); returns the checkpoints it completes that do not match.
     pub fn push(&mut self, index: u64, agent: &str, session: Option<&str>) -> Vec<HeadsMismatch> {
+        let session = session.map(|s| key_hash(&session_key(s)));
+        self.push_hashed(index, &key_hash(&agent_key(agent)), session.as_ref())
+    }
+
+    /// [`Self::push`] with the streams' key hashes
+    /// (`key_hash(agent_key(..))`, `key_hash(session_key(..))`) computed
+    /// by the caller.
+    pub fn push_hashed(
+        &mut self,
+        index: u64,
+        agent: &Hash,
+        session: Option<&Hash>,
+    ) -> Vec<HeadsMismatch> {
         let mut out = if index == 0 {
             self.settle()
         } else {
             Vec::new()
         };
-        self.heads.advance(&agent_key(agent), index);
+        self.heads.advance_hashed(agent, index);
         if let Some(s) = session {
-            self.heads.advance(&session_key(s), index);
+            self.heads.advance_hashed(s, index);
         }
         self.size = index + 1;
-        out.extend(self.settle());
+        // Most entries complete no checkpoint: no call, no allocation.
+        if self
+            .claims
+            .get(self.next_claim)
+            .is_some_and(|&(size, _)| size <= self.size)
+        {
+            out.extend(self.settle());
+        }
         out
     }
 

@@ -341,13 +341,14 @@ static ESCAPE: [u8; 256] = {
     t
 };
 
-/// True when any byte of the 8 in `w` needs escaping: a C0 control
-/// (`< 0x20`), `"` or `\\`. Exact as a yes/no (the borrows of the classic
-/// "has a byte less than n" trick only blur *which* byte), so runs of plain
-/// text are skipped a word at a time and only a word that says yes is looked
-/// at byte by byte.
+/// The high bit of each byte of the 8 in `w` (little-endian) that may need
+/// escaping: a C0 control (`< 0x20`), `"` or `\\`. Zero exactly when none
+/// does, and the lowest flagged byte always does (the borrows of the
+/// classic "has a byte less than n" trick only flag bytes *above* a true
+/// one), so runs of plain text are skipped a word at a time and a word that
+/// holds one is skipped up to it.
 #[inline]
-fn word_needs_escape(w: u64) -> bool {
+fn escape_mask(w: u64) -> u64 {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     let below_space = w.wrapping_sub(ONES * 0x20) & !w;
@@ -355,13 +356,17 @@ fn word_needs_escape(w: u64) -> bool {
     let quote = q.wrapping_sub(ONES) & !q;
     let b = w ^ (ONES * u64::from(b'\\'));
     let backslash = b.wrapping_sub(ONES) & !b;
-    (below_space | quote | backslash) & HIGH != 0
+    (below_space | quote | backslash) & HIGH
 }
 
 /// Writes a JSON string with RFC 8785 §3.2.2.2 escaping, copying unescaped
 /// runs whole. Event bodies are mostly long runs of plain text (tool output,
-/// prose), so the scan goes eight bytes per step until a word holds a byte
-/// to escape (docs/benchmarks.md, issue 16).
+/// prose), so the scan goes eight bytes per step; a word that holds a byte
+/// to escape jumps straight to it (the lowest flagged byte of
+/// [`escape_mask`] is always a true one: a false flag needs a borrow from a
+/// flagged byte below it), so JSON text inside a string (a body: quotes
+/// every few bytes) costs a step per quote, not per byte (docs/benchmarks.md,
+/// issue 16).
 pub fn write_str(s: &str, out: &mut Vec<u8>) {
     let bytes = s.as_bytes();
     out.reserve(bytes.len() + 2);
@@ -373,8 +378,14 @@ pub fn write_str(s: &str, out: &mut Vec<u8>) {
             .get(i..i + 8)
             .and_then(|w| <[u8; 8]>::try_from(w).ok())
         {
-            if !word_needs_escape(u64::from_le_bytes(word)) {
+            let mask = escape_mask(u64::from_le_bytes(word));
+            if mask == 0 {
                 i += 8;
+                continue;
+            }
+            let skip = (mask.trailing_zeros() / 8) as usize;
+            if skip > 0 {
+                i += skip;
                 continue;
             }
         }
@@ -877,17 +888,27 @@ mod tests {
                 let mut w = [b'a'; 8];
                 w[pos] = b;
                 let needs = b < 0x20 || b == b'"' || b == b'\\';
-                assert_eq!(
-                    word_needs_escape(u64::from_le_bytes(w)),
-                    needs,
-                    "byte {b:#x} at {pos}"
-                );
+                let mask = escape_mask(u64::from_le_bytes(w));
+                assert_eq!(mask != 0, needs, "byte {b:#x} at {pos}");
+                if needs {
+                    assert_eq!(
+                        mask.trailing_zeros() / 8,
+                        pos as u32,
+                        "byte {b:#x} at {pos}"
+                    );
+                }
                 // Neighbours that borrow (0x00, 0x80, 0xff) change nothing.
                 for n in [0x00u8, 0x20, 0x21, 0x7f, 0x80, 0xa2, 0xdc, 0xff] {
                     let mut w2 = w;
                     w2[(pos + 1) % 8] = n;
                     let needs2 = needs || n < 0x20;
-                    assert_eq!(word_needs_escape(u64::from_le_bytes(w2)), needs2);
+                    let mask2 = escape_mask(u64::from_le_bytes(w2));
+                    assert_eq!(mask2 != 0, needs2);
+                    // The lowest flag is a byte that needs escaping.
+                    if needs2 {
+                        let at = (mask2.trailing_zeros() / 8) as usize;
+                        assert!(w2[at] < 0x20 || w2[at] == b'"' || w2[at] == b'\\');
+                    }
                 }
             }
         }

@@ -18,6 +18,7 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use sealtrail_core::checkpoint::SignedCheckpoint;
 use sealtrail_core::frontier::Frontier;
 use sealtrail_core::hash::{leaf_hash, Hash, HASH_LEN};
+use sealtrail_core::header::{EntryHeader, HeaderError, StreamLink};
 use sealtrail_core::heads::{self, HeadsAudit, HeadsMismatch};
 use sealtrail_core::note::NoteVerifier;
 
@@ -129,26 +130,84 @@ pub struct ScannedEntry {
     pub record: Result<RecordBytes, RecordProblem>,
 }
 
-/// The hashes of a scanned entry, computed off the checking thread.
-#[derive(Debug, Clone, Copy, Default)]
-struct Hashed {
-    leaf: Option<Hash>,
-    /// `SHA-256(salt ‖ body)`, when the entry has its body.
-    body: Option<Hash>,
+/// What the second thread works out for a readable record: its leaf hash
+/// and its header's facts (hashes, parsing and key hashing are most of the
+/// work), so that the checking thread only compares, in order.
+#[derive(Debug, Clone)]
+struct Prepared {
+    leaf: Hash,
+    header: Result<Facts, HeaderError>,
 }
 
-impl Hashed {
-    fn of(e: &ScannedEntry) -> Hashed {
-        match &e.record {
-            Ok(r) => Hashed {
-                leaf: Some(leaf_hash(&r.header)),
+/// What the checks in log order need of a header that was read.
+#[derive(Debug, Clone)]
+struct Facts {
+    index: u64,
+    time: u64,
+    prev: Option<Hash>,
+    /// The agent stream's key hash (`SHA-256("a:" ‖ agent)`) and link.
+    agent: (Hash, StreamLink),
+    /// The session stream's key hash and link (absent link: a problem).
+    session: Option<(Hash, Option<StreamLink>)>,
+    /// The body against the header's commitment; `None` once erased.
+    body: Option<Result<(), HeaderError>>,
+}
+
+/// Prepares records on the second thread, reusing one header's strings
+/// and one key buffer for all of them.
+#[derive(Default)]
+struct Preparer {
+    slot: Option<EntryHeader>,
+    key: String,
+}
+
+impl Preparer {
+    fn prepare(&mut self, r: &RecordBytes) -> Prepared {
+        let leaf = leaf_hash(&r.header);
+        let header = sealtrail_core::bundle::read_header_into(&r.header, &mut self.slot).map(|h| {
+            crate::agent_stream_key_into(&h.agent, &mut self.key);
+            let agent = (heads::key_hash(&self.key), h.streams.agent);
+            let session = h.session.as_deref().map(|s| {
+                crate::session_stream_key_into(s, &mut self.key);
+                (heads::key_hash(&self.key), h.streams.session)
+            });
+            Facts {
+                index: h.index,
+                time: h.time,
+                prev: h.prev,
+                agent,
+                session,
                 body: r
                     .body
                     .as_ref()
-                    .map(|(salt, body)| sealtrail_core::header::commit_body(salt, body)),
-            },
-            Err(_) => Hashed::default(),
-        }
+                    .map(|(salt, body)| h.verify_body(salt, body)),
+            }
+        });
+        Prepared { leaf, header }
+    }
+}
+
+/// The stream key named in a message about entry bytes `header`: parsed
+/// again, since only a failing check needs it.
+fn stream_key_of(header: &[u8], session: bool) -> String {
+    match sealtrail_core::bundle::read_header(header) {
+        Ok(h) if session => h
+            .session
+            .as_deref()
+            .map_or_else(String::new, crate::session_stream_key),
+        Ok(h) => crate::agent_stream_key(&h.agent),
+        Err(_) => String::new(),
+    }
+}
+
+/// An entry's location in the report (`entry 41`), made into text only
+/// when a problem is reported.
+#[derive(Debug, Clone, Copy)]
+struct EntryLoc(u64);
+
+impl From<EntryLoc> for String {
+    fn from(l: EntryLoc) -> String {
+        format!("entry {}", l.0)
     }
 }
 
@@ -220,7 +279,12 @@ impl FsckSource for StoreSource<'_> {
     }
 }
 
-const CHUNK: u64 = 4096;
+/// Entries read, hashed and checked at a time. Small enough that a chunk's
+/// records (about 2 MB with 1 KiB bodies) are freed and allocated again
+/// within the allocator's purge delay: with 4,096 the memory went back to
+/// the system between chunks and every chunk faulted in fresh zeroed pages
+/// (9 % of fsck's time in `clear_page`).
+const CHUNK: u64 = 1024;
 
 /// Checks a whole store. `verifiers` are the log's keys; with none,
 /// checkpoint signatures are not checked (roots and sizes still are).
@@ -264,8 +328,10 @@ struct Scan {
     /// The previous entry's header was readable and claimed its position.
     prev_in_place: bool,
     prev_time: u64,
-    /// Stream key → (count, index of its last entry).
-    streams: HashMap<String, (u64, u64)>,
+    /// Stream key hash → (count, index of its last entry). Seeded foldhash
+    /// as in the store's writer: agents choose their names, so their key
+    /// hashes' low bits could be ground to collide under an unseeded hash.
+    streams: crate::FastMap<Hash, (u64, u64)>,
     /// Entries whose header could not be read: their streams are unknown,
     /// so a stream link that skips one of them is not blamed.
     unreadable: BTreeSet<u64>,
@@ -323,14 +389,16 @@ pub fn check_source_with_progress(
     // most of the work) are computed on a second thread, one chunk behind.
     std::thread::scope(|s| -> Result<(), StoreError> {
         let (to_hash, chunks) = std::sync::mpsc::sync_channel::<Vec<ScannedEntry>>(1);
-        let (hashed_tx, hashed) = std::sync::mpsc::sync_channel::<Vec<(ScannedEntry, Hashed)>>(1);
+        let (hashed_tx, hashed) =
+            std::sync::mpsc::sync_channel::<Vec<(ScannedEntry, Option<Prepared>)>>(1);
         s.spawn(move || {
+            let mut preparer = Preparer::default();
             for chunk in chunks {
                 let out = chunk
                     .into_iter()
                     .map(|e| {
-                        let h = Hashed::of(&e);
-                        (e, h)
+                        let p = e.record.as_ref().ok().map(|r| preparer.prepare(r));
+                        (e, p)
                     })
                     .collect();
                 if hashed_tx.send(out).is_err() {
@@ -338,12 +406,12 @@ pub fn check_source_with_progress(
                 }
             }
         });
-        let mut check_chunk = |chunk: Vec<(ScannedEntry, Hashed)>, end: u64| {
-            for (e, hashes) in chunk {
-                let loc = format!("entry {}", e.index);
+        let mut check_chunk = |chunk: Vec<(ScannedEntry, Option<Prepared>)>, end: u64| {
+            for (e, prepared) in chunk {
+                let loc = EntryLoc(e.index);
                 if e.index >= head.size {
                     report.problem(
-                        &loc,
+                        loc,
                         "beyond_head",
                         format!(
                             "exists beyond the head of the log (size {}): added after the log was sealed",
@@ -362,7 +430,7 @@ pub fn check_source_with_progress(
                 }
                 expected_index = e.index + 1;
                 report.entries += 1;
-                check_entry(&mut report, &mut scan, &wanted, &loc, e, hashes);
+                check_entry(&mut report, &mut scan, &wanted, loc, e, prepared);
             }
             progress(end.min(head.size), head.size);
         };
@@ -571,9 +639,9 @@ fn check_entry(
     report: &mut Report,
     scan: &mut Scan,
     wanted: &BTreeSet<u64>,
-    loc: &str,
+    loc: EntryLoc,
     e: ScannedEntry,
-    hashes: Hashed,
+    prepared: Option<Prepared>,
 ) {
     let leaf = match e.record {
         Err(p) => {
@@ -589,7 +657,8 @@ fn check_entry(
             stored
         }
         Ok(record) => {
-            let computed = hashes.leaf.unwrap_or_else(|| leaf_hash(&record.header));
+            let p = prepared.unwrap_or_else(|| Preparer::default().prepare(&record));
+            let computed = p.leaf;
             if e.stored_leaf != Some(computed) {
                 report.problem(
                     loc,
@@ -597,7 +666,7 @@ fn check_entry(
                     "stored leaf hash does not match the entry bytes (the header or the leaf hash was changed)",
                 );
             }
-            let in_place = check_header(report, scan, loc, e.index, &record, hashes.body);
+            let in_place = check_header(report, scan, loc, e.index, &record, p.header);
             scan.prev_in_place = in_place;
             computed
         }
@@ -623,12 +692,12 @@ fn check_entry(
 fn check_header(
     report: &mut Report,
     scan: &mut Scan,
-    loc: &str,
+    loc: EntryLoc,
     index: u64,
     r: &RecordBytes,
-    body_commitment: Option<Hash>,
+    header: Result<Facts, HeaderError>,
 ) -> bool {
-    let h = match sealtrail_core::bundle::read_header(&r.header) {
+    let h = match header {
         Ok(h) => h,
         Err(err) => {
             report.problem(
@@ -682,40 +751,23 @@ fn check_header(
     }
     scan.prev_time = h.time;
     if let Some(audit) = scan.heads.as_mut() {
-        let found = audit.push(index, &h.agent, h.session.as_deref());
+        let found = audit.push_hashed(index, &h.agent.0, h.session.as_ref().map(|s| &s.0));
         scan.heads_mismatches.extend(found);
     }
     // Stream links name entries by the index their header claims: a moved
     // entry is reported once (above), not again by every later link.
-    check_link(
-        report,
-        scan,
-        loc,
-        crate::agent_stream_key(&h.agent),
-        Some(h.streams.agent),
-        h.index,
-    );
-    if let Some(s) = &h.session {
-        check_link(
-            report,
-            scan,
-            loc,
-            crate::session_stream_key(s),
-            h.streams.session,
-            h.index,
-        );
+    let (agent, agent_link) = h.agent;
+    check_link(report, scan, loc, &agent, Some(agent_link), h.index, || {
+        stream_key_of(&r.header, false)
+    });
+    if let Some((session, link)) = h.session {
+        check_link(report, scan, loc, &session, link, h.index, || {
+            stream_key_of(&r.header, true)
+        });
     }
-    match &r.body {
-        Some((salt, body)) => {
+    match h.body {
+        Some(checked) => {
             report.bodies += 1;
-            let checked = match body_commitment {
-                Some(computed) if computed == h.body => Ok(()),
-                Some(computed) => Err(sealtrail_core::header::HeaderError::BodyMismatch {
-                    expected: h.body,
-                    computed,
-                }),
-                None => h.verify_body(salt, body),
-            };
             if let Err(err) = checked {
                 report.problem(
                     loc,
@@ -729,17 +781,24 @@ fn check_header(
     h.index == index
 }
 
+/// Checks an entry's link in the stream whose key hashes to `kh`; `key`
+/// names the stream in a message.
 fn check_link(
     report: &mut Report,
     scan: &mut Scan,
-    loc: &str,
-    key: String,
-    link: Option<sealtrail_core::header::StreamLink>,
+    loc: EntryLoc,
+    kh: &Hash,
+    link: Option<StreamLink>,
     index: u64,
+    key: impl Fn() -> String,
 ) {
-    let expected = scan.streams.get(&key).copied();
+    let expected = scan.streams.get(kh).copied();
     let Some(link) = link else {
-        report.problem(loc, "stream_link", format!("has no stream link for {key}"));
+        report.problem(
+            loc,
+            "stream_link",
+            format!("has no stream link for {}", key()),
+        );
         return;
     };
     let want_n = expected.map_or(1, |(n, _)| n + 1);
@@ -752,12 +811,14 @@ fn check_link(
             loc,
             "stream_link",
             format!(
-                "stream {key} link is n={} prev={:?}, expected n={want_n} prev={want_prev:?} (an entry of this stream is missing or was inserted)",
-                link.n, link.prev
+                "stream {} link is n={} prev={:?}, expected n={want_n} prev={want_prev:?} (an entry of this stream is missing or was inserted)",
+                key(),
+                link.n,
+                link.prev
             ),
         );
     }
-    scan.streams.insert(key, (link.n, index));
+    scan.streams.insert(*kh, (link.n, index));
 }
 
 /// An embedded data directory (`log.db` and `segments/`) opened read-only:
@@ -769,6 +830,8 @@ pub struct EmbeddedFiles {
     db: PathBuf,
     segments: SegmentReader,
     seg_dir: PathBuf,
+    /// Where runs of records are read (up to 4 MiB), kept between chunks.
+    scratch: std::cell::RefCell<Vec<u8>>,
 }
 
 /// A SQLite error of `what` on `db`.
@@ -847,6 +910,7 @@ impl EmbeddedFiles {
             db,
             segments: SegmentReader::new(&seg_dir),
             seg_dir,
+            scratch: std::cell::RefCell::new(Vec::new()),
         })
     }
 
@@ -951,9 +1015,14 @@ impl FsckSource for EmbeddedFiles {
             .map_err(|e| sql_err(&self.db, "read entries (table entries)", e))?;
         let rows = stmt
             .query_map(params![i64_param(start), i64_param(end)], |r| {
+                // The leaf hash read in place, without a Vec per row.
+                let leaf = r.get_ref(1)?;
+                let leaf = leaf.as_blob().map_err(|e| {
+                    rusqlite::Error::FromSqlConversionFailure(1, leaf.data_type(), Box::new(e))
+                })?;
                 Ok((
                     r.get::<_, i64>(0)?,
-                    r.get::<_, Vec<u8>>(1)?,
+                    Hash::from_slice(leaf),
                     r.get::<_, i64>(2)?,
                     r.get::<_, i64>(3)?,
                     r.get::<_, i64>(4)?,
@@ -962,7 +1031,7 @@ impl FsckSource for EmbeddedFiles {
             })
             .map_err(|e| sql_err(&self.db, "read entries (table entries)", e))?;
         // The rows first, then their records, read in runs.
-        let mut found = Vec::new();
+        let mut found = Vec::with_capacity(usize::try_from(end - start).unwrap_or(0));
         for row in rows {
             let (idx, leaf, seg, off, hlen, blen) =
                 row.map_err(|e| sql_err(&self.db, "read entries (table entries)", e))?;
@@ -981,13 +1050,16 @@ impl FsckSource for EmbeddedFiles {
                 code: "row_unreadable",
                 what: format!("row holds an impossible {what}"),
             });
-            found.push((index, Hash::from_slice(&leaf), location));
+            found.push((index, leaf, location));
         }
         let locs: Vec<RecordLocation> = found
             .iter()
             .filter_map(|(_, _, l)| l.as_ref().ok().copied())
             .collect();
-        let mut records = self.segments.read_records(&locs).into_iter();
+        let mut records = self
+            .segments
+            .read_records(&locs, &mut self.scratch.borrow_mut())
+            .into_iter();
         let mut out = Vec::with_capacity(found.len());
         for (index, stored_leaf, location) in found {
             let record = location.and_then(|_| {

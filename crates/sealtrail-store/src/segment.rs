@@ -396,11 +396,14 @@ impl SegmentReader {
     /// [`Self::read_record`] for many records at once: runs of records that
     /// lie one after another in a segment are read with one system call
     /// (fsck reads every record in order). A run that cannot be read whole
-    /// is read record by record, for the precise error of each.
+    /// is read record by record, for the precise error of each. `buf` is
+    /// the caller's scratch space, kept between calls: a run is read into
+    /// it without zeroing fresh pages for every run.
     #[allow(clippy::type_complexity)]
     pub fn read_records(
         &self,
         locs: &[RecordLocation],
+        buf: &mut Vec<u8>,
     ) -> Vec<Result<(Vec<u8>, Option<([u8; SALT_LEN], Vec<u8>)>), RecordError>> {
         /// The longest run read at once.
         const RUN_BYTES: u64 = 4 << 20;
@@ -409,7 +412,6 @@ impl SegmentReader {
         };
         let mut out = Vec::with_capacity(locs.len());
         let mut i = 0;
-        let mut buf = Vec::new();
         while i < locs.len() {
             let first = locs[i];
             let mut end = first.offset + len(&first);
@@ -425,12 +427,15 @@ impl SegmentReader {
                 j += 1;
             }
             let run = &locs[i..j];
-            buf.clear();
-            buf.resize((end - first.offset) as usize, 0);
+            let n = (end - first.offset) as usize;
+            if buf.len() < n {
+                buf.resize(n, 0);
+            }
+            let buf = &mut buf[..n];
             let read = self
                 .file(first.segment)
                 .ok()
-                .and_then(|f| f.read_exact_at(&mut buf, first.offset).ok());
+                .and_then(|f| f.read_exact_at(buf, first.offset).ok());
             match read {
                 Some(()) => {
                     for l in run {

@@ -28,9 +28,13 @@ pub(super) struct FastLine<'a> {
     pub has_body: bool,
 }
 
-/// From `i`, the start of the first 8-byte word of `b` that may hold a
-/// quote, a backslash or a control character (SWAR: eight bytes per step
-/// instead of one; headers and bodies are mostly plain text).
+/// From `i`, the first quote, backslash or control character of `b` (SWAR:
+/// eight bytes per step instead of one; headers and bodies are mostly plain
+/// text), or the start of the last incomplete word, whose bytes the caller
+/// looks at one by one. The lowest flagged byte of a word is always a true
+/// one (a false flag needs a borrow from a flagged byte below it), so a word
+/// that holds one jumps straight to it: JSON text in a string (quotes every
+/// few bytes) costs a step per quote, not per byte.
 fn skip_plain(b: &[u8], mut i: usize) -> usize {
     const LO: u64 = 0x0101_0101_0101_0101;
     const HI: u64 = 0x8080_8080_8080_8080;
@@ -43,7 +47,7 @@ fn skip_plain(b: &[u8], mut i: usize) -> usize {
             | zero(x ^ (LO * u64::from(b'\\')))
             | (x.wrapping_sub(LO * 0x20) & !x & HI);
         if special != 0 {
-            break;
+            return i + (special.trailing_zeros() / 8) as usize;
         }
         i += 8;
     }

@@ -93,7 +93,8 @@ pub fn write_entry_line(
 ) -> Result<(), LineError> {
     let header = std::str::from_utf8(header).map_err(|_| LineError::NotUtf8("header"))?;
     out.extend_from_slice(b"{\"index\":");
-    out.extend_from_slice(index.to_string().as_bytes());
+    // Into the line directly: no String per entry (writing to a Vec cannot fail).
+    let _ = std::io::Write::write_fmt(out, format_args!("{index}"));
     out.extend_from_slice(b",\"role\":\"");
     out.extend_from_slice(role.as_str().as_bytes());
     if !gaps.is_empty() {
@@ -115,7 +116,10 @@ pub fn write_entry_line(
         Some((salt, body)) => {
             let body = std::str::from_utf8(body).map_err(|_| LineError::NotUtf8("body"))?;
             out.extend_from_slice(b",\"salt\":\"");
-            out.extend_from_slice(hex::encode(salt).as_bytes());
+            let mut hex = [0u8; 2 * SALT_LEN];
+            // The lengths match: encoding cannot fail.
+            let _ = hex::encode_to_slice(salt, &mut hex);
+            out.extend_from_slice(&hex);
             out.extend_from_slice(b"\",\"body\":");
             jcs::write_str(body, out);
             out.push(b'}');

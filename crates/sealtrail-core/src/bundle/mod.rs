@@ -72,6 +72,22 @@ pub fn read_header(bytes: &[u8]) -> Result<crate::header::EntryHeader, crate::he
     }
 }
 
+/// [`read_header`] into `slot`, reusing the strings of the header read
+/// there before (a store check reads every header of the log; once warm, a
+/// canonical header costs no allocation).
+pub fn read_header_into<'s>(
+    bytes: &[u8],
+    slot: &'s mut Option<crate::header::EntryHeader>,
+) -> Result<&'s crate::header::EntryHeader, crate::header::HeaderError> {
+    let h = slot.get_or_insert_with(fast::blank_header);
+    if fast::parse_header_into(bytes, h).is_none() {
+        // The general parser: the same header, or the precise error. The
+        // slot's content after a failed fast read is unspecified: replace it.
+        *h = crate::header::EntryHeader::parse(bytes)?;
+    }
+    Ok(h)
+}
+
 /// Version 2's `entries/<k>.jsonl`.
 pub fn chunk_member(k: u64) -> String {
     format!("entries/{k}.jsonl")

@@ -12,7 +12,7 @@ use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipWriter};
 
 use super::manifest::{Completeness, Manifest, TreeRef};
-use super::write::{ChunkSink, EntriesWriter, WriteError};
+use super::write::{ChunkSink, EntriesWriter, WriteError, Written};
 use super::{readme, CompletenessFile, Counts, Role, BUNDLE_VERSION, CHECKPOINT, COMPLETENESS};
 use super::{FORMAT, KEYS, MANIFEST, README};
 use crate::checkpoint::Checkpoint;
@@ -107,13 +107,33 @@ impl<'a, W: Write + Seek> BundleWriter<'a, W> {
             .push(&mut sink, nodes, index, role, header, body)
     }
 
+    /// Starts entries member `name`, for lines formatted elsewhere: an
+    /// [`EntriesWriter`] on another thread whose [`ChunkSink`] hands its
+    /// members and bytes over, so that this side only compresses.
+    pub fn start_entries(&mut self, name: &str) -> Result<(), ZipError> {
+        ZipSink { zip: &mut self.zip }.start(name)
+    }
+
+    /// Writes formatted entry lines into the member [`Self::start_entries`]
+    /// started.
+    pub fn write_entries(&mut self, lines: &[u8]) -> Result<(), ZipError> {
+        ZipSink { zip: &mut self.zip }.write(lines)
+    }
+
     /// Writes the gap hashes after the last entry, the manifest and the
     /// README, and finishes the ZIP; the manifest and the writer.
     pub fn finish<N: NodeSource>(
         mut self,
         nodes: &N,
     ) -> Result<(Manifest, W), WriteError<ZipError, N::Error>> {
-        let written = self.entries.finish(nodes)?;
+        let written =
+            std::mem::replace(&mut self.entries, EntriesWriter::new(0, false)).finish(nodes)?;
+        self.finish_written(written).map_err(WriteError::Sink)
+    }
+
+    /// [`Self::finish`] for entries written elsewhere: `written` is what
+    /// their [`EntriesWriter::finish`] returned.
+    pub fn finish_written(self, written: Written) -> Result<(Manifest, W), ZipError> {
         let h = &self.head;
         let cp = h.checkpoint;
         let manifest = Manifest {
@@ -135,10 +155,10 @@ impl<'a, W: Write + Seek> BundleWriter<'a, W> {
             chunks: Some(written.chunks),
             gaps_after: Some(written.gaps_after),
         };
-        let z = &mut self.zip;
-        small(z, MANIFEST, &manifest.to_bytes()).map_err(WriteError::Sink)?;
-        small(z, README, readme(&manifest, h.vkey).as_bytes()).map_err(WriteError::Sink)?;
-        let out = self.zip.finish().map_err(WriteError::Sink)?;
+        let mut zip = self.zip;
+        small(&mut zip, MANIFEST, &manifest.to_bytes())?;
+        small(&mut zip, README, readme(&manifest, h.vkey).as_bytes())?;
+        let out = zip.finish()?;
         Ok((manifest, out))
     }
 }

@@ -20,6 +20,7 @@ use axum::extract::rejection::JsonRejection;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use sealtrail_core::bundle::write::{ChunkSink, EntriesWriter, Written};
 use sealtrail_core::bundle::zip_write::{BundleHead, BundleWriter};
 use sealtrail_core::bundle::{CompletenessFile, Manifest, Role, StreamField};
 use sealtrail_core::filter::EventFilter;
@@ -110,9 +111,10 @@ pub async fn post_export(
     };
     let (tx, rx) =
         tokio::sync::mpsc::channel::<std::io::Result<axum::body::Bytes>>(RESPONSE_CHUNKS);
-    // Two threads: one selects the entries from the store, the other writes
-    // and compresses the ZIP, so an export uses two cores.
-    let (sel_tx, sel_rx) = std::sync::mpsc::sync_channel::<Result<Vec<Selected>, ApiError>>(4);
+    // Two threads: one selects the entries from the store and formats their
+    // lines (with the gap hashes), the other compresses them into the ZIP,
+    // so an export uses two cores.
+    let (sel_tx, sel_rx) = std::sync::mpsc::sync_channel::<Result<Piece, ApiError>>(PIECES);
     {
         let (store, tiles, signed, query) =
             (store.clone(), tiles.clone(), signed.clone(), query.clone());
@@ -125,14 +127,22 @@ pub async fn post_export(
                 query: &query,
                 with_bodies,
             };
-            let mut piped = Piped {
-                tx: sel_tx,
-                batch: Vec::with_capacity(SELECTED_BATCH),
+            let nodes = MemoNodes {
+                inner: TileNodeSource::new(size, input.tiles),
+                memo: RefCell::new(HashMap::new()),
             };
-            let selected = select(&input, &mut piped).and_then(|()| piped.send());
+            let mut piped = Piped {
+                sink: PieceSink {
+                    tx: sel_tx,
+                    buf: Vec::with_capacity(PIECE_BYTES),
+                },
+                entries: EntriesWriter::new(size, with_bodies),
+                nodes,
+            };
+            let selected = select(&input, &mut piped).and_then(|()| piped.finish());
             if let Err(e) = selected {
                 // The writer stops at this and aborts the response.
-                let _ = piped.tx.send(Err(e));
+                let _ = piped.sink.tx.send(Err(e));
             }
         });
     }
@@ -352,7 +362,7 @@ fn io_err(e: impl std::fmt::Display) -> ApiError {
     ApiError::internal(format!("writing the bundle: {e}"))
 }
 
-/// An entry selected for the bundle, on its way to the writing thread.
+/// An entry selected for the bundle.
 pub struct Selected {
     index: u64,
     role: Role,
@@ -360,35 +370,102 @@ pub struct Selected {
     body: Option<([u8; 32], Vec<u8>)>,
 }
 
-/// Entries handed to the writing thread this many at a time.
-const SELECTED_BATCH: usize = 512;
-
-/// The selecting thread's end: entries in batches.
-struct Piped {
-    tx: std::sync::mpsc::SyncSender<Result<Vec<Selected>, ApiError>>,
-    batch: Vec<Selected>,
+/// What the selecting thread hands the writing thread: entry lines already
+/// formatted with their gap hashes, member by member, then what the
+/// manifest needs. Formatting (JSON-escaping headers and bodies) costs
+/// about as much as compressing, so it is done where the store is read.
+pub enum Piece {
+    /// The next `entries/<k>.jsonl` member starts.
+    Start(String),
+    /// Lines of the current member.
+    Lines(Vec<u8>),
+    /// Every entry is written.
+    Done(Written),
 }
 
-impl Piped {
-    fn send(&mut self) -> Result<(), ApiError> {
-        if self.batch.is_empty() {
+/// Lines handed over this many bytes at a time, and pieces in flight: at
+/// most about 1 MiB of lines waits for the writer. Pieces stay below the
+/// allocator's large-object size: larger ones, freed on the other thread,
+/// went back to the system and came back as fresh zeroed pages.
+const PIECE_BYTES: usize = 64 << 10;
+const PIECES: usize = 16;
+
+/// The selecting thread's end of the channel, as the entries writer's sink.
+struct PieceSink {
+    tx: std::sync::mpsc::SyncSender<Result<Piece, ApiError>>,
+    buf: Vec<u8>,
+}
+
+/// The writing thread hung up (it reports its own error to the client).
+#[derive(Debug, thiserror::Error)]
+#[error("the thread compressing it stopped")]
+struct WriterStopped;
+
+impl PieceSink {
+    fn send(&self, piece: Piece) -> Result<(), WriterStopped> {
+        self.tx.send(Ok(piece)).map_err(|_| WriterStopped)
+    }
+
+    fn flush(&mut self) -> Result<(), WriterStopped> {
+        if self.buf.is_empty() {
             return Ok(());
         }
-        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(SELECTED_BATCH));
-        self.tx
-            .send(Ok(batch))
-            .map_err(|_| ApiError::internal("the bundle's writer stopped"))
+        let lines = std::mem::replace(&mut self.buf, Vec::with_capacity(PIECE_BYTES));
+        self.send(Piece::Lines(lines))
     }
 }
 
-impl Piped {
+impl ChunkSink for PieceSink {
+    type Error = WriterStopped;
+
+    fn start(&mut self, name: &str) -> Result<(), WriterStopped> {
+        self.flush()?;
+        self.send(Piece::Start(name.to_owned()))
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> Result<(), WriterStopped> {
+        // Sent before it would outgrow its allocation.
+        if !self.buf.is_empty() && self.buf.len() + bytes.len() > PIECE_BYTES {
+            self.flush()?;
+        }
+        self.buf.extend_from_slice(bytes);
+        Ok(())
+    }
+}
+
+/// The selecting thread's writer: each selected entry formatted into its
+/// line at once.
+struct Piped<'a> {
+    sink: PieceSink,
+    entries: EntriesWriter,
+    nodes: MemoNodes<'a>,
+}
+
+impl Piped<'_> {
     /// The next selected entry, in index order.
     fn push(&mut self, e: Selected) -> Result<(), ApiError> {
-        self.batch.push(e);
-        if self.batch.len() >= SELECTED_BATCH {
-            self.send()?;
-        }
-        Ok(())
+        let body = e.body.as_ref().map(|(s, b)| (s, b.as_slice()));
+        self.entries
+            .push(
+                &mut self.sink,
+                &self.nodes,
+                e.index,
+                e.role,
+                &e.header,
+                body,
+            )
+            .map_err(io_err)
+    }
+
+    /// The gap hashes after the last entry; the rest of the lines and what
+    /// the manifest needs go to the writer.
+    fn finish(&mut self) -> Result<(), ApiError> {
+        let entries = std::mem::replace(&mut self.entries, EntriesWriter::new(0, false));
+        let written = entries
+            .finish::<WriterStopped, _>(&self.nodes)
+            .map_err(io_err)?;
+        self.sink.flush().map_err(io_err)?;
+        self.sink.send(Piece::Done(written)).map_err(io_err)
     }
 }
 
@@ -636,13 +713,13 @@ impl NodeSource for MemoNodes<'_> {
     }
 }
 
-/// Writes the bundle into `zip`: the entries selected on the other thread,
-/// as they arrive, each with the gap hashes before it (docs/formats.md
-/// §10.3); the manifest.
+/// Writes the bundle into `zip`: the entry lines formatted on the other
+/// thread (each with the gap hashes before it, docs/formats.md §10.3), as
+/// they arrive; the manifest.
 pub fn write_bundle<W: Write + std::io::Seek>(
     input: &ExportInput<'_>,
     completeness: Option<&CompletenessFile>,
-    selected: std::sync::mpsc::Receiver<Result<Vec<Selected>, ApiError>>,
+    pieces: std::sync::mpsc::Receiver<Result<Piece, ApiError>>,
     zip: ZipWriter<W>,
 ) -> Result<(Manifest, W), ApiError> {
     let cp = &input.signed.checkpoint;
@@ -657,17 +734,15 @@ pub fn write_bundle<W: Write + std::io::Seek>(
         created: now_micros(),
     };
     let mut out = BundleWriter::new(zip, head).map_err(io_err)?;
-    let nodes = MemoNodes {
-        inner: TileNodeSource::new(cp.size, input.tiles),
-        memo: RefCell::new(HashMap::new()),
-    };
-    // The channel closes when the selecting thread is done.
-    for batch in selected {
-        for e in batch? {
-            let body = e.body.as_ref().map(|(s, b)| (s, b.as_slice()));
-            out.push(&nodes, e.index, e.role, &e.header, body)
-                .map_err(io_err)?;
+    // The channel closes early only when the selecting thread stopped.
+    for piece in pieces {
+        match piece? {
+            Piece::Start(name) => out.start_entries(&name).map_err(io_err)?,
+            Piece::Lines(lines) => out.write_entries(&lines).map_err(io_err)?,
+            Piece::Done(written) => return out.finish_written(written).map_err(io_err),
         }
     }
-    out.finish(&nodes).map_err(io_err)
+    Err(ApiError::internal(
+        "the thread selecting the bundle's entries stopped before the end",
+    ))
 }
