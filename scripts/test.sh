@@ -126,4 +126,6 @@ doc_passed=$(grep -Eo 'test result: ok\. [0-9]+ passed' "$test_log" | awk '{s+=$
 # The console's vitest ("Tests  16 passed") and Playwright ("15 passed") counts.
 console_passed=$(sed 's/\x1b\[[0-9;]*m//g' "$ROOT/target/console-test.log" 2>/dev/null |
     grep -Eo '^ *(Tests +)?[0-9]+ passed' | grep -Eo '[0-9]+' | awk '{s+=$1} END {print s+0}')
-echo "$((passed + doc_passed + console_passed)) passed, 0 failed"
+# The wasm module's Node tests (TAP: "# pass 6").
+node_passed=$(grep -Eo '^# pass [0-9]+' "$ROOT/target/console-test.log" 2>/dev/null | awk '{s+=$3} END {print s+0}')
+echo "$((passed + doc_passed + console_passed + node_passed)) passed, 0 failed"

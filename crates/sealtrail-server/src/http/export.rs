@@ -88,14 +88,7 @@ pub async fn post_export(
     }: Ctx<scope::Export>,
     body: Result<Json<Box<serde_json::value::RawValue>>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let Json(body) = body.map_err(body_refused)?;
-    let (query, with_bodies) = export_request(&caller, body.get().as_bytes())?;
-    let mut audit = match serde_json::to_value(&query) {
-        Ok(serde_json::Value::Object(m)) => m,
-        _ => serde_json::Map::new(),
-    };
-    audit.insert("with_bodies".into(), with_bodies.into());
-    read_access(&state, &caller, "log.export", audit).await?;
+    let (query, with_bodies) = admit_export(&state, &caller, body, "log.export").await?;
     let needs_heads = query.completeness_stream().is_some();
     let signed = checkpoint_for_export(&state, needs_heads).await?;
     let store = state.store.clone();
@@ -187,16 +180,36 @@ pub async fn post_export(
 }
 
 /// A refused export body, as `POST /v1/exports` and its plan answer it.
-pub(super) fn body_refused(e: JsonRejection) -> ApiError {
+fn body_refused(e: JsonRejection) -> ApiError {
     ApiError::bad_request(
         "invalid_request",
         format!("export request: {}", e.body_text()),
     )
 }
 
+/// The export request read, checked against the caller's scopes and
+/// self-audited as `what` (`log.export`, `log.export_plan`) before anything
+/// of the log is read: the one front door of both export endpoints.
+pub(super) async fn admit_export(
+    state: &AppState,
+    caller: &crate::access::Caller,
+    body: Result<Json<Box<serde_json::value::RawValue>>, JsonRejection>,
+    what: &'static str,
+) -> Result<(EventFilter, bool), ApiError> {
+    let Json(body) = body.map_err(body_refused)?;
+    let (query, with_bodies) = export_request(caller, body.get().as_bytes())?;
+    let mut audit = match serde_json::to_value(&query) {
+        Ok(serde_json::Value::Object(m)) => m,
+        _ => serde_json::Map::new(),
+    };
+    audit.insert("with_bodies".into(), with_bodies.into());
+    read_access(state, caller, what, audit).await?;
+    Ok((query, with_bodies))
+}
+
 /// The query of an export request and whether bodies go with it (403
 /// when they are asked for or the default and the key may not read them).
-pub(super) fn export_request(
+fn export_request(
     caller: &crate::access::Caller,
     body: &[u8],
 ) -> Result<(EventFilter, bool), ApiError> {

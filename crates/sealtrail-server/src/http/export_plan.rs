@@ -12,11 +12,9 @@ use utoipa::ToSchema;
 use super::auth::{scope, Ctx};
 use super::error::Envelope;
 use super::export::{
-    body_refused, checkpoint_for_export, each_entry, export_request, time_range_matches,
-    ExportRequest,
+    admit_export, checkpoint_for_export, each_entry, time_range_matches, ExportRequest,
 };
 use super::openapi::JsonBodyRefusals;
-use crate::audit::read_access;
 use crate::error::ApiError;
 use sealtrail_store::EventQuery;
 
@@ -61,14 +59,7 @@ pub async fn post_export_plan(
     }: Ctx<scope::Export>,
     body: Result<Json<Box<serde_json::value::RawValue>>, JsonRejection>,
 ) -> Result<Json<ExportPlan>, ApiError> {
-    let Json(body) = body.map_err(body_refused)?;
-    let (query, with_bodies) = export_request(&caller, body.get().as_bytes())?;
-    let mut audit = match serde_json::to_value(&query) {
-        Ok(serde_json::Value::Object(m)) => m,
-        _ => serde_json::Map::new(),
-    };
-    audit.insert("with_bodies".into(), with_bodies.into());
-    read_access(&state, &caller, "log.export_plan", audit).await?;
+    let (query, with_bodies) = admit_export(&state, &caller, body, "log.export_plan").await?;
     let signed = checkpoint_for_export(&state, false).await?;
     let size = signed.checkpoint.size;
     let store = state.store.clone();
