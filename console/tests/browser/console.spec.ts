@@ -1,7 +1,8 @@
 import { readFileSync } from "node:fs";
 import { expect, test } from "@playwright/test";
 import { state } from "./state";
-import { checkView, expectAccessible, signIn } from "./helpers";
+import path from "node:path";
+import { checkView, expectAccessible, SHOTS, signIn } from "./helpers";
 
 const s = state();
 
@@ -115,7 +116,7 @@ test("a byte flipped in transit makes verification fail, naming the check", asyn
   await expect(failed.first()).toBeVisible();
   const names = await failed.locator("strong").allTextContents();
   expect(names.join(" ")).toMatch(/commitment|leaf|inclusion/);
-  await page.screenshot({ path: "../docs/console/entry-tampered-light.png" });
+  await page.screenshot({ path: path.join(SHOTS, "entry-tampered-light.png") });
 });
 
 test("verify a bundle dropped on the page (made with sealtrail export)", async ({ page }) => {

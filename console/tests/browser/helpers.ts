@@ -4,8 +4,16 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-/** Screenshots are committed here and shown in the README. */
-export const SHOTS = path.resolve(here, "../../../docs/console");
+/**
+ * Where screenshots go: target/console-screenshots, so a test run leaves the
+ * tree clean; `SEALTRAIL_SCREENSHOTS=docs/console` (relative to the
+ * repository) refreshes the committed ones the README shows.
+ */
+const REPO = path.resolve(here, "../../..");
+export const SHOTS = path.resolve(
+  REPO,
+  process.env.SEALTRAIL_SCREENSHOTS ?? "target/console-screenshots",
+);
 
 export async function signIn(page: Page, base: string, key: string): Promise<void> {
   await page.goto(`${base}/`);
