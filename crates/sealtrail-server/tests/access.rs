@@ -1037,14 +1037,7 @@ async fn revocations_and_projects_reach_every_node() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let opts = || {
-        let mut o = sealtrail_testkit::options(dir.path());
-        o.backend = sealtrail_keys::Backend::Postgres {
-            url: url.clone(),
-            schema: schema.name.clone(),
-        };
-        o
-    };
+    let opts = || sealtrail_testkit::postgres_options(dir.path(), &url, &schema.name);
     let (a, owner) = sealtrail_server::start(opts()).await.unwrap();
     let owner = owner.unwrap();
     let (b, _) = sealtrail_server::start(opts()).await.unwrap();

@@ -30,11 +30,7 @@ struct Nodes {
 async fn two_nodes(url: &str, schema: &str, times: UpkeepTimes) -> Nodes {
     let dir = tempfile::tempdir().unwrap();
     let opts = || {
-        let mut o = sealtrail_testkit::options(dir.path());
-        o.backend = sealtrail_keys::Backend::Postgres {
-            url: url.to_string(),
-            schema: schema.to_string(),
-        };
+        let mut o = sealtrail_testkit::postgres_options(dir.path(), url, schema);
         o.access_upkeep = times;
         o
     };

@@ -19,6 +19,18 @@ struct Browser {
     session: Value,
 }
 
+/// `DELETE /v1/console/session` as `b`'s browser sends it (cookie and CSRF
+/// token); the response, for its status and `Set-Cookie`.
+async fn sign_out(s: &TestServer, b: &Browser) -> reqwest::Response {
+    s.http
+        .delete(format!("{}/v1/console/session", s.url))
+        .header("cookie", &b.cookie)
+        .header("x-csrf-token", &b.csrf)
+        .send()
+        .await
+        .unwrap()
+}
+
 async fn server_with(console: ConsoleOptions) -> TestServer {
     TestServer::start_with(|o| {
         o.audit_reads = true;
@@ -229,14 +241,7 @@ async fn sign_in_use_and_sign_out() {
     .await;
     assert_eq!(status, 403, "{v}");
     assert_eq!(v["error"]["code"], "csrf_failed");
-    let r = s
-        .http
-        .delete(format!("{}/v1/console/session", s.url))
-        .header("cookie", &b.cookie)
-        .header("x-csrf-token", &b.csrf)
-        .send()
-        .await
-        .unwrap();
+    let r = sign_out(&s, &b).await;
     assert_eq!(r.status(), 204);
     let cleared = r.headers()["set-cookie"].to_str().unwrap().to_string();
     assert!(cleared.contains("Max-Age=0"), "{cleared}");
@@ -456,14 +461,7 @@ async fn sessions_are_shared_by_the_nodes_of_one_database() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let opts = || {
-        let mut o = sealtrail_testkit::options(dir.path());
-        o.backend = sealtrail_keys::Backend::Postgres {
-            url: url.clone(),
-            schema: schema.name.clone(),
-        };
-        o
-    };
+    let opts = || sealtrail_testkit::postgres_options(dir.path(), &url, &schema.name);
     let (a, owner) = sealtrail_server::start(opts()).await.unwrap();
     let owner = owner.unwrap();
     let (b, _) = sealtrail_server::start(opts()).await.unwrap();
@@ -527,14 +525,7 @@ async fn the_cookie_is_secure_over_tls() {
         "{set}"
     );
     let b = sign_in(&s, &s.key).await;
-    let r = s
-        .http
-        .delete(format!("{}/v1/console/session", s.url))
-        .header("cookie", &b.cookie)
-        .header("x-csrf-token", &b.csrf)
-        .send()
-        .await
-        .unwrap();
+    let r = sign_out(&s, &b).await;
     assert_eq!(r.status(), 204);
     let cleared = r.headers()["set-cookie"].to_str().unwrap();
     assert!(cleared.contains("Secure"), "{cleared}");

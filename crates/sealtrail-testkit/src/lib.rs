@@ -30,5 +30,5 @@ pub use postgres::{
     SchemaGuard,
 };
 #[cfg(feature = "server")]
-pub use server::{event, options, TestServer};
+pub use server::{event, options, postgres_options, TestServer};
 pub use skip::skip_or_fail;

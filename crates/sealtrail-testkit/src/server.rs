@@ -43,6 +43,17 @@ pub fn options(dir: &std::path::Path) -> ServeOptions {
     }
 }
 
+/// [`options`] for one node of a PostgreSQL deployment: nodes started with
+/// the same `url` and `schema` share one log (and its keys and sessions).
+pub fn postgres_options(dir: &std::path::Path, url: &str, schema: &str) -> ServeOptions {
+    let mut o = options(dir);
+    o.backend = sealtrail_keys::Backend::Postgres {
+        url: url.to_string(),
+        schema: schema.to_string(),
+    };
+    o
+}
+
 impl TestServer {
     pub async fn start() -> TestServer {
         Self::start_with(|_| {}).await
